@@ -1,0 +1,1 @@
+"""CLI sub-commands; see fpstation/cli.py for the contract."""

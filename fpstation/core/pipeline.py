@@ -1,0 +1,62 @@
+"""Per-print analysis shared by the single-print view, batch, scanner watch and the CLI.
+
+core/ never imports TensorFlow: the analysers are plain callables injected by the caller
+(``fpstation.ml.inference.default_analyzers()`` builds the real ones).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fpstation.core.errors import FpError
+from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
+from fpstation.core.types import (
+    AnalysisResult,
+    FingerprintImage,
+    GenderResult,
+    PadResult,
+    RestorationResult,
+)
+
+
+@dataclass
+class Analyzers:
+    """The analysis steps to run; any may be ``None`` (skipped)."""
+
+    restore: Callable[[FingerprintImage], RestorationResult] | None = None
+    pad: Callable[[FingerprintImage], PadResult] | None = None
+    gender: Callable[[FingerprintImage], GenderResult] | None = None
+
+
+def analyse(
+    image: FingerprintImage,
+    analyzers: Analyzers,
+    progress: Progress = null_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> AnalysisResult:
+    """Run every configured analyser on one print.
+
+    A failing step does not stop the others: its message goes to ``errors[step]``.
+    Cancellation is checked between steps and raises :class:`~fpstation.core.jobs.Cancelled`.
+    """
+    steps = [(n, f) for n, f in (("restoration", analyzers.restore), ("pad", analyzers.pad),
+                                 ("gender", analyzers.gender)) if f is not None]
+    out: dict[str, object] = {}
+    timings: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for i, (name, fn) in enumerate(steps):
+        cancel.raise_if_cancelled()
+        progress(i / max(len(steps), 1), name)
+        t0 = time.perf_counter()
+        try:
+            out[name] = fn(image)
+        except FpError as exc:
+            errors[name] = exc.user_message
+        except Exception as exc:  # noqa: BLE001 - one broken model must not lose the other results
+            errors[name] = f"{type(exc).__name__}: {exc}"
+        timings[name] = time.perf_counter() - t0
+    progress(1.0, "done")
+    return AnalysisResult(image=image, restoration=out.get("restoration"), pad=out.get("pad"),
+                          gender=out.get("gender"), timings=timings, errors=errors)

@@ -1,0 +1,119 @@
+"""Value types shared by core, ml, CLI and GUI. Frozen dataclasses; images are numpy arrays.
+
+An image inside the app is always ``numpy.ndarray`` of dtype uint8, shape (H, W), row-major, with
+its dpi alongside (``None`` = unknown, never guessed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class FingerprintImage:
+    """One print as loaded from a file.
+
+    Attributes
+    ----------
+    pixels : uint8 array, H×W, 0 = black ridge ink, 255 = white background (as stored).
+    dpi : resolution from the file's metadata, or ``None`` when the file does not say.
+    source : path of the file it came from.
+    sha256 : hex SHA-256 of the *file bytes* (identifies the evidence, not the decoded pixels).
+    format : short format name ("PNG", "WSQ", "NIST", ...).
+    index : position of this print inside a multi-print file (NIST), else 0.
+    finger_position : ANSI/NIST finger position code (1 = right thumb ... 10 = left little), if known.
+    record : for NIST files, e.g. "Type-4" or "Type-14"; empty otherwise.
+    """
+
+    pixels: np.ndarray
+    dpi: float | None
+    source: str
+    sha256: str
+    format: str = ""
+    index: int = 0
+    finger_position: int | None = None
+    record: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def label(self) -> str:
+        """Short display name: file name, plus the print index for multi-print files."""
+        from pathlib import Path
+
+        name = Path(self.source).name
+        if self.record:
+            pos = f" finger {self.finger_position}" if self.finger_position is not None else ""
+            return f"{name} [{self.record} #{self.index}{pos}]"
+        return name
+
+    @property
+    def key(self) -> str:
+        """Identity of this print: file hash plus index within the file."""
+        return f"{self.sha256}:{self.index}"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model produced a result (name, version, sha256 of its weights)."""
+
+    name: str
+    version: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class RestorationResult:
+    pixels: np.ndarray  # uint8, same H×W as the input
+    method: str  # "unet", "autoencoder", "classical", ...
+    model: ModelRef | None = None
+    seconds: float = 0.0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PadResult:
+    """Presentation-attack detection: ``attack_score`` in [0, 1] (calibrated probability of attack)."""
+
+    attack_score: float
+    threshold: float
+    verdict: str  # "LIVE" | "ATTACK" | "UNCERTAIN"
+    model: ModelRef | None = None
+    seconds: float = 0.0
+    attack_types_seen: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenderResult:
+    """Calibrated P(female); P(male) = 1 - p_female. ``label`` is "female", "male" or "uncertain"."""
+
+    p_female: float
+    label: str
+    model: ModelRef | None = None
+    seconds: float = 0.0
+
+    @property
+    def p_male(self) -> float:
+        return 1.0 - self.p_female
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisResult:
+    """Everything computed for one print; missing parts are ``None`` with a reason in ``errors``."""
+
+    image: FingerprintImage
+    restoration: RestorationResult | None = None
+    pad: PadResult | None = None
+    gender: GenderResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,171 @@
+"""The model table: shipped models (``models/``) and user-trained ones (user data dir).
+
+A model is a weights file plus a model card ``<name>.json`` beside it::
+
+    {
+      "name": "pad-socofing", "task": "pad", "version": "1",
+      "file": "pad-socofing.keras", "sha256": "<hex of the weights file>",
+      "architecture": "...", "input": {"shape": [96, 96, 1], "dpi": 500},
+      "data": {...}, "split": {...}, "metrics": {...}, "calibration": {...},
+      "training": {"command": "python training/train_pad.py ...", "epochs": 20, ...},
+      "created": "2026-11-21T10:00:00Z"
+    }
+
+Tasks: "restoration", "pad", "gender" (later "face"). The registry refuses a file whose sha256
+differs from its card. Keras is imported lazily, only when a model is actually loaded.
+User models are versioned: ``<user models dir>/<name>/v<N>/`` each holding a card + weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fpstation import paths
+from fpstation.core.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    task: str
+    file: Path  # absolute path of the weights file
+    sha256: str
+    version: str
+    shipped: bool
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """Unique id used in settings: ``name`` for shipped, ``name@vN`` for user versions."""
+        return self.name if self.shipped else f"{self.name}@v{self.version}"
+
+    @property
+    def display(self) -> str:
+        origin = "shipped" if self.shipped else "trained"
+        return f"{self.name} v{self.version} ({origin})"
+
+
+def _read_card(card_path: Path, shipped: bool) -> ModelCard | None:
+    try:
+        d = json.loads(card_path.read_text(encoding="utf-8"))
+        return ModelCard(name=d["name"], task=d["task"], file=(card_path.parent / d["file"]).resolve(),
+                         sha256=d["sha256"], version=str(d.get("version", "1")), shipped=shipped, data=d)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class Registry:
+    """Lists, verifies and loads models. Loaded models are cached (one load per process)."""
+
+    def __init__(self, shipped_dir: Path | None = None, user_dir: Path | None = None):
+        self._shipped_dir = shipped_dir
+        self._user_dir = user_dir
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def shipped_dir(self) -> Path:
+        return self._shipped_dir or paths.models_dir()
+
+    @property
+    def user_dir(self) -> Path:
+        return self._user_dir or paths.user_models_dir()
+
+    def cards(self, task: str | None = None) -> list[ModelCard]:
+        found: list[ModelCard] = []
+        if self.shipped_dir.is_dir():
+            for p in sorted(self.shipped_dir.glob("*.json")):
+                c = _read_card(p, shipped=True)
+                if c:
+                    found.append(c)
+        if self.user_dir.is_dir():
+            for p in sorted(self.user_dir.glob("*/v*/card.json")):
+                c = _read_card(p, shipped=False)
+                if c:
+                    found.append(c)
+        return [c for c in found if task is None or c.task == task]
+
+    def card(self, key: str) -> ModelCard:
+        for c in self.cards():
+            if c.key == key or (c.shipped and c.name == key):
+                return c
+        raise ModelNotFoundError(f"No model called “{key}” is installed.")
+
+    def default(self, task: str) -> ModelCard | None:
+        """The shipped model for a task marked ``"default": true`` (else the first shipped one)."""
+        cs = [c for c in self.cards(task) if c.shipped]
+        for c in cs:
+            if c.data.get("default"):
+                return c
+        return cs[0] if cs else None
+
+    def verify(self, card: ModelCard) -> None:
+        if not card.file.is_file():
+            raise ModelNotFoundError(f"The weights file of model “{card.name}” is missing ({card.file.name}).")
+        actual = sha256_file(card.file)
+        if actual != card.sha256:
+            raise ModelIntegrityError(
+                f"Model “{card.name}” was refused: its weights file does not match its model card "
+                "(sha256 differs). The file may be damaged or replaced.",
+                path=str(card.file), detail=f"expected {card.sha256}, got {actual}")
+
+    def load(self, key: str) -> Any:
+        """Verify sha256 and load the Keras model once; later calls return the cached model."""
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            card = self.card(key)
+            self.verify(card)
+            try:
+                import keras
+
+                model = keras.models.load_model(card.file, compile=False, safe_mode=False)
+            except Exception as exc:  # noqa: BLE001
+                raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
+            self._cache[key] = model
+            return model
+
+    def register(self, card_data: dict[str, Any], weights: str | Path) -> ModelCard:
+        """Copy a freshly trained model into the user models dir as the next version of its name."""
+        name = card_data["name"]
+        base = self.user_dir / name
+        base.mkdir(parents=True, exist_ok=True)
+        versions = [int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit()]
+        version = max(versions, default=0) + 1
+        dest = base / f"v{version}"
+        dest.mkdir()
+        weights = Path(weights)
+        target = dest / ("model" + "".join(weights.suffixes))
+        shutil.copy2(weights, target)
+        data = dict(card_data)
+        data.update(file=target.name, sha256=sha256_file(target), version=str(version))
+        data.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
+        (dest / "card.json").write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        card = _read_card(dest / "card.json", shipped=False)
+        assert card is not None
+        return card
+
+
+_default: Registry | None = None
+
+
+def get_registry() -> Registry:
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default

@@ -1,0 +1,3 @@
+from fpstation.app import main
+
+raise SystemExit(main())
