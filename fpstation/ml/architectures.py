@@ -1,0 +1,156 @@
+"""Pure Keras model builders: ``build_*(...) -> keras.Model`` (compiled where a loss is fixed).
+
+Builders take plain arguments and return a fresh model; they load no data and no weights, so
+tests can build tiny models on the fly and training scripts stay reproducible. Keras is imported
+inside the builders (this module is imported by CLI code paths that must stay light).
+
+Restoration (H-restore):
+- :func:`build_unet` — the shipped restorer: a small fully convolutional U-Net.
+- :func:`build_autoencoder` — the reference encoder-decoder baseline (224×224×1 input,
+  Conv/MaxPool/UpSampling, exactly 314,625 parameters, RMSprop + MSE).
+- :func:`restoration_loss` — the loss family compared in the loss experiment (mse, l1, ssim mixes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: number of parameters of the reference encoder-decoder (a test asserts it)
+AUTOENCODER_PARAMS = 314_625
+
+
+def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
+    """Loss for restoration on images in [0, 1].
+
+    Parameters
+    ----------
+    name : "mse", "l1", "ssim" (1 - SSIM), "mse_ssim" or "l1_ssim" (``alpha``·(1-SSIM) + (1-``alpha``)·L1,
+        the mix of Zhao et al., "Loss functions for image restoration with neural networks").
+    alpha : weight of the SSIM term in the mixes.
+
+    Returns
+    -------
+    A callable ``loss(y_true, y_pred)`` usable by ``model.compile``.
+    """
+    import tensorflow as tf
+
+    def _ssim(y_true, y_pred):
+        # 7x7 window: patches are small (64-128 px) and ridges are ~8-10 px apart at 500 dpi.
+        return 1.0 - tf.reduce_mean(tf.image.ssim(y_true, y_pred, max_val=1.0, filter_size=7))
+
+    def mse(y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_true - y_pred))
+
+    def l1(y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_true - y_pred))
+
+    def ssim(y_true, y_pred):
+        return _ssim(y_true, y_pred)
+
+    def mse_ssim(y_true, y_pred):
+        return alpha * _ssim(y_true, y_pred) + (1.0 - alpha) * mse(y_true, y_pred)
+
+    def l1_ssim(y_true, y_pred):
+        return alpha * _ssim(y_true, y_pred) + (1.0 - alpha) * l1(y_true, y_pred)
+
+    fns = {"mse": mse, "l1": l1, "ssim": ssim, "mse_ssim": mse_ssim, "l1_ssim": l1_ssim}
+    if name not in fns:
+        raise ValueError(f"unknown restoration loss {name!r}; choose one of {sorted(fns)}")
+    return fns[name]
+
+
+def ssim_metric(y_true, y_pred):
+    """Mean SSIM (7x7 window, data range 1) as a Keras metric; logged as ``ssim`` / ``val_ssim``."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.image.ssim(y_true, y_pred, max_val=1.0, filter_size=7))
+
+
+ssim_metric.__name__ = "ssim"
+
+
+def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1), *, base: int = 16,
+               levels: int = 3, learning_rate: float = 1e-3, loss: str = "l1_ssim",
+               compile: bool = True, name: str = "restore_unet") -> Any:
+    """A small U-Net restorer: degraded print in [0, 1] -> clean print in [0, 1].
+
+    Two 3x3 conv + ReLU per level, ``levels`` max-pool downsamplings, bilinear upsampling +
+    skip concatenation, sigmoid output. Fully convolutional: any H, W divisible by
+    ``2**levels`` (``ml/restoration.py`` pads to that).
+
+    Parameters
+    ----------
+    input_shape : (H, W, 1); ``None`` sizes make the model size-agnostic.
+    base : filters of the first level, doubled at each level.
+    levels : number of downsamplings.
+    learning_rate : Adam learning rate (when ``compile``).
+    loss : see :func:`restoration_loss`.
+    compile : compile with Adam + ``loss`` + mae/ssim metrics.
+
+    Returns
+    -------
+    keras.Model
+    """
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=input_shape, name="degraded")
+    x = inp
+    skips = []
+    f = base
+    for i in range(levels):
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"enc{i}_a")(x)
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"enc{i}_b")(x)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+        f *= 2
+    x = layers.Conv2D(f, 3, padding="same", activation="relu", name="mid_a")(x)
+    x = layers.Conv2D(f, 3, padding="same", activation="relu", name="mid_b")(x)
+    for i in reversed(range(levels)):
+        f //= 2
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i}")(x)
+        x = layers.Conv2D(f, 1, padding="same", activation="relu", name=f"up{i}_proj")(x)
+        x = layers.Concatenate(name=f"skip{i}")([x, skips[i]])
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec{i}_a")(x)
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec{i}_b")(x)
+    out = layers.Conv2D(1, 1, padding="same", activation="sigmoid", name="clean")(x)
+    model = keras.Model(inp, out, name=name)
+    if compile:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=restoration_loss(loss),
+                      metrics=["mae", ssim_metric])
+    return model
+
+
+def build_autoencoder(input_shape: tuple[int | None, int | None, int] = (224, 224, 1), *,
+                      learning_rate: float = 1e-3, compile: bool = True,
+                      name: str = "restore_autoencoder") -> Any:
+    """The reference fingerprint encoder-decoder (baseline), exactly 314,625 parameters.
+
+    Conv(32)-MaxPool-Conv(64)-MaxPool-Conv(128) | Conv(128)-UpSampling-Conv(64)-UpSampling-Conv(1, sigmoid),
+    all 3x3 "same" convolutions with ReLU, trained with RMSprop on MSE as in the reference. The
+    reference input is 224×224×1; pass ``(None, None, 1)`` for a size-agnostic copy (same weights,
+    H and W divisible by 4).
+
+    Returns
+    -------
+    keras.Model
+    """
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=input_shape, name="degraded")
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="enc1")(inp)
+    x = layers.MaxPooling2D(2, padding="same", name="pool1")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="enc2")(x)
+    x = layers.MaxPooling2D(2, padding="same", name="pool2")(x)
+    x = layers.Conv2D(128, 3, padding="same", activation="relu", name="enc3")(x)
+    x = layers.Conv2D(128, 3, padding="same", activation="relu", name="dec1")(x)
+    x = layers.UpSampling2D(2, name="up1")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="dec2")(x)
+    x = layers.UpSampling2D(2, name="up2")(x)
+    out = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="clean")(x)
+    model = keras.Model(inp, out, name=name)
+    if compile:
+        model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), loss="mse",
+                      metrics=["mae", ssim_metric])
+    return model
