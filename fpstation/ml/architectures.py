@@ -154,3 +154,120 @@ def build_autoencoder(input_shape: tuple[int | None, int | None, int] = (224, 22
         model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), loss="mse",
                       metrics=["mae", ssim_metric])
     return model
+
+
+# --------------------------------------------------------------------------------------------
+# Classifiers (H-classify): presentation-attack detection and gender. Both output one LOGIT
+# (no sigmoid): calibration (Platt / temperature) and the operating threshold are applied on
+# top, from the model card, in ml/classifiers.py.
+# --------------------------------------------------------------------------------------------
+
+#: default classifier input (H, W, 1): SOCOFing prints are 103×96, padded by one row
+CLASSIFIER_INPUT = (104, 96, 1)
+
+
+def _conv_bn(x: Any, filters: int, name: str) -> Any:
+    from keras import layers
+
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, widths: tuple[int, ...] = (32, 64, 128, 128),
+                    convs_per_block: int = 2, dropout: float = 0.3, global_max: bool = True,
+                    learning_rate: float = 1e-3, compile: bool = True, name: str = "print_cnn") -> Any:
+    """Small VGG-style binary classifier on a whole print in [0, 1]; outputs one logit.
+
+    ``len(widths)`` blocks of ``convs_per_block`` × (3x3 conv, batch norm, ReLU) then 2x2 max-pool;
+    the last feature map is summarised by global average pooling (and global max pooling when
+    ``global_max``: a local artefact anywhere in the print should be able to drive the decision),
+    then dropout and a linear unit. The last conv block is named ``last_conv_relu`` so Grad-CAM
+    can find it.
+
+    Parameters
+    ----------
+    input_shape : (H, W, 1).
+    widths : filters per block.
+    convs_per_block : convolutions per block.
+    dropout : dropout rate before the output unit.
+    global_max : concatenate global max pooling to global average pooling.
+    learning_rate : Adam learning rate.
+    compile : compile with binary cross-entropy on logits and AUC / accuracy metrics.
+
+    Returns
+    -------
+    keras.Model
+    """
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=input_shape, name="print")
+    x = inp
+    for b, w in enumerate(widths):
+        for c in range(convs_per_block):
+            last = b == len(widths) - 1 and c == convs_per_block - 1
+            x = _conv_bn(x, w, "last_conv" if last else f"b{b}c{c}")
+        if b < len(widths) - 1:
+            x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
+    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
+    if global_max:
+        pooled = layers.Concatenate(name="pool_concat")([pooled, layers.GlobalMaxPooling2D(name="gmp")(x)])
+    pooled = layers.Dropout(dropout, name="dropout")(pooled)
+    out = layers.Dense(1, name="logit")(pooled)
+    model = keras.Model(inp, out, name=name)
+    if compile:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
+                               keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    return model
+
+
+def build_pad_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 32,
+                  learning_rate: float = 1e-3, dropout: float = 0.3, compile: bool = True) -> Any:
+    """Presentation-attack CNN: logit of "attack" (altered / spoof) vs bona fide.
+
+    Four blocks (``width``·1, 2, 4, 4 filters), global average + max pooling (alterations and
+    spoof artefacts are local), one logit. See :func:`build_print_cnn`.
+    """
+    return build_print_cnn(input_shape, widths=(width, 2 * width, 4 * width, 4 * width), dropout=dropout,
+                           global_max=True, learning_rate=learning_rate, compile=compile, name="pad_cnn")
+
+
+def build_gender_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 32,
+                     learning_rate: float = 1e-3, dropout: float = 0.4, compile: bool = True) -> Any:
+    """Gender CNN: logit of "female". Global average pooling only (ridge density/texture is a
+    whole-print property), heavier dropout. See :func:`build_print_cnn`."""
+    return build_print_cnn(input_shape, widths=(width, 2 * width, 4 * width, 4 * width), dropout=dropout,
+                           global_max=False, learning_rate=learning_rate, compile=compile, name="gender_cnn")
+
+
+def build_reference_gender_cnn(input_shape: tuple[int, int, int] = (96, 96, 1), *, learning_rate: float = 1e-3,
+                               compile: bool = True) -> Any:
+    """The issue's reference gender model for comparison: 2 conv layers (32, 64; 3x3, ReLU,
+    max-pool), dense 128, one logit (the reference used a sigmoid with a bare 0.5 threshold)."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=input_shape, name="print")
+    x = layers.Conv2D(32, 3, activation="relu", name="c1")(inp)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="last_conv_relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    out = layers.Dense(1, name="logit")(x)
+    model = keras.Model(inp, out, name="reference_gender_cnn")
+    if compile:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
+                               keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    return model
+
+
+#: classifier builders by the architecture name used in Hyper.architecture and model cards
+CLASSIFIER_BUILDERS = {"pad_cnn": build_pad_cnn, "gender_cnn": build_gender_cnn,
+                       "reference_gender_cnn": build_reference_gender_cnn}
