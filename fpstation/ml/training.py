@@ -109,8 +109,12 @@ def fit_keras(
         def on_test_batch_end(self, batch, logs=None):
             if cancel.cancelled:
                 state["stopped"] = True
-                # Keras 3: ends evaluate() early so Stop does not wait for a whole validation pass.
+                # Keras 3 resets ``stop_evaluating`` at the start of every evaluate() and checks it
+                # after each validation batch, so this ends validation after one batch. Setting
+                # ``stop_training`` too stops fit() before it starts another training batch
+                # (Stop pressed during validation would otherwise cost one more batch).
                 self.model.stop_evaluating = True
+                self.model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
             logs = _floats(logs)
@@ -140,3 +144,266 @@ def fit_keras(
               callbacks=[Adapter()])
     return FitResult(checkpoint if state["saved"] else None, state["best_epoch"], state["best"], monitor,
                      state["stopped"], state["epochs_run"], state["history"])
+
+
+# --------------------------------------------------------------------------------------------
+# train(): the one orchestration shared by the training dialog, ``fpstation train`` and scripts
+# --------------------------------------------------------------------------------------------
+
+#: model-name prefix per task (user models are registered as ``<prefix>-<architecture>@vN``)
+NAME_PREFIX = {"restoration": "restore"}
+
+
+@dataclass
+class TrainOutcome:
+    """What :func:`train` produced: the registered model, its card and the fit details."""
+
+    card: Any  # fpstation.ml.registry.ModelCard of the registered version
+    card_path: Path  # card.json inside the user models dir
+    checkpoint: Path  # the registered weights file
+    metrics: dict[str, Any]
+    fit: FitResult
+    scan_summary: list[str]
+    stopped: bool
+    command: str
+    seconds: float
+    out_dir: Path | None = None  # copy of card + weights when ``out_dir`` was given
+
+
+def model_name(task_name: str, hyper: Any) -> str:
+    """Registry name of a user-trained model: ``hyper.extra["name"]`` or ``<prefix>-<architecture>``."""
+    explicit = (getattr(hyper, "extra", None) or {}).get("name")
+    if explicit:
+        return str(explicit)
+    return f"{NAME_PREFIX.get(task_name, task_name)}-{hyper.architecture}"
+
+
+def cli_command(task_name: str, data_dir: str | Path, hyper: Any, out_dir: str | Path | None = None) -> str:
+    """The ``python -m fpstation train ...`` command line that reproduces a run (for the card)."""
+    import shlex
+
+    parts = ["python", "-m", "fpstation", "train", task_name, "--data", str(data_dir),
+             "--epochs", str(hyper.epochs), "--batch-size", str(hyper.batch_size),
+             "--lr", f"{hyper.learning_rate:g}", "--arch", hyper.architecture,
+             "--input-size", str(hyper.input_size), "--seed", str(hyper.seed),
+             "--val-fraction", f"{hyper.val_fraction:g}"]
+    if not hyper.augment:
+        parts.append("--no-augment")
+    if out_dir is not None:
+        parts += ["--out", str(out_dir)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _jsonable(value: Any) -> Any:
+    """Make task outputs (numpy scalars/arrays, sets, paths) JSON-serialisable for the card."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return value.tolist()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def _check_scan(scan: Any) -> None:
+    """Refuse datasets that cannot train a model, in words a person understands."""
+    from fpstation.core.errors import DatasetError
+
+    if not scan.items:
+        raise DatasetError(f"No usable images were found in “{scan.root}”.", path=str(scan.root))
+    empty = [k for k, v in scan.counts.items() if not v]
+    if empty:
+        raise DatasetError(f"The class “{empty[0]}” has no images in “{scan.root}”. Every class needs "
+                           "images to train on.", path=str(scan.root))
+    if not scan.train_items or not scan.val_items:
+        raise DatasetError(
+            f"The data in “{scan.root}” has {scan.subjects} subject(s): too few for a subject-disjoint "
+            "train/validation split. Add prints of more people (or fingers).", path=str(scan.root))
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    text = str(exc)
+    return name == "ResourceExhaustedError" or "OOM when allocating" in text or "out of memory" in text.lower()
+
+
+def _friendly(exc: BaseException, hyper: Any) -> BaseException:
+    """Translate TensorFlow/OS failures during a fit into FpError messages (others pass through)."""
+    from fpstation.core.errors import DatasetError, FpError
+
+    if isinstance(exc, FpError):
+        return exc
+    if _is_oom(exc):
+        return FpError(f"Training ran out of memory (batch size {hyper.batch_size}, input size "
+                       f"{hyper.input_size}). Try a smaller batch size or input size.",
+                       detail=f"{type(exc).__name__}: {exc}")
+    if type(exc).__name__ in {"InvalidArgumentError", "DataLossError", "NotFoundError"}:
+        return DatasetError("Training stopped because an image could not be used (it may be damaged, "
+                            "deleted during training, or of an unexpected size).",
+                            detail=f"{type(exc).__name__}: {str(exc)[:2000]}")
+    if isinstance(exc, OSError):
+        return FpError(f"Training could not read or write a file: {exc.strerror or exc}",
+                       path=getattr(exc, "filename", None), detail=str(exc))
+    return exc
+
+
+def train(
+    task_name: str,
+    data_dir: str | Path,
+    hyper: Any,
+    progress: Progress = null_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+    on_batch: Callable[[BatchLog], None] | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    on_scan: Callable[[Any], None] | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    registry: Any = None,
+) -> TrainOutcome:
+    """Scan, build, fit, evaluate, write the model card and register the model as a new version.
+
+    The dialog (thread or child process), ``fpstation train`` and training scripts all call this.
+
+    Parameters
+    ----------
+    task_name : key of :data:`fpstation.ml.tasks.TASKS`.
+    data_dir : the dataset folder; the task detects its layout.
+    hyper : :class:`fpstation.ml.tasks.Hyper`.
+    progress, cancel : job protocol. Scan 0–5 %, fit 5–90 %, evaluation and registration after.
+    on_batch, on_epoch : live loss/metric callbacks (see :func:`fit_keras`).
+    on_scan : receives the :class:`~fpstation.ml.tasks.DatasetScan` before the fit starts.
+    out_dir : optional folder that also receives ``model.keras`` + ``card.json`` (CLI ``--out``).
+    registry : the :class:`~fpstation.ml.registry.Registry` to register into (default: the app's).
+
+    Returns
+    -------
+    TrainOutcome
+        ``stopped=True`` when Stop ended the fit early: the best checkpoint so far was evaluated
+        and registered (its card says ``"stopped": true``).
+
+    Raises
+    ------
+    Cancelled
+        When Stop came before any epoch produced a checkpoint (nothing worth keeping).
+    DatasetError, FpError
+        Unusable data, out of memory, unreadable files — with a message a person understands.
+    """
+    import shutil
+    import tempfile
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from fpstation import __version__
+    from fpstation.core.errors import DatasetError
+    from fpstation.core.jobs import Cancelled, wrap_progress
+    from fpstation.ml.registry import get_registry
+    from fpstation.ml.tasks import get_task
+
+    t0 = time.perf_counter()
+    registry = registry or get_registry()
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DatasetError(f"The dataset folder “{data_dir}” does not exist or is not a folder.", path=str(data_dir))
+    task = get_task(task_name)
+    if hyper.architecture not in task.architectures:
+        raise DatasetError(f"Unknown architecture “{hyper.architecture}” for {task.title}. Choose one of: "
+                           f"{', '.join(task.architectures)}.")
+    if hyper.epochs < 1 or hyper.batch_size < 1 or not hyper.learning_rate > 0:
+        raise DatasetError("Epochs and batch size must be at least 1 and the learning rate positive.")
+
+    progress(0.0, "scanning the dataset")
+    scan = task.scan(data_dir, hyper, wrap_progress(progress, 0.0, 0.05), cancel)
+    _check_scan(scan)
+    if on_scan is not None:
+        on_scan(scan)
+    cancel.raise_if_cancelled()
+
+    name = model_name(task_name, hyper)
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=registry.user_dir.parent))
+    try:
+        try:
+            progress(0.05, "building the model")
+            model = task.build_model(hyper)
+            data = task.datasets(scan, hyper)
+            cancel.raise_if_cancelled()
+            fit = fit_keras(
+                model, data["train"], data.get("val"), epochs=hyper.epochs, checkpoint=work / "model.keras",
+                monitor=task.monitor, mode=task.monitor_mode, steps_per_epoch=data.get("steps_per_epoch"),
+                validation_steps=data.get("validation_steps"), class_weight=data.get("class_weight"),
+                progress=wrap_progress(progress, 0.05, 0.9), cancel=cancel, on_batch=on_batch,
+                on_epoch=on_epoch)
+            if fit.checkpoint is None:
+                raise Cancelled()
+            # Evaluate the *best* epoch, not the last one: reload the checkpointed weights.
+            if fit.stopped or (fit.best_epoch is not None and fit.best_epoch != fit.epochs_run - 1):
+                model.load_weights(fit.checkpoint)
+            progress(0.9, "evaluating on the validation split")
+            # After Stop the user asked to end the fit, not to lose it: the short validation pass
+            # that produces the card's metrics runs with its own (uncancelled) token.
+            from fpstation.core.jobs import CancelToken as _Token
+
+            metrics = task.evaluate(model, scan, hyper, wrap_progress(progress, 0.9, 0.98),
+                                    _Token() if fit.stopped else cancel)
+        except (Cancelled, DatasetError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated into words, re-raised
+            friendly = _friendly(exc, hyper)
+            if friendly is exc:
+                raise
+            raise friendly from exc
+
+        metrics = _jsonable(metrics)
+        extras = _jsonable(task.card_fields(scan, hyper))
+        history = _jsonable(fit.history)
+        command = cli_command(task_name, data_dir, hyper, out_dir)
+        card: dict[str, Any] = {
+            "name": name,
+            "task": task_name,
+            "architecture": hyper.architecture,
+            "data": {"path": str(data_dir.resolve()), "layout": scan.layout,
+                     "file_list_sha256": scan.file_list_sha256, "counts": _jsonable(scan.counts),
+                     "subjects": scan.subjects, "items": len(scan.items),
+                     "unreadable": len(scan.unreadable), "notes": list(scan.notes)},
+            "split": {"method": "subject-disjoint (fpstation.ml.datasets.subject_split)",
+                      "seed": hyper.seed, "val_fraction": hyper.val_fraction,
+                      "train_subjects": len(scan.train_subjects), "val_subjects": len(scan.val_subjects),
+                      "train_items": len(scan.train_items), "val_items": len(scan.val_items),
+                      "val_subject_ids": sorted(scan.val_subjects)},
+            "hyper": _jsonable(asdict(hyper)),
+            "metrics": metrics,
+            "training": {"command": command, "epochs": hyper.epochs, "epochs_run": fit.epochs_run,
+                         "best_epoch": None if fit.best_epoch is None else fit.best_epoch + 1,
+                         "monitor": fit.monitor, "best_value": _jsonable(fit.best_value),
+                         "stopped": fit.stopped, "seconds": round(time.perf_counter() - t0, 1),
+                         "history": history, "fpstation": __version__},
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        for key in ("calibration", "threshold"):
+            if isinstance(metrics, dict) and key in metrics:
+                card[key] = metrics[key]
+        for k, v in extras.items():
+            card.setdefault(k, v)
+        progress(0.98, "registering the model")
+        registered = registry.register(card, fit.checkpoint)
+        card_path = registered.file.parent / "card.json"
+        out_copy = None
+        if out_dir is not None:
+            out_copy = Path(out_dir)
+            out_copy.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(registered.file, out_copy / registered.file.name)
+            (out_copy / "card.json").write_text(card_path.read_text(encoding="utf-8"), encoding="utf-8")
+        progress(1.0, "stopped — best checkpoint registered" if fit.stopped else "done")
+        return TrainOutcome(card=registered, card_path=card_path, checkpoint=registered.file,
+                            metrics=registered.data.get("metrics", {}), fit=fit, scan_summary=scan.summary(),
+                            stopped=fit.stopped, command=command, seconds=time.perf_counter() - t0,
+                            out_dir=out_copy)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
