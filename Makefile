@@ -44,6 +44,19 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check fpstation tests training bench
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
+## Build the one-dir PyInstaller bundle $(BUNDLE_DIST)/fpstation/ from build.spec (GUI `fpstation` +
+## console `fpstation-cli`). --clean: every build starts from scratch, as in CI.
+BUNDLE_DIST ?= dist
+bundle: $(STAMP)
+	nice -n 10 $(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+	  --distpath $(BUNDLE_DIST) --workpath build/pyinstaller build.spec
+
+## Smoke-test the BUILT bundle (not the source tree): clean env, cwd outside the checkout,
+## `fpstation-cli selftest` must pass and run from the bundle; `analyze` a sample; GUI shows a window.
+bundle-smoke: $(STAMP)
+	FPSTATION_REQUIRE_BUNDLE=1 FPSTATION_BUNDLE_DIR=$(abspath $(BUNDLE_DIST))/fpstation \
+	  $(PY) -m pytest -v -p no:cacheprovider tests/packaging/test_bundle.py
+
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check fpstation tests training bench

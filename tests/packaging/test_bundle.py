@@ -1,0 +1,124 @@
+"""Smoke test of the BUILT PyInstaller bundle (``dist/fpstation``), not of the source tree.
+
+Every check runs a bundled executable in a clean environment (no PYTHONPATH, no venv, a fresh
+HOME) from a working directory outside the checkout, so nothing can silently fall back to the
+source files. Skipped when no bundle has been built; ``make bundle-smoke`` (and CI) set
+``FPSTATION_REQUIRE_BUNDLE=1`` so that a missing bundle fails instead.
+``FPSTATION_BUNDLE_DIR`` points the tests at a bundle elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fpstation import __app_name__, __version__
+from fpstation.paths import bundle_layout
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = Path(os.environ.get("FPSTATION_BUNDLE_DIR", ROOT / "dist" / __app_name__)).resolve()
+CLI = BUNDLE / f"{__app_name__}-cli"
+GUI = BUNDLE / __app_name__
+INTERNAL = BUNDLE / "_internal"  # PyInstaller 6 one-dir: sys._MEIPASS
+#: selftest loads TensorFlow, every model and pyfing on a slow shared CPU
+TIMEOUT_S = 900
+SELFTEST_HEAD = re.compile(r"^fpstation (?P<version>\S+) running from (?P<path>.+?)\s*$")
+
+pytestmark = pytest.mark.bundle
+
+if not CLI.is_file():
+    if os.environ.get("FPSTATION_REQUIRE_BUNDLE") == "1":
+        raise RuntimeError(f"no bundle at {BUNDLE}: run `make bundle` first")
+    pytest.skip(f"no bundle at {BUNDLE} (run `make bundle`)", allow_module_level=True)
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of an analyst's shell: no Python variables, nothing of the checkout."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
+           "QT_QPA_PLATFORM": "offscreen", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.update(extra)
+    return env
+
+
+def run_bundled(exe: Path, args: list[str], tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
+    workdir = tmp_path / "cwd"  # outside the checkout (pytest's tmp lives under /tmp)
+    workdir.mkdir(exist_ok=True)
+    return subprocess.run([str(exe), *args], cwd=workdir, env=clean_env(tmp_path / "home", **extra),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def test_both_executables_share_one_folder():
+    assert CLI.is_file() and os.access(CLI, os.X_OK)
+    assert GUI.is_file() and os.access(GUI, os.X_OK)
+    assert INTERNAL.is_dir()
+
+
+def test_bundle_mirrors_paths_layout():
+    """Every shipped data file that paths.py resolves in the source tree is in the bundle too."""
+    for src, dest in bundle_layout():
+        for f in (ROOT / src).rglob("*"):
+            if f.is_file() and "__pycache__" not in f.parts and not f.name.startswith("."):
+                assert (INTERNAL / dest / f.relative_to(ROOT / src)).is_file(), f
+    # pyfing finds its weights beside its own modules: they must be there when frozen
+    for name in ("SNFEN", "SUFS", "SNFOE", "SNFFE", "LEADER"):
+        assert (INTERNAL / "pyfing" / "models" / f"{name}.weights.h5").is_file(), name
+
+
+def test_cli_version(tmp_path):
+    proc = run_bundled(CLI, ["--version"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"fpstation {__version__}"
+
+
+def test_selftest_passes_and_runs_from_the_bundle(tmp_path):
+    proc = run_bundled(CLI, ["selftest"], tmp_path)
+    out = proc.stdout
+    assert proc.returncode == 0, f"selftest failed ({proc.returncode})\n{out}\n{proc.stderr}"
+    head = SELFTEST_HEAD.match(out.splitlines()[0]) if out else None
+    assert head, f"unexpected first line: {out[:200]!r}"
+    assert head["version"] == __version__
+    pkg = Path(head["path"])
+    # the code that ran is the frozen copy in the bundle, not the checkout's fpstation/
+    assert _inside(pkg, INTERNAL), f"package ran from {pkg}, not from {INTERNAL}"
+    assert not _inside(pkg, ROOT / "fpstation"), pkg
+
+
+def _sample() -> Path:
+    samples = sorted(p for p in (INTERNAL / "resources" / "samples").rglob("*")
+                     if p.is_file() and p.suffix.lower() in {".png", ".bmp", ".tif", ".tiff", ".wsq"})
+    if not samples:
+        pytest.fail("the bundle holds no sample print under resources/samples")
+    return samples[0]
+
+
+def test_analyze_a_bundled_sample(tmp_path):
+    sample = _sample()
+    proc = run_bundled(CLI, ["analyze", str(sample)], tmp_path)
+    assert proc.returncode == 0, f"analyze failed ({proc.returncode})\n{proc.stdout}\n{proc.stderr}"
+    assert proc.stdout.strip(), "analyze printed nothing"
+
+
+def test_gui_shows_its_window_without_tensorflow(tmp_path):
+    """The windowed executable starts, shows the main window offscreen and has not imported TF.
+
+    ``FPSTATION_EXIT_AFTER_SHOWN=1`` makes app.py print one ``FPSTATION_SHOWN`` line when the
+    window is first shown and quit (see fpstation/app.py; bench/bundle_bench.py times it).
+    """
+    proc = run_bundled(GUI, [], tmp_path, FPSTATION_EXIT_AFTER_SHOWN="1")
+    assert proc.returncode == 0, f"GUI failed ({proc.returncode})\n{proc.stdout}\n{proc.stderr}"
+    shown = [ln for ln in proc.stdout.splitlines() if ln.startswith("FPSTATION_SHOWN")]
+    assert shown, f"no FPSTATION_SHOWN line\n{proc.stdout}\n{proc.stderr}"
+    assert "tensorflow=False" in shown[0], shown[0]
