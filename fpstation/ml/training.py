@@ -139,9 +139,11 @@ def fit_keras(
 
     if cancel.cancelled:
         return FitResult(None, None, None, monitor, True, 0)
+    # A tf.data pipeline shuffles itself; Keras warns when asked to shuffle one again.
+    shuffle = not hasattr(train, "element_spec")
     model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps_per_epoch,
               validation_steps=validation_steps, class_weight=class_weight, verbose=verbose,
-              callbacks=[Adapter()])
+              shuffle=shuffle, callbacks=[Adapter()])
     return FitResult(checkpoint if state["saved"] else None, state["best_epoch"], state["best"], monitor,
                      state["stopped"], state["epochs_run"], state["history"])
 

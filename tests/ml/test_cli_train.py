@@ -1,0 +1,45 @@
+"""``python -m fpstation train``: one epoch of the tiny task through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fpstation.ml import tasks
+from tests.ml.tiny_task import TINY_SPEC, make_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def test_cli_trains_one_epoch(monkeypatch, tmp_path, capsys, _fp_home):
+    from fpstation.cli import main
+
+    monkeypatch.setitem(tasks.TASKS, "tiny", TINY_SPEC)
+    data = make_dataset(tmp_path / "data")
+    rc = main(["train", "tiny", "--data", str(data), "--epochs", "1", "--out", str(tmp_path / "out"),
+               "--batch-size", "4", "--lr", "0.02"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "Per class: horizontal: 40, vertical: 40" in out.out
+    assert "Unreadable files: 1" in out.out
+    assert "epoch 1/1" in out.out and "val_loss" in out.out
+    card_line = [ln for ln in out.out.splitlines() if ln.startswith("Model card: ")][0]
+    card = json.loads(open(card_line.split(": ", 1)[1]).read())
+    assert card["hyper"]["batch_size"] == 4 and card["hyper"]["learning_rate"] == 0.02
+    assert card["training"]["epochs_run"] == 1
+    assert "--batch-size 4 --lr 0.02" in card["training"]["command"]
+    assert (tmp_path / "out" / "card.json").is_file()
+    # the card is in the user models dir (FPSTATION_HOME), never in the shipped models/ folder
+    assert str(_fp_home) in card_line
+
+
+def test_cli_reports_dataset_problems(monkeypatch, tmp_path, capsys):
+    from fpstation.cli import main
+
+    monkeypatch.setitem(tasks.TASKS, "tiny", TINY_SPEC)
+    data = make_dataset(tmp_path / "data", empty_class=True)
+    assert main(["train", "tiny", "--data", str(data), "--epochs", "1"]) == 2
+    assert "error: The class “vertical” has no images" in capsys.readouterr().err
+    assert main(["train", "bogus", "--data", str(data)]) == 2
+    assert "Unknown training task" in capsys.readouterr().err
