@@ -1,0 +1,483 @@
+"""The case store: one SQLite database (WAL) per case, holding everything analysed in that case.
+
+What is kept (derived data only — never pixels, so a case of 10k prints stays a few MB):
+
+- ``files``: one row per distinct file content (SHA-256 of the bytes), with how many prints it holds
+  once every print of it has been analysed (``n_prints``; NULL while incomplete);
+- ``prints``: one row per print, identified by ``(sha256, idx)`` (idx = position inside a
+  multi-print NIST file), with the path where it was first seen, size, dimensions, dpi, format;
+- ``results``: one row per ``(print, step)`` with the model's name, version and sha256, score,
+  verdict, a JSON payload, timing and error text;
+- ``file_errors``: files that could not be read (one row per ``(path, sha256)``, re-seen ones only
+  update ``last_seen``);
+- ``decisions``: the operator's decisions. **Append-only**: triggers abort every UPDATE and DELETE,
+  so the audit trail cannot be rewritten through SQLite.
+
+Crash safety: a print and all its results are written in one transaction, so killing the process
+(SIGKILL) loses at most the print being analysed; unique constraints make a re-run idempotent.
+``synchronous=NORMAL`` in WAL mode survives a process crash (not necessarily a power cut), which is
+the trade-off we want for throughput.
+
+One store object may be shared by several threads (the batch job writes, the GUI records
+decisions): every statement runs under one lock on one connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fpstation.core.errors import CaseStoreError
+from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
+
+SCHEMA_VERSION = 1
+#: analysis steps in display order (names used by core.pipeline.analyse)
+STEPS = ("restoration", "pad", "gender")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER,
+    format TEXT,
+    n_prints INTEGER,              -- NULL until every print of the file is stored
+    first_seen TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prints (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    idx INTEGER NOT NULL DEFAULT 0,
+    path TEXT NOT NULL,
+    size INTEGER,
+    width INTEGER,
+    height INTEGER,
+    dpi REAL,
+    format TEXT,
+    record TEXT,
+    finger_position INTEGER,
+    first_seen TEXT NOT NULL,
+    UNIQUE (sha256, idx)
+);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY,
+    print_id INTEGER NOT NULL REFERENCES prints(id),
+    step TEXT NOT NULL,
+    model_name TEXT,
+    model_version TEXT,
+    model_sha256 TEXT,
+    score REAL,
+    verdict TEXT,
+    payload TEXT,
+    seconds REAL,
+    error TEXT,
+    created TEXT NOT NULL,
+    UNIQUE (print_id, step)
+);
+CREATE TABLE IF NOT EXISTS file_errors (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL DEFAULT '',
+    size INTEGER,
+    error_type TEXT NOT NULL,
+    message TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    UNIQUE (path, sha256)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    print_id INTEGER NOT NULL REFERENCES prints(id),
+    decision TEXT NOT NULL,
+    operator TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    pad_verdict TEXT,
+    pad_score REAL,
+    created TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE INDEX IF NOT EXISTS results_print ON results(print_id);
+CREATE INDEX IF NOT EXISTS decisions_print ON decisions(print_id);
+"""
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, ISO 8601 (sorts as text)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One analysis step's outcome, flattened for the store (no pixels)."""
+
+    step: str
+    model: ModelRef | None = None
+    score: float | None = None
+    verdict: str | None = None
+    payload: dict[str, Any] | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+def _jsonable(value: Any) -> Any:
+    """Best-effort conversion of extras (numpy scalars, tuples) into JSON-safe values."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "size", 2) == 1:
+        return value.item()
+    if hasattr(value, "shape"):  # arrays (e.g. a heat map): keep the shape, not the pixels
+        return {"array_shape": list(value.shape)}
+    return str(value)
+
+
+def step_records(result: AnalysisResult) -> list[StepRecord]:
+    """Flatten an :class:`AnalysisResult` into one record per step that ran (or failed)."""
+    out: list[StepRecord] = []
+    t = result.timings
+    r = result.restoration
+    if r is not None:
+        out.append(StepRecord("restoration", r.model, None, r.method,
+                              {"method": r.method, "extras": _jsonable(dict(r.extras))},
+                              t.get("restoration", r.seconds)))
+    p = result.pad
+    if p is not None:
+        out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict,
+                              {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen)},
+                              t.get("pad", p.seconds)))
+    g = result.gender
+    if g is not None:
+        out.append(StepRecord("gender", g.model, float(g.p_female), g.label,
+                              {"p_female": float(g.p_female), "p_male": float(g.p_male)},
+                              t.get("gender", g.seconds)))
+    for step, msg in result.errors.items():
+        out.append(StepRecord(step, None, error=msg, seconds=t.get(step)))
+    return out
+
+
+class CaseStore:
+    """A case: one SQLite file. Use as a context manager or call :meth:`close`.
+
+    Parameters
+    ----------
+    path : the database file (created with its folder when missing). ``":memory:"`` for tests.
+
+    Raises
+    ------
+    CaseStoreError
+        The file is not a case store, is from a newer version, or cannot be opened/written.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a print + its results are atomic.
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (now_iso(),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise CaseStoreError(f"The case “{Path(self.path).name}” was written by a newer fpstation.",
+                                     path=self.path)
+        except sqlite3.DatabaseError as exc:
+            raise CaseStoreError(f"“{Path(self.path).name}” cannot be opened as a case: {exc}.",
+                                 path=self.path, detail=str(exc)) from exc
+        except OSError as exc:
+            raise CaseStoreError(f"The case file “{self.path}” cannot be created: {exc.strerror or exc}.",
+                                 path=self.path) from exc
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> CaseStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+    def _q(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise CaseStoreError(f"The case store could not be read: {exc}.", path=self.path) from exc
+
+    # -- what is done ----------------------------------------------------------------------------
+    def file_complete(self, sha256: str) -> bool:
+        """True when every print of this file content has been stored."""
+        rows = self._q("SELECT n_prints FROM files WHERE sha256=?", (sha256,))
+        return bool(rows) and rows[0][0] is not None
+
+    def file_done(self, sha256: str, steps: set[str] | frozenset[str] | tuple[str, ...] = ()) -> bool:
+        """True when every print of this file is stored with a successful result for every step in ``steps``."""
+        steps = tuple(sorted(set(steps)))
+        with self._lock:
+            row = self._q("SELECT n_prints FROM files WHERE sha256=?", (sha256,))
+            if not row or row[0][0] is None:
+                return False
+            n = int(row[0][0])
+            if not steps:
+                return True
+            marks = ",".join("?" * len(steps))
+            ok = self._q(
+                "SELECT COUNT(*) FROM prints p WHERE p.sha256=? AND (SELECT COUNT(DISTINCT r.step) FROM results r"
+                f" WHERE r.print_id=p.id AND r.error IS NULL AND r.step IN ({marks}))=?",  # noqa: S608
+                (sha256, *steps, len(steps)))[0][0]
+            return int(ok) >= n
+
+    def print_ids_of_file(self, sha256: str) -> list[int]:
+        return [int(r[0]) for r in self._q("SELECT id FROM prints WHERE sha256=? ORDER BY idx", (sha256,))]
+
+    def done_steps(self, sha256: str, idx: int = 0) -> set[str] | None:
+        """Steps with a successful result for a print; ``None`` when the print is not stored at all."""
+        rows = self._q("SELECT id FROM prints WHERE sha256=? AND idx=?", (sha256, idx))
+        if not rows:
+            return None
+        steps = self._q("SELECT step FROM results WHERE print_id=? AND error IS NULL", (rows[0][0],))
+        return {r[0] for r in steps}
+
+    def print_id(self, sha256: str, idx: int = 0) -> int | None:
+        rows = self._q("SELECT id FROM prints WHERE sha256=? AND idx=?", (sha256, idx))
+        return int(rows[0][0]) if rows else None
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _write(self, fn) -> Any:
+        """Run ``fn(cursor)`` in one IMMEDIATE transaction (all or nothing)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return out
+            except sqlite3.Error as exc:
+                raise CaseStoreError(f"The case store could not be written: {exc}.", path=self.path,
+                                     detail=str(exc)) from exc
+
+    def record_print(self, image: FingerprintImage, records: list[StepRecord], *, size: int | None = None) -> int:
+        """Store one print and its step results atomically; returns the print id.
+
+        A step that already has a result is replaced only when the new record is a success or the
+        stored one was an error (a re-run retries failed steps; it never degrades a good result).
+        """
+        ts = now_iso()
+
+        def tx(db: sqlite3.Connection) -> int:
+            db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
+                       (image.sha256, size, image.format, ts))
+            db.execute(
+                "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
+                " finger_position, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (image.sha256, image.index, str(image.source), size, image.width, image.height,
+                 image.dpi, image.format, image.record, image.finger_position, ts))
+            pid = db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?",
+                             (image.sha256, image.index)).fetchone()[0]
+            for r in records:
+                m = r.model
+                db.execute(
+                    "INSERT INTO results (print_id, step, model_name, model_version, model_sha256, score,"
+                    " verdict, payload, seconds, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(print_id, step) DO UPDATE SET model_name=excluded.model_name,"
+                    " model_version=excluded.model_version, model_sha256=excluded.model_sha256,"
+                    " score=excluded.score, verdict=excluded.verdict, payload=excluded.payload,"
+                    " seconds=excluded.seconds, error=excluded.error, created=excluded.created"
+                    " WHERE results.error IS NOT NULL OR excluded.error IS NULL",
+                    (pid, r.step, m.name if m else None, m.version if m else None, m.sha256 if m else None,
+                     r.score, r.verdict, json.dumps(r.payload) if r.payload is not None else None,
+                     r.seconds, r.error, ts))
+            return int(pid)
+
+        return self._write(tx)
+
+    def record_analysis(self, result: AnalysisResult, *, size: int | None = None) -> int:
+        """Store an :class:`AnalysisResult` (derived values only); returns the print id."""
+        return self.record_print(result.image, step_records(result), size=size)
+
+    def mark_file_complete(self, sha256: str, n_prints: int, *, size: int | None = None, fmt: str = "") -> None:
+        """Record that all ``n_prints`` prints of a file are stored, so re-runs skip it by hash alone."""
+        ts = now_iso()
+
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
+                       (sha256, size, fmt, ts))
+            db.execute("UPDATE files SET n_prints=? WHERE sha256=?", (n_prints, sha256))
+            # a file that reads now is no longer an error
+            db.execute("DELETE FROM file_errors WHERE sha256=?", (sha256,))
+
+        self._write(tx)
+
+    def record_file_error(self, path: str, error_type: str, message: str, *, sha256: str = "",
+                          size: int | None = None) -> int:
+        """Record (or refresh) a file that could not be read; returns its row id."""
+        ts = now_iso()
+
+        def tx(db: sqlite3.Connection) -> int:
+            db.execute(
+                "INSERT INTO file_errors (path, sha256, size, error_type, message, first_seen, last_seen)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path, sha256) DO UPDATE SET last_seen=excluded.last_seen,"
+                " error_type=excluded.error_type, message=excluded.message, size=excluded.size",
+                (str(path), sha256, size, error_type, message, ts, ts))
+            return int(db.execute("SELECT id FROM file_errors WHERE path=? AND sha256=?",
+                                  (str(path), sha256)).fetchone()[0])
+
+        return self._write(tx)
+
+    def add_decision(self, print_id: int, decision: str, operator: str = "", note: str = "") -> int:
+        """Append an operator decision (never rewritten). Captures the PAD verdict it was made on."""
+        if not decision:
+            raise CaseStoreError("A decision needs a value (e.g. “confirm” or “override”).")
+        ts = now_iso()
+
+        def tx(db: sqlite3.Connection) -> int:
+            if db.execute("SELECT 1 FROM prints WHERE id=?", (print_id,)).fetchone() is None:
+                raise CaseStoreError(f"There is no print {print_id} in this case.", path=self.path)
+            pad = db.execute("SELECT verdict, score FROM results WHERE print_id=? AND step='pad'",
+                             (print_id,)).fetchone()
+            cur = db.execute(
+                "INSERT INTO decisions (print_id, decision, operator, note, pad_verdict, pad_score, created)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (print_id, decision, operator, note, pad[0] if pad else None, pad[1] if pad else None, ts))
+            return int(cur.lastrowid)
+
+        return self._write(tx)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0])  # noqa: S608 - fixed table names
+                for t in ("files", "prints", "results", "file_errors", "decisions")}
+
+    def get_print(self, print_id: int) -> dict[str, Any] | None:
+        rows = self._q("SELECT * FROM prints WHERE id=?", (print_id,))
+        return dict(rows[0]) if rows else None
+
+    def find_prints(self, sha256_prefix: str) -> list[dict[str, Any]]:
+        """Prints whose file hash starts with ``sha256_prefix`` (an ``:idx`` suffix selects one)."""
+        sha, _, idx = sha256_prefix.partition(":")
+        sql, params = "SELECT * FROM prints WHERE sha256 LIKE ?", [sha.lower() + "%"]
+        if idx:
+            sql += " AND idx=?"
+            params.append(int(idx))
+        return [dict(r) for r in self._q(sql + " ORDER BY id", tuple(params))]
+
+    def results(self, print_id: int) -> list[dict[str, Any]]:
+        out = []
+        for r in self._q("SELECT * FROM results WHERE print_id=? ORDER BY id", (print_id,)):
+            d = dict(r)
+            d["payload"] = json.loads(d["payload"]) if d["payload"] else None
+            out.append(d)
+        return out
+
+    def decisions(self, print_id: int | None = None) -> list[dict[str, Any]]:
+        if print_id is None:
+            rows = self._q("SELECT * FROM decisions ORDER BY id")
+        else:
+            rows = self._q("SELECT * FROM decisions WHERE print_id=? ORDER BY id", (print_id,))
+        return [dict(r) for r in rows]
+
+    def file_errors(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._q("SELECT * FROM file_errors ORDER BY id")]
+
+    def iter_print_ids(self) -> Iterator[int]:
+        # ids are fetched up front (small ints) so writers are never blocked by a long read cursor
+        for r in self._q("SELECT id FROM prints ORDER BY id"):
+            yield int(r[0])
+
+    def print_row(self, print_id: int) -> dict[str, Any]:
+        """The flat table row of a print (same columns in the GUI table, CSV and CLI output)."""
+        p = self.get_print(print_id)
+        if p is None:
+            raise CaseStoreError(f"There is no print {print_id} in this case.", path=self.path)
+        res = {r["step"]: r for r in self.results(print_id)}
+        dec = self.decisions(print_id)
+        return flat_row(p, res, dec[-1] if dec else None)
+
+    def error_row(self, error_id: int) -> dict[str, Any]:
+        rows = self._q("SELECT * FROM file_errors WHERE id=?", (error_id,))
+        if not rows:
+            raise CaseStoreError(f"There is no file error {error_id} in this case.", path=self.path)
+        return flat_error_row(dict(rows[0]))
+
+
+#: the columns of a flat row, in table/CSV order
+ROW_COLUMNS = [
+    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "size",
+    "pad_verdict", "pad_score", "pad_threshold", "gender", "p_female", "restoration",
+    "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
+    "print_id",
+]
+
+
+def _model_text(r: dict[str, Any] | None) -> str:
+    if not r or not r.get("model_name"):
+        return ""
+    v = f" v{r['model_version']}" if r.get("model_version") else ""
+    return f"{r['model_name']}{v}"
+
+
+def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: dict[str, Any] | None,
+             status: str = "") -> dict[str, Any]:
+    """Build the flat row of a stored print from its ``prints`` row and results keyed by step."""
+    pad, gen, rst = res.get("pad"), res.get("gender"), res.get("restoration")
+    errors = [f"{s}: {r['error']}" for s, r in res.items() if r.get("error")]
+    secs = [r["seconds"] for r in res.values() if r.get("seconds") is not None]
+    return {
+        "status": status or ("done" if not errors else "partial" if len(errors) < len(res) else "error"),
+        "path": p["path"], "index": p["idx"], "sha256": p["sha256"], "format": p["format"] or "",
+        "width": p["width"], "height": p["height"], "dpi": p["dpi"], "size": p["size"],
+        "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",
+        "pad_score": pad["score"] if pad and not pad.get("error") else None,
+        "pad_threshold": (pad.get("payload") or {}).get("threshold") if pad and not pad.get("error") else None,
+        "gender": gen["verdict"] if gen and not gen.get("error") else "",
+        "p_female": gen["score"] if gen and not gen.get("error") else None,
+        "restoration": rst["verdict"] if rst and not rst.get("error") else "",
+        "pad_model": _model_text(pad), "gender_model": _model_text(gen), "restoration_model": _model_text(rst),
+        "seconds": round(sum(secs), 4) if secs else None,
+        "error": "; ".join(errors),
+        "decision": last_decision["decision"] if last_decision else "",
+        "decision_time": last_decision["created"] if last_decision else "",
+        "print_id": p["id"],
+    }
+
+
+def flat_error_row(e: dict[str, Any]) -> dict[str, Any]:
+    """Flat row of a file that could not be read."""
+    row = dict.fromkeys(ROW_COLUMNS, None)
+    row.update(status="bad file", path=e["path"], sha256=e["sha256"], size=e["size"], index=None,
+               error=f"{e['error_type']}: {e['message']}", pad_verdict="", gender="", restoration="",
+               format="", pad_model="", gender_model="", restoration_model="", decision="", decision_time="")
+    return row

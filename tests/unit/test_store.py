@@ -1,0 +1,112 @@
+import sqlite3
+
+import numpy as np
+import pytest
+
+from fpstation.core.errors import CaseStoreError
+from fpstation.core.store import ROW_COLUMNS, CaseStore, step_records
+from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef, PadResult, RestorationResult
+
+
+def _img(sha="ab" * 32, idx=0, path="/x/a.png"):
+    return FingerprintImage(np.full((10, 12), 200, np.uint8), 500.0, path, sha, "PNG", idx)
+
+
+def _result(img, pad_error=None):
+    ref = ModelRef("pad-net", "3", "cd" * 32)
+    errors = {"pad": pad_error} if pad_error else {}
+    pad = None if pad_error else PadResult(0.8, 0.5, "ATTACK", ref, 0.01)
+    return AnalysisResult(img, RestorationResult(img.pixels, "unet", ModelRef("unet", "1", "ee" * 32),
+                                                 extras={"tiles": np.int64(4), "map": np.zeros((3, 3))}),
+                          pad=pad, timings={"restoration": 0.02, "pad": 0.01}, errors=errors)
+
+
+def test_record_and_read_back(tmp_path):
+    with CaseStore(tmp_path / "c.db") as st:
+        img = _img()
+        pid = st.record_analysis(_result(img), size=123)
+        assert st.done_steps(img.sha256, 0) == {"restoration", "pad"}
+        row = st.print_row(pid)
+        assert set(row) == set(ROW_COLUMNS)
+        assert row["pad_verdict"] == "ATTACK" and row["pad_score"] == pytest.approx(0.8)
+        assert row["pad_model"] == "pad-net v3" and row["restoration"] == "unet"
+        assert row["width"] == 12 and row["height"] == 10 and row["dpi"] == 500.0 and row["size"] == 123
+        res = {r["step"]: r for r in st.results(pid)}
+        assert res["pad"]["model_sha256"] == "cd" * 32
+        assert res["restoration"]["payload"]["extras"] == {"tiles": 4, "map": {"array_shape": [3, 3]}}
+        # no pixels in the database
+        raw = sqlite3.connect(tmp_path / "c.db").execute("SELECT payload FROM results").fetchall()
+        assert all(len(r[0] or "") < 500 for r in raw)
+
+
+def test_rerun_is_idempotent_and_retries_only_errors(tmp_path):
+    with CaseStore(tmp_path / "c.db") as st:
+        img = _img()
+        pid = st.record_analysis(_result(img, pad_error="model missing"))
+        assert st.done_steps(img.sha256) == {"restoration"}
+        assert st.print_row(pid)["status"] == "partial"
+        pid2 = st.record_analysis(_result(img))
+        assert pid2 == pid
+        assert st.counts()["prints"] == 1 and st.counts()["results"] == 2
+        assert st.print_row(pid)["status"] == "done"
+        # an error never overwrites a good result
+        st.record_analysis(_result(img, pad_error="later failure"))
+        assert st.print_row(pid)["pad_verdict"] == "ATTACK"
+
+
+def test_file_done_needs_all_prints_and_steps(tmp_path):
+    with CaseStore(tmp_path / "c.db") as st:
+        sha = "12" * 32
+        st.record_analysis(_result(_img(sha, 0)))
+        assert not st.file_done(sha, {"pad"})  # not marked complete yet
+        st.record_analysis(_result(_img(sha, 1)))
+        st.mark_file_complete(sha, 2)
+        assert st.file_done(sha, {"pad", "restoration"})
+        assert not st.file_done(sha, {"pad", "gender"})  # gender never ran
+        assert st.file_done(sha, set())
+
+
+def test_decisions_are_append_only(tmp_path):
+    path = tmp_path / "c.db"
+    with CaseStore(path) as st:
+        pid = st.record_analysis(_result(_img()))
+        d1 = st.add_decision(pid, "confirm", "alice", "looks live")
+        st.add_decision(pid, "override", "bob")
+        decs = st.decisions(pid)
+        assert [d["decision"] for d in decs] == ["confirm", "override"]
+        assert decs[0]["pad_verdict"] == "ATTACK" and decs[0]["operator"] == "alice"
+        assert decs[0]["created"] <= decs[1]["created"]
+        assert st.print_row(pid)["decision"] == "override"
+        with pytest.raises(CaseStoreError):
+            st.add_decision(9999, "confirm")
+    raw = sqlite3.connect(path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        raw.execute("UPDATE decisions SET decision='x' WHERE id=?", (d1,))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        raw.execute("DELETE FROM decisions")
+    assert raw.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 2
+
+
+def test_file_errors_deduplicated_and_cleared_when_file_reads(tmp_path):
+    with CaseStore(tmp_path / "c.db") as st:
+        e1 = st.record_file_error("/x/bad.png", "TruncatedFileError", "cut short", sha256="aa" * 32, size=3)
+        e2 = st.record_file_error("/x/bad.png", "TruncatedFileError", "cut short", sha256="aa" * 32, size=3)
+        assert e1 == e2 and len(st.file_errors()) == 1
+        row = st.error_row(e1)
+        assert row["status"] == "bad file" and "TruncatedFileError" in row["error"]
+        st.mark_file_complete("aa" * 32, 1)
+        assert st.file_errors() == []
+
+
+def test_wal_and_not_a_case(tmp_path):
+    with CaseStore(tmp_path / "c.db") as st:
+        assert st._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(CaseStoreError):
+        CaseStore(junk)
+
+
+def test_step_records_from_errors_only():
+    recs = step_records(AnalysisResult(_img(), errors={"gender": "no model"}, timings={"gender": 0.001}))
+    assert [(r.step, r.error) for r in recs] == [("gender", "no model")]
