@@ -1,0 +1,121 @@
+"""``fpstation batch DIR --out results.csv [--case case.db] [--json] [--ext .bmp,.png] ...``
+
+Runs :func:`fpstation.core.batch.run_batch` — the same job the GUI's "Analyse folder…" runs — with
+a text progress bar. Rows are written to ``--out`` as they come (CSV, or JSON with ``--json`` or a
+``.json`` name): the same columns as the GUI table. With ``--case`` the results also go to that case
+store, and a re-run (even after the process was killed) resumes: prints already done are skipped
+and appear as ``skipped`` rows with their stored results.
+
+Exit code 0 even when some files were bad (they are rows with status ``bad file``); 2 when the run
+cannot proceed (missing folder, output or case not writable).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("batch", help="analyse every print in a folder into a CSV/JSON table (and a case)",
+                       description="Analyse every print under DIR (recursively). Bad files become rows with "
+                                   "their error; the run goes on.")
+    p.add_argument("folder", metavar="DIR", type=Path, help="folder of prints")
+    p.add_argument("--out", metavar="FILE", help="result rows: .csv (default) or .json; '-' = stdout")
+    p.add_argument("--case", metavar="CASE.db", type=Path,
+                   help="case store (SQLite) to write to and resume from (default: a temporary one)")
+    p.add_argument("--json", action="store_true", help="write JSON rows instead of CSV")
+    p.add_argument("--ext", metavar=".bmp,.png", help="only these extensions (default: every readable format)")
+    p.add_argument("--no-recursive", action="store_true", help="do not descend into sub-folders")
+    p.add_argument("--no-restore", action="store_true", help="skip restoration")
+    p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
+    p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+class RowWriter:
+    """Streams rows to CSV or JSON as they arrive (nothing accumulates in memory)."""
+
+    def __init__(self, target: str | None, as_json: bool) -> None:
+        from fpstation.core.errors import FpError
+        from fpstation.core.store import ROW_COLUMNS
+
+        self.columns = ROW_COLUMNS
+        self.as_json = as_json
+        self.n = 0
+        if target in (None, "-"):
+            self.fh, self.close_fh = sys.stdout, False
+        else:
+            try:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                self.fh, self.close_fh = open(target, "w", encoding="utf-8", newline=""), True
+            except OSError as exc:
+                raise FpError(f"The output “{target}” cannot be written: {exc.strerror or exc}.") from exc
+        if as_json:
+            self.fh.write("[")
+        else:
+            self.csv = csv.DictWriter(self.fh, fieldnames=self.columns, extrasaction="ignore")
+            self.csv.writeheader()
+
+    def __call__(self, item) -> None:
+        row = {k: item.row.get(k) for k in self.columns}
+        if self.as_json:
+            self.fh.write(("," if self.n else "") + "\n  " + json.dumps(row))
+        else:
+            self.csv.writerow({k: "" if v is None else v for k, v in row.items()})
+        self.n += 1
+        self.fh.flush()  # rows survive a kill too
+
+    def close(self) -> None:
+        if self.as_json:
+            self.fh.write("\n]\n")
+        self.fh.flush()
+        if self.close_fh:
+            self.fh.close()
+
+
+def run(args) -> int:
+    from fpstation.cli import TextProgress
+    from fpstation.core.batch import analyzers_from_env, run_batch
+    from fpstation.core.errors import FileAccessError
+    from fpstation.core.store import CaseStore
+
+    if not args.folder.is_dir():
+        raise FileAccessError(f"The folder “{args.folder}” does not exist or is not a folder.", path=str(args.folder))
+    analyzers = analyzers_from_env()
+    if analyzers is None:
+        from fpstation.ml.inference import default_analyzers
+        from fpstation.settings import Settings
+
+        analyzers = default_analyzers(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
+                                      gender_=not args.no_gender)
+    as_json = args.json or str(args.out or "").lower().endswith(".json")
+    tmpdir = None
+    case = args.case
+    if case is None:
+        tmpdir = tempfile.mkdtemp(prefix="fpstation-batch-")
+        case = Path(tmpdir) / "case.db"
+    writer = RowWriter(args.out, as_json)
+    progress = TextProgress(enabled=False if args.quiet else None)
+    if args.quiet:
+        progress.stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+    try:
+        with CaseStore(case) as store:
+            s = run_batch(args.folder, store, analyzers, progress, partial=writer,
+                          extensions=args.ext, recursive=not args.no_recursive)
+    finally:
+        writer.close()
+        if tmpdir:
+            import shutil
+
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    out = sys.stderr if args.out in (None, "-") else sys.stdout
+    print(f"{s.files} files: {s.prints_analysed} prints analysed, {s.prints_skipped} already in the case, "
+          f"{s.bad_files} bad files, {s.step_errors} prints with step errors; "
+          f"{s.seconds:.1f} s ({s.prints_per_s:.1f} prints/s)", file=out)
+    return 0
