@@ -409,3 +409,89 @@ def train(
                             out_dir=out_copy)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Child-process entry point: the dialog may run train() in a 'spawn'ed process (no Qt there)
+# --------------------------------------------------------------------------------------------
+
+class _EventToken(CancelToken):
+    """A CancelToken that is also cancelled by a ``multiprocessing.Event`` set in the parent."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self._mp_event = event
+
+    @property
+    def cancelled(self) -> bool:  # type: ignore[override]
+        return self._mp_event.is_set() or super().cancelled
+
+    def raise_if_cancelled(self) -> None:
+        from fpstation.core.jobs import Cancelled
+
+        if self.cancelled:
+            raise Cancelled()
+
+
+def _picklable_error(exc: BaseException) -> BaseException:
+    """The exception itself when it survives pickling, else an FpError carrying its text."""
+    import pickle
+
+    from fpstation.core.errors import FpError
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - anything unpicklable is re-expressed as text
+        return FpError(f"Training failed: {type(exc).__name__}: {exc}", detail=repr(exc))
+
+
+def run_in_child(request: dict[str, Any], queue: Any, stop_event: Any) -> None:
+    """Run :func:`train` in a child process, streaming events to ``queue``.
+
+    Events are tuples ``(kind, payload)``: ``("scan", DatasetScan)``, ``("progress", (f, msg))``,
+    ``("batch", BatchLog)``, ``("epoch", EpochLog)`` and exactly one terminal event:
+    ``("done", TrainOutcome)``, ``("cancelled", None)`` or ``("error", exception)``.
+
+    Parameters
+    ----------
+    request : ``task``, ``task_spec`` (the ``TASKS`` entry, so tasks registered at run time in the
+        parent — tests, plug-ins — resolve in the child too), ``data_dir``, ``hyper``, ``out_dir``,
+        ``shipped_dir``, ``user_dir`` and ``nice`` (priority drop so the GUI process stays smooth).
+    stop_event : ``multiprocessing.Event``; set by the parent's Stop.
+    """
+    import os
+
+    from fpstation.core.jobs import Cancelled
+    from fpstation.ml import tasks
+    from fpstation.ml.registry import Registry
+
+    if request.get("nice") and hasattr(os, "nice"):
+        try:
+            os.nice(int(request["nice"]))
+        except OSError:
+            pass
+    if request.get("task_spec"):
+        tasks.TASKS[request["task"]] = request["task_spec"]
+    last = {"f": -1.0, "m": None}
+
+    def progress(fraction: float, message: str = "") -> None:
+        # Throttled: a queue message per 0.2 % is plenty for a progress bar.
+        if abs(fraction - last["f"]) >= 0.002 or message != last["m"] or fraction >= 1.0:
+            last["f"], last["m"] = fraction, message
+            queue.put(("progress", (float(fraction), str(message))))
+
+    try:
+        outcome = train(request["task"], request["data_dir"], request["hyper"], progress, _EventToken(stop_event),
+                        on_batch=lambda b: queue.put(("batch", b)), on_epoch=lambda e: queue.put(("epoch", e)),
+                        on_scan=lambda s: queue.put(("scan", s)), out_dir=request.get("out_dir"),
+                        registry=Registry(request.get("shipped_dir"), request.get("user_dir")))
+    except Cancelled:
+        queue.put(("cancelled", None))
+    except BaseException as exc:  # noqa: BLE001 - every failure reaches the parent as an event
+        queue.put(("error", _picklable_error(exc)))
+    else:
+        queue.put(("done", outcome))
+    finally:
+        queue.close()
+        queue.join_thread()  # flush the feeder thread before the process exits

@@ -1,0 +1,231 @@
+"""Tools → Models…: the shipped and trained versions of each model, and which one is active.
+
+Choosing a model writes the task's setting (``restorer`` / ``pad_model`` / ``gender_model``), saves
+the settings and emits ``window.modelsChanged`` so the panels switch without a restart. Nothing is
+ever deleted: every trained version stays selectable, so the user can always switch back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: task -> the Settings attribute holding its active model
+SETTING_FOR_TASK = {"restoration": "restorer", "pad": "pad_model", "gender": "gender_model"}
+TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (liveness)", "gender": "Gender"}
+#: built-in restoration methods (settings.restorer values that are not registry keys)
+BUILTIN_RESTORERS = [("unet", "U-Net (shipped)"), ("autoencoder", "Encoder-decoder baseline (shipped)"),
+                     ("classical", "Classical enhancement (pyfing)")]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One selectable row: the value written to settings and what the table shows."""
+
+    value: str
+    label: str
+    version: str = ""
+    origin: str = ""
+    created: str = ""
+    metrics: str = ""
+
+
+def _metrics_text(card_data: dict[str, Any], limit: int = 4) -> str:
+    m = card_data.get("metrics") or {}
+    parts = []
+    for k, v in m.items():
+        if isinstance(v, float) and not isinstance(v, bool):
+            parts.append(f"{k} {v:.3g}")
+        if len(parts) >= limit:
+            break
+    if (card_data.get("training") or {}).get("stopped"):
+        parts.append("(stopped early)")
+    return ", ".join(parts)
+
+
+def choices(registry: Any, task: str) -> list[ModelChoice]:
+    """Selectable models for ``task``: built-ins / shipped default first, then every card."""
+    out: list[ModelChoice] = []
+    cards = registry.cards(task)
+    if task == "restoration":
+        out += [ModelChoice(v, label, origin="built-in") for v, label in BUILTIN_RESTORERS]
+    elif task in SETTING_FOR_TASK:
+        d = registry.default(task)
+        out.append(ModelChoice("", f"Shipped default{f' ({d.name})' if d else ''}", origin="shipped"))
+    for c in cards:
+        out.append(ModelChoice(c.key, c.name, c.version, "shipped" if c.shipped else "trained",
+                               str(c.data.get("created", "")), _metrics_text(c.data)))
+    return out
+
+
+def active_value(settings: Any, task: str) -> str | None:
+    attr = SETTING_FOR_TASK.get(task)
+    return None if attr is None else str(getattr(settings, attr))
+
+
+def activate(settings: Any, task: str, value: str) -> None:
+    """Make ``value`` the active model of ``task`` and save the settings."""
+    attr = SETTING_FOR_TASK.get(task)
+    if attr is None:
+        raise ValueError(f"no setting selects the model of task {task!r}")
+    setattr(settings, attr, value)
+    settings.save()
+
+
+class ModelsDialog(QDialog):
+    """Lists shipped + trained model versions per task and switches the active one."""
+
+    #: the active model of a task changed (payload: task)
+    activeChanged = Signal(str)
+
+    COLUMNS = ["", "Model", "Version", "Origin", "Created", "Validation metrics", "Key"]
+
+    def __init__(self, registry: Any, settings: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.registry, self.settings = registry, settings
+        self.task_combo = QComboBox()
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.itemDoubleClicked.connect(lambda _it: self.use_selected())
+        self.use_button = QPushButton("Use selected model")
+        self.use_button.clicked.connect(self.use_selected)
+        self.info = QLabel("")
+        self.info.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Task"))
+        top.addWidget(self.task_combo, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.info, 1)
+        bottom.addWidget(self.use_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(bottom)
+        self.resize(900, 400)
+        self.task_combo.currentIndexChanged.connect(lambda _i: self._fill())
+        self.refresh()
+
+    @property
+    def task(self) -> str:
+        return str(self.task_combo.currentData())
+
+    def tasks(self) -> list[str]:
+        """Tasks with a setting, plus any task that has trained/shipped cards."""
+        names = list(SETTING_FOR_TASK)
+        for c in self.registry.cards():
+            if c.task not in names:
+                names.append(c.task)
+        return names
+
+    def refresh(self) -> None:
+        """Re-read the registry (a model may have just been trained) and keep the current task."""
+        current = self.task_combo.currentData()
+        self.task_combo.blockSignals(True)
+        self.task_combo.clear()
+        for name in self.tasks():
+            self.task_combo.addItem(TASK_TITLES.get(name, name), name)
+        idx = self.task_combo.findData(current) if current is not None else 0
+        self.task_combo.setCurrentIndex(max(idx, 0))
+        self.task_combo.blockSignals(False)
+        self._fill()
+
+    def select_task(self, task: str) -> None:
+        idx = self.task_combo.findData(task)
+        if idx >= 0:
+            self.task_combo.setCurrentIndex(idx)
+
+    def rows(self) -> list[ModelChoice]:
+        return list(self._rows)
+
+    def _fill(self) -> None:
+        self._rows = choices(self.registry, self.task)
+        active = active_value(self.settings, self.task)
+        self.table.setRowCount(len(self._rows))
+        for r, ch in enumerate(self._rows):
+            vals = ["●" if ch.value == active else "", ch.label, ch.version, ch.origin, ch.created, ch.metrics,
+                    ch.value or "(default)"]
+            for col, v in enumerate(vals):
+                it = QTableWidgetItem(v)
+                if col == 0:
+                    it.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    it.setToolTip("active" if v else "")
+                self.table.setItem(r, col, it)
+        if active is None:
+            self.info.setText("This task has no model setting: its models are listed for reference.")
+        else:
+            shown = active or "(shipped default)"
+            self.info.setText(f"Active: {shown}. Earlier versions stay installed; pick any to switch back.")
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        self.use_button.setEnabled(bool(rows) and self.task in SETTING_FOR_TASK)
+
+    def select_value(self, value: str) -> None:
+        for r, ch in enumerate(self._rows):
+            if ch.value == value:
+                self.table.selectRow(r)
+                return
+        raise KeyError(value)
+
+    def use_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or self.task not in SETTING_FOR_TASK:
+            return
+        choice = self._rows[rows[0].row()]
+        activate(self.settings, self.task, choice.value)
+        self._fill()
+        self.activeChanged.emit(self.task)
+
+
+def install(window: Any) -> None:
+    """Tools → "Models…" (called by training_dialog.install)."""
+    act = QAction("Models…", window)
+    act.setObjectName("actionModels")
+    act.triggered.connect(lambda: open_models_dialog(window))
+    window.menu("&Tools").addAction(act)
+    window.modelsChanged.connect(lambda: _refresh(window))
+
+
+def open_models_dialog(window: Any) -> ModelsDialog:
+    dlg = getattr(window, "_models_dialog", None)
+    if dlg is None:
+        dlg = ModelsDialog(window.registry, window.settings, window)
+        # activeChanged -> modelsChanged (panels reload); modelsChanged -> refresh (below)
+        dlg.activeChanged.connect(lambda _task: window.modelsChanged.emit())
+        window._models_dialog = dlg
+    else:
+        dlg.refresh()
+    dlg.show()
+    dlg.raise_()
+    return dlg
+
+
+def _refresh(window: Any) -> None:
+    dlg = getattr(window, "_models_dialog", None)
+    if dlg is not None:
+        dlg.refresh()

@@ -1,0 +1,545 @@
+"""Tools → Train model…: train a model on the analyst's own data, watch it learn, register it.
+
+The dialog only gathers choices and shows what comes back; everything it runs is a plain job:
+the dataset scan (``task.scan``) on the ``io`` pool, the fit (:func:`fpstation.ml.training.train`,
+same code as ``fpstation train``) in a child process or on the ``training`` pool
+(:mod:`fpstation.gui.training_runner`). Curves are created once and updated with ``setData``,
+at most ten times a second, so plotting never competes with the event loop.
+
+``install(window)`` adds Tools → "Train model…" and Tools → "Models…" (gui/models_dialog.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fpstation.gui.errors import describe
+from fpstation.gui.training_runner import TrainingRun, make_run
+from fpstation.workers import Pools, Task
+
+log = logging.getLogger(__name__)
+
+#: task key -> title shown before the task module is imported
+TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (liveness)", "gender": "Gender"}
+#: where the fit runs; chosen by measurement (bench/results/training_gui.json)
+DEFAULT_BACKEND = "process"
+#: exponential smoothing of the per-batch loss curve (weight of the newest batch)
+SMOOTHING = 0.2
+
+
+def _scan_job(task_name: str, root: Path, hyper: Any, *, progress, cancel) -> Any:
+    """Off-thread scan: the task detects the layout, lists files, checks readability, splits."""
+    from fpstation.ml.tasks import get_task
+
+    return get_task(task_name).scan(root, hyper, progress, cancel)
+
+
+def _fmt_seconds(s: float) -> str:
+    s = max(0, int(round(s)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def _fmt_metrics(metrics: dict[str, Any]) -> list[str]:
+    lines = []
+    for k, v in metrics.items():
+        if isinstance(v, bool) or isinstance(v, dict | list):
+            continue
+        if isinstance(v, float):
+            lines.append(f"{k}: {v:.4g}")
+        elif isinstance(v, int):
+            lines.append(f"{k}: {v}")
+    return lines
+
+
+class TrainingDialog(QDialog):
+    """Pick task, data and hyper-parameters; Start/Stop a fit; watch the curves; get a model.
+
+    Parameters
+    ----------
+    pools : the application's pools (``io`` for the scan, ``training`` for the thread backend).
+    registry : :class:`fpstation.ml.registry.Registry` the new model is registered into.
+    backend : "process" or "thread" (see :mod:`fpstation.gui.training_runner`).
+    """
+
+    #: a model was registered (payload: its ModelCard) — install() forwards it to modelsChanged
+    modelRegistered = Signal(object)
+    #: the run ended (payload: kind "done" | "cancelled" | "error")
+    runEnded = Signal(str)
+
+    def __init__(self, pools: Pools, registry: Any, parent: QWidget | None = None,
+                 backend: str = DEFAULT_BACKEND, tasks: list[str] | None = None) -> None:
+        super().__init__(parent)
+        import pyqtgraph as pg  # here, not at import: install() runs on the start-up path
+
+        self.setWindowTitle("Train model")
+        self.pools, self.registry, self.backend = pools, registry, backend
+        self.run: TrainingRun | None = None
+        self.scan_result: Any = None
+        self.outcome: Any = None
+        self._scan_task: Task | None = None
+        self._task_obj: Any = None
+        self._t_start = 0.0
+        self._epochs = 0
+        self._batch_x: list[float] = []
+        self._batch_y: list[float] = []
+        self._ema: float | None = None
+        self._epoch_x: list[float] = []
+        self._epoch_logs: list[dict[str, float]] = []
+        self._dirty = False
+
+        # --- what to train, on what ---
+        self.task_combo = QComboBox()
+        from fpstation.ml.tasks import TASKS
+
+        for name in tasks or list(TASKS):
+            self.task_combo.addItem(TASK_TITLES.get(name, name), name)
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("Folder with SOCOFing, LivDet (Live/ + Fake/), degraded/ + clean/, "
+                                            "FVC or one sub-folder per class")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.folder_edit.editingFinished.connect(self.rescan)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        self.scan_text = QPlainTextEdit()
+        self.scan_text.setReadOnly(True)
+        self.scan_text.setPlaceholderText("Choose a dataset folder to see what it contains.")
+        self.scan_text.setMaximumBlockCount(500)
+
+        # --- architecture and hyper-parameters ---
+        self.arch_combo = QComboBox()
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 10000)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(6)
+        self.lr_spin.setRange(1e-6, 1.0)
+        self.lr_spin.setSingleStep(1e-4)
+        self.size_spin = QSpinBox()
+        self.size_spin.setRange(16, 2048)
+        self.size_spin.setSingleStep(16)
+        self.augment_check = QCheckBox("Augment (flips, small rotations, contrast)")
+        self.val_spin = QDoubleSpinBox()
+        self.val_spin.setRange(0.05, 0.9)
+        self.val_spin.setSingleStep(0.05)
+        self.val_spin.setDecimals(2)
+        self.val_spin.valueChanged.connect(lambda _v: self.rescan())
+        self.activate_check = QCheckBox("Use the new model when training finishes")
+
+        form = QFormLayout()
+        form.addRow("Task", self.task_combo)
+        form.addRow("Dataset folder", row)
+        hp = QFormLayout()
+        hp.addRow("Architecture", self.arch_combo)
+        hp.addRow("Epochs", self.epochs_spin)
+        hp.addRow("Batch size", self.batch_spin)
+        hp.addRow("Learning rate", self.lr_spin)
+        hp.addRow("Input size (px)", self.size_spin)
+        hp.addRow("Validation share of subjects", self.val_spin)
+        hp.addRow("", self.augment_check)
+        hp_box = QGroupBox("Model and hyper-parameters")
+        hp_box.setLayout(hp)
+        scan_box = QGroupBox("What was found")
+        sl = QVBoxLayout(scan_box)
+        sl.addWidget(self.scan_text)
+
+        # --- run controls ---
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("End after the current batch; the best checkpoint so far is kept and registered.")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.setEnabled(False)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.status_label = QLabel("")
+        self.epoch_label = QLabel("")
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_text = QPlainTextEdit()
+        self.result_text.setReadOnly(True)
+        self.result_text.setMaximumHeight(130)
+        controls = QHBoxLayout()
+        controls.addWidget(self.start_button)
+        controls.addWidget(self.stop_button)
+        controls.addWidget(self.progress_bar, 1)
+        controls.addWidget(self.epoch_label)
+
+        # --- curves: created once, updated with setData ---
+        pg.setConfigOptions(antialias=False)
+        self.loss_plot = pg.PlotWidget(title="Loss")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.metric_plot = pg.PlotWidget(title="Metric")
+        self.metric_plot.addLegend(offset=(-10, 10))
+        self.metric_plot.setLabel("bottom", "epoch")
+        self.curves = {
+            "batch_loss": self.loss_plot.plot([], [], pen=pg.mkPen((150, 150, 150), width=1),
+                                              name="loss (per batch, smoothed)"),
+            "loss": self.loss_plot.plot([], [], pen=pg.mkPen((31, 119, 180), width=2), symbol="o",
+                                        symbolSize=6, symbolBrush=(31, 119, 180), name="loss"),
+            "val_loss": self.loss_plot.plot([], [], pen=pg.mkPen((255, 127, 14), width=2), symbol="s",
+                                            symbolSize=6, symbolBrush=(255, 127, 14), name="val_loss"),
+            "metric": self.metric_plot.plot([], [], pen=pg.mkPen((44, 160, 44), width=2), symbol="t",
+                                            symbolSize=7, symbolBrush=(44, 160, 44), name="validation"),
+            "train_metric": self.metric_plot.plot([], [], pen=pg.mkPen((44, 160, 44), width=1,
+                                                                       style=Qt.PenStyle.DashLine),
+                                                  name="training"),
+        }
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(100)
+        self._refresh_timer.timeout.connect(self._refresh_curves)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addLayout(form)
+        ll.addWidget(scan_box, 1)
+        ll.addWidget(hp_box)
+        ll.addWidget(self.activate_check)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.loss_plot, 1)
+        rl.addWidget(self.metric_plot, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split, 1)
+        lay.addLayout(controls)
+        lay.addWidget(self.status_label)
+        lay.addWidget(self.error_label)
+        lay.addWidget(self.result_text)
+        self.resize(1100, 720)
+
+        self.task_combo.currentIndexChanged.connect(self._task_changed)
+        self._task_changed()
+
+    # ----------------------------------------------------------------- choices
+    @property
+    def task_name(self) -> str:
+        return str(self.task_combo.currentData())
+
+    def _task_changed(self) -> None:
+        """Load the task's architectures and default hyper-parameters (light: no TensorFlow)."""
+        from fpstation.ml.tasks import get_task
+
+        self.error_label.clear()
+        try:
+            self._task_obj = get_task(self.task_name)
+        except Exception as exc:  # noqa: BLE001 - e.g. a task module not installed: shown, not fatal
+            self._task_obj = None
+            self.arch_combo.clear()
+            self.error_label.setText(f"This task is not available: {describe(exc).message}")
+            self.start_button.setEnabled(False)
+            return
+        t = self._task_obj
+        h = t.default_hyper()
+        self.arch_combo.clear()
+        self.arch_combo.addItems(list(t.architectures))
+        self.arch_combo.setCurrentText(h.architecture)
+        self.epochs_spin.setValue(h.epochs)
+        self.batch_spin.setValue(h.batch_size)
+        self.lr_spin.setValue(h.learning_rate)
+        self.size_spin.setValue(h.input_size)
+        self.augment_check.setChecked(h.augment)
+        self.val_spin.blockSignals(True)
+        self.val_spin.setValue(h.val_fraction)
+        self.val_spin.blockSignals(False)
+        self.metric_plot.setTitle(t.metric)
+        self.start_button.setEnabled(self.run is None)
+        self.rescan()
+
+    def hyper(self) -> Any:
+        """The Hyper for the current choices (task defaults overridden by the form)."""
+        base = self._task_obj.default_hyper()
+        return replace(base, architecture=self.arch_combo.currentText(), epochs=self.epochs_spin.value(),
+                       batch_size=self.batch_spin.value(), learning_rate=float(self.lr_spin.value()),
+                       input_size=self.size_spin.value(), augment=self.augment_check.isChecked(),
+                       val_fraction=float(self.val_spin.value()))
+
+    def set_folder(self, folder: str | Path) -> None:
+        self.folder_edit.setText(str(folder))
+        self.rescan()
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Dataset folder", self.folder_edit.text())
+        if d:
+            self.set_folder(d)
+
+    # ----------------------------------------------------------------- scan
+    def rescan(self) -> None:
+        """Scan the chosen folder on the io pool; the result fills "What was found"."""
+        folder = self.folder_edit.text().strip()
+        if self._scan_task is not None:
+            self._scan_task.cancel()
+            self._scan_task = None
+        self.scan_result = None
+        if not folder or self._task_obj is None:
+            return
+        self.scan_text.setPlainText(f"Scanning {folder} …")
+        t = Task(_scan_job, self.task_name, Path(folder), self.hyper(), name="scan dataset")
+        t.signals.result.connect(lambda scan, t=t: self._scanned(t, scan))
+        t.signals.error.connect(lambda exc, t=t: self._scan_failed(t, exc))
+        t.signals.progress.connect(lambda f, m, t=t: self._scan_progress(t, f))
+        self._scan_task = t
+        self.pools.start("io", t)
+
+    def _scan_progress(self, task: Task, fraction: float) -> None:
+        if task is self._scan_task:
+            self.scan_text.setPlainText(f"Scanning {self.folder_edit.text()} … {fraction * 100:.0f} %")
+
+    def _scanned(self, task: Task, scan: Any) -> None:
+        if task is not self._scan_task:
+            return  # an older scan finishing late
+        self._scan_task = None
+        self.scan_result = scan
+        self._show_scan(scan)
+
+    def _scan_failed(self, task: Task, exc: BaseException) -> None:
+        if task is not self._scan_task:
+            return
+        self._scan_task = None
+        self.scan_text.setPlainText("")
+        self.error_label.setText(describe(exc).message)
+
+    def _show_scan(self, scan: Any) -> None:
+        lines = list(scan.summary())
+        if scan.unreadable:
+            lines.append("")
+            lines.append("Unreadable files (skipped):")
+            lines += [f"  {Path(p).name}: {why}" for p, why in scan.unreadable[:50]]
+            if len(scan.unreadable) > 50:
+                lines.append(f"  … and {len(scan.unreadable) - 50} more")
+        empty = [k for k, v in scan.counts.items() if not v]
+        if empty:
+            lines.append(f"Class “{empty[0]}” has no images: training is not possible.")
+        self.scan_text.setPlainText("\n".join(lines))
+        self.error_label.clear()
+
+    # ----------------------------------------------------------------- run
+    def start(self) -> None:
+        """Start a fit with the current choices (no-op while one runs)."""
+        if self.run is not None or self._task_obj is None:
+            return
+        folder = self.folder_edit.text().strip()
+        if not folder:
+            self.error_label.setText("Choose a dataset folder first.")
+            return
+        self.error_label.clear()
+        self.result_text.clear()
+        self.outcome = None
+        hyper = self.hyper()
+        self._epochs = hyper.epochs
+        self._reset_curves()
+        self.run = make_run(self.backend, self.task_name, folder, hyper, self.registry, self.pools, parent=self)
+        self.run.event.connect(self._on_event)
+        self._t_start = time.perf_counter()
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self._set_inputs_enabled(False)
+        self.status_label.setText("Starting…")
+        self.epoch_label.setText(f"epoch 0/{hyper.epochs}")
+        self._refresh_timer.start()
+        self.run.start()
+
+    def stop(self) -> None:
+        """End the fit after the current batch; the best checkpoint is evaluated and registered."""
+        if self.run is None:
+            return
+        self.run.stop()
+        self.stop_button.setEnabled(False)
+        self.status_label.setText("Stopping after this batch… the best checkpoint will be kept.")
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None
+
+    def _set_inputs_enabled(self, on: bool) -> None:
+        for w in (self.task_combo, self.folder_edit, self.arch_combo, self.epochs_spin, self.batch_spin,
+                  self.lr_spin, self.size_spin, self.augment_check, self.val_spin):
+            w.setEnabled(on)
+
+    def _on_event(self, kind: str, payload: Any) -> None:
+        if kind == "progress":
+            fraction, message = payload
+            self.progress_bar.setValue(int(fraction * 1000))
+            if message and not (self.run and self.run.stop_requested_at):
+                self.status_label.setText(message)
+        elif kind == "scan":
+            self.scan_result = payload
+            self._show_scan(payload)
+        elif kind == "batch":
+            self._add_batch(payload)
+        elif kind == "epoch":
+            self._add_epoch(payload)
+        elif kind in ("done", "cancelled", "error"):
+            self._ended(kind, payload)
+
+    def _add_batch(self, b: Any) -> None:
+        loss = b.logs.get("loss")
+        if loss is None:
+            return
+        x = b.epoch + ((b.batch + 1) / b.batches if b.batches else 0.0)
+        self._ema = loss if self._ema is None else SMOOTHING * loss + (1 - SMOOTHING) * self._ema
+        self._batch_x.append(x)
+        self._batch_y.append(self._ema)
+        self._dirty = True
+
+    def _add_epoch(self, e: Any) -> None:
+        self._epoch_x.append(e.epoch + 1.0)
+        self._epoch_logs.append(dict(e.logs))
+        self._dirty = True
+        self.epoch_label.setText(f"epoch {e.epoch + 1}/{e.epochs} · ETA {_fmt_seconds(e.eta_seconds)}")
+        self._refresh_curves()
+
+    def _series(self, key: str) -> tuple[list[float], list[float]]:
+        xs, ys = [], []
+        for x, logs in zip(self._epoch_x, self._epoch_logs, strict=True):
+            if key in logs:
+                xs.append(x)
+                ys.append(logs[key])
+        return xs, ys
+
+    def _refresh_curves(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.curves["batch_loss"].setData(self._batch_x, self._batch_y)
+        self.curves["loss"].setData(*self._series("loss"))
+        self.curves["val_loss"].setData(*self._series("val_loss"))
+        metric = self._task_obj.metric if self._task_obj is not None else ""
+        self.curves["metric"].setData(*self._series(metric))
+        train_metric = metric[4:] if metric.startswith("val_") else ""
+        self.curves["train_metric"].setData(*self._series(train_metric))
+
+    def _reset_curves(self) -> None:
+        self._batch_x, self._batch_y, self._epoch_x, self._epoch_logs = [], [], [], []
+        self._ema = None
+        for c in self.curves.values():
+            c.setData([], [])
+
+    def _ended(self, kind: str, payload: Any) -> None:
+        self._refresh_timer.stop()
+        self._dirty = True
+        self._refresh_curves()
+        self.run = None
+        self.start_button.setEnabled(self._task_obj is not None)
+        self.stop_button.setEnabled(False)
+        self._set_inputs_enabled(True)
+        took = _fmt_seconds(time.perf_counter() - self._t_start)
+        if kind == "done":
+            out = payload
+            self.outcome = out
+            self.progress_bar.setValue(1000)
+            how = "Stopped early; the best checkpoint was kept" if out.stopped else "Finished"
+            self.status_label.setText(f"{how} ({took}). Registered as {out.card.key}.")
+            lines = [f"Model: {out.card.display}  — key {out.card.key}",
+                     f"Best epoch: {out.fit.best_epoch + 1 if out.fit.best_epoch is not None else '—'} "
+                     f"of {out.fit.epochs_run} run ({out.fit.monitor} {out.fit.best_value if out.fit.best_value is None else format(out.fit.best_value, '.4g')})",
+                     "Validation: " + ", ".join(_fmt_metrics(out.metrics)),
+                     f"Model card: {out.card_path}",
+                     f"Same run from the command line: {out.command}"]
+            self.result_text.setPlainText("\n".join(lines))
+            self.modelRegistered.emit(out.card)
+        elif kind == "cancelled":
+            self.status_label.setText(f"Stopped before the first epoch finished ({took}); nothing was registered.")
+        else:
+            text = describe(payload)
+            self.status_label.setText("Training failed.")
+            self.error_label.setText(text.message)
+            if not text.expected:
+                log.error("training failed: %s", text.details)
+        self.runEnded.emit(kind)
+
+    def shutdown(self, wait_s: float = 5.0) -> None:
+        """Application quit: stop a running fit (a child process is terminated if it lingers)."""
+        if self._scan_task is not None:
+            self._scan_task.cancel()
+        run = self.run
+        if run is not None:
+            run.stop()
+            if hasattr(run, "kill"):
+                run.kill(wait_s)
+
+
+def install(window: Any) -> None:
+    """Add Tools → "Train model…" and Tools → "Models…" to the main window.
+
+    ``window`` provides ``menu(title) -> QMenu``, ``pools``, ``settings``, ``registry`` and the
+    ``modelsChanged`` signal. Dialogs are created on first use (keeps start-up light).
+    """
+    from fpstation.gui.models_dialog import install as install_models
+
+    menu = window.menu("&Tools")
+    act = QAction("Train model…", window)
+    act.setObjectName("actionTrainModel")
+    act.triggered.connect(lambda: open_training_dialog(window))
+    menu.addAction(act)
+    install_models(window)
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(lambda: _shutdown(window))
+
+
+def open_training_dialog(window: Any) -> TrainingDialog:
+    dlg = getattr(window, "_training_dialog", None)
+    if dlg is None:
+        dlg = TrainingDialog(window.pools, window.registry, window)
+        dlg.modelRegistered.connect(lambda card: _registered(window, dlg, card))
+        window._training_dialog = dlg
+    dlg.show()
+    dlg.raise_()
+    return dlg
+
+
+def _registered(window: Any, dlg: TrainingDialog, card: Any) -> None:
+    if dlg.activate_check.isChecked():
+        from fpstation.gui.models_dialog import activate
+
+        activate(window.settings, card.task, card.key)
+    window.modelsChanged.emit()
+
+
+def _shutdown(window: Any) -> None:
+    dlg = getattr(window, "_training_dialog", None)
+    if dlg is not None:
+        dlg.shutdown()

@@ -1,0 +1,180 @@
+"""Training dialog + Models manager driven with pytest-qt on the tiny stripes task (offscreen)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow
+
+from fpstation.ml import tasks
+from fpstation.ml.registry import Registry
+from fpstation.settings import Settings
+from fpstation.workers import Pools
+from tests.ml.tiny_task import TINY_SPEC, make_dataset
+
+pytestmark = pytest.mark.slow
+
+
+class FakeWindow(QMainWindow):
+    """The slice of H-gui's MainWindow that training_dialog.install() relies on."""
+
+    modelsChanged = Signal()
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__()
+        self.pools = Pools()
+        self.settings = Settings.load(tmp / "settings.json")
+        self.registry = Registry(shipped_dir=tmp / "shipped", user_dir=tmp / "user")
+        self._menus = {}
+
+    def menu(self, title: str):
+        if title not in self._menus:
+            self._menus[title] = self.menuBar().addMenu(title)
+        return self._menus[title]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    from fpstation.gui.training_dialog import install
+
+    monkeypatch.setitem(tasks.TASKS, "tiny", TINY_SPEC)
+    w = FakeWindow(tmp_path)
+    qtbot.addWidget(w)
+    install(w)
+    yield w
+    dlg = getattr(w, "_training_dialog", None)
+    if dlg is not None:
+        dlg.shutdown()
+    w.pools.drain(10000)
+
+
+def _trigger(window, name):
+    act = next(a for a in window.findChildren(QAction) if a.objectName() == name)
+    act.trigger()
+
+
+def _open(window, qtbot, data, backend):
+    _trigger(window, "actionTrainModel")
+    dlg = window._training_dialog
+    dlg.backend = backend
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("tiny"))
+    dlg.set_folder(data)
+    qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=10000)
+    return dlg
+
+
+def _n(curve) -> int:
+    x, _y = curve.getData()
+    return 0 if x is None else len(x)
+
+
+def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, tmp_path):
+    data = make_dataset(tmp_path / "data")
+    dlg = _open(window, qtbot, data, "thread")
+    text = dlg.scan_text.toPlainText()
+    assert "horizontal: 40, vertical: 40" in text and "Subjects: 10" in text
+    assert "s99_broken.png" in text  # unreadable files are listed
+    dlg.epochs_spin.setValue(2)
+    dlg.batch_spin.setValue(4)
+    seen = []  # (batch points, epoch points) whenever an epoch arrives
+    dlg.curves["loss"].sigPlotChanged.connect(
+        lambda *_: seen.append((_n(dlg.curves["batch_loss"]), _n(dlg.curves["loss"]))))
+    with qtbot.waitSignal(window.modelsChanged, timeout=60000):
+        dlg.start_button.click()
+        assert dlg.running and not dlg.start_button.isEnabled()
+    assert dlg.outcome is not None and not dlg.outcome.stopped
+    ep = [s for s in seen if s[1] > 0]
+    assert [s[1] for s in ep][-1] == 2 and ep[0][0] < ep[-1][0]  # both curves grew
+    assert _n(dlg.curves["val_loss"]) == 2 and _n(dlg.curves["metric"]) == 2
+    assert "epoch 2/2" in dlg.epoch_label.text()
+    assert "val_accuracy" in dlg.result_text.toPlainText()
+    key = dlg.outcome.card.key
+    assert key == "tiny-cnn2@v1"
+    # selectable in the Models manager without a restart
+    _trigger(window, "actionModels")
+    md = window._models_dialog
+    md.select_task("tiny")
+    assert key in [r.value for r in md.rows()]
+    card = json.loads(dlg.outcome.card_path.read_text())
+    assert card["data"]["unreadable"] == 1 and card["training"]["epochs_run"] == 2
+
+
+def test_stop_midway_in_child_process_keeps_usable_checkpoint(window, qtbot, tmp_path):
+    data = make_dataset(tmp_path / "data")
+    dlg = _open(window, qtbot, data, "process")
+    dlg.epochs_spin.setValue(500)
+    dlg.batch_spin.setValue(2)
+    dlg.activate_check.setChecked(False)
+    dlg.start_button.click()
+    qtbot.waitUntil(lambda: _n(dlg.curves["loss"]) >= 1, timeout=90000)
+    with qtbot.waitSignal(dlg.runEnded, timeout=30000) as ended:
+        dlg.stop_button.click()
+    assert ended.args == ["done"]
+    out = dlg.outcome
+    assert out.stopped and 1 <= out.fit.epochs_run < 500
+    assert "Stopped early" in dlg.status_label.text()
+    # registered, verified against its card and loadable
+    reg = window.registry
+    assert [c.key for c in reg.cards("tiny")] == [out.card.key]
+    assert reg.load(out.card.key).output_shape == (None, 2)
+    assert json.loads(out.card_path.read_text())["training"]["stopped"] is True
+
+
+def test_dataset_problem_is_shown_in_words(window, qtbot, tmp_path):
+    data = make_dataset(tmp_path / "bad", empty_class=True)
+    dlg = _open(window, qtbot, data, "thread")
+    assert "has no images" in dlg.scan_text.toPlainText()
+    with qtbot.waitSignal(dlg.runEnded, timeout=30000) as ended:
+        dlg.start_button.click()
+    assert ended.args == ["error"]
+    assert "The class “vertical” has no images" in dlg.error_label.text()
+    assert dlg.start_button.isEnabled() and window.registry.cards("tiny") == []
+
+
+def _fake_model(dirpath: Path, name: str) -> Path:
+    dirpath.mkdir(parents=True, exist_ok=True)
+    f = dirpath / f"{name}.keras"
+    f.write_bytes(name.encode())
+    return f
+
+
+def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
+    from fpstation.gui.models_dialog import open_models_dialog
+    from fpstation.ml.registry import sha256_file
+
+    shipped = tmp_path / "shipped"
+    w = _fake_model(shipped, "pad-socofing")
+    (shipped / "pad-socofing.json").write_text(json.dumps(
+        {"name": "pad-socofing", "task": "pad", "file": w.name, "sha256": sha256_file(w), "default": True,
+         "metrics": {"auc": 0.97}}))
+    reg = window.registry
+    for acc in (0.8, 0.9):
+        reg.register({"name": "pad-cnn", "task": "pad", "metrics": {"val_auc": acc}}, _fake_model(tmp_path / "w", "x"))
+    dlg = open_models_dialog(window)
+    dlg.select_task("pad")
+    rows = dlg.rows()
+    assert [r.value for r in rows] == ["", "pad-socofing", "pad-cnn@v1", "pad-cnn@v2"]
+    assert rows[0].label == "Shipped default (pad-socofing)" and "val_auc 0.8" in rows[2].metrics
+    assert dlg.table.item(0, 0).text() == "●"  # default active
+    with qtbot.waitSignal(window.modelsChanged, timeout=2000):
+        dlg.select_value("pad-cnn@v1")
+        dlg.use_button.click()
+    assert window.settings.pad_model == "pad-cnn@v1"
+    assert Settings.load(tmp_path / "settings.json").pad_model == "pad-cnn@v1"  # saved
+    assert dlg.table.item(2, 0).text() == "●" and dlg.table.item(0, 0).text() == ""
+    # switch back to the shipped default; both trained versions are still listed
+    dlg.select_value("")
+    dlg.use_selected()
+    assert Settings.load(tmp_path / "settings.json").pad_model == ""
+    # restoration: built-in methods plus trained registry keys
+    reg.register({"name": "restore-unet", "task": "restoration", "metrics": {}}, _fake_model(tmp_path / "w", "y"))
+    window.modelsChanged.emit()  # a new model appears without reopening the dialog
+    dlg.select_task("restoration")
+    assert [r.value for r in dlg.rows()] == ["unet", "autoencoder", "classical", "restore-unet@v1"]
+    dlg.select_value("restore-unet@v1")
+    dlg.use_selected()
+    assert Settings.load(tmp_path / "settings.json").restorer == "restore-unet@v1"
