@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -79,6 +80,20 @@ class RowWriter:
             self.fh.close()
 
 
+def throttled(progress, every_s: float):
+    """Forward at most one update per ``every_s`` seconds (and always the last), so a log file gets a
+    few lines per minute rather than one per print."""
+    last = [-1e9]
+
+    def call(fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if fraction >= 1.0 or now - last[0] >= every_s:
+            last[0] = now
+            progress(fraction, message)
+
+    return call
+
+
 def run(args) -> int:
     from fpstation.cli import TextProgress
     from fpstation.core.batch import analyzers_from_env, run_batch
@@ -101,9 +116,10 @@ def run(args) -> int:
         tmpdir = tempfile.mkdtemp(prefix="fpstation-batch-")
         case = Path(tmpdir) / "case.db"
     writer = RowWriter(args.out, as_json)
-    progress = TextProgress(enabled=False if args.quiet else None)
+    bar = TextProgress(enabled=False if args.quiet else None)
     if args.quiet:
-        progress.stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+        bar.stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the run
+    progress = throttled(bar, 0.25 if bar.enabled else 5.0)
     try:
         with CaseStore(case) as store:
             s = run_batch(args.folder, store, analyzers, progress, partial=writer,

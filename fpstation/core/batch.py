@@ -71,32 +71,10 @@ def list_images(source: str | Path | Sequence[str | Path], extensions: str | Ite
     """
     if not isinstance(source, str | Path):
         return [str(p) for p in source]
-    root = Path(source)
-    if not root.is_dir():
-        raise FileAccessError(f"The folder “{root}” does not exist or is not a folder.", path=str(root))
+    from fpstation.core.imageio import iter_image_files
+
     exts = normalise_extensions(extensions) or default_extensions()
-    out: list[str] = []
-
-    def walk(folder: Path) -> None:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            if folder == root:
-                raise FileAccessError(f"The folder “{root}” cannot be listed: {exc.strerror or exc}.",
-                                      path=str(root)) from exc
-            return  # an unreadable sub-folder must not stop the batch
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    if recursive and not e.name.startswith("."):
-                        walk(Path(e.path))
-                elif e.is_file() and os.path.splitext(e.name)[1].lower() in exts and not e.name.startswith("."):
-                    out.append(e.path)
-            except OSError:
-                continue
-
-    walk(root)
-    return out
+    return [str(p) for p in iter_image_files(source, recursive=recursive, extensions=exts)]
 
 
 def sha256_file(path: str | Path) -> tuple[str, int]:

@@ -13,8 +13,6 @@ import base64
 import csv
 import html
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,19 +92,10 @@ def export_case(store: CaseStore, path: str | Path) -> int:
 
 # -- one-print HTML report ---------------------------------------------------------------------------
 def png_base64(pixels) -> str:
-    """Encode an H×W uint8 image as base64 PNG through core/imageio (the only module writing images)."""
-    from fpstation.core.imageio import write_image
+    """Encode an H×W uint8 image as base64 PNG through core/imageio (the only module encoding images)."""
+    from fpstation.core.imageio import encode_image
 
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix="fpstation-report-")
-    os.close(fd)
-    try:
-        write_image(tmp, pixels)
-        return base64.b64encode(Path(tmp).read_bytes()).decode("ascii")
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    return base64.b64encode(encode_image(pixels, "PNG")).decode("ascii")
 
 
 def _load_original(p: dict[str, Any], reader) -> tuple[FingerprintImage | None, str]:
