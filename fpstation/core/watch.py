@@ -189,3 +189,57 @@ def watch_folder(
             _sleep(poll_interval, cancel)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def watch_files(
+    folder: str | Path,
+    progress: Progress = null_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+    partial: Partial | None = None,
+    *,
+    store: CaseStore | None = None,
+    steps: frozenset[str] = frozenset({"restoration", "pad", "gender"}),
+    poll_interval: float = 1.0,
+    stable_polls: int = 1,
+    undecodable_after: float = 10.0,
+    extensions: str | Iterable[str] | None = None,
+    recursive: bool = False,
+    reader: Reader | None = None,
+    max_polls: int | None = None,
+) -> int:
+    """Poll ``folder`` until cancelled and hand each newly complete file to ``partial`` as a
+    :class:`~fpstation.core.batch.Loaded` (decoded prints, an error, or ``skipped`` when the store
+    already has it). Analysis is left to the caller — the GUI runs it on its inference pool with
+    :func:`analyse_loaded`, so a watch never blocks the single-print view. Returns the files handed out
+    (only when ``max_polls`` ends it; otherwise it stops by raising ``Cancelled``).
+    """
+    watcher = FolderWatcher(folder, extensions=extensions, recursive=recursive, stable_polls=stable_polls,
+                            undecodable_after=undecodable_after, store=store, steps=steps, reader=reader)
+    emit = partial or (lambda _item: None)
+    n = polls = 0
+    progress(0.0, f"watching {watcher.folder}")
+    while max_polls is None or polls < max_polls:
+        cancel.raise_if_cancelled()
+        for item in watcher.poll():
+            n += 1
+            emit(item)
+        polls += 1
+        waiting = f" · {watcher.waiting} being written" if watcher.waiting else ""
+        progress(0.0, f"watching {watcher.folder.name}: {n} new{waiting}")
+        if max_polls is None or polls < max_polls:
+            _sleep(poll_interval, cancel)
+    return n
+
+
+def analyse_loaded(item: Loaded, store: CaseStore, analyzers: Analyzers | Callable[[], Analyzers],
+                   progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
+                   keep_images: bool = True) -> list:
+    """Analyse and store one file handed out by :func:`watch_files`; returns its BatchItems.
+
+    ``analyzers`` may be a factory, so callers on the GUI thread never import the ML stack.
+    """
+    a = analyzers() if callable(analyzers) and not isinstance(analyzers, Analyzers) else analyzers
+    progress(0.0, os.path.basename(item.path))
+    out = list(process_loaded(item, store, a, cancel=cancel, keep=keep_images))
+    progress(1.0, os.path.basename(item.path))
+    return out

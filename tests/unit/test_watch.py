@@ -94,3 +94,19 @@ def test_watch_job_analyses_into_store_and_cancels(tmp_path):
 def test_missing_folder():
     with pytest.raises(FileAccessError):
         FolderWatcher("/nonexistent/folder/xyz")
+
+
+def test_watch_files_hands_out_loaded_items_then_analyse_loaded(tmp_path):
+    from fpstation.core.watch import analyse_loaded, watch_files
+
+    d = tmp_path / "scanner"
+    d.mkdir()
+    (d / "a.toy").write_text("5,6")
+    got = []
+    with CaseStore(tmp_path / "c.db") as st:
+        n = watch_files(d, partial=got.append, store=st, poll_interval=0.0, extensions=".toy", reader=toy_reader,
+                        max_polls=2, steps=frozenset({"pad", "gender"}))
+        assert n == 1 and got[0].prints and len(got[0].prints) == 2
+        items = analyse_loaded(got[0], st, fake_analyzers)
+        assert [i.row["status"] for i in items] == ["done", "done"] and items[0].image is not None
+        assert st.file_done(got[0].sha256, {"pad", "gender"})
