@@ -1,0 +1,447 @@
+"""Batch analysis dock: File → Analyse Folder…, a live results table, progress, ETA and Cancel.
+
+The job is :func:`fpstation.core.batch.run_batch` on the inference pool; its rows arrive as queued
+``partial`` signals and are appended to the table in small groups by a timer (so a fast batch costs
+the event loop one model update per 100 ms, not one per print). The table is sortable and
+filterable (QSortFilterProxyModel); double-clicking a row opens that print in the side-by-side view.
+No analysis happens here.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QAction, QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fpstation.core.store import CaseStore
+from fpstation.gui.case import case_controller
+from fpstation.workers import Task
+
+log = logging.getLogger(__name__)
+
+#: (row key, header) shown in the table; every row also keeps the other ROW_COLUMNS (CSV export)
+COLUMNS = [("status", "Status"), ("file", "File"), ("index", "#"), ("pad_verdict", "PAD"),
+           ("pad_score", "Attack score"), ("gender", "Gender"), ("p_female", "P(female)"),
+           ("restoration", "Restoration"), ("size_px", "Size"), ("dpi", "dpi"), ("seconds", "Time (s)"),
+           ("decision", "Decision"), ("error", "Error")]
+STATUS_FILTERS = ["All", "Errors", "ATTACK", "LIVE", "UNCERTAIN", "Skipped"]
+_ERROR_BRUSH = QBrush(QColor("#b00020"))
+_VERDICT_BRUSH = {"ATTACK": QBrush(QColor("#b00020")), "LIVE": QBrush(QColor("#1b7d2a")),
+                  "UNCERTAIN": QBrush(QColor("#a66b00"))}
+
+
+def _analyzers_for(settings: Any):
+    from fpstation.ml.inference import default_analyzers  # on the worker thread: ML stays off the GUI path
+
+    return default_analyzers(settings)
+
+
+def batch_job(source: str | list[str], store: CaseStore, settings: Any, extensions: str | list[str] | None,
+              recursive: bool, analyzers_factory: Callable[[Any], Any] = _analyzers_for, *, progress, cancel,
+              partial):
+    """The batch, as a pool job (analysers are built on the worker thread)."""
+    from fpstation.core.batch import run_batch
+
+    return run_batch(source, store, analyzers_factory(settings), progress, cancel, partial,
+                     extensions=extensions, recursive=recursive)
+
+
+def load_case_rows_job(store: CaseStore, *, progress, cancel) -> list[dict[str, Any]]:
+    from fpstation.core.report import case_rows
+
+    out = []
+    for r in case_rows(store):
+        cancel.raise_if_cancelled()
+        out.append(r)
+    return out
+
+
+# ---------------------------------------------------------------------- model
+class ResultsModel(QAbstractTableModel):
+    """Flat result rows (dicts with :data:`fpstation.core.store.ROW_COLUMNS`)."""
+
+    SORT_ROLE = Qt.ItemDataRole.UserRole
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._rows: list[dict[str, Any]] = []
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section][1]
+        return None
+
+    @staticmethod
+    def _value(row: dict[str, Any], key: str) -> Any:
+        if key == "file":
+            return Path(row.get("path") or "").name
+        if key == "size_px":
+            return f"{row['width']}×{row['height']}" if row.get("width") else ""
+        return row.get(key)
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        key = COLUMNS[index.column()][0]
+        v = self._value(row, key)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if v is None:
+                return ""
+            if key in ("pad_score", "p_female"):
+                return f"{v:.3f}"
+            if key == "seconds":
+                return f"{v:.2f}"
+            if key == "dpi":
+                return f"{v:g}"
+            if key == "error":
+                return str(v).splitlines()[0] if v else ""
+            return str(v)
+        if role == self.SORT_ROLE:
+            if key == "size_px":
+                return (row.get("width") or 0) * (row.get("height") or 0)
+            if v is None or v == "":
+                return -1.0 if key in ("pad_score", "p_female", "seconds", "dpi", "index") else ""
+            return v
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if key == "error" and row.get("error"):
+                return row["error"]
+            return f"{row.get('path')}\nSHA-256 {row.get('sha256') or '—'}"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row.get("status") in ("bad file", "error") or (key == "error" and row.get("error")):
+                return _ERROR_BRUSH
+            if key == "pad_verdict":
+                return _VERDICT_BRUSH.get(row.get("pad_verdict") or "")
+        return None
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        n = len(self._rows)
+        self.beginInsertRows(QModelIndex(), n, n + len(rows) - 1)
+        self._rows.extend(rows)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._rows = []
+        self.endResetModel()
+
+    def row(self, i: int) -> dict[str, Any]:
+        return self._rows[i]
+
+    def update_decision(self, print_id: int, decision: dict[str, Any]) -> None:
+        col = [c[0] for c in COLUMNS].index("decision")
+        for i, r in enumerate(self._rows):
+            if r.get("print_id") == print_id:
+                r["decision"], r["decision_time"] = decision["decision"], decision["created"]
+                ix = self.index(i, col)
+                self.dataChanged.emit(ix, ix)
+
+
+class ResultsFilter(QSortFilterProxyModel):
+    """Text filter (file name, path or error) plus a status/verdict choice."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self._status = "All"
+        self.setSortRole(ResultsModel.SORT_ROLE)
+
+    def _refilter(self, attr: str, value: str) -> None:
+        # Qt ≥ 6.9 deprecates invalidateFilter() in favour of begin/endFilterChange()
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            setattr(self, attr, value)
+            self.endFilterChange()
+        else:  # pragma: no cover - older PySide6 allowed by pyproject
+            setattr(self, attr, value)
+            self.invalidateFilter()
+
+    def set_text(self, text: str) -> None:
+        self._refilter("_text", text.strip().lower())
+
+    def set_status(self, status: str) -> None:
+        self._refilter("_status", status)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+        row = self.sourceModel().row(source_row)
+        st = self._status
+        if st == "Errors" and not (row.get("error") or row.get("status") in ("bad file", "error")):
+            return False
+        if st == "Skipped" and row.get("status") != "skipped":
+            return False
+        if st in ("ATTACK", "LIVE", "UNCERTAIN") and row.get("pad_verdict") != st:
+            return False
+        if self._text:
+            hay = f"{row.get('path') or ''} {row.get('error') or ''} {row.get('sha256') or ''}".lower()
+            return self._text in hay
+        return True
+
+
+# ---------------------------------------------------------------------- widgets
+class AnalyseFolderDialog(QDialog):
+    """Folder, extension filter and "include sub-folders"."""
+
+    def __init__(self, parent: QWidget | None, folder: str, extensions: list[str]) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Analyse folder")
+        self.folder_edit = QLineEdit(folder)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        self.ext_edit = QLineEdit(", ".join(extensions))
+        self.ext_edit.setToolTip("Only files with these endings are analysed (comma-separated)")
+        self.recursive = QCheckBox("Include sub-folders")
+        self.recursive.setChecked(True)
+        form = QFormLayout(self)
+        form.addRow("Folder:", row)
+        form.addRow("Extensions:", self.ext_edit)
+        form.addRow("", self.recursive)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Analyse")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Folder to analyse", self.folder_edit.text())
+        if d:
+            self.folder_edit.setText(d)
+
+    def values(self) -> tuple[str, list[str], bool]:
+        exts = [e.strip() for e in self.ext_edit.text().split(",") if e.strip()]
+        return self.folder_edit.text().strip(), exts, self.recursive.isChecked()
+
+
+class BatchPanel(QWidget):
+    """Progress, ETA, Cancel, filters and the live results table of the current batch / case."""
+
+    FLUSH_MS = 100
+
+    def __init__(self, window: Any) -> None:
+        super().__init__()
+        self.window = window
+        self.case = case_controller(window)
+        #: builds the Analyzers on the worker thread from the settings (tests inject fakes)
+        self.analyzers_factory: Callable[[Any], Any] = _analyzers_for
+        self.task: Task | None = None
+        self._pending: list[dict[str, Any]] = []
+
+        self.case_label = QLabel("No case open")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.eta_label = QLabel("")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.report_button = QPushButton("Report…")
+        self.report_button.setToolTip("One-print HTML report of the selected row")
+        self.report_button.clicked.connect(self._report_selected)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter by name, hash or error…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.status_combo = QComboBox()
+        self.status_combo.addItems(STATUS_FILTERS)
+
+        self.model = ResultsModel(self)
+        self.proxy = ResultsFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until a header is clicked
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(self._open_row)
+        self.filter_edit.textChanged.connect(self.proxy.set_text)
+        self.status_combo.currentTextChanged.connect(self.proxy.set_status)
+        self.summary_label = QLabel("")
+
+        top = QHBoxLayout()
+        top.addWidget(self.case_label, 1)
+        top.addWidget(self.progress, 2)
+        top.addWidget(self.eta_label)
+        top.addWidget(self.cancel_button)
+        filt = QHBoxLayout()
+        filt.addWidget(self.filter_edit, 1)
+        filt.addWidget(self.status_combo)
+        filt.addWidget(self.report_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addLayout(filt)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.summary_label)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.FLUSH_MS)
+        self._timer.timeout.connect(self.flush)
+        self.case.caseChanged.connect(self._on_case_changed)
+        self.case.decisionAdded.connect(self.model.update_decision)
+        if self.case.store is not None:
+            self._on_case_changed(self.case.store)
+
+    # ------------------------------------------------------------------ batch
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done.is_set()
+
+    def start(self, source: str | list[str], extensions: list[str] | str | None = None,
+              recursive: bool = True) -> Task | None:
+        """Analyse ``source`` (a folder or files) into the current case (created when none is open)."""
+        if self.running:
+            self.window.status.message("A batch is already running; cancel it first.")
+            return None
+        store = self.case.ensure()
+        self.model.clear()
+        self._pending.clear()
+        self.progress.setValue(0)
+        self.eta_label.setText("starting…")
+        self.summary_label.setText("")
+        task = Task(batch_job, source, store, copy.copy(self.window.settings), extensions or None, recursive,
+                    self.analyzers_factory, name="batch", with_partial=True)
+        task.signals.partial.connect(self._on_partial)
+        task.signals.progress.connect(self._on_progress)
+        task.signals.result.connect(self._on_result)
+        task.signals.cancelled.connect(lambda: self.summary_label.setText("Cancelled — finished prints are in the case."))
+        task.signals.error.connect(lambda exc: self.summary_label.setText(f"Batch stopped: {exc}"))
+        task.signals.finished.connect(self._on_finished)
+        self.task = task
+        self.cancel_button.setEnabled(True)
+        self._timer.start()
+        name = Path(source).name if isinstance(source, str) else f"{len(source)} files"
+        return self.window.run_task("inference", task, f"Batch {name}")
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.eta_label.setText("cancelling…")
+
+    def flush(self) -> None:
+        """Move rows received since the last tick into the table (one insert per tick)."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self.model.add_rows(rows)
+
+    def _on_partial(self, item: Any) -> None:
+        self._pending.append(item.row)
+        if item.total:
+            self.progress.setValue(int(1000 * item.done / item.total))
+        if item.eta_s is not None:
+            s = int(round(item.eta_s))
+            self.eta_label.setText(f"{item.done}/{item.total} · ETA {s // 60}:{s % 60:02d}")
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(1000 * fraction))
+        if "·" in message:
+            self.eta_label.setText(message.split(" · ", 1)[0] + " · " + message.rsplit(" · ", 1)[-1])
+
+    def _on_result(self, summary: Any) -> None:
+        self.summary_label.setText(
+            f"{summary.files} files: {summary.prints_analysed} analysed, {summary.prints_skipped} already in the "
+            f"case, {summary.bad_files} bad files, {summary.step_errors} with step errors · "
+            f"{summary.seconds:.1f} s ({summary.prints_per_s:.1f} prints/s)")
+        self.progress.setValue(1000)
+
+    def _on_finished(self) -> None:
+        self.flush()
+        self._timer.stop()
+        self.cancel_button.setEnabled(False)
+        t = self.task
+        self.eta_label.setText("cancelled" if t is not None and t.token.cancelled else "finished")
+
+    # ------------------------------------------------------------------ case
+    def _on_case_changed(self, store: CaseStore | None) -> None:
+        self.case_label.setText(f"Case: {store.name}" if store else "No case open")
+        if store is None or self.running:
+            return
+        self.model.clear()
+        task = Task(load_case_rows_job, store, name="case rows")
+        task.signals.result.connect(self.model.add_rows)
+        self.window.run_task("io", task, f"Loading case {store.name}")
+
+    # ------------------------------------------------------------------ rows
+    def source_row(self, proxy_row: int) -> dict[str, Any]:
+        return self.model.row(self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row())
+
+    def _open_row(self, index: QModelIndex) -> None:
+        row = self.model.row(self.proxy.mapToSource(index).row())
+        if row.get("path"):
+            self.window.open_paths([row["path"]])
+
+    def _report_selected(self) -> None:
+        sel = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not sel:
+            self.window.status.message("Select a row first.")
+            return
+        row = self.model.row(self.proxy.mapToSource(sel[0]).row())
+        if row.get("print_id") is None:
+            self.window.status.message("This file could not be read: there is no print to report on.")
+            return
+        self.case.report_dialog(int(row["print_id"]))
+
+
+def analyse_folder_dialog(window: Any, panel: BatchPanel, dock) -> None:
+    s = window.settings
+    dlg = AnalyseFolderDialog(window, s.last_open_dir, list(s.batch_extensions))
+    if dlg.exec() != QDialog.DialogCode.Accepted:
+        return
+    folder, exts, recursive = dlg.values()
+    if not folder or not Path(folder).is_dir():
+        window.notifications.notify(f"“{folder}” is not a folder.", "error")
+        return
+    dock.show()
+    dock.raise_()
+    panel.start(folder, exts, recursive)
+
+
+def install(window: Any) -> BatchPanel:
+    """Add the Batch dock and File → Analyse Folder… to ``window``."""
+    panel = BatchPanel(window)
+    dock = window.add_dock(panel, "Batch", Qt.DockWidgetArea.BottomDockWidgetArea)
+    act = QAction("&Analyse Folder…", window)
+    act.setShortcut("Ctrl+B")
+    act.setToolTip("Analyse every print in a folder into the current case")
+    act.triggered.connect(lambda: analyse_folder_dialog(window, panel, dock))
+    m = window.menu("&File")
+    anchor = panel.case.act_new
+    m.insertAction(anchor, act)
+    window.batch_panel = panel
+    window.batch_dock = dock
+    return panel

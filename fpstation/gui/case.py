@@ -1,0 +1,193 @@
+"""The current case (one SQLite case store) shared by the batch view, the desk view and reports.
+
+:func:`case_controller` returns the window's single :class:`CaseController` (created on first use),
+which owns the File-menu actions New case…, Open case…, Export case…, Print report…. Opening a
+SQLite file is quick, so it happens on the GUI thread; exports and reports run on the pools.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog
+
+from fpstation import paths
+from fpstation.core.errors import CaseStoreError
+from fpstation.core.store import CaseStore
+from fpstation.workers import Task
+
+log = logging.getLogger(__name__)
+CASE_FILTER = "fpstation cases (*.db *.fpcase *.sqlite);;All files (*)"
+
+
+# ---------------------------------------------------------------------- jobs (pool threads)
+def export_job(store: CaseStore, out: str, *, progress, cancel) -> tuple[str, int]:
+    from fpstation.core.report import export_case
+
+    progress(0.0, f"exporting {Path(out).name}")
+    n = export_case(store, out)
+    return out, n
+
+
+def report_job(store: CaseStore, print_id: int, out: str, settings: Any, restore: bool, *, progress,
+               cancel) -> str:
+    from fpstation.core.report import print_report_html
+
+    fn = None
+    if restore:
+        from fpstation.ml.inference import default_analyzers  # on the inference thread, never the GUI's
+
+        fn = default_analyzers(settings, pad_=False, gender_=False).restore
+    progress(0.0, f"writing {Path(out).name}")
+    return str(print_report_html(store, print_id, out, restore=fn))
+
+
+class CaseController(QObject):
+    """Holds the open :class:`CaseStore` and the case actions of the File menu."""
+
+    caseChanged = Signal(object)  # CaseStore | None
+    decisionAdded = Signal(int, object)  # print id, decision dict
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.settings = window.settings
+        self._store: CaseStore | None = None
+        self.act_new = QAction("&New Case…", window)
+        self.act_new.triggered.connect(self.new_case_dialog)
+        self.act_open = QAction("Open &Case…", window)
+        self.act_open.triggered.connect(self.open_case_dialog)
+        self.act_export = QAction("&Export Case (CSV/JSON)…", window)
+        self.act_export.triggered.connect(self.export_dialog)
+        self.act_report = QAction("Print &Report…", window)
+        self.act_report.setToolTip("One-print HTML report: both images, verdicts, models, decisions")
+        self.act_report.triggered.connect(self.report_current_dialog)
+        m = window.menu("&File")
+        first = m.actions()[0] if m.actions() else None
+        for a in (self.act_new, self.act_open, self.act_export, self.act_report):
+            m.insertAction(first, a) if first else m.addAction(a)
+        sep = m.insertSeparator(first) if first else m.addSeparator()
+        self._sep = sep
+        self._sync_actions()
+        last = getattr(self.settings, "current_case", "")
+        if last and Path(last).is_file():
+            try:
+                self.open(last)
+            except CaseStoreError as exc:
+                log.warning("last case %s not reopened: %s", last, exc)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def store(self) -> CaseStore | None:
+        return self._store
+
+    def _sync_actions(self) -> None:
+        has = self._store is not None
+        self.act_export.setEnabled(has)
+        self.act_report.setEnabled(has)
+
+    def open(self, path: str | Path) -> CaseStore:
+        """Open (or create) the case at ``path`` and make it current."""
+        store = CaseStore(path)
+        # the previous store is not closed here: a running batch keeps its own reference and the
+        # connection is closed when the last reference goes
+        self._store = store
+        self.settings.current_case = str(path)
+        try:
+            self.settings.save()
+        except OSError as exc:
+            log.warning("settings not saved: %s", exc)
+        self._sync_actions()
+        self.window.status.message(f"Case: {Path(path).name}")
+        self.caseChanged.emit(store)
+        return store
+
+    def ensure(self) -> CaseStore:
+        """The current case, creating a dated one under the user cases folder when none is open."""
+        if self._store is not None:
+            return self._store
+        stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+        return self.open(paths.user_cases_dir() / f"case-{stamp}.db")
+
+    def add_decision(self, print_id: int, decision: str, operator: str = "", note: str = "") -> dict[str, Any]:
+        """Append an operator decision to the current case (never rewritten) and announce it."""
+        store = self.ensure()
+        did = store.add_decision(print_id, decision, operator, note)
+        d = next(x for x in store.decisions(print_id) if x["id"] == did)
+        self.decisionAdded.emit(print_id, d)
+        return d
+
+    # ------------------------------------------------------------------ dialogs
+    def new_case_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "New case", str(paths.user_cases_dir() / "case.db"),
+                                              CASE_FILTER)
+        if path:
+            self._try_open(path)
+
+    def open_case_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open case", str(paths.user_cases_dir()), CASE_FILTER)
+        if path:
+            self._try_open(path)
+
+    def _try_open(self, path: str) -> None:
+        try:
+            self.open(path)
+        except CaseStoreError as exc:
+            self.window.notifications.notify(f"Case not opened: {exc.user_message}", "error")
+
+    def export_dialog(self) -> None:
+        if self._store is None:
+            return
+        base = str(Path(self._store.path).with_suffix(".csv"))
+        out, _ = QFileDialog.getSaveFileName(self.window, "Export case", base, "CSV (*.csv);;JSON (*.json)")
+        if out:
+            self.export(out)
+
+    def export(self, out: str) -> Task:
+        assert self._store is not None
+        task = Task(export_job, self._store, out, name="export")
+        task.signals.result.connect(lambda r: self.window.status.message(f"Exported {r[1]} rows to {r[0]}"))
+        return self.window.run_task("io", task, f"Exporting {Path(out).name}")
+
+    def report_current_dialog(self) -> None:
+        """Report on the print shown in the main window (when it is in the case)."""
+        im = self.window.current_print() if hasattr(self.window, "current_print") else None
+        if self._store is None or im is None:
+            self.window.status.message("Show a print that is in the current case first.")
+            return
+        pid = self._store.print_id(im.sha256, im.index)
+        if pid is None:
+            self.window.status.message("This print has not been analysed into the current case yet.")
+            return
+        self.report_dialog(pid)
+
+    def report_dialog(self, print_id: int) -> None:
+        if self._store is None:
+            return
+        p = self._store.get_print(print_id)
+        name = Path(p["path"]).stem if p else f"print-{print_id}"
+        out, _ = QFileDialog.getSaveFileName(self.window, "Print report", str(Path.home() / f"{name}-report.html"),
+                                             "HTML (*.html)")
+        if out:
+            self.report(print_id, out)
+
+    def report(self, print_id: int, out: str, restore: bool = True) -> Task:
+        assert self._store is not None
+        task = Task(report_job, self._store, print_id, out, copy.copy(self.settings), restore, name="report")
+        task.signals.result.connect(lambda r: self.window.status.message(f"Report written: {r}"))
+        return self.window.run_task("inference", task, f"Report {Path(out).name}")
+
+
+def case_controller(window: Any) -> CaseController:
+    """The window's case controller (created, with its menu actions, on first call)."""
+    ctl = getattr(window, "case_controller", None)
+    if ctl is None:
+        ctl = CaseController(window)
+        window.case_controller = ctl
+    return ctl

@@ -1,0 +1,288 @@
+"""Scanner desk: Tools → Watch Scanner Folder… shows each new print with its presentation-attack
+verdict, large, and Confirm / Override buttons that append the operator's decision to the case.
+
+Polling runs on the io pool (:func:`fpstation.core.watch.watch_files`, cheap); each complete file is
+analysed on the inference pool (:func:`fpstation.core.watch.analyse_loaded`), so watching never blocks
+the single-print view for longer than one print. Decisions go to the case store's append-only
+``decisions`` table with a UTC timestamp, the operator's name and the verdict they were made on.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QFont
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fpstation.core.errors import FpError
+from fpstation.gui.case import case_controller
+from fpstation.gui.qimage import to_qpixmap
+from fpstation.workers import Task
+
+log = logging.getLogger(__name__)
+
+VERDICT_STYLE = {
+    "ATTACK": ("PRESENTATION ATTACK", "#b00020"),
+    "LIVE": ("LIVE", "#1b7d2a"),
+    "UNCERTAIN": ("UNCERTAIN — CHECK", "#a66b00"),
+}
+RECENT = 30  # rows kept in the recent list (images only for the newest few)
+KEEP_IMAGES = 5
+
+
+def _analyzers_for(settings: Any):
+    from fpstation.ml.inference import default_analyzers
+
+    return default_analyzers(settings)
+
+
+def analyse_job(item: Any, store: Any, settings: Any, factory, *, progress, cancel) -> list:
+    from fpstation.core.watch import analyse_loaded
+
+    return analyse_loaded(item, store, lambda: factory(settings), progress, cancel, keep_images=True)
+
+
+class DeskPanel(QWidget):
+    """Newest print, its verdict (large), the operator's Confirm / Override, and recent arrivals."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__()
+        self.window = window
+        self.case = case_controller(window)
+        self.analyzers_factory = _analyzers_for
+        self.poll_interval = 1.0
+        self.undecodable_after = 10.0
+        self.watch_task: Task | None = None
+        self.folder: str = ""
+        self._items: list[Any] = []  # BatchItems, newest last (images dropped beyond KEEP_IMAGES)
+        self.current: Any = None  # the BatchItem shown
+
+        self.folder_label = QLabel("Not watching")
+        self.stop_button = QPushButton("Stop watching")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.image_label = QLabel("No print yet")
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setMinimumSize(260, 260)
+        self.image_label.setStyleSheet("background:#202225; color:#ccc;")
+        self.verdict_label = QLabel("—")
+        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        f = QFont()
+        f.setPointSize(30)
+        f.setBold(True)
+        self.verdict_label.setFont(f)
+        self.verdict_label.setMinimumHeight(70)
+        self.verdict_label.setWordWrap(True)
+        self.score_label = QLabel("")
+        self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.file_label = QLabel("")
+        self.file_label.setWordWrap(True)
+        self.operator_edit = QLineEdit()
+        self.operator_edit.setPlaceholderText("your name / id")
+        self.note_edit = QLineEdit()
+        self.note_edit.setPlaceholderText("optional note")
+        self.confirm_button = QPushButton("Confirm verdict")
+        self.override_button = QPushButton("Override verdict")
+        for b in (self.confirm_button, self.override_button):
+            b.setMinimumHeight(40)
+            b.setEnabled(False)
+        self.confirm_button.clicked.connect(lambda: self.record("confirm"))
+        self.override_button.clicked.connect(lambda: self.record("override"))
+        self.decision_label = QLabel("")
+        self.decision_label.setWordWrap(True)
+        self.recent = QListWidget()
+        self.recent.currentRowChanged.connect(self._on_recent_selected)
+
+        top = QHBoxLayout()
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(self.stop_button)
+        form = QFormLayout()
+        form.addRow("Operator:", self.operator_edit)
+        form.addRow("Note:", self.note_edit)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.confirm_button)
+        buttons.addWidget(self.override_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.image_label, 3)
+        lay.addWidget(self.verdict_label)
+        lay.addWidget(self.score_label)
+        lay.addWidget(self.file_label)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.decision_label)
+        lay.addWidget(QLabel("Recent arrivals:"))
+        lay.addWidget(self.recent, 2)
+
+    # ------------------------------------------------------------------ watching
+    @property
+    def watching(self) -> bool:
+        return self.watch_task is not None and not self.watch_task.done.is_set()
+
+    def start(self, folder: str) -> Task:
+        """Watch ``folder``; every complete new file is analysed into the current case."""
+        self.stop()
+        store = self.case.ensure()
+        self.folder = folder
+        from fpstation.core.watch import watch_files
+
+        task = Task(watch_files, folder, name="watch", with_partial=True, store=store,
+                    poll_interval=self.poll_interval, undecodable_after=self.undecodable_after)
+        task.signals.partial.connect(self._on_new_file)
+        task.signals.finished.connect(self._on_watch_finished)
+        self.watch_task = task
+        self.folder_label.setText(f"Watching {folder} → case {store.name}")
+        self.stop_button.setEnabled(True)
+        self.window.settings.watch_folder = folder
+        return self.window.run_task("io", task, f"Watching {Path(folder).name}")
+
+    def stop(self) -> None:
+        if self.watch_task is not None:
+            self.watch_task.cancel()
+
+    def _on_watch_finished(self) -> None:
+        self.stop_button.setEnabled(False)
+        self.folder_label.setText(f"Stopped watching {self.folder}")
+
+    def _on_new_file(self, loaded: Any) -> None:
+        store = self.case.ensure()
+        task = Task(analyse_job, loaded, store, copy.copy(self.window.settings), self.analyzers_factory,
+                    name="desk analysis")
+        task.signals.result.connect(self._on_analysed)
+        self.window.run_task("inference", task, f"Analysing {Path(loaded.path).name}")
+
+    def _on_analysed(self, items: list) -> None:
+        for it in items:
+            self._items.append(it)
+            row = it.row
+            verdict = row.get("pad_verdict") or ("BAD FILE" if row.get("status") == "bad file" else "no verdict")
+            li = QListWidgetItem(f"{datetime.now():%H:%M:%S}  {Path(row.get('path') or '').name}  {verdict}")
+            li.setToolTip(row.get("error") or row.get("path") or "")
+            self.recent.insertItem(0, li)
+        while self.recent.count() > RECENT:
+            self.recent.takeItem(self.recent.count() - 1)
+        del self._items[:-RECENT]
+        for it in self._items[:-KEEP_IMAGES]:
+            it.image = it.result = None  # memory stays flat on a long shift
+        if items:
+            self.recent.blockSignals(True)
+            self.recent.setCurrentRow(0)
+            self.recent.blockSignals(False)
+            self.show_item(items[-1])
+
+    def _on_recent_selected(self, row: int) -> None:
+        if 0 <= row < len(self._items):
+            self.show_item(self._items[len(self._items) - 1 - row])
+
+    # ------------------------------------------------------------------ display
+    def show_item(self, item: Any) -> None:
+        self.current = item
+        row = item.row
+        if item.image is not None:
+            pm = to_qpixmap(item.image.pixels)
+            self.image_label.setPixmap(pm.scaled(self.image_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
+        else:
+            self.image_label.clear()
+            self.image_label.setText("(image not kept)" if row.get("print_id") else "Cannot read this file")
+        verdict = row.get("pad_verdict") or ""
+        if row.get("status") == "bad file":
+            text, colour = "FILE NOT READABLE", "#555555"
+            self.score_label.setText(row.get("error") or "")
+        elif verdict in VERDICT_STYLE:
+            text, colour = VERDICT_STYLE[verdict]
+            thr = row.get("pad_threshold")
+            self.score_label.setText(f"attack score {row['pad_score']:.3f}"
+                                     + (f" (threshold {thr:.2f})" if thr is not None else ""))
+        else:
+            text, colour = "NO PAD VERDICT", "#555555"
+            self.score_label.setText(row.get("error") or "presentation-attack detection did not run")
+        self.verdict_label.setText(text)
+        self.verdict_label.setStyleSheet(f"color:white; background:{colour}; padding:8px; border-radius:6px;")
+        self.file_label.setText(f"{row.get('path')}\nSHA-256 {row.get('sha256') or '—'}")
+        can_decide = row.get("print_id") is not None
+        self.confirm_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
+        self.override_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
+        self.decision_label.setText(f"Last decision: {row['decision']} at {row['decision_time']}"
+                                    if row.get("decision") else "No decision recorded yet.")
+
+    def record(self, decision: str) -> dict[str, Any] | None:
+        """Append ``decision`` ("confirm" / "override") for the shown print to the case."""
+        it = self.current
+        if it is None or it.row.get("print_id") is None:
+            return None
+        try:
+            d = self.case.add_decision(int(it.row["print_id"]), decision, self.operator_edit.text().strip(),
+                                       self.note_edit.text().strip())
+        except FpError as exc:
+            self.window.notifications.notify(f"Decision not recorded: {exc.user_message}", "error")
+            return None
+        it.row["decision"], it.row["decision_time"] = d["decision"], d["created"]
+        self.decision_label.setText(f"Recorded: {decision} of {d['pad_verdict']} by {d['operator'] or '—'} "
+                                    f"at {d['created']}")
+        self.note_edit.clear()
+        return d
+
+
+def watch_dialog(window: Any, panel: DeskPanel, dock) -> None:
+    folder = QFileDialog.getExistingDirectory(window, "Scanner folder to watch",
+                                              window.settings.watch_folder or window.settings.last_open_dir)
+    if folder:
+        dock.show()
+        dock.raise_()
+        panel.start(folder)
+
+
+def _connect_pad_panel(window: Any, ctl) -> None:
+    """Record decisions made in the analysis panel (H-classify's PAD panel) in the case too."""
+    panel = getattr(window, "analysis_panel", None)
+    sig = getattr(panel, "decisionRecorded", None)
+    if sig is None:
+        return
+
+    def on_decision(d: dict) -> None:
+        store = ctl.store
+        im = window.current_print() if hasattr(window, "current_print") else None
+        sha = d.get("sha256") or (im.sha256 if im else None)
+        idx = int(d.get("index", im.index if im else 0) or 0)
+        pid = store.print_id(sha, idx) if (store is not None and sha) else None
+        if pid is None:
+            window.status.message("Decision not stored in a case: analyse this print into a case first.")
+            return
+        ctl.add_decision(pid, str(d.get("decision", "")), str(d.get("operator", "")), str(d.get("note", "")))
+
+    sig.connect(on_decision)
+
+
+def install(window: Any) -> DeskPanel:
+    """Add Tools → Watch Scanner Folder… and the Desk dock to ``window``."""
+    panel = DeskPanel(window)
+    dock = window.add_dock(panel, "Scanner desk", Qt.DockWidgetArea.RightDockWidgetArea)
+    dock.hide()
+    act = QAction("&Watch Scanner Folder…", window)
+    act.setToolTip("Analyse every new scan dropped into a folder; confirm or override its verdict")
+    act.triggered.connect(lambda: watch_dialog(window, panel, dock))
+    window.menu("&Tools").addAction(act)
+    stop = QAction("Stop &Watching", window)
+    stop.triggered.connect(panel.stop)
+    window.menu("&Tools").addAction(stop)
+    _connect_pad_panel(window, panel.case)
+    window.desk_panel = panel
+    window.desk_dock = dock
+    return panel
