@@ -1,0 +1,54 @@
+"""ml/classical: pyfing enhancement of a bundled sample (real pyfing + Keras: slow)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from fpstation.core.jobs import Cancelled, CancelToken
+from fpstation.core.samples import load_sample
+
+pytestmark = pytest.mark.slow
+
+
+def test_enhance_sample(fake_progress):
+    from fpstation.ml.classical import enhance
+
+    image = load_sample()
+    res = enhance(image, progress=fake_progress)
+    assert res.method == "classical"
+    assert res.pixels.dtype == np.uint8 and res.pixels.shape == image.pixels.shape
+    assert not np.array_equal(res.pixels, image.pixels)
+    mask = res.extras["mask"]
+    assert mask.shape == image.pixels.shape and 0.2 < res.extras["foreground_fraction"] < 0.95
+    assert (res.pixels[mask == 0] == 255).all()  # background white
+    fg = res.pixels[mask > 0]
+    assert (fg < 64).mean() > 0.2 and (fg > 192).mean() > 0.2  # ridges and valleys, high contrast
+    assert "note" not in res.extras and res.extras["dpi_used"] == 500.0
+    assert fake_progress.last == 1.0
+    fr = [f for f, _ in fake_progress.calls]
+    assert fr == sorted(fr)
+
+
+def test_unknown_dpi_is_noted_and_other_dpi_keeps_size():
+    from fpstation.ml.classical import enhance
+
+    image = load_sample()
+    res = enhance(dataclasses.replace(image, dpi=None))
+    assert res.extras["note"] == "dpi unknown: assumed 500 for enhancement"
+    hi = enhance(dataclasses.replace(image, dpi=1000.0), method="SNFEN")
+    assert hi.pixels.shape == image.pixels.shape and hi.extras["enhancer"] == "SNFEN"
+    assert hi.extras["resampled_to"] == [image.width // 2, image.height // 2]
+
+
+def test_cancel_and_bad_method():
+    from fpstation.ml.classical import EnhancementError, enhance
+
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        enhance(load_sample(), cancel=token)
+    with pytest.raises(EnhancementError):
+        enhance(load_sample(), method="MAGIC")
