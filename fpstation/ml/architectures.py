@@ -170,7 +170,8 @@ def _conv_bn(x: Any, filters: int, name: str) -> Any:
     from keras import layers
 
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    # momentum 0.9: short CPU trainings (a few hundred steps) need moving statistics that settle
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -224,23 +225,28 @@ def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, wid
     return model
 
 
-def build_pad_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 32,
-                  learning_rate: float = 1e-3, dropout: float = 0.3, compile: bool = True) -> Any:
+def build_pad_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 16,
+                  convs_per_block: int = 1, learning_rate: float = 1e-3, dropout: float = 0.3,
+                  compile: bool = True) -> Any:
     """Presentation-attack CNN: logit of "attack" (altered / spoof) vs bona fide.
 
-    Four blocks (``width``·1, 2, 4, 4 filters), global average + max pooling (alterations and
+    Five blocks (``width``·1, 2, 4, 8, 8 filters; one 3x3 conv each by default: ~40 MFLOPs per
+    104×96 print, so it trains on a shared CPU), global average + max pooling (alterations and
     spoof artefacts are local), one logit. See :func:`build_print_cnn`.
     """
-    return build_print_cnn(input_shape, widths=(width, 2 * width, 4 * width, 4 * width), dropout=dropout,
-                           global_max=True, learning_rate=learning_rate, compile=compile, name="pad_cnn")
+    return build_print_cnn(input_shape, widths=(width, 2 * width, 4 * width, 8 * width, 8 * width),
+                           convs_per_block=convs_per_block, dropout=dropout, global_max=True,
+                           learning_rate=learning_rate, compile=compile, name="pad_cnn")
 
 
-def build_gender_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 32,
-                     learning_rate: float = 1e-3, dropout: float = 0.4, compile: bool = True) -> Any:
-    """Gender CNN: logit of "female". Global average pooling only (ridge density/texture is a
-    whole-print property), heavier dropout. See :func:`build_print_cnn`."""
-    return build_print_cnn(input_shape, widths=(width, 2 * width, 4 * width, 4 * width), dropout=dropout,
-                           global_max=False, learning_rate=learning_rate, compile=compile, name="gender_cnn")
+def build_gender_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 16,
+                     convs_per_block: int = 1, learning_rate: float = 1e-3, dropout: float = 0.4,
+                     compile: bool = True) -> Any:
+    """Gender CNN: logit of "female". Same trunk as :func:`build_pad_cnn`; global average pooling
+    only (ridge density/texture is a whole-print property), heavier dropout."""
+    return build_print_cnn(input_shape, widths=(width, 2 * width, 4 * width, 8 * width, 8 * width),
+                           convs_per_block=convs_per_block, dropout=dropout, global_max=False,
+                           learning_rate=learning_rate, compile=compile, name="gender_cnn")
 
 
 def build_reference_gender_cnn(input_shape: tuple[int, int, int] = (96, 96, 1), *, learning_rate: float = 1e-3,

@@ -220,10 +220,6 @@ def detect_layout(root: str | Path) -> str | None:
 
 def read_gray(path: str | Path):
     """Decode one file to a uint8 H×W array through core/imageio (the only file reader)."""
-    try:
-        from fpstation.core.imageio import read_print
-    except ModuleNotFoundError:  # TEMPORARY until H-core's core/imageio.py lands
-        import cv2
+    from fpstation.core.imageio import read_print
 
-        return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     return read_print(path).pixels

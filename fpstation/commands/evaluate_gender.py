@@ -1,0 +1,60 @@
+"""``fpstation evaluate gender --data DIR --json OUT``: balanced accuracy / AUC of a gender model.
+
+DIR is SOCOFing-layout (``Real/`` with names like ``12__F_Left_index_finger.BMP``) or ``Female/`` +
+``Male/`` folders. Per print at P(female) = 0.5, plus per subject (mean calibrated logit of the
+subject's prints). By default the subjects the model was trained on are excluded
+(``--subjects heldout``); ``val`` keeps only the card's validation subjects; ``all`` keeps
+everything (leaky on the training data). Writes OUT plus ``<OUT stem>_roc.png`` and
+``_confusion.png`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(tsub) -> None:
+    p = tsub.add_parser("gender", help="gender model: balanced accuracy, AUC, confusion matrix, plots",
+                        description=__doc__)
+    p.add_argument("--data", required=True, type=Path, help="SOCOFing-layout folder (or Female/ + Male/)")
+    p.add_argument("--json", required=True, type=Path, help="output JSON (plots are written beside it)")
+    p.add_argument("--model", default="", help="registry key (default: the shipped default gender model)")
+    p.add_argument("--subjects", choices=["heldout", "val", "all"], default="heldout",
+                   help="heldout (default): exclude the model's training subjects; val: only its validation "
+                        "subjects; all: everything (leaky if the folder overlaps the training data)")
+    p.add_argument("--uncertain-band", type=float, default=0.1, help="width of the uncertain band around 0.5")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from fpstation.cli import TextProgress
+    from fpstation.commands.plots import confusion_plot, roc_plot
+    from fpstation.ml import classifier_metrics as cm
+    from fpstation.ml.classifier_eval import evaluate_gender_folder
+
+    report, cur = evaluate_gender_folder(args.data, args.model, args.subjects, args.uncertain_band,
+                                         progress=TextProgress())
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.with_suffix("")
+    roc = cm.roc_points(cur["p"], cur["labels"], max_points=400)
+    plots = {
+        "roc": str(roc_plot(f"{stem}_roc.png", {"female = positive": (roc["fpr"], roc["tpr"])},
+                            f"gender ROC  AUC={report['auc']:.3f}  n={report['n']}",
+                            "false female rate (men)", "true female rate (women)")),
+        "confusion": str(confusion_plot(f"{stem}_confusion.png",
+                                        report["confusion_matrix"]["rows_truth_cols_predicted"], ["male", "female"],
+                                        f"gender per print (bal. acc {report['balanced_accuracy']:.3f})")),
+        "confusion_per_subject": str(confusion_plot(
+            f"{stem}_confusion_subject.png", report["per_subject"]["confusion_matrix"], ["male", "female"],
+            f"gender per subject (bal. acc {report['per_subject']['balanced_accuracy']:.3f})")),
+    }
+    report["plots"] = plots
+    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    ps = report["per_subject"]
+    print(f"n={report['n']}  balanced accuracy={report['balanced_accuracy']:.4f}  AUC={report['auc']:.4f}  "
+          f"accuracy={report['accuracy']:.4f}  | per subject (n={ps['n']}): balanced accuracy="
+          f"{ps['balanced_accuracy']:.4f} AUC={ps['auc']:.4f}  ({report['subjects_note']})")
+    print(f"wrote {out}")
+    return 0

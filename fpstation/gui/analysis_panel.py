@@ -1,0 +1,520 @@
+"""Liveness (PAD) and gender docks for the main window.
+
+``install(window)`` adds two docks and wires them to the window's extension API:
+``analysisFinished`` fills them, ``printShown`` clears them, ``modelsChanged`` reloads the model
+cards. No algorithm runs here: the Grad-CAM map and the combined gender estimate are computed by
+``fpstation.ml.classifiers`` inside :class:`~fpstation.workers.Task` jobs on the inference pool;
+the only arithmetic here is reading the validation APCER/BPCER for a slider position from the card.
+
+The operator's confirm/override decisions are emitted as ``PadPanel.decisionRecorded(dict)`` (with
+a UTC timestamp); the window/case store relays them (``install`` also stores them on
+``window.pad_decisions``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, PadResult
+
+log = logging.getLogger(__name__)
+
+#: verdict -> (background, text) colours; chosen to stay distinct for red-green colour blindness
+#: together with the word itself (the word is always shown, colour is only a second cue)
+VERDICT_COLOURS = {"LIVE": ("#1b7f3b", "#ffffff"), "ATTACK": ("#c62828", "#ffffff"),
+                   "UNCERTAIN": ("#f2a900", "#000000"), "": ("#d0d0d0", "#303030")}
+SLIDER_STEPS = 1000
+
+
+# ---------------------------------------------------------------------- jobs (inference pool)
+def explain_job(image: FingerprintImage, model_key: str, *, progress, cancel) -> Any:
+    """Grad-CAM heat map of the PAD decision (runs on the inference pool)."""
+    from fpstation.ml.classifiers import pad_explain
+
+    cancel.raise_if_cancelled()
+    progress(0.1, "heat map")
+    return image, pad_explain(image, model_key)
+
+
+def combined_gender_job(images: list[FingerprintImage], model_key: str, band: float, *, progress,
+                        cancel) -> GenderResult:
+    """One gender estimate from several prints of one subject (runs on the inference pool)."""
+    from fpstation.ml.classifiers import gender_combined
+
+    cancel.raise_if_cancelled()
+    progress(0.1, "combining")
+    return gender_combined(images, model_key, band)
+
+
+def _card_data(registry: Any, task: str, key: str) -> dict:
+    """The selected model's card (no weights are loaded): {} when none is installed."""
+    if registry is None:
+        return {}
+    try:
+        card = registry.card(key) if key else registry.default(task)
+    except Exception as exc:  # noqa: BLE001 - a missing model is shown in the panel, not raised
+        log.info("no %s model card: %s", task, exc)
+        return {}
+    return dict(card.data) if card is not None else {}
+
+
+def _rates_at(card: dict, threshold: float) -> dict | None:
+    from fpstation.ml.classifiers import pad_rates_at  # numpy only, no TensorFlow
+
+    return pad_rates_at(card, threshold)
+
+
+def _verdict(score: float, threshold: float, band: float) -> str:
+    from fpstation.ml.classifiers import pad_verdict  # the same rule the model result used
+
+    return pad_verdict(score, threshold, band)
+
+
+def _big_font(points: int) -> QFont:
+    f = QFont()
+    f.setPointSize(points)
+    f.setBold(True)
+    return f
+
+
+# ---------------------------------------------------------------------- PAD
+class PadPanel(QWidget):
+    """Attack score, movable threshold with its validation APCER/BPCER, a large verdict, the attack
+    types the model has seen, confirm/override buttons, and the "Why?" heat-map toggle.
+
+    Signals
+    -------
+    decisionRecorded(dict) : the operator confirmed or overrode a verdict (see :meth:`record`).
+    thresholdChanged(float) : the operator moved the threshold (None = back to the model's).
+    explainToggled(bool) : the "Why?" toggle changed.
+    """
+
+    decisionRecorded = Signal(dict)
+    thresholdChanged = Signal(object)
+    explainToggled = Signal(bool)
+
+    def __init__(self, settings: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.card: dict = {}
+        self.result: PadResult | None = None
+        self.image: FingerprintImage | None = None
+        self.decisions: list[dict] = []
+
+        lay = QVBoxLayout(self)
+        self.verdict_label = QLabel("—")
+        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # ~48 pt bold: about 17 mm high capitals, readable from a metre away and more
+        self.verdict_label.setFont(_big_font(48))
+        self.verdict_label.setMinimumHeight(110)
+        self.verdict_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.verdict_label.setAccessibleName("liveness verdict")
+        lay.addWidget(self.verdict_label)
+
+        self.score_label = QLabel("Attack score: —")
+        self.score_label.setFont(_big_font(14))
+        lay.addWidget(self.score_label)
+
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Threshold"), 0, 0)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setToolTip("Operating threshold on the attack score: at or above it the print is an ATTACK")
+        self.slider.valueChanged.connect(self._on_slider)
+        grid.addWidget(self.slider, 0, 1)
+        self.reset_button = QPushButton("Model's")
+        self.reset_button.setToolTip("Back to the model's operating threshold (chosen on validation)")
+        self.reset_button.clicked.connect(self.reset_threshold)
+        grid.addWidget(self.reset_button, 0, 2)
+        lay.addLayout(grid)
+        self.rates_label = QLabel("")
+        self.rates_label.setWordWrap(True)
+        lay.addWidget(self.rates_label)
+
+        self.seen_label = QLabel("")
+        self.seen_label.setWordWrap(True)
+        lay.addWidget(self.seen_label)
+
+        buttons = QHBoxLayout()
+        self.confirm_button = QPushButton("Confirm")
+        self.confirm_button.setToolTip("Record that you agree with the verdict")
+        self.confirm_button.clicked.connect(lambda: self.record("confirmed"))
+        self.live_button = QPushButton("Override: LIVE")
+        self.live_button.clicked.connect(lambda: self.record("override", "LIVE"))
+        self.attack_button = QPushButton("Override: ATTACK")
+        self.attack_button.clicked.connect(lambda: self.record("override", "ATTACK"))
+        for b in (self.confirm_button, self.live_button, self.attack_button):
+            buttons.addWidget(b)
+        lay.addLayout(buttons)
+        self.decision_label = QLabel("")
+        self.decision_label.setWordWrap(True)
+        lay.addWidget(self.decision_label)
+
+        self.why_button = QPushButton("Why? (heat map)")
+        self.why_button.setCheckable(True)
+        self.why_button.setToolTip("Overlay the regions that drove the attack score (Grad-CAM) on the print")
+        self.why_button.toggled.connect(self.explainToggled.emit)
+        lay.addWidget(self.why_button)
+        self.why_label = QLabel("")
+        lay.addWidget(self.why_label)
+        lay.addStretch(1)
+        self._set_buttons_enabled(False)
+        self._paint_verdict("", "No print analysed")
+
+    # -- state ---------------------------------------------------------------------------
+    def set_card(self, card: dict) -> None:
+        """Show the selected model's operating threshold and the attack types it has seen."""
+        self.card = card or {}
+        seen = self.card.get("attack_types_seen") or []
+        if not self.card:
+            self.seen_label.setText("No presentation-attack model is installed.")
+        else:
+            name = self.card.get("name", "?")
+            self.seen_label.setText(
+                f"Model {name} has seen: {', '.join(seen) if seen else 'unknown attack types'}. "
+                "Attacks of other kinds (e.g. gelatine or latex spoofs) were never seen: the score says "
+                "nothing reliable about them.")
+        self._sync_slider()
+
+    def model_threshold(self) -> float:
+        return float((self.card.get("threshold") or {}).get("value", 0.5))
+
+    def threshold(self) -> float:
+        t = getattr(self.settings, "pad_threshold", None)
+        return float(t) if t is not None else self.model_threshold()
+
+    def band(self) -> float:
+        return float(getattr(self.settings, "uncertain_band", 0.1))
+
+    def clear(self, image: FingerprintImage | None = None) -> None:
+        self.image = image
+        self.result = None
+        self.score_label.setText("Attack score: …")
+        self._paint_verdict("", "Analysing…" if image is not None else "No print analysed")
+        self.decision_label.setText("")
+        self.why_label.setText("")
+        self._set_buttons_enabled(False)
+
+    def show_result(self, result: AnalysisResult) -> None:
+        self.image = result.image
+        self.result = result.pad
+        self.decision_label.setText("")
+        if result.pad is None:
+            msg = result.errors.get("pad", "not computed")
+            self.score_label.setText("Attack score: unavailable")
+            self._paint_verdict("", f"PAD unavailable: {msg}")
+            self._set_buttons_enabled(False)
+            return
+        self._set_buttons_enabled(True)
+        self._refresh()
+
+    def verdict(self) -> str:
+        """The verdict at the current threshold ("" when nothing is shown)."""
+        if self.result is None:
+            return ""
+        return _verdict(self.result.attack_score, self.threshold(), self.band())
+
+    # -- slider --------------------------------------------------------------------------
+    def _sync_slider(self) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(round(self.threshold() * SLIDER_STEPS)))
+        self.slider.blockSignals(False)
+        self._refresh()
+
+    def set_threshold(self, value: float | None) -> None:
+        """Operator threshold (``None`` = the model's); stored in the settings passed in."""
+        self.settings.pad_threshold = None if value is None else float(min(max(value, 0.0), 1.0))
+        self._sync_slider()
+        self.thresholdChanged.emit(self.settings.pad_threshold)
+
+    def reset_threshold(self) -> None:
+        self.set_threshold(None)
+
+    def _on_slider(self, v: int) -> None:
+        self.settings.pad_threshold = v / SLIDER_STEPS
+        self._refresh()
+        self.thresholdChanged.emit(self.settings.pad_threshold)
+
+    # -- display -------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        thr = self.threshold()
+        rates = _rates_at(self.card, thr) if self.card else None
+        own = "model's operating point" if getattr(self.settings, "pad_threshold", None) is None else "operator's"
+        if rates:
+            self.rates_label.setText(
+                f"Threshold {thr:.3f} ({own}). On validation it gives APCER {rates['apcer'] * 100:.1f} % "
+                f"(attacks passed as live) and BPCER {rates['bpcer'] * 100:.1f} % (live prints rejected).")
+        else:
+            self.rates_label.setText(f"Threshold {thr:.3f} ({own}). No validation figures in the model card.")
+        if self.result is None:
+            return
+        s = self.result.attack_score
+        self.score_label.setText(f"Attack score: {s:.3f}   (threshold {thr:.3f}, uncertain band ±{self.band() / 2:.2f})")
+        v = self.verdict()
+        sub = {"LIVE": "bona fide presentation", "ATTACK": "presentation attack suspected",
+               "UNCERTAIN": "too close to the threshold: check by hand"}[v]
+        self._paint_verdict(v, sub)
+
+    def _paint_verdict(self, verdict: str, subtitle: str) -> None:
+        bg, fg = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS[""])
+        self.verdict_label.setText(verdict or "—")
+        self.verdict_label.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 8px; }}")
+        self.verdict_label.setToolTip(subtitle)
+        self.verdict_label.setAccessibleDescription(subtitle)
+
+    def _set_buttons_enabled(self, on: bool) -> None:
+        for b in (self.confirm_button, self.live_button, self.attack_button):
+            b.setEnabled(on)
+
+    # -- decisions -----------------------------------------------------------------------
+    def record(self, action: str, final: str | None = None) -> dict | None:
+        """Record the operator's decision on the shown print and emit ``decisionRecorded``.
+
+        Parameters
+        ----------
+        action : "confirmed" or "override".
+        final : the operator's verdict for an override ("LIVE"/"ATTACK"); the shown verdict otherwise.
+        """
+        if self.result is None or self.image is None:
+            return None
+        shown = self.verdict()
+        m = self.result.model
+        d = {
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "kind": "pad",
+            "action": action,
+            "model_verdict": shown,
+            "final_verdict": final or shown,
+            "attack_score": float(self.result.attack_score),
+            "threshold": self.threshold(),
+            "threshold_is_model_default": getattr(self.settings, "pad_threshold", None) is None,
+            "print_key": self.image.key,
+            "sha256": self.image.sha256,
+            "source": self.image.source,
+            "model": {"name": m.name, "version": m.version, "sha256": m.sha256} if m else None,
+        }
+        self.decisions.append(d)
+        when = d["timestamp"].replace("T", " ").replace("+00:00", " UTC")
+        word = "Confirmed" if action == "confirmed" else f"Overridden → {d['final_verdict']}"
+        self.decision_label.setText(f"{word} at {when}")
+        self.decisionRecorded.emit(d)
+        return d
+
+
+# ---------------------------------------------------------------------- gender
+class GenderPanel(QWidget):
+    """P(female) / P(male) bars with the uncertain band; never a bare label. Offers a combined
+    estimate when several prints of the same SOCOFing subject are loaded.
+
+    Signals
+    -------
+    combineRequested(list) : the user asked for the combined estimate of these prints.
+    """
+
+    combineRequested = Signal(list)
+
+    def __init__(self, settings: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.result: GenderResult | None = None
+        self.combined: GenderResult | None = None
+        self.card: dict = {}
+        self._group: list[FingerprintImage] = []
+        lay = QVBoxLayout(self)
+        self.headline = QLabel("—")
+        self.headline.setFont(_big_font(18))
+        self.headline.setWordWrap(True)
+        lay.addWidget(self.headline)
+        grid = QGridLayout()
+        self.female_bar, self.male_bar = QProgressBar(), QProgressBar()
+        for row, (name, bar) in enumerate((("P(female)", self.female_bar), ("P(male)", self.male_bar))):
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            bar.setFormat("—")
+            grid.addWidget(QLabel(name), row, 0)
+            grid.addWidget(bar, row, 1)
+        lay.addLayout(grid)
+        self.band_label = QLabel("")
+        self.band_label.setWordWrap(True)
+        lay.addWidget(self.band_label)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        lay.addWidget(line)
+        self.combine_button = QPushButton("Combine prints of this subject")
+        self.combine_button.setVisible(False)
+        self.combine_button.clicked.connect(lambda: self.combineRequested.emit(list(self._group)))
+        lay.addWidget(self.combine_button)
+        self.combined_label = QLabel("")
+        self.combined_label.setWordWrap(True)
+        lay.addWidget(self.combined_label)
+        self.note_label = QLabel("")
+        self.note_label.setWordWrap(True)
+        lay.addWidget(self.note_label)
+        lay.addStretch(1)
+
+    def band(self) -> float:
+        return float(getattr(self.settings, "uncertain_band", 0.1))
+
+    def set_card(self, card: dict) -> None:
+        self.card = card or {}
+        m = dict(self.card.get("metrics") or {})
+        m = dict(m.get("metrics") or {}, **m) if isinstance(m.get("metrics"), dict) else m
+        if not self.card:
+            self.note_label.setText("No gender model is installed.")
+            return
+        ba, auc = m.get("balanced_accuracy"), m.get("auc")
+        figures = f"validation balanced accuracy {ba:.2f}, AUC {auc:.2f}" if ba is not None and auc is not None \
+            else "no validation figures"
+        self.note_label.setText(
+            f"Model {self.card.get('name', '?')}: {figures} (subject-disjoint). Probabilities are calibrated for "
+            "equal shares of women and men; a single print is weak evidence.")
+
+    def clear(self) -> None:
+        self.result = None
+        self.combined = None
+        self.headline.setText("…")
+        for bar in (self.female_bar, self.male_bar):
+            bar.setValue(0)
+            bar.setFormat("—")
+        self.combined_label.setText("")
+
+    def show_result(self, result: AnalysisResult) -> None:
+        self.result = result.gender
+        if result.gender is None:
+            self.headline.setText(f"Gender unavailable: {result.errors.get('gender', 'not computed')}")
+            return
+        self._show(result.gender, self.headline, bars=True)
+
+    def _show(self, g: GenderResult, label: QLabel, bars: bool) -> None:
+        band = self.band()
+        pf, pm = g.p_female, g.p_male
+        word = {"female": "Female more likely", "male": "Male more likely",
+                "uncertain": "Uncertain"}.get(g.label, g.label)
+        label.setText(f"{word}: P(female) {pf * 100:.0f} % · P(male) {pm * 100:.0f} %")
+        if bars:
+            self.female_bar.setValue(int(round(pf * 1000)))
+            self.female_bar.setFormat(f"{pf * 100:.1f} %")
+            self.male_bar.setValue(int(round(pm * 1000)))
+            self.male_bar.setFormat(f"{pm * 100:.1f} %")
+            self.band_label.setText(f"“Uncertain” when P(female) is between {0.5 - band / 2:.2f} and "
+                                    f"{0.5 + band / 2:.2f}.")
+
+    def set_group(self, images: list[FingerprintImage], subject: str | None) -> None:
+        """Prints of the current subject that are loaded (the button appears for two or more)."""
+        self._group = list(images)
+        many = len(images) >= 2
+        self.combine_button.setVisible(many)
+        if many:
+            self.combine_button.setText(f"Combine the {len(images)} loaded prints of subject {subject}")
+
+    def show_combined(self, g: GenderResult) -> None:
+        self.combined = g
+        self._show(g, self.combined_label, bars=False)
+        self.combined_label.setText(f"Combined over {len(self._group)} prints — " + self.combined_label.text())
+
+
+# ---------------------------------------------------------------------- install
+def _subject_of(image: FingerprintImage) -> str | None:
+    from fpstation.ml.datasets import parse_socofing_name  # name parsing only, no TensorFlow
+
+    n = parse_socofing_name(image.source)
+    return str(n.subject) if n else None
+
+
+def _loaded_prints(window: Any) -> list[FingerprintImage]:
+    fl = getattr(window, "file_list", None)
+    if fl is None or not hasattr(fl, "entries"):
+        return []
+    return [e.image for e in fl.entries() if getattr(e, "image", None) is not None]
+
+
+def install(window: Any) -> tuple[PadPanel, GenderPanel]:
+    """Add the "Liveness (PAD)" and "Gender" docks to ``window`` and connect them."""
+    from fpstation.workers import Task
+
+    pad = PadPanel(window.settings)
+    gender = GenderPanel(window.settings)
+    window.pad_panel, window.gender_panel = pad, gender
+    if not hasattr(window, "pad_decisions"):
+        window.pad_decisions = []
+    pad.decisionRecorded.connect(window.pad_decisions.append)
+    window.add_dock(pad, "Liveness (PAD)")
+    window.add_dock(gender, "Gender")
+    state: dict[str, Any] = {"explain_task": None}
+
+    def reload_cards() -> None:
+        pad.set_card(_card_data(window.registry, "pad", window.settings.pad_model))
+        gender.set_card(_card_data(window.registry, "gender", window.settings.gender_model))
+
+    def start_explain() -> None:
+        im = pad.image
+        if im is None or not pad.why_button.isChecked():
+            return
+        if state["explain_task"] is not None:
+            state["explain_task"].cancel()
+        pad.why_label.setText("Computing the heat map…")
+        task = Task(explain_job, im, window.settings.pad_model, name="pad heat map")
+        state["explain_task"] = task
+
+        def done(out, t=task) -> None:
+            image, heat = out
+            if t is not state["explain_task"] or image is not pad.image or not pad.why_button.isChecked():
+                return  # stale: another print is shown or the toggle was switched off
+            window.left_view.set_overlay(heat, 0.45)
+            pad.why_label.setText("Heat map: red = regions that pushed the score towards ATTACK.")
+
+        task.signals.result.connect(done)
+        task.signals.error.connect(lambda exc: pad.why_label.setText(f"No heat map: {exc}"))
+        window.run_task("inference", task, "PAD heat map")
+
+    def on_explain(on: bool) -> None:
+        if on:
+            start_explain()
+        else:
+            window.left_view.set_overlay(None)
+            pad.why_label.setText("")
+
+    def on_print(image: FingerprintImage) -> None:
+        pad.clear(image)
+        gender.clear()
+        subj = _subject_of(image)
+        group = [im for im in _loaded_prints(window) if subj is not None and _subject_of(im) == subj]
+        if image not in group and subj is not None:
+            group.append(image)
+        gender.set_group(group if subj is not None else [], subj)
+
+    def on_analysis(result: AnalysisResult) -> None:
+        pad.show_result(result)
+        gender.show_result(result)
+        if pad.why_button.isChecked() and result.pad is not None:
+            start_explain()
+
+    def on_combine(images: list) -> None:
+        task = Task(combined_gender_job, images, window.settings.gender_model, gender.band(), name="gender combined")
+        task.signals.result.connect(gender.show_combined)
+        window.run_task("inference", task, f"Combining {len(images)} prints (gender)")
+
+    pad.explainToggled.connect(on_explain)
+    gender.combineRequested.connect(on_combine)
+    window.printShown.connect(on_print)
+    window.analysisFinished.connect(on_analysis)
+    window.modelsChanged.connect(reload_cards)
+    reload_cards()
+    return pad, gender

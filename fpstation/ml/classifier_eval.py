@@ -1,0 +1,151 @@
+"""Evaluate an installed PAD or gender model on a labelled folder (used by ``fpstation evaluate``
+and bench/classifier_bench.py).
+
+Honest by default: ``subjects="heldout"`` drops every subject the model was *trained* on (the
+card's ``split.train_subjects``), so evaluating the shipped model on the SOCOFing it came from
+measures only its validation subjects plus any subjects it never saw. ``"val"`` keeps only the
+card's validation subjects; ``"all"`` keeps everything (leaky when the folder overlaps training).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpstation.core.errors import DatasetError
+from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress, wrap_progress
+from fpstation.ml import classifier_metrics as cm
+
+SUBJECT_MODES = ("heldout", "val", "all")
+
+
+def _select(items: list[dict], card_data: dict, mode: str) -> tuple[list[dict], str]:
+    split = card_data.get("split") or {}
+    # cards written by training/train_*.py list both id sets; cards from ml/training.train() list
+    # the validation ids ("val_subject_ids") and only the number of training subjects
+    train_ids = split.get("train_subjects")
+    val_ids = split.get("val_subjects") if isinstance(split.get("val_subjects"), list) else split.get(
+        "val_subject_ids", [])
+    val = {str(s) for s in val_ids or []}
+    if isinstance(train_ids, list):
+        train = {str(s) for s in train_ids}
+    else:
+        train = None
+    if mode == "all":
+        note = "all subjects (includes the model's training subjects if the folder overlaps them: leaky)"
+        return items, note
+    if mode == "val":
+        if not val:
+            raise DatasetError("The model card lists no validation subjects; use --subjects heldout or all.")
+        return [it for it in items if str(it["subject"]) in val], "only the model card's validation subjects"
+    if mode == "heldout":
+        if train is None:
+            if not val:
+                raise DatasetError("The model card does not say which subjects it was trained on; "
+                                   "use --subjects all (and be aware it may include training subjects).")
+            return ([it for it in items if str(it["subject"]) in val],
+                    "the card lists only its validation subjects: evaluated on those")
+        return ([it for it in items if str(it["subject"]) not in train],
+                f"training subjects of the model excluded ({len(train)} listed in its card)")
+    raise DatasetError(f"Unknown subject selection “{mode}”; choose one of {', '.join(SUBJECT_MODES)}.")
+
+
+def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cancel: CancelToken,
+            ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    from fpstation.ml.classifier_tasks import load_array
+
+    shape = (int(loaded.card.data["input"]["shape"][0]), int(loaded.card.data["input"]["shape"][1]))
+    x, bad = load_array(items, shape, None, progress, cancel)
+    badset = {p for p, _ in bad}
+    keep = [i for i, it in enumerate(items) if it["path"] not in badset]
+    xs = x[keep].astype(np.float32)[..., None] / 255.0
+    z = np.concatenate([loaded.logits(xs[i:i + 256]) for i in range(0, len(xs), 256)]) if len(xs) else np.zeros(0)
+    y = np.array([items[i]["y"] for i in keep], np.int32)
+    return z, y, [items[i] for i in keep]
+
+
+def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "heldout",
+                        threshold: float | None = None, registry: Any | None = None,
+                        progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """PAD figures at the model's shipped threshold (or ``threshold``).
+
+    Returns
+    -------
+    report : JSON-ready dict with apcer (per attack type), apcer_max, bpcer, bpcer20, bpcer100, n ...
+    curves : {"scores", "labels", "types"} for plots.
+    """
+    from fpstation.ml.classifier_tasks import PadTask
+    from fpstation.ml.classifiers import load_classifier
+
+    loaded = load_classifier("pad", model_key, registry)
+    task = PadTask()
+    hyper = task.default_hyper()
+    layout, items, notes = task._items(Path(root), hyper)
+    items, sel_note = _select(items, loaded.card.data, subjects)
+    if not items:
+        raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
+    z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
+    s = cm.sigmoid(cm.apply_calibration(z, loaded.card.data.get("calibration")))
+    types = [it["attack_type"] if it["y"] else None for it in kept]
+    thr = float(threshold) if threshold is not None else float(
+        (loaded.card.data.get("threshold") or {}).get("value", 0.5))
+    rates = cm.pad_rates(s, y, types, thr)
+    pred = (s >= thr).astype(int)
+    conf = [[int(((y == t) & (pred == q)).sum()) for q in (0, 1)] for t in (0, 1)]
+    report = {
+        "task": "pad", "model": {"name": loaded.card.name, "version": loaded.card.version,
+                                 "sha256": loaded.card.sha256},
+        "data": str(root), "layout": layout, "subjects": subjects, "subjects_note": sel_note,
+        "n": int(len(y)), "n_attack": rates["n_attack"], "n_bona_fide": rates["n_bona_fide"],
+        "n_subjects": len({str(it["subject"]) for it in kept}),
+        "threshold": thr, "apcer": rates["apcer"], "apcer_max": rates["apcer_max"],
+        "apcer_pooled": rates["apcer_pooled"], "bpcer": rates["bpcer"],
+        "bpcer20": cm.bpcer_at_apcer(s, y, types, 0.05), "bpcer100": cm.bpcer_at_apcer(s, y, types, 0.01),
+        "auc": cm.roc_auc(s, y),
+        "confusion_matrix": {"labels": ["bona fide", "attack"], "rows_truth_cols_predicted": conf},
+        "notes": notes,
+    }
+    progress(1.0, "evaluated")
+    return report, {"scores": s, "labels": y, "types": types}
+
+
+def evaluate_gender_folder(root: str | Path, model_key: str = "", subjects: str = "heldout",
+                           uncertain_band: float = 0.1, registry: Any | None = None,
+                           progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gender figures at P(female) = 0.5, per print and per subject (mean calibrated logit)."""
+    from fpstation.ml.classifier_tasks import GenderTask, gender_metrics
+    from fpstation.ml.classifiers import load_classifier
+
+    loaded = load_classifier("gender", model_key, registry)
+    task = GenderTask()
+    hyper = task.default_hyper()
+    layout, items, notes = task._items(Path(root), hyper)
+    items, sel_note = _select(items, loaded.card.data, subjects)
+    if not items:
+        raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
+    z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
+    zc = np.asarray(cm.apply_calibration(z, loaded.card.data.get("calibration")), np.float64)
+    m = gender_metrics(zc, y, [str(it["subject"]) for it in kept], uncertain_band)
+    report = {
+        "task": "gender", "model": {"name": loaded.card.name, "version": loaded.card.version,
+                                    "sha256": loaded.card.sha256},
+        "data": str(root), "layout": layout, "subjects": subjects, "subjects_note": sel_note,
+        "n": m["n"], "n_female": int(y.sum()), "n_male": int((1 - y).sum()),
+        "balanced_accuracy": m["balanced_accuracy"], "auc": m["auc"], "accuracy": m["accuracy"],
+        "confusion_matrix": {"labels": ["male", "female"], "rows_truth_cols_predicted": m["confusion_matrix"]},
+        "recall_male": m["recall_per_class"][0], "recall_female": m["recall_per_class"][1],
+        "threshold": 0.5, "uncertain_band": uncertain_band, "decided_fraction": m["decided_fraction"],
+        "balanced_accuracy_decided": m["balanced_accuracy_decided"],
+        "per_subject": {"n": m["per_subject"]["n"], "balanced_accuracy": m["per_subject"]["balanced_accuracy"],
+                        "auc": m["per_subject"]["auc"], "accuracy": m["per_subject"]["accuracy"],
+                        "confusion_matrix": m["per_subject"]["confusion_matrix"],
+                        "prints_per_subject_mean": m["per_subject"]["prints_per_subject_mean"],
+                        "rule": "mean of the subject's calibrated logits"},
+        "notes": notes,
+    }
+    progress(1.0, "evaluated")
+    return report, {"p": cm.sigmoid(zc), "labels": y}

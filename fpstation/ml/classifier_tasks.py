@@ -1,0 +1,433 @@
+"""Training tasks for the PAD and gender classifiers (the TrainingTask protocol of ml/tasks.py).
+
+Both tasks: scan a folder (SOCOFing, LivDet-style Live/Fake, or one folder per class), split it
+by subject with :func:`fpstation.ml.datasets.subject_split`, fit a small CNN on whole prints
+fitted to the input size (:func:`fpstation.ml.classifiers.fit_to_input`), then calibrate the
+logit on validation (Platt scaling) and, for PAD, choose the operating threshold there.
+
+Images are decoded once into a uint8 array (optionally cached as ``.npy`` in
+``hyper.extra["cache_dir"]``) so an epoch costs only the CNN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpstation.core.errors import DatasetError
+from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress, wrap_progress
+from fpstation.ml import classifier_metrics as cm
+from fpstation.ml.datasets import (
+    SOCOFING_ATTACKS,
+    detect_layout,
+    file_list_sha256,
+    read_gray,
+    scan_class_folders,
+    scan_livdet,
+    scan_socofing,
+    subject_split,
+)
+from fpstation.ml.tasks import DatasetScan, Hyper
+
+_LIVE_CLASS_NAMES = {"live", "real", "bonafide", "bona_fide", "bona-fide", "genuine"}
+_FEMALE_NAMES = {"f", "female", "woman", "women"}
+_MALE_NAMES = {"m", "male", "man", "men"}
+
+
+# ------------------------------------------------------------------------------------ data
+def load_array(items: list[dict[str, Any]], shape: tuple[int, int], cache_dir: str | Path | None = None,
+               progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
+               ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Decode and fit every item's image to ``shape``; uint8 (N, H, W).
+
+    Unreadable files are returned as (path, reason) and their rows are zero; callers drop them.
+    """
+    from fpstation.ml.classifiers import fit_to_input
+
+    paths = [it["path"] for it in items]
+    cache = None
+    if cache_dir:
+        key = hashlib.sha256(("\n".join(paths) + f"|{shape}").encode()).hexdigest()[:16]
+        cache = Path(cache_dir) / f"prints_{shape[0]}x{shape[1]}_{key}.npz"
+        if cache.is_file():
+            with np.load(cache, allow_pickle=False) as z:
+                bad = [tuple(b) for b in z["bad"].tolist()]
+                return z["x"], bad  # type: ignore[return-value]
+    x = np.zeros((len(paths), shape[0], shape[1]), np.uint8)
+    bad: list[tuple[str, str]] = []
+    for i, p in enumerate(paths):
+        if i % 64 == 0:
+            cancel.raise_if_cancelled()
+            progress(i / max(len(paths), 1), f"reading {i}/{len(paths)}")
+        try:
+            x[i] = np.round(fit_to_input(read_gray(p), shape) * 255).astype(np.uint8)
+        except Exception as exc:  # noqa: BLE001 - a bad file is reported and skipped, not fatal
+            bad.append((p, f"{type(exc).__name__}: {exc}"))
+    progress(1.0, "images read")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, x=x, bad=np.array(bad, dtype=str).reshape(-1, 2))
+    return x, bad
+
+
+def _augment_fn(rotate: bool, shift: int = 6):
+    """tf.data map function on a *batch*: per-sample flips, brightness/contrast and (optionally)
+    small rotations; one random integer shift per batch (reflect padding). Vectorised over the
+    batch because per-image tf ops cost more CPU than the small CNN itself. PAD uses no rotation:
+    interpolation would blur the resampling artefacts that give a synthetically rotated region away.
+    """
+    import tensorflow as tf
+
+    rot = None
+    if rotate:
+        import keras
+
+        rot = keras.layers.RandomRotation(0.03, fill_mode="reflect")
+
+    def aug(x, y):
+        n = tf.shape(x)[0]
+        h, w = x.shape[1], x.shape[2]
+        flip = tf.random.uniform([n, 1, 1, 1]) < 0.5
+        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+        x = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]], mode="REFLECT")
+        dy = tf.random.uniform([], 0, 2 * shift + 1, dtype=tf.int32)
+        dx = tf.random.uniform([], 0, 2 * shift + 1, dtype=tf.int32)
+        x = x[:, dy:dy + h, dx:dx + w, :]
+        if rot is not None:
+            x = rot(x, training=True)
+        c = tf.random.uniform([n, 1, 1, 1], 0.85, 1.15)
+        b = tf.random.uniform([n, 1, 1, 1], -0.05, 0.05)
+        m = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        x = tf.clip_by_value((x - m) * c + m + b, 0.0, 1.0)
+        return tf.ensure_shape(x, [None, h, w, 1]), y
+
+    return aug
+
+
+def _balanced_weights(y: np.ndarray) -> dict[int, float]:
+    counts = Counter(int(v) for v in y)
+    n = len(y)
+    return {k: n / (len(counts) * c) for k, c in counts.items()}
+
+
+class _ClassifierTask:
+    """Shared parts of the PAD and gender tasks."""
+
+    name = ""
+    title = ""
+    architectures: list[str] = []
+    monitor = "val_auc"
+    monitor_mode = "max"
+    metric = "val_auc"
+    rotate_augment = False
+
+    # -- protocol -----------------------------------------------------------------------
+    def default_hyper(self) -> Hyper:
+        return Hyper(architecture=self.architectures[0], epochs=30, batch_size=64, learning_rate=1e-3,
+                     input_size=96, augment=True, seed=0, val_fraction=0.2,
+                     extra={"width": 16, "cache_dir": ""})
+
+    def input_shape(self, hyper: Hyper) -> tuple[int, int]:
+        s = hyper.extra.get("input_shape")
+        if s:
+            return int(s[0]), int(s[1])
+        # input_size = width; SOCOFing's aspect (103:96) rounded to a multiple of 8
+        w = int(hyper.input_size)
+        return int(round(w * 103 / 96 / 8) * 8), w
+
+    def build_model(self, hyper: Hyper) -> Any:
+        from fpstation.ml.architectures import CLASSIFIER_BUILDERS
+
+        if hyper.architecture not in CLASSIFIER_BUILDERS:
+            raise DatasetError(f"Unknown architecture “{hyper.architecture}” for {self.title}.")
+        h, w = self.input_shape(hyper)
+        kwargs: dict[str, Any] = {"learning_rate": hyper.learning_rate}
+        if hyper.architecture != "reference_gender_cnn":
+            kwargs["width"] = int(hyper.extra.get("width", 16))
+        return CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
+
+    def _items(self, root: Path, hyper: Hyper) -> tuple[str, list[dict], list[str]]:
+        raise NotImplementedError
+
+    def scan(self, root: Path, hyper: Hyper, progress: Progress = null_progress,
+             cancel: CancelToken = NEVER_CANCELLED) -> DatasetScan:
+        root = Path(root)
+        if not root.is_dir():
+            raise DatasetError(f"The dataset folder “{root}” does not exist.", path=str(root))
+        progress(0.0, "listing files")
+        layout, items, notes = self._items(root, hyper)
+        cancel.raise_if_cancelled()
+        if not items:
+            raise DatasetError(f"No usable images for {self.title} were found in “{root}”.", path=str(root))
+        if len({it["y"] for it in items}) < 2:
+            raise DatasetError(f"“{root}” holds only one class; {self.title} needs both.", path=str(root))
+        subjects = {str(it["subject"]) for it in items}
+        train_s, val_s = subject_split(subjects, hyper.val_fraction, hyper.seed)
+        if not val_s or not train_s:
+            raise DatasetError(f"Too few subjects ({len(subjects)}) for a subject-disjoint split.", path=str(root))
+        scan = DatasetScan(root=root, layout=layout, items=items, counts=self._counts(items),
+                           subjects=len(subjects), train_subjects=train_s, val_subjects=val_s,
+                           file_list_sha256=file_list_sha256([it["path"] for it in items], root), notes=notes)
+        for part in (scan.train_items, scan.val_items):
+            if len({it["y"] for it in part}) < 2:
+                scan.notes.append("Warning: one side of the split holds a single class; add data.")
+        progress(1.0, "scan done")
+        return scan
+
+    def _counts(self, items: list[dict]) -> dict[str, int]:
+        return dict(sorted(Counter(it["class_name"] for it in items).items()))
+
+    def arrays(self, items: list[dict], hyper: Hyper, progress: Progress = null_progress,
+               cancel: CancelToken = NEVER_CANCELLED) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """(x float32 (N,H,W,1) in [0,1], y int (N,), kept items) with unreadable files dropped."""
+        x, bad = load_array(items, self.input_shape(hyper), hyper.extra.get("cache_dir") or None, progress, cancel)
+        badset = {p for p, _ in bad}
+        keep = [i for i, it in enumerate(items) if it["path"] not in badset]
+        y = np.array([items[i]["y"] for i in keep], np.int32)
+        return x[keep].astype(np.float32)[..., None] / 255.0, y, [items[i] for i in keep]
+
+    def datasets(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        import tensorflow as tf
+
+        xt, yt, _ = self.arrays(scan.train_items, hyper)
+        xv, yv, _ = self.arrays(scan.val_items, hyper)
+        ds = tf.data.Dataset.from_tensor_slices((xt, yt.astype(np.float32)[:, None]))
+        ds = ds.shuffle(len(xt), seed=hyper.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(hyper.batch_size)
+        if hyper.augment:
+            ds = ds.map(_augment_fn(self.rotate_augment), num_parallel_calls=1)
+        ds = ds.prefetch(2)
+        return {"train": ds, "val": (xv, yv.astype(np.float32)[:, None]), "steps_per_epoch": None,
+                "validation_steps": None, "class_weight": _balanced_weights(yt)}
+
+    @staticmethod
+    def logits(model: Any, x: np.ndarray, batch: int = 256, cancel: CancelToken = NEVER_CANCELLED) -> np.ndarray:
+        """Model logits in batches (a direct call: no per-call ``predict`` overhead)."""
+        out = []
+        for i in range(0, len(x), batch):
+            cancel.raise_if_cancelled()
+            out.append(np.asarray(model(x[i:i + batch], training=False)).reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def card_fields(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        h, w = self.input_shape(hyper)
+        return {
+            "task": self.name,
+            "architecture": hyper.architecture,
+            "input": {"shape": [h, w, 1], "dpi": hyper.extra.get("dpi"),
+                      "preprocessing": "whole print fitted to the input (aspect kept, shrunk only if larger, "
+                                       "edge-replicated margins), scaled to [0,1]; resampled to 'dpi' first "
+                                       "when both the model's and the image's dpi are known"},
+            "data": {"root": str(scan.root), "layout": scan.layout, "counts": scan.counts,
+                     "subjects": scan.subjects, "file_list_sha256": scan.file_list_sha256,
+                     "notes": list(scan.notes)},
+            "split": {"rule": f"fpstation.ml.datasets.subject_split(val_fraction={hyper.val_fraction}, "
+                              f"seed={hyper.seed}) over subject ids",
+                      "val_fraction": hyper.val_fraction, "seed": hyper.seed,
+                      "train_subjects": sorted(scan.train_subjects, key=_natural),
+                      "val_subjects": sorted(scan.val_subjects, key=_natural),
+                      "n_train": len(scan.train_items), "n_val": len(scan.val_items)},
+            "hyper": {"epochs": hyper.epochs, "batch_size": hyper.batch_size, "learning_rate": hyper.learning_rate,
+                      "augment": hyper.augment, "width": hyper.extra.get("width")},
+        }
+
+
+def _calibrate(z: np.ndarray, y: np.ndarray, balanced: bool) -> dict[str, Any]:
+    """Platt scaling on validation; identity (with a note) when validation lacks a class."""
+    try:
+        return cm.platt_fit(z, y, balanced=balanced)
+    except ValueError as exc:
+        return {"method": "none", "a": 1.0, "b": 0.0, "balanced": balanced, "note": str(exc)}
+
+
+def _natural(s: str) -> tuple:
+    return (0, int(s), "") if str(s).isdigit() else (1, 0, str(s))
+
+
+def shortcut_check(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """AUC of trivial image statistics for the label: a value far from 0.5 warns that a model
+    could separate the classes by a format/intensity artefact instead of the print content."""
+    flat = x.reshape(len(x), -1)
+    feats = {"mean_intensity": flat.mean(1), "std_intensity": flat.std(1),
+             "dark_fraction": (flat < 0.1).mean(1), "white_fraction": (flat > 0.9).mean(1)}
+    out = {}
+    for k, v in feats.items():
+        a = cm.roc_auc(v, y)
+        out[k] = float(max(a, 1 - a))  # direction-free separability
+    return out
+
+
+# ------------------------------------------------------------------------------------ PAD
+class PadTask(_ClassifierTask):
+    """Bona fide (0) vs presentation attack (1): SOCOFing Real vs Altered, or LivDet Live vs Fake."""
+
+    name = "pad"
+    title = "Presentation attack"
+    architectures = ["pad_cnn"]
+
+    def default_hyper(self) -> Hyper:
+        h = super().default_hyper()
+        h.extra["max_bpcer"] = 0.01
+        return h
+
+    def _items(self, root: Path, hyper: Hyper) -> tuple[str, list[dict], list[str]]:
+        layout = detect_layout(root)
+        notes: list[str] = []
+        if layout == "socofing":
+            items = scan_socofing(root)
+            for it in items:
+                it["y"] = int(it["kind"] == "altered")
+                it["class_name"] = f"attack: {it['attack_type']}" if it["y"] else "bona fide"
+            notes.append("Attacks are SOCOFing's synthetic alterations (obliteration, z-cut, central rotation) "
+                         "of the same subjects' real prints: alteration attacks, not physical spoofs.")
+        elif layout == "livdet":
+            items, notes = scan_livdet(root)
+            for it in items:
+                it["y"] = int(it["label"] == "attack")
+                it["class_name"] = f"attack: {it['attack_type']}" if it["y"] else "bona fide"
+        elif layout == "class-folders":
+            items, notes = scan_class_folders(root)
+            for it in items:
+                live = it["label"].lower() in _LIVE_CLASS_NAMES
+                it["y"] = int(not live)
+                it["attack_type"] = None if live else it["label"]
+                it["class_name"] = "bona fide" if live else f"attack: {it['label']}"
+            if not any(it["y"] == 0 for it in items):
+                raise DatasetError("No bona fide class folder (Live/Real/Bonafide) was found.", path=str(root))
+        else:
+            raise DatasetError(f"“{root}” is neither SOCOFing (Real/, Altered/), LivDet-style (Live/, Fake/ or "
+                               "Spoof/) nor one folder per class.", path=str(root))
+        return layout, items, notes
+
+    def attack_types(self, scan: DatasetScan) -> list[str]:
+        return sorted({it["attack_type"] for it in scan.train_items if it["y"] == 1 and it["attack_type"]})
+
+    def evaluate(self, model: Any, scan: DatasetScan, hyper: Hyper, progress: Progress = null_progress,
+                 cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+        """Calibrate on validation, choose the threshold for BPCER ≤ ``max_bpcer``, report rates."""
+        xv, yv, items = self.arrays(scan.val_items, hyper, wrap_progress(progress, 0, 0.5), cancel)
+        z = self.logits(model, xv, cancel=cancel)
+        progress(0.8, "calibrating")
+        cal = _calibrate(z, yv, balanced=False)
+        s = cm.sigmoid(cm.apply_calibration(z, cal))
+        types = [it["attack_type"] if it["y"] else None for it in items]
+        max_bpcer = float(hyper.extra.get("max_bpcer", 0.01))
+        thr = cm.threshold_for_bpcer(s, yv, max_bpcer)
+        rates = cm.pad_rates(s, yv, types, thr)
+        hist_bins = np.linspace(0, 1, 51)
+        metrics = {
+            "val_n": int(len(yv)), "auc": cm.roc_auc(s, yv),
+            "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "apcer_pooled": rates["apcer_pooled"],
+            "bpcer": rates["bpcer"],
+            "bpcer20": cm.bpcer_at_apcer(s, yv, types, 0.05), "bpcer100": cm.bpcer_at_apcer(s, yv, types, 0.01),
+            "at_0.5": cm.pad_rates(s, yv, types, 0.5),
+            "note": "threshold, calibration and these rates all come from the same validation subjects",
+        }
+        progress(1.0, "evaluated")
+        # Flat: ml/training.train() stores this dict as the card's "metrics" and lifts
+        # "calibration" / "threshold" to the top; the readers also look for "roc" in either place.
+        return {
+            **metrics,
+            "calibration": cal,
+            "threshold": {"value": thr, "rule": f"lowest threshold with validation BPCER <= {max_bpcer:g}",
+                          "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "bpcer": rates["bpcer"]},
+            "roc": cm.roc_points(s, yv, max_points=400),
+            "score_distribution": {
+                "bins": [float(b) for b in hist_bins],
+                "bona_fide": np.histogram(s[yv == 0], hist_bins)[0].tolist(),
+                "attack": np.histogram(s[yv == 1], hist_bins)[0].tolist()},
+            "shortcut_check": shortcut_check(xv, yv),
+        }
+
+    def card_fields(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        d = super().card_fields(scan, hyper)
+        seen = self.attack_types(scan)
+        if scan.layout == "socofing":
+            order = list(SOCOFING_ATTACKS.values())
+            seen = [t for t in ["obliteration", "z-cut", "central rotation"] if t in seen] or order
+        d["attack_types_seen"] = seen
+        d["score"] = "calibrated probability of a presentation attack; ATTACK when score >= threshold"
+        return d
+
+
+# ------------------------------------------------------------------------------------ gender
+class GenderTask(_ClassifierTask):
+    """Female (1) vs male (0) from one print; SOCOFing (gender in the file name) or class folders."""
+
+    name = "gender"
+    title = "Gender"
+    architectures = ["gender_cnn", "reference_gender_cnn"]
+    rotate_augment = True
+
+    def _items(self, root: Path, hyper: Hyper) -> tuple[str, list[dict], list[str]]:
+        layout = detect_layout(root)
+        notes: list[str] = []
+        if layout == "socofing":
+            items = [it for it in scan_socofing(root) if it["kind"] == "real"]
+            if hyper.extra.get("include_altered"):
+                items = scan_socofing(root)
+                notes.append("Altered prints included (same subjects; validation uses the same items).")
+            for it in items:
+                it["y"] = int(it["gender"] == "F")
+                it["class_name"] = "female" if it["y"] else "male"
+        elif layout == "class-folders":
+            items, notes = scan_class_folders(root)
+            kept = []
+            for it in items:
+                lab = it["label"].lower()
+                if lab in _FEMALE_NAMES | _MALE_NAMES:
+                    it["y"] = int(lab in _FEMALE_NAMES)
+                    it["class_name"] = "female" if it["y"] else "male"
+                    kept.append(it)
+            items = kept
+        else:
+            raise DatasetError(f"“{root}” is not a SOCOFing folder (Real/ with names like "
+                               "12__F_Left_index_finger.BMP) nor Female/ + Male/ folders.", path=str(root))
+        return layout, items, notes
+
+    def evaluate(self, model: Any, scan: DatasetScan, hyper: Hyper, progress: Progress = null_progress,
+                 cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+        """Balanced Platt calibration on validation; per-print and per-subject (combined) metrics."""
+        xv, yv, items = self.arrays(scan.val_items, hyper, wrap_progress(progress, 0, 0.5), cancel)
+        z = self.logits(model, xv, cancel=cancel)
+        progress(0.8, "calibrating")
+        cal = _calibrate(z, yv, balanced=True)
+        zc = cm.apply_calibration(z, cal)
+        metrics = gender_metrics(zc, yv, [str(it["subject"]) for it in items],
+                                 float(hyper.extra.get("uncertain_band", 0.1)))
+        progress(1.0, "evaluated")
+        return {**metrics, "calibration": cal, "shortcut_check": shortcut_check(xv, yv)}
+
+    def card_fields(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        d = super().card_fields(scan, hyper)
+        n_f = sum(it["y"] for it in scan.items)
+        d["prior_female"] = n_f / max(len(scan.items), 1)
+        d["score"] = ("calibrated P(female) for EQUAL priors (class-balanced Platt scaling); multiply the odds "
+                      "by prior_female/(1-prior_female) for a population with that share of women")
+        return d
+
+
+def gender_metrics(z_cal: np.ndarray, y: np.ndarray, subjects: list[str], uncertain_band: float = 0.1) -> dict:
+    """Per-print and per-subject (mean calibrated logit) figures at P(female) = 0.5."""
+    p = cm.sigmoid(z_cal)
+    out = cm.binary_summary(p, y)
+    half = uncertain_band / 2
+    sure = np.abs(p - 0.5) >= half
+    out["classes"] = ["male", "female"]
+    out["uncertain_band"] = uncertain_band
+    out["decided_fraction"] = float(sure.mean()) if len(p) else float("nan")
+    out["balanced_accuracy_decided"] = cm.binary_summary(p[sure], y[sure])["balanced_accuracy"] if sure.any() \
+        else float("nan")
+    by_subj: dict[str, list[int]] = {}
+    for i, s in enumerate(subjects):
+        by_subj.setdefault(s, []).append(i)
+    zs = np.array([cm.combine_logits(z_cal[idx]) for idx in by_subj.values()])
+    ys = np.array([int(y[idx[0]]) for idx in by_subj.values()])
+    per_subject = cm.binary_summary(cm.sigmoid(zs), ys)
+    per_subject["prints_per_subject_mean"] = float(np.mean([len(v) for v in by_subj.values()]))
+    out["per_subject"] = per_subject
+    return out

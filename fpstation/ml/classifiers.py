@@ -1,0 +1,289 @@
+"""PAD (presentation attack) and gender classifiers: preprocessing, calibrated inference, heat maps.
+
+The models are small CNNs that output one logit (ml/architectures.py). Their model cards hold
+
+- ``input``: ``{"shape": [H, W, 1], "dpi": <dpi the model expects, or null>}``;
+- ``calibration``: ``{"a", "b"}``: calibrated logit = a·logit + b (Platt scaling on validation);
+- PAD only: ``threshold`` (operating point on the calibrated attack score), the validation ROC
+  (``roc``: threshold / tpr = 1-APCER / fpr = BPCER) so any operator threshold can be shown with
+  the APCER/BPCER it gives, and ``attack_types_seen``.
+
+Inference calls a cached ``tf.function`` per model (never ``model.predict`` per image: that costs
+~60 ms of overhead). TensorFlow is imported lazily: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fpstation.core.errors import ModelError, ModelNotFoundError
+from fpstation.core.types import FingerprintImage, GenderResult, ModelRef, PadResult
+from fpstation.ml.classifier_metrics import apply_calibration, combine_logits, sigmoid
+
+DEFAULT_SHAPE = (104, 96)
+
+
+# ---------------------------------------------------------------------------------- preprocessing
+def fit_to_input(pixels: np.ndarray, shape: Sequence[int] = DEFAULT_SHAPE, scale: float | None = None) -> np.ndarray:
+    """Bring a whole print to the model's input size, keeping its aspect ratio.
+
+    Parameters
+    ----------
+    pixels : uint8 H×W print.
+    shape : (H, W) of the model input.
+    scale : resampling factor applied first (model dpi / image dpi when both are known).
+
+    Returns
+    -------
+    float32 array (H, W) in [0, 1]: the print, shrunk (area interpolation) only when it does not
+    fit, centred, the margin filled by replicating the edge (no artificial frame a model could
+    learn from).
+    """
+    import cv2
+
+    img = np.asarray(pixels)
+    if img.ndim == 3:
+        img = img[..., 0]
+    img = img.astype(np.uint8, copy=False)
+    th, tw = int(shape[0]), int(shape[1])
+    if scale is not None and abs(scale - 1.0) > 0.02:
+        h, w = img.shape
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
+                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    h, w = img.shape
+    if h > th or w > tw:
+        f = min(th / h, tw / w)
+        img = cv2.resize(img, (max(1, min(tw, round(w * f))), max(1, min(th, round(h * f)))),
+                         interpolation=cv2.INTER_AREA)
+        h, w = img.shape
+    top, left = (th - h) // 2, (tw - w) // 2
+    if (h, w) != (th, tw):
+        img = cv2.copyMakeBorder(img, top, th - h - top, left, tw - w - left, cv2.BORDER_REPLICATE)
+    return img.astype(np.float32) / 255.0
+
+
+def _card_shape(card_data: dict) -> tuple[int, int]:
+    shape = (card_data.get("input") or {}).get("shape") or [*DEFAULT_SHAPE, 1]
+    return int(shape[0]), int(shape[1])
+
+
+def _scale_for(image: FingerprintImage, card_data: dict) -> float | None:
+    model_dpi = (card_data.get("input") or {}).get("dpi")
+    if model_dpi and image.dpi:
+        return float(model_dpi) / float(image.dpi)
+    return None  # unknown dpi: the whole print is fitted to the input, as in training
+
+
+def prepare(image: FingerprintImage, card_data: dict) -> np.ndarray:
+    """(1, H, W, 1) float32 input for the model described by ``card_data``."""
+    x = fit_to_input(image.pixels, _card_shape(card_data), _scale_for(image, card_data))
+    return x[None, :, :, None]
+
+
+# ---------------------------------------------------------------------------------- models
+class _Loaded:
+    """A loaded model with its card and a compiled forward function."""
+
+    def __init__(self, card: Any, model: Any) -> None:
+        import tensorflow as tf
+
+        self.card = card
+        self.model = model
+        self.ref = ModelRef(card.name, card.version, card.sha256)
+        shape = _card_shape(card.data)
+        # Fixed signature: one trace, then ~1 ms per call on a small CNN.
+        self.forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                                   input_signature=[tf.TensorSpec([None, shape[0], shape[1], 1], tf.float32)])
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.forward(x.astype(np.float32))).reshape(-1)
+
+
+_loaded: dict[tuple[int, str], _Loaded] = {}
+_lock = threading.RLock()
+
+
+def _registry(registry: Any | None = None) -> Any:
+    if registry is not None:
+        return registry
+    from fpstation.ml.registry import get_registry
+
+    return get_registry()
+
+
+def load_classifier(task: str, model_key: str = "", registry: Any | None = None) -> _Loaded:
+    """The model for ``task`` ("pad"/"gender"): ``model_key`` or the task's shipped default."""
+    reg = _registry(registry)
+    with _lock:
+        if model_key:
+            card = reg.card(model_key)
+        else:
+            card = reg.default(task)
+            if card is None:
+                raise ModelNotFoundError(f"No {task} model is installed (models/ holds no {task} model card).")
+        if card.task != task:
+            raise ModelError(f"Model “{card.name}” is a {card.task} model, not a {task} model.")
+        cache_key = (id(reg), card.key + ":" + card.sha256)
+        if cache_key not in _loaded:
+            _loaded[cache_key] = _Loaded(card, reg.load(card.key))
+        return _loaded[cache_key]
+
+
+def _model_logits(loaded: _Loaded, images: Sequence[FingerprintImage]) -> np.ndarray:
+    x = np.concatenate([prepare(im, loaded.card.data) for im in images], axis=0)
+    return loaded.logits(x)
+
+
+# ---------------------------------------------------------------------------------- PAD
+def pad_verdict(score: float, threshold: float, uncertain_band: float = 0.1) -> str:
+    """"ATTACK" above ``threshold + band/2``, "LIVE" below ``threshold - band/2``, else "UNCERTAIN".
+
+    ``uncertain_band`` is the full width of the band, centred on the threshold.
+    """
+    half = max(0.0, float(uncertain_band)) / 2
+    if score >= threshold + half:
+        return "ATTACK"
+    if score < threshold - half:
+        return "LIVE"
+    return "UNCERTAIN"
+
+
+def pad_scores(images: Sequence[FingerprintImage], model_key: str = "", registry: Any | None = None,
+               ) -> tuple[np.ndarray, _Loaded]:
+    """Calibrated attack scores in [0, 1] for several prints (one batched call)."""
+    loaded = load_classifier("pad", model_key, registry)
+    z = apply_calibration(_model_logits(loaded, images), loaded.card.data.get("calibration"))
+    return sigmoid(z), loaded
+
+
+def pad_predict(image: FingerprintImage, model_key: str = "", threshold: float | None = None,
+                uncertain_band: float = 0.1, registry: Any | None = None) -> PadResult:
+    """Presentation-attack score and verdict for one print.
+
+    Parameters
+    ----------
+    threshold : operator threshold on the calibrated attack score; ``None`` = the card's
+        operating threshold (chosen on validation, see the card's ``threshold`` entry).
+    uncertain_band : full width of the UNCERTAIN band around the threshold.
+    """
+    t0 = time.perf_counter()
+    scores, loaded = pad_scores([image], model_key, registry)
+    score = float(scores[0])
+    thr = float(threshold) if threshold is not None else float(
+        (loaded.card.data.get("threshold") or {}).get("value", 0.5))
+    return PadResult(attack_score=score, threshold=thr, verdict=pad_verdict(score, thr, uncertain_band),
+                     model=loaded.ref, seconds=time.perf_counter() - t0,
+                     attack_types_seen=tuple(loaded.card.data.get("attack_types_seen", ())))
+
+
+def pad_rates_at(card_data: dict, threshold: float) -> dict[str, float] | None:
+    """APCER / BPCER on the card's validation set for any threshold (from its stored ROC).
+
+    Returns None when the card has no ROC. Uses the nearest stored ROC point at or above the
+    threshold (the ROC is stored densely enough for a slider).
+    """
+    roc = card_data.get("roc") or (card_data.get("metrics") or {}).get("roc")
+    if not roc or not roc.get("threshold"):
+        return None
+    thr = np.asarray(roc["threshold"], np.float64)
+    # thresholds are descending; choose the smallest stored threshold >= requested one
+    idx = np.nonzero(thr >= threshold)[0]
+    i = int(idx[-1]) if len(idx) else 0
+    return {"threshold": float(thr[i]), "apcer": 1.0 - float(roc["tpr"][i]), "bpcer": float(roc["fpr"][i])}
+
+
+def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | None = None) -> np.ndarray:
+    """Grad-CAM heat map of the attack logit, in [0, 1], with the image's H×W.
+
+    Gradients of the attack logit w.r.t. the last conv block's activations are averaged per
+    channel to weight the channels; the ReLU of the weighted sum is upsampled back onto the
+    print (undoing the fit-to-input padding/scaling).
+    """
+    import cv2
+    import keras
+    import tensorflow as tf
+
+    loaded = load_classifier("pad", model_key, registry)
+    model = loaded.model
+    try:
+        layer = model.get_layer("last_conv_relu")
+    except ValueError:
+        convs = [lyr for lyr in model.layers if len(getattr(lyr, "output", None).shape or ()) == 4] \
+            if model.layers else []
+        if not convs:
+            raise ModelError(f"Model “{loaded.card.name}” has no convolutional layer for Grad-CAM.") from None
+        layer = convs[-1]
+    sub = keras.Model(model.inputs, [layer.output, model.outputs[0]])
+    x = tf.constant(prepare(image, loaded.card.data))
+    with tf.GradientTape() as tape:
+        feats, logit = sub(x, training=False)
+        target = tf.reduce_sum(logit)
+    grads = tape.gradient(target, feats)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1))[0].numpy().astype(np.float32)
+    th, tw = _card_shape(loaded.card.data)
+    cam = cv2.resize(cam, (tw, th), interpolation=cv2.INTER_LINEAR)
+    # undo fit_to_input: crop the area the print occupies, then resize to the image's size
+    h, w = image.pixels.shape[:2]
+    scale = _scale_for(image, loaded.card.data) or 1.0
+    sh, sw = h * scale, w * scale
+    if sh > th or sw > tw:
+        f = min(th / sh, tw / sw)
+        sh, sw = sh * f, sw * f
+    ih, iw = max(1, min(th, round(sh))), max(1, min(tw, round(sw)))
+    top, left = (th - ih) // 2, (tw - iw) // 2
+    cam = cam[top:top + ih, left:left + iw]
+    cam = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
+    cam -= cam.min()
+    mx = float(cam.max())
+    return (cam / mx if mx > 1e-12 else np.zeros_like(cam)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------- gender
+def gender_label(p_female: float, uncertain_band: float = 0.1) -> str:
+    """"female" / "male" outside the band ``0.5 ± uncertain_band/2``, else "uncertain"."""
+    half = max(0.0, float(uncertain_band)) / 2
+    if p_female >= 0.5 + half:
+        return "female"
+    if p_female <= 0.5 - half:
+        return "male"
+    return "uncertain"
+
+
+def gender_logits(images: Sequence[FingerprintImage], model_key: str = "", registry: Any | None = None,
+                  ) -> tuple[np.ndarray, _Loaded]:
+    """Calibrated logits of "female" for several prints."""
+    loaded = load_classifier("gender", model_key, registry)
+    z = apply_calibration(_model_logits(loaded, images), loaded.card.data.get("calibration"))
+    return np.asarray(z, np.float64).reshape(-1), loaded
+
+
+def gender_predict(image: FingerprintImage, model_key: str = "", uncertain_band: float = 0.1,
+                   registry: Any | None = None) -> GenderResult:
+    """Calibrated P(female) for one print (P(male) = 1 - P(female)); label "uncertain" near 0.5.
+
+    The calibration is fitted with class-balanced weights (see the card), i.e. the probability
+    for equal priors of women and men; 0.5 is then the balanced decision point.
+    """
+    t0 = time.perf_counter()
+    z, loaded = gender_logits([image], model_key, registry)
+    p = float(sigmoid(z[0]))
+    return GenderResult(p_female=p, label=gender_label(p, uncertain_band), model=loaded.ref,
+                        seconds=time.perf_counter() - t0)
+
+
+def gender_combined(images: Sequence[FingerprintImage], model_key: str = "", uncertain_band: float = 0.1,
+                    registry: Any | None = None) -> GenderResult:
+    """One estimate from several prints of the same person: mean of their calibrated logits."""
+    if not images:
+        raise ValueError("gender_combined needs at least one print")
+    t0 = time.perf_counter()
+    z, loaded = gender_logits(list(images), model_key, registry)
+    p = float(sigmoid(combine_logits(z)))
+    return GenderResult(p_female=p, label=gender_label(p, uncertain_band), model=loaded.ref,
+                        seconds=time.perf_counter() - t0)

@@ -1,0 +1,134 @@
+"""Shared driver of train_pad.py and train_gender.py: scan, fit, calibrate, export weights + card.
+
+Run from the repository root. Writes ``models/<name>.keras`` + ``models/<name>.json`` (or
+``--out DIR``); work files (best checkpoint, log, image cache) go to ``--workdir`` (outside the repo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def common_args(p: argparse.ArgumentParser, name: str) -> None:
+    from fpstation.paths import shared_data_dir
+
+    sd = shared_data_dir()
+    p.add_argument("--data", default=str(sd / "socofing") if sd else None, help="dataset folder")
+    p.add_argument("--out", default=str(REPO / "models"), help="folder for <name>.keras + <name>.json")
+    p.add_argument("--name", default=name)
+    p.add_argument("--workdir", default=str(REPO.parent / "runs" / name), help="checkpoints/log/cache")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--architecture", default="")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
+    p.add_argument("--no-default", action="store_true", help="do not mark the card as the task default")
+
+
+def reproducing_command(argv: list[str]) -> str:
+    """The command line that reproduces the shipped files: ``--out`` / ``--workdir`` only say where
+    files go (they do not change the model), so they are left out and the default ``models/`` applies."""
+    args, skip = [], False
+    for a in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a in ("--out", "--workdir"):
+            skip = True
+            continue
+        if a.startswith(("--out=", "--workdir=")):
+            continue
+        args.append(a)
+    return "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(argv[0], REPO), *args])
+
+
+def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    keras.utils.set_random_seed(args.seed)
+
+    from fpstation import __version__
+    from fpstation.ml.architectures import CLASSIFIER_BUILDERS
+    from fpstation.ml.registry import sha256_file
+    from fpstation.ml.tasks import get_task
+    from fpstation.ml.training import fit_keras
+
+    if not args.data:
+        raise SystemExit("no --data and ../shared/data is absent")
+    task = get_task(task_name)
+    hyper = task.default_hyper()
+    hyper.epochs, hyper.batch_size, hyper.learning_rate = args.epochs, args.batch_size, args.lr
+    hyper.seed, hyper.val_fraction, hyper.augment = args.seed, args.val_fraction, not args.no_augment
+    hyper.architecture = args.architecture or hyper.architecture
+    hyper.extra.update(width=args.width, cache_dir=str(Path(args.workdir).parent / "cache"), **(extra or {}))
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.time()
+    scan = task.scan(Path(args.data), hyper)
+    print("\n".join(scan.summary()), flush=True)
+    model = task.build_model(hyper)
+    print(f"parameters: {model.count_params()}", flush=True)
+    ds = task.datasets(scan, hyper)
+    print(f"data ready in {time.time() - t0:.1f}s; class weights {ds['class_weight']}", flush=True)
+
+    def on_epoch(e):
+        logs = " ".join(f"{k}={v:.4f}" for k, v in e.logs.items())
+        print(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.1f}s {logs}", flush=True)
+
+    res = fit_keras(model, ds["train"], ds["val"], epochs=hyper.epochs, checkpoint=work / "best.keras",
+                    monitor=task.monitor, mode=task.monitor_mode, class_weight=ds["class_weight"],
+                    on_epoch=on_epoch)
+    print(f"best epoch {res.best_epoch} {res.monitor}={res.best_value}", flush=True)
+    best = keras.models.load_model(res.checkpoint, compile=False)
+    ev = task.evaluate(best, scan, hyper)
+
+    # Export an uncompiled copy: no optimizer state in the shipped file (smaller, deterministic).
+    h, w = task.input_shape(hyper)
+    kwargs = {"compile": False}
+    if hyper.architecture != "reference_gender_cnn":
+        kwargs["width"] = hyper.extra["width"]
+    export = CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
+    export.set_weights(best.get_weights())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / f"{args.name}.keras"
+    export.save(weights)
+
+    card = {"name": args.name, "task": task_name, "version": "1", "file": weights.name,
+            "sha256": sha256_file(weights), "default": not args.no_default,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
+            "parameters": int(export.count_params())}
+    card.update(task.card_fields(scan, hyper))
+    lifted = ("calibration", "threshold", "roc", "score_distribution")
+    card["metrics"] = {k: v for k, v in ev.items() if k not in lifted}
+    card.update({k: ev[k] for k in lifted if k in ev})
+    card["data"]["root"] = os.path.relpath(card["data"]["root"], REPO)
+    card["training"] = {
+        "command": reproducing_command(sys.argv),
+        "epochs_run": res.epochs_run, "best_epoch": None if res.best_epoch is None else res.best_epoch + 1,
+        "monitor": res.monitor, "best_value": res.best_value, "history": res.history,
+        "seconds": round(time.time() - t0, 1)}
+    (out / f"{args.name}.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    (work / "metrics.json").write_text(json.dumps(ev, indent=2), encoding="utf-8")
+    print(json.dumps(card["metrics"], indent=2), flush=True)
+    print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and its card", flush=True)
+    return card

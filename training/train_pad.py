@@ -1,0 +1,25 @@
+"""Train the shipped presentation-attack model (SOCOFing Real vs Altered, subject-disjoint).
+
+    python training/train_pad.py                       # -> models/pad-socofing.keras + .json
+    python training/train_pad.py --data LIVDET_DIR --name pad-livdet --no-default   # material spoofs
+
+The same pipeline accepts LivDet-style folders (Live/ + Fake|Spoof/<material>/).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from classifier_common import common_args, run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(p, "pad-socofing")
+    p.add_argument("--max-bpcer", type=float, default=0.01, help="operating point: validation BPCER limit")
+    args = p.parse_args()
+    run("pad", args, {"max_bpcer": args.max_bpcer})
+
+
+if __name__ == "__main__":
+    main()
