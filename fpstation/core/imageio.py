@@ -707,10 +707,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise ImageWriteError(f"“{name}” could not be written: {exc.strerror or exc}.", path=str(path)) from None
 
 
-def _check_pixels(pixels: np.ndarray, allow16: bool) -> np.ndarray:
+def _check_pixels(pixels: np.ndarray, allow16: bool, allow_rgb: bool = False) -> np.ndarray:
     a = np.asarray(pixels)
-    if a.ndim != 2:
-        raise ImageWriteError(f"Only grey images (H×W) can be saved; got an array of shape {a.shape}.")
+    rgb = allow_rgb and a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8
+    if a.ndim != 2 and not rgb:
+        kinds = "grey (H×W) or colour (H×W×3 uint8)" if allow_rgb else "grey (H×W)"
+        raise ImageWriteError(f"Only {kinds} images can be saved in this format; got an array of shape {a.shape}.")
     ok = (np.uint8, np.uint16) if allow16 else (np.uint8,)
     if a.dtype not in ok:
         raise ImageWriteError(f"Pixels must be {' or '.join(np.dtype(t).name for t in ok)}; got {a.dtype}.")
@@ -747,7 +749,8 @@ def _wsq_bytes(pixels: np.ndarray, dpi: float | None) -> bytes:
 def encode_image(pixels: np.ndarray, fmt: str, dpi: float | None = None) -> bytes:
     """Bytes of ``pixels`` in ``fmt`` ("PNG", "BMP", "TIFF", "JPEG", "PGM", "WSQ").
 
-    uint16 pixels are allowed for PNG, TIFF and PGM. ``dpi`` is written where the format has
+    uint16 pixels are allowed for PNG, TIFF and PGM; colour (H×W×3 uint8, RGB) for PNG, BMP, TIFF
+    and JPEG (figures, overlays; prints are grey). ``dpi`` is written where the format has
     a field for it (not PGM); ``None`` writes "unknown" (no pHYs / BMP 0 / TIFF unit "none" /
     WSQ PPI -1 / JPEG aspect only).
     """
@@ -756,7 +759,7 @@ def encode_image(pixels: np.ndarray, fmt: str, dpi: float | None = None) -> byte
     fmt = fmt.upper()
     if fmt == "WSQ":
         return _wsq_bytes(_check_pixels(pixels, allow16=False), dpi)
-    a = _check_pixels(pixels, allow16=fmt in ("PNG", "TIFF", "PGM"))
+    a = _check_pixels(pixels, allow16=fmt in ("PNG", "TIFF", "PGM"), allow_rgb=fmt in ("PNG", "BMP", "TIFF", "JPEG"))
     im = Image.fromarray(a)
     buf = io.BytesIO()
     d = (float(dpi), float(dpi)) if dpi else None
@@ -784,7 +787,7 @@ def write_image(path: str | os.PathLike[str], pixels: np.ndarray, dpi: float | N
     Parameters
     ----------
     path : ``.png .bmp .tif .tiff .jpg .jpeg .pgm .wsq``.
-    pixels : uint8 H×W (uint16 allowed for PNG, TIFF and PGM).
+    pixels : uint8 H×W (uint16 allowed for PNG, TIFF and PGM; H×W×3 uint8 RGB for PNG, BMP, TIFF, JPEG).
     dpi : resolution to record, or ``None`` for unknown (PGM cannot store it).
 
     Returns

@@ -449,10 +449,19 @@ def test_write_image_refuses_bad_input(tmp_path, img):
     with pytest.raises(ImageWriteError):
         write_image(tmp_path / "a.png", img.astype(np.float32))
     with pytest.raises(ImageWriteError):
-        write_image(tmp_path / "a.png", np.dstack([img, img, img]))
+        write_image(tmp_path / "a.pgm", np.dstack([img, img, img]))
+    with pytest.raises(ImageWriteError):
+        write_image(tmp_path / "a.png", np.dstack([img, img, img, img]))
     with pytest.raises(ImageWriteError):
         write_image(tmp_path / "a.wsq", img.astype(np.uint16))
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_colour_figures_can_be_written(tmp_path, img):
+    rgb = np.dstack([img, np.zeros_like(img), 255 - img])
+    with Image.open(write_image(tmp_path / "fig.png", rgb)) as pil:
+        assert pil.mode == "RGB" and np.array_equal(np.asarray(pil), rgb)
+    assert read_print(tmp_path / "fig.png").pixels.shape == img.shape  # read back as grey
 
 
 def test_written_files_get_normal_permissions(tmp_path, img):
