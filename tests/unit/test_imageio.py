@@ -519,3 +519,17 @@ def test_bundled_samples():
     assert load_sample().source == str(files[0])
     with pytest.raises(FileAccessError):
         sample_file("no-such-sample")
+
+
+@pytest.mark.slow  # pyfing imports Keras/TensorFlow
+def test_nist_file_readable_by_an_independent_parser(tmp_path):
+    """pyfing's own NIST reader (written for NIST SD27/SD302) parses what write_nist produces."""
+    nist_format = pytest.importorskip("pyfing.utils._nist_format")
+    a = ridges(130, 150, 4)
+    p = write_nist(tmp_path / "one.eft", [(a, 500.0, 3)], compression="none")
+    f = nist_format._read_nist_file(str(p))
+    assert f["1.002"] == [["0400"]] and f["1.003"] == [["1", "2"], ["2", "0"], ["14", "1"]]
+    assert (f["14.006"], f["14.007"], f["14.008"], f["14.009"]) == ([["150"]], [["130"]], [["1"]], [["500"]])
+    assert (f["14.011"], f["14.012"], f["14.013"]) == ([["NONE"]], [["8"]], [["3"]])
+    assert np.array_equal(np.frombuffer(f["14.999"], np.uint8).reshape(130, 150), a)
+    assert int(f["14.001"][0][0]) == len(p.read_bytes()) - p.read_bytes().index(b"14.001:")
