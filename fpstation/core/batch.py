@@ -34,6 +34,7 @@ from fpstation.core.store import CaseStore
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, ModelRef, PadResult
 
 Reader = Callable[[str], list[FingerprintImage]]
+PROGRESS_EVERY_S = 0.1
 Partial = Callable[[Any], None]
 
 
@@ -297,6 +298,7 @@ def run_batch(
                 return
             pending.append(pool.submit(load_file, nxt, store, steps, read))
 
+    last_report = -1e9
     analysed_t = 0.0  # time spent on files that were actually analysed (for the ETA)
     analysed_n = 0
     try:
@@ -325,10 +327,13 @@ def run_batch(
                 analysed_t += time.perf_counter() - t_file
                 analysed_n += 1
             del item
-            elapsed = time.perf_counter() - t0
-            rate = summary.prints_analysed / elapsed if elapsed > 0 else 0.0
-            eta = (analysed_t / analysed_n) * (total - i - 1) if analysed_n else None
-            progress((i + 1) / total, f"{i + 1}/{total} files · {rate:.1f} prints/s · ETA {_fmt_eta(eta)}")
+            now = time.perf_counter()
+            # at most ~10 progress reports a second: a GUI repaints its bar on each one
+            if now - last_report >= PROGRESS_EVERY_S or i + 1 == total:
+                last_report = now
+                rate = summary.prints_analysed / (now - t0) if now > t0 else 0.0
+                eta = (analysed_t / analysed_n) * (total - i - 1) if analysed_n else None
+                progress((i + 1) / total, f"{i + 1}/{total} files · {rate:.1f} prints/s · ETA {_fmt_eta(eta)}")
     except BaseException:
         summary.cancelled = True
         raise

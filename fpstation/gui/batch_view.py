@@ -258,6 +258,7 @@ class BatchPanel(QWidget):
         self.analyzers_factory: Callable[[Any], Any] = _analyzers_for
         self.task: Task | None = None
         self._pending: list[dict[str, Any]] = []
+        self._latest: tuple[int, int, float | None] | None = None
 
         self.case_label = QLabel("No case open")
         self.progress = QProgressBar()
@@ -337,7 +338,6 @@ class BatchPanel(QWidget):
         task = Task(batch_job, source, store, copy.copy(self.window.settings), extensions or None, recursive,
                     self.analyzers_factory, name="batch", with_partial=True)
         task.signals.partial.connect(self._on_partial)
-        task.signals.progress.connect(self._on_progress)
         task.signals.result.connect(self._on_result)
         task.signals.cancelled.connect(lambda: self.summary_label.setText("Cancelled — finished prints are in the case."))
         task.signals.error.connect(lambda exc: self.summary_label.setText(f"Batch stopped: {exc}"))
@@ -354,23 +354,24 @@ class BatchPanel(QWidget):
             self.eta_label.setText("cancelling…")
 
     def flush(self) -> None:
-        """Move rows received since the last tick into the table (one insert per tick)."""
+        """Apply what arrived since the last tick: one row insert and one bar/label update per tick
+        (QProgressBar repaints synchronously on every visible change, so per-print updates would
+        cost the event loop far more than the rows themselves)."""
         if self._pending:
             rows, self._pending = self._pending, []
             self.model.add_rows(rows)
+        if self._latest is not None:
+            done, total, eta = self._latest
+            self._latest = None
+            if total:
+                self.progress.setValue(int(1000 * done / total))
+            if eta is not None:
+                s = int(round(eta))
+                self.eta_label.setText(f"{done}/{total} · ETA {s // 60}:{s % 60:02d}")
 
     def _on_partial(self, item: Any) -> None:
         self._pending.append(item.row)
-        if item.total:
-            self.progress.setValue(int(1000 * item.done / item.total))
-        if item.eta_s is not None:
-            s = int(round(item.eta_s))
-            self.eta_label.setText(f"{item.done}/{item.total} · ETA {s // 60}:{s % 60:02d}")
-
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress.setValue(int(1000 * fraction))
-        if "·" in message:
-            self.eta_label.setText(message.split(" · ", 1)[0] + " · " + message.rsplit(" · ", 1)[-1])
+        self._latest = (item.done, item.total, item.eta_s)
 
     def _on_result(self, summary: Any) -> None:
         self.summary_label.setText(
