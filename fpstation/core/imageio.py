@@ -42,6 +42,7 @@ import io
 import logging
 import os
 import re
+import stat
 import struct
 import threading
 import warnings
@@ -173,6 +174,8 @@ def _read_file_bytes(p: Path) -> bytes:
     if p.is_dir():
         raise FileAccessError(f"“{name}” is a folder, not an image file. Use “Open folder” to import "
                               "all the prints inside it.", path=str(p))
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+        raise FileAccessError(f"“{name}” is not a regular file (it is a device, pipe or socket).", path=str(p))
     if st.st_size > MAX_FILE_BYTES:
         raise ImageTooLargeError(f"“{name}” is {st.st_size / 2**20:.0f} MB, more than the "
                                  f"{MAX_FILE_BYTES // 2**20} MB an image file may have.", path=str(p))

@@ -413,6 +413,14 @@ def test_folder_and_missing_file(tmp_path):
         read_print(tmp_path / "nope.wsq")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "scanner.png"
+    os.mkfifo(fifo)
+    with pytest.raises(FileAccessError, match="not a regular file"):
+        read_print(fifo)
+
+
 def test_permission_denied_simulated(tmp_path, img, monkeypatch):
     p = write_image(tmp_path / "a.png", img)
 
