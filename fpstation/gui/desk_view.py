@@ -103,7 +103,7 @@ class DeskPanel(QWidget):
             b.setMinimumHeight(40)
             b.setEnabled(False)
         self.confirm_button.clicked.connect(lambda: self.record("confirm"))
-        self.override_button.clicked.connect(lambda: self.record("override"))
+        self.override_button.clicked.connect(self.override)
         self.decision_label = QLabel("")
         self.decision_label.setWordWrap(True)
         self.recent = QListWidget()
@@ -222,6 +222,12 @@ class DeskPanel(QWidget):
         self.decision_label.setText(f"Last decision: {row['decision']} at {row['decision_time']}"
                                     if row.get("decision") else "No decision recorded yet.")
 
+    def override(self) -> dict[str, Any] | None:
+        """Record that the operator disagrees: "override: LIVE" for an ATTACK verdict and vice versa."""
+        v = (self.current.row.get("pad_verdict") if self.current is not None else "") or ""
+        opposite = {"ATTACK": "LIVE", "LIVE": "ATTACK"}.get(v)
+        return self.record(f"override: {opposite}" if opposite else "override")
+
     def record(self, decision: str) -> dict[str, Any] | None:
         """Append ``decision`` ("confirm" / "override") for the shown print to the case."""
         it = self.current
@@ -250,22 +256,31 @@ def watch_dialog(window: Any, panel: DeskPanel, dock) -> None:
 
 
 def _connect_pad_panel(window: Any, ctl) -> None:
-    """Record decisions made in the analysis panel (H-classify's PAD panel) in the case too."""
-    panel = getattr(window, "analysis_panel", None)
+    """Keep the analysis panel's confirm/override decisions (``window.pad_panel.decisionRecorded``) in
+    the case too. A print that is not in the case yet is added with the window's analysis of it, so
+    the decision always has its print and scores beside it in the audit trail."""
+    panel = getattr(window, "pad_panel", None)
     sig = getattr(panel, "decisionRecorded", None)
     if sig is None:
         return
 
     def on_decision(d: dict) -> None:
-        store = ctl.store
-        im = window.current_print() if hasattr(window, "current_print") else None
-        sha = d.get("sha256") or (im.sha256 if im else None)
-        idx = int(d.get("index", im.index if im else 0) or 0)
-        pid = store.print_id(sha, idx) if (store is not None and sha) else None
-        if pid is None:
-            window.status.message("Decision not stored in a case: analyse this print into a case first.")
+        sha, _, idx = str(d.get("print_key") or d.get("sha256") or "").partition(":")
+        if not sha:
             return
-        ctl.add_decision(pid, str(d.get("decision", "")), str(d.get("operator", "")), str(d.get("note", "")))
+        try:
+            store = ctl.ensure()
+            pid = store.print_id(sha, int(idx or 0))
+            if pid is None:
+                res = window.last_analysis() if hasattr(window, "last_analysis") else None
+                if res is None or res.image.sha256 != sha:
+                    window.status.message("Decision not stored in the case: the print's analysis is not available.")
+                    return
+                pid = store.record_analysis(res)
+            action = "confirm" if d.get("action") == "confirmed" else f"override: {d.get('final_verdict', '')}"
+            ctl.add_decision(pid, action, str(d.get("operator", "")), str(d.get("note", "")))
+        except FpError as exc:
+            window.notifications.notify(f"Decision not stored in the case: {exc.user_message}", "error")
 
     sig.connect(on_decision)
 

@@ -93,12 +93,22 @@ def test_desk_watch_shows_verdict_and_records_decisions(window, qtbot, tmp_path)
     assert desk.confirm_button.isEnabled() and desk.image_label.pixmap() is not None
     desk.operator_edit.setText("op7")
     desk.note_edit.setText("checked the sensor")
-    d1 = desk.record("confirm")
-    d2 = desk.record("override")
-    assert d1["operator"] == "op7" and d1["note"] == "checked the sensor" and d2["note"] == ""
+    desk.confirm_button.click()
+    desk.override_button.click()
+    shown = desk.current.row["pad_verdict"]
     decisions = window.case_controller.store.decisions()
-    assert [d["decision"] for d in decisions] == ["confirm", "override"]
-    assert decisions[0]["pad_verdict"] == desk.current.row["pad_verdict"]
+    opposite = {"ATTACK": "LIVE", "LIVE": "ATTACK"}[shown]
+    assert [d["decision"] for d in decisions] == ["confirm", f"override: {opposite}"]
+    assert decisions[0]["operator"] == "op7" and decisions[0]["note"] == "checked the sensor"
+    assert decisions[1]["note"] == "" and decisions[0]["pad_verdict"] == shown
+    assert "Recorded: override" in desk.decision_label.text()
+    # the analysis panel's decisions land in the same append-only trail
+    pad_panel = getattr(window, "pad_panel", None)
+    if pad_panel is not None:
+        key = f"{desk.current.row['sha256']}:0"
+        pad_panel.decisionRecorded.emit({"action": "confirmed", "print_key": key, "final_verdict": shown})
+        assert window.case_controller.store.decisions()[-1]["decision"] == "confirm"
+        assert len(window.case_controller.store.decisions()) == 3
     # a second arrival becomes the newest shown
     good_files(scanner, 1, start_seed=50)
     qtbot.waitUntil(lambda: desk.recent.count() == 2, timeout=20000)
