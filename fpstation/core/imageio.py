@@ -581,6 +581,11 @@ def _decode_payload(payload: bytes, compression: str, w: int, h: int, bits: int,
     return pixels, dpi
 
 
+def _finger(code: int) -> int | None:
+    """ANSI/NIST finger position; 0 ("unknown finger") and 255 ("unused") mean not known."""
+    return None if code in (0, 255) else int(code)
+
+
 def _decode_type4(rec, nsr: float | None, ntr: float | None, label: str,
                   notes: list[str]) -> tuple[np.ndarray, float | None, int | None]:
     v = rec.value
@@ -603,8 +608,7 @@ def _decode_type4(rec, nsr: float | None, ntr: float | None, label: str,
     if dpi is None and embedded is not None:
         dpi = embedded
         notes.append("dpi taken from the embedded WSQ header (the NIST record does not state it)")
-    fgp = int(fgp_code) if fgp_code != 255 else None
-    return pixels, dpi, fgp
+    return pixels, dpi, _finger(fgp_code)
 
 
 def _decode_type1314(rec, label: str, notes: list[str]) -> tuple[np.ndarray, float | None, int | None]:
@@ -630,8 +634,7 @@ def _decode_type1314(rec, label: str, notes: list[str]) -> tuple[np.ndarray, flo
         dpi = embedded
         notes.append("dpi taken from the embedded image header (the NIST record gives no scale)")
     fgp_txt = _first_text(_field(rec, 13))
-    fgp = int(fgp_txt) if fgp_txt.isdigit() and fgp_txt not in ("255",) else None
-    return pixels, dpi, fgp
+    return pixels, dpi, _finger(int(fgp_txt)) if fgp_txt.isdigit() else None
 
 
 # --------------------------------------------------------------------------------------------

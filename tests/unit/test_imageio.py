@@ -541,3 +541,27 @@ def test_nist_file_readable_by_an_independent_parser(tmp_path):
     assert (f["14.011"], f["14.012"], f["14.013"]) == ([["NONE"]], [["8"]], [["3"]])
     assert np.array_equal(np.frombuffer(f["14.999"], np.uint8).reshape(130, 150), a)
     assert int(f["14.001"][0][0]) == len(p.read_bytes()) - p.read_bytes().index(b"14.001:")
+
+
+def test_nist_type13_latent_and_pixels_per_cm(tmp_path):
+    """A Type-13 (latent) record built field by field, with its scale in pixels per centimetre."""
+    import nistitl
+
+    a = ridges(80, 100, 5)
+    msg = nistitl.Message()
+    msg.TOT = "LFS"
+    r2 = nistitl.AsciiRecord(2)
+    r2.IDC = 0
+    msg += r2
+    r = nistitl.AsciiRecord(13)
+    r.IDC = 1
+    for tag, val in ((3, "4"), (4, "LAB"), (5, "20240101"), (6, "100"), (7, "80"), (8, "2"), (9, "394"),
+                     (10, "394"), (11, "NONE"), (12, "8"), (13, "0")):
+        r += nistitl.Field(13, tag, val)
+    r += nistitl.BinaryField(13, 999, a.tobytes())
+    msg += r
+    (tmp_path / "latent.nist").write_bytes(msg.NIST)
+    (im,) = read_prints(tmp_path / "latent.nist")
+    assert im.record == "Type-13" and im.finger_position is None  # code 0 = unknown finger
+    assert np.array_equal(im.pixels, a)
+    assert im.dpi == 1000.76  # 394 px/cm × 2.54
