@@ -259,6 +259,7 @@ class BatchPanel(QWidget):
         self.task: Task | None = None
         self._pending: list[dict[str, Any]] = []
         self._latest: tuple[int, int, float | None] | None = None
+        self._case_gen = 0
 
         self.case_label = QLabel("No case open")
         self.progress = QProgressBar()
@@ -330,6 +331,7 @@ class BatchPanel(QWidget):
             self.window.status.message("A batch is already running; cancel it first.")
             return None
         store = self.case.ensure()
+        self._case_gen += 1  # drop the rows of a case listing still on its way
         self.model.clear()
         self._pending.clear()
         self.progress.setValue(0)
@@ -393,9 +395,15 @@ class BatchPanel(QWidget):
         if store is None or self.running:
             return
         self.model.clear()
+        self._case_gen += 1
         task = Task(load_case_rows_job, store, name="case rows")
-        task.signals.result.connect(self.model.add_rows)
+        task.signals.result.connect(lambda rows, g=self._case_gen: self._on_case_rows(g, rows))
         self.window.run_task("io", task, f"Loading case {store.name}")
+
+    def _on_case_rows(self, gen: int, rows: list[dict[str, Any]]) -> None:
+        # a batch started (or another case opened) meanwhile: those rows would be stale duplicates
+        if gen == self._case_gen and not self.running:
+            self.model.add_rows(rows)
 
     # ------------------------------------------------------------------ rows
     def source_row(self, proxy_row: int) -> dict[str, Any]:

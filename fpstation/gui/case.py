@@ -69,11 +69,15 @@ class CaseController(QObject):
         self.act_report.setToolTip("One-print HTML report: both images, verdicts, models, decisions")
         self.act_report.triggered.connect(self.report_current_dialog)
         m = window.menu("&File")
-        first = m.actions()[0] if m.actions() else None
+        quit_act = getattr(window, "act_quit", None)  # case actions go just above Quit
+        anchor = quit_act if quit_act in m.actions() else None
         for a in (self.act_new, self.act_open, self.act_export, self.act_report):
-            m.insertAction(first, a) if first else m.addAction(a)
-        sep = m.insertSeparator(first) if first else m.addSeparator()
-        self._sep = sep
+            if anchor is not None:
+                m.insertAction(anchor, a)
+            else:
+                m.addAction(a)
+        if anchor is not None:
+            m.insertSeparator(anchor)
         self._sync_actions()
         last = getattr(self.settings, "current_case", "")
         if last and Path(last).is_file():

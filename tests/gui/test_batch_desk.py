@@ -36,7 +36,10 @@ def test_batch_fills_table_with_error_row_and_opens_print(window, qtbot, tmp_pat
     window.case_controller.open(tmp_path / "case.db")
     task = panel.start(str(folder))
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=20000)
-    qtbot.waitUntil(lambda: panel.model.rowCount() == 5 and "files" in panel.summary_label.text(), timeout=5000)
+    try:
+        qtbot.waitUntil(lambda: panel.model.rowCount() == 5 and "files" in panel.summary_label.text(), timeout=5000)
+    except Exception as exc:
+        raise AssertionError((panel.model.rowCount(), panel.summary_label.text(), panel.eta_label.text())) from exc
     rows = [panel.model.row(i) for i in range(5)]
     assert sorted(r["status"] for r in rows) == ["bad file", "done", "done", "done", "done"]
     assert "4 analysed" in panel.summary_label.text() and "1 bad files" in panel.summary_label.text()
@@ -116,3 +119,30 @@ def test_desk_watch_shows_verdict_and_records_decisions(window, qtbot, tmp_path)
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
     assert not desk.watching
+
+
+def test_case_export_report_and_reopen_shows_rows(window, qtbot, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good_files(folder, 3)
+    panel = window.batch_panel
+    panel.analyzers_factory = _fake()
+    ctl = window.case_controller
+    ctl.open(tmp_path / "case.db")
+    task = panel.start(str(folder))
+    qtbot.waitUntil(lambda: task.done.is_set() and panel.model.rowCount() == 3, timeout=20000)
+    t = ctl.export(str(tmp_path / "case.json"))
+    qtbot.waitUntil(lambda: t.done.is_set(), timeout=10000)
+    import json
+
+    assert len(json.loads((tmp_path / "case.json").read_text())["prints"]) == 3
+    pid = panel.model.row(0)["print_id"]
+    t = ctl.report(pid, str(tmp_path / "r.html"), restore=False)
+    qtbot.waitUntil(lambda: t.done.is_set(), timeout=10000)
+    assert "data:image/png;base64," in (tmp_path / "r.html").read_text()
+    # opening the case again (e.g. after a restart) lists what it holds
+    ctl.open(tmp_path / "other.db")
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 0, timeout=5000)
+    ctl.open(tmp_path / "case.db")
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=5000)
+    assert window.settings.current_case == str(tmp_path / "case.db")
