@@ -4,7 +4,8 @@ The dialog only gathers choices and shows what comes back; everything it runs is
 the dataset scan (``task.scan``) on the ``io`` pool, the fit (:func:`fpstation.ml.training.train`,
 same code as ``fpstation train``) in a child process or on the ``training`` pool
 (:mod:`fpstation.gui.training_runner`). Curves are created once and updated with ``setData``,
-at most ten times a second, so plotting never competes with the event loop.
+at most five times a second and only for curves that changed, so plotting stays a small share of
+the event loop (measured in bench/training_gui_stall.py).
 
 ``install(window)`` adds Tools → "Train model…" and Tools → "Models…" (gui/models_dialog.py).
 """
@@ -51,6 +52,10 @@ TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (livene
 DEFAULT_BACKEND = "process"
 #: exponential smoothing of the per-batch loss curve (weight of the newest batch)
 SMOOTHING = 0.2
+#: the per-batch curve is thinned beyond this many points (paint cost grows with points)
+MAX_BATCH_POINTS = 1500
+#: curve repaint period: 5 updates a second look live and keep paint work small
+REFRESH_MS = 200
 
 
 def _scan_job(task_name: str, root: Path, hyper: Any, *, progress, cancel) -> Any:
@@ -116,6 +121,7 @@ class TrainingDialog(QDialog):
         self._epoch_x: list[float] = []
         self._epoch_logs: list[dict[str, float]] = []
         self._dirty = False
+        self._epochs_dirty = False
 
         # --- what to train, on what ---
         self.task_combo = QComboBox()
@@ -220,8 +226,10 @@ class TrainingDialog(QDialog):
                                                                        style=Qt.PenStyle.DashLine),
                                                   name="training"),
         }
+        self.curves["batch_loss"].setDownsampling(auto=True, method="mean")
+        self.curves["batch_loss"].setClipToView(True)
         self._refresh_timer = QTimer(self)
-        self._refresh_timer.setInterval(100)
+        self._refresh_timer.setInterval(REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_curves)
 
         left = QWidget()
@@ -425,7 +433,7 @@ class TrainingDialog(QDialog):
     def _add_epoch(self, e: Any) -> None:
         self._epoch_x.append(e.epoch + 1.0)
         self._epoch_logs.append(dict(e.logs))
-        self._dirty = True
+        self._epochs_dirty = True
         self.epoch_label.setText(f"epoch {e.epoch + 1}/{e.epochs} · ETA {_fmt_seconds(e.eta_seconds)}")
         self._refresh_curves()
 
@@ -438,26 +446,39 @@ class TrainingDialog(QDialog):
         return xs, ys
 
     def _refresh_curves(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
-        self.curves["batch_loss"].setData(self._batch_x, self._batch_y)
-        self.curves["loss"].setData(*self._series("loss"))
-        self.curves["val_loss"].setData(*self._series("val_loss"))
-        metric = self._task_obj.metric if self._task_obj is not None else ""
-        self.curves["metric"].setData(*self._series(metric))
-        train_metric = metric[4:] if metric.startswith("val_") else ""
-        self.curves["train_metric"].setData(*self._series(train_metric))
+        # Only curves whose data changed get setData: every setData repaints its plot, and plot
+        # paints were the GUI thread's largest cost during a fit (bench/training_gui_stall.py).
+        if self._dirty:
+            self._dirty = False
+            self._decimate()
+            self.curves["batch_loss"].setData(self._batch_x, self._batch_y)
+        if self._epochs_dirty:
+            self._epochs_dirty = False
+            self.curves["loss"].setData(*self._series("loss"))
+            self.curves["val_loss"].setData(*self._series("val_loss"))
+            metric = self._task_obj.metric if self._task_obj is not None else ""
+            self.curves["metric"].setData(*self._series(metric))
+            train_metric = metric[4:] if metric.startswith("val_") else ""
+            self.curves["train_metric"].setData(*self._series(train_metric))
+
+    def _decimate(self) -> None:
+        """Keep the per-batch curve under MAX_BATCH_POINTS by dropping every other old point
+        (a long fit would otherwise make each repaint slower and slower)."""
+        if len(self._batch_x) > MAX_BATCH_POINTS:
+            half = len(self._batch_x) // 2
+            self._batch_x = self._batch_x[:half:2] + self._batch_x[half:]
+            self._batch_y = self._batch_y[:half:2] + self._batch_y[half:]
 
     def _reset_curves(self) -> None:
         self._batch_x, self._batch_y, self._epoch_x, self._epoch_logs = [], [], [], []
         self._ema = None
+        self._dirty = self._epochs_dirty = False
         for c in self.curves.values():
             c.setData([], [])
 
     def _ended(self, kind: str, payload: Any) -> None:
         self._refresh_timer.stop()
-        self._dirty = True
+        self._dirty = self._epochs_dirty = True
         self._refresh_curves()
         self.run = None
         self.start_button.setEnabled(self._task_obj is not None)

@@ -28,6 +28,8 @@ from fpstation.workers import Pools, Task
 log = logging.getLogger(__name__)
 
 TERMINAL = ("done", "cancelled", "error")
+#: niceness added to the training child: on a busy machine the scheduler then favours the GUI
+CHILD_NICE = 10
 
 
 def _train_job(task_name: str, data_dir: Path, hyper: Any, out_dir: Path | None, registry: Any, *,
@@ -109,9 +111,9 @@ class ProcessRun(TrainingRun):
     #: at most this long per poll is spent handling queued events, so a burst never stalls the GUI
     POLL_BUDGET_S = 0.015
 
-    def __init__(self, *args: Any, nice: int = 5, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, nice: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.nice = nice
+        self.nice = CHILD_NICE if nice is None else nice
         self._ctx = mp.get_context("spawn")
         self.process: Any = None
         self._queue: Any = None
@@ -185,9 +187,20 @@ class ProcessRun(TrainingRun):
                 self._finish()
 
     def _finish(self) -> None:
+        # Never join() here: the child may need a second to exit (TensorFlow teardown) and a
+        # blocking join on the GUI thread was measured as a 1 s stall. Reap it from a slow timer.
         self._timer.stop()
         if self.process is not None:
-            self.process.join(1.0)
+            self._reaper = QTimer(self)
+            self._reaper.setInterval(500)
+            self._reaper.timeout.connect(self._reap)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        if self.process is None or not self.process.is_alive():
+            if self.process is not None:
+                self.process.join(0)
+            self._reaper.stop()
 
 
 def make_run(backend: str, task_name: str, data_dir: str | Path, hyper: Any, registry: Any, pools: Pools,

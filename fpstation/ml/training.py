@@ -391,8 +391,13 @@ def train(
         for key in ("calibration", "threshold"):
             if isinstance(metrics, dict) and key in metrics:
                 card[key] = metrics[key]
+        # Task-specific entries complete the card; on a clash the orchestrator's value wins, and
+        # dict entries are merged (e.g. the task's preprocessing notes join our "input"/"data").
         for k, v in extras.items():
-            card.setdefault(k, v)
+            if k not in card:
+                card[k] = v
+            elif isinstance(card[k], dict) and isinstance(v, dict):
+                card[k] = {**v, **card[k]}
         progress(0.98, "registering the model")
         registered = registry.register(card, fit.checkpoint)
         card_path = registered.file.parent / "card.json"
