@@ -399,6 +399,15 @@ class GenderTask(_ClassifierTask):
         zc = cm.apply_calibration(z, cal)
         metrics = gender_metrics(zc, yv, [str(it["subject"]) for it in items],
                                  float(hyper.extra.get("uncertain_band", 0.1)))
+        fingers = [it.get("finger") for it in items]
+        if all(fingers):
+            # which finger types carry the most gender evidence (per-print, validation)
+            per = {}
+            for f in sorted(set(fingers)):
+                m = np.array([g == f for g in fingers])
+                r = cm.binary_summary(cm.sigmoid(zc[m]), yv[m])
+                per[f] = {"n": r["n"], "balanced_accuracy": r["balanced_accuracy"], "auc": r["auc"]}
+            metrics["per_finger"] = per
         progress(1.0, "evaluated")
         return {**metrics, "calibration": cal, "shortcut_check": shortcut_check(xv, yv)}
 
