@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -173,6 +174,8 @@ def load_file(path: str, store: CaseStore | None, steps: frozenset[str], reader:
     """Hash ``path``, skip it when the store already has it, else decode it. Never raises (but Cancelled)."""
     item = Loaded(path=path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise FileAccessError("This is not a regular file (a pipe, device or folder).", path=path)
         item.sha256, item.size = sha256_file(path)
     except Exception as exc:  # noqa: BLE001 - becomes an error row
         item.error = _as_fp_error(exc, path)

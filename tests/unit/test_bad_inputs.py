@@ -131,3 +131,15 @@ def test_watch_job_on_real_files_records_error_only_for_broken(tmp_path):
                          undecodable_after=0.0, max_polls=3)
     assert s.prints_analysed == 2 and s.bad_files == 1
     assert sorted(r.row["status"] for r in rows) == ["bad file", "done", "done"]
+
+
+def test_fifo_does_not_block_the_batch(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good_files(folder, 1)
+    os.mkfifo(folder / "pipe.png")
+    rows = []
+    with CaseStore(tmp_path / "c.db") as st:
+        s = run_batch(folder, st, fake_analyzers(), partial=rows.append)
+    assert s.prints_analysed == 1 and s.bad_files == 1
+    assert "not a regular file" in next(r.row["error"] for r in rows if r.row["status"] == "bad file")

@@ -147,3 +147,20 @@ def test_html_report_embeds_both_images_and_explains_missing_ones(tmp_path):
         f.unlink()
         text = print_report_html(st, pid, tmp_path / "r3.html").read_text()
         assert "cannot be read now" in text
+
+
+def test_watch_command_processes_existing_and_bad_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(TEST_ANALYZERS_ENV, "fake")
+    folder = tmp_path / "scanner"
+    folder.mkdir()
+    good_files(folder, 2)
+    (folder / "broken.bmp").write_bytes(b"BM" + b"\x00" * 10)
+    case = tmp_path / "c.db"
+    assert main(["watch", str(folder), "--case", str(case), "--interval", "0.01", "--polls", "3",
+                 "--undecodable-after", "0", "--out", str(tmp_path / "w.csv")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("good_") == 2 and "broken.bmp" in out
+    assert len(list(csv.DictReader((tmp_path / "w.csv").open()))) == 3
+    with CaseStore(case) as st:
+        assert st.counts()["prints"] == 2 and st.counts()["file_errors"] == 1
+    assert main(["watch", str(tmp_path / "nope"), "--case", str(case), "--polls", "1"]) == 2
