@@ -13,6 +13,8 @@ check with its time:
 * one sample is enhanced with the classical pyfing pipeline;
 * every model in the registry loads (its sha256 checked) and runs once on a sample where an
   inference function exists for its task;
+* a sample goes through the analysis pipeline (restoration with the default restorer, or the
+  classical one when no trained restorer is installed; PAD and gender when their models are);
 * unless ``--no-gui``: the main window opens (offscreen when there is no display) and shows a sample.
 
 Exit code 0 only when every check passed.
@@ -228,6 +230,33 @@ def _model_checks(r: _Runner, sample) -> None:
         r.check(f"model {card.key}", fn)
 
 
+def _analysis_check(r: _Runner, sample, tmp: Path) -> None:
+    """The per-print pipeline (as ``analyze``/batch/GUI run it) with every task that has a model."""
+    def fn() -> str:
+        from fpstation.core.pipeline import analyse
+        from fpstation.ml.inference import default_analyzers
+        from fpstation.ml.registry import get_registry
+        from fpstation.settings import Settings
+
+        reg = get_registry()
+        settings = Settings.load(tmp / "analysis-settings.json")  # defaults, not the user's choices
+        have = {task: bool(reg.cards(task)) for task in ("restoration", "pad", "gender")}
+        if not have["restoration"]:
+            settings.restorer = "classical"  # no trained restorer installed: the classical one still must work
+        analyzers = default_analyzers(settings, restoration=True, pad_=have["pad"], gender_=have["gender"])
+        res = analyse(sample, analyzers)
+        if res.errors:
+            raise AssertionError("; ".join(f"{k}: {v}" for k, v in res.errors.items()))
+        parts = [f"restoration {res.restoration.method} {res.timings['restoration'] * 1000:.0f} ms"]
+        if res.pad is not None:
+            parts.append(f"PAD {res.pad.verdict} {res.pad.attack_score:.2f}")
+        if res.gender is not None:
+            parts.append(f"gender {res.gender.label} {res.gender.p_female:.2f}")
+        parts += [f"no {t} model installed" for t in ("pad", "gender") if not have[t]]
+        return ", ".join(parts)
+    r.check("analyse sample (pipeline)", fn)
+
+
 def _gui_check(r: _Runner, sample_path: Path, tmp: Path) -> None:
     def fn() -> str:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -301,6 +330,7 @@ def run(args) -> int:
             _format_checks(r, tmp, samples)
             _enhance_check(r, samples[0])
             _model_checks(r, samples[0])
+            _analysis_check(r, samples[0], tmp)
             if not args.no_gui:
                 _gui_check(r, sample_paths[0], tmp)
     if r.failed:

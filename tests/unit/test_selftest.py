@@ -38,6 +38,6 @@ def test_selftest_passes(tmp_path):
     assert not [ln for ln in checks if ln.startswith("FAIL")]
     names = " ".join(checks)
     for fmt in ("PNG", "BMP", "TIFF 8-bit", "TIFF 16-bit", "JPEG", "PGM", "WSQ", "NIST Type-14 WSQ",
-                "NIST Type-4 WSQ", "enhance", "main window"):
+                "NIST Type-4 WSQ", "enhance", "analyse sample", "main window"):
         assert fmt in names, fmt
     assert lines[-1].startswith("selftest passed")
