@@ -67,7 +67,11 @@ def _print_entry(path: str, image, result, load_s: float, skipped: list[str]) ->
     computed: dict[str, Any] = {}
     r = result.restoration
     if r is not None:
-        safe = {k: v for k, v in (r.extras or {}).items() if isinstance(v, (str, int, float, bool))}
+        safe: dict[str, Any] = {k: v for k, v in (r.extras or {}).items() if isinstance(v, (str, int, float, bool))}
+        stages = (r.extras or {}).get("timings")
+        if isinstance(stages, dict):  # per-stage seconds (classical: load, segmentation, ...)
+            safe["stage_seconds"] = {k: round(float(v), 4) for k, v in stages.items()
+                                     if isinstance(v, (int, float))}
         computed["restoration"] = {"method": r.method, "model": _model_dict(r.model), "seconds": round(r.seconds, 4),
                                    "width": int(r.pixels.shape[1]), "height": int(r.pixels.shape[0]), **safe}
     if result.pad is not None:
