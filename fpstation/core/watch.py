@@ -225,7 +225,7 @@ def watch_files(
             emit(item)
         polls += 1
         waiting = f" · {watcher.waiting} being written" if watcher.waiting else ""
-        progress(0.0, f"watching {watcher.folder.name}: {n} new{waiting}")
+        progress(0.0, f"{n} new file{'s' if n != 1 else ''}{waiting}")
         if max_polls is None or polls < max_polls:
             _sleep(poll_interval, cancel)
     return n

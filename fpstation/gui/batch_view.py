@@ -291,6 +291,7 @@ class BatchPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(self._open_row)
+        self.table.setMinimumHeight(180)  # a dock squeezed to two rows hides the live results
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.status_combo.currentTextChanged.connect(self.proxy.set_status)
         self.summary_label = QLabel("")
