@@ -52,3 +52,24 @@ def test_cancel_and_bad_method():
         enhance(load_sample(), cancel=token)
     with pytest.raises(EnhancementError):
         enhance(load_sample(), method="MAGIC")
+
+
+def test_analyze_cli_with_classical_restorer(capsys, tmp_path):
+    import json
+
+    from fpstation import cli
+    from fpstation.core.imageio import write_image
+    from fpstation.core.samples import sample_file
+
+    nodpi = write_image(tmp_path / "nodpi.pgm", load_sample().pixels)
+    rc = cli.main(["analyze", str(sample_file()), str(nodpi), "--restorer", "classical", "--no-pad",
+                   "--no-gender", "--json", "-"])
+    assert rc == 0
+    first, second = json.loads(capsys.readouterr().out)["results"]
+    rest = first["computed"]["restoration"]
+    assert rest["method"] == "classical" and rest["enhancer"] == "GBFEN"
+    assert (rest["width"], rest["height"]) == (first["width"], first["height"])
+    assert set(rest["stage_seconds"]) >= {"segmentation", "orientation", "frequency", "enhancement"}
+    assert first["errors"] == {} and first["timings"]["restoration"] > 0
+    assert second["dpi"] is None
+    assert second["computed"]["restoration"]["note"] == "dpi unknown: assumed 500 for enhancement"
