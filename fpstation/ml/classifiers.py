@@ -95,6 +95,7 @@ class _Loaded:
         self.card = card
         self.model = model
         self.ref = ModelRef(card.name, card.version, card.sha256)
+        self.cam_fn: Any = None  # Grad-CAM function, built on first use (pad_explain)
         shape = _card_shape(card.data)
         # Fixed signature: one trace, then ~1 ms per call on a small CNN.
         self.forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
@@ -210,22 +211,31 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
 
     loaded = load_classifier("pad", model_key, registry)
     model = loaded.model
-    try:
-        layer = model.get_layer("last_conv_relu")
-    except ValueError:
-        convs = [lyr for lyr in model.layers if len(getattr(lyr, "output", None).shape or ()) == 4] \
-            if model.layers else []
-        if not convs:
-            raise ModelError(f"Model “{loaded.card.name}” has no convolutional layer for Grad-CAM.") from None
-        layer = convs[-1]
-    sub = keras.Model(model.inputs, [layer.output, model.outputs[0]])
-    x = tf.constant(prepare(image, loaded.card.data))
-    with tf.GradientTape() as tape:
-        feats, logit = sub(x, training=False)
-        target = tf.reduce_sum(logit)
-    grads = tape.gradient(target, feats)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1))[0].numpy().astype(np.float32)
+    layer = next((lyr for lyr in model.layers if lyr.name == "last_conv_relu"), None)
+    if layer is None:  # a user model from another builder: the last layer with a 4-D output
+        for lyr in reversed(model.layers):
+            try:
+                if len(lyr.output.shape) == 4:
+                    layer = lyr
+                    break
+            except (AttributeError, ValueError):
+                continue
+    if layer is None:
+        raise ModelError(f"Model “{loaded.card.name}” has no convolutional layer for Grad-CAM.")
+    cam_fn = getattr(loaded, "cam_fn", None)
+    if cam_fn is None:  # built once per model: a sub-model + traced gradient function
+        sub = keras.Model(model.inputs, [layer.output, model.outputs[0]])
+
+        def _cam(x):
+            with tf.GradientTape() as tape:
+                feats, logit = sub(x, training=False)
+                target = tf.reduce_sum(logit)
+            grads = tape.gradient(target, feats)
+            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+            return tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1))
+
+        cam_fn = loaded.cam_fn = tf.function(_cam, reduce_retracing=True)
+    cam = np.asarray(cam_fn(tf.constant(prepare(image, loaded.card.data))))[0].astype(np.float32)
     th, tw = _card_shape(loaded.card.data)
     cam = cv2.resize(cam, (tw, th), interpolation=cv2.INTER_LINEAR)
     # undo fit_to_input: crop the area the print occupies, then resize to the image's size
