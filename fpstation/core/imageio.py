@@ -143,14 +143,25 @@ def read_prints(path: str | os.PathLike[str]) -> list[FingerprintImage]:
     expected = _FORMAT_OF_EXT.get(ext)
     if kind is not None and expected is not None and _family(kind) != _family(expected):
         notes.append(f"named {ext} but contains {kind} data; read as {kind}")
-    if kind == "NIST":
-        return _read_nist(data, name, str(p), sha, notes)
-    if kind == "WSQ":
-        pixels, dpi, more = _decode_wsq(data, name)
-    elif kind is not None:
-        pixels, dpi, more = _decode_pillow(data, kind, name)
-    else:
-        raise _unknown_content(data, name, ext)
+    try:
+        if kind == "NIST":
+            return _read_nist(data, name, str(p), sha, notes)
+        if kind == "WSQ":
+            pixels, dpi, more = _decode_wsq(data, name)
+        elif kind is not None:
+            pixels, dpi, more = _decode_pillow(data, kind, name)
+        else:
+            raise _unknown_content(data, name, ext)
+    except ImageReadError as exc:
+        exc.path = str(p)  # decoders only know the name; callers want the full path
+        raise
+    except MemoryError:
+        raise ImageTooLargeError(f"“{name}” needs more memory to decode than is available.", path=str(p)) from None
+    except Exception as exc:  # noqa: BLE001 - a decoder's unexpected exception must still be a typed error
+        log.debug("unexpected decoder failure on %s", p, exc_info=True)
+        raise ImageReadError(f"“{name}” could not be read: it is damaged or uses a variant of {kind or 'its format'} "
+                             f"that fpstation does not handle ({type(exc).__name__}).", path=str(p),
+                             detail=repr(exc)) from exc
     return [FingerprintImage(pixels=pixels, dpi=dpi, source=str(p), sha256=sha, format=kind,
                              notes=tuple(notes + more))]
 

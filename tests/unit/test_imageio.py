@@ -443,6 +443,26 @@ def test_permission_denied_real(tmp_path, img):
         p.chmod(0o644)
 
 
+def test_unexpected_decoder_failure_is_still_a_typed_error(tmp_path, img, monkeypatch):
+    p = write_image(tmp_path / "a.png", img)
+
+    def boom(*a, **k):
+        raise RuntimeError("decoder bug")
+
+    monkeypatch.setattr(imageio, "_decode_pillow", boom)
+    with pytest.raises(ImageReadError, match="could not be read") as ei:
+        read_print(p)
+    assert ei.value.path == str(p)
+
+
+def test_error_path_is_the_full_path(tmp_path):
+    p = tmp_path / "t.png"
+    p.write_text("text", encoding="utf-8")
+    with pytest.raises(UnsupportedFormatError) as ei:
+        read_print(p)
+    assert ei.value.path == str(p)
+
+
 def test_errors_are_image_read_errors_with_messages(tmp_path):
     """Everything above derives from ImageReadError, so callers can catch one type."""
     for cls in (EmptyFileError, TruncatedFileError, UnsupportedFormatError, ImageTooLargeError, FileAccessError):
