@@ -585,3 +585,36 @@ def test_nist_type13_latent_and_pixels_per_cm(tmp_path):
     assert im.record == "Type-13" and im.finger_position is None  # code 0 = unknown finger
     assert np.array_equal(im.pixels, a)
     assert im.dpi == 1000.76  # 394 px/cm × 2.54
+
+
+# ---------------------------------------------------------------------------- WSQ decoder isolation
+
+def test_damaged_wsq_that_crashes_nbis_is_a_typed_error(tmp_path):
+    """One byte changed in a WSQ makes the NBIS decoder segfault (found by fuzzing, wsq 0.9);
+    the decode runs in a forked child, so we get an error instead of losing the process."""
+    data = bytearray(encode_image(ridges(), "WSQ", 500))
+    data[1005] = 252
+    p = tmp_path / "crasher.wsq"
+    p.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError):
+        read_print(p)
+    assert read_print(write_image(tmp_path / "fine.wsq", ridges(), 500)).pixels.shape == (120, 150)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="isolation needs os.fork")
+def test_wsq_decoder_crash_and_hang_are_contained(tmp_path, monkeypatch):
+    import time
+
+    import _wsq
+
+    p = write_image(tmp_path / "a.wsq", ridges(), 500)
+    monkeypatch.setattr(_wsq, "decompress", lambda data: os.abort())  # runs in the child only
+    with pytest.raises(TruncatedFileError, match="damaged") as ei:
+        read_print(p)
+    assert "crashed" in ei.value.detail
+    monkeypatch.setattr(imageio, "WSQ_DECODE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(_wsq, "decompress", lambda data: time.sleep(30))
+    t0 = time.perf_counter()
+    with pytest.raises(TruncatedFileError) as ei:
+        read_print(p)
+    assert time.perf_counter() - t0 < 10 and "did not finish" in ei.value.detail
