@@ -408,7 +408,7 @@ def _to_gray8(im, name: str, notes: list[str], declared_bits: int | None = None)
     return np.array(conv, dtype=np.uint8)
 
 
-def _clean_dpi(value: float | None, source: str, notes: list[str]) -> float | None:
+def _clean_dpi(value: float | None, source: str, notes: list[str], snap: float = 0.05) -> float | None:
     """Round float noise (500 dpi stored as 19685 px/m reads 499.999) and drop implausible values."""
     if value is None:
         return None
@@ -419,7 +419,7 @@ def _clean_dpi(value: float | None, source: str, notes: list[str]) -> float | No
     if not np.isfinite(v) or v <= 0:
         return None
     v = round(v, 2)
-    if abs(v - round(v)) < 0.05:
+    if abs(v - round(v)) < snap:
         v = float(round(v))
     if not PLAUSIBLE_DPI[0] <= v <= PLAUSIBLE_DPI[1]:
         notes.append(f"{source} says {v:g} dpi, which is not a plausible scanner resolution; dpi treated as unknown")
@@ -701,7 +701,9 @@ def _decode_type4(rec, nsr: float | None, ntr: float | None, label: str,
         dpi = 500.0  # the standard's "minimum scanning resolution", 19.69 ppmm
     else:
         native = nsr if nsr and nsr > 0 else ntr
-        dpi = _clean_dpi(native * 25.4, "the Type-1 native scanning resolution", notes) if native and native > 0 else None
+        # ppmm with two decimals is only good to ±0.13 dpi: snap to the integer dpi it encodes
+        dpi = (_clean_dpi(native * 25.4, "the Type-1 native scanning resolution", notes, snap=0.14)
+               if native and native > 0 else None)
     if dpi is None and embedded is not None:
         dpi = embedded
         notes.append("dpi taken from the embedded WSQ header (the NIST record does not state it)")

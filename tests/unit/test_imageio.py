@@ -251,10 +251,11 @@ def test_nist_type14_dpi_unknown_and_other_dpi(tmp_path):
     assert first.dpi is None and second.dpi == 1000.0
 
 
-def test_nist_type4_native_resolution(tmp_path):
-    p = write_nist(tmp_path / "t4.an2", [(ridges(), 1000.0, 3)], compression="wsq", record_type=4)
+@pytest.mark.parametrize("dpi", [1000.0, 569.0, 750.0, 333.0])
+def test_nist_type4_native_resolution(tmp_path, dpi):
+    p = write_nist(tmp_path / "t4.an2", [(ridges(), dpi, 3)], compression="wsq", record_type=4)
     (im,) = read_prints(p)
-    assert im.dpi == 1000.0 and im.finger_position == 3
+    assert im.dpi == dpi and im.finger_position == 3
 
 
 def test_nist_type4_rejects_mixed_dpi(tmp_path):
