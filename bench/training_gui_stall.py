@@ -83,6 +83,19 @@ def run_one(backend: str, args: argparse.Namespace) -> dict:
     timed(trm.TrainingRun, "_emit", "event handling")
     timed(tdm.TrainingDialog, "_refresh_curves", "curve setData")
     timed(gv.GraphicsView, "paintEvent", "plot paint")
+    timed(trm.ProcessRun, "start", "run start")
+    timed(trm.ThreadRun, "start", "run start")
+    import gc
+
+    gc_t0: dict[str, float] = {}
+
+    def on_gc(phase: str, info: dict) -> None:  # garbage-collector pauses are GUI-thread pauses too
+        if phase == "start":
+            gc_t0["t"] = time.perf_counter()
+        elif "t" in gc_t0:
+            spans.append((f"gc gen{info.get('generation')}", gc_t0.pop("t"), time.perf_counter()))
+
+    gc.callbacks.append(on_gc)
 
     class Window(QMainWindow):
         modelsChanged = Signal()
@@ -117,6 +130,29 @@ def run_one(backend: str, args: argparse.Namespace) -> dict:
         loop.exec()
         timer.stop()
         return bool(cond())
+
+    # Our own GUI-thread cost per curve refresh (setData + repaint of the loss plot) with a long
+    # fit's worth of points (1500 batches, 30 epochs), measured before any training load exists.
+    import numpy as np
+
+    from fpstation.ml.training import BatchLog, EpochLog
+
+    rng = np.random.default_rng(0)
+    for e in range(30):
+        for b in range(50):
+            dlg._add_batch(BatchLog(e, b, 50, {"loss": 1 / (1 + e + b / 50) + 0.05 * float(rng.random())}))
+        dlg._add_epoch(EpochLog(e, 100, {"loss": 1 / (1 + e), "val_loss": 1.1 / (1 + e)}, 1.0, 10.0))
+    dlg._refresh_curves()
+    dlg.loss_plot.grab()
+    refresh_ms = []
+    for i in range(30):
+        dlg._add_batch(BatchLog(30, i, 50, {"loss": 0.1}))
+        t0 = time.perf_counter()
+        dlg._refresh_curves()
+        dlg.loss_plot.grab()
+        refresh_ms.append((time.perf_counter() - t0) * 1000)
+    dlg._reset_curves()
+    spans.clear()
 
     dlg.set_folder(data)
     assert wait_until(lambda: dlg.scan_result is not None, 600), "scan did not finish"
@@ -222,6 +258,9 @@ def run_one(backend: str, args: argparse.Namespace) -> dict:
                            if state["stop_at"] is not None and state["end_at"] is not None else None),
         "stopped_model_registered": bool(outcome is not None and outcome.stopped),
         "registered_key": outcome.card.key if outcome is not None else None,
+        "curve_refresh_isolated_ms": {"median": round(float(np.median(refresh_ms)), 2),
+                                      "max": round(max(refresh_ms), 2),
+                                      "what": "setData + repaint of the loss plot, 1500 batch + 30 epoch points"},
         "longest_gui_handler_ms": longest,
         "stalls_over_50ms": blame[:20],
     }

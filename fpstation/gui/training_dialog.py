@@ -274,7 +274,13 @@ class TrainingDialog(QDialog):
         except Exception as exc:  # noqa: BLE001 - e.g. a task module not installed: shown, not fatal
             self._task_obj = None
             self.arch_combo.clear()
-            self.error_label.setText(f"This task is not available: {describe(exc).message}")
+            if isinstance(exc, ImportError):
+                msg = (f"Training for “{self.task_combo.currentText()}” is not available in this installation "
+                       f"(module {exc.name or '?'} is missing).")
+            else:
+                msg = f"This task is not available: {describe(exc).message}"
+                log.error("task %s failed to load", self.task_name, exc_info=exc)
+            self.error_label.setText(msg)
             self.start_button.setEnabled(False)
             return
         t = self._task_obj

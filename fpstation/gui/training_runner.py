@@ -4,7 +4,7 @@ Both runners emit the same ``event(kind, payload)`` signal on the GUI thread —
 ``progress``, ``batch``, ``epoch`` and one terminal ``done`` / ``cancelled`` / ``error`` — so the
 dialog does not care where the fit runs. ``ProcessRun`` is the default: bench/training_gui_stall.py
 measured the GUI's worst event-loop stall during a fit for both (bench/results/training_gui.json,
-docs/adr/0005-training-in-a-child-process.md).
+docs/adr/0050-training-in-a-child-process.md).
 
 No algorithms here: this is plumbing between the job function and Qt.
 """
