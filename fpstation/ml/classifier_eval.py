@@ -21,7 +21,11 @@ from fpstation.ml import classifier_metrics as cm
 SUBJECT_MODES = ("heldout", "val", "all")
 
 
-def _select(items: list[dict], card_data: dict, mode: str) -> tuple[list[dict], str]:
+def _select(items: list[dict], card_data: dict, mode: str, layout: str = "") -> tuple[list[dict], str]:
+    trained_layout = (card_data.get("data") or {}).get("layout")
+    if mode != "all" and trained_layout and layout and layout != trained_layout:
+        # subject ids of different datasets are different people even when the numbers collide
+        return items, f"all subjects (the model was trained on a {trained_layout} folder, this is {layout})"
     split = card_data.get("split") or {}
     # cards written by training/train_*.py list both id sets; cards from ml/training.train() list
     # the validation ids ("val_subject_ids") and only the number of training subjects
@@ -84,7 +88,7 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
     task = PadTask()
     hyper = task.default_hyper()
     layout, items, notes = task._items(Path(root), hyper)
-    items, sel_note = _select(items, loaded.card.data, subjects)
+    items, sel_note = _select(items, loaded.card.data, subjects, layout)
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
     z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
@@ -124,7 +128,7 @@ def evaluate_gender_folder(root: str | Path, model_key: str = "", subjects: str 
     task = GenderTask()
     hyper = task.default_hyper()
     layout, items, notes = task._items(Path(root), hyper)
-    items, sel_note = _select(items, loaded.card.data, subjects)
+    items, sel_note = _select(items, loaded.card.data, subjects, layout)
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
     z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)

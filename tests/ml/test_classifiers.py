@@ -206,3 +206,17 @@ def test_evaluate_gender_cli_writes_required_keys(models_env, soco, tmp_path):
     cmx = d["confusion_matrix"]["rows_truth_cols_predicted"]
     assert sum(map(sum, cmx)) == d["n"]
     assert (tmp_path / "gender_roc.png").is_file() and (tmp_path / "gender_confusion.png").is_file()
+
+
+@pytest.mark.slow
+def test_evaluate_pad_on_livdet_layout_reports_materials(models_env, tmp_path):
+    from fpstation.cli import main
+
+    root = make_livdet(tmp_path / "livdet", subjects=6)
+    out = tmp_path / "livdet.json"
+    assert main(["evaluate", "pad", "--data", str(root), "--json", str(out), "--subjects", "all"]) == 0
+    d = json.loads(out.read_text())
+    assert d["layout"] == "livdet" and set(d["apcer"]) == {"gelatine", "latex"} and d["n"] == 24
+    # a SOCOFing-trained model: LivDet ids are other people even where the numbers collide
+    assert main(["evaluate", "pad", "--data", str(root), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["n"] == 24
