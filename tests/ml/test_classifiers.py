@@ -220,3 +220,24 @@ def test_evaluate_pad_on_livdet_layout_reports_materials(models_env, tmp_path):
     # a SOCOFing-trained model: LivDet ids are other people even where the numbers collide
     assert main(["evaluate", "pad", "--data", str(root), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["n"] == 24
+
+
+@pytest.mark.slow
+def test_fpstation_train_pad_registers_a_usable_model(soco, capsys):
+    """The shared training path (ml/training.train, as the dialog and `fpstation train` run it)
+    with PadTask: the registered user model loads and predicts with its calibration/threshold."""
+    from fpstation.cli import main
+    from fpstation.ml.classifiers import pad_predict, pad_rates_at
+    from fpstation.ml.registry import Registry
+
+    assert main(["train", "pad", "--data", str(soco), "--epochs", "1", "--input-size", "32",
+                 "--batch-size", "16", "--val-fraction", "0.35"]) == 0
+    reg = Registry()
+    cards = [c for c in reg.cards("pad") if not c.shipped]
+    assert len(cards) == 1
+    card = cards[0]
+    assert card.data["attack_types_seen"] == ["obliteration", "z-cut", "central rotation"]
+    assert "a" in card.data["calibration"] and "value" in card.data["threshold"]
+    assert pad_rates_at(card.data, card.data["threshold"]["value"]) is not None
+    r = pad_predict(_image(soco / "Real" / "1__M_Left_thumb_finger.BMP"), model_key=card.key, registry=reg)
+    assert r.model.name == card.name and r.threshold == pytest.approx(card.data["threshold"]["value"])
