@@ -138,3 +138,47 @@ def test_out_of_memory_becomes_a_clear_message(tiny, data, tmp_path, monkeypatch
     reg = Registry(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user")
     with pytest.raises(FpError, match="ran out of memory .* smaller batch size"):
         training.train("tiny", data, tiny.default_hyper(), registry=reg)
+
+
+
+class _ListQueue:
+    """Stands in for the multiprocessing.Queue (the child closes its end when done)."""
+
+    def __init__(self):
+        self.items = []
+
+    def put(self, item):
+        import pickle
+
+        self.items.append(pickle.loads(pickle.dumps(item)))  # every event must cross a process boundary
+
+    def close(self):
+        pass
+
+    def join_thread(self):
+        pass
+
+
+def test_child_entry_streams_events_and_pickles_errors(tiny, data, tmp_path):
+    """run_in_child's event protocol (called in-process here; the GUI test runs a real child)."""
+    import threading
+
+    from fpstation.ml.training import run_in_child
+
+    req = {"task": "tiny", "task_spec": TINY_SPEC, "data_dir": data, "hyper": tiny.default_hyper(),
+           "out_dir": None, "nice": 0, "shipped_dir": tmp_path / "shipped", "user_dir": tmp_path / "user"}
+    q = _ListQueue()
+    run_in_child(req, q, threading.Event())
+    kinds = [k for k, _ in q.items]
+    assert kinds[-1] == "done" and "scan" in kinds and "batch" in kinds and kinds.count("epoch") == 2
+    assert kinds.count("done") == 1 and q.items[-1][1].card.key == "tiny-cnn2@v1"
+    bad = make_dataset(tmp_path / "bad", empty_class=True)
+    q = _ListQueue()
+    run_in_child(dict(req, data_dir=bad), q, threading.Event())
+    kind, exc = q.items[-1]
+    assert kind == "error" and isinstance(exc, DatasetError) and "has no images" in exc.user_message
+    stop = threading.Event()
+    stop.set()
+    q = _ListQueue()
+    run_in_child(req, q, stop)
+    assert q.items[-1][0] == "cancelled"
