@@ -1,0 +1,31 @@
+"""training_dialog.install() inside the real MainWindow: Tools menu entries and the dialogs open."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QAction
+
+from fpstation.ml.registry import Registry
+from fpstation.settings import Settings
+from fpstation.workers import Pools
+
+
+def test_tools_menu_has_training_and_models(qtbot, tmp_path):
+    mw = pytest.importorskip("fpstation.gui.main_window")
+    win = mw.MainWindow(Settings.load(tmp_path / "settings.json"), Pools(),
+                        Registry(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user"))
+    qtbot.addWidget(win)
+    tools = win.menu("&Tools")
+    names = [a.objectName() for a in tools.actions()]
+    assert "actionTrainModel" in names and "actionModels" in names
+    next(a for a in tools.actions() if a.objectName() == "actionTrainModel").trigger()
+    dlg = win._training_dialog
+    assert dlg.isVisible()
+    assert [dlg.task_combo.itemData(i) for i in range(dlg.task_combo.count())][:3] == ["restoration", "pad", "gender"]
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
+    assert dlg.arch_combo.currentText() and dlg.epochs_spin.value() >= 1  # the task's defaults
+    next(a for a in win.findChildren(QAction) if a.objectName() == "actionModels").trigger()
+    md = win._models_dialog
+    md.select_task("restoration")
+    assert [r.value for r in md.rows()][:3] == ["unet", "autoencoder", "classical"]
+    win.pools.drain(5000)
