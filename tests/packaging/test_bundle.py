@@ -9,6 +9,8 @@ source files. Skipped when no bundle has been built; ``make bundle-smoke`` (and 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -26,6 +28,8 @@ GUI = BUNDLE / __app_name__
 INTERNAL = BUNDLE / "_internal"  # PyInstaller 6 one-dir: sys._MEIPASS
 #: selftest loads TensorFlow, every model and pyfing on a slow shared CPU
 TIMEOUT_S = 900
+#: the window shows in a few seconds; a GUI that never quits must not stall CI for long
+GUI_TIMEOUT_S = 180
 SELFTEST_HEAD = re.compile(r"^fpstation (?P<version>\S+) running from (?P<path>.+?)\s*$")
 
 pytestmark = pytest.mark.bundle
@@ -45,11 +49,12 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_bundled(exe: Path, args: list[str], tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
+def run_bundled(exe: Path, args: list[str], tmp_path: Path, timeout: float = TIMEOUT_S,
+                **extra: str) -> subprocess.CompletedProcess:
     workdir = tmp_path / "cwd"  # outside the checkout (pytest's tmp lives under /tmp)
     workdir.mkdir(exist_ok=True)
     return subprocess.run([str(exe), *args], cwd=workdir, env=clean_env(tmp_path / "home", **extra),
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -105,10 +110,22 @@ def _sample() -> Path:
 
 
 def test_analyze_a_bundled_sample(tmp_path):
+    """``analyze`` on a shipped sample: the print is read, and every task with a shipped model
+    (a card in the bundle's models/) produces a result rather than an error."""
     sample = _sample()
-    proc = run_bundled(CLI, ["analyze", str(sample)], tmp_path)
+    proc = run_bundled(CLI, ["analyze", "--json", "-", str(sample)], tmp_path)
     assert proc.returncode == 0, f"analyze failed ({proc.returncode})\n{proc.stdout}\n{proc.stderr}"
-    assert proc.stdout.strip(), "analyze printed nothing"
+    report = json.loads(proc.stdout)
+    assert report["fpstation"] == __version__
+    (result,) = report["results"]
+    assert result["sha256"] == hashlib.sha256(sample.read_bytes()).hexdigest()
+    shipped_tasks = set()
+    for card in (INTERNAL / "models").glob("*.json"):
+        task = json.loads(card.read_text(encoding="utf-8")).get("task")
+        if task in ("restoration", "pad", "gender"):
+            shipped_tasks.add(task)
+    for task in sorted(shipped_tasks):
+        assert task in result["computed"], f"{task}: {result['errors'].get(task)}"
 
 
 def test_gui_shows_its_window_without_tensorflow(tmp_path):
@@ -117,7 +134,7 @@ def test_gui_shows_its_window_without_tensorflow(tmp_path):
     ``FPSTATION_EXIT_AFTER_SHOWN=1`` makes app.py print one ``FPSTATION_SHOWN`` line when the
     window is first shown and quit (see fpstation/app.py; bench/bundle_bench.py times it).
     """
-    proc = run_bundled(GUI, [], tmp_path, FPSTATION_EXIT_AFTER_SHOWN="1")
+    proc = run_bundled(GUI, [], tmp_path, timeout=GUI_TIMEOUT_S, FPSTATION_EXIT_AFTER_SHOWN="1")
     assert proc.returncode == 0, f"GUI failed ({proc.returncode})\n{proc.stdout}\n{proc.stderr}"
     shown = [ln for ln in proc.stdout.splitlines() if ln.startswith("FPSTATION_SHOWN")]
     assert shown, f"no FPSTATION_SHOWN line\n{proc.stdout}\n{proc.stderr}"
