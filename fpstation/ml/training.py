@@ -177,7 +177,11 @@ def model_name(task_name: str, hyper: Any) -> str:
     explicit = (getattr(hyper, "extra", None) or {}).get("name")
     if explicit:
         return str(explicit)
-    return f"{NAME_PREFIX.get(task_name, task_name)}-{hyper.architecture}"
+    prefix = NAME_PREFIX.get(task_name, task_name)
+    arch = str(hyper.architecture)
+    if arch.startswith(prefix + "_"):  # "pad_cnn" -> "pad-cnn", not "pad-pad_cnn"
+        return prefix + "-" + arch[len(prefix) + 1:]
+    return f"{prefix}-{arch}"
 
 
 def cli_command(task_name: str, data_dir: str | Path, hyper: Any, out_dir: str | Path | None = None) -> str:
@@ -322,14 +326,24 @@ def train(
         raise DatasetError("Epochs and batch size must be at least 1 and the learning rate positive.")
 
     progress(0.0, "scanning the dataset")
-    scan = task.scan(data_dir, hyper, wrap_progress(progress, 0.0, 0.05), cancel)
+    try:
+        scan = task.scan(data_dir, hyper, wrap_progress(progress, 0.0, 0.05), cancel)
+    except (Cancelled, DatasetError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - translated into words, re-raised
+        friendly = _friendly(exc, hyper)
+        if friendly is exc:
+            raise
+        raise friendly from exc
     _check_scan(scan)
     if on_scan is not None:
         on_scan(scan)
     cancel.raise_if_cancelled()
 
     name = model_name(task_name, hyper)
-    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=registry.user_dir.parent))
+    # Stage the checkpoint beside the user models dir (same disk, never in the shipped models/).
+    registry.user_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".training-{name}-", dir=registry.user_dir.parent))
     try:
         try:
             progress(0.05, "building the model")
