@@ -6,6 +6,8 @@
 * ``enhance`` — ``ml.classical.enhance`` in a fresh interpreter: the first call (imports pyfing /
   Keras / TensorFlow and builds the networks) and then ``--repeat`` warm calls per sample, for
   GBFEN and SNFEN; per-stage medians from ``extras["timings"]``.
+* ``graph_vs_eager`` — the pyfing networks called through ``tf.function`` (what classical.py does)
+  versus eagerly (what pyfing does), interleaved on one print.
 
     nice -n 10 .venv/bin/python bench/io_enhance_bench.py [--repeat 5] [--out bench/results/io_enhance.json]
 
@@ -103,6 +105,33 @@ def bench_enhance(repeat: int) -> dict:
     return result
 
 
+def bench_graph_vs_eager(repeat: int) -> dict:
+    """Same print, networks called in graph mode (the default) vs eagerly, interleaved A/B."""
+    from fpstation.core.imageio import read_print
+    from fpstation.core.samples import sample_files
+    from fpstation.ml import classical
+
+    im = read_print(sample_files()[0])
+    classical.enhance(im)  # build + trace
+    nets = [a.model for a in (classical._algorithm(n) for n in ("SUFS", "SNFOE", "SNFFE"))]
+    runs: dict[str, list[dict]] = {"graph": [], "eager": []}
+    for _ in range(max(repeat, 5)):
+        for mode in ("graph", "eager"):
+            for m in nets:
+                m._eager = mode == "eager"
+            runs[mode].append(classical.enhance(im).extras["timings"])
+    for m in nets:
+        m._eager = False
+    out = {}
+    for mode, ts in runs.items():
+        out[mode] = {k: round(statistics.median(t[k] for t in ts), 4)
+                     for k in ("segmentation", "orientation", "frequency", "enhancement")}
+        out[mode]["total"] = round(statistics.median(sum(t.values()) for t in ts), 4)
+        print(f"{mode:5} median s per stage {out[mode]}", flush=True)
+    out["print"] = f"{im.width}x{im.height}"
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
@@ -111,7 +140,8 @@ def main() -> int:
     load_before = os.getloadavg()
     doc = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
            "cpu_count": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
-           "repeat": args.repeat, "load": bench_load(args.repeat), "enhance": bench_enhance(args.repeat)}
+           "repeat": args.repeat, "load": bench_load(args.repeat), "enhance": bench_enhance(args.repeat),
+           "graph_vs_eager": bench_graph_vs_eager(args.repeat)}
     doc["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2), encoding="utf-8")

@@ -73,3 +73,22 @@ def test_analyze_cli_with_classical_restorer(capsys, tmp_path):
     assert first["errors"] == {} and first["timings"]["restoration"] > 0
     assert second["dpi"] is None
     assert second["computed"]["restoration"]["note"] == "dpi unknown: assumed 500 for enhancement"
+
+
+def test_graph_mode_networks_match_eager_keras():
+    """classical.py calls pyfing's networks through tf.function; the result must be what pyfing's
+    own eager calls give, and the graph path must really be in use (no silent fallback)."""
+    from fpstation.ml import classical
+
+    image = load_sample("fvc2002_db3b_101_1")
+    graph = classical.enhance(image, method="SNFEN").pixels
+    nets = [classical._algorithm(n).model for n in ("SUFS", "SNFOE", "SNFFE", "SNFEN")]
+    assert all(isinstance(m, classical._GraphModel) and not m._eager for m in nets)
+    try:
+        for m in nets:
+            m._eager = True
+        eager = classical.enhance(image, method="SNFEN").pixels
+    finally:
+        for m in nets:
+            m._eager = False
+    assert np.abs(graph.astype(int) - eager.astype(int)).max() <= 1
