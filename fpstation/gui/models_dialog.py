@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPlainTextEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -44,6 +45,36 @@ class ModelChoice:
     origin: str = ""
     created: str = ""
     metrics: str = ""
+    card: Any = None  # the ModelCard, None for built-in methods / "shipped default"
+
+
+def card_details(card: Any) -> str:
+    """A few lines describing a model card: data, split, hyper-parameters, metrics, command."""
+    if card is None:
+        return ""
+    d = card.data
+    data, split, train = d.get("data") or {}, d.get("split") or {}, d.get("training") or {}
+    lines = [f"{card.display} — key {card.key}", f"File: {card.file}  (sha256 {card.sha256[:16]}…)"]
+    if data:
+        lines.append(f"Data: {data.get('path') or data.get('root', '?')}  layout {data.get('layout', '?')}, "
+                     f"file list sha256 {str(data.get('file_list_sha256', ''))[:16]}…")
+    if isinstance(split.get("train_subjects"), int):
+        lines.append(f"Split: {split['train_subjects']} train / {split.get('val_subjects', '?')} validation "
+                     "subjects (subject-disjoint)")
+    elif split:
+        lines.append(f"Split: {split.get('rule', split.get('method', ''))}")
+    hyper = d.get("hyper") or {}
+    if hyper:
+        lines.append("Hyper-parameters: " + ", ".join(f"{k} {v}" for k, v in hyper.items()
+                                                      if not isinstance(v, dict | list)))
+    metrics = _metrics_text(d, limit=12)
+    if metrics:
+        lines.append("Validation: " + metrics)
+    if train.get("command"):
+        lines.append(f"Command: {train['command']}")
+    if d.get("created"):
+        lines.append(f"Created: {d['created']}")
+    return "\n".join(lines)
 
 
 def _metrics_text(card_data: dict[str, Any], limit: int = 4) -> str:
@@ -70,7 +101,7 @@ def choices(registry: Any, task: str) -> list[ModelChoice]:
         out.append(ModelChoice("", f"Shipped default{f' ({d.name})' if d else ''}", origin="shipped"))
     for c in cards:
         out.append(ModelChoice(c.key, c.name, c.version, "shipped" if c.shipped else "trained",
-                               str(c.data.get("created", "")), _metrics_text(c.data)))
+                               str(c.data.get("created", "")), _metrics_text(c.data), c))
     return out
 
 
@@ -115,6 +146,10 @@ class ModelsDialog(QDialog):
         self.use_button.clicked.connect(self.use_selected)
         self.info = QLabel("")
         self.info.setWordWrap(True)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setMaximumHeight(140)
+        self.details.setPlaceholderText("Select a model to see its card.")
         top = QHBoxLayout()
         top.addWidget(QLabel("Task"))
         top.addWidget(self.task_combo, 1)
@@ -124,6 +159,7 @@ class ModelsDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.details)
         lay.addLayout(bottom)
         self.resize(900, 400)
         self.task_combo.currentIndexChanged.connect(lambda _i: self._fill())
@@ -184,6 +220,7 @@ class ModelsDialog(QDialog):
     def _selection_changed(self) -> None:
         rows = self.table.selectionModel().selectedRows()
         self.use_button.setEnabled(bool(rows) and self.task in SETTING_FOR_TASK)
+        self.details.setPlainText(card_details(self._rows[rows[0].row()].card) if rows else "")
 
     def select_value(self, value: str) -> None:
         for r, ch in enumerate(self._rows):

@@ -122,6 +122,9 @@ class TrainingDialog(QDialog):
         self._epoch_logs: list[dict[str, float]] = []
         self._dirty = False
         self._epochs_dirty = False
+        self._first_batch_t: float | None = None
+        self._first_batch_done = 0
+        self._eta_shown_t = 0.0
 
         # --- what to train, on what ---
         self.task_combo = QComboBox()
@@ -427,6 +430,7 @@ class TrainingDialog(QDialog):
             self._ended(kind, payload)
 
     def _add_batch(self, b: Any) -> None:
+        self._update_eta(b)
         loss = b.logs.get("loss")
         if loss is None:
             return
@@ -435,6 +439,22 @@ class TrainingDialog(QDialog):
         self._batch_x.append(x)
         self._batch_y.append(self._ema)
         self._dirty = True
+
+    def _update_eta(self, b: Any) -> None:
+        """Epoch counter + ETA from batch timing, so the first epoch already shows an estimate
+        (the per-epoch ETA from fit_keras replaces it at each epoch end)."""
+        now = time.perf_counter()
+        if self._first_batch_t is None:
+            self._first_batch_t, self._first_batch_done = now, b.epoch * max(b.batches, 1) + b.batch + 1
+            return
+        if not b.batches or now - self._eta_shown_t < 0.5:
+            return
+        self._eta_shown_t = now
+        done = b.epoch * b.batches + b.batch + 1 - self._first_batch_done
+        total = self._epochs * b.batches - self._first_batch_done
+        if done > 0:
+            eta = (now - self._first_batch_t) / done * max(total - done, 0)
+            self.epoch_label.setText(f"epoch {b.epoch + 1}/{self._epochs} · ETA {_fmt_seconds(eta)}")
 
     def _add_epoch(self, e: Any) -> None:
         self._epoch_x.append(e.epoch + 1.0)
@@ -476,6 +496,9 @@ class TrainingDialog(QDialog):
             self._batch_y = self._batch_y[:half:2] + self._batch_y[half:]
 
     def _reset_curves(self) -> None:
+        self._first_batch_t: float | None = None
+        self._first_batch_done = 0
+        self._eta_shown_t = 0.0
         self._batch_x, self._batch_y, self._epoch_x, self._epoch_logs = [], [], [], []
         self._ema = None
         self._dirty = self._epochs_dirty = False

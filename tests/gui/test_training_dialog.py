@@ -90,7 +90,7 @@ def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, t
     ep = [s for s in seen if s[1] > 0]
     assert [s[1] for s in ep][-1] == 2 and ep[0][0] < ep[-1][0]  # both curves grew
     assert _n(dlg.curves["val_loss"]) == 2 and _n(dlg.curves["metric"]) == 2
-    assert "epoch 2/2" in dlg.epoch_label.text()
+    assert "epoch 2/2 · ETA 0 s" in dlg.epoch_label.text()
     assert "val_accuracy" in dlg.result_text.toPlainText()
     key = dlg.outcome.card.key
     assert key == "tiny-cnn2@v1"
@@ -99,6 +99,10 @@ def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, t
     md = window._models_dialog
     md.select_task("tiny")
     assert key in [r.value for r in md.rows()]
+    md.select_value(key)
+    details = md.details.toPlainText()
+    assert "key tiny-cnn2@v1" in details and "Command: python -m fpstation train tiny" in details
+    assert "Validation: " in details and "Split: " in details
     card = json.loads(dlg.outcome.card_path.read_text())
     assert card["data"]["unreadable"] == 1 and card["training"]["epochs_run"] == 2
 
