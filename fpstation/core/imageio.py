@@ -189,8 +189,8 @@ def _read_file_bytes(p: Path) -> bytes:
     except OSError as exc:
         raise FileAccessError(f"“{name}” cannot be opened: {exc.strerror or exc}.", path=str(p)) from None
     if p.is_dir():
-        raise FileAccessError(f"“{name}” is a folder, not an image file. Use “Open folder” to import "
-                              "all the prints inside it.", path=str(p))
+        raise FileAccessError(f"“{name}” is a folder, not an image file. To import the prints inside it "
+                              "use File ▸ Open Folder (or `fpstation batch` on the command line).", path=str(p))
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
         raise FileAccessError(f"“{name}” is not a regular file (it is a device, pipe or socket).", path=str(p))
     if st.st_size > MAX_FILE_BYTES:
