@@ -159,7 +159,7 @@ class TrainingDialog(QDialog):
         self.size_spin = QSpinBox()
         self.size_spin.setRange(16, 2048)
         self.size_spin.setSingleStep(16)
-        self.augment_check = QCheckBox("Augment (flips, small rotations, contrast)")
+        self.augment_check = QCheckBox("Augment training images (as the task defines it)")
         self.val_spin = QDoubleSpinBox()
         self.val_spin.setRange(0.05, 0.9)
         self.val_spin.setSingleStep(0.05)
@@ -214,7 +214,7 @@ class TrainingDialog(QDialog):
         self.loss_plot.addLegend(offset=(-10, 10))
         self.loss_plot.setLabel("bottom", "epoch")
         self.metric_plot = pg.PlotWidget(title="Metric")
-        self.metric_plot.addLegend(offset=(-10, 10))
+        self.metric_plot.addLegend(offset=(-10, -10))  # bottom-right: metrics usually rise
         self.metric_plot.setLabel("bottom", "epoch")
         self.curves = {
             "batch_loss": self.loss_plot.plot([], [], pen=pg.mkPen((150, 150, 150), width=1),
