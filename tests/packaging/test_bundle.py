@@ -10,10 +10,12 @@ source files. Skipped when no bundle has been built; ``make bundle-smoke`` (and 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,37 @@ def test_gui_shows_its_window_without_tensorflow(tmp_path):
     shown = [ln for ln in proc.stdout.splitlines() if ln.startswith("FPSTATION_SHOWN")]
     assert shown, f"no FPSTATION_SHOWN line\n{proc.stdout}\n{proc.stderr}"
     assert "tensorflow=False" in shown[0], shown[0]
+
+
+@pytest.mark.parametrize("exe", [GUI, CLI], ids=["gui", "cli"])
+def test_spawned_child_runs_its_target_not_the_app(exe, tmp_path):
+    """The training dialog fits in a multiprocessing 'spawn' child, which is this executable
+    started with ``--multiprocessing-fork``. The entry script must hand over to multiprocessing
+    (``freeze_support()``) instead of starting the app again (a second window).
+
+    Feeds the child what ``popen_spawn_posix`` would: preparation data, then the pickled
+    Process, whose target ``sys.exit(7)`` makes the child exit with 7."""
+    import multiprocessing
+    import multiprocessing.context
+    from multiprocessing import reduction
+
+    proc_obj = multiprocessing.get_context("spawn").Process(target=sys.exit, args=(7,))
+    multiprocessing.context.set_spawning_popen(object())  # allows pickling the authkey
+    try:
+        payload = io.BytesIO()
+        reduction.dump({}, payload)
+        reduction.dump(proc_obj, payload)
+    finally:
+        multiprocessing.context.set_spawning_popen(None)
+    r, w = os.pipe()
+    os.write(w, payload.getvalue())  # a few hundred bytes: fits the pipe buffer
+    os.close(w)
+    try:
+        workdir = tmp_path / "cwd"
+        workdir.mkdir()
+        proc = subprocess.run([str(exe), "--multiprocessing-fork", f"pipe_handle={r}"], pass_fds=(r,),
+                              cwd=workdir, env=clean_env(tmp_path / "home"), capture_output=True,
+                              text=True, timeout=GUI_TIMEOUT_S)
+    finally:
+        os.close(r)
+    assert proc.returncode == 7, f"child exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
