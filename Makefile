@@ -28,7 +28,7 @@ $(SYSSTAMP):
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml | $(SYSSTAMP)
-	$(PYTHON) -m venv $(VENV)
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
