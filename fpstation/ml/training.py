@@ -361,7 +361,8 @@ def train(
             # Evaluate the *best* epoch, not the last one: reload the checkpointed weights.
             if fit.stopped or (fit.best_epoch is not None and fit.best_epoch != fit.epochs_run - 1):
                 model.load_weights(fit.checkpoint)
-            progress(0.9, "evaluating on the validation split")
+            progress(0.9, "stopped: evaluating the best checkpoint on the validation split" if fit.stopped
+                     else "evaluating on the validation split")
             # After Stop the user asked to end the fit, not to lose it: the short validation pass
             # that produces the card's metrics runs with its own (uncancelled) token.
             from fpstation.core.jobs import CancelToken as _Token
