@@ -33,6 +33,7 @@ def common_args(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--width", type=int, default=16)
+    p.add_argument("--convs-per-block", type=int, default=1)
     p.add_argument("--architecture", default="")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2)
@@ -81,7 +82,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     hyper.epochs, hyper.batch_size, hyper.learning_rate = args.epochs, args.batch_size, args.lr
     hyper.seed, hyper.val_fraction, hyper.augment = args.seed, args.val_fraction, not args.no_augment
     hyper.architecture = args.architecture or hyper.architecture
-    hyper.extra.update(width=args.width, cache_dir=str(Path(args.workdir).parent / "cache"), **(extra or {}))
+    hyper.extra.update(width=args.width, convs_per_block=args.convs_per_block, cache_dir=str(Path(args.workdir).parent / "cache"), **(extra or {}))
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -120,6 +121,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     kwargs = {"compile": False}
     if hyper.architecture != "reference_gender_cnn":
         kwargs["width"] = hyper.extra["width"]
+        kwargs["convs_per_block"] = hyper.extra.get("convs_per_block", 1)
     export = CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
     export.set_weights(best.get_weights())
     out = Path(args.out)

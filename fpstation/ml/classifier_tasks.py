@@ -148,6 +148,7 @@ class _ClassifierTask:
         kwargs: dict[str, Any] = {"learning_rate": hyper.learning_rate}
         if hyper.architecture != "reference_gender_cnn":
             kwargs["width"] = int(hyper.extra.get("width", 16))
+            kwargs["convs_per_block"] = int(hyper.extra.get("convs_per_block", 1))
         return CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
 
     def _items(self, root: Path, hyper: Hyper) -> tuple[str, list[dict], list[str]]:
@@ -232,7 +233,8 @@ class _ClassifierTask:
                       "val_subjects": sorted(scan.val_subjects, key=_natural),
                       "n_train": len(scan.train_items), "n_val": len(scan.val_items)},
             "hyper": {"epochs": hyper.epochs, "batch_size": hyper.batch_size, "learning_rate": hyper.learning_rate,
-                      "augment": hyper.augment, "width": hyper.extra.get("width")},
+                      "augment": hyper.augment, "width": hyper.extra.get("width"),
+                      "convs_per_block": hyper.extra.get("convs_per_block", 1)},
         }
 
 
