@@ -52,8 +52,9 @@ def run(args) -> int:
         m = (y == 0) | np.array([tt == t for tt in types])
         r = cm.roc_points(s[m], y[m], max_points=300)
         curves[t] = (r["fpr"], [1 - v for v in r["tpr"]])  # DET-style (linear axes): APCER vs BPCER
-    plots["det"] = str(roc_plot(f"{stem}_det.png", curves, "APCER vs BPCER per attack type (linear)",
-                                "BPCER", "APCER", point=(report["bpcer"], report["apcer_max"], "operating point")))
+    plots["det"] = str(roc_plot(f"{stem}_det.png", curves, "DET: APCER vs BPCER per attack type (log)",
+                                "BPCER", "APCER", point=(report["bpcer"], report["apcer_max"], "operating point"),
+                                log_axes=True))
     bins = np.linspace(0, 1, 51)
     plots["scores"] = str(histogram_plot(f"{stem}_scores.png", bins,
                                          {"bona fide": np.histogram(s[y == 0], bins)[0],

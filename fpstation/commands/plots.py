@@ -27,20 +27,21 @@ def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float = 0.45, th
 
 
 def _axes(img: np.ndarray, title: str, xlabel: str, ylabel: str, ticks: Sequence[float] = (0, .25, .5, .75, 1),
-          fmt: str = "{:.2f}") -> None:
+          fmt: str = "{:.2f}", labels: Sequence[str] | None = None) -> None:
     import cv2
 
     x0, y0, x1, y1 = ML, H - MB, W - MR, MT
     cv2.rectangle(img, (x0, y1), (x1, y0), 0, 1)
-    for t in ticks:
+    for k, t in enumerate(ticks):
+        lab = labels[k] if labels else fmt.format(t)
         xx = int(x0 + t * (x1 - x0))
         yy = int(y0 - t * (y0 - y1))
         cv2.line(img, (xx, y0), (xx, y0 + 5), 0, 1)
         cv2.line(img, (x0 - 5, yy), (x0, yy), 0, 1)
         cv2.line(img, (xx, y1), (xx, y0), 225, 1)
         cv2.line(img, (x0, yy), (x1, yy), 225, 1)
-        _text(img, fmt.format(t), (xx - 14, y0 + 20), 0.4)
-        _text(img, fmt.format(t), (8, yy + 4), 0.4)
+        _text(img, lab, (xx - 14, y0 + 20), 0.4)
+        _text(img, lab, (8, yy + 4), 0.4)
     _text(img, title, (ML, 25), 0.55, 1)
     _text(img, xlabel, (ML + 120, H - 15), 0.5)
     # vertical label written horizontally above the axis (cv2 has no rotated text)
@@ -61,24 +62,43 @@ def _polyline(img: np.ndarray, xs: Sequence[float], ys: Sequence[float], dashed:
         cv2.line(img, pts[i], pts[i + 1], 0, thick, cv2.LINE_AA)
 
 
+LOG_FLOOR = 1e-3  # DET axes run from 0.1 % to 100 %
+
+
+def _log01(v: Sequence[float] | float) -> np.ndarray:
+    """Map rates in [LOG_FLOOR, 1] to [0, 1] on a log scale (values below the floor sit at 0)."""
+    a = np.clip(np.asarray(v, np.float64), LOG_FLOOR, 1.0)
+    return (np.log10(a) - np.log10(LOG_FLOOR)) / -np.log10(LOG_FLOOR)
+
+
 def roc_plot(path: str | Path, curves: dict[str, tuple[Sequence[float], Sequence[float]]], title: str,
              xlabel: str = "false positive rate", ylabel: str = "true positive rate",
-             point: tuple[float, float, str] | None = None) -> Path:
-    """ROC curves ``{legend: (x, y)}``; ``point`` = (x, y, label) marks an operating point."""
+             point: tuple[float, float, str] | None = None, log_axes: bool = False) -> Path:
+    """ROC curves ``{legend: (x, y)}``; ``point`` = (x, y, label) marks an operating point.
+
+    ``log_axes``: DET-style plot of two error rates on log axes (0.1 % … 100 %), no diagonal.
+    """
     import cv2
 
     from fpstation.core.imageio import write_image
 
     img = _canvas()
-    _axes(img, title, xlabel, ylabel)
-    _polyline(img, [0, 1], [0, 1], dashed=True, thick=1)
+    if log_axes:
+        _axes(img, title, xlabel, ylabel, ticks=(0, 1 / 3, 2 / 3, 1), labels=("0.1%", "1%", "10%", "100%"))
+        fx = fy = _log01
+    else:
+        _axes(img, title, xlabel, ylabel)
+        _polyline(img, [0, 1], [0, 1], dashed=True, thick=1)
+        fx = fy = lambda v: np.asarray(v, np.float64)  # noqa: E731
     for i, (name, (xs, ys)) in enumerate(curves.items()):
         order = np.argsort(np.asarray(xs), kind="stable")
-        _polyline(img, np.asarray(xs)[order], np.asarray(ys)[order], dashed=bool(i % 2))
-        _text(img, ("-- " if i % 2 else "__ ") + name, (ML + 170, H - MB - 20 - 18 * i), 0.45)
+        _polyline(img, fx(np.asarray(xs)[order]), fy(np.asarray(ys)[order]), dashed=bool(i % 2))
+        _text(img, ("-- " if i % 2 else "__ ") + name, (ML + 170, MT + 20 + 18 * i) if log_axes
+              else (ML + 170, H - MB - 20 - 18 * i), 0.45)
     if point is not None:
-        cv2.circle(img, _xy(point[0], point[1]), 6, 0, 2)
-        _text(img, point[2], (_xy(point[0], point[1])[0] + 8, _xy(point[0], point[1])[1] + 18), 0.4)
+        px, py = _xy(float(fx(point[0])), float(fy(point[1])))
+        cv2.circle(img, (px, py), 6, 0, 2)
+        _text(img, point[2], (px + 8, py - 8), 0.4)
     return write_image(path, img)
 
 
