@@ -478,7 +478,10 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
             if t is not state["explain_task"] or image is not pad.image or not pad.why_button.isChecked():
                 return  # stale: another print is shown or the toggle was switched off
             window.left_view.set_overlay(heat, 0.45)
-            pad.why_label.setText("Heat map: red = regions that pushed the score towards ATTACK.")
+            if float(heat.max()) > 0:
+                pad.why_label.setText("Heat map: red = regions that pushed the score towards ATTACK.")
+            else:
+                pad.why_label.setText("No region pushed the score towards ATTACK (empty heat map).")
 
         task.signals.result.connect(done)
         task.signals.error.connect(lambda exc: pad.why_label.setText(f"No heat map: {exc}"))
