@@ -425,8 +425,9 @@ class TrainingDialog(QDialog):
         if kind == "progress":
             fraction, message = payload
             self.progress_bar.setValue(int(fraction * 1000))
-            if message and not (self.run and self.run.stop_requested_at):
-                self.status_label.setText(message)
+            # After Stop keep "Stopping…" until train() reports the fit ended (fraction ≥ 0.9).
+            if message and (fraction >= 0.9 or not (self.run and self.run.stop_requested_at)):
+                self.status_label.setText(message[0].upper() + message[1:])
         elif kind == "scan":
             self.scan_result = payload
             self._show_scan(payload)

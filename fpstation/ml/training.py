@@ -47,6 +47,10 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+class _StopFit(Exception):  # noqa: N818 - internal control flow, never leaves fit_keras
+    """Raised by the callback adapter to leave ``model.fit`` right after a stopped batch."""
+
+
 def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
     out = {}
     for k, v in (logs or {}).items():
@@ -106,6 +110,19 @@ def fit_keras(
                 state["stopped"] = True
                 self.model.stop_training = True
 
+        def on_test_begin(self, logs=None):
+            if state["stopped"]:
+                # Keras 3 runs validation even after stop_training: a stopped (partial) epoch's
+                # numbers are never used, so end the fit here instead of paying a validation batch.
+                self._end_stopped_epoch()
+                raise _StopFit()
+
+        def _end_stopped_epoch(self):
+            state["epochs_run"] = state["epoch"] + 1
+            if not state["saved"]:  # nothing better yet: keep the partial model rather than none
+                self.model.save(checkpoint)
+                state["saved"] = True
+
         def on_test_batch_end(self, batch, logs=None):
             if cancel.cancelled:
                 state["stopped"] = True
@@ -121,9 +138,7 @@ def fit_keras(
             state["epochs_run"] = epoch + 1
             if state["stopped"]:
                 # A stopped epoch is partial: do not let its (partial) numbers pick the checkpoint.
-                if not state["saved"]:
-                    self.model.save(checkpoint)
-                    state["saved"] = True
+                self._end_stopped_epoch()
                 return
             state["history"].append(logs)
             value = logs.get(monitor, logs.get("loss"))
@@ -141,9 +156,12 @@ def fit_keras(
         return FitResult(None, None, None, monitor, True, 0)
     # A tf.data pipeline shuffles itself; Keras warns when asked to shuffle one again.
     shuffle = not hasattr(train, "element_spec")
-    model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps_per_epoch,
-              validation_steps=validation_steps, class_weight=class_weight, verbose=verbose,
-              shuffle=shuffle, callbacks=[Adapter()])
+    try:
+        model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  validation_steps=validation_steps, class_weight=class_weight, verbose=verbose,
+                  shuffle=shuffle, callbacks=[Adapter()])
+    except _StopFit:
+        pass
     return FitResult(checkpoint if state["saved"] else None, state["best_epoch"], state["best"], monitor,
                      state["stopped"], state["epochs_run"], state["history"])
 

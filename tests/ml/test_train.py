@@ -36,15 +36,36 @@ def test_fit_keras_stops_within_one_batch(tiny, data, tmp_path):
     token = CancelToken()
     seen = []
 
+    val_calls_before_stop = []
+
     def on_batch(b):
         seen.append((b.epoch, b.batch))
         if b.epoch == 1 and b.batch == 2:
+            val_calls_before_stop.append(CountingVal.calls)
             token.cancel()
 
-    fit = fit_keras(tiny.build_model(hyper), ds["train"], ds["val"], epochs=20, checkpoint=tmp_path / "m.keras",
+    import keras
+    import numpy as np
+
+    xv = np.concatenate([x for x, _ in ds["val"]])
+    yv = np.concatenate([y for _, y in ds["val"]])
+
+    class CountingVal(keras.utils.PyDataset):
+        calls = 0
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            CountingVal.calls += 1
+            return xv[i::3], yv[i::3]
+
+    fit = fit_keras(tiny.build_model(hyper), ds["train"], CountingVal(), epochs=20, checkpoint=tmp_path / "m.keras",
                     cancel=token, on_batch=on_batch)
-    # Keras 3 honours stop_training after the batch in which Stop was seen: no further batch runs.
+    # Keras 3 honours stop_training after the batch in which Stop was seen: no further batch runs,
+    # and the stopped epoch's validation pass is skipped (no validation batch read after Stop).
     assert seen[-1] == (1, 2)
+    assert CountingVal.calls == val_calls_before_stop[0] >= 3
     assert fit.stopped and fit.epochs_run == 2
     assert fit.best_epoch == 0 and fit.checkpoint is not None and fit.checkpoint.is_file()
 
