@@ -358,6 +358,14 @@ def _decode_pillow(data: bytes, fmt: str, name: str) -> tuple[np.ndarray, float 
         if bps:
             bits = int(bps[0] if isinstance(bps, tuple) else bps)
     pixels = _to_gray8(im, name, notes, bits)
+    if fmt in ("JPEG", "TIFF", "PNG"):
+        try:
+            orientation = im.getexif().get(274)
+        except Exception:  # noqa: BLE001 - a damaged EXIF block is only missing metadata
+            orientation = None
+        if orientation not in (None, 1):
+            # evidence is shown as stored; rotating would change the pixels the hash identifies
+            notes.append(f"EXIF orientation {orientation} (camera rotation) not applied: pixels shown as stored")
     dpi = _dpi_from_pillow(im, fmt, notes)
     return pixels, dpi, notes
 

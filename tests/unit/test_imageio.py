@@ -209,6 +209,15 @@ def test_pixels_per_cm_png(tmp_path, img):
     assert read_print(tmp_path / "a.png").dpi == 1000.0
 
 
+def test_exif_orientation_is_noted_not_applied(tmp_path, img):
+    exif = Image.Exif()
+    exif[274] = 6  # "rotate 90° CW to display"
+    Image.fromarray(img).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    im = read_print(tmp_path / "phone.jpg")
+    assert im.pixels.shape == img.shape  # not rotated
+    assert any("EXIF orientation 6" in n for n in im.notes)
+
+
 def test_content_decides_format_not_the_name(tmp_path, img):
     p = tmp_path / "really_a_jpeg.png"
     p.write_bytes(encode_image(img, "JPEG", 500))
