@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import faulthandler
 import hashlib
 import io
 import logging
@@ -523,6 +524,9 @@ def _wsq_decompress_isolated(data: bytes) -> tuple[bytes, int, int, int]:
     if pid == 0:  # child: decode, write, leave without running any Python cleanup
         code = 0
         try:
+            # A crash here is expected and reported by the parent; don't let an inherited
+            # faulthandler (pytest enables one) print a misleading "Fatal Python error" dump.
+            faulthandler.disable()
             os.close(rfd)
             try:
                 buf, w, h, ppi = _wsq.decompress(data)
