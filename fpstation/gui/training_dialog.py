@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.gui.errors import describe
-from fpstation.gui.training_runner import TrainingRun, make_run
+from fpstation.gui.training_runner import TrainingRun, make_run, preload
 from fpstation.workers import Pools, Task
 
 log = logging.getLogger(__name__)
@@ -265,6 +265,7 @@ class TrainingDialog(QDialog):
 
         self.task_combo.currentIndexChanged.connect(self._task_changed)
         self._task_changed()
+        preload()
 
     # ----------------------------------------------------------------- choices
     @property

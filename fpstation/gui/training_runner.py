@@ -203,6 +203,23 @@ class ProcessRun(TrainingRun):
             self._reaper.stop()
 
 
+def preload() -> None:
+    """Import what a run's start needs (the Qt-free training module, multiprocessing's spawn
+    machinery) ahead of time: done when the dialog opens, it keeps Start itself to ~2 ms instead
+    of the 30–75 ms measured when these imports happened on the Start click."""
+    import multiprocessing.queues  # noqa: F401
+    import multiprocessing.synchronize  # noqa: F401
+
+    if sys.platform != "win32":
+        import multiprocessing.popen_spawn_posix  # noqa: F401
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()  # its helper process would otherwise start on the click
+
+    import fpstation.ml.tasks  # noqa: F401
+    import fpstation.ml.training  # noqa: F401 - Qt-free and TensorFlow-free at import
+
+
 def make_run(backend: str, task_name: str, data_dir: str | Path, hyper: Any, registry: Any, pools: Pools,
              out_dir: str | Path | None = None, parent: QObject | None = None) -> TrainingRun:
     """``backend``: "process" (default in the dialog) or "thread"."""
