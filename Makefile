@@ -55,7 +55,7 @@ bundle: $(STAMP)
 ## `fpstation-cli selftest` must pass and run from the bundle; `analyze` a sample; GUI shows a window.
 bundle-smoke: $(STAMP)
 	FPSTATION_REQUIRE_BUNDLE=1 FPSTATION_BUNDLE_DIR=$(abspath $(BUNDLE_DIST))/fpstation \
-	  $(PY) -m pytest -v -p no:cacheprovider tests/packaging/test_bundle.py
+	  $(PY) -m pytest -v -rP -p no:cacheprovider tests/packaging/test_bundle.py
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports

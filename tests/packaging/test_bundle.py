@@ -93,6 +93,7 @@ def test_cli_version(tmp_path):
 def test_selftest_passes_and_runs_from_the_bundle(tmp_path):
     proc = run_bundled(CLI, ["selftest"], tmp_path)
     out = proc.stdout
+    print(out)  # shown in the CI log (make bundle-smoke uses -rP)
     assert proc.returncode == 0, f"selftest failed ({proc.returncode})\n{out}\n{proc.stderr}"
     head = SELFTEST_HEAD.match(out.splitlines()[0]) if out else None
     assert head, f"unexpected first line: {out[:200]!r}"
