@@ -17,8 +17,10 @@ exclusions (``FPSTATION_BUNDLE_EXCLUDES=0``) or a one-file build can be compared
 Usage (slow: a build takes minutes; run niced)::
 
     nice -n 10 .venv/bin/python bench/bundle_bench.py --build
-    nice -n 10 .venv/bin/python bench/bundle_bench.py --build --variant no-excludes \
-        --env FPSTATION_BUNDLE_EXCLUDES=0 --dist /tmp/fp-noexcl
+    nice -n 10 .venv/bin/python bench/bundle_bench.py --build --variant before-size-work \
+        --env FPSTATION_BUNDLE_EXCLUDES=0 --env FPSTATION_BUNDLE_STRIP=0 --no-startup --dist /tmp/fp-before
+    nice -n 10 .venv/bin/python bench/bundle_bench.py --build --variant onefile --onefile --runs 2 \
+        --dist /tmp/fp-onefile
 """
 
 from __future__ import annotations
