@@ -84,6 +84,19 @@ def test_bundle_mirrors_paths_layout():
         assert (INTERNAL / "pyfing" / "models" / f"{name}.weights.h5").is_file(), name
 
 
+@pytest.mark.parametrize("exe", [GUI, CLI], ids=["gui", "cli"])
+def test_every_fpstation_module_is_in_the_executable(exe):
+    """Commands, GUI extensions and training tasks are imported by name at run time, which
+    PyInstaller cannot see: every module of the source package must be in the executable's archive
+    (read back with PyInstaller's own archive reader), or a feature silently goes missing."""
+    from PyInstaller.archive.readers import pkg_archive_contents
+
+    bundled = set(pkg_archive_contents(str(exe)))
+    source = {".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+              for f in (ROOT / "fpstation").rglob("*.py")}
+    assert not source - bundled, sorted(source - bundled)
+
+
 def test_cli_version(tmp_path):
     proc = run_bundled(CLI, ["--version"], tmp_path)
     assert proc.returncode == 0, proc.stderr
