@@ -60,6 +60,13 @@ def run(args) -> int:
     token = CancelToken()
     bar = TextProgress()
     out = sys.stdout
+    last = {"f": -1.0, "m": None}
+
+    def progress(fraction: float, message: str = "") -> None:
+        # Per-batch updates would print thousands of lines when stderr is not a terminal.
+        if fraction - last["f"] >= 0.005 or message != last["m"] or fraction >= 1.0:
+            last["f"], last["m"] = fraction, message
+            bar(fraction, message)
 
     def on_scan(scan) -> None:
         print("Dataset:", file=out)
@@ -88,7 +95,7 @@ def run(args) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        outcome = train(args.task, args.data, hyper, bar, token, on_epoch=on_epoch, on_scan=on_scan,
+        outcome = train(args.task, args.data, hyper, progress, token, on_epoch=on_epoch, on_scan=on_scan,
                         out_dir=args.out)
     finally:
         signal.signal(signal.SIGINT, previous)
