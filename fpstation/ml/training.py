@@ -359,9 +359,9 @@ def train(
     cancel.raise_if_cancelled()
 
     name = model_name(task_name, hyper)
-    # Stage the checkpoint beside the user models dir (same disk, never in the shipped models/).
-    registry.user_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".training-{name}-", dir=registry.user_dir.parent))
+    # Checkpoints are staged in the system temp folder: a run killed from outside (out-of-memory
+    # killer) leaves its partial files where the OS cleans up, never among the user's models.
+    work = Path(tempfile.mkdtemp(prefix=f"fpstation-training-{name}-"))
     try:
         try:
             progress(0.05, "building the model")

@@ -182,3 +182,20 @@ def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
     dlg.select_value("restore-unet@v1")
     dlg.use_selected()
     assert Settings.load(tmp_path / "settings.json").restorer == "restore-unet@v1"
+
+
+def test_killed_child_process_is_reported_in_words(window, qtbot, tmp_path):
+    """A child killed from outside (as the kernel's out-of-memory killer would) ends the run with
+    a message, never a hang; the dialog can start again."""
+    data = make_dataset(tmp_path / "data")
+    dlg = _open(window, qtbot, data, "process")
+    dlg.epochs_spin.setValue(500)
+    dlg.batch_spin.setValue(2)
+    dlg.start_button.click()
+    qtbot.waitUntil(lambda: _n(dlg.curves["batch_loss"]) >= 1, timeout=90000)
+    with qtbot.waitSignal(dlg.runEnded, timeout=30000) as ended:
+        dlg.run.process.kill()
+    assert ended.args == ["error"]
+    assert "training process ended unexpectedly" in dlg.error_label.text()
+    assert "out of memory" in dlg.error_label.text()
+    assert dlg.start_button.isEnabled() and window.registry.cards("tiny") == []
