@@ -199,3 +199,40 @@ def test_killed_child_process_is_reported_in_words(window, qtbot, tmp_path):
     assert "training process ended unexpectedly" in dlg.error_label.text()
     assert "out of memory" in dlg.error_label.text()
     assert dlg.start_button.isEnabled() and window.registry.cards("tiny") == []
+
+
+def test_child_does_not_rerun_an_unguarded_main_script(tmp_path):
+    """'spawn' re-executes the parent's __main__ script unless it is guarded; ProcessRun hides it,
+    so a launcher without ``if __name__ == "__main__"`` never opens a second app in the child."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    data = make_dataset(tmp_path / "data", subjects=4, per_subject=2)
+    script = tmp_path / "launcher.py"
+    script.write_text(f"""
+import os, sys
+sys.path.insert(0, {str(root)!r})
+print("LAUNCHER RAN", os.getpid(), flush=True)
+from PySide6.QtCore import QCoreApplication, QTimer
+from fpstation.ml import tasks
+from fpstation.ml.registry import Registry
+from fpstation.gui.training_runner import ProcessRun
+from tests.ml.tiny_task import TINY_SPEC, TinyTask
+tasks.TASKS["tiny"] = TINY_SPEC
+app = QCoreApplication([])
+hyper = TinyTask().default_hyper()
+hyper.epochs = 1
+from pathlib import Path
+run = ProcessRun("tiny", {str(data)!r}, hyper, Registry(Path({str(tmp_path / 's')!r}), Path({str(tmp_path / 'u')!r})))
+run.event.connect(lambda kind, payload: (print("EVENT", kind, payload if kind == "error" else "", flush=True),
+                                          kind in ("done", "error", "cancelled") and app.quit()))
+run.start()
+QTimer.singleShot(120000, app.quit)
+app.exec()
+""")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=env)
+    assert proc.stdout.count("LAUNCHER RAN") == 1, proc.stdout + proc.stderr[-2000:]
+    assert "EVENT done" in proc.stdout, proc.stdout + proc.stderr[-2000:]
