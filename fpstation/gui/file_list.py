@@ -1,0 +1,175 @@
+"""The list of opened prints: one row per print (a NIST file may give several), with a thumbnail.
+
+Rows start as "loading…" placeholders when a file is queued, become prints when the io pool has
+decoded them, or are marked with the error when the file could not be read. The widget only
+displays; loading is done by the main window on the io pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QStyle, QWidget
+
+from fpstation.core.types import FingerprintImage
+
+THUMB = 56
+ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
+ERROR_COLOUR = QColor(200, 60, 50)
+
+
+@dataclass
+class FileEntry:
+    """What one row stands for."""
+
+    path: str
+    image: FingerprintImage | None = None
+    error: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.image is None and self.error is None
+
+
+def dpi_text(dpi: float | None) -> str:
+    """"500 dpi" or, when the file does not say, the explicit "unknown dpi" (never guessed)."""
+    if dpi is None:
+        return "unknown dpi"
+    return f"{dpi:g} dpi"
+
+
+class FileList(QListWidget):
+    """Thumbnails + names of opened prints.
+
+    Signals
+    -------
+    printSelected(FingerprintImage) : the current row changed to a loaded print.
+    errorSelected(str, str) : the current row is a file that failed (path, message).
+    """
+
+    printSelected = Signal(object)
+    errorSelected = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setUniformItemSizes(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setWordWrap(False)
+        self.setSpacing(1)
+        self._pending_icon = self._blank_icon()
+        self._error_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        self.currentItemChanged.connect(self._on_current)
+
+    # ------------------------------------------------------------------ rows
+    def rows_for(self, path: str) -> list[QListWidgetItem]:
+        key = _norm(path)
+        return [it for it in self._items() if it.data(ENTRY_ROLE).path == key]
+
+    def contains(self, path: str) -> bool:
+        return bool(self.rows_for(path))
+
+    def add_pending(self, path: str) -> QListWidgetItem:
+        """A placeholder row for a file being loaded."""
+        item = QListWidgetItem(self._pending_icon, f"{Path(path).name}\nloading…")
+        item.setData(ENTRY_ROLE, FileEntry(path=_norm(path)))
+        item.setToolTip(str(path))
+        item.setSizeHint(QSize(0, THUMB + 8))
+        self.addItem(item)
+        return item
+
+    def set_prints(self, path: str, prints: list[FingerprintImage], thumbs: list[QImage]) -> list[QListWidgetItem]:
+        """Replace the placeholder of ``path`` by one row per decoded print."""
+        rows = self.rows_for(path)
+        row = self.row(rows[0]) if rows else self.count()
+        was_current = bool(rows) and self.currentItem() in rows
+        for it in rows:
+            self.takeItem(self.row(it))
+        made = []
+        for i, (im, th) in enumerate(zip(prints, thumbs, strict=True)):
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(th)), self._caption(im))
+            item.setData(ENTRY_ROLE, FileEntry(path=_norm(path), image=im))
+            item.setToolTip(f"{im.source}\n{im.width}×{im.height} px, {dpi_text(im.dpi)}, {im.format}"
+                            f"\nSHA-256 {im.sha256}")
+            item.setSizeHint(QSize(0, THUMB + 8))
+            self.insertItem(row + i, item)
+            made.append(item)
+        if was_current and made:
+            self.setCurrentItem(made[0])
+        return made
+
+    def set_error(self, path: str, message: str) -> QListWidgetItem:
+        """Mark the row of ``path`` as failed (adds a row if there is none)."""
+        rows = self.rows_for(path)
+        item = rows[0] if rows else self.add_pending(path)
+        for extra in rows[1:]:
+            self.takeItem(self.row(extra))
+        entry: FileEntry = item.data(ENTRY_ROLE)
+        entry.error = message
+        entry.image = None
+        item.setData(ENTRY_ROLE, entry)
+        item.setIcon(self._error_icon)
+        item.setText(f"{Path(path).name}\n⚠ {message}")
+        item.setForeground(QBrush(ERROR_COLOUR))
+        item.setToolTip(f"{path}\n\n{message}")
+        if self.currentItem() is item:
+            self.errorSelected.emit(entry.path, message)
+        return item
+
+    def remove_pending(self, path: str) -> None:
+        for it in self.rows_for(path):
+            if it.data(ENTRY_ROLE).pending:
+                self.takeItem(self.row(it))
+
+    def entry(self, item: QListWidgetItem | None) -> FileEntry | None:
+        return None if item is None else item.data(ENTRY_ROLE)
+
+    def entries(self) -> list[FileEntry]:
+        return [it.data(ENTRY_ROLE) for it in self._items()]
+
+    def select_print(self, image: FingerprintImage) -> None:
+        """Make the row of ``image`` current without re-emitting if it already is."""
+        for it in self._items():
+            e: FileEntry = it.data(ENTRY_ROLE)
+            if e.image is image or (e.image is not None and e.image.key == image.key
+                                    and e.image.source == image.source):
+                if self.currentItem() is not it:
+                    self.blockSignals(True)
+                    self.setCurrentItem(it)
+                    self.blockSignals(False)
+                return
+
+    # ------------------------------------------------------------------ internals
+    def _items(self) -> list[QListWidgetItem]:
+        return [self.item(i) for i in range(self.count())]
+
+    def _on_current(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        e = self.entry(current)
+        if e is None:
+            return
+        if e.image is not None:
+            self.printSelected.emit(e.image)
+        elif e.error is not None:
+            self.errorSelected.emit(e.path, e.error)
+
+    @staticmethod
+    def _caption(im: FingerprintImage) -> str:
+        return f"{im.label}\n{im.width}×{im.height} · {dpi_text(im.dpi)} · {im.format or '?'}"
+
+    @staticmethod
+    def _blank_icon() -> QIcon:
+        pm = QPixmap(THUMB, THUMB)
+        pm.fill(QColor(220, 222, 226))
+        return QIcon(pm)
+
+
+def _norm(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except OSError:
+        return str(path)

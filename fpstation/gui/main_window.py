@@ -1,0 +1,701 @@
+"""The workstation window: file list, original | restored side by side, info, jobs in the status bar.
+
+Everything slow runs on :class:`fpstation.workers.Pools`: file decoding and thumbnails on ``io``,
+the per-print analysis (restoration + PAD + gender, :func:`fpstation.core.pipeline.analyse`) on
+``inference``. Results come back through queued signals; a result for a print that is no longer
+shown is dropped.
+
+Extension points (teammates plug in without editing this file): the signals ``printShown``,
+``analysisFinished`` and ``modelsChanged``; the methods ``add_dock``, ``menu``, ``run_task``,
+``open_paths``, ``show_print``, ``current_print``, ``last_analysis``, ``reanalyse``; the views'
+``set_overlay``; and the modules listed in :data:`EXTENSIONS`, each of which gets
+``install(window)`` at the end of construction.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fpstation import __display_name__, __version__
+from fpstation.core.types import AnalysisResult, FingerprintImage
+from fpstation.gui.errors import describe
+from fpstation.gui.file_list import FileList, dpi_text
+from fpstation.gui.image_view import ImageView, ViewLink
+from fpstation.gui.notifications import NotificationBar
+from fpstation.gui.qimage import difference_image, red_cyan_overlay, thumbnail
+from fpstation.gui.task_status import TaskStatus
+from fpstation.settings import Settings
+from fpstation.workers import Pools, Task
+
+log = logging.getLogger(__name__)
+
+#: optional modules written by teammates; each exposes ``install(window)``
+EXTENSIONS = ["fpstation.gui.analysis_panel", "fpstation.gui.training_dialog",
+              "fpstation.gui.batch_view", "fpstation.gui.desk_view"]
+
+#: top-level menus, in menu-bar order
+MENUS = ["&File", "&View", "&Analysis", "&Tools", "&Help"]
+
+#: right-pane display modes
+MODE_RESTORED, MODE_DIFFERENCE, MODE_OVERLAY = "restored", "difference", "overlay"
+
+FILE_FILTER = ("Fingerprint images (*.png *.bmp *.tif *.tiff *.jpg *.jpeg *.pgm *.wsq *.eft *.an2 *.nist);;"
+               "All files (*)")
+
+
+# ---------------------------------------------------------------------- jobs (run on pool threads)
+def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], None], cancel,
+                   partial: Callable[[object], None]) -> int:
+    """Expand folders (recursively) and decode every file; one ``partial`` per file.
+
+    Partials: ``("files", [path, ...])`` once, then per file ``("ok", path, prints, thumbnails)``
+    or ``("error", path, exception)``. A bad file never stops the others. Returns the file count.
+    """
+    from fpstation.core import imageio
+
+    files: list[str] = []
+    for p in paths:
+        cancel.raise_if_cancelled()
+        if Path(p).is_dir():
+            progress(0.0, f"scanning {Path(p).name}")
+            for f in imageio.iter_image_files(p, recursive=True):
+                cancel.raise_if_cancelled()
+                files.append(str(f))
+        else:
+            files.append(str(p))
+    partial(("files", files))
+    for i, f in enumerate(files):
+        cancel.raise_if_cancelled()
+        try:
+            prints = imageio.read_prints(f)
+            thumbs = [thumbnail(im.pixels) for im in prints]  # QImage is safe off the GUI thread
+            partial(("ok", f, prints, thumbs))
+        except Exception as exc:  # noqa: BLE001 - reported per file in the GUI (logged there)
+            partial(("error", f, exc))
+        progress((i + 1) / max(len(files), 1), Path(f).name)
+    return len(files)
+
+
+def analysis_job(image: FingerprintImage, settings: Settings, *, progress, cancel) -> AnalysisResult:
+    """Restoration + PAD + gender for one print (ml is imported here, on the inference thread)."""
+    from fpstation.core.pipeline import analyse
+    from fpstation.ml import inference
+
+    return analyse(image, inference.default_analyzers(settings), progress, cancel)
+
+
+# ---------------------------------------------------------------------- widgets
+class _Pane(QWidget):
+    """A caption above an :class:`ImageView`."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.caption = QLabel(title)
+        self.caption.setObjectName("paneCaption")
+        self.caption.setStyleSheet("QLabel#paneCaption {background:#1d1f22; color:#d8dce2; padding:4px 8px;"
+                                   " font-weight:600;}")
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
+        self.view = ImageView(self)
+        self.view.setAcceptDrops(False)  # drops go to the main window
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.caption)
+        lay.addWidget(self.view, 1)
+
+
+class InfoPanel(QWidget):
+    """Size, resolution (explicitly "unknown dpi"), SHA-256 and format of the current print."""
+
+    FIELDS = ["File", "Format", "Size", "Resolution", "SHA-256", "Analysis", "Not available"]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(8, 6, 8, 6)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        self.values: dict[str, QLabel] = {}
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        for name in self.FIELDS:
+            lab = QLabel("—")
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            lab.setWordWrap(True)
+            if name == "SHA-256":
+                lab.setFont(mono)
+            if name == "Not available":
+                lab.setStyleSheet("color: palette(mid);")
+            self.values[name] = lab
+            form.addRow(name + ":", lab)
+
+    def show_print(self, im: FingerprintImage | None) -> None:
+        v = self.values
+        if im is None:
+            for lab in v.values():
+                lab.setText("—")
+            return
+        v["File"].setText(im.label)
+        v["File"].setToolTip(im.source)
+        v["Format"].setText(im.format + (f" ({im.record})" if im.record else "") or "—")
+        v["Size"].setText(f"{im.width} × {im.height} px")
+        v["Resolution"].setText(dpi_text(im.dpi) + ("" if im.dpi else " (the file does not say)"))
+        # Break the hash in two so it fits a narrow sidebar and can still be selected whole.
+        v["SHA-256"].setText(im.sha256[:32] + "\n" + im.sha256[32:])
+        v["SHA-256"].setToolTip(im.sha256)
+        v["Analysis"].setText("running…")
+        v["Not available"].setText("—")
+
+    def show_analysis(self, result: AnalysisResult | None) -> None:
+        if result is None:
+            self.values["Analysis"].setText("—")
+            return
+        parts = [f"{k} {t * 1000:.0f} ms" for k, t in result.timings.items() if k not in result.errors]
+        self.values["Analysis"].setText(", ".join(parts) or "nothing computed")
+        errs = [f"{k}: {msg}" for k, msg in result.errors.items()]
+        self.values["Not available"].setText("\n".join(errs) or "—")
+
+
+# ---------------------------------------------------------------------- main window
+class MainWindow(QMainWindow):
+    """The workstation window. See the module docstring for the extension API."""
+
+    printShown = Signal(object)  # FingerprintImage
+    analysisFinished = Signal(object)  # AnalysisResult
+    modelsChanged = Signal()
+
+    def __init__(self, settings: Settings, pools: Pools, registry: Any = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.pools = pools
+        if registry is None:
+            from fpstation.ml.registry import get_registry  # cheap: no TensorFlow
+
+            registry = get_registry()
+        self.registry = registry
+        self._current: FingerprintImage | None = None
+        self._analysis: AnalysisResult | None = None
+        self._analysis_task: Task | None = None
+        self._load_tasks: list[Task] = []
+        self._auto_show_pending = False
+        self._mode = MODE_RESTORED
+        self._menus: dict[str, QMenu] = {}
+
+        self.setWindowTitle(f"{__display_name__} {__version__}")
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.resize(1400, 860)
+
+        # --- panes
+        self.left_pane = _Pane("Original")
+        self.right_pane = _Pane("Restored")
+        self.left_view: ImageView = self.left_pane.view
+        self.right_view: ImageView = self.right_pane.view
+        self.view_link = ViewLink(self.left_view, self.right_view)
+        self.left_view.set_message("Open prints with Ctrl+O (files) or Ctrl+Shift+O (folder),\n"
+                                   "or drop files and folders here.")
+        self.views_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.views_splitter.addWidget(self.left_pane)
+        self.views_splitter.addWidget(self.right_pane)
+        self.views_splitter.setChildrenCollapsible(False)
+        self.views_splitter.setHandleWidth(3)
+
+        self.notifications = NotificationBar()
+        centre = QWidget()
+        cl = QVBoxLayout(centre)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.notifications)
+        cl.addWidget(self.views_splitter, 1)
+
+        # --- sidebar: file list + info
+        self.file_list = FileList()
+        self.file_list.printSelected.connect(self.show_print)
+        self.file_list.errorSelected.connect(self._show_file_error)
+        self.info = InfoPanel()
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.file_list)
+        side.addWidget(self.info)
+        side.setStretchFactor(0, 3)
+        side.setStretchFactor(1, 1)
+        self.sidebar = side
+
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.addWidget(side)
+        self.main_splitter.addWidget(centre)
+        self.main_splitter.setStretchFactor(0, 0)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setSizes([300, 1100])
+        self.setCentralWidget(self.main_splitter)
+
+        # --- status bar
+        self.status = TaskStatus(self.statusBar())
+        self.left_view.pixelHovered.connect(self._on_hover)
+        self.right_view.pixelHovered.connect(self._on_hover)
+
+        self._build_actions()
+        self.modelsChanged.connect(self.reanalyse)
+        self._load_extensions()
+
+    # ================================================================== public API
+    def menu(self, name: str) -> QMenu:
+        """Get or create a top-level menu ("&File", "&View", "&Analysis", "&Tools", "&Help"...).
+
+        Known menus keep their canonical order; unknown names are inserted before "&Help".
+        """
+        key = name if name in MENUS else next((m for m in MENUS if m.replace("&", "") == name.replace("&", "")),
+                                               name)
+        if key in self._menus:
+            return self._menus[key]
+        m = QMenu(key, self)
+        bar = self.menuBar()
+        before = None
+        if key in MENUS:
+            for later in MENUS[MENUS.index(key) + 1:]:
+                if later in self._menus:
+                    before = self._menus[later]
+                    break
+        elif "&Help" in self._menus:
+            before = self._menus["&Help"]
+        if before is not None:
+            bar.insertMenu(before.menuAction(), m)
+        else:
+            bar.addMenu(m)
+        self._menus[key] = m
+        return m
+
+    def add_dock(self, widget: QWidget, title: str,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
+        """Put ``widget`` in a dock (with a toggle under View) and return the dock."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName("dock_" + "".join(ch for ch in title if ch.isalnum()))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.menu("&View").addAction(dock.toggleViewAction())
+        return dock
+
+    def run_task(self, pool_name: str, task: Task, description: str) -> Task:
+        """Start ``task`` on pool ``pool_name`` ("io", "inference", "training") and show its progress
+        and a Cancel button in the status bar. Errors are logged and shown (status bar + the
+        notification strip); connect to ``task.signals`` for results."""
+        self.status.track(task, description)
+        task.signals.error.connect(lambda exc, d=description: self._on_task_error(d, exc))
+        task.signals.cancelled.connect(lambda d=description: self.status.message(f"Cancelled: {d}"))
+        return self.pools.start(pool_name, task)
+
+    def open_paths(self, paths: Sequence[str | Path]) -> Task | None:
+        """Open files and folders (recursively) on the io pool; rows appear as files are decoded.
+
+        The first print that loads is shown when nothing is shown yet, or when a single file was
+        asked for. Returns the load task (``None`` when there was nothing to open).
+        """
+        items = [str(Path(p)) for p in paths if str(p)]
+        if not items:
+            return None
+        for p in items:
+            if Path(p).is_dir():
+                self.settings.last_open_dir = str(Path(p))
+                break
+            self.settings.last_open_dir = str(Path(p).parent)
+        self._auto_show_pending = self._current is None or (len(items) == 1 and not Path(items[0]).is_dir())
+        task = Task(load_files_job, items, name="load", with_partial=True)
+        task.signals.partial.connect(self._on_load_partial)
+        task.signals.finished.connect(lambda t=task: self._on_load_finished(t))
+        self._load_tasks.append(task)
+        n = len(items)
+        desc = f"Opening {Path(items[0]).name}" if n == 1 else f"Opening {n} items"
+        return self.run_task("io", task, desc)
+
+    def show_print(self, image: FingerprintImage) -> None:
+        """Show ``image`` on the left, clear the right pane, and start its analysis."""
+        if self._current is image:
+            return
+        self._current = image
+        self._analysis = None
+        self.file_list.select_print(image)
+        self.left_view.set_overlay(None)
+        self.right_view.set_overlay(None)
+        self.left_view.set_image(image.pixels, fit=True)
+        self.left_pane.caption.setText(f"Original — {image.label}")
+        self.info.show_print(image)
+        self.status.info_label.setText(f"{image.width}×{image.height} px · {dpi_text(image.dpi)} · "
+                                       f"{image.format or '?'}")
+        self.setWindowTitle(f"{image.label} — {__display_name__} {__version__}")
+        self.printShown.emit(image)
+        self._start_analysis()
+
+    def current_print(self) -> FingerprintImage | None:
+        return self._current
+
+    def last_analysis(self) -> AnalysisResult | None:
+        """The analysis of the print currently shown (``None`` while it runs)."""
+        return self._analysis
+
+    def reanalyse(self) -> None:
+        """Run the analysis of the current print again (models or settings changed)."""
+        if self._current is not None:
+            self._analysis = None
+            self._start_analysis()
+
+    def fit_views(self) -> None:
+        self.left_view.fit()
+
+    def actual_size(self) -> None:
+        self.left_view.actual_size()
+
+    def set_mode(self, mode: str) -> None:
+        """Right pane shows the restoration, |original − restored|, or a red/cyan overlay."""
+        self._mode = mode
+        self._act_diff.setChecked(mode == MODE_DIFFERENCE)
+        self._act_overlay.setChecked(mode == MODE_OVERLAY)
+        self._render_right()
+
+    def mode(self) -> str:
+        return self._mode
+
+    def handle_drop(self, mime: QMimeData) -> bool:
+        """Open the local files/folders in ``mime`` (what a drop onto the window does)."""
+        paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if not paths:
+            return False
+        self.open_paths(paths)
+        return True
+
+    # ================================================================== actions / menus
+    def _build_actions(self) -> None:
+        from fpstation.ml.inference import RESTORERS  # cheap: no TensorFlow
+
+        def act(text: str, slot: Callable[..., Any], shortcut: str | QKeySequence | None = None,
+                tip: str = "", checkable: bool = False) -> QAction:
+            a = QAction(text, self)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            a.setToolTip(f"{tip or text.replace('&', '')}" + (f" ({QKeySequence(shortcut).toString()})"
+                                                                if shortcut else ""))
+            a.setCheckable(checkable)
+            a.triggered.connect(slot)
+            self.addAction(a)  # shortcuts work even when the toolbar is hidden
+            return a
+
+        self.act_open = act("&Open Prints…", self.open_files_dialog, QKeySequence.StandardKey.Open,
+                            "Open fingerprint image files")
+        self.act_open_folder = act("Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O",
+                                   "Open every print in a folder and its subfolders")
+        self.act_quit = act("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_fit = act("&Fit", self.fit_views, "F", "Fit the print to the window")
+        self.act_1to1 = act("&1:1", self.actual_size, "1", "One image pixel per screen pixel")
+        self.act_zoom_in = act("Zoom &In", lambda: self.left_view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+        self.act_zoom_out = act("Zoom &Out", lambda: self.left_view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        self._act_diff = act("&Difference", self._toggle_difference, "D",
+                             "Right pane: |original − restored| (black = unchanged)", checkable=True)
+        self._act_overlay = act("&Overlay", self._toggle_overlay, "O",
+                                "Right pane: original in red, restored in cyan", checkable=True)
+        self.act_reanalyse = act("&Re-run Analysis", self.reanalyse, "F5")
+        self.act_cancel = act("&Cancel Jobs", self.status.cancel_all, "Esc")
+        self.act_next = act("&Next Print", lambda: self._step(1), "PgDown")
+        self.act_prev = act("&Previous Print", lambda: self._step(-1), "PgUp")
+        self.act_about = act("&About", self._about)
+
+        f = self.menu("&File")
+        f.addActions([self.act_open, self.act_open_folder])
+        f.addSeparator()
+        f.addAction(self.act_quit)
+        v = self.menu("&View")
+        v.addActions([self.act_fit, self.act_1to1, self.act_zoom_in, self.act_zoom_out])
+        v.addSeparator()
+        v.addActions([self._act_diff, self._act_overlay])
+        v.addSeparator()
+        v.addActions([self.act_next, self.act_prev])
+        v.addSeparator()
+        a = self.menu("&Analysis")
+        a.addActions([self.act_reanalyse, self.act_cancel])
+        self.menu("&Tools")
+        self.menu("&Help").addAction(self.act_about)
+
+        tb = QToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addActions([self.act_open, self.act_open_folder])
+        tb.addSeparator()
+        tb.addActions([self.act_fit, self.act_1to1])
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Restorer: "))
+        self.restorer_combo = QComboBox()
+        self.restorer_combo.setToolTip("Method used for the right-hand pane")
+        for label, key in RESTORERS:
+            self.restorer_combo.addItem(label, key)
+        idx = self.restorer_combo.findData(self.settings.restorer)
+        if idx < 0:  # unknown key in the settings file: show it rather than silently change it
+            self.restorer_combo.addItem(self.settings.restorer, self.settings.restorer)
+            idx = self.restorer_combo.count() - 1
+        self.restorer_combo.setCurrentIndex(idx)
+        self.restorer_combo.currentIndexChanged.connect(self._on_restorer_changed)
+        tb.addWidget(self.restorer_combo)
+        tb.addSeparator()
+        tb.addActions([self._act_diff, self._act_overlay])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
+        group = QActionGroup(self)
+        group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        group.addAction(self._act_diff)
+        group.addAction(self._act_overlay)
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open prints", self.settings.last_open_dir, FILE_FILTER)
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder (with subfolders)", self.settings.last_open_dir)
+        if folder:
+            self.open_paths([folder])
+
+    def _toggle_difference(self) -> None:
+        self.set_mode(MODE_DIFFERENCE if self._act_diff.isChecked() else MODE_RESTORED)
+
+    def _toggle_overlay(self) -> None:
+        self.set_mode(MODE_OVERLAY if self._act_overlay.isChecked() else MODE_RESTORED)
+
+    def _on_restorer_changed(self, _index: int) -> None:
+        key = self.restorer_combo.currentData()
+        if key and key != self.settings.restorer:
+            self.settings.restorer = key
+            self._save_settings()
+            self.reanalyse()
+
+    def _step(self, delta: int) -> None:
+        fl = self.file_list
+        if fl.count():
+            fl.setCurrentRow(min(max(fl.currentRow() + delta, 0), fl.count() - 1))
+
+    def _about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.about(self, f"About {__display_name__}",
+                          f"{__display_name__} {__version__}\nDesktop fingerprint workstation.")
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError as exc:
+            log.warning("could not save settings: %s", exc)
+            self.status.message(f"Settings could not be saved: {exc}")
+
+    # ================================================================== loading
+    def _on_load_partial(self, item: object) -> None:
+        kind = item[0]  # type: ignore[index]
+        if kind == "files":
+            files = item[1]  # type: ignore[index]
+            for f in files:
+                if not self.file_list.contains(f):
+                    self.file_list.add_pending(f)
+            if not files:
+                self.status.message("No supported image files found.")
+        elif kind == "ok":
+            _, path, prints, thumbs = item  # type: ignore[misc]
+            if not prints:
+                self.file_list.set_error(path, "The file holds no fingerprint image.")
+                return
+            existing = [r for r in self.file_list.rows_for(path) if not self.file_list.entry(r).pending]
+            if existing:
+                rows = existing  # opened before: keep the rows (and the prints they hold)
+            else:
+                rows = self.file_list.set_prints(path, prints, thumbs)
+            if self._auto_show_pending and rows:
+                self._auto_show_pending = False
+                self.file_list.setCurrentItem(rows[0])
+        elif kind == "error":
+            _, path, exc = item  # type: ignore[misc]
+            self._report_file_error(path, exc)
+
+    def _report_file_error(self, path: str, exc: BaseException) -> None:
+        text = describe(exc)
+        if not text.expected:
+            log.error("unexpected failure reading %s", path, exc_info=exc)
+        else:
+            log.info("cannot open %s: %s", path, text.message)
+        name = Path(path).name
+        row = self.file_list.set_error(path, text.one_line)
+        self.status.error(f"{name}: {text.one_line}")
+        self.notifications.notify(f"Could not open {name}: {text.one_line}", "error",
+                                  details=f"{path}\n{text.message}\n{text.details}".strip())
+        if self._current is None and self._auto_show_pending:
+            self.file_list.setCurrentItem(row)
+
+    def _on_load_finished(self, task: Task) -> None:
+        if task in self._load_tasks:
+            self._load_tasks.remove(task)
+        for e in self.file_list.entries():
+            if e.pending and not self._load_tasks:
+                self.file_list.remove_pending(e.path)  # cancelled before it was read
+
+    def _show_file_error(self, path: str, message: str) -> None:
+        """An unreadable file's row was selected: say so in the panes, keep nothing stale."""
+        self._current = None
+        self._analysis = None
+        if self._analysis_task is not None:
+            self._analysis_task.cancel()
+        self.left_view.set_image(None)
+        self.left_view.set_message(f"Cannot open {Path(path).name}:\n{message}", error=True)
+        self.left_pane.caption.setText(f"Original — {Path(path).name}")
+        self.right_view.set_image(None)
+        self.right_pane.caption.setText("Restored")
+        self.info.show_print(None)
+        self.info.values["File"].setText(path)
+        self.status.info_label.setText("")
+        self.status.error(f"{Path(path).name}: {message}")
+
+    # ================================================================== analysis
+    def _start_analysis(self) -> None:
+        im = self._current
+        assert im is not None
+        if self._analysis_task is not None:
+            self._analysis_task.cancel()  # the old print's job stops at its next step
+        label = self.restorer_combo.currentText()
+        self.right_pane.caption.setText(f"Restored — {label}")
+        self.right_view.set_placeholder(im.width, im.height, f"Restoring with {label}…")
+        self.right_view.copy_view_from(self.left_view)
+        self.info.show_analysis(None)
+        self.info.values["Analysis"].setText("running…")
+        task = Task(analysis_job, im, copy.copy(self.settings), name="analysis")
+        self._analysis_task = task
+        task.signals.result.connect(lambda r, t=task: self._on_analysis(t, r))
+        task.signals.error.connect(lambda exc, t=task: self._on_analysis_error(t, exc))
+        self.run_task("inference", task, f"Analysing {im.label}")
+
+    def _is_stale(self, task: Task, image: FingerprintImage | None) -> bool:
+        return task is not self._analysis_task or image is not self._current
+
+    def _on_analysis(self, task: Task, result: AnalysisResult) -> None:
+        if self._is_stale(task, result.image):
+            log.debug("dropping stale analysis of %s", result.image.label)
+            return
+        self._analysis_task = None
+        self._analysis = result
+        self.info.show_analysis(result)
+        self._render_right()
+        if result.restoration is None and "restoration" in result.errors:
+            self.status.error(f"Restoration unavailable: {result.errors['restoration']}")
+        else:
+            self.status.message(f"Analysed {result.image.label} in {sum(result.timings.values()):.2f} s")
+        self.analysisFinished.emit(result)
+
+    def _on_analysis_error(self, task: Task, exc: BaseException) -> None:
+        if task is not self._analysis_task or self._current is None:
+            return
+        self._analysis_task = None
+        text = describe(exc)
+        self.right_view.set_placeholder(self._current.width, self._current.height,
+                                        f"Analysis failed:\n{text.message}", error=True)
+        self.info.values["Analysis"].setText("failed")
+
+    def _render_right(self) -> None:
+        """Draw the right pane for the current mode from the last analysis."""
+        im, res = self._current, self._analysis
+        if im is None or res is None:
+            return
+        label = self.restorer_combo.currentText()
+        rest = res.restoration
+        if rest is None:
+            msg = res.errors.get("restoration", "No restoration was computed.")
+            self.right_pane.caption.setText(f"Restored — {label} (unavailable)")
+            self.right_view.set_placeholder(im.width, im.height, f"Restoration unavailable:\n{msg}", error=True)
+            self.right_view.copy_view_from(self.left_view)
+            return
+        restored = np.asarray(rest.pixels)
+        if restored.shape != im.pixels.shape:
+            self.right_view.set_placeholder(im.width, im.height,
+                                            f"The restorer returned {restored.shape[1]}×{restored.shape[0]} "
+                                            f"for a {im.width}×{im.height} print; cannot compare.", error=True)
+            return
+        took = f" · {rest.seconds:.2f} s" if rest.seconds else ""
+        if self._mode == MODE_DIFFERENCE:
+            pixels = difference_image(im.pixels, restored)
+            self.right_pane.caption.setText(f"Difference |original − restored| — {label}")
+        elif self._mode == MODE_OVERLAY:
+            pixels = red_cyan_overlay(im.pixels, restored)
+            self.right_pane.caption.setText(f"Overlay: original red, restored cyan — {label}")
+        else:
+            pixels = restored
+            self.right_pane.caption.setText(f"Restored — {label} ({rest.method}){took}")
+        self.right_view.set_image(pixels, fit=False)
+        self.right_view.copy_view_from(self.left_view)
+
+    # ================================================================== misc handlers
+    def _on_task_error(self, description: str, exc: BaseException) -> None:
+        text = describe(exc)
+        if not text.expected:
+            log.error("%s failed", description, exc_info=exc)
+        self.status.error(f"{description} failed: {text.one_line}")
+        self.notifications.notify(f"{description} failed: {text.one_line}", "error",
+                                  details=f"{text.message}\n{text.details}".strip())
+
+    def _on_hover(self, x: int, y: int, value: int) -> None:
+        self.status.pixel_label.setText("" if x < 0 else f"x {x}  y {y}  = {value}")
+
+    def _load_extensions(self) -> None:
+        for name in EXTENSIONS:
+            try:
+                mod = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name == name:
+                    continue  # that teammate's module is not there (yet)
+                raise
+            mod.install(self)
+
+    # ================================================================== Qt events
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        if self.handle_drop(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        # Ask running jobs to stop now; app.py drains the pools once the event loop has ended.
+        self.pools.cancel_all()
+        self._save_settings()
+        super().closeEvent(event)
+
+
+def file_urls(paths: Sequence[str | Path]) -> QMimeData:
+    """A QMimeData with ``file://`` URLs, as a file manager would put in a drag."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(Path(p).resolve())) for p in paths])
+    return mime
+
+
+__all__ = ["EXTENSIONS", "InfoPanel", "MainWindow", "analysis_job", "file_urls", "load_files_job"]

@@ -1,0 +1,119 @@
+"""A non-blocking notification strip: problems are collected, never shown as a dialog storm.
+
+Opening a folder with fifty damaged files must not open fifty modal dialogs. Each problem is
+added here: the strip shows the latest one and a count; "Details…" lists all of them in a
+non-modal window; "×" dismisses the strip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+STYLES = {
+    "error": "background:#5a2424; color:#ffe9e6; border-bottom:1px solid #7a3030;",
+    "warning": "background:#5a4a1e; color:#fff6dc; border-bottom:1px solid #7a6628;",
+    "info": "background:#23405a; color:#e6f1ff; border-bottom:1px solid #2f5a7a;",
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    level: str  # "error" | "warning" | "info"
+    text: str
+    details: str = ""
+
+
+class NotificationBar(QFrame):
+    """Shows the latest notice and how many there are; hidden when there is nothing to say."""
+
+    dismissed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.notices: list[Notice] = []
+        self._unseen = 0
+        self._label = QLabel()
+        self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._label.setWordWrap(False)
+        self._details_btn = QToolButton(text="Details…")
+        self._details_btn.clicked.connect(self.show_details)
+        self._close_btn = QToolButton(text="×")
+        self._close_btn.setToolTip("Dismiss")
+        self._close_btn.clicked.connect(self.dismiss)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 3, 4, 3)
+        lay.addWidget(self._label, 1)
+        lay.addWidget(self._details_btn)
+        lay.addWidget(self._close_btn)
+        self._timer = QTimer(self, singleShot=True, interval=8000)
+        self._timer.timeout.connect(self._auto_hide)
+        self._dialog: QDialog | None = None
+        self.setVisible(False)
+
+    def notify(self, text: str, level: str = "error", details: str = "") -> None:
+        """Add a notice. Errors and warnings stay until dismissed; info hides after a few seconds."""
+        self.notices.append(Notice(level, text, details))
+        self._unseen += 1
+        worst = "error" if any(n.level == "error" for n in self.notices[-self._unseen:]) else level
+        self.setStyleSheet(f"NotificationBar {{{STYLES.get(worst, STYLES['info'])}}} "
+                           "QLabel {color: inherit;} QToolButton {color: inherit; border: none; padding: 2px 6px;}")
+        more = f"   ({self._unseen} problems — see Details)" if self._unseen > 1 else ""
+        self._label.setText(text + more)
+        self._label.setToolTip(details or text)
+        self.setVisible(True)
+        if worst == "info":
+            self._timer.start()
+        else:
+            self._timer.stop()
+        if self._dialog is not None and self._dialog.isVisible():
+            self._fill_dialog()
+
+    def text(self) -> str:
+        return self._label.text() if self.isVisible() else ""
+
+    def dismiss(self) -> None:
+        self._unseen = 0
+        self.setVisible(False)
+        self.dismissed.emit()
+
+    def _auto_hide(self) -> None:
+        if all(n.level == "info" for n in self.notices[-self._unseen:]):
+            self.dismiss()
+
+    def show_details(self) -> None:
+        """A non-modal window listing every notice of this session."""
+        if self._dialog is None:
+            d = QDialog(self.window())
+            d.setWindowTitle("Problems and notices")
+            d.resize(640, 360)
+            self._edit = QPlainTextEdit(readOnly=True)
+            box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+            box.rejected.connect(d.close)
+            lay = QVBoxLayout(d)
+            lay.addWidget(self._edit)
+            lay.addWidget(box)
+            self._dialog = d
+        self._fill_dialog()
+        self._dialog.show()
+        self._dialog.raise_()
+
+    def _fill_dialog(self) -> None:
+        lines = []
+        for n in self.notices:
+            lines.append(f"[{n.level}] {n.text}")
+            if n.details:
+                lines.extend("    " + ln for ln in n.details.splitlines())
+        self._edit.setPlainText("\n".join(lines))
