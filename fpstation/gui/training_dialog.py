@@ -122,6 +122,8 @@ class TrainingDialog(QDialog):
         self._epoch_logs: list[dict[str, float]] = []
         self._dirty = False
         self._epochs_dirty = False
+        self._scanned_key: tuple[str, str] = ("", "")
+        self._scan_error = False
         self._first_batch_t: float | None = None
         self._first_batch_done = 0
         self._eta_shown_t = 0.0
@@ -137,7 +139,7 @@ class TrainingDialog(QDialog):
                                             "FVC or one sub-folder per class")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
-        self.folder_edit.editingFinished.connect(self.rescan)
+        self.folder_edit.editingFinished.connect(self._folder_edited)
         row = QHBoxLayout()
         row.addWidget(self.folder_edit, 1)
         row.addWidget(browse)
@@ -326,9 +328,18 @@ class TrainingDialog(QDialog):
             self.set_folder(d)
 
     # ----------------------------------------------------------------- scan
+    def _folder_edited(self) -> None:
+        # editingFinished also fires when the field merely loses focus (e.g. Start disables it):
+        # rescan only for a new folder, so a late scan cannot overwrite a run's messages.
+        if self.folder_edit.text().strip() != self._scanned_key[0]:
+            self.rescan()
+
     def rescan(self) -> None:
         """Scan the chosen folder on the io pool; the result fills "What was found"."""
         folder = self.folder_edit.text().strip()
+        if self.run is not None:
+            return  # the run scans (and shows) the data itself
+        self._scanned_key = (folder, self.task_name)
         if self._scan_task is not None:
             self._scan_task.cancel()
             self._scan_task = None
@@ -360,6 +371,7 @@ class TrainingDialog(QDialog):
         self._scan_task = None
         self.scan_text.setPlainText("")
         self.error_label.setText(describe(exc).message)
+        self._scan_error = True
 
     def _show_scan(self, scan: Any) -> None:
         lines = list(scan.summary())
@@ -373,7 +385,9 @@ class TrainingDialog(QDialog):
         if empty:
             lines.append(f"Class “{empty[0]}” has no images: training is not possible.")
         self.scan_text.setPlainText("\n".join(lines))
-        self.error_label.clear()
+        if self._scan_error:  # only a scan's own error is replaced by a successful scan
+            self.error_label.clear()
+            self._scan_error = False
 
     # ----------------------------------------------------------------- run
     def start(self) -> None:

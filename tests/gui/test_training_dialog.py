@@ -137,6 +137,11 @@ def test_dataset_problem_is_shown_in_words(window, qtbot, tmp_path):
     assert ended.args == ["error"]
     assert "The class “vertical” has no images" in dlg.error_label.text()
     assert dlg.start_button.isEnabled() and window.registry.cards("tiny") == []
+    # the folder field losing focus (Start disables it) must not rescan and wipe the message
+    dlg.folder_edit.editingFinished.emit()
+    assert dlg._scan_task is None
+    qtbot.wait(300)
+    assert "The class “vertical” has no images" in dlg.error_label.text()
 
 
 def _fake_model(dirpath: Path, name: str) -> Path:
