@@ -94,7 +94,8 @@ def main() -> int:
     timed("gender_predict", clf.gender_predict, images)
     groups = [images[i:i + 10] for i in range(0, len(images) - 9, 10)]
     timed("gender_combined_10_prints", clf.gender_combined, groups)
-    timed("pad_explain_gradcam", clf.pad_explain, images[: max(10, args.n // 10)])
+    timed("pad_explain_occlusion", clf.pad_explain, images[: max(10, args.n // 10)])
+    timed("pad_explain_gradcam", lambda im: clf.pad_explain(im, method="gradcam"), images[: max(10, args.n // 10)])
     out["latency"]["target_ms_per_print_per_model"] = 20
     out["latency"]["met"] = all(out["latency"][k]["median_ms"] <= 20 for k in ("pad_predict", "gender_predict"))
 

@@ -40,6 +40,9 @@ def common_args(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     p.add_argument("--no-default", action="store_true", help="do not mark the card as the task default")
+    p.add_argument("--evaluate-only", metavar="CARD", default="",
+                   help="no training: re-run the validation evaluation of the model described by this card "
+                        "(same split) and rewrite its calibration/threshold/ROC/metrics; weights unchanged")
 
 
 def reproducing_command(argv: list[str]) -> str:
@@ -57,6 +60,41 @@ def reproducing_command(argv: list[str]) -> str:
             continue
         args.append(a)
     return "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(argv[0], REPO), *args])
+
+
+LIFTED = ("calibration", "threshold", "roc", "score_distribution")
+
+
+def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
+    """Re-evaluate a shipped model on its own validation split and rewrite the evaluation parts
+    of its card (the weights file, its sha256 and the training record stay as they are)."""
+    import keras
+
+    from fpstation.ml.registry import sha256_file
+
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    weights = card_path.parent / card["file"]
+    if sha256_file(weights) != card["sha256"]:
+        raise SystemExit(f"{weights} does not match its card's sha256")
+    h = card.get("hyper", {})
+    hyper.seed = card.get("split", {}).get("seed", hyper.seed)
+    hyper.val_fraction = card.get("split", {}).get("val_fraction", hyper.val_fraction)
+    hyper.architecture = card.get("architecture", hyper.architecture)
+    hyper.extra.update(width=h.get("width", hyper.extra.get("width")),
+                       convs_per_block=h.get("convs_per_block", 1))
+    scan = task.scan(data, hyper)
+    if sorted(scan.val_subjects) != sorted(card["split"]["val_subjects"]):
+        raise SystemExit("the validation subjects differ from the card's: not the same split")
+    model = keras.models.load_model(weights, compile=False)
+    ev = task.evaluate(model, scan, hyper)
+    card["metrics"] = {k: v for k, v in ev.items() if k not in LIFTED}
+    card.update({k: ev[k] for k in LIFTED if k in ev})
+    card["evaluation_refreshed"] = {"command": reproducing_command(sys.argv),
+                                    "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    print(json.dumps(card["metrics"], indent=2), flush=True)
+    print(f"rewrote the evaluation in {card_path}")
+    return card
 
 
 def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> dict:
@@ -87,6 +125,8 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     work.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
+    if args.evaluate_only:
+        return refresh_evaluation(task, hyper, Path(args.data), Path(args.evaluate_only))
     scan = task.scan(Path(args.data), hyper)
     print("\n".join(scan.summary()), flush=True)
     model = task.build_model(hyper)
@@ -134,9 +174,8 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
             "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
             "parameters": int(export.count_params())}
     card.update(task.card_fields(scan, hyper))
-    lifted = ("calibration", "threshold", "roc", "score_distribution")
-    card["metrics"] = {k: v for k, v in ev.items() if k not in lifted}
-    card.update({k: ev[k] for k in lifted if k in ev})
+    card["metrics"] = {k: v for k, v in ev.items() if k not in LIFTED}
+    card.update({k: ev[k] for k in LIFTED if k in ev})
     card["data"]["root"] = os.path.relpath(card["data"]["root"], REPO)
     card["training"] = {
         "command": reproducing_command(sys.argv),

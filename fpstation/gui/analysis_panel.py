@@ -258,9 +258,13 @@ class PadPanel(QWidget):
         rates = _rates_at(self.card, thr) if self.card else None
         own = "model's operating point" if getattr(self.settings, "pad_threshold", None) is None else "operator's"
         if rates:
+            worst = ""
+            if rates.get("apcer_by_type"):
+                t, v = max(rates["apcer_by_type"].items(), key=lambda kv: kv[1])
+                worst = f", worst type {t} {v * 100:.1f} %"
             self.rates_label.setText(
                 f"Threshold {thr:.3f} ({own}). On validation it gives APCER {rates['apcer'] * 100:.1f} % "
-                f"(attacks passed as live) and BPCER {rates['bpcer'] * 100:.1f} % (live prints rejected).")
+                f"(attacks passed as live{worst}) and BPCER {rates['bpcer'] * 100:.1f} % (live prints rejected).")
         else:
             self.rates_label.setText(f"Threshold {thr:.3f} ({own}). No validation figures in the model card.")
         if self.result is None:
@@ -494,18 +498,22 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
             window.left_view.set_overlay(None)
             pad.why_label.setText("")
 
-    def on_print(image: FingerprintImage) -> None:
-        pad.clear(image)
-        gender.clear()
+    def update_group(image: FingerprintImage) -> None:
         subj = _subject_of(image)
         group = [im for im in _loaded_prints(window) if subj is not None and _subject_of(im) == subj]
         if image not in group and subj is not None:
             group.append(image)
         gender.set_group(group if subj is not None else [], subj)
 
+    def on_print(image: FingerprintImage) -> None:
+        pad.clear(image)
+        gender.clear()
+        update_group(image)
+
     def on_analysis(result: AnalysisResult) -> None:
         pad.show_result(result)
         gender.show_result(result)
+        update_group(result.image)  # more prints of the subject may have loaded meanwhile
         if pad.why_button.isChecked() and result.pad is not None:
             start_explain()
 

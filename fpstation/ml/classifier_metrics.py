@@ -172,3 +172,17 @@ def combine_logits(logits: Iterable[float]) -> float:
     if z.size == 0:
         raise ValueError("no logits to combine")
     return float(z.mean())
+
+
+def apcer_by_type_at(scores: np.ndarray, is_attack: np.ndarray, attack_types: Sequence[str | None],
+                     thresholds: Sequence[float]) -> dict[str, list[float]]:
+    """APCER of each attack type at each threshold (aligned with :func:`roc_points` output)."""
+    s = np.asarray(scores, np.float64).ravel()
+    att = np.asarray(is_attack).ravel().astype(bool)
+    types = np.asarray([t or "" for t in attack_types], dtype=object)
+    out = {}
+    for t in sorted({str(x) for x in types[att]}):
+        st = np.sort(s[att & (types == t)])
+        # share of this type's attacks scoring below each threshold
+        out[t] = [float(np.searchsorted(st, thr, side="left") / len(st)) for thr in thresholds]
+    return out

@@ -321,6 +321,10 @@ class PadTask(_ClassifierTask):
         thr = cm.threshold_for_bpcer(s, yv, max_bpcer)
         rates = cm.pad_rates(s, yv, types, thr)
         hist_bins = np.linspace(0, 1, 51)
+        # dense ROC (+ APCER per attack type at the same thresholds) so the panel can show the
+        # validation APCER/BPCER for any threshold the operator picks
+        roc = cm.roc_points(s, yv, max_points=1500)
+        roc["apcer_by_type"] = cm.apcer_by_type_at(s, yv, types, roc["threshold"])
         metrics = {
             "val_n": int(len(yv)), "auc": cm.roc_auc(s, yv),
             "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "apcer_pooled": rates["apcer_pooled"],
@@ -337,7 +341,7 @@ class PadTask(_ClassifierTask):
             "calibration": cal,
             "threshold": {"value": thr, "rule": f"lowest threshold with validation BPCER <= {max_bpcer:g}",
                           "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "bpcer": rates["bpcer"]},
-            "roc": cm.roc_points(s, yv, max_points=400),
+            "roc": roc,
             "score_distribution": {
                 "bins": [float(b) for b in hist_bins],
                 "bona_fide": np.histogram(s[yv == 0], hist_bins)[0].tolist(),

@@ -182,11 +182,12 @@ def pad_predict(image: FingerprintImage, model_key: str = "", threshold: float |
                      attack_types_seen=tuple(loaded.card.data.get("attack_types_seen", ())))
 
 
-def pad_rates_at(card_data: dict, threshold: float) -> dict[str, float] | None:
+def pad_rates_at(card_data: dict, threshold: float) -> dict[str, Any] | None:
     """APCER / BPCER on the card's validation set for any threshold (from its stored ROC).
 
     Returns None when the card has no ROC. Uses the nearest stored ROC point at or above the
-    threshold (the ROC is stored densely enough for a slider).
+    threshold (the ROC is stored densely enough for a slider). ``apcer`` is pooled over attack
+    types; ``apcer_by_type`` / ``apcer_max`` are added when the card stores per-type curves.
     """
     roc = card_data.get("roc") or (card_data.get("metrics") or {}).get("roc")
     if not roc or not roc.get("threshold"):
@@ -195,21 +196,81 @@ def pad_rates_at(card_data: dict, threshold: float) -> dict[str, float] | None:
     # thresholds are descending; choose the smallest stored threshold >= requested one
     idx = np.nonzero(thr >= threshold)[0]
     i = int(idx[-1]) if len(idx) else 0
-    return {"threshold": float(thr[i]), "apcer": 1.0 - float(roc["tpr"][i]), "bpcer": float(roc["fpr"][i])}
+    out: dict[str, Any] = {"threshold": float(thr[i]), "apcer": 1.0 - float(roc["tpr"][i]),
+                           "bpcer": float(roc["fpr"][i])}
+    by_type = roc.get("apcer_by_type")
+    if by_type:
+        out["apcer_by_type"] = {t: float(v[i]) for t, v in by_type.items()}
+        out["apcer_max"] = max(out["apcer_by_type"].values())
+    return out
 
 
-def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | None = None) -> np.ndarray:
-    """Grad-CAM heat map of the attack logit, in [0, 1], with the image's H×W.
-
-    Gradients of the attack logit w.r.t. the last conv block's activations are averaged per
-    channel to weight the channels; the ReLU of the weighted sum is upsampled back onto the
-    print (undoing the fit-to-input padding/scaling).
-    """
+def _to_image_space(heat: np.ndarray, image: FingerprintImage, card_data: dict) -> np.ndarray:
+    """Map an input-space (H_in×W_in) map back onto the print: undo fit_to_input, normalise to [0, 1]."""
     import cv2
+
+    th, tw = _card_shape(card_data)
+    heat = cv2.resize(heat.astype(np.float32), (tw, th), interpolation=cv2.INTER_LINEAR)
+    h, w = image.pixels.shape[:2]
+    scale = _scale_for(image, card_data) or 1.0
+    sh, sw = h * scale, w * scale
+    if sh > th or sw > tw:
+        f = min(th / sh, tw / sw)
+        sh, sw = sh * f, sw * f
+    ih, iw = max(1, min(th, round(sh))), max(1, min(tw, round(sw)))
+    top, left = (th - ih) // 2, (tw - iw) // 2
+    heat = cv2.resize(heat[top:top + ih, left:left + iw], (w, h), interpolation=cv2.INTER_LINEAR)
+    heat = np.maximum(heat, 0)
+    mx = float(heat.max())
+    return (heat / mx if mx > 1e-12 else np.zeros_like(heat)).astype(np.float32)
+
+
+def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | None = None,
+                method: str = "occlusion", patch: int = 16, stride: int = 8) -> np.ndarray:
+    """Heat map of the regions that drove the attack score, in [0, 1], with the image's H×W.
+
+    Parameters
+    ----------
+    method : "occlusion" (default): each ``patch``×``patch`` window (step ``stride``) is replaced by
+        the print's mean grey and the drop of the attack logit is credited to its pixels; all
+        occluded copies go through the model's compiled forward function in one batch. "gradcam":
+        gradients of the attack logit weight the last conv block's channels (Grad-CAM).
+
+    Notes
+    -----
+    The GUI uses occlusion: in the GUI process, running the Grad-CAM gradient tape on a Qt pool
+    thread segfaulted inside TensorFlow 2.21 (not reproducible in a plain thread); occlusion needs
+    only the forward function that inference already uses there. Both maps are ReLU-ed: a bona fide
+    print typically gives an empty map (nothing pushed the score towards ATTACK).
+    """
+    loaded = load_classifier("pad", model_key, registry)
+    x = prepare(image, loaded.card.data)
+    if method == "occlusion":
+        th, tw = x.shape[1], x.shape[2]
+        base = float(loaded.logits(x)[0])
+        fill = float(x.mean())
+        ys = list(range(0, max(th - patch, 0) + 1, stride))
+        xs = list(range(0, max(tw - patch, 0) + 1, stride))
+        if ys[-1] + patch < th:
+            ys.append(th - patch)
+        if xs[-1] + patch < tw:
+            xs.append(tw - patch)
+        boxes = [(y, x0) for y in ys for x0 in xs]
+        batch = np.repeat(x, len(boxes), axis=0)
+        for i, (y, x0) in enumerate(boxes):
+            batch[i, y:y + patch, x0:x0 + patch, 0] = fill
+        drops = base - np.concatenate([loaded.logits(batch[i:i + 128]) for i in range(0, len(batch), 128)])
+        heat = np.zeros((th, tw), np.float64)
+        count = np.zeros((th, tw), np.float64)
+        for d, (y, x0) in zip(drops, boxes, strict=True):
+            heat[y:y + patch, x0:x0 + patch] += max(float(d), 0.0)
+            count[y:y + patch, x0:x0 + patch] += 1
+        return _to_image_space(heat / np.maximum(count, 1), image, loaded.card.data)
+    if method != "gradcam":
+        raise ValueError(f"unknown explanation method {method!r}")
     import keras
     import tensorflow as tf
 
-    loaded = load_classifier("pad", model_key, registry)
     model = loaded.model
     layer = next((lyr for lyr in model.layers if lyr.name == "last_conv_relu"), None)
     if layer is None:  # a user model from another builder: the last layer with a 4-D output
@@ -222,36 +283,20 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
                 continue
     if layer is None:
         raise ModelError(f"Model “{loaded.card.name}” has no convolutional layer for Grad-CAM.")
-    cam_fn = getattr(loaded, "cam_fn", None)
-    if cam_fn is None:  # built once per model: a sub-model + traced gradient function
+    if loaded.cam_fn is None:  # built once per model
         sub = keras.Model(model.inputs, [layer.output, model.outputs[0]])
 
-        def _cam(x):
+        def _cam(t):
             with tf.GradientTape() as tape:
-                feats, logit = sub(x, training=False)
+                feats, logit = sub(t, training=False)
                 target = tf.reduce_sum(logit)
             grads = tape.gradient(target, feats)
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
             return tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1))
 
-        cam_fn = loaded.cam_fn = tf.function(_cam, reduce_retracing=True)
-    cam = np.asarray(cam_fn(tf.constant(prepare(image, loaded.card.data))))[0].astype(np.float32)
-    th, tw = _card_shape(loaded.card.data)
-    cam = cv2.resize(cam, (tw, th), interpolation=cv2.INTER_LINEAR)
-    # undo fit_to_input: crop the area the print occupies, then resize to the image's size
-    h, w = image.pixels.shape[:2]
-    scale = _scale_for(image, loaded.card.data) or 1.0
-    sh, sw = h * scale, w * scale
-    if sh > th or sw > tw:
-        f = min(th / sh, tw / sw)
-        sh, sw = sh * f, sw * f
-    ih, iw = max(1, min(th, round(sh))), max(1, min(tw, round(sw)))
-    top, left = (th - ih) // 2, (tw - iw) // 2
-    cam = cam[top:top + ih, left:left + iw]
-    cam = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
-    cam -= cam.min()
-    mx = float(cam.max())
-    return (cam / mx if mx > 1e-12 else np.zeros_like(cam)).astype(np.float32)
+        loaded.cam_fn = _cam
+    cam = np.asarray(loaded.cam_fn(tf.constant(x)))[0].astype(np.float32)
+    return _to_image_space(cam, image, loaded.card.data)
 
 
 # ---------------------------------------------------------------------------------- gender

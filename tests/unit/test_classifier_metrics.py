@@ -137,3 +137,17 @@ def test_fit_to_input_keeps_aspect_and_size():
     # a 500 dpi print fed to a 250 dpi model is halved first
     y = fit_to_input(np.full((100, 80), 10, np.uint8), (104, 96), scale=0.5)
     assert y.shape == (104, 96)
+
+
+def test_apcer_by_type_matches_pad_rates():
+    rng = np.random.default_rng(3)
+    s = rng.uniform(size=300)
+    y = (rng.uniform(size=300) < 0.4).astype(int)
+    types = [("a" if i % 2 else "b") if y[i] else None for i in range(300)]
+    roc = cm.roc_points(s, y, max_points=50)
+    by = cm.apcer_by_type_at(s, y, types, roc["threshold"])
+    for k in (0, 10, 25, len(roc["threshold"]) - 1):
+        r = cm.pad_rates(s, y, types, roc["threshold"][k])
+        assert by["a"][k] == pytest.approx(r["apcer"]["a"]) and by["b"][k] == pytest.approx(r["apcer"]["b"])
+        assert 1 - roc["tpr"][k] == pytest.approx(r["apcer_pooled"])
+        assert roc["fpr"][k] == pytest.approx(r["bpcer"])
