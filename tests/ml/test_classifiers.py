@@ -159,9 +159,12 @@ def test_predict_and_explain(models_env, soco):
     ims = [_image(soco / "Real" / f"2__F_Left_{f}_finger.BMP") for f in ("thumb", "index", "middle")]
     c = gender_combined(ims)
     assert 0.0 <= c.p_female <= 1.0
-    heat = pad_explain(im)
-    assert heat.shape == im.pixels.shape and heat.dtype == np.float32
-    assert 0.0 <= heat.min() and heat.max() <= 1.0
+    for method in ("occlusion", "gradcam"):
+        heat = pad_explain(im, method=method)
+        assert heat.shape == im.pixels.shape and heat.dtype == np.float32
+        assert 0.0 <= heat.min() and heat.max() <= 1.0
+    with pytest.raises(ValueError):
+        pad_explain(im, method="magic")
 
 
 @pytest.mark.slow
