@@ -2,7 +2,7 @@
 
 ``install(window)`` adds two docks and wires them to the window's extension API:
 ``analysisFinished`` fills them, ``printShown`` clears them, ``modelsChanged`` reloads the model
-cards. No algorithm runs here: the Grad-CAM map and the combined gender estimate are computed by
+cards. No algorithm runs here: the heat map and the combined gender estimate are computed by
 ``fpstation.ml.classifiers`` inside :class:`~fpstation.workers.Task` jobs on the inference pool;
 the only arithmetic here is reading the validation APCER/BPCER for a slider position from the card.
 
@@ -45,7 +45,7 @@ SLIDER_STEPS = 1000
 
 # ---------------------------------------------------------------------- jobs (inference pool)
 def explain_job(image: FingerprintImage, model_key: str, *, progress, cancel) -> Any:
-    """Grad-CAM heat map of the PAD decision (runs on the inference pool)."""
+    """Occlusion heat map of the PAD decision (runs on the inference pool)."""
     from fpstation.ml.classifiers import pad_explain
 
     cancel.raise_if_cancelled()
@@ -169,7 +169,7 @@ class PadPanel(QWidget):
 
         self.why_button = QPushButton("Why? (heat map)")
         self.why_button.setCheckable(True)
-        self.why_button.setToolTip("Overlay the regions that drove the attack score (Grad-CAM) on the print")
+        self.why_button.setToolTip("Overlay the regions that drove the attack score (occlusion sensitivity) on the print")
         self.why_button.toggled.connect(self.explainToggled.emit)
         lay.addWidget(self.why_button)
         self.why_label = QLabel("")
