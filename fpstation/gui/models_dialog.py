@@ -58,8 +58,12 @@ def card_details(card: Any) -> str:
     if data:
         lines.append(f"Data: {data.get('path') or data.get('root', '?')}  layout {data.get('layout', '?')}, "
                      f"file list sha256 {str(data.get('file_list_sha256', ''))[:16]}…")
-    if isinstance(split.get("train_subjects"), int):
-        lines.append(f"Split: {split['train_subjects']} train / {split.get('val_subjects', '?')} validation "
+    def count(key: str) -> Any:
+        v = split.get(f"n_{key}", split.get(key))
+        return len(v) if isinstance(v, list) else v
+
+    if count("train_subjects") is not None:
+        lines.append(f"Split: {count('train_subjects')} train / {count('val_subjects')} validation "
                      "subjects (subject-disjoint)")
     elif split:
         lines.append(f"Split: {split.get('rule', split.get('method', ''))}")

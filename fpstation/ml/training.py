@@ -235,6 +235,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _id_order(subject: str) -> tuple[int, int, str]:
+    """Numeric subject ids in numeric order (2 before 10), others after, alphabetically."""
+    s = str(subject)
+    return (0, int(s), "") if s.isdigit() else (1, 0, s)
+
+
 def _check_scan(scan: Any) -> None:
     """Refuse datasets that cannot train a model, in words a person understands."""
     from fpstation.core.errors import DatasetError
@@ -407,11 +413,13 @@ def train(
                      "file_list_sha256": scan.file_list_sha256, "counts": _jsonable(scan.counts),
                      "subjects": scan.subjects, "items": len(scan.items),
                      "unreadable": len(scan.unreadable), "notes": list(scan.notes)},
+            # Both id lists: `fpstation evaluate` excludes a model's training subjects with them.
             "split": {"method": "subject-disjoint (fpstation.ml.datasets.subject_split)",
                       "seed": hyper.seed, "val_fraction": hyper.val_fraction,
-                      "train_subjects": len(scan.train_subjects), "val_subjects": len(scan.val_subjects),
-                      "train_items": len(scan.train_items), "val_items": len(scan.val_items),
-                      "val_subject_ids": sorted(scan.val_subjects)},
+                      "train_subjects": sorted(scan.train_subjects, key=_id_order),
+                      "val_subjects": sorted(scan.val_subjects, key=_id_order),
+                      "n_train_subjects": len(scan.train_subjects), "n_val_subjects": len(scan.val_subjects),
+                      "train_items": len(scan.train_items), "val_items": len(scan.val_items)},
             "hyper": _jsonable(asdict(hyper)),
             "metrics": metrics,
             "training": {"command": command, "epochs": hyper.epochs, "epochs_run": fit.epochs_run,

@@ -51,5 +51,5 @@ def test_cli_trains_real_gender_task_one_epoch(tmp_path):
     card = json.loads(card_path.read_text())
     assert card["task"] == "gender" and card["name"] == "gender-cnn" and card["version"] == "1"
     assert card["data"]["layout"] == "socofing" and card["data"]["counts"] == {"female": 24, "male": 24}
-    assert card["split"]["train_subjects"] + card["split"]["val_subjects"] == 12
+    assert len(card["split"]["train_subjects"]) + len(card["split"]["val_subjects"]) == 12
     assert card["training"]["epochs_run"] == 1 and "calibration" in card

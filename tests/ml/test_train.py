@@ -84,8 +84,10 @@ def test_train_writes_card_and_registers_versions(tiny, data, tmp_path, fake_pro
     card = json.loads(out.card_path.read_text())
     assert card["task"] == "tiny" and card["name"] == "tiny-cnn2" and card["version"] == "1"
     assert card["data"]["file_list_sha256"] == scans[0].file_list_sha256
-    assert card["split"]["val_subjects"] + card["split"]["train_subjects"] == 10
-    assert set(card["split"]["val_subject_ids"]) == scans[0].val_subjects
+    assert card["split"]["n_val_subjects"] + card["split"]["n_train_subjects"] == 10
+    assert set(card["split"]["val_subjects"]) == scans[0].val_subjects
+    assert set(card["split"]["train_subjects"]) == scans[0].train_subjects
+    assert not set(card["split"]["val_subjects"]) & set(card["split"]["train_subjects"])
     assert card["hyper"]["epochs"] == 2 and card["training"]["epochs_run"] == 2
     assert 0.0 <= card["metrics"]["val_accuracy"] <= 1.0
     assert card["training"]["command"].startswith("python -m fpstation train tiny --data ")
