@@ -52,10 +52,9 @@ def hyper_from_args(task, args):
 def run(args) -> int:
     from fpstation.cli import TextProgress
     from fpstation.core.jobs import CancelToken
-    from fpstation.ml.tasks import get_task
-    from fpstation.ml.training import train
+    from fpstation.ml.training import load_task, train
 
-    task = get_task(args.task)
+    task = load_task(args.task)
     hyper = hyper_from_args(task, args)
     token = CancelToken()
     bar = TextProgress()

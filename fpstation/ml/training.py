@@ -235,6 +235,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def load_task(task_name: str) -> Any:
+    """:func:`fpstation.ml.tasks.get_task`, with a missing task module said in words."""
+    from fpstation.core.errors import FpError
+    from fpstation.ml.tasks import TASKS, get_task
+
+    try:
+        return get_task(task_name)
+    except ImportError as exc:
+        missing = TASKS.get(task_name, "").split(":")[0]
+        if exc.name and missing and missing.startswith(exc.name):
+            raise FpError(f"Training for “{task_name}” is not available in this installation "
+                          f"(module {exc.name} is missing).") from exc
+        raise
+
+
 def _id_order(subject: str) -> tuple[int, int, str]:
     """Numeric subject ids in numeric order (2 before 10), others after, alphabetically."""
     s = str(subject)
@@ -335,14 +350,13 @@ def train(
     from fpstation.core.errors import DatasetError
     from fpstation.core.jobs import Cancelled, wrap_progress
     from fpstation.ml.registry import get_registry
-    from fpstation.ml.tasks import get_task
 
     t0 = time.perf_counter()
     registry = registry or get_registry()
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DatasetError(f"The dataset folder “{data_dir}” does not exist or is not a folder.", path=str(data_dir))
-    task = get_task(task_name)
+    task = load_task(task_name)
     if hyper.architecture not in task.architectures:
         raise DatasetError(f"Unknown architecture “{hyper.architecture}” for {task.title}. Choose one of: "
                            f"{', '.join(task.architectures)}.")

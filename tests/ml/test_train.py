@@ -150,6 +150,15 @@ def test_dataset_errors_are_readable(tiny, tmp_path):
         train("nope", tmp_path, tiny.default_hyper(), registry=reg)
 
 
+def test_missing_task_module_is_said_in_words(monkeypatch, tmp_path):
+    from fpstation.core.errors import FpError
+    from fpstation.ml.training import load_task
+
+    monkeypatch.setitem(tasks.TASKS, "ghost", "fpstation.ml.no_such_task:GhostTask")
+    with pytest.raises(FpError, match="Training for “ghost” is not available in this installation"):
+        load_task("ghost")
+
+
 def test_out_of_memory_becomes_a_clear_message(tiny, data, tmp_path, monkeypatch):
     from fpstation.core.errors import FpError
     from fpstation.ml import training
