@@ -207,7 +207,7 @@ class ProcessRun(TrainingRun):
 def preload() -> None:
     """Import what a run's start needs (the Qt-free training module, multiprocessing's spawn
     machinery) ahead of time: done when the dialog opens, it keeps Start itself to a few ms
-    (7 ms in a stand-alone measurement) instead of the 28–95 ms measured when these imports
+    (7 ms in a stand-alone measurement) instead of the 19–96 ms measured when these imports
     happened on the Start click."""
     import multiprocessing.queues  # noqa: F401
     import multiprocessing.synchronize  # noqa: F401
