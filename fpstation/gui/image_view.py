@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPalette, QTransform
+from PySide6.QtGui import QColor, QPainter, QPalette, QPixmap, QTransform
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from fpstation.gui.qimage import heat_to_rgba, to_qpixmap
@@ -113,6 +113,10 @@ class ImageView(QGraphicsView):
 
     def has_image(self) -> bool:
         return self._pixels is not None
+
+    def pixmap(self) -> QPixmap:
+        """The pixmap being painted (a 1×1 blank when nothing is shown)."""
+        return self._pix.pixmap()
 
     def set_overlay(self, heat: np.ndarray | None, alpha: float = 0.45) -> None:
         """Draw a float map in [0, 1] (the image's H×W) as a colour map over the image.

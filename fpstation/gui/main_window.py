@@ -25,15 +25,19 @@ import numpy as np
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QFont, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
+    QSizePolicy,
     QSplitter,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -57,6 +61,9 @@ EXTENSIONS = ["fpstation.gui.analysis_panel", "fpstation.gui.training_dialog",
 
 #: top-level menus, in menu-bar order
 MENUS = ["&File", "&View", "&Analysis", "&Tools", "&Help"]
+
+#: initial width of the right-hand docks (liveness, gender): room for their text, not more
+RIGHT_DOCK_WIDTH = 360
 
 #: right-pane display modes
 MODE_RESTORED, MODE_DIFFERENCE, MODE_OVERLAY = "restored", "difference", "overlay"
@@ -107,16 +114,27 @@ def analysis_job(image: FingerprintImage, settings: Settings, *, progress, cance
 
 
 # ---------------------------------------------------------------------- widgets
+class _Caption(QLabel):
+    """A pane caption whose full text is also its tooltip (the label may be narrower than it)."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+
 class _Pane(QWidget):
     """A caption above an :class:`ImageView`."""
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.caption = QLabel(title)
+        self.caption = _Caption(title)
         self.caption.setObjectName("paneCaption")
         self.caption.setStyleSheet("QLabel#paneCaption {background:#1d1f22; color:#d8dce2; padding:4px 8px;"
                                    " font-weight:600;}")
         self.caption.setTextFormat(Qt.TextFormat.PlainText)
+        # A long caption must not widen its pane: the two panes stay the same size so the linked
+        # views show the same region (the full caption is in the tooltip).
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.view = ImageView(self)
         self.view.setAcceptDrops(False)  # drops go to the main window
         lay = QVBoxLayout(self)
@@ -140,33 +158,66 @@ class InfoPanel(QWidget):
         self.values: dict[str, QLabel] = {}
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.copy_sha_action = QAction("Copy SHA-256", self)
+        self.copy_sha_action.setToolTip("Copy the file's full SHA-256 to the clipboard")
+        self.copy_sha_action.triggered.connect(self.copy_sha256)
+        self.copy_sha_action.setEnabled(False)
+        self._sha256 = ""
         for name in self.FIELDS:
             lab = QLabel("—")
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             lab.setWordWrap(True)
-            if name == "SHA-256":
-                lab.setFont(mono)
+            lab.setMinimumWidth(1)  # wrap inside a narrow sidebar instead of widening it
             if name == "Not available":
                 lab.setStyleSheet("color: palette(mid);")
             self.values[name] = lab
-            form.addRow(name + ":", lab)
+            if name == "SHA-256":
+                # The whole hash, in monospace lines of 16 hex digits that fit a narrow sidebar (it
+                # identifies the evidence, so it is never elided), with a copy button + context menu.
+                lab.setFont(mono)
+                lab.setWordWrap(False)
+                lab.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+                lab.addAction(self.copy_sha_action)
+                copy_btn = QToolButton()
+                copy_btn.setDefaultAction(self.copy_sha_action)
+                copy_btn.setText("Copy")
+                copy_btn.setAutoRaise(True)
+                row = QHBoxLayout()
+                row.setContentsMargins(0, 0, 0, 0)
+                row.addWidget(lab)
+                row.addWidget(copy_btn, 0, Qt.AlignmentFlag.AlignTop)
+                row.addStretch(1)
+                form.addRow(name + ":", row)
+            else:
+                form.addRow(name + ":", lab)
+        # Never squeeze rows into clipped half-lines: the splitter may not go below this.
+        self.setMinimumHeight(self.sizeHint().height())
 
     def show_print(self, im: FingerprintImage | None) -> None:
         v = self.values
         if im is None:
             for lab in v.values():
                 lab.setText("—")
+                lab.setToolTip("")
+            self._sha256 = ""
+            self.copy_sha_action.setEnabled(False)
             return
         v["File"].setText(im.label)
         v["File"].setToolTip(im.source)
         v["Format"].setText(im.format + (f" ({im.record})" if im.record else "") or "—")
         v["Size"].setText(f"{im.width} × {im.height} px")
         v["Resolution"].setText(dpi_text(im.dpi) + ("" if im.dpi else " (the file does not say)"))
-        # Break the hash in two so it fits a narrow sidebar and can still be selected whole.
-        v["SHA-256"].setText(im.sha256[:32] + "\n" + im.sha256[32:])
-        v["SHA-256"].setToolTip(im.sha256)
+        v["SHA-256"].setText("\n".join(im.sha256[i:i + 16] for i in range(0, len(im.sha256), 16)))
+        v["SHA-256"].setToolTip(f"{im.sha256}\n(SHA-256 of the file's bytes; right-click or Copy to copy it)")
+        self._sha256 = im.sha256
+        self.copy_sha_action.setEnabled(True)
         v["Analysis"].setText("running…")
         v["Not available"].setText("—")
+
+    def copy_sha256(self) -> None:
+        """Put the current print's full SHA-256 on the clipboard."""
+        if self._sha256:
+            QApplication.clipboard().setText(self._sha256)
 
     def show_analysis(self, result: AnalysisResult | None) -> None:
         if result is None:
@@ -202,6 +253,7 @@ class MainWindow(QMainWindow):
         self._auto_show_pending = False
         self._mode = MODE_RESTORED
         self._menus: dict[str, QMenu] = {}
+        self._closed = False  # set by closeEvent: no new jobs from then on
 
         self.setWindowTitle(f"{__display_name__} {__version__}")
         self.setAcceptDrops(True)
@@ -220,6 +272,9 @@ class MainWindow(QMainWindow):
         self.views_splitter.addWidget(self.left_pane)
         self.views_splitter.addWidget(self.right_pane)
         self.views_splitter.setChildrenCollapsible(False)
+        self.views_splitter.setStretchFactor(0, 1)
+        self.views_splitter.setStretchFactor(1, 1)
+        self.views_splitter.setSizes([10_000, 10_000])  # equal halves whatever the window size
         self.views_splitter.setHandleWidth(3)
 
         self.notifications = NotificationBar()
@@ -247,7 +302,7 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(centre)
         self.main_splitter.setStretchFactor(0, 0)
         self.main_splitter.setStretchFactor(1, 1)
-        self.main_splitter.setSizes([300, 1100])
+        self.main_splitter.setSizes([250, 1150])
         self.setCentralWidget(self.main_splitter)
 
         # --- status bar
@@ -258,6 +313,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.modelsChanged.connect(self.reanalyse)
         self._load_extensions()
+        self._default_layout()
 
     # ================================================================== public API
     def menu(self, name: str) -> QMenu:
@@ -312,7 +368,7 @@ class MainWindow(QMainWindow):
         asked for. Returns the load task (``None`` when there was nothing to open).
         """
         items = [str(Path(p)) for p in paths if str(p)]
-        if not items:
+        if not items or self._closed:
             return None
         for p in items:
             if Path(p).is_dir():
@@ -573,6 +629,8 @@ class MainWindow(QMainWindow):
     def _start_analysis(self) -> None:
         im = self._current
         assert im is not None
+        if self._closed:
+            return
         if self._analysis_task is not None:
             self._analysis_task.cancel()  # the old print's job stops at its next step
         label = self.restorer_combo.currentText()
@@ -585,6 +643,7 @@ class MainWindow(QMainWindow):
         self._analysis_task = task
         task.signals.result.connect(lambda r, t=task: self._on_analysis(t, r))
         task.signals.error.connect(lambda exc, t=task: self._on_analysis_error(t, exc))
+        task.signals.cancelled.connect(lambda t=task: self._on_analysis_cancelled(t))
         self.run_task("inference", task, f"Analysing {im.label}")
 
     def _is_stale(self, task: Task, image: FingerprintImage | None) -> bool:
@@ -612,6 +671,17 @@ class MainWindow(QMainWindow):
         self.right_view.set_placeholder(self._current.width, self._current.height,
                                         f"Analysis failed:\n{text.message}", error=True)
         self.info.values["Analysis"].setText("failed")
+
+    def _on_analysis_cancelled(self, task: Task) -> None:
+        # Only the shown print's own job: a job cancelled because another print was opened is
+        # stale and its successor already owns the right pane.
+        if task is not self._analysis_task or self._current is None:
+            return
+        self._analysis_task = None
+        self.right_view.set_placeholder(self._current.width, self._current.height,
+                                        "Analysis cancelled.\nPress F5 (Analysis → Re-run Analysis) to run it again.")
+        self.right_view.copy_view_from(self.left_view)
+        self.info.values["Analysis"].setText("cancelled")
 
     def _render_right(self) -> None:
         """Draw the right pane for the current mode from the last analysis."""
@@ -657,6 +727,19 @@ class MainWindow(QMainWindow):
     def _on_hover(self, x: int, y: int, value: int) -> None:
         self.status.pixel_label.setText("" if x < 0 else f"x {x}  y {y}  = {value}")
 
+    def _default_layout(self) -> None:
+        """First-run dock layout (app.py restores the user's own layout over it): the two print
+        views get most of the window. Bottom docks (the Batch table) start hidden — a batch shows
+        its dock when it starts, and View lists every dock — and the right-hand docks start narrow."""
+        docks = self.findChildren(QDockWidget)
+        for d in docks:
+            if self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea:
+                d.hide()
+        right = [d for d in docks if self.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea
+                 and not d.isHidden()]
+        if right:
+            self.resizeDocks(right, [RIGHT_DOCK_WIDTH] * len(right), Qt.Orientation.Horizontal)
+
     def _load_extensions(self) -> None:
         for name in EXTENSIONS:
             try:
@@ -686,6 +769,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         # Ask running jobs to stop now; app.py drains the pools once the event loop has ended.
+        # Results still queued (a file decoded just now) must not start new jobs after this.
+        self._closed = True
         self.pools.cancel_all()
         self._save_settings()
         super().closeEvent(event)
