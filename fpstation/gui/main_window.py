@@ -63,7 +63,7 @@ EXTENSIONS = ["fpstation.gui.analysis_panel", "fpstation.gui.training_dialog",
 MENUS = ["&File", "&View", "&Analysis", "&Tools", "&Help"]
 
 #: initial width of the right-hand docks (liveness, gender): room for their text, not more
-RIGHT_DOCK_WIDTH = 360
+RIGHT_DOCK_WIDTH = 340
 
 #: right-pane display modes
 MODE_RESTORED, MODE_DIFFERENCE, MODE_OVERLAY = "restored", "difference", "overlay"
@@ -147,7 +147,7 @@ class _Pane(QWidget):
 class InfoPanel(QWidget):
     """Size, resolution (explicitly "unknown dpi"), SHA-256 and format of the current print."""
 
-    FIELDS = ["File", "Format", "Size", "Resolution", "SHA-256", "Analysis", "Not available"]
+    FIELDS = ["File", "Format", "Size", "Resolution", "SHA-256", "Analysis", "Unavailable"]
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,7 +168,7 @@ class InfoPanel(QWidget):
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             lab.setWordWrap(True)
             lab.setMinimumWidth(1)  # wrap inside a narrow sidebar instead of widening it
-            if name == "Not available":
+            if name == "Unavailable":
                 lab.setStyleSheet("color: palette(mid);")
             self.values[name] = lab
             if name == "SHA-256":
@@ -176,12 +176,16 @@ class InfoPanel(QWidget):
                 # identifies the evidence, so it is never elided), with a copy button + context menu.
                 lab.setFont(mono)
                 lab.setWordWrap(False)
+                lab.setMinimumWidth(lab.fontMetrics().horizontalAdvance("0" * 17))
                 lab.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
                 lab.addAction(self.copy_sha_action)
                 copy_btn = QToolButton()
-                copy_btn.setDefaultAction(self.copy_sha_action)
                 copy_btn.setText("Copy")
-                copy_btn.setAutoRaise(True)
+                copy_btn.setToolTip(self.copy_sha_action.toolTip())
+                copy_btn.clicked.connect(self.copy_sha256)
+                self.copy_sha_action.enabledChanged.connect(copy_btn.setEnabled)
+                copy_btn.setEnabled(False)
+                self.copy_sha_button = copy_btn
                 row = QHBoxLayout()
                 row.setContentsMargins(0, 0, 0, 0)
                 row.addWidget(lab)
@@ -190,8 +194,13 @@ class InfoPanel(QWidget):
                 form.addRow(name + ":", row)
             else:
                 form.addRow(name + ":", lab)
-        # Never squeeze rows into clipped half-lines: the splitter may not go below this.
-        self.setMinimumHeight(self.sizeHint().height())
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        # Never squeeze rows into clipped half-lines: the sidebar splitter may not go below this
+        # (recomputed whenever the texts change; the hash takes four lines, the analysis two).
+        self.setMinimumHeight(self.layout().heightForWidth(max(self.width(), 200)) if self.layout().hasHeightForWidth()
+                              else self.sizeHint().height())
 
     def show_print(self, im: FingerprintImage | None) -> None:
         v = self.values
@@ -212,7 +221,8 @@ class InfoPanel(QWidget):
         self._sha256 = im.sha256
         self.copy_sha_action.setEnabled(True)
         v["Analysis"].setText("running…")
-        v["Not available"].setText("—")
+        v["Unavailable"].setText("—")
+        self._fit_height()
 
     def copy_sha256(self) -> None:
         """Put the current print's full SHA-256 on the clipboard."""
@@ -226,7 +236,8 @@ class InfoPanel(QWidget):
         parts = [f"{k} {t * 1000:.0f} ms" for k, t in result.timings.items() if k not in result.errors]
         self.values["Analysis"].setText(", ".join(parts) or "nothing computed")
         errs = [f"{k}: {msg}" for k, msg in result.errors.items()]
-        self.values["Not available"].setText("\n".join(errs) or "—")
+        self.values["Unavailable"].setText("\n".join(errs) or "—")
+        self._fit_height()
 
 
 # ---------------------------------------------------------------------- main window
