@@ -130,6 +130,7 @@ class PadPanel(QWidget):
 
         self.score_label = QLabel("Attack score: —")
         self.score_label.setFont(_big_font(14))
+        self.score_label.setWordWrap(True)  # the long line must not widen the dock past the print views
         lay.addWidget(self.score_label)
 
         grid = QGridLayout()
@@ -402,8 +403,11 @@ class GenderPanel(QWidget):
     def show_result(self, result: AnalysisResult) -> None:
         self.result = result.gender
         if result.gender is None:
+            # An explanation, not a verdict: normal-size text (the big font is for the estimate).
+            self.headline.setFont(QFont())
             self.headline.setText(f"Gender unavailable: {result.errors.get('gender', 'not computed')}")
             return
+        self.headline.setFont(_big_font(18))
         self._show(result.gender, self.headline, bars=True)
 
     def _show(self, g: GenderResult, label: QLabel, bars: bool) -> None:
