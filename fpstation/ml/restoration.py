@@ -1,0 +1,240 @@
+"""Trained restorers (U-Net, reference encoder-decoder): any image size, same size and alignment out.
+
+``restore_with_model(image, "unet")`` picks the shipped default card of that architecture;
+any other key is a registry key (``restore-unet@v3`` for a user-trained version).
+
+Inference is fully convolutional: the print is reflect-padded (a small context margin plus a
+round-up to a multiple of ``2**levels``), run through a direct ``model(x, training=False)``
+call (never ``model.predict``: ~60 ms overhead per call), and cropped back. Large prints (longest side
+> :data:`TILE_ABOVE`) are cut into overlapping tiles whose centres are stitched, so memory stays
+bounded. Prints with a known dpi other than the model's are resampled to it and back.
+TensorFlow/Keras are imported lazily (this module is imported from ml/inference.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fpstation.core.errors import ModelNotFoundError
+from fpstation.core.types import FingerprintImage, ModelRef, RestorationResult
+
+#: prints whose longest side exceeds this are processed in tiles
+TILE_ABOVE = 1024
+#: tile side (output pixels kept per tile = TILE - 2 * TILE_MARGIN)
+TILE = 512
+#: context kept around each tile and discarded after inference (≥ the U-Net's useful receptive field)
+TILE_MARGIN = 48
+#: reflect padding added on every side before inference (avoids border artefacts)
+CONTEXT = 16
+#: display names used in messages
+_ARCH_NAMES = {"unet": "U-Net", "autoencoder": "encoder-decoder"}
+
+_lock = threading.RLock()
+_fns: dict[str, tuple[Callable[[np.ndarray], np.ndarray], int]] = {}
+
+
+def find_card(method_or_key: str, registry: Any = None) -> Any:
+    """The model card for ``"unet"``/``"autoencoder"`` (shipped default of that architecture) or a key.
+
+    Raises
+    ------
+    ModelNotFoundError
+        No matching restorer is installed.
+    """
+    from fpstation.ml.registry import get_registry
+
+    reg = registry or get_registry()
+    if method_or_key in _ARCH_NAMES:
+        cards = [c for c in reg.cards("restoration") if c.data.get("architecture") == method_or_key]
+        shipped = [c for c in cards if c.shipped]
+        pick = next((c for c in shipped if c.data.get("default")), shipped[0] if shipped else None)
+        if pick is None:
+            raise ModelNotFoundError(
+                f"No trained {_ARCH_NAMES[method_or_key]} restorer is installed (no model card with task "
+                f"“restoration” and architecture “{method_or_key}” in {reg.shipped_dir}). Reinstall the "
+                "application, train one (Tools → Train model…), or choose the classical restorer.")
+        return pick
+    card = reg.card(method_or_key)
+    if card.task != "restoration":
+        raise ModelNotFoundError(f"The model “{method_or_key}” is not a restoration model (task “{card.task}”).")
+    return card
+
+
+def card_levels(card: Any) -> int:
+    """Downsamplings of a restorer (input sizes must be multiples of ``2**levels``)."""
+    d = card.data
+    if "levels" in d:
+        return int(d["levels"])
+    return 2 if d.get("architecture") == "autoencoder" else int((d.get("hyper") or {}).get("levels", 3))
+
+
+def _size_agnostic(model: Any, card: Any) -> Any:
+    """A model that accepts any H×W: the reference encoder-decoder is trained at 224×224, so its
+    weights are copied into the same architecture built with ``(None, None, 1)`` input."""
+    shape = tuple(model.input_shape)
+    if shape[1] is None and shape[2] is None:
+        return model
+    if card.data.get("architecture") == "autoencoder":
+        from fpstation.ml.architectures import build_autoencoder
+
+        flex = build_autoencoder((None, None, 1), compile=False)
+    else:
+        from fpstation.ml.architectures import build_unet
+
+        hyper = card.data.get("hyper") or {}
+        flex = build_unet((None, None, 1), base=int(hyper.get("base", 16)), levels=card_levels(card), compile=False)
+    flex.set_weights(model.get_weights())
+    return flex
+
+
+def model_fn(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Wrap a Keras model as ``f(float32 array N×H×W×1) -> array`` (a direct eager call).
+
+    Not ``model.predict`` (~60 ms overhead per call) and not a ``tf.function`` with relaxed shapes:
+    Keras' bilinear ``UpSampling2D`` cannot be traced with unknown H and W, and every print size
+    would otherwise cost a new trace. The eager call of these small networks costs a few ms.
+    """
+    import tensorflow as tf
+
+    return lambda x: model(tf.convert_to_tensor(x, tf.float32), training=False).numpy()
+
+
+def _get_fn(card: Any, registry: Any = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    from fpstation.ml.registry import get_registry
+
+    reg = registry or get_registry()
+    cache_key = f"{id(reg)}:{card.key}:{card.sha256}"
+    with _lock:
+        if cache_key not in _fns:
+            model = _size_agnostic(reg.load(card.key), card)  # load() verifies the sha256
+            _fns[cache_key] = (model_fn(model), card_levels(card))
+        return _fns[cache_key]
+
+
+def clear_cache() -> None:
+    """Forget the wrapped models (tests; after models are replaced)."""
+    with _lock:
+        _fns.clear()
+
+
+def _run_padded(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad ``x`` (H×W float) by CONTEXT and up to ``multiple``, run ``fn``, crop back."""
+    h, w = x.shape
+    ph = (-(h + 2 * CONTEXT)) % multiple
+    pw = (-(w + 2 * CONTEXT)) % multiple
+    top, left = CONTEXT + ph // 2, CONTEXT + pw // 2
+    bottom, right = CONTEXT + ph - ph // 2, CONTEXT + pw - pw // 2
+    # "symmetric" copes with pads larger than the image (tiny inputs), unlike "reflect"
+    xp = np.pad(x, ((top, bottom), (left, right)), mode="symmetric")
+    y = fn(xp[None, :, :, None])[0, :, :, 0]
+    return y[top:top + h, left:left + w]
+
+
+def restore_array(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, levels: int, *,
+                  tile_above: int = TILE_ABOVE, tile: int = TILE, margin: int = TILE_MARGIN) -> np.ndarray:
+    """Restore an H×W float image in [0, 1] at the model's resolution; same shape out.
+
+    Parameters
+    ----------
+    fn : wrapped model (see :func:`model_fn`).
+    x : H×W float32 in [0, 1].
+    levels : the model's downsamplings (sizes are padded to multiples of ``2**levels``).
+    tile_above, tile, margin : tiling when ``max(H, W) > tile_above``: tiles of ``tile`` pixels whose
+        outer ``margin`` is discarded (it only gives context), so the stitched result has no seams
+        beyond floating-point noise.
+    """
+    x = np.asarray(x, np.float32)
+    multiple = 2 ** levels
+    h, w = x.shape
+    if max(h, w) <= tile_above:
+        return _run_padded(fn, x, multiple)
+    step = tile - 2 * margin
+    out = np.empty_like(x)
+    for ty in range(0, h, step):
+        for tx in range(0, w, step):
+            ey, ex = min(ty + step, h), min(tx + step, w)
+            y0, x0 = max(0, ty - margin), max(0, tx - margin)
+            y1, x1 = min(h, ey + margin), min(w, ex + margin)
+            res = _run_padded(fn, x[y0:y1, x0:x1], multiple)
+            out[ty:ey, tx:ex] = res[ty - y0:ey - y0, tx - x0:ex - x0]
+    return out
+
+
+def restore_pixels(fn: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, levels: int,
+                   dpi: float | None, model_dpi: float | None = 500.0, **tiling: int) -> np.ndarray:
+    """uint8 H×W print -> uint8 restored print of the same size; resamples to ``model_dpi`` and
+    back when ``dpi`` is known and differs by more than 2 %."""
+    import cv2
+
+    from fpstation.ml.degrade import to_float, to_uint8
+
+    x = to_float(pixels)
+    h, w = x.shape
+    factor = 1.0
+    if dpi and model_dpi and abs(dpi / model_dpi - 1.0) > 0.02:
+        factor = model_dpi / dpi
+    if factor != 1.0:
+        size = (max(8, round(w * factor)), max(8, round(h * factor)))
+        x = cv2.resize(x, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+    y = restore_array(fn, x, levels, **tiling)
+    if factor != 1.0:
+        y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC if factor < 1 else cv2.INTER_AREA)
+    return to_uint8(y)
+
+
+def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry: Any = None) -> RestorationResult:
+    """Restore one print with a trained restorer.
+
+    Parameters
+    ----------
+    image : the print (uint8 H×W).
+    method_or_key : "unet" or "autoencoder" (the shipped default of that architecture) or a registry
+        key of a user-trained restoration model.
+    registry : a :class:`~fpstation.ml.registry.Registry` (default: the application's).
+
+    Returns
+    -------
+    RestorationResult
+        uint8 pixels of the input's size; ``extras`` holds the dpi used and, when the print's dpi is
+        unknown, a ``note`` saying 500 dpi was assumed.
+
+    Raises
+    ------
+    ModelNotFoundError
+        The restorer is not installed.
+    ModelIntegrityError
+        The weights file does not match its card's sha256.
+    """
+    card = find_card(method_or_key, registry)
+    fn, levels = _get_fn(card, registry)
+    model_dpi = float((card.data.get("input") or {}).get("dpi") or 500)
+    extras: dict[str, Any] = {"model_dpi": model_dpi}
+    if image.dpi is None:
+        extras["note"] = (f"The print's resolution is unknown; {model_dpi:g} dpi (the restorer's training "
+                          "resolution) was assumed.")
+    t0 = time.perf_counter()
+    out = restore_pixels(fn, image.pixels, levels, image.dpi, model_dpi)
+    extras["resampled"] = bool(image.dpi and abs(image.dpi / model_dpi - 1.0) > 0.02)
+    method = method_or_key if method_or_key in _ARCH_NAMES else str(card.data.get("architecture", method_or_key))
+    return RestorationResult(pixels=out, method=method, model=ModelRef(card.name, card.version, card.sha256),
+                             seconds=time.perf_counter() - t0, extras=extras)
+
+
+def image_metrics(pred: np.ndarray, clean: np.ndarray) -> dict[str, float]:
+    """SSIM (7×7 window, data range 1), PSNR (dB) and MAE of one image pair, both scaled to [0, 1].
+
+    The same function scores cards, ``fpstation evaluate restoration`` and the benchmarks.
+    """
+    from skimage.metrics import structural_similarity
+
+    from fpstation.ml.degrade import to_float
+
+    a, b = to_float(pred).astype(np.float64), to_float(clean).astype(np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    return {"ssim": float(structural_similarity(a, b, data_range=1.0, win_size=7)),
+            "psnr": float(10 * np.log10(1.0 / max(mse, 1e-10))), "mae": float(np.mean(np.abs(a - b)))}

@@ -1,0 +1,260 @@
+"""Train the shipped restorers: ``models/restore-unet.*`` (default) and ``models/restore-autoencoder.*``.
+
+Data: ../shared/data (FVC B sets + SOCOFing Real + SOCOFing Altered→Real pairs), split
+subject-disjoint by ``fpstation.ml.datasets.subject_split`` (FVC finger "<db>/<finger>", SOCOFing
+subject id). Clean prints are degraded deterministically by ``fpstation.ml.degrade.degrade`` with
+seeds from the file paths, cut into patches, and cached as .npy (``--cache``).
+The card's validation metrics are measured on full-size validation pairs (the same pairs
+``training/make_restoration_eval.py`` writes), through the same inference path the application uses.
+
+    python training/train_restoration.py --arch unet --epochs 10 --steps-per-epoch 200
+    python training/train_restoration.py --arch autoencoder --epochs 4 --steps-per-epoch 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fpstation import __version__, paths  # noqa: E402
+from fpstation.core.jobs import CancelToken  # noqa: E402
+from fpstation.ml import restoration_data as rd  # noqa: E402
+
+#: patches per source kind: (degradations, crops per degradation)
+PER_IMAGE = {"unet": {"fvc": (4, 6), "socofing": (1, 1), "altered": (1, 1)},
+             "autoencoder": {"fvc": (3, 2), "socofing": (1, 1), "altered": (1, 1)}}
+VAL_PER_IMAGE = {"unet": {"fvc": (1, 4), "socofing": (1, 1), "altered": (1, 1)},
+                 "autoencoder": {"fvc": (1, 2), "socofing": (1, 1), "altered": (1, 1)}}
+
+
+class Deadline(CancelToken):
+    """A cancel token that fires after ``seconds`` (fit_keras then keeps the best checkpoint)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self._end = time.monotonic() + seconds
+
+    @property
+    def cancelled(self) -> bool:
+        return time.monotonic() > self._end or super().cancelled
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def patches(sources, patch: int, tag: str, per_image: dict, cache: Path | None, name: str):
+    if cache is not None:
+        fx, fy = cache / f"{name}_x.npy", cache / f"{name}_y.npy"
+        if fx.is_file() and fy.is_file():
+            return np.load(fx), np.load(fy)
+    x, y = rd.make_patches(sources, patch, tag=tag, per_image=per_image)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(fx, x)
+        np.save(fy, y)
+    return x, y
+
+
+def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y[..., None]))
+    if train:
+        ds = ds.shuffle(min(len(x), 20000), seed=seed, reshuffle_each_iteration=True).repeat()
+
+    def prep(a, b):
+        a = tf.cast(a, tf.float32) / 255.0
+        b = tf.cast(b, tf.float32) / 255.0
+        if train:  # the same flip / quarter turn on both sides (prints have no canonical pose here)
+            ab = tf.concat([a, b], -1)
+            ab = tf.image.random_flip_left_right(ab)
+            ab = tf.image.rot90(ab, tf.random.uniform([], 0, 4, tf.int32))
+            a, b = ab[..., :1], ab[..., 1:]
+        return a, b
+
+    return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
+
+
+def evaluate_full(fn, levels: int, pairs_src: list, progress_every: int = 100) -> dict:
+    """Mean SSIM/PSNR/MAE of restored vs clean (and of the degraded input itself) on full prints."""
+    from fpstation.ml.degrade import to_uint8
+    from fpstation.ml.restoration import image_metrics, restore_pixels
+
+    rows: dict[str, list] = {}
+    t0 = time.perf_counter()
+    for i, s in enumerate(pairs_src):
+        d, c = rd.make_pair(s, "eval")
+        out = restore_pixels(fn, to_uint8(d), levels, dpi=None)
+        rows.setdefault(s.kind, []).append((image_metrics(out, c), image_metrics(d, c)))
+        if i % progress_every == 0:
+            log(f"eval {i}/{len(pairs_src)}")
+
+    def mean(rs, j):
+        return {k: float(np.mean([r[j][k] for r in rs])) for k in ("ssim", "psnr", "mae")}
+
+    allr = [r for rs in rows.values() for r in rs]
+    return {"n": len(allr), **mean(allr, 0), "identity": mean(allr, 1),
+            "per_kind": {k: {"n": len(rs), **mean(rs, 0), "identity": mean(rs, 1)} for k, rs in rows.items()},
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", choices=["unet", "autoencoder"], default="unet")
+    ap.add_argument("--data", default=None, help="shared data root (default ../shared/data)")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--steps-per-epoch", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--loss", default="l1_ssim", help="unet only: mse, l1, ssim, mse_ssim, l1_ssim")
+    ap.add_argument("--base", type=int, default=16)
+    ap.add_argument("--levels", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop the fit after this (0 = no limit)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache", default=None, help="folder for .npy patch caches (outside the repo)")
+    ap.add_argument("--out", default=str(ROOT / "models"))
+    ap.add_argument("--work", default=None, help="folder for the checkpoint (default: --cache or a temp dir)")
+    ap.add_argument("--no-eval", action="store_true", help="skip the full-size validation evaluation")
+    args = ap.parse_args(argv)
+
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.keras.utils.set_random_seed(args.seed)
+    import keras
+
+    from fpstation.ml.architectures import build_autoencoder, build_unet, restoration_loss, ssim_metric
+    from fpstation.ml.registry import sha256_file
+    from fpstation.ml.restoration import model_fn
+    from fpstation.ml.training import fit_keras
+
+    data = Path(args.data) if args.data else paths.shared_data_dir()
+    if data is None or not data.is_dir():
+        print("shared data not found (../shared/data)", file=sys.stderr)
+        return 2
+    t_start = time.perf_counter()
+    sources = rd.collect_sources(data)
+    train_src, val_src, train_subj, val_subj = rd.split_sources(sources, args.val_fraction, args.seed)
+    log(f"sources: {len(sources)} (train {len(train_src)}, val {len(val_src)}); subjects train "
+        f"{len(train_subj)} / val {len(val_subj)}")
+    patch = 96 if args.arch == "unet" else 224
+    cache = Path(args.cache) if args.cache else None
+    xt, yt = patches(train_src, patch, "train", PER_IMAGE[args.arch], cache, f"{args.arch}_train_p{patch}_s{args.seed}")
+    xv, yv = patches(val_src, patch, "val", VAL_PER_IMAGE[args.arch], cache, f"{args.arch}_val_p{patch}_s{args.seed}")
+    log(f"patches: train {len(xt)}, val {len(xv)} ({time.perf_counter() - t_start:.0f} s)")
+
+    total = args.epochs * args.steps_per_epoch
+    if args.arch == "unet":
+        model = build_unet((None, None, 1), base=args.base, levels=args.levels, compile=False)
+        sched = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.05)
+        model.compile(optimizer=keras.optimizers.Adam(sched), loss=restoration_loss(args.loss),
+                      metrics=["mae", ssim_metric])
+        levels, loss_name = args.levels, args.loss
+    else:  # the reference as published: 224×224 input, RMSprop + MSE, constant learning rate
+        model = build_autoencoder((224, 224, 1), learning_rate=args.lr)
+        levels, loss_name = 2, "mse"
+    log(f"model {model.name}: {model.count_params()} parameters")
+    train_ds = tf_dataset(xt, yt, args.batch_size, True, args.seed)
+    val_ds = tf_dataset(xv, yv, 64, False, args.seed)
+    work = Path(args.work or args.cache or ".")
+    ckpt = work / f"ckpt-{args.arch}.keras"
+    token = Deadline(args.max_minutes * 60) if args.max_minutes > 0 else CancelToken()
+
+    def on_epoch(e) -> None:
+        log(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.0f}s " +
+            " ".join(f"{k}={v:.4f}" for k, v in sorted(e.logs.items())))
+
+    t_fit = time.perf_counter()
+    fit = fit_keras(model, train_ds, val_ds, epochs=args.epochs, checkpoint=ckpt, steps_per_epoch=args.steps_per_epoch,
+                    cancel=token, on_epoch=on_epoch)
+    fit_s = time.perf_counter() - t_fit
+    log(f"fit done: epochs_run={fit.epochs_run} best_epoch={fit.best_epoch} best={fit.best_value} "
+        f"stopped={fit.stopped} ({fit_s:.0f} s)")
+    model.load_weights(fit.checkpoint)
+
+    # Ship weights only (no optimizer state): rebuild uncompiled and copy the weights.
+    if args.arch == "unet":
+        ship = build_unet((None, None, 1), base=args.base, levels=args.levels, compile=False)
+    else:
+        ship = build_autoencoder((224, 224, 1), compile=False)
+    ship.set_weights(model.get_weights())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"restore-{args.arch}"
+    weights = out / f"{name}.keras"
+    ship.save(weights)
+
+    metrics: dict = {}
+    eval_src = rd.select_eval(val_src)
+    if not args.no_eval:
+        flex = ship if args.arch == "unet" else build_autoencoder((None, None, 1), compile=False)
+        if flex is not ship:
+            flex.set_weights(ship.get_weights())
+        metrics = evaluate_full(model_fn(flex), levels, eval_src)
+        log(f"validation: {json.dumps({k: metrics[k] for k in ('n', 'ssim', 'psnr', 'mae')})} "
+            f"identity {metrics['identity']}")
+
+    cmd = ["python", "training/train_restoration.py", "--arch", args.arch, "--epochs", str(args.epochs),
+           "--steps-per-epoch", str(args.steps_per_epoch), "--batch-size", str(args.batch_size),
+           "--lr", f"{args.lr:g}", "--seed", str(args.seed)]
+    if args.arch == "unet":
+        cmd += ["--loss", args.loss, "--base", str(args.base), "--levels", str(args.levels)]
+    if args.max_minutes:
+        cmd += ["--max-minutes", f"{args.max_minutes:g}"]
+    counts = {k: sum(1 for s in sources if s.kind == k) for k in ("fvc", "socofing", "altered")}
+    card = {
+        "name": name, "task": "restoration", "architecture": args.arch, "version": "1",
+        "file": weights.name, "sha256": sha256_file(weights), "default": True,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
+        "parameters": int(ship.count_params()), "levels": levels,
+        "input": {"shape": [None, None, 1] if args.arch == "unet" else [224, 224, 1], "dpi": rd.MODEL_DPI,
+                  "preprocessing": "grey levels scaled to [0,1] (0 = ridge ink); resampled to 500 dpi when the "
+                                   "print's dpi is known; reflect-padded to a multiple of 2**levels, tiled with "
+                                   "overlap above 1024 px; output cropped back to the input's size"},
+        "data": {"root": "../shared/data", "sources": ["FVC2002 DB1-4 B", "FVC2004 DB2/DB4 B", "SOCOFing Real",
+                                                       "SOCOFing Altered->Real pairs"],
+                 "counts": counts, "subjects": len(train_subj) + len(val_subj),
+                 "file_list_sha256": rd.sources_sha256(sources, data),
+                 "train_patches": int(len(xt)), "val_patches": int(len(xv)), "patch": patch,
+                 "patches_per_image": PER_IMAGE[args.arch],
+                 "degradation": "fpstation.ml.degrade.degrade(clean, seed) with seeds from the file path "
+                                "(fpstation.ml.restoration_data.stable_seed); FVC2002 DB2 resampled 569->500 dpi; "
+                                "SOCOFing Altered images (CR/Obl/Zcut) paired with their Real originals"},
+        "split": {"rule": "fpstation.ml.datasets.subject_split(val_fraction, seed) over FVC '<db>/<finger>' and "
+                          "'socofing/<subject id>'", "val_fraction": args.val_fraction, "seed": args.seed,
+                  "validation_subjects": sorted(val_subj), "train_subjects": len(train_subj)},
+        "hyper": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
+                  "learning_rate": args.lr, "optimizer": "Adam, cosine decay" if args.arch == "unet" else "RMSprop",
+                  "base": args.base if args.arch == "unet" else None, "levels": levels,
+                  "augment": "random flip + quarter turns (same on both sides)"},
+        "loss": loss_name,
+        "metrics": {"validation_pairs": "full-size pairs from training/make_restoration_eval.py (validation "
+                                        "fingers/subjects only; FVC all, SOCOFing Real and Altered samples)",
+                    **metrics},
+        "training": {"command": " ".join(shlex.quote(c) for c in cmd), "epochs_run": fit.epochs_run,
+                     "stopped": fit.stopped, "best_epoch": fit.best_epoch, "monitor": fit.monitor,
+                     "best_value": fit.best_value, "fit_seconds": round(fit_s, 1), "history": fit.history,
+                     "threads": args.threads},
+    }
+    (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    log(f"wrote {weights} ({os.path.getsize(weights) / 1e6:.2f} MB) and {name}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
