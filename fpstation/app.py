@@ -17,6 +17,10 @@ from types import TracebackType
 
 from fpstation import __app_name__, __display_name__, __organization__, __version__, paths
 
+# Before anything could import TensorFlow (a worker thread, an extension): its C++ start-up chatter
+# (oneDNN / XLA / CPU-feature lines) is noise in an analyst's terminal. A value set by the user wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 log = logging.getLogger("fpstation.app")
 
 LOG_FILE_NAME = "fpstation.log"
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns the application's exit code.
     """
     args, qt_args = _parse(list(sys.argv[1:] if argv is None else argv))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # again: a caller may have cleared it since import
     log_path, handlers = setup_logging(args.debug)
     log.info("%s %s starting (log: %s)", __display_name__, __version__, log_path)
 

@@ -118,6 +118,12 @@ class ErrorReporter(QObject):
 
     @Slot(object)
     def _show(self, exc: BaseException) -> None:
+        try:
+            self._show_unguarded(exc)
+        except Exception:  # noqa: BLE001 - raising here would reach sys.excepthook -> report -> here again
+            log.exception("could not show the error %r", exc)
+
+    def _show_unguarded(self, exc: BaseException) -> None:
         text = describe(exc)
         self.shown.append(text)
         if self._box is not None and self._box.isVisible():
