@@ -257,6 +257,7 @@ class BatchPanel(QWidget):
         #: builds the Analyzers on the worker thread from the settings (tests inject fakes)
         self.analyzers_factory: Callable[[Any], Any] = _analyzers_for
         self.task: Task | None = None
+        self.dock = None  # set by install()
         self._pending: list[dict[str, Any]] = []
         self._latest: tuple[int, int, float | None] | None = None
         self._case_gen = 0
@@ -346,6 +347,9 @@ class BatchPanel(QWidget):
         task.signals.error.connect(lambda exc: self.summary_label.setText(f"Batch stopped: {exc}"))
         task.signals.finished.connect(self._on_finished)
         self.task = task
+        if self.dock is not None:  # the Batch dock starts hidden (main window's first-run layout)
+            self.dock.show()
+            self.dock.raise_()
         self.cancel_button.setEnabled(True)
         self._timer.start()
         name = Path(source).name if isinstance(source, str) else f"{len(source)} files"
@@ -427,7 +431,7 @@ class BatchPanel(QWidget):
         self.case.report_dialog(int(row["print_id"]))
 
 
-def analyse_folder_dialog(window: Any, panel: BatchPanel, dock) -> None:
+def analyse_folder_dialog(window: Any, panel: BatchPanel) -> None:
     s = window.settings
     dlg = AnalyseFolderDialog(window, s.last_open_dir, list(s.batch_extensions))
     if dlg.exec() != QDialog.DialogCode.Accepted:
@@ -436,8 +440,6 @@ def analyse_folder_dialog(window: Any, panel: BatchPanel, dock) -> None:
     if not folder or not Path(folder).is_dir():
         window.notifications.notify(f"“{folder}” is not a folder.", "error")
         return
-    dock.show()
-    dock.raise_()
     panel.start(folder, exts, recursive)
 
 
@@ -445,10 +447,11 @@ def install(window: Any) -> BatchPanel:
     """Add the Batch dock and File → Analyse Folder… to ``window``."""
     panel = BatchPanel(window)
     dock = window.add_dock(panel, "Batch", Qt.DockWidgetArea.BottomDockWidgetArea)
+    panel.dock = dock
     act = QAction("&Analyse Folder…", window)
     act.setShortcut("Ctrl+B")
     act.setToolTip("Analyse every print in a folder into the current case")
-    act.triggered.connect(lambda: analyse_folder_dialog(window, panel, dock))
+    act.triggered.connect(lambda: analyse_folder_dialog(window, panel))
     m = window.menu("&File")
     anchor = panel.case.act_new
     m.insertAction(anchor, act)

@@ -142,6 +142,10 @@ class CaseController(QObject):
     def _try_open(self, path: str) -> None:
         try:
             self.open(path)
+            dock = getattr(self.window, "batch_dock", None)
+            if dock is not None:  # show what the case holds
+                dock.show()
+                dock.raise_()
         except CaseStoreError as exc:
             self.window.notifications.notify(f"Case not opened: {exc.user_message}", "error")
 

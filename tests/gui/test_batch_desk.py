@@ -35,6 +35,7 @@ def test_batch_fills_table_with_error_row_and_opens_print(window, qtbot, tmp_pat
     panel.analyzers_factory = _fake()
     window.case_controller.open(tmp_path / "case.db")
     task = panel.start(str(folder))
+    assert not window.batch_dock.isHidden()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=20000)
     try:
         qtbot.waitUntil(lambda: panel.model.rowCount() == 5 and "files" in panel.summary_label.text(), timeout=5000)
