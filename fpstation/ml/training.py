@@ -526,6 +526,7 @@ def run_in_child(request: dict[str, Any], queue: Any, stop_event: Any) -> None:
     from fpstation.ml import tasks
     from fpstation.ml.registry import Registry
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the child has no console worth flooding
     if request.get("nice") and hasattr(os, "nice"):
         try:
             os.nice(int(request["nice"]))
