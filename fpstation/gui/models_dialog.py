@@ -30,9 +30,12 @@ from PySide6.QtWidgets import (
 #: task -> the Settings attribute holding its active model
 SETTING_FOR_TASK = {"restoration": "restorer", "pad": "pad_model", "gender": "gender_model"}
 TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (liveness)", "gender": "Gender"}
-#: built-in restoration methods (settings.restorer values that are not registry keys)
-BUILTIN_RESTORERS = [("unet", "U-Net (shipped)"), ("autoencoder", "Encoder-decoder baseline (shipped)"),
-                     ("classical", "Classical enhancement (pyfing)")]
+
+def _builtin_restorers() -> list[tuple[str, str]]:
+    """(settings value, label) of the restoration methods the main window's toolbar offers."""
+    from fpstation.ml.inference import RESTORERS  # light: no TensorFlow at import
+
+    return [(key, label) for label, key in RESTORERS]
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def choices(registry: Any, task: str) -> list[ModelChoice]:
     out: list[ModelChoice] = []
     cards = registry.cards(task)
     if task == "restoration":
-        out += [ModelChoice(v, label, origin="built-in") for v, label in BUILTIN_RESTORERS]
+        out += [ModelChoice(v, label, origin="built-in") for v, label in _builtin_restorers()]
     elif task in SETTING_FOR_TASK:
         d = registry.default(task)
         out.append(ModelChoice("", f"Shipped default{f' ({d.name})' if d else ''}", origin="shipped"))
