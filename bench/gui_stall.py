@@ -13,10 +13,12 @@ Workloads:
 - ``full``: classical enhancement + the shipped PAD and gender models (TensorFlow on the inference
   thread), i.e. what an analyst gets with ``restorer = classical``.
 
-Results: bench/results/gui_stall.json (target: worst stall <= 50 ms; the machine's load average
-is recorded because the CPU is shared).
+Results: bench/results/gui_stall.json under ``variants[--variant]`` (target: worst stall <= 50 ms;
+the machine's load average is recorded because the CPU is shared). Variants measured:
+``no-preload`` (TensorFlow imported by the first analysis as is) and ``preload``
+(fpstation/ml/preload.py dlopens TensorFlow's native libraries without the GIL first).
 
-    .venv/bin/python bench/gui_stall.py --repeats 2
+    .venv/bin/python bench/gui_stall.py --repeats 2 --variant preload
 """
 
 from __future__ import annotations
@@ -140,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "gui_stall.json"))
+    p.add_argument("--variant", default="current",
+                   help="name of this code variant; results of other variants in --out are kept")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -172,6 +176,20 @@ def main(argv: list[str] | None = None) -> int:
                       "worst_stall_warm_ms": max(warm, default=None),
                       "median_of_worst_warm_ms": sorted(warm)[len(warm) // 2] if warm else None,
                       "meets_target": max(cold + warm) <= TARGET_WORST_MS}
+    variant = {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "loadavg_1min_at_runs": [round(x, 2) for x in loads],
+        "summary": summary,
+        "runs": runs,
+    }
+    out_path = Path(args.out)
+    variants = {}
+    if out_path.is_file():
+        try:
+            variants = json.loads(out_path.read_text(encoding="utf-8")).get("variants", {})
+        except (OSError, ValueError):
+            variants = {}
+    variants[args.variant] = variant
     out = {
         "benchmark": "bench/gui_stall.py",
         "what": "GUI-thread stalls (10 ms QTimer probe) while MainWindow opens each bundled sample and "
@@ -179,14 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         "probe_interval_ms": PROBE_MS,
         "target_worst_stall_ms": TARGET_WORST_MS,
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "loadavg_1min_at_runs": [round(x, 2) for x in loads],
-                    "note": "CPU shared with other jobs; offscreen Qt"},
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "summary": summary,
-        "runs": runs,
+                    "cpus": os.cpu_count(), "note": "CPU shared with other jobs; offscreen Qt"},
+        "variants": variants,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(out_path)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -109,7 +109,11 @@ def analysis_job(image: FingerprintImage, settings: Settings, *, progress, cance
     """Restoration + PAD + gender for one print (ml is imported here, on the inference thread)."""
     from fpstation.core.pipeline import analyse
     from fpstation.ml import inference
+    from fpstation.ml.preload import preload_tensorflow_libraries
 
+    # The first analysis imports TensorFlow (pyfing and the models need it); loading its native
+    # libraries first, without the GIL, keeps the GUI thread responsive meanwhile.
+    preload_tensorflow_libraries()
     return analyse(image, inference.default_analyzers(settings), progress, cancel)
 
 
