@@ -103,8 +103,12 @@ class FileList(QListWidget):
             self.setCurrentItem(made[0])
         return made
 
-    def set_error(self, path: str, message: str) -> QListWidgetItem:
-        """Mark the row of ``path`` as failed (adds a row if there is none)."""
+    def set_error(self, path: str, message: str, short: str = "") -> QListWidgetItem:
+        """Mark the row of ``path`` as failed (adds a row if there is none).
+
+        ``message`` is kept on the row (tooltip, ``errorSelected``); the row itself shows ``short``
+        (e.g. "Cannot open image") when given, since a long sentence would be elided unreadably.
+        """
         rows = self.rows_for(path)
         item = rows[0] if rows else self.add_pending(path)
         for extra in rows[1:]:
@@ -114,7 +118,7 @@ class FileList(QListWidget):
         entry.image = None
         item.setData(ENTRY_ROLE, entry)
         item.setIcon(self._error_icon)
-        item.setText(f"{Path(path).name}\n⚠ {message}")
+        item.setText(f"{Path(path).name}\n⚠ {short or message}")
         item.setForeground(QBrush(ERROR_COLOUR))
         item.setToolTip(f"{path}\n\n{message}")
         if self.currentItem() is item:

@@ -610,7 +610,7 @@ class MainWindow(QMainWindow):
         else:
             log.info("cannot open %s: %s", path, text.message)
         name = Path(path).name
-        row = self.file_list.set_error(path, text.one_line)
+        row = self.file_list.set_error(path, text.one_line, short=text.title)
         self.status.error(f"{name}: {text.one_line}")
         self.notifications.notify(f"Could not open {name}: {text.one_line}", "error",
                                   details=f"{path}\n{text.message}\n{text.details}".strip())

@@ -47,7 +47,9 @@ class NotificationBar(QFrame):
         self._unseen = 0
         self._label = QLabel()
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._label.setWordWrap(False)
+        # Wrap: a long message must never widen the window (it did, past the screen, unwrapped).
+        self._label.setWordWrap(True)
+        self._label.setMinimumWidth(50)
         self._details_btn = QToolButton(text="Details…")
         self._details_btn.clicked.connect(self.show_details)
         self._close_btn = QToolButton(text="×")

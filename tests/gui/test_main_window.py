@@ -261,6 +261,7 @@ def test_drop_bad_file_shows_clear_message_and_good_file_still_loads(window, qtb
     from fpstation.gui.main_window import file_urls
 
     bad, good = _write_bad_and_good(tmp_path)
+    width = window.width()
     mime = file_urls([bad, good])
     # what a file manager's drag does: enter (accepted: local files), then drop
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
@@ -278,7 +279,10 @@ def test_drop_bad_file_shows_clear_message_and_good_file_still_loads(window, qtb
     assert msg and "text" in msg and "Traceback" not in msg
     row = window.file_list.rows_for(str(bad))[0]
     assert "⚠" in row.text() and "notes.png" in row.text()
+    assert msg in row.toolTip()  # the row shows a short title; the whole message is one hover away
     assert "Could not open notes.png" in window.notifications.text()
+    # a long message wraps in the strip; it must not make the window wider (it did, past the screen)
+    assert window.width() == width and window.minimumSizeHint().width() <= width
     assert window.notifications.notices[-1].level == "error"
     # the good print is the one shown, and its restoration arrived
     assert window.current_print().source.endswith("good.png")
@@ -287,6 +291,22 @@ def test_drop_bad_file_shows_clear_message_and_good_file_still_loads(window, qtb
     window.file_list.setCurrentItem(row)
     assert "notes.png" in window.left_view.message() and not window.left_view.has_image()
     assert "notes.png" in window.status.current_message()
+
+
+def test_drop_onto_a_print_pane_reaches_the_window(window, qtbot, tmp_path):
+    """Analysts drop files on the big print views, not on the window frame."""
+    from fpstation.gui.main_window import file_urls
+
+    _, good = _write_bad_and_good(tmp_path)
+    args = (Qt.DropAction.CopyAction, file_urls([good]), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    vp = window.right_view.viewport()
+    enter = QDragEnterEvent(QPoint(50, 50), *args)
+    QApplication.sendEvent(vp, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(vp, QDropEvent(QPointF(50, 50), *args))
+    _wait_rows_settled(qtbot, window, 1)
+    _wait_analysed(qtbot, window)
+    assert window.current_print().source.endswith("good.png")
 
 
 def test_handle_drop_of_only_bad_files_and_non_file_urls(window, qtbot, tmp_path):
