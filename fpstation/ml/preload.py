@@ -2,12 +2,12 @@
 
 ``import tensorflow`` first ``dlopen``s ``libtensorflow_cc.so.2`` (~750 MB; relocations and C++
 static initialisers). CPython does that inside the extension-module import *while holding the
-GIL*, so when the import happens on a worker thread the GUI thread cannot run for ~0.5 s
-(bench/gui_stall.py measured 495-638 ms on the first print). Calling ``dlopen`` on those libraries
-first through ctypes releases the GIL for the duration; the later import then finds them loaded
-and only bumps their reference counts. Measured with a 10 ms probe thread on the dev machine: the
-worst stall of ``import tensorflow`` went from ~590 ms to ~220 ms (the rest is unmarshalling the
-big generated ``gen_*_ops`` modules, which cannot be moved off the GIL).
+GIL*, so when the import happens on a worker thread the GUI thread cannot run for about half a
+second. Calling ``dlopen`` on those libraries first as a ctypes *foreign call* releases the GIL for
+its duration; the later import then finds them loaded and only bumps their reference counts.
+bench/gui_stall.py (bench/results/gui_stall.json): worst GUI stall on the first print 495-638 ms
+without, 248-352 ms with this preload. The rest is the import's own C-level work under the GIL
+(e.g. unmarshalling the huge generated ``gen_*_ops`` modules), which cannot be moved off it.
 
 Linux only (elsewhere it does nothing); never raises: a failure just means the import will stall.
 """
