@@ -54,8 +54,11 @@ _VERDICT_BRUSH = {"ATTACK": QBrush(QColor("#b00020")), "LIVE": QBrush(QColor("#1
 
 
 def _analyzers_for(settings: Any):
-    from fpstation.ml.inference import default_analyzers  # on the worker thread: ML stays off the GUI path
+    """Built on the worker thread: the ML stack never loads on the GUI path."""
+    from fpstation.ml.inference import default_analyzers
+    from fpstation.ml.preload import preload_tensorflow_libraries
 
+    preload_tensorflow_libraries()  # dlopen TF's libraries without the GIL (shorter GUI stall on first use)
     return default_analyzers(settings)
 
 

@@ -42,7 +42,9 @@ def report_job(store: CaseStore, print_id: int, out: str, settings: Any, restore
     fn = None
     if restore:
         from fpstation.ml.inference import default_analyzers  # on the inference thread, never the GUI's
+        from fpstation.ml.preload import preload_tensorflow_libraries
 
+        preload_tensorflow_libraries()
         fn = default_analyzers(settings, pad_=False, gender_=False).restore
     progress(0.0, f"writing {Path(out).name}")
     return str(print_report_html(store, print_id, out, restore=fn))

@@ -47,8 +47,11 @@ KEEP_IMAGES = 5
 
 
 def _analyzers_for(settings: Any):
+    """Built on the worker thread: the ML stack never loads on the GUI path."""
     from fpstation.ml.inference import default_analyzers
+    from fpstation.ml.preload import preload_tensorflow_libraries
 
+    preload_tensorflow_libraries()  # dlopen TF's libraries without the GIL (shorter GUI stall on first use)
     return default_analyzers(settings)
 
 
