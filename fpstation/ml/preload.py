@@ -61,8 +61,9 @@ def preload_tensorflow_libraries() -> list[str]:
             return []
         loaded = []
         for name in TF_LIBRARIES:
-            path = folder / name
-            if not path.is_file():
+            # In the PyInstaller bundle the libraries may sit next to the package, not inside it.
+            path = next((p for p in (folder / name, folder.parent / name) if p.is_file()), None)
+            if path is None:
                 continue
             # A ctypes foreign call releases the GIL. RTLD_LOCAL like CPython's own extension
             # loading (RTLD_GLOBAL made TensorFlow's import crash in a test).
