@@ -464,3 +464,48 @@ def test_unavailable_gender_is_normal_text_not_the_verdict_font(window, qtbot):
     assert panel.headline.text().startswith("Gender unavailable")
     assert panel.headline.font().pointSizeF() == pytest.approx(QApplication.font().pointSizeF())
     assert not panel.headline.font().bold()
+
+
+def test_restoration_failure_is_explained_in_the_right_pane(window, qtbot, monkeypatch):
+    from fpstation.core.errors import FpError
+    from fpstation.ml import inference
+
+    class _NoModel(FpError):
+        title = "No model"
+
+    def broken(im):
+        raise _NoModel("No trained restoration model is installed.")
+
+    monkeypatch.setattr(inference, "default_analyzers", lambda settings=None, **_: Analyzers(restore=broken))
+    window.open_paths([sample_file()])
+    qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
+    assert not window.right_view.has_image()
+    assert "No trained restoration model" in window.right_view.message()
+    assert "unavailable" in window.right_pane.caption.text()
+    assert "Restoration unavailable" in window.status.current_message()
+    assert "No trained restoration model" in window.info.values["Unavailable"].text()
+    window._act_diff.trigger()  # nothing to compare: still the explanation, no crash
+    assert "No trained restoration model" in window.right_view.message()
+
+
+def test_result_of_a_print_no_longer_shown_is_dropped(window, qtbot, monkeypatch):
+    from fpstation.ml import inference
+
+    gate = threading.Event()
+
+    def gated(im):
+        if im.source.endswith(sample_files()[0].name):
+            gate.wait(10)  # the first print's restoration finishes only after the second is shown
+        return _fake_restore(im)
+
+    monkeypatch.setattr(inference, "default_analyzers", lambda settings=None, **_: Analyzers(restore=gated))
+    first, second = sample_files()[:2]
+    window.open_paths([first])
+    qtbot.waitUntil(lambda: window.current_print() is not None, timeout=10000)
+    window.open_paths([second])
+    qtbot.waitUntil(lambda: window.current_print() is not None and window.current_print().source.endswith(second.name),
+                    timeout=10000)
+    gate.set()
+    _wait_analysed(qtbot, window)
+    assert window.last_analysis().image is window.current_print()
+    assert np.array_equal(window.right_view.pixels(), 255 - window.current_print().pixels)
