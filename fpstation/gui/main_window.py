@@ -324,6 +324,7 @@ class MainWindow(QMainWindow):
         self.status = TaskStatus(self.statusBar())
         self.left_view.pixelHovered.connect(self._on_hover)
         self.right_view.pixelHovered.connect(self._on_hover)
+        self.left_view.viewChanged.connect(self._on_zoom)  # the right view follows it (ViewLink)
 
         self._build_actions()
         self.modelsChanged.connect(self.reanalyse)
@@ -738,6 +739,12 @@ class MainWindow(QMainWindow):
         self.status.error(f"{description} failed: {text.one_line}")
         self.notifications.notify(f"{description} failed: {text.one_line}", "error",
                                   details=f"{text.message}\n{text.details}".strip())
+
+    def _on_zoom(self) -> None:
+        v = self.left_view
+        text = "" if v.sceneRect().isEmpty() else f"{v.zoom() * 100:.0f} %" + (" (fit)" if v.is_fit_mode() else "")
+        if text != self.status.zoom_label.text():
+            self.status.zoom_label.setText(text)
 
     def _on_hover(self, x: int, y: int, value: int) -> None:
         self.status.pixel_label.setText("" if x < 0 else f"x {x}  y {y}  = {value}")

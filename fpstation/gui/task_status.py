@@ -26,6 +26,8 @@ class TaskStatus:
         self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.pixel_label = QLabel("")
         self.pixel_label.setMinimumWidth(120)
+        self.zoom_label = QLabel("")  # permanent: zoom of the linked views ("100 %" = 1:1)
+        self.zoom_label.setToolTip("Zoom of both views (100 % = one image pixel per screen pixel; F fits, 1 = 1:1)")
         self.task_label = QLabel("")
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
@@ -35,7 +37,8 @@ class TaskStatus:
         self.cancel_button.setText("Cancel")
         self.cancel_button.setToolTip("Cancel running jobs (Esc)")
         self.cancel_button.clicked.connect(self.cancel_all)
-        for w in (self.pixel_label, self.info_label, self.task_label, self.progress_bar, self.cancel_button):
+        for w in (self.pixel_label, self.zoom_label, self.info_label, self.task_label, self.progress_bar,
+                  self.cancel_button):
             bar.addPermanentWidget(w)
         self._tasks: list[tuple[Task, str]] = []
         self._fraction: dict[int, tuple[float, str]] = {}

@@ -170,8 +170,10 @@ def test_wheel_zoom_and_drag_pan_are_linked(window, qtbot, driver):
     # fit and 1:1 (toolbar / F / 1) move both as well
     window.act_1to1.trigger()
     assert src.zoom() == other.zoom() == 1.0 and _same_view(src, other)
+    assert window.status.zoom_label.text() == "100 %"
     window.act_fit.trigger()
     assert src.is_fit_mode() and other.is_fit_mode() and _same_view(src, other)
+    assert window.status.zoom_label.text().endswith("(fit)")
 
 
 def test_zoom_survives_switching_prints_of_same_size_and_result_arrival(window, qtbot):
