@@ -2,7 +2,7 @@
 
 Latency: the shipped default models (models/*.json via the registry), SOCOFing prints decoded
 once, then ``pad_predict`` / ``gender_predict`` per print (the GUI's call: preprocessing + a cached
-``tf.function``), ``gender_combined`` over 10 prints, and ``pad_explain`` (Grad-CAM). The first call
+``tf.function``), ``gender_combined`` over 10 prints, and ``pad_explain`` (occlusion, the GUI default, and Grad-CAM). The first call
 (model load + trace) is reported separately; medians/p90 are over ``--repeat`` rounds of all prints.
 TensorFlow runs with ``--threads`` intra-op threads (the GUI's inference pool is one thread).
 
