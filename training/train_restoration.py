@@ -110,6 +110,56 @@ def evaluate_full(fn, levels: int, pairs_src: list, progress_every: int = 100) -
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path, train_subj: set, val_subj: set,
+              n_train: int, n_val: int, patch: int, levels: int, loss_name: str, metrics: dict,
+              fit_info: dict) -> dict:
+    """The model card of a finished run (see models/restore-unet.json)."""
+    from fpstation.ml.registry import sha256_file
+
+    cmd = ["python", "training/train_restoration.py", "--arch", args.arch, "--epochs", str(args.epochs),
+           "--steps-per-epoch", str(args.steps_per_epoch), "--batch-size", str(args.batch_size),
+           "--lr", f"{args.lr:g}", "--seed", str(args.seed)]
+    if args.arch == "unet":
+        cmd += ["--loss", args.loss, "--base", str(args.base), "--levels", str(args.levels)]
+    if args.max_minutes:
+        cmd += ["--max-minutes", f"{args.max_minutes:g}"]
+    counts = {k: sum(1 for s in sources if s.kind == k) for k in ("fvc", "socofing", "altered")}
+    card = {
+        "name": name, "task": "restoration", "architecture": args.arch, "version": "1",
+        "file": weights.name, "sha256": sha256_file(weights),
+        # only the U-Net is the default restorer (Registry.default() takes the first default card)
+        "default": args.arch == "unet",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
+        "parameters": int(ship.count_params()), "levels": levels,
+        "input": {"shape": [None, None, 1] if args.arch == "unet" else [224, 224, 1], "dpi": rd.MODEL_DPI,
+                  "preprocessing": "grey levels scaled to [0,1] (0 = ridge ink); resampled to 500 dpi when the "
+                                   "print's dpi is known; reflect-padded to a multiple of 2**levels, tiled with "
+                                   "overlap above 1024 px; output cropped back to the input's size"},
+        "data": {"root": "../shared/data", "sources": ["FVC2002 DB1-4 B", "FVC2004 DB2/DB4 B", "SOCOFing Real",
+                                                       "SOCOFing Altered->Real pairs"],
+                 "counts": counts, "subjects": len(train_subj) + len(val_subj),
+                 "file_list_sha256": rd.sources_sha256(sources, data),
+                 "train_patches": int(n_train), "val_patches": int(n_val), "patch": patch,
+                 "patches_per_image": PER_IMAGE[args.arch],
+                 "degradation": "fpstation.ml.degrade.degrade(clean, seed) with seeds from the file path "
+                                "(fpstation.ml.restoration_data.stable_seed); FVC2002 DB2 resampled 569->500 dpi; "
+                                "SOCOFing Altered images (CR/Obl/Zcut) paired with their Real originals"},
+        "split": {"rule": "fpstation.ml.datasets.subject_split(val_fraction, seed) over FVC '<db>/<finger>' and "
+                          "'socofing/<subject id>'", "val_fraction": args.val_fraction, "seed": args.seed,
+                  "validation_subjects": sorted(val_subj), "train_subjects": len(train_subj)},
+        "hyper": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
+                  "learning_rate": args.lr, "optimizer": "Adam, cosine decay" if args.arch == "unet" else "RMSprop",
+                  "base": args.base if args.arch == "unet" else None, "levels": levels,
+                  "augment": "random flip + quarter turns (same on both sides)"},
+        "loss": loss_name,
+        "metrics": {"validation_pairs": "full-size pairs from training/make_restoration_eval.py (validation "
+                                        "fingers/subjects only; FVC all, SOCOFing Real and Altered samples)",
+                    **metrics},
+        "training": {"command": " ".join(shlex.quote(c) for c in cmd), **fit_info, "threads": args.threads},
+    }
+    return card
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", choices=["unet", "autoencoder"], default="unet")
@@ -139,7 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from fpstation.ml.architectures import build_autoencoder, build_unet, restoration_loss, ssim_metric
-    from fpstation.ml.registry import sha256_file
     from fpstation.ml.restoration import model_fn
     from fpstation.ml.training import fit_keras
 
@@ -209,50 +258,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"validation: {json.dumps({k: metrics[k] for k in ('n', 'ssim', 'psnr', 'mae')})} "
             f"identity {metrics['identity']}")
 
-    cmd = ["python", "training/train_restoration.py", "--arch", args.arch, "--epochs", str(args.epochs),
-           "--steps-per-epoch", str(args.steps_per_epoch), "--batch-size", str(args.batch_size),
-           "--lr", f"{args.lr:g}", "--seed", str(args.seed)]
-    if args.arch == "unet":
-        cmd += ["--loss", args.loss, "--base", str(args.base), "--levels", str(args.levels)]
-    if args.max_minutes:
-        cmd += ["--max-minutes", f"{args.max_minutes:g}"]
-    counts = {k: sum(1 for s in sources if s.kind == k) for k in ("fvc", "socofing", "altered")}
-    card = {
-        "name": name, "task": "restoration", "architecture": args.arch, "version": "1",
-        "file": weights.name, "sha256": sha256_file(weights),
-        # only the U-Net is the default restorer (Registry.default() takes the first default card)
-        "default": args.arch == "unet",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
-        "parameters": int(ship.count_params()), "levels": levels,
-        "input": {"shape": [None, None, 1] if args.arch == "unet" else [224, 224, 1], "dpi": rd.MODEL_DPI,
-                  "preprocessing": "grey levels scaled to [0,1] (0 = ridge ink); resampled to 500 dpi when the "
-                                   "print's dpi is known; reflect-padded to a multiple of 2**levels, tiled with "
-                                   "overlap above 1024 px; output cropped back to the input's size"},
-        "data": {"root": "../shared/data", "sources": ["FVC2002 DB1-4 B", "FVC2004 DB2/DB4 B", "SOCOFing Real",
-                                                       "SOCOFing Altered->Real pairs"],
-                 "counts": counts, "subjects": len(train_subj) + len(val_subj),
-                 "file_list_sha256": rd.sources_sha256(sources, data),
-                 "train_patches": int(len(xt)), "val_patches": int(len(xv)), "patch": patch,
-                 "patches_per_image": PER_IMAGE[args.arch],
-                 "degradation": "fpstation.ml.degrade.degrade(clean, seed) with seeds from the file path "
-                                "(fpstation.ml.restoration_data.stable_seed); FVC2002 DB2 resampled 569->500 dpi; "
-                                "SOCOFing Altered images (CR/Obl/Zcut) paired with their Real originals"},
-        "split": {"rule": "fpstation.ml.datasets.subject_split(val_fraction, seed) over FVC '<db>/<finger>' and "
-                          "'socofing/<subject id>'", "val_fraction": args.val_fraction, "seed": args.seed,
-                  "validation_subjects": sorted(val_subj), "train_subjects": len(train_subj)},
-        "hyper": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
-                  "learning_rate": args.lr, "optimizer": "Adam, cosine decay" if args.arch == "unet" else "RMSprop",
-                  "base": args.base if args.arch == "unet" else None, "levels": levels,
-                  "augment": "random flip + quarter turns (same on both sides)"},
-        "loss": loss_name,
-        "metrics": {"validation_pairs": "full-size pairs from training/make_restoration_eval.py (validation "
-                                        "fingers/subjects only; FVC all, SOCOFing Real and Altered samples)",
-                    **metrics},
-        "training": {"command": " ".join(shlex.quote(c) for c in cmd), "epochs_run": fit.epochs_run,
-                     "stopped": fit.stopped, "best_epoch": fit.best_epoch, "monitor": fit.monitor,
-                     "best_value": fit.best_value, "fit_seconds": round(fit_s, 1), "history": fit.history,
-                     "threads": args.threads},
-    }
+    card = make_card(args, ship=ship, weights=weights, name=name, sources=sources, data=data,
+                     train_subj=train_subj, val_subj=val_subj, n_train=len(xt), n_val=len(xv), patch=patch,
+                     levels=levels, loss_name=loss_name, metrics=metrics,
+                     fit_info={"epochs_run": fit.epochs_run, "stopped": fit.stopped, "best_epoch": fit.best_epoch,
+                               "monitor": fit.monitor, "best_value": fit.best_value,
+                               "fit_seconds": round(fit_s, 1), "history": fit.history})
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {weights} ({os.path.getsize(weights) / 1e6:.2f} MB) and {name}.json")
     return 0
