@@ -68,8 +68,11 @@ def restorer(name: str, registry: Any = None):
 
 def evaluate_pairs(pairs: list[tuple[Path, Path]], models: list[str], *, registry: Any = None,
                    progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
+                   per_pair: dict[str, dict[str, dict[str, float]]] | None = None,
                    ) -> dict[str, dict[str, Any]]:
     """Mean SSIM / PSNR / MAE and timing per model over the pairs.
+
+    per_pair : when given, receives ``{model: {degraded file name: metrics}}``.
 
     Returns
     -------
@@ -101,6 +104,8 @@ def evaluate_pairs(pairs: list[tuple[Path, Path]], models: list[str], *, registr
                 continue
             secs[m] += time.perf_counter() - t0
             rows[m].append(image_metrics(out, clean.pixels))
+            if per_pair is not None:
+                per_pair.setdefault(m, {})[dp.name] = rows[m][-1]
             done += 1
             progress(done / total, f"{m}: {dp.name}")
     out: dict[str, dict[str, Any]] = {}
