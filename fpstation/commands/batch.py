@@ -94,11 +94,11 @@ def throttled(progress, every_s: float):
     return call
 
 
-def run(args) -> int:
-    from fpstation.cli import TextProgress
-    from fpstation.core.batch import analyzers_from_env, run_batch
+def folder_and_analyzers(args):
+    """Check ``args.folder`` and build the analysers chosen by ``--no-restore/--no-pad/--no-gender``
+    (shared by ``batch`` and ``watch``)."""
+    from fpstation.core.batch import analyzers_from_env
     from fpstation.core.errors import FileAccessError
-    from fpstation.core.store import CaseStore
 
     if not args.folder.is_dir():
         raise FileAccessError(f"The folder “{args.folder}” does not exist or is not a folder.", path=str(args.folder))
@@ -109,6 +109,15 @@ def run(args) -> int:
 
         analyzers = default_analyzers(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
                                       gender_=not args.no_gender)
+    return analyzers
+
+
+def run(args) -> int:
+    from fpstation.cli import TextProgress
+    from fpstation.core.batch import run_batch
+    from fpstation.core.store import CaseStore
+
+    analyzers = folder_and_analyzers(args)
     as_json = args.json or str(args.out or "").lower().endswith(".json")
     tmpdir = None
     case = args.case

@@ -32,21 +32,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from fpstation.commands.batch import RowWriter
-    from fpstation.core.batch import analyzers_from_env
-    from fpstation.core.errors import FileAccessError
+    from fpstation.commands.batch import RowWriter, folder_and_analyzers
     from fpstation.core.store import CaseStore
     from fpstation.core.watch import watch_folder
 
-    if not args.folder.is_dir():
-        raise FileAccessError(f"The folder “{args.folder}” does not exist or is not a folder.", path=str(args.folder))
-    analyzers = analyzers_from_env()
-    if analyzers is None:
-        from fpstation.ml.inference import default_analyzers
-        from fpstation.settings import Settings
-
-        analyzers = default_analyzers(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
-                                      gender_=not args.no_gender)
+    analyzers = folder_and_analyzers(args)
     writer = RowWriter(args.out, str(args.out or "").lower().endswith(".json")) if args.out else None
 
     def on_item(item) -> None:
