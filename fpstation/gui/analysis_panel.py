@@ -387,9 +387,13 @@ class GenderPanel(QWidget):
         ba, auc = m.get("balanced_accuracy"), m.get("auc")
         figures = f"validation balanced accuracy {ba:.2f}, AUC {auc:.2f}" if ba is not None and auc is not None \
             else "no validation figures"
+        layout = (self.card.get("data") or {}).get("layout", "")
+        trained_on = "SOCOFing prints (one scanner, small 96×103 px images)" if layout == "socofing" \
+            else f"data in {layout or 'an unrecorded layout'}"
         self.note_label.setText(
             f"Model {self.card.get('name', '?')}: {figures} (subject-disjoint). Probabilities are calibrated for "
-            "equal shares of women and men; a single print is weak evidence.")
+            f"equal shares of women and men; a single print is weak evidence. Trained on {trained_on}: "
+            "for prints from other sensors or resolutions the estimate is outside what it was validated on.")
 
     def clear(self) -> None:
         self.result = None

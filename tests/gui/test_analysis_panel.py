@@ -201,3 +201,12 @@ def test_combined_offer_for_same_subject(window, monkeypatch):
     assert "Combined over 2 prints" in gender.combined_label.text()
     w.printShown.emit(ims[2])
     assert not gender.combine_button.isVisibleTo(gender)
+
+
+def test_gender_note_names_training_domain(window):
+    _, _, gender = window
+    gender.set_card({"name": "g", "data": {"layout": "socofing"},
+                     "metrics": {"balanced_accuracy": 0.7, "auc": 0.76}})
+    text = gender.note_label.text()
+    assert "balanced accuracy 0.70" in text and "Trained on SOCOFing" in text
+    assert "other sensors" in text
