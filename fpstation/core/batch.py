@@ -129,6 +129,18 @@ class BatchSummary:
     def prints_per_s(self) -> float:
         return self.prints_analysed / self.seconds if self.seconds > 0 else 0.0
 
+    def count(self, row: dict[str, Any]) -> None:
+        """Tally one emitted row by its status (shared by the folder batch and the scanner watch)."""
+        st = row.get("status")
+        if st == "skipped":
+            self.prints_skipped += 1
+        elif st == "bad file":
+            self.bad_files += 1
+        else:
+            self.prints_analysed += 1
+            if row.get("error"):
+                self.step_errors += 1
+
 
 def requested_steps(analyzers: Analyzers) -> frozenset[str]:
     return frozenset(n for n, f in (("restoration", analyzers.restore), ("pad", analyzers.pad),
@@ -314,15 +326,7 @@ def run_batch(
             else:
                 item = load_file(files[i], store, steps, read)
             for out in process_loaded(item, store, analyzers, cancel=cancel):
-                st = out.row.get("status")
-                if st == "skipped":
-                    summary.prints_skipped += 1
-                elif st == "bad file":
-                    summary.bad_files += 1
-                else:
-                    summary.prints_analysed += 1
-                    if out.row.get("error"):
-                        summary.step_errors += 1
+                summary.count(out.row)
                 out.done, out.total = i + 1, total
                 out.eta_s = (analysed_t / analysed_n) * (total - i - 1) if analysed_n else None
                 emit(out)

@@ -173,13 +173,7 @@ def watch_folder(
         for item in watcher.poll():
             summary.files += 1
             for out in process_loaded(item, store, analyzers, cancel=cancel, keep=keep_images):
-                st = out.row.get("status")
-                if st == "bad file":
-                    summary.bad_files += 1
-                elif st == "skipped":
-                    summary.prints_skipped += 1
-                else:
-                    summary.prints_analysed += 1
+                summary.count(out.row)
                 out.done = summary.files
                 emit(out)
         polls += 1
