@@ -9,6 +9,7 @@ result says ``stopped=True``; the caller decides whether that is a usable model.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
+from fpstation.core.errors import DatasetError
+from fpstation.core.jobs import NEVER_CANCELLED, Cancelled, CancelToken, Progress, null_progress
 
 
 @dataclass
@@ -258,8 +260,6 @@ def _id_order(subject: str) -> tuple[int, int, str]:
 
 def _check_scan(scan: Any) -> None:
     """Refuse datasets that cannot train a model, in words a person understands."""
-    from fpstation.core.errors import DatasetError
-
     if not scan.items:
         raise DatasetError(f"No usable images were found in “{scan.root}”.", path=str(scan.root))
     empty = [k for k, v in scan.counts.items() if not v]
@@ -299,6 +299,21 @@ def _friendly(exc: BaseException, hyper: Any) -> BaseException:
                        path=getattr(exc, "filename", None), detail=str(exc))
     return exc
 
+
+
+@contextlib.contextmanager
+def _in_words(hyper: Any):
+    """Re-raise an unexpected failure (memory, unreadable files) as an FpError in words;
+    Cancelled and DatasetError pass through unchanged."""
+    try:
+        yield
+    except (Cancelled, DatasetError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - translated into words, re-raised
+        friendly = _friendly(exc, hyper)
+        if friendly is exc:
+            raise
+        raise friendly from exc
 
 def train(
     task_name: str,
@@ -347,8 +362,7 @@ def train(
     from datetime import UTC, datetime
 
     from fpstation import __version__
-    from fpstation.core.errors import DatasetError
-    from fpstation.core.jobs import Cancelled, wrap_progress
+    from fpstation.core.jobs import wrap_progress
     from fpstation.ml.registry import get_registry
 
     t0 = time.perf_counter()
@@ -364,15 +378,8 @@ def train(
         raise DatasetError("Epochs and batch size must be at least 1 and the learning rate positive.")
 
     progress(0.0, "scanning the dataset")
-    try:
+    with _in_words(hyper):
         scan = task.scan(data_dir, hyper, wrap_progress(progress, 0.0, 0.05), cancel)
-    except (Cancelled, DatasetError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - translated into words, re-raised
-        friendly = _friendly(exc, hyper)
-        if friendly is exc:
-            raise
-        raise friendly from exc
     _check_scan(scan)
     if on_scan is not None:
         on_scan(scan)
@@ -383,7 +390,7 @@ def train(
     # killer) leaves its partial files where the OS cleans up, never among the user's models.
     work = Path(tempfile.mkdtemp(prefix=f"fpstation-training-{name}-"))
     try:
-        try:
+        with _in_words(hyper):
             progress(0.05, "building the model")
             model = task.build_model(hyper)
             data = task.datasets(scan, hyper)
@@ -403,17 +410,8 @@ def train(
                      else "evaluating on the validation split")
             # After Stop the user asked to end the fit, not to lose it: the short validation pass
             # that produces the card's metrics runs with its own (uncancelled) token.
-            from fpstation.core.jobs import CancelToken as _Token
-
             metrics = task.evaluate(model, scan, hyper, wrap_progress(progress, 0.9, 0.98),
-                                    _Token() if fit.stopped else cancel)
-        except (Cancelled, DatasetError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated into words, re-raised
-            friendly = _friendly(exc, hyper)
-            if friendly is exc:
-                raise
-            raise friendly from exc
+                                    CancelToken() if fit.stopped else cancel)
 
         metrics = _jsonable(metrics)
         extras = _jsonable(task.card_fields(scan, hyper))
@@ -487,8 +485,6 @@ class _EventToken(CancelToken):
         return self._mp_event.is_set() or super().cancelled
 
     def raise_if_cancelled(self) -> None:
-        from fpstation.core.jobs import Cancelled
-
         if self.cancelled:
             raise Cancelled()
 
@@ -522,7 +518,6 @@ def run_in_child(request: dict[str, Any], queue: Any, stop_event: Any) -> None:
     """
     import os
 
-    from fpstation.core.jobs import Cancelled
     from fpstation.ml import tasks
     from fpstation.ml.registry import Registry
 
