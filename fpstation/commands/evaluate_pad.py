@@ -17,12 +17,9 @@ from pathlib import Path
 def add_parser(tsub) -> None:
     p = tsub.add_parser("pad", help="presentation-attack model: APCER per attack type, BPCER, plots",
                         description=__doc__)
-    p.add_argument("--data", required=True, type=Path, help="SOCOFing-, LivDet- or class-folder layout")
-    p.add_argument("--json", required=True, type=Path, help="output JSON (plots are written beside it)")
-    p.add_argument("--model", default="", help="registry key (default: the shipped default PAD model)")
-    p.add_argument("--subjects", choices=["heldout", "val", "all"], default="heldout",
-                   help="heldout (default): exclude the model's training subjects; val: only its validation "
-                        "subjects; all: everything (leaky if the folder overlaps the training data)")
+    from fpstation.commands.evaluate_gender import add_common_arguments
+
+    add_common_arguments(p, "SOCOFing-, LivDet- or class-folder layout", "PAD")
     p.add_argument("--threshold", type=float, default=None, help="override the model's operating threshold")
     p.set_defaults(func=run)
 

@@ -70,6 +70,23 @@ def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cance
     return z, y, [items[i] for i in keep]
 
 
+def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjects: str,
+                  registry: Any | None, progress: Progress, cancel: CancelToken):
+    """Load the model, list and select the folder's prints, and compute raw logits.
+
+    Returns ``(loaded, layout, notes, sel_note, z, y, kept)``; shared by the PAD and gender reports.
+    """
+    from fpstation.ml.classifiers import load_classifier
+
+    loaded = load_classifier(kind, model_key, registry)
+    layout, items, notes = task._items(Path(root), task.default_hyper())
+    items, sel_note = _select(items, loaded.card.data, subjects, layout)
+    if not items:
+        raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
+    z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
+    return loaded, layout, notes, sel_note, z, y, kept
+
+
 def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "heldout",
                         threshold: float | None = None, registry: Any | None = None,
                         progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
@@ -82,16 +99,9 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
     curves : {"scores", "labels", "types"} for plots.
     """
     from fpstation.ml.classifier_tasks import PadTask
-    from fpstation.ml.classifiers import load_classifier
 
-    loaded = load_classifier("pad", model_key, registry)
-    task = PadTask()
-    hyper = task.default_hyper()
-    layout, items, notes = task._items(Path(root), hyper)
-    items, sel_note = _select(items, loaded.card.data, subjects, layout)
-    if not items:
-        raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
-    z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
+    loaded, layout, notes, sel_note, z, y, kept = _score_folder(
+        "pad", PadTask(), root, model_key, subjects, registry, progress, cancel)
     s = cm.sigmoid(cm.apply_calibration(z, loaded.card.data.get("calibration")))
     types = [it["attack_type"] if it["y"] else None for it in kept]
     thr = float(threshold) if threshold is not None else float(
@@ -122,16 +132,9 @@ def evaluate_gender_folder(root: str | Path, model_key: str = "", subjects: str 
                            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gender figures at P(female) = 0.5, per print and per subject (mean calibrated logit)."""
     from fpstation.ml.classifier_tasks import GenderTask, gender_metrics
-    from fpstation.ml.classifiers import load_classifier
 
-    loaded = load_classifier("gender", model_key, registry)
-    task = GenderTask()
-    hyper = task.default_hyper()
-    layout, items, notes = task._items(Path(root), hyper)
-    items, sel_note = _select(items, loaded.card.data, subjects, layout)
-    if not items:
-        raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
-    z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
+    loaded, layout, notes, sel_note, z, y, kept = _score_folder(
+        "gender", GenderTask(), root, model_key, subjects, registry, progress, cancel)
     zc = np.asarray(cm.apply_calibration(z, loaded.card.data.get("calibration")), np.float64)
     m = gender_metrics(zc, y, [str(it["subject"]) for it in kept], uncertain_band)
     report = {
