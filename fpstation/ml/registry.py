@@ -76,6 +76,8 @@ class Registry:
         self._shipped_dir = shipped_dir
         self._user_dir = user_dir
         self._cache: dict[str, Any] = {}
+        self._cards: list[ModelCard] = []
+        self._cards_signature: list[tuple[str, bool, int, int]] | None = None
         self._lock = threading.RLock()
 
     @property
@@ -87,17 +89,24 @@ class Registry:
         return self._user_dir or paths.user_models_dir()
 
     def cards(self, task: str | None = None) -> list[ModelCard]:
-        found: list[ModelCard] = []
-        if self.shipped_dir.is_dir():
-            for p in sorted(self.shipped_dir.glob("*.json")):
-                c = _read_card(p, shipped=True)
-                if c:
-                    found.append(c)
+        """Every readable card, shipped first. Inference asks for cards per print, so parsed cards
+        are reused until a card file is added, removed or rewritten (path + mtime + size)."""
+        files = [(p, True) for p in sorted(self.shipped_dir.glob("*.json"))] if self.shipped_dir.is_dir() else []
         if self.user_dir.is_dir():
-            for p in sorted(self.user_dir.glob("*/v*/card.json")):
-                c = _read_card(p, shipped=False)
-                if c:
-                    found.append(c)
+            files += [(p, False) for p in sorted(self.user_dir.glob("*/v*/card.json"))]
+        signature = []
+        for p, shipped in files:
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            signature.append((str(p), shipped, st.st_mtime_ns, st.st_size))
+        with self._lock:
+            if self._cards_signature != signature:
+                parsed = (_read_card(Path(p), shipped=shipped) for p, shipped, _, _ in signature)
+                self._cards = [c for c in parsed if c]
+                self._cards_signature = signature
+            found = self._cards
         return [c for c in found if task is None or c.task == task]
 
     def card(self, key: str) -> ModelCard:
