@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSlider,
     QVBoxLayout,
@@ -457,6 +458,15 @@ def _loaded_prints(window: Any) -> list[FingerprintImage]:
     return [e.image for e in fl.entries() if getattr(e, "image", None) is not None]
 
 
+def _scrollable(panel: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(panel)
+    return area
+
+
 def install(window: Any) -> tuple[PadPanel, GenderPanel]:
     """Add the "Liveness (PAD)" and "Gender" docks to ``window`` and connect them."""
     from fpstation.workers import Task
@@ -467,8 +477,9 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
     if not hasattr(window, "pad_decisions"):
         window.pad_decisions = []
     pad.decisionRecorded.connect(window.pad_decisions.append)
-    window.add_dock(pad, "Liveness (PAD)")
-    window.add_dock(gender, "Gender")
+    # Scrollable: on a short screen the docks share the height and their text must not be clipped.
+    window.add_dock(_scrollable(pad), "Liveness (PAD)")
+    window.add_dock(_scrollable(gender), "Gender")
     state: dict[str, Any] = {"explain_task": None}
 
     def reload_cards() -> None:
