@@ -8,6 +8,7 @@ The card's validation metrics are measured on full-size validation pairs (the sa
 ``training/make_restoration_eval.py`` writes), through the same inference path the application uses.
 
     python training/train_restoration.py --arch unet --epochs 10 --steps-per-epoch 200
+    python training/train_restoration.py --arch unet --no-residual --upsampling bilinear   # v1's design
     python training/train_restoration.py --arch autoencoder --epochs 4 --steps-per-epoch 60
 """
 
@@ -120,12 +121,17 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
            "--steps-per-epoch", str(args.steps_per_epoch), "--batch-size", str(args.batch_size),
            "--lr", f"{args.lr:g}", "--seed", str(args.seed)]
     if args.arch == "unet":
-        cmd += ["--loss", args.loss, "--base", str(args.base), "--levels", str(args.levels)]
+        cmd += ["--loss", args.loss, "--base", str(args.base), "--levels", str(args.levels),
+                "--upsampling", args.upsampling]
+        if not args.residual:
+            cmd += ["--no-residual"]
     if args.max_minutes:
         cmd += ["--max-minutes", f"{args.max_minutes:g}"]
+    if args.max_val_patches:
+        cmd += ["--max-val-patches", str(args.max_val_patches)]
     counts = {k: sum(1 for s in sources if s.kind == k) for k in ("fvc", "socofing", "altered")}
     card = {
-        "name": name, "task": "restoration", "architecture": args.arch, "version": "1",
+        "name": name, "task": "restoration", "architecture": args.arch, "version": args.version,
         "file": weights.name, "sha256": sha256_file(weights),
         # only the U-Net is the default restorer (Registry.default() takes the first default card)
         "default": args.arch == "unet",
@@ -150,6 +156,8 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
         "hyper": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
                   "learning_rate": args.lr, "optimizer": "Adam, cosine decay" if args.arch == "unet" else "RMSprop",
                   "base": args.base if args.arch == "unet" else None, "levels": levels,
+                  "residual": bool(args.residual) if args.arch == "unet" else False,
+                  "upsampling": args.upsampling if args.arch == "unet" else "nearest",
                   "augment": "random flip + quarter turns (same on both sides)"},
         "loss": loss_name,
         "metrics": {"validation_pairs": "full-size pairs from training/make_restoration_eval.py (validation "
@@ -171,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", default="l1_ssim", help="unet only: mse, l1, ssim, mse_ssim, l1_ssim")
     ap.add_argument("--base", type=int, default=16)
     ap.add_argument("--levels", type=int, default=3)
+    ap.add_argument("--no-residual", dest="residual", action="store_false",
+                    help="unet only: sigmoid output instead of input + learned correction (v1's design)")
+    ap.add_argument("--upsampling", choices=["transpose", "bilinear"], default="transpose", help="unet only")
+    ap.add_argument("--version", default="2", help="version written into the model card")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop the fit after this (0 = no limit)")
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "models"))
     ap.add_argument("--work", default=None, help="folder for the checkpoint (default: --cache or a temp dir)")
     ap.add_argument("--no-eval", action="store_true", help="skip the full-size validation evaluation")
+    ap.add_argument("--max-val-patches", type=int, default=0,
+                    help="validate each epoch on at most this many validation patches (0 = all)")
     args = ap.parse_args(argv)
 
     import tensorflow as tf
@@ -205,11 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache) if args.cache else None
     xt, yt = patches(train_src, patch, "train", PER_IMAGE[args.arch], cache, f"{args.arch}_train_p{patch}_s{args.seed}")
     xv, yv = patches(val_src, patch, "val", VAL_PER_IMAGE[args.arch], cache, f"{args.arch}_val_p{patch}_s{args.seed}")
+    if args.max_val_patches and len(xv) > args.max_val_patches:  # an evenly spaced, deterministic subset
+        keep = np.linspace(0, len(xv) - 1, args.max_val_patches).astype(int)
+        xv, yv = xv[keep], yv[keep]
     log(f"patches: train {len(xt)}, val {len(xv)} ({time.perf_counter() - t_start:.0f} s)")
 
     total = args.epochs * args.steps_per_epoch
     if args.arch == "unet":
-        model = build_unet((None, None, 1), base=args.base, levels=args.levels, compile=False)
+        model = build_unet((None, None, 1), base=args.base, levels=args.levels, residual=args.residual,
+                           upsampling=args.upsampling, compile=False)
         sched = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(sched), loss=restoration_loss(args.loss),
                       metrics=["mae", ssim_metric])
@@ -238,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # Ship weights only (no optimizer state): rebuild uncompiled and copy the weights.
     if args.arch == "unet":
-        ship = build_unet((None, None, 1), base=args.base, levels=args.levels, compile=False)
+        ship = build_unet((None, None, 1), base=args.base, levels=args.levels, residual=args.residual,
+                          upsampling=args.upsampling, compile=False)
     else:
         ship = build_autoencoder((224, 224, 1), compile=False)
     ship.set_weights(model.get_weights())

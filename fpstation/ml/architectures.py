@@ -19,6 +19,32 @@ from typing import Any
 AUTOENCODER_PARAMS = 314_625
 
 
+def ssim_per_image(y_true: Any, y_pred: Any, win: int = 7) -> Any:
+    """SSIM of each image in a batch (N×H×W×1, data range 1) as a differentiable TF op.
+
+    The same definition as the evaluation (``skimage.metrics.structural_similarity(...,
+    data_range=1, win_size=7)``): a uniform ``win``×``win`` window, sample covariances, the mean of
+    the SSIM map over the positions where the window fits. The five local moments are box-filtered
+    together with one separable depthwise convolution, which with its gradient costs about a
+    quarter of ``tf.image.ssim`` (Gaussian window) on this CPU.
+    """
+    import tensorflow as tf
+
+    x = tf.cast(y_true, tf.float32)
+    y = tf.cast(y_pred, tf.float32)
+    stack = tf.concat([x, y, x * x, y * y, x * y], axis=-1)
+    k = tf.ones([win, 1, 5, 1], tf.float32) / float(win)
+    stack = tf.nn.depthwise_conv2d(stack, k, [1, 1, 1, 1], "VALID")
+    stack = tf.nn.depthwise_conv2d(stack, tf.transpose(k, [1, 0, 2, 3]), [1, 1, 1, 1], "VALID")
+    mx, my, xx, yy, xy = tf.unstack(stack, axis=-1)
+    n = float(win * win)
+    cov = n / (n - 1.0)
+    vx, vy, vxy = cov * (xx - mx * mx), cov * (yy - my * my), cov * (xy - mx * my)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim_map = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return tf.reduce_mean(ssim_map, axis=[1, 2])
+
+
 def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
     """Loss for restoration on images in [0, 1].
 
@@ -26,6 +52,7 @@ def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
     ----------
     name : "mse", "l1", "ssim" (1 - SSIM), "mse_ssim" or "l1_ssim" (``alpha``·(1-SSIM) + (1-``alpha``)·L1,
         the mix of Zhao et al., "Loss functions for image restoration with neural networks").
+        SSIM is :func:`ssim_per_image` (the evaluation's definition).
     alpha : weight of the SSIM term in the mixes.
 
     Returns
@@ -35,8 +62,7 @@ def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
     import tensorflow as tf
 
     def _ssim(y_true, y_pred):
-        # 7x7 window: patches are small (64-128 px) and ridges are ~8-10 px apart at 500 dpi.
-        return 1.0 - tf.reduce_mean(tf.image.ssim(y_true, y_pred, max_val=1.0, filter_size=7))
+        return 1.0 - tf.reduce_mean(ssim_per_image(y_true, y_pred))
 
     def mse(y_true, y_pred):
         return tf.reduce_mean(tf.square(y_true - y_pred))
@@ -60,10 +86,11 @@ def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
 
 
 def ssim_metric(y_true, y_pred):
-    """Mean SSIM (7x7 window, data range 1) as a Keras metric; logged as ``ssim`` / ``val_ssim``."""
+    """Mean SSIM (:func:`ssim_per_image`) of the prediction clipped to [0, 1], as inference
+    returns it; a Keras metric logged as ``ssim`` / ``val_ssim``."""
     import tensorflow as tf
 
-    return tf.reduce_mean(tf.image.ssim(y_true, y_pred, max_val=1.0, filter_size=7))
+    return tf.reduce_mean(ssim_per_image(y_true, tf.clip_by_value(y_pred, 0.0, 1.0)))
 
 
 ssim_metric.__name__ = "ssim"
@@ -71,12 +98,19 @@ ssim_metric.__name__ = "ssim"
 
 def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1), *, base: int = 16,
                levels: int = 3, learning_rate: float = 1e-3, loss: str = "l1_ssim",
+               residual: bool = True, upsampling: str = "transpose",
                compile: bool = True, name: str = "restore_unet") -> Any:
     """A small U-Net restorer: degraded print in [0, 1] -> clean print in [0, 1].
 
-    Two 3x3 conv + ReLU per level, ``levels`` max-pool downsamplings, bilinear upsampling +
-    skip concatenation, sigmoid output. Fully convolutional: any H, W divisible by
-    ``2**levels`` (``ml/restoration.py`` pads to that).
+    Two 3x3 conv + ReLU per level, ``levels`` max-pool downsamplings, upsampling + skip
+    concatenation. Fully convolutional: any H, W divisible by ``2**levels`` (``ml/restoration.py``
+    pads to that).
+
+    With ``residual`` (the default since restore-unet v2) the network predicts a correction that is
+    added to its input, and that last layer starts at zero: an untrained model is the identity, so
+    training only has to learn what to change, and undamaged ridges pass through untouched. The
+    output is not clipped inside the model (a clip would stop gradients); inference clips to [0, 1].
+    Without ``residual`` the output is a sigmoid (restore-unet v1).
 
     Parameters
     ----------
@@ -85,6 +119,10 @@ def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1)
     levels : number of downsamplings.
     learning_rate : Adam learning rate (when ``compile``).
     loss : see :func:`restoration_loss`.
+    residual : output = input + learned correction (see above).
+    upsampling : "transpose" (2x2 stride-2 transposed convolution; traceable with unknown H, W, so
+        inference runs as one ``tf.function`` for every print size) or "bilinear" (UpSampling2D +
+        1x1 conv, restore-unet v1).
     compile : compile with Adam + ``loss`` + mae/ssim metrics.
 
     Returns
@@ -108,12 +146,21 @@ def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1)
     x = layers.Conv2D(f, 3, padding="same", activation="relu", name="mid_b")(x)
     for i in reversed(range(levels)):
         f //= 2
-        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i}")(x)
-        x = layers.Conv2D(f, 1, padding="same", activation="relu", name=f"up{i}_proj")(x)
+        if upsampling == "transpose":
+            x = layers.Conv2DTranspose(f, 2, strides=2, padding="same", activation="relu", name=f"up{i}")(x)
+        elif upsampling == "bilinear":
+            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i}")(x)
+            x = layers.Conv2D(f, 1, padding="same", activation="relu", name=f"up{i}_proj")(x)
+        else:
+            raise ValueError(f"unknown upsampling {upsampling!r}; choose 'transpose' or 'bilinear'")
         x = layers.Concatenate(name=f"skip{i}")([x, skips[i]])
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec{i}_a")(x)
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec{i}_b")(x)
-    out = layers.Conv2D(1, 1, padding="same", activation="sigmoid", name="clean")(x)
+    if residual:
+        delta = layers.Conv2D(1, 1, padding="same", kernel_initializer="zeros", name="correction")(x)
+        out = layers.Add(name="clean")([inp, delta])
+    else:
+        out = layers.Conv2D(1, 1, padding="same", activation="sigmoid", name="clean")(x)
     model = keras.Model(inp, out, name=name)
     if compile:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=restoration_loss(loss),

@@ -4,8 +4,8 @@
 any other key is a registry key (``restore-unet@v3`` for a user-trained version).
 
 Inference is fully convolutional: the print is reflect-padded (a small context margin plus a
-round-up to a multiple of ``2**levels``), run through a direct ``model(x, training=False)``
-call (never ``model.predict``: ~60 ms overhead per call), and cropped back. Large prints (longest side
+round-up to a multiple of ``2**levels``), run through a ``tf.function`` traced once for any size
+(never ``model.predict``: ~60 ms overhead per call), and cropped back. Large prints (longest side
 > :data:`TILE_ABOVE`) are cut into overlapping tiles whose centres are stitched, so memory stays
 bounded. Prints with a known dpi other than the model's are resampled to it and back.
 TensorFlow/Keras are imported lazily (this module is imported from ml/inference.py).
@@ -87,21 +87,34 @@ def _size_agnostic(model: Any, card: Any) -> Any:
         from fpstation.ml.architectures import build_unet
 
         hyper = card.data.get("hyper") or {}
-        flex = build_unet((None, None, 1), base=int(hyper.get("base", 16)), levels=card_levels(card), compile=False)
+        # cards written before v2 have no "residual"/"upsampling": those models were sigmoid + bilinear
+        flex = build_unet((None, None, 1), base=int(hyper.get("base", 16)), levels=card_levels(card),
+                          residual=bool(hyper.get("residual", False)),
+                          upsampling=str(hyper.get("upsampling", "bilinear")), compile=False)
     flex.set_weights(model.get_weights())
     return flex
 
 
 def model_fn(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """Wrap a Keras model as ``f(float32 array N×H×W×1) -> array`` (a direct eager call).
+    """Wrap a Keras model as ``f(float32 array N×H×W×1) -> array``.
 
-    Not ``model.predict`` (~60 ms overhead per call) and not a ``tf.function`` with relaxed shapes:
-    Keras' bilinear ``UpSampling2D`` cannot be traced with unknown H and W, and every print size
-    would otherwise cost a new trace. The eager call of these small networks costs a few ms.
+    Never ``model.predict`` (~60 ms overhead per call). The model runs as one ``tf.function``
+    traced once for unknown N, H and W, so every print size reuses the same graph. A model that
+    cannot be traced that way (restore-unet v1: Keras' bilinear ``UpSampling2D`` needs a known size)
+    is called eagerly instead, which costs a few ms more per call.
     """
     import tensorflow as tf
 
-    return lambda x: model(tf.convert_to_tensor(x, tf.float32), training=False).numpy()
+    def eager(x: np.ndarray) -> np.ndarray:
+        return model(tf.convert_to_tensor(x, tf.float32), training=False).numpy()
+
+    graph = tf.function(lambda t: model(t, training=False), reduce_retracing=True,
+                        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+    try:
+        graph.get_concrete_function()
+    except Exception:  # noqa: BLE001 — any tracing failure means: run eagerly
+        return eager
+    return lambda x: graph(tf.convert_to_tensor(x, tf.float32)).numpy()
 
 
 def _get_fn(card: Any, registry: Any = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:

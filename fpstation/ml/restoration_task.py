@@ -135,7 +135,9 @@ class RestorationTask:
             raise DatasetError(f"Unknown architecture “{hyper.architecture}” for restoration.")
         return build_unet((None, None, 1), base=int(hyper.extra.get("base", 8)),
                           levels=int(hyper.extra.get("levels", 3)), learning_rate=hyper.learning_rate,
-                          loss=str(hyper.extra.get("loss", "l1_ssim")))
+                          loss=str(hyper.extra.get("loss", "l1_ssim")),
+                          residual=bool(hyper.extra.get("residual", True)),
+                          upsampling=str(hyper.extra.get("upsampling", "transpose")))
 
     def _arrays(self, items: list[dict], hyper: Hyper, tag: str, degradations: int, crops: int,
                 ) -> tuple[np.ndarray, np.ndarray]:

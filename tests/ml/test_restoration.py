@@ -34,6 +34,11 @@ def _install_tiny(models_dir: Path, arch: str = "unet") -> Path:
     models_dir.mkdir(parents=True, exist_ok=True)
     if arch == "unet":
         model = build_unet((None, None, 1), base=2, levels=2, compile=False)
+        # the residual U-Net starts as the identity; give its correction layer weights so the
+        # tests below see a network that changes the print
+        corr = model.get_layer("correction")
+        kernel, bias = corr.get_weights()
+        corr.set_weights([np.random.default_rng(0).normal(0, 0.5, kernel.shape).astype(np.float32), bias])
     else:
         model = build_autoencoder((224, 224, 1), compile=False)
     weights = models_dir / f"restore-{arch}.keras"
@@ -87,6 +92,51 @@ def test_odd_sizes_keep_shape_and_dtype(tiny_registry, shape):
     r = restore_with_model(_image(_print(*shape)), "unet", registry=tiny_registry)
     assert r.pixels.shape == shape and r.pixels.dtype == np.uint8
     assert r.method == "unet" and r.model is not None and r.model.name == "restore-unet"
+
+
+def test_training_ssim_is_the_evaluation_ssim():
+    """The loss/metric SSIM (TF) must be the scorer's SSIM (skimage, 7x7 uniform window)."""
+    from skimage.metrics import structural_similarity
+
+    from fpstation.ml.architectures import restoration_loss, ssim_per_image
+
+    rng = np.random.default_rng(5)
+    x = rng.random((3, 40, 33, 1)).astype(np.float32)
+    y = np.clip(x + rng.normal(0, 0.2, x.shape), 0, 1).astype(np.float32)
+    got = np.asarray(ssim_per_image(x, y))
+    want = [structural_similarity(x[i, ..., 0].astype(np.float64), y[i, ..., 0].astype(np.float64),
+                                  data_range=1.0, win_size=7) for i in range(3)]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert float(restoration_loss("ssim")(x, x)) < 1e-5 < float(restoration_loss("ssim")(x, y))
+
+
+def test_untrained_residual_unet_is_identity_and_v1_design_still_builds():
+    from fpstation.ml.architectures import build_unet
+
+    x = np.random.default_rng(1).random((2, 40, 56, 1)).astype(np.float32)
+    res = build_unet((None, None, 1), base=2, levels=2, compile=False)
+    np.testing.assert_allclose(np.asarray(res(x, training=False)), x, atol=1e-6)
+    v1 = build_unet((None, None, 1), base=2, levels=2, residual=False, upsampling="bilinear", compile=False)
+    out = np.asarray(v1(x, training=False))
+    assert out.shape == x.shape and 0.0 <= out.min() and out.max() <= 1.0  # sigmoid output
+    with pytest.raises(ValueError, match="upsampling"):
+        build_unet((None, None, 1), base=2, levels=2, upsampling="cubic", compile=False)
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+def test_model_fn_matches_a_direct_call_at_any_size(upsampling):
+    """model_fn traces one graph for every size (or falls back to eager calls for v1's bilinear
+    upsampling); either way it must compute exactly what the model computes."""
+    from fpstation.ml.architectures import build_unet
+    from fpstation.ml.restoration import model_fn
+
+    model = build_unet((None, None, 1), base=2, levels=2, residual=upsampling == "transpose",
+                       upsampling=upsampling, compile=False)
+    fn = model_fn(model)
+    rng = np.random.default_rng(2)
+    for shape in [(1, 32, 48, 1), (1, 64, 36, 1), (2, 20, 20, 1)]:
+        x = rng.random(shape).astype(np.float32)
+        np.testing.assert_allclose(fn(x), np.asarray(model(x, training=False)), atol=1e-5)
 
 
 def test_tiling_stitches_without_seams():
