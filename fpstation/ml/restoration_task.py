@@ -179,7 +179,9 @@ class RestorationTask:
 
         flex = model
         levels = int(hyper.extra.get("levels", 3))
+        min_size = 0
         if hyper.architecture == "autoencoder":
+            min_size = 224  # trained on white-padded 224 px patches: small prints get the same padding
             flex = build_autoencoder((None, None, 1), compile=False)
             flex.set_weights(model.get_weights())
             levels = 2
@@ -189,7 +191,7 @@ class RestorationTask:
         for i, s in enumerate(srcs):
             cancel.raise_if_cancelled()
             d, c = rd.make_pair(s, f"eval:{hyper.seed}")
-            got.append(image_metrics(restore_pixels(fn, to_uint8(d), levels, dpi=None), c))
+            got.append(image_metrics(restore_pixels(fn, to_uint8(d), levels, dpi=None, min_size=min_size), c))
             ident.append(image_metrics(d, c))
             progress((i + 1) / max(1, len(srcs)), f"evaluating {i + 1}/{len(srcs)}")
 

@@ -156,6 +156,31 @@ def test_tiling_stitches_without_seams():
     assert not np.allclose(whole, x)  # the filter did something
 
 
+def test_small_prints_are_white_padded_to_the_models_training_size():
+    from fpstation.ml.restoration import card_min_size, restore_array
+
+    seen = []
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        seen.append(x.shape)
+        return 1.0 - x
+
+    x = _print(103, 96).astype(np.float32) / 255
+    out = restore_array(fn, x, 2, min_size=224)
+    assert out.shape == x.shape and seen[0][1] >= 224 and seen[0][2] >= 224
+    np.testing.assert_allclose(out, 1.0 - x, atol=1e-6)  # cropped back to the print, aligned
+    seen.clear()
+    restore_array(fn, x, 2)  # no minimum: the print runs at its own size (plus the small context)
+    assert seen[0][1] < 224
+
+    class Card:
+        def __init__(self, shape):
+            self.data = {"input": {"shape": shape}}
+
+    assert card_min_size(Card([224, 224, 1])) == 224
+    assert card_min_size(Card([None, None, 1])) == 0 and card_min_size(Card(None)) == 0
+
+
 def test_tiled_unet_close_to_untiled(tiny_registry):
     from fpstation.ml.restoration import _get_fn, find_card, restore_array
 
