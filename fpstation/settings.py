@@ -21,9 +21,9 @@ SCHEMA_VERSION = 1
 class Settings:
     version: int = SCHEMA_VERSION
     #: restoration method for the right-hand view: "unet" | "autoencoder" | "classical" | a registry
-    #: key of a trained restorer. Default classical: the shipped U-Net does not beat the degraded
-    #: input on SSIM over all validation pairs (bench/results/restoration.json), so it is opt-in.
-    restorer: str = "classical"
+    #: key of a trained restorer. Default: the shipped U-Net (restore-unet v2 beats the degraded input
+    #: on SSIM/PSNR for every kind of validation pair; bench/results/restoration.json, docs/adr/0080).
+    restorer: str = "unet"
     #: registry keys of the selected models ("" = the shipped default for the task)
     pad_model: str = ""
     gender_model: str = ""
