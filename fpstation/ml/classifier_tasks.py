@@ -23,6 +23,7 @@ from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_pro
 from fpstation.ml import classifier_metrics as cm
 from fpstation.ml.datasets import (
     SOCOFING_ATTACKS,
+    dataset_root,
     detect_layout,
     file_list_sha256,
     read_gray,
@@ -156,9 +157,7 @@ class _ClassifierTask:
 
     def scan(self, root: Path, hyper: Hyper, progress: Progress = null_progress,
              cancel: CancelToken = NEVER_CANCELLED) -> DatasetScan:
-        root = Path(root)
-        if not root.is_dir():
-            raise DatasetError(f"The dataset folder “{root}” does not exist.", path=str(root))
+        root = dataset_root(root)
         progress(0.0, "listing files")
         layout, items, notes = self._items(root, hyper)
         cancel.raise_if_cancelled()

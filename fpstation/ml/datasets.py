@@ -15,12 +15,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fpstation.core.errors import DatasetError
+
 SOCOFING_RE = re.compile(
     r"^(?P<subject>\d+)__(?P<gender>[MF])_(?P<hand>Left|Right)_(?P<finger>thumb|index|middle|ring|little)_finger"
     r"(?:_(?P<alter>CR|Obl|Zcut))?$",
     re.IGNORECASE,
 )
 FVC_RE = re.compile(r"^(?P<finger>\d+)_(?P<impression>\d+)$")
+
+
+def dataset_root(root: str | Path) -> Path:
+    """``root`` as a Path; a training task's scan starts here.
+
+    Raises
+    ------
+    DatasetError
+        The folder does not exist.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"The dataset folder “{root}” does not exist.", path=str(root))
+    return root
 
 
 @dataclass(frozen=True)

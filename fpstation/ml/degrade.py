@@ -69,6 +69,18 @@ def _ink(shape: tuple[int, int], draw: Callable[[np.ndarray], None], blur: float
     return cov
 
 
+def _soft_ellipse(shape: tuple[int, int], rng: np.random.Generator, axis_frac: tuple[float, float],
+                  blur: tuple[float, float], line_type: int) -> np.ndarray:
+    """Coverage of one filled, blurred ellipse at a random place: axes ``axis_frac`` of the image
+    size (+2 px), random angle. Draws blur, centre, axes, angle from ``rng`` in that order."""
+    h, w = shape
+    sigma = float(rng.uniform(*blur))
+    return _ink((h, w), lambda c: cv2.ellipse(
+        c, (int(rng.integers(0, w)), int(rng.integers(0, h))),
+        (int(rng.uniform(*axis_frac) * w) + 2, int(rng.uniform(*axis_frac) * h) + 2),
+        float(rng.uniform(0, 180)), 0, 360, 255, -1, line_type), blur=sigma)
+
+
 def _apply_ink(img: np.ndarray, coverage: np.ndarray, darkness: float) -> np.ndarray:
     """Multiplicative ink: where coverage is 1 the pixel becomes ``1 - darkness`` times itself."""
     return img * (1.0 - darkness * coverage)
@@ -130,13 +142,9 @@ def clutter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def blobs(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Occluding blobs (smudges, stains, glare): soft ellipses that darken or wash out."""
-    h, w = img.shape
     out = img.copy()
     for _ in range(int(rng.integers(1, 4))):
-        cov = _ink((h, w), lambda c: cv2.ellipse(
-            c, (int(rng.integers(0, w)), int(rng.integers(0, h))),
-            (int(rng.uniform(0.05, 0.18) * w) + 2, int(rng.uniform(0.05, 0.18) * h) + 2),
-            float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA), blur=float(rng.uniform(1.5, 5.0)))
+        cov = _soft_ellipse(img.shape, rng, (0.05, 0.18), (1.5, 5.0), cv2.LINE_AA)
         strength = float(rng.uniform(0.4, 0.9))
         if rng.random() < 0.6:  # dark stain
             out = _apply_ink(out, cov, strength)
@@ -268,13 +276,9 @@ def contrast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def erasure(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Partial erasure: ridges fade to background in a few soft patches (dry skin, lifted print gaps)."""
-    h, w = img.shape
     out = img.copy()
     for _ in range(int(rng.integers(1, 4))):
-        cov = _ink((h, w), lambda c: cv2.ellipse(
-            c, (int(rng.integers(0, w)), int(rng.integers(0, h))),
-            (int(rng.uniform(0.04, 0.15) * w) + 2, int(rng.uniform(0.04, 0.15) * h) + 2),
-            float(rng.uniform(0, 180)), 0, 360, 255, -1), blur=float(rng.uniform(2.0, 6.0)))
+        cov = _soft_ellipse(img.shape, rng, (0.04, 0.15), (2.0, 6.0), cv2.LINE_8)
         amount = float(rng.uniform(0.5, 1.0))
         out = out + (1.0 - out) * amount * cov
     return out

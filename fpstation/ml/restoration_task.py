@@ -26,7 +26,14 @@ import numpy as np
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
 from fpstation.ml import restoration_data as rd
-from fpstation.ml.datasets import FVC_RE, IMAGE_EXTS, file_list_sha256, parse_socofing_name, subject_split
+from fpstation.ml.datasets import (
+    FVC_RE,
+    IMAGE_EXTS,
+    dataset_root,
+    file_list_sha256,
+    parse_socofing_name,
+    subject_split,
+)
 from fpstation.ml.tasks import DatasetScan, Hyper
 
 _LEADING_ID = re.compile(r"^(?P<id>\d+)(?:[_\-.]|$)")
@@ -73,9 +80,7 @@ class RestorationTask:
     # -- scan -----------------------------------------------------------------------------
     def scan(self, root: Path, hyper: Hyper, progress: Progress = null_progress,
              cancel: CancelToken = NEVER_CANCELLED) -> DatasetScan:
-        root = Path(root)
-        if not root.is_dir():
-            raise DatasetError(f"The dataset folder “{root}” does not exist.", path=str(root))
+        root = dataset_root(root)
         progress(0.0, "listing files")
         notes: list[str] = []
         items: list[dict[str, Any]] = []
