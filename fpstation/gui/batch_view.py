@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.core.store import CaseStore
-from fpstation.gui.case import case_controller
+from fpstation.gui.case import analyzers_for, case_controller
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,9 @@ _VERDICT_BRUSH = {"ATTACK": QBrush(QColor("#b00020")), "LIVE": QBrush(QColor("#1
                   "UNCERTAIN": QBrush(QColor("#a66b00"))}
 
 
-def _analyzers_for(settings: Any):
-    """Built on the worker thread: the ML stack never loads on the GUI path."""
-    from fpstation.ml.inference import default_analyzers
-    from fpstation.ml.preload import preload_tensorflow_libraries
-
-    preload_tensorflow_libraries()  # dlopen TF's libraries without the GIL (shorter GUI stall on first use)
-    return default_analyzers(settings)
-
 
 def batch_job(source: str | list[str], store: CaseStore, settings: Any, extensions: str | list[str] | None,
-              recursive: bool, analyzers_factory: Callable[[Any], Any] = _analyzers_for, *, progress, cancel,
+              recursive: bool, analyzers_factory: Callable[[Any], Any] = analyzers_for, *, progress, cancel,
               partial):
     """The batch, as a pool job (analysers are built on the worker thread)."""
     from fpstation.core.batch import run_batch
@@ -258,7 +250,7 @@ class BatchPanel(QWidget):
         self.window = window
         self.case = case_controller(window)
         #: builds the Analyzers on the worker thread from the settings (tests inject fakes)
-        self.analyzers_factory: Callable[[Any], Any] = _analyzers_for
+        self.analyzers_factory: Callable[[Any], Any] = analyzers_for
         self.task: Task | None = None
         self.dock = None  # set by install()
         self._pending: list[dict[str, Any]] = []

@@ -35,17 +35,21 @@ def export_job(store: CaseStore, out: str, *, progress, cancel) -> tuple[str, in
     return out, n
 
 
+def analyzers_for(settings: Any, **steps: bool):
+    """``fpstation.ml.inference.default_analyzers`` imported here, on the worker thread that calls
+    it: the ML stack never loads on the GUI path."""
+    from fpstation.ml.inference import default_analyzers
+
+    return default_analyzers(settings, **steps)
+
+
 def report_job(store: CaseStore, print_id: int, out: str, settings: Any, restore: bool, *, progress,
                cancel) -> str:
     from fpstation.core.report import print_report_html
 
     fn = None
     if restore:
-        from fpstation.ml.inference import default_analyzers  # on the inference thread, never the GUI's
-        from fpstation.ml.preload import preload_tensorflow_libraries
-
-        preload_tensorflow_libraries()
-        fn = default_analyzers(settings, pad_=False, gender_=False).restore
+        fn = analyzers_for(settings, pad_=False, gender_=False).restore
     progress(0.0, f"writing {Path(out).name}")
     return str(print_report_html(store, print_id, out, restore=fn))
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.core.errors import FpError
-from fpstation.gui.case import case_controller
+from fpstation.gui.case import analyzers_for, case_controller
 from fpstation.gui.qimage import to_qpixmap
 from fpstation.workers import Task
 
@@ -45,14 +45,6 @@ VERDICT_STYLE = {
 RECENT = 30  # rows kept in the recent list (images only for the newest few)
 KEEP_IMAGES = 5
 
-
-def _analyzers_for(settings: Any):
-    """Built on the worker thread: the ML stack never loads on the GUI path."""
-    from fpstation.ml.inference import default_analyzers
-    from fpstation.ml.preload import preload_tensorflow_libraries
-
-    preload_tensorflow_libraries()  # dlopen TF's libraries without the GIL (shorter GUI stall on first use)
-    return default_analyzers(settings)
 
 
 def analyse_job(item: Any, store: Any, settings: Any, factory, *, progress, cancel) -> list:
@@ -68,7 +60,7 @@ class DeskPanel(QWidget):
         super().__init__()
         self.window = window
         self.case = case_controller(window)
-        self.analyzers_factory = _analyzers_for
+        self.analyzers_factory = analyzers_for
         self.poll_interval = 1.0
         self.undecodable_after = 10.0
         self.watch_task: Task | None = None

@@ -64,12 +64,13 @@ class FileList(QListWidget):
         self.setSpacing(1)
         self._pending_icon = self._blank_icon()
         self._error_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        #: rows by normalised path, in list order (every row is added and taken by the methods below)
+        self._by_path: dict[str, list[QListWidgetItem]] = {}
         self.currentItemChanged.connect(self._on_current)
 
     # ------------------------------------------------------------------ rows
     def rows_for(self, path: str) -> list[QListWidgetItem]:
-        key = _norm(path)
-        return [it for it in self._items() if it.data(ENTRY_ROLE).path == key]
+        return list(self._by_path.get(_norm(path), ()))
 
     def contains(self, path: str) -> bool:
         return bool(self.rows_for(path))
@@ -81,6 +82,7 @@ class FileList(QListWidget):
         item.setToolTip(str(path))
         item.setSizeHint(QSize(0, THUMB + 8))
         self.addItem(item)
+        self._by_path.setdefault(_norm(path), []).append(item)
         return item
 
     def set_prints(self, path: str, prints: list[FingerprintImage], thumbs: list[QImage]) -> list[QListWidgetItem]:
@@ -89,7 +91,7 @@ class FileList(QListWidget):
         row = self.row(rows[0]) if rows else self.count()
         was_current = bool(rows) and self.currentItem() in rows
         for it in rows:
-            self.takeItem(self.row(it))
+            self._take(it)
         made = []
         for i, (im, th) in enumerate(zip(prints, thumbs, strict=True)):
             item = QListWidgetItem(QIcon(QPixmap.fromImage(th)), self._caption(im))
@@ -99,6 +101,8 @@ class FileList(QListWidget):
             item.setSizeHint(QSize(0, THUMB + 8))
             self.insertItem(row + i, item)
             made.append(item)
+        if made:
+            self._by_path.setdefault(_norm(path), []).extend(made)
         if was_current and made:
             self.setCurrentItem(made[0])
         return made
@@ -112,7 +116,7 @@ class FileList(QListWidget):
         rows = self.rows_for(path)
         item = rows[0] if rows else self.add_pending(path)
         for extra in rows[1:]:
-            self.takeItem(self.row(extra))
+            self._take(extra)
         entry: FileEntry = item.data(ENTRY_ROLE)
         entry.error = message
         entry.image = None
@@ -128,7 +132,7 @@ class FileList(QListWidget):
     def remove_pending(self, path: str) -> None:
         for it in self.rows_for(path):
             if it.data(ENTRY_ROLE).pending:
-                self.takeItem(self.row(it))
+                self._take(it)
 
     def entry(self, item: QListWidgetItem | None) -> FileEntry | None:
         return None if item is None else item.data(ENTRY_ROLE)
@@ -149,6 +153,16 @@ class FileList(QListWidget):
                 return
 
     # ------------------------------------------------------------------ internals
+    def _take(self, item: QListWidgetItem) -> None:
+        """Remove a row from the list and from the path index."""
+        key = item.data(ENTRY_ROLE).path
+        rows = self._by_path.get(key, [])
+        if item in rows:
+            rows.remove(item)
+        if not rows:
+            self._by_path.pop(key, None)
+        self.takeItem(self.row(item))
+
     def _items(self) -> list[QListWidgetItem]:
         return [self.item(i) for i in range(self.count())]
 

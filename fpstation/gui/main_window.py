@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation import __display_name__, __version__
+from fpstation.core.imageio import SUPPORTED_EXTENSIONS
 from fpstation.core.types import AnalysisResult, FingerprintImage
 from fpstation.gui.errors import describe
 from fpstation.gui.file_list import FileList, dpi_text
@@ -68,7 +69,7 @@ RIGHT_DOCK_WIDTH = 340
 #: right-pane display modes
 MODE_RESTORED, MODE_DIFFERENCE, MODE_OVERLAY = "restored", "difference", "overlay"
 
-FILE_FILTER = ("Fingerprint images (*.png *.bmp *.tif *.tiff *.jpg *.jpeg *.pgm *.wsq *.eft *.an2 *.nist);;"
+FILE_FILTER = ("Fingerprint images (" + " ".join(f"*{e}" for e in sorted(SUPPORTED_EXTENSIONS)) + ");;"
                "All files (*)")
 
 
@@ -109,11 +110,7 @@ def analysis_job(image: FingerprintImage, settings: Settings, *, progress, cance
     """Restoration + PAD + gender for one print (ml is imported here, on the inference thread)."""
     from fpstation.core.pipeline import analyse
     from fpstation.ml import inference
-    from fpstation.ml.preload import preload_tensorflow_libraries
 
-    # The first analysis imports TensorFlow (pyfing and the models need it); loading its native
-    # libraries first, without the GIL, keeps the GUI thread responsive meanwhile.
-    preload_tensorflow_libraries()
     return analyse(image, inference.default_analyzers(settings), progress, cancel)
 
 
@@ -621,9 +618,9 @@ class MainWindow(QMainWindow):
     def _on_load_finished(self, task: Task) -> None:
         if task in self._load_tasks:
             self._load_tasks.remove(task)
-        for e in self.file_list.entries():
-            if e.pending and not self._load_tasks:
-                self.file_list.remove_pending(e.path)  # cancelled before it was read
+        if not self._load_tasks:
+            for path in {e.path for e in self.file_list.entries() if e.pending}:
+                self.file_list.remove_pending(path)  # cancelled before it was read
 
     def _show_file_error(self, path: str, message: str) -> None:
         """An unreadable file's row was selected: say so in the panes, keep nothing stale."""
@@ -653,7 +650,6 @@ class MainWindow(QMainWindow):
         self.right_pane.caption.setText(f"Restored — {label}")
         self.right_view.set_placeholder(im.width, im.height, f"Restoring with {label}…")
         self.right_view.copy_view_from(self.left_view)
-        self.info.show_analysis(None)
         self.info.values["Analysis"].setText("running…")
         task = Task(analysis_job, im, copy.copy(self.settings), name="analysis")
         self._analysis_task = task

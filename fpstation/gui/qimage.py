@@ -66,8 +66,7 @@ def to_qpixmap(pixels: np.ndarray) -> QPixmap:
 
 def thumbnail(pixels: np.ndarray, size: int = 96) -> QImage:
     """A smooth, aspect-preserving thumbnail of at most ``size``×``size`` (safe on worker threads)."""
-    img = gray_to_qimage(pixels) if np.asarray(pixels).ndim == 2 else rgb_to_qimage(pixels)
-    return img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+    return to_qimage(pixels).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                       Qt.TransformationMode.SmoothTransformation)
 
 

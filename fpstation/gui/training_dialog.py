@@ -267,7 +267,7 @@ class TrainingDialog(QDialog):
 
         self.task_combo.currentIndexChanged.connect(self._task_changed)
         self._task_changed()
-        preload()
+        preload(process=self.backend == "process")
 
     # ----------------------------------------------------------------- choices
     @property

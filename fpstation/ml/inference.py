@@ -44,8 +44,16 @@ def gender(image: FingerprintImage, model_key: str = "", uncertain_band: float =
 
 def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = True,
                       gender_: bool = True) -> Analyzers:
-    """The analysers configured by ``settings`` (a :class:`fpstation.settings.Settings`)."""
+    """The analysers configured by ``settings`` (a :class:`fpstation.settings.Settings`).
+
+    Called on a worker thread (or in the CLI) before the first analysis: it first loads
+    TensorFlow's native libraries without the GIL (a no-op after the first call and off Linux),
+    which shortens the GUI stall of the later ``import tensorflow``.
+    """
+    from fpstation.ml.preload import preload_tensorflow_libraries
     from fpstation.settings import Settings
+
+    preload_tensorflow_libraries()
 
     s = settings or Settings()
     return Analyzers(
