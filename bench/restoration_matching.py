@@ -112,24 +112,25 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     draws = [rng.integers(0, len(probes), len(probes)) for _ in range(args.bootstrap)]
 
-    def interval(c: str) -> list[float]:
-        vals = []
+    def boot_eers(c: str) -> np.ndarray:
+        """EER of condition ``c`` on every resample (NaN where a resample lacks a score kind)."""
+        out = []
         for idx in draws:
             g = [x for i in idx for x in per_probe[c][i][0]]
             im = [x for i in idx for x in per_probe[c][i][1]]
-            if g and im:
-                vals.append(eer(g, im)["eer"])
-        return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]
+            out.append(eer(g, im)["eer"] if g and im else np.nan)
+        return np.asarray(out)
+
+    boot = {c: boot_eers(c) for c in conditions}
+
+    def interval(c: str) -> list[float]:
+        return [float(np.nanpercentile(boot[c], 2.5)), float(np.nanpercentile(boot[c], 97.5))]
 
     def paired(c: str, ref: str) -> dict:
         """Bootstrap of EER(c) - EER(ref) on the same resampled probes."""
-        d = []
-        for idx in draws:
-            e = [eer([x for i in idx for x in per_probe[k][i][0]], [x for i in idx for x in per_probe[k][i][1]])["eer"]
-                 for k in (c, ref)]
-            d.append(e[0] - e[1])
+        d = boot[c] - boot[ref]
         return {"mean": float(np.mean(d)), "ci95": [float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))],
-                "p_not_lower": float(np.mean(np.asarray(d) >= 0))}
+                "p_not_lower": float(np.mean(d >= 0))}
 
     result = {
         "protocol": {"gallery": "clean impression 1 of each FVC validation finger",

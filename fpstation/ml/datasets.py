@@ -94,10 +94,11 @@ SOCOFING_ATTACKS = {"CR": "central rotation", "Obl": "obliteration", "Zcut": "z-
 IMAGE_EXTS = {".bmp", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".wsq"}
 _LIVE_NAMES = {"live", "real", "bonafide", "bona_fide", "bona-fide", "genuine"}
 _FAKE_NAMES = {"fake", "spoof", "spoofs", "attack", "attacks"}
-_LEADING_ID_RE = re.compile(r"^(?P<id>\d+)(?:[_\-.]|$)")
+LEADING_ID_RE = re.compile(r"^(?P<id>\d+)(?:[_\-.]|$)")
 
 
-def _image_files(root: Path) -> list[Path]:
+def image_files(root: Path) -> list[Path]:
+    """Every image file under ``root`` (recursive, by extension), sorted."""
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
 
@@ -115,7 +116,7 @@ def scan_socofing(root: str | Path) -> list[dict]:
     """
     root = Path(root)
     items = []
-    for p in _image_files(root):
+    for p in image_files(root):
         n = parse_socofing_name(p)
         if n is None:
             continue
@@ -159,7 +160,7 @@ def scan_livdet(root: str | Path) -> tuple[list[dict], list[str]]:
     """
     root = Path(root)
     items = []
-    for p in _image_files(root):
+    for p in image_files(root):
         rel = p.relative_to(root).parts[:-1]
         cls_idx = next((i for i, part in enumerate(rel) if _folder_class(part)), None)
         if cls_idx is None:
@@ -174,7 +175,7 @@ def scan_livdet(root: str | Path) -> tuple[list[dict], list[str]]:
         items.append({"path": str(p), "label": "live" if cls == "live" else "attack",
                       "attack_type": material, "_sensor": sensor, "_stem": p.stem})
     notes: list[str] = []
-    ids = [_LEADING_ID_RE.match(it["_stem"]) for it in items]
+    ids = [LEADING_ID_RE.match(it["_stem"]) for it in items]
     if items and all(ids):
         for it, m in zip(items, ids, strict=True):
             it["subject"] = f"{it['_sensor']}:{int(m.group('id'))}" if it["_sensor"] else str(int(m.group("id")))
@@ -199,10 +200,10 @@ def scan_class_folders(root: str | Path) -> tuple[list[dict], list[str]]:
     root = Path(root)
     items = []
     for cls_dir in sorted(d for d in root.iterdir() if d.is_dir()):
-        for p in _image_files(cls_dir):
+        for p in image_files(cls_dir):
             it = {"path": str(p), "label": cls_dir.name, "attack_type": None}
             n = parse_socofing_name(p)
-            m = _LEADING_ID_RE.match(p.stem)
+            m = LEADING_ID_RE.match(p.stem)
             it["subject"] = str(n.subject) if n else (str(int(m.group("id"))) if m else None)
             items.append(it)
     notes: list[str] = []
@@ -222,13 +223,13 @@ def detect_layout(root: str | Path) -> str | None:
     if not root.is_dir():
         return None
     subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
-    if "real" in subdirs and any(parse_socofing_name(p) for p in _image_files(subdirs["real"])[:20]):
+    if "real" in subdirs and any(parse_socofing_name(p) for p in image_files(subdirs["real"])[:20]):
         return "socofing"
     dirs = [d for d in root.rglob("*") if d.is_dir()]
     names = {_folder_class(d.name) for d in dirs}
     if "live" in names and "fake" in names:
         return "livdet"
-    with_images = [d for d in subdirs.values() if _image_files(d)]
+    with_images = [d for d in subdirs.values() if image_files(d)]
     if len(with_images) >= 2:
         return "class-folders"
     return None

@@ -17,7 +17,6 @@ path (:func:`fpstation.ml.restoration.restore_pixels`).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +27,17 @@ from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_pro
 from fpstation.ml import restoration_data as rd
 from fpstation.ml.datasets import (
     FVC_RE,
-    IMAGE_EXTS,
+    LEADING_ID_RE,
     dataset_root,
     file_list_sha256,
+    image_files,
     parse_socofing_name,
     subject_split,
 )
 from fpstation.ml.tasks import DatasetScan, Hyper
 
-_LEADING_ID = re.compile(r"^(?P<id>\d+)(?:[_\-.]|$)")
 #: most validation prints scored for the card (keeps the evaluation step short)
 MAX_EVAL = 300
-
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
 
 def _subject(path: Path, root: Path) -> str | None:
@@ -52,7 +47,7 @@ def _subject(path: Path, root: Path) -> str | None:
     m = FVC_RE.match(path.stem)
     if m:
         return f"{path.parent.relative_to(root)}/{m.group('finger')}"
-    m = _LEADING_ID.match(path.stem)
+    m = LEADING_ID_RE.match(path.stem)
     return f"{path.parent.relative_to(root)}/{int(m.group('id'))}" if m else None
 
 
@@ -87,9 +82,9 @@ class RestorationTask:
         sub = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
         if "degraded" in sub and "clean" in sub:
             layout = "paired"
-            clean = {p.relative_to(sub["clean"]).as_posix(): p for p in _images(sub["clean"])}
+            clean = {p.relative_to(sub["clean"]).as_posix(): p for p in image_files(sub["clean"])}
             unmatched = 0
-            for p in _images(sub["degraded"]):
+            for p in image_files(sub["degraded"]):
                 rel = p.relative_to(sub["degraded"]).as_posix()
                 if rel in clean:
                     items.append({"path": str(clean[rel]), "degraded": str(p), "rel": rel, "label": "pair"})
@@ -99,7 +94,7 @@ class RestorationTask:
                 notes.append(f"{unmatched} degraded image(s) have no clean file of the same name (skipped).")
             counts_key = "pairs"
         else:
-            files = _images(root)
+            files = image_files(root)
             layout = "fvc" if files and all(FVC_RE.match(p.stem) for p in files) else "clean"
             items = [{"path": str(p), "rel": p.relative_to(root).as_posix(), "label": "clean"} for p in files]
             notes.append("Clean prints: training pairs are made by synthetic degradation "
@@ -178,19 +173,22 @@ class RestorationTask:
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: Any, scan: DatasetScan, hyper: Hyper, progress: Progress = null_progress,
                  cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
-        from fpstation.ml.architectures import build_autoencoder
-        from fpstation.ml.degrade import to_uint8
-        from fpstation.ml.restoration import image_metrics, model_fn, restore_pixels
+        from types import SimpleNamespace
 
-        flex = model
-        levels = int(hyper.extra.get("levels", 3))
-        min_size = 0
-        if hyper.architecture == "autoencoder":
-            min_size = 224  # trained on white-padded 224 px patches: small prints get the same padding
-            flex = build_autoencoder((None, None, 1), compile=False)
-            flex.set_weights(model.get_weights())
-            levels = 2
-        fn = model_fn(flex)
+        from fpstation.ml.degrade import to_uint8
+        from fpstation.ml.restoration import (
+            _size_agnostic,
+            card_levels,
+            card_min_size,
+            image_metrics,
+            model_fn,
+            restore_pixels,
+        )
+
+        # the card this run will get decides levels, minimum size and size-agnostic rebuild, as at inference
+        card = SimpleNamespace(data=self.card_fields(scan, hyper))
+        levels, min_size = card_levels(card), card_min_size(card)
+        fn = model_fn(_size_agnostic(model, card))
         srcs = sorted(_to_sources(scan.val_items), key=lambda s: rd.stable_seed("pick", s.rel))[:MAX_EVAL]
         got, ident = [], []
         for i, s in enumerate(srcs):
