@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 TARGETS = ["restoration", "gender", "pad"]
+
+
+def add_common_arguments(p, data_help: str, model_word: str) -> None:
+    """--data/--json/--model/--subjects, shared by ``evaluate gender`` and ``evaluate pad``."""
+    p.add_argument("--data", required=True, type=Path, help=data_help)
+    p.add_argument("--json", required=True, type=Path, help="output JSON (plots are written beside it)")
+    p.add_argument("--model", default="", help=f"registry key (default: the shipped default {model_word} model)")
+    p.add_argument("--subjects", choices=["heldout", "val", "all"], default="heldout",
+                   help="heldout (default): exclude the model's training subjects; val: only its validation "
+                        "subjects; all: everything (leaky if the folder overlaps the training data)")
 
 
 def add_parser(sub) -> None:

@@ -14,19 +14,11 @@ import json
 from pathlib import Path
 
 
-def add_common_arguments(p, data_help: str, model_word: str) -> None:
-    """--data/--json/--model/--subjects, shared by ``evaluate gender`` and ``evaluate pad``."""
-    p.add_argument("--data", required=True, type=Path, help=data_help)
-    p.add_argument("--json", required=True, type=Path, help="output JSON (plots are written beside it)")
-    p.add_argument("--model", default="", help=f"registry key (default: the shipped default {model_word} model)")
-    p.add_argument("--subjects", choices=["heldout", "val", "all"], default="heldout",
-                   help="heldout (default): exclude the model's training subjects; val: only its validation "
-                        "subjects; all: everything (leaky if the folder overlaps the training data)")
-
-
 def add_parser(tsub) -> None:
     p = tsub.add_parser("gender", help="gender model: balanced accuracy, AUC, confusion matrix, plots",
                         description=__doc__)
+    from fpstation.commands.evaluate import add_common_arguments
+
     add_common_arguments(p, "SOCOFing-layout folder (or Female/ + Male/)", "gender")
     p.add_argument("--uncertain-band", type=float, default=0.1, help="width of the uncertain band around 0.5")
     p.set_defaults(func=run)

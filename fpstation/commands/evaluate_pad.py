@@ -17,7 +17,7 @@ from pathlib import Path
 def add_parser(tsub) -> None:
     p = tsub.add_parser("pad", help="presentation-attack model: APCER per attack type, BPCER, plots",
                         description=__doc__)
-    from fpstation.commands.evaluate_gender import add_common_arguments
+    from fpstation.commands.evaluate import add_common_arguments
 
     add_common_arguments(p, "SOCOFing-, LivDet- or class-folder layout", "PAD")
     p.add_argument("--threshold", type=float, default=None, help="override the model's operating threshold")
