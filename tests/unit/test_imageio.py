@@ -599,15 +599,30 @@ def test_nist_type13_latent_and_pixels_per_cm(tmp_path):
 
 # ---------------------------------------------------------------------------- WSQ decoder isolation
 
-def test_damaged_wsq_that_crashes_nbis_is_a_typed_error(tmp_path):
-    """One byte changed in a WSQ makes the NBIS decoder segfault (found by fuzzing, wsq 0.9);
-    the decode runs in a forked child, so we get an error instead of losing the process."""
-    data = bytearray(encode_image(ridges(), "WSQ", 500))
-    data[1005] = 252
-    p = tmp_path / "crasher.wsq"
-    p.write_bytes(bytes(data))
-    with pytest.raises(ImageReadError):
-        read_print(p)
+def test_damaged_wsq_is_an_image_or_a_typed_error_never_a_lost_process(tmp_path):
+    """Fuzz: single-byte damage to a WSQ. NBIS reads past its buffers on some of these (flipping byte
+    1005 to 252 segfaulted it on our machine, wsq 0.9), but whether a given flip crashes depends on
+    memory layout, so this checks the property that holds everywhere: each damaged file either
+    decodes to an image or raises ImageReadError; nothing else escapes and the process survives.
+    The crash path itself is forced deterministically in the test below."""
+    clean = bytes(encode_image(ridges(), "WSQ", 500))
+    rng = np.random.default_rng(0)
+    flips = [(1005, 252)] + [(int(rng.integers(0, len(clean))), int(rng.integers(0, 256))) for _ in range(40)]
+    outcomes = {"image": 0, "error": 0}
+    p = tmp_path / "damaged.wsq"
+    for pos, value in flips:
+        data = bytearray(clean)
+        data[pos] = value
+        p.write_bytes(bytes(data))
+        try:
+            im = read_print(p)
+        except ImageReadError as e:
+            assert e.detail  # a reason a person can read
+            outcomes["error"] += 1
+        else:
+            assert im.pixels.dtype == np.uint8 and im.pixels.ndim == 2
+            outcomes["image"] += 1
+    assert outcomes["error"] >= 5, outcomes  # header/table damage is always caught
     assert read_print(write_image(tmp_path / "fine.wsq", ridges(), 500)).pixels.shape == (120, 150)
 
 
@@ -618,10 +633,13 @@ def test_wsq_decoder_crash_and_hang_are_contained(tmp_path, monkeypatch):
     import _wsq
 
     p = write_image(tmp_path / "a.wsq", ridges(), 500)
-    monkeypatch.setattr(_wsq, "decompress", lambda data: os.abort())  # runs in the child only
-    with pytest.raises(TruncatedFileError, match="damaged") as ei:
-        read_print(p)
-    assert "crashed" in ei.value.detail
+    import signal
+
+    for die in (os.abort, lambda: os.kill(os.getpid(), signal.SIGSEGV)):  # runs in the child only
+        monkeypatch.setattr(_wsq, "decompress", lambda data, die=die: die())
+        with pytest.raises(TruncatedFileError, match="damaged") as ei:
+            read_print(p)
+        assert "crashed" in ei.value.detail
     monkeypatch.setattr(imageio, "WSQ_DECODE_TIMEOUT_S", 0.5)
     monkeypatch.setattr(_wsq, "decompress", lambda data: time.sleep(30))
     t0 = time.perf_counter()
