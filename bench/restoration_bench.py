@@ -2,7 +2,8 @@
 
 1. Latency per image (median of warm calls, the application's inference path
    ``fpstation.ml.inference.restore``) for 96×103 (SOCOFing), 388×374 (FVC2002 DB1) and 640×480
-   (an FVC2002 DB1 print padded with white: no 640×480 set is developer-visible) for each restorer.
+   (an FVC2002 DB1 print padded with white: no 640×480 set is developer-visible) for each restorer,
+   plus the U-Net on the TensorFlow runtime ("unet@tf") beside its default onnxruntime path.
 2. Evaluation table on the full-size validation pairs (validation fingers/subjects only; the pairs
    training/make_restoration_eval.py writes): identity vs encoder-decoder vs classical vs U-Net.
    pyfing (classical) runs at ~1 s per print on this CPU, so by default every model is scored on
@@ -34,18 +35,28 @@ from fpstation.core.types import FingerprintImage  # noqa: E402
 
 
 def latency(method: str, image: FingerprintImage, repeats: int) -> dict:
+    """``method``: a restorer as the application names it, or "unet@tf" (the U-Net forced onto the
+    TensorFlow runtime, for comparison with the default onnxruntime path)."""
     from fpstation.ml.inference import restore
+    from fpstation.ml.restoration import restore_with_model
 
-    restore(image, method)  # warm-up: model load / first trace
-    restore(image, method)
+    if method.endswith("@tf"):
+        def run():
+            return restore_with_model(image, method.removesuffix("@tf"), runtime="tf")
+    else:
+        def run():
+            return restore(image, method)
+
+    run()  # warm-up: model load / first trace
+    run()
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = restore(image, method)
+        out = run()
         ts.append(time.perf_counter() - t0)
     assert out.pixels.shape == image.pixels.shape
     return {"median_ms": round(1000 * statistics.median(ts), 1), "min_ms": round(1000 * min(ts), 1),
-            "repeats": repeats}
+            "repeats": repeats, "runtime": (out.extras or {}).get("runtime")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                  "388x374": FingerprintImage(fvc.pixels, 500.0, fvc.source, fvc.sha256),
                  "640x480": FingerprintImage(big, 500.0, "padded", "0" * 64)}
         lat: dict = {}
-        for method in ["unet", "autoencoder", "classical"]:
-            if method != "classical" and method not in learned:
+        for method in ["unet", "unet@tf", "autoencoder", "classical"]:
+            if method != "classical" and method.removesuffix("@tf") not in learned:
                 continue
             lat[method] = {}
             for size, im in sizes.items():
@@ -93,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"latency {method:12s} {size:8s} {lat[method][size]}", flush=True)
         result["latency"] = lat
         result["latency_note"] = ("median wall time of fpstation.ml.inference.restore(image, method) after two "
-                                  "warm-up calls, dpi 500 (no resampling), TensorFlow default threads on a "
-                                  "shared 2-core CPU (other jobs running: see loadavg)")
+                                  "warm-up calls, dpi 500 (no resampling), default threads, 2-core CPU (other jobs: "
+                                  "see loadavg). 'unet' is the application's path (onnxruntime on the card's "
+                                  "ONNX export); 'unet@tf' the same weights as a tf.function; 'runtime' says "
+                                  "which ran")
 
     # -- 2. evaluation table --------------------------------------------------------------------
     eval_dir = Path(args.eval_dir) if args.eval_dir else Path(tempfile.mkdtemp(prefix="restoration-eval-"))

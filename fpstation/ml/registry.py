@@ -11,6 +11,9 @@ A model is a weights file plus a model card ``<name>.json`` beside it::
       "created": "2026-11-21T10:00:00Z"
     }
 
+A card may also list an ONNX export of the same weights, ``"onnx": {"file": ..., "sha256": ...}``
+(restorers; see ml/onnx_export.py), verified the same way.
+
 Tasks: "restoration", "pad", "gender" (later "face"). The registry refuses a file whose sha256
 differs from its card. Keras is imported lazily, only when a model is actually loaded.
 User models are versioned: ``<user models dir>/<name>/v<N>/`` each holding a card + weights.
@@ -132,6 +135,22 @@ class Registry:
                 f"Model “{card.name}” was refused: its weights file does not match its model card "
                 "(sha256 differs). The file may be damaged or replaced.",
                 path=str(card.file), detail=f"expected {card.sha256}, got {actual}")
+
+    def onnx_file(self, card: ModelCard) -> Path | None:
+        """The card's ONNX export (``"onnx": {"file", "sha256"}``), verified; None when it has none."""
+        spec = card.data.get("onnx")
+        if not isinstance(spec, dict) or not spec.get("file"):
+            return None
+        path = (card.file.parent / spec["file"]).resolve()
+        if not path.is_file():
+            raise ModelNotFoundError(f"The ONNX file of model “{card.name}” is missing ({path.name}).")
+        actual = sha256_file(path)
+        if actual != spec.get("sha256"):
+            raise ModelIntegrityError(
+                f"Model “{card.name}” was refused: its ONNX file does not match its model card "
+                "(sha256 differs). The file may be damaged or replaced.",
+                path=str(path), detail=f"expected {spec.get('sha256')}, got {actual}")
+        return path
 
     def load(self, key: str) -> Any:
         """Verify sha256 and load the Keras model once; later calls return the cached model."""

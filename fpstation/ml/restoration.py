@@ -4,8 +4,10 @@
 any other key is a registry key (``restore-unet@v3`` for a user-trained version).
 
 Inference is fully convolutional: the print is reflect-padded (a small context margin plus a
-round-up to a multiple of ``2**levels``), run through a ``tf.function`` traced once for any size
-(never ``model.predict``: ~60 ms overhead per call), and cropped back. Large prints (longest side
+round-up to a multiple of ``2**levels``), run through onnxruntime when the model card lists an ONNX
+export of the weights (ml/onnx_export.py; the shipped U-Net has one), else through a
+``tf.function`` traced once for any size (never ``model.predict``: ~60 ms overhead per call), and
+cropped back. Large prints (longest side
 > :data:`TILE_ABOVE`) are cut into overlapping tiles whose centres are stitched, so memory stays
 bounded. Prints with a known dpi other than the model's are resampled to it and back.
 TensorFlow/Keras are imported lazily (this module is imported from ml/inference.py).
@@ -35,7 +37,7 @@ CONTEXT = 8
 _ARCH_NAMES = {"unet": "U-Net", "autoencoder": "encoder-decoder"}
 
 _lock = threading.RLock()
-_fns: dict[str, tuple[Callable[[np.ndarray], np.ndarray], int]] = {}
+_fns: dict[str, tuple[Callable[[np.ndarray], np.ndarray], int, str]] = {}
 
 
 def find_card(method_or_key: str, registry: Any = None) -> Any:
@@ -126,16 +128,47 @@ def model_fn(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: graph(tf.convert_to_tensor(x, tf.float32)).numpy()
 
 
-def _get_fn(card: Any, registry: Any = None) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+#: inference back-ends, in the order "auto" tries them
+RUNTIMES = ("onnx", "tf")
+
+
+def _get_fn(card: Any, registry: Any = None, runtime: str = "auto"
+            ) -> tuple[Callable[[np.ndarray], np.ndarray], int, str]:
+    """The wrapped model of ``card``, its levels, and the runtime that runs it.
+
+    ``runtime``: "onnx" (onnxruntime on the card's verified ONNX export), "tf" (the Keras weights as
+    a ``tf.function``) or "auto": onnx when the card lists an export and onnxruntime imports, else tf.
+    Both compute the same function (tests/ml/test_onnx_export.py compares them); onnx is faster.
+    """
     from fpstation.ml.registry import get_registry
 
+    if runtime not in ("auto", *RUNTIMES):
+        raise ValueError(f"unknown runtime {runtime!r}; choose auto, onnx or tf")
     reg = registry or get_registry()
-    cache_key = f"{id(reg)}:{card.key}:{card.sha256}"
+    cache_key = f"{id(reg)}:{card.key}:{card.sha256}:{runtime}"
     with _lock:
         if cache_key not in _fns:
-            model = _size_agnostic(reg.load(card.key), card)  # load() verifies the sha256
-            _fns[cache_key] = (model_fn(model), card_levels(card))
+            _fns[cache_key] = _build_fn(card, reg, runtime)
         return _fns[cache_key]
+
+
+def _build_fn(card: Any, reg: Any, runtime: str) -> tuple[Callable[[np.ndarray], np.ndarray], int, str]:
+    if runtime in ("auto", "onnx"):
+        onnx_path = reg.onnx_file(card)  # verifies its sha256; None when the card lists no export
+        if onnx_path is None and runtime == "onnx":
+            raise ModelNotFoundError(f"Model “{card.name}” has no ONNX export; use the TensorFlow runtime.")
+        if onnx_path is not None:
+            try:
+                from fpstation.ml import onnx_export
+
+                sess = onnx_export.session(str(onnx_path))
+            except ImportError:
+                if runtime == "onnx":
+                    raise
+            else:
+                return onnx_export.session_fn(sess), card_levels(card), "onnx"
+    model = _size_agnostic(reg.load(card.key), card)  # load() verifies the sha256
+    return model_fn(model), card_levels(card), "tf"
 
 
 def clear_cache() -> None:
@@ -216,7 +249,8 @@ def restore_pixels(fn: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, l
     return to_uint8(y)
 
 
-def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry: Any = None) -> RestorationResult:
+def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry: Any = None,
+                       runtime: str = "auto") -> RestorationResult:
     """Restore one print with a trained restorer.
 
     Parameters
@@ -225,12 +259,13 @@ def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry:
     method_or_key : "unet" or "autoencoder" (the shipped default of that architecture) or a registry
         key of a user-trained restoration model.
     registry : a :class:`~fpstation.ml.registry.Registry` (default: the application's).
+    runtime : "auto" (onnxruntime when the card has an ONNX export, else TensorFlow), "onnx" or "tf".
 
     Returns
     -------
     RestorationResult
-        uint8 pixels of the input's size; ``extras`` holds the dpi used and, when the print's dpi is
-        unknown, a ``note`` saying 500 dpi was assumed.
+        uint8 pixels of the input's size; ``extras`` holds the dpi used, the runtime and, when the
+        print's dpi is unknown, a ``note`` saying 500 dpi was assumed.
 
     Raises
     ------
@@ -240,9 +275,9 @@ def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry:
         The weights file does not match its card's sha256.
     """
     card = find_card(method_or_key, registry)
-    fn, levels = _get_fn(card, registry)
+    fn, levels, used = _get_fn(card, registry, runtime)
     model_dpi = float((card.data.get("input") or {}).get("dpi") or 500)
-    extras: dict[str, Any] = {"model_dpi": model_dpi}
+    extras: dict[str, Any] = {"model_dpi": model_dpi, "runtime": used}
     if image.dpi is None:
         extras["note"] = (f"The print's resolution is unknown; {model_dpi:g} dpi (the restorer's training "
                           "resolution) was assumed.")

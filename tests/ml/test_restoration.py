@@ -184,7 +184,7 @@ def test_small_prints_are_white_padded_to_the_models_training_size():
 def test_tiled_unet_close_to_untiled(tiny_registry):
     from fpstation.ml.restoration import _get_fn, find_card, restore_array
 
-    fn, levels = _get_fn(find_card("unet", tiny_registry), tiny_registry)
+    fn, levels, _ = _get_fn(find_card("unet", tiny_registry), tiny_registry)
     x = _print(120, 170, 3).astype(np.float32) / 255
     whole = restore_array(fn, x, levels)
     tiled = restore_array(fn, x, levels, tile_above=64, tile=80, margin=24)
