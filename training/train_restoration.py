@@ -10,6 +10,9 @@ The card's validation metrics are measured on full-size validation pairs (the sa
     python training/train_restoration.py --arch unet --epochs 10 --steps-per-epoch 200
     python training/train_restoration.py --arch unet --no-residual --upsampling bilinear   # v1's design
     python training/train_restoration.py --arch autoencoder --epochs 4 --steps-per-epoch 60
+
+A U-Net with transposed-convolution upsampling is then exported to ONNX
+(``training/export_onnx.py``; the card gains an "onnx" entry) when the ``onnx`` package is installed.
 """
 
 from __future__ import annotations
@@ -119,7 +122,8 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
 
     cmd = ["python", "training/train_restoration.py", "--arch", args.arch, "--epochs", str(args.epochs),
            "--steps-per-epoch", str(args.steps_per_epoch), "--batch-size", str(args.batch_size),
-           "--lr", f"{args.lr:g}", "--seed", str(args.seed)]
+           "--lr", f"{args.lr:g}", "--seed", str(args.seed), "--val-fraction", f"{args.val_fraction:g}",
+           "--threads", str(args.threads), "--version", args.version]
     if args.arch == "unet":
         cmd += ["--loss", args.loss, "--base", str(args.base), "--levels", str(args.levels),
                 "--upsampling", args.upsampling]
@@ -285,6 +289,16 @@ def main(argv: list[str] | None = None) -> int:
                                "fit_seconds": round(fit_s, 1), "history": fit.history})
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {weights} ({os.path.getsize(weights) / 1e6:.2f} MB) and {name}.json")
+    if args.arch == "unet" and args.upsampling == "transpose":  # onnxruntime runs it faster (ADR 0090)
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            log("onnx is not installed: no ONNX export (the model runs on TensorFlow); "
+                f"pip install onnx, then python training/export_onnx.py {out / name}.json")
+        else:
+            from training import export_onnx
+
+            return export_onnx.main([str(out / f"{name}.json")])
     return 0
 
 

@@ -45,6 +45,8 @@ class NotificationBar(QFrame):
         super().__init__(parent)
         self.notices: list[Notice] = []
         self._unseen = 0
+        self._worst = "info"  # worst level among the unseen notices
+        self._styled = ""  # the level whose colours the strip has now
         self._label = QLabel()
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # Wrap: a long message must never widen the window (it did, past the screen, unwrapped).
@@ -66,12 +68,22 @@ class NotificationBar(QFrame):
         self.setVisible(False)
 
     def notify(self, text: str, level: str = "error", details: str = "") -> None:
-        """Add a notice. Errors and warnings stay until dismissed; info hides after a few seconds."""
-        self.notices.append(Notice(level, text, details))
+        """Add a notice. Errors and warnings stay until dismissed; info hides after a few seconds.
+
+        Constant work per notice (a folder of ten thousand damaged files adds ten thousand): the
+        strip's colour follows the worst unseen level, restyled only when that changes, and an
+        open Details window gets the new notice appended rather than refilled.
+        """
+        notice = Notice(level, text, details)
+        self.notices.append(notice)
         self._unseen += 1
-        worst = "error" if any(n.level == "error" for n in self.notices[-self._unseen:]) else level
-        self.setStyleSheet(f"NotificationBar {{{STYLES.get(worst, STYLES['info'])}}} "
-                           "QLabel {color: inherit;} QToolButton {color: inherit; border: none; padding: 2px 6px;}")
+        worst = level if self._unseen == 1 else _worse(self._worst, level)
+        if worst != self._styled:
+            self.setStyleSheet(f"NotificationBar {{{STYLES.get(worst, STYLES['info'])}}} "
+                               "QLabel {color: inherit;} QToolButton {color: inherit; border: none; "
+                               "padding: 2px 6px;}")
+            self._styled = worst
+        self._worst = worst
         more = f"   ({self._unseen} problems — see Details)" if self._unseen > 1 else ""
         self._label.setText(text + more)
         self._label.setToolTip(details or text)
@@ -81,7 +93,7 @@ class NotificationBar(QFrame):
         else:
             self._timer.stop()
         if self._dialog is not None and self._dialog.isVisible():
-            self._fill_dialog()
+            self._edit.appendPlainText(_format(notice))
 
     def text(self) -> str:
         return self._label.text() if self.isVisible() else ""
@@ -92,7 +104,7 @@ class NotificationBar(QFrame):
         self.dismissed.emit()
 
     def _auto_hide(self) -> None:
-        if all(n.level == "info" for n in self.notices[-self._unseen:]):
+        if self._worst == "info":
             self.dismiss()
 
     def show_details(self) -> None:
@@ -113,9 +125,16 @@ class NotificationBar(QFrame):
         self._dialog.raise_()
 
     def _fill_dialog(self) -> None:
-        lines = []
-        for n in self.notices:
-            lines.append(f"[{n.level}] {n.text}")
-            if n.details:
-                lines.extend("    " + ln for ln in n.details.splitlines())
-        self._edit.setPlainText("\n".join(lines))
+        self._edit.setPlainText("\n".join(_format(n) for n in self.notices))
+
+
+#: severity order of the levels (unknown levels count as info)
+_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+def _worse(a: str, b: str) -> str:
+    return a if _RANK.get(a, 0) >= _RANK.get(b, 0) else b
+
+
+def _format(n: Notice) -> str:
+    return "\n".join([f"[{n.level}] {n.text}", *("    " + ln for ln in n.details.splitlines())])
