@@ -264,8 +264,9 @@ def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry:
     Returns
     -------
     RestorationResult
-        uint8 pixels of the input's size; ``extras`` holds the dpi used, the runtime and, when the
-        print's dpi is unknown, a ``note`` saying 500 dpi was assumed.
+        uint8 pixels of the input's size; ``extras`` holds the dpi used, the runtime (with the ONNX
+        file's sha256 when it ran on onnxruntime) and, when the print's dpi is unknown, a ``note``
+        saying 500 dpi was assumed.
 
     Raises
     ------
@@ -278,6 +279,8 @@ def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry:
     fn, levels, used = _get_fn(card, registry, runtime)
     model_dpi = float((card.data.get("input") or {}).get("dpi") or 500)
     extras: dict[str, Any] = {"model_dpi": model_dpi, "runtime": used}
+    if used == "onnx":  # the file that computed the result (the ModelRef names the Keras weights)
+        extras["onnx_sha256"] = card.data["onnx"]["sha256"]
     if image.dpi is None:
         extras["note"] = (f"The print's resolution is unknown; {model_dpi:g} dpi (the restorer's training "
                           "resolution) was assumed.")
