@@ -147,6 +147,9 @@ def session(model_bytes_or_path: bytes | str, threads: int | None = None) -> Any
     if threads:
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3  # errors only; onnxruntime's warnings are not for the analyst
+    # No busy-waiting between runs: by default onnxruntime's idle threads spin, taking CPU from the
+    # PAD and gender models that run beside the restorer in the worker pool.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model_bytes_or_path, opts, providers=["CPUExecutionProvider"])
 
 
