@@ -45,8 +45,7 @@ class NotificationBar(QFrame):
         super().__init__(parent)
         self.notices: list[Notice] = []
         self._unseen = 0
-        self._worst = "info"  # worst level among the unseen notices
-        self._styled = ""  # the level whose colours the strip has now
+        self._worst = ""  # worst level among the unseen notices, whose colours the strip has
         self._label = QLabel()
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # Wrap: a long message must never widen the window (it did, past the screen, unwrapped).
@@ -78,12 +77,11 @@ class NotificationBar(QFrame):
         self.notices.append(notice)
         self._unseen += 1
         worst = level if self._unseen == 1 else _worse(self._worst, level)
-        if worst != self._styled:
+        if worst != self._worst:
             self.setStyleSheet(f"NotificationBar {{{STYLES.get(worst, STYLES['info'])}}} "
                                "QLabel {color: inherit;} QToolButton {color: inherit; border: none; "
                                "padding: 2px 6px;}")
-            self._styled = worst
-        self._worst = worst
+            self._worst = worst
         more = f"   ({self._unseen} problems — see Details)" if self._unseen > 1 else ""
         self._label.setText(text + more)
         self._label.setToolTip(details or text)

@@ -26,8 +26,7 @@ class UnsupportedLayerError(ValueError):
     """The model holds a layer this exporter does not translate."""
 
 
-def _conv_weights(layer: Any, transpose: bool) -> tuple[np.ndarray, np.ndarray]:
-    cfg = layer.get_config()
+def _conv_weights(layer: Any, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     if cfg.get("data_format", "channels_last") != "channels_last" or not cfg.get("use_bias", True):
         raise UnsupportedLayerError(f"{layer.name}: only channels_last convolutions with a bias are exported")
     if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1) or cfg.get("groups", 1) != 1:
@@ -90,7 +89,7 @@ def keras_to_onnx(model: Any) -> bytes:
         if kind in ("Conv2D", "Conv2DTranspose"):
             transpose = kind == "Conv2DTranspose"
             cfg = layer.get_config()
-            w, b = _conv_weights(layer, transpose)
+            w, b = _conv_weights(layer, cfg)
             kh, kw = w.shape[2:]
             weights += [numpy_helper.from_array(w, f"{layer.name}/W"), numpy_helper.from_array(b, f"{layer.name}/B")]
             pre = f"{layer.name}/pre"
@@ -136,16 +135,14 @@ def keras_to_onnx(model: Any) -> bytes:
     return proto.SerializeToString()
 
 
-def session(model_bytes_or_path: bytes | str, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session with full graph optimisation (``threads``: intra-op threads,
-    default onnxruntime's choice, one per physical core)."""
+def session(model_bytes_or_path: bytes | str) -> Any:
+    """An onnxruntime CPU session with full graph optimisation (intra-op threads: onnxruntime's
+    choice, one per physical core)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.inter_op_num_threads = 1
-    if threads:
-        opts.intra_op_num_threads = threads
     opts.log_severity_level = 3  # errors only; onnxruntime's warnings are not for the analyst
     # No busy-waiting between runs: by default onnxruntime's idle threads spin, taking CPU from the
     # PAD and gender models that run beside the restorer in the worker pool.

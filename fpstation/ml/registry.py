@@ -127,14 +127,7 @@ class Registry:
         return cs[0] if cs else None
 
     def verify(self, card: ModelCard) -> None:
-        if not card.file.is_file():
-            raise ModelNotFoundError(f"The weights file of model “{card.name}” is missing ({card.file.name}).")
-        actual = sha256_file(card.file)
-        if actual != card.sha256:
-            raise ModelIntegrityError(
-                f"Model “{card.name}” was refused: its weights file does not match its model card "
-                "(sha256 differs). The file may be damaged or replaced.",
-                path=str(card.file), detail=f"expected {card.sha256}, got {actual}")
+        _check_file(card, card.file, card.sha256, "weights file")
 
     def onnx_file(self, card: ModelCard) -> Path | None:
         """The card's ONNX export (``"onnx": {"file", "sha256"}``), verified; None when it has none."""
@@ -142,14 +135,7 @@ class Registry:
         if not isinstance(spec, dict) or not spec.get("file"):
             return None
         path = (card.file.parent / spec["file"]).resolve()
-        if not path.is_file():
-            raise ModelNotFoundError(f"The ONNX file of model “{card.name}” is missing ({path.name}).")
-        actual = sha256_file(path)
-        if actual != spec.get("sha256"):
-            raise ModelIntegrityError(
-                f"Model “{card.name}” was refused: its ONNX file does not match its model card "
-                "(sha256 differs). The file may be damaged or replaced.",
-                path=str(path), detail=f"expected {spec.get('sha256')}, got {actual}")
+        _check_file(card, path, spec.get("sha256"), "ONNX file")
         return path
 
     def load(self, key: str) -> Any:
@@ -187,6 +173,18 @@ class Registry:
         card = _read_card(dest / "card.json", shipped=False)
         assert card is not None
         return card
+
+
+def _check_file(card: ModelCard, path: Path, expected: str | None, what: str) -> None:
+    """Refuse a file of ``card`` that is missing or whose sha256 is not the one its card records."""
+    if not path.is_file():
+        raise ModelNotFoundError(f"The {what} of model “{card.name}” is missing ({path.name}).")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"Model “{card.name}” was refused: its {what} does not match its model card "
+            "(sha256 differs). The file may be damaged or replaced.",
+            path=str(path), detail=f"expected {expected}, got {actual}")
 
 
 _default: Registry | None = None

@@ -7,9 +7,8 @@ Inference is fully convolutional: the print is reflect-padded (a small context m
 round-up to a multiple of ``2**levels``), run through onnxruntime when the model card lists an ONNX
 export of the weights (ml/onnx_export.py; the shipped U-Net has one), else through a
 ``tf.function`` traced once for any size (never ``model.predict``: ~60 ms overhead per call), and
-cropped back. Large prints (longest side
-> :data:`TILE_ABOVE`) are cut into overlapping tiles whose centres are stitched, so memory stays
-bounded. Prints with a known dpi other than the model's are resampled to it and back.
+cropped back. Large prints (longest side > :data:`TILE_ABOVE`) are cut into overlapping tiles
+whose centres are stitched, so memory stays bounded. Prints with a known dpi other than the model's are resampled to it and back.
 TensorFlow/Keras are imported lazily (this module is imported from ml/inference.py).
 """
 
