@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fpstation import __version__, paths  # noqa: E402
-from fpstation.core.jobs import CancelToken  # noqa: E402
+from fpstation.core.jobs import CancelToken, throttled  # noqa: E402
 from fpstation.ml import restoration_data as rd  # noqa: E402
 
 #: patches per source kind: (degradations, crops per degradation)
@@ -89,29 +89,6 @@ def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int)
         return a, b
 
     return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
-
-
-def evaluate_full(fn, levels: int, pairs_src: list, progress_every: int = 100, min_size: int = 0) -> dict:
-    """Mean SSIM/PSNR/MAE of restored vs clean (and of the degraded input itself) on full prints."""
-    from fpstation.ml.degrade import to_uint8
-    from fpstation.ml.restoration import image_metrics, restore_pixels
-
-    rows: dict[str, list] = {}
-    t0 = time.perf_counter()
-    for i, s in enumerate(pairs_src):
-        d, c = rd.make_pair(s, "eval")
-        out = restore_pixels(fn, to_uint8(d), levels, dpi=None, min_size=min_size)
-        rows.setdefault(s.kind, []).append((image_metrics(out, c), image_metrics(d, c)))
-        if i % progress_every == 0:
-            log(f"eval {i}/{len(pairs_src)}")
-
-    def mean(rs, j):
-        return {k: float(np.mean([r[j][k] for r in rs])) for k in ("ssim", "psnr", "mae")}
-
-    allr = [r for rs in rows.values() for r in rs]
-    return {"n": len(allr), **mean(allr, 0), "identity": mean(allr, 1),
-            "per_kind": {k: {"n": len(rs), **mean(rs, 0), "identity": mean(rs, 1)} for k, rs in rows.items()},
-            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path, train_subj: set, val_subj: set,
@@ -208,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fpstation.ml.architectures import build_autoencoder, build_unet, restoration_loss, ssim_metric
     from fpstation.ml.restoration import model_fn
+    from fpstation.ml.restoration_eval import evaluate_sources
     from fpstation.ml.training import fit_keras
 
     data = Path(args.data) if args.data else paths.shared_data_dir()
@@ -277,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         flex = ship if args.arch == "unet" else build_autoencoder((None, None, 1), compile=False)
         if flex is not ship:
             flex.set_weights(ship.get_weights())
-        metrics = evaluate_full(model_fn(flex), levels, eval_src, min_size=0 if args.arch == "unet" else 224)
+        metrics = evaluate_sources(model_fn(flex), levels, eval_src, min_size=0 if args.arch == "unet" else 224,
+                                   progress=throttled(lambda f, msg: log(msg), 30.0))
         log(f"validation: {json.dumps({k: metrics[k] for k in ('n', 'ssim', 'psnr', 'mae')})} "
             f"identity {metrics['identity']}")
 

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -80,20 +79,6 @@ class RowWriter:
             self.fh.close()
 
 
-def throttled(progress, every_s: float):
-    """Forward at most one update per ``every_s`` seconds (and always the last), so a log file gets a
-    few lines per minute rather than one per print."""
-    last = [-1e9]
-
-    def call(fraction: float, message: str = "") -> None:
-        now = time.monotonic()
-        if fraction >= 1.0 or now - last[0] >= every_s:
-            last[0] = now
-            progress(fraction, message)
-
-    return call
-
-
 def folder_and_analyzers(args):
     """Check ``args.folder`` and build the analysers chosen by ``--no-restore/--no-pad/--no-gender``
     (shared by ``batch`` and ``watch``)."""
@@ -115,6 +100,7 @@ def folder_and_analyzers(args):
 def run(args) -> int:
     from fpstation.cli import TextProgress
     from fpstation.core.batch import run_batch
+    from fpstation.core.jobs import throttled
     from fpstation.core.store import CaseStore
 
     analyzers = folder_and_analyzers(args)

@@ -9,6 +9,7 @@ functions to Qt signals; the CLI adapts them to a text progress bar.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 
@@ -56,3 +57,17 @@ def wrap_progress(progress: Progress | None, start: float, end: float) -> Progre
         parent(start + span * f, message)
 
     return sub
+
+
+def throttled(progress: Progress, every_s: float) -> Progress:
+    """Forward at most one update per ``every_s`` seconds (and always the last), so a log file gets a
+    few lines per minute rather than one per item."""
+    last = [-1e9]
+
+    def call(fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if fraction >= 1.0 or now - last[0] >= every_s:
+            last[0] = now
+            progress(fraction, message)
+
+    return call

@@ -1,6 +1,8 @@
 """Score restorers on a paired folder (``degraded/`` + ``clean/``, identical file names).
 
-Used by ``fpstation evaluate restoration`` and bench/restoration_bench.py. Metrics per image come
+Used by ``fpstation evaluate restoration`` and bench/restoration_bench.py. :func:`evaluate_sources`
+scores one model on full-size validation pairs made on the fly (training/train_restoration.py for
+the shipped cards, the training dialog's restoration task for user models). Metrics per image come
 from :func:`fpstation.ml.restoration.image_metrics` (SSIM, PSNR, MAE on [0, 1] images) and are
 averaged per model. Model names:
 
@@ -114,6 +116,45 @@ def evaluate_pairs(pairs: list[tuple[Path, Path]], models: list[str], *, registr
         out[m] = {k: float(np.mean([x[k] for x in r])) if r else None for k in ("ssim", "psnr", "mae")}
         out[m].update(n=len(r), failed=failed[m], seconds_per_image=secs[m] / len(r) if r else None)
     return out
+
+
+def evaluate_sources(fn: Any, levels: int, sources: list[Any], *, tag: str = "eval", min_size: int = 0,
+                     progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+    """Mean SSIM/PSNR/MAE of a wrapped restorer and of the degraded input itself, on full prints.
+
+    Parameters
+    ----------
+    fn, levels, min_size : the wrapped model (:func:`fpstation.ml.restoration.model_fn`), its
+        downsamplings and minimum input size, as :func:`~fpstation.ml.restoration.restore_pixels` takes.
+    sources : :class:`fpstation.ml.restoration_data.Source` items; each becomes a (degraded, clean)
+        pair by ``restoration_data.make_pair(src, tag)``.
+
+    Returns
+    -------
+    dict
+        ``n``, ``ssim``, ``psnr``, ``mae``, ``identity`` (the degraded input's scores), ``per_kind``
+        (the same per source kind) and ``seconds``; NaN means where there are no pairs.
+    """
+    from fpstation.ml import restoration_data as rd
+    from fpstation.ml.degrade import to_uint8
+    from fpstation.ml.restoration import image_metrics, restore_pixels
+
+    rows: dict[str, list[tuple[dict, dict]]] = {}
+    t0 = time.perf_counter()
+    for i, s in enumerate(sources):
+        cancel.raise_if_cancelled()
+        d, c = rd.make_pair(s, tag)
+        out = restore_pixels(fn, to_uint8(d), levels, dpi=None, min_size=min_size)
+        rows.setdefault(s.kind, []).append((image_metrics(out, c), image_metrics(d, c)))
+        progress((i + 1) / max(1, len(sources)), f"evaluating {i + 1}/{len(sources)}")
+
+    def mean(rs: list[tuple[dict, dict]], j: int) -> dict[str, float]:
+        return {k: float(np.mean([r[j][k] for r in rs])) if rs else float("nan") for k in ("ssim", "psnr", "mae")}
+
+    allr = [r for rs in rows.values() for r in rs]
+    return {"n": len(allr), **mean(allr, 0), "identity": mean(allr, 1),
+            "per_kind": {k: {"n": len(rs), **mean(rs, 0), "identity": mean(rs, 1)} for k, rs in rows.items()},
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

@@ -175,33 +175,15 @@ class RestorationTask:
                  cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
         from types import SimpleNamespace
 
-        from fpstation.ml.degrade import to_uint8
-        from fpstation.ml.restoration import (
-            _size_agnostic,
-            card_levels,
-            card_min_size,
-            image_metrics,
-            model_fn,
-            restore_pixels,
-        )
+        from fpstation.ml.restoration import _size_agnostic, card_levels, card_min_size, model_fn
+        from fpstation.ml.restoration_eval import evaluate_sources
 
         # the card this run will get decides levels, minimum size and size-agnostic rebuild, as at inference
         card = SimpleNamespace(data=self.card_fields(scan, hyper))
-        levels, min_size = card_levels(card), card_min_size(card)
-        fn = model_fn(_size_agnostic(model, card))
         srcs = sorted(_to_sources(scan.val_items), key=lambda s: rd.stable_seed("pick", s.rel))[:MAX_EVAL]
-        got, ident = [], []
-        for i, s in enumerate(srcs):
-            cancel.raise_if_cancelled()
-            d, c = rd.make_pair(s, f"eval:{hyper.seed}")
-            got.append(image_metrics(restore_pixels(fn, to_uint8(d), levels, dpi=None, min_size=min_size), c))
-            ident.append(image_metrics(d, c))
-            progress((i + 1) / max(1, len(srcs)), f"evaluating {i + 1}/{len(srcs)}")
-
-        def mean(rows: list[dict]) -> dict[str, float]:
-            return {k: float(np.mean([r[k] for r in rows])) if rows else float("nan") for k in ("ssim", "psnr", "mae")}
-
-        return {"n": len(got), **mean(got), "identity": mean(ident),
+        r = evaluate_sources(model_fn(_size_agnostic(model, card)), card_levels(card), srcs,
+                             tag=f"eval:{hyper.seed}", min_size=card_min_size(card), progress=progress, cancel=cancel)
+        return {"n": r["n"], "ssim": r["ssim"], "psnr": r["psnr"], "mae": r["mae"], "identity": r["identity"],
                 "note": "full-size validation prints (subject-disjoint), images in [0,1]; identity = the "
                         "degraded input itself"}
 
