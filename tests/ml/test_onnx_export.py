@@ -10,22 +10,17 @@ import numpy as np
 import pytest
 
 from fpstation.core.errors import ModelIntegrityError, ModelNotFoundError
-from fpstation.core.types import FingerprintImage
+from tests.ml.test_restoration import _image, _install_tiny
+from tests.ml.test_restoration import _print as ridge_print
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _print(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    f = 2 * np.pi / float(rng.uniform(7, 11))
-    v = 0.5 + 0.5 * np.cos(f * (0.6 * xx + 0.8 * yy) + 0.002 * (xx - w / 2) ** 2)
-    v = v + rng.normal(0, 0.15, v.shape)  # noise, so a restorer has something to change
-    return (255 * np.clip(v, 0, 1)).astype(np.uint8)
-
-
-def _image(pixels: np.ndarray, dpi: float | None = 500.0) -> FingerprintImage:
-    return FingerprintImage(pixels=pixels, dpi=dpi, source="synthetic.png", sha256="0" * 64)
+    """The restoration tests' synthetic ridge pattern plus noise, so a restorer has something to change."""
+    clean = ridge_print(h, w, seed).astype(np.float32)
+    noisy = clean + np.random.default_rng(seed).normal(0, 0.15 * 255, clean.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def _random_unet(**kw):
@@ -119,7 +114,6 @@ def test_tampered_onnx_file_is_refused(shipped_unet):
 def test_card_without_export_runs_on_tensorflow_and_refuses_onnx(tmp_path):
     from fpstation.ml.registry import Registry
     from fpstation.ml.restoration import clear_cache, restore_with_model
-    from tests.ml.test_restoration import _install_tiny
 
     _install_tiny(tmp_path / "models")
     clear_cache()
