@@ -6,7 +6,7 @@ once, then ``pad_predict`` / ``gender_predict`` per print (the GUI's call: prepr
 (model load + trace) is reported separately; medians/p90 are over ``--repeat`` rounds of all prints.
 TensorFlow runs with ``--threads`` intra-op threads (the GUI's inference pool is one thread).
 
-Evaluation: ``fpstation.ml.classifier_eval`` on ../shared/data/socofing with ``subjects="val"``,
+Evaluation: ``fpstation.ml.classifiers.eval`` on ../shared/data/socofing with ``subjects="val"``,
 i.e. only the model cards' validation subjects (the training subjects are never scored).
 
     nice -n 10 .venv/bin/python bench/classifier_bench.py [--n 200] [--repeat 3] [--threads 2]
@@ -54,7 +54,7 @@ def main() -> int:
 
     from fpstation.core.imageio import read_print
     from fpstation.ml import classifiers as clf
-    from fpstation.ml.classifier_eval import evaluate_gender_folder, evaluate_pad_folder
+    from fpstation.ml.classifiers.eval import evaluate_gender_folder, evaluate_pad_folder
     from fpstation.ml.registry import get_registry
     from fpstation.paths import shared_data_dir
 

@@ -39,8 +39,8 @@ def spectrum_features(x: np.ndarray) -> np.ndarray:
 def main() -> int:
     from scipy.optimize import minimize
 
-    from fpstation.ml import classifier_metrics as cm
-    from fpstation.ml.classifier_tasks import GenderTask, gender_metrics, load_array
+    from fpstation.ml.classifiers import metrics as cm
+    from fpstation.ml.classifiers.tasks import GenderTask, gender_metrics, load_array
     from fpstation.paths import shared_data_dir
 
     sd = shared_data_dir()

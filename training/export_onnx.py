@@ -34,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |onnx - keras| (default 1e-4)")
     args = ap.parse_args(argv)
 
-    from fpstation.ml import onnx_export
     from fpstation.ml.registry import Registry, sha256_file
-    from fpstation.ml.restoration import _size_agnostic, card_levels
+    from fpstation.ml.restoration import _size_agnostic, card_levels, onnx_export
 
     card_path = args.card.resolve()
     data = json.loads(card_path.read_text(encoding="utf-8"))

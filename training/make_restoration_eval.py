@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from fpstation import paths  # noqa: E402
 from fpstation.core.imageio import write_image  # noqa: E402
-from fpstation.ml import restoration_data as rd  # noqa: E402
-from fpstation.ml.degrade import to_uint8  # noqa: E402
+from fpstation.ml.restoration import data as rd  # noqa: E402
+from fpstation.ml.restoration.degrade import to_uint8  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

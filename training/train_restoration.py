@@ -2,7 +2,7 @@
 
 Data: ../shared/data (FVC B sets + SOCOFing Real + SOCOFing Altered→Real pairs), split
 subject-disjoint by ``fpstation.ml.datasets.subject_split`` (FVC finger "<db>/<finger>", SOCOFing
-subject id). Clean prints are degraded deterministically by ``fpstation.ml.degrade.degrade`` with
+subject id). Clean prints are degraded deterministically by ``fpstation.ml.restoration.degrade.degrade`` with
 seeds from the file paths, cut into patches, and cached as .npy (``--cache``).
 The card's validation metrics are measured on full-size validation pairs (the same pairs
 ``training/make_restoration_eval.py`` writes), through the same inference path the application uses.
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from fpstation import __version__, paths  # noqa: E402
 from fpstation.core.jobs import CancelToken, throttled  # noqa: E402
-from fpstation.ml import restoration_data as rd  # noqa: E402
+from fpstation.ml.restoration import data as rd  # noqa: E402
 
 #: patches per source kind: (degradations, crops per degradation)
 PER_IMAGE = {"unet": {"fvc": (4, 6), "socofing": (1, 1), "altered": (1, 1)},
@@ -128,8 +128,8 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
                  "file_list_sha256": rd.sources_sha256(sources, data),
                  "train_patches": int(n_train), "val_patches": int(n_val), "patch": patch,
                  "patches_per_image": PER_IMAGE[args.arch],
-                 "degradation": "fpstation.ml.degrade.degrade(clean, seed) with seeds from the file path "
-                                "(fpstation.ml.restoration_data.stable_seed); FVC2002 DB2 resampled 569->500 dpi; "
+                 "degradation": "fpstation.ml.restoration.degrade.degrade(clean, seed) with seeds from the file path "
+                                "(fpstation.ml.restoration.data.stable_seed); FVC2002 DB2 resampled 569->500 dpi; "
                                 "SOCOFing Altered images (CR/Obl/Zcut) paired with their Real originals"},
         "split": {"rule": "fpstation.ml.datasets.subject_split(val_fraction, seed) over FVC '<db>/<finger>' and "
                           "'socofing/<subject id>'", "val_fraction": args.val_fraction, "seed": args.seed,
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fpstation.ml.architectures import build_autoencoder, build_unet, restoration_loss, ssim_metric
     from fpstation.ml.restoration import model_fn
-    from fpstation.ml.restoration_eval import evaluate_sources
+    from fpstation.ml.restoration.eval import evaluate_sources
     from fpstation.ml.training import fit_keras
 
     data = Path(args.data) if args.data else paths.shared_data_dir()

@@ -27,8 +27,8 @@ def add_parser(tsub) -> None:
 def run(args) -> int:
     from fpstation.cli import TextProgress
     from fpstation.commands.plots import confusion_plot, roc_plot
-    from fpstation.ml import classifier_metrics as cm
-    from fpstation.ml.classifier_eval import evaluate_gender_folder
+    from fpstation.ml.classifiers import metrics as cm
+    from fpstation.ml.classifiers.eval import evaluate_gender_folder
 
     report, cur = evaluate_gender_folder(args.data, args.model, args.subjects, args.uncertain_band,
                                          progress=TextProgress())

@@ -29,8 +29,8 @@ def run(args) -> int:
 
     from fpstation.cli import TextProgress
     from fpstation.commands.plots import confusion_plot, histogram_plot, roc_plot
-    from fpstation.ml import classifier_metrics as cm
-    from fpstation.ml.classifier_eval import evaluate_pad_folder
+    from fpstation.ml.classifiers import metrics as cm
+    from fpstation.ml.classifiers.eval import evaluate_pad_folder
 
     report, cur = evaluate_pad_folder(args.data, args.model, args.subjects, args.threshold, progress=TextProgress())
     out = Path(args.json)

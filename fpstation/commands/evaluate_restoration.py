@@ -25,7 +25,7 @@ def add_parser(tsub) -> None:
 
 def run(args) -> int:
     from fpstation.cli import TextProgress
-    from fpstation.ml.restoration_eval import all_models, evaluate_pairs, pair_files, table
+    from fpstation.ml.restoration.eval import all_models, evaluate_pairs, pair_files, table
 
     pairs, missing = pair_files(args.degraded, args.clean)
     if args.limit > 0:

@@ -19,7 +19,8 @@ class FingerprintImage:
     Attributes
     ----------
     pixels : uint8 array, H×W, 0 = black ridge ink, 255 = white background (as stored).
-    dpi : resolution from the file's metadata, or ``None`` when the file does not say.
+    dpi : resolution used for this print: from the file's metadata, or stated by the user
+        (``dpi_source == "stated"``), or ``None`` when neither says.
     source : path of the file it came from.
     sha256 : hex SHA-256 of the *file bytes* (identifies the evidence, not the decoded pixels).
     format : short format name ("PNG", "WSQ", "NIST", ...).
@@ -37,6 +38,33 @@ class FingerprintImage:
     finger_position: int | None = None
     record: str = ""
     notes: tuple[str, ...] = ()
+    #: where ``dpi`` came from: "file" (metadata), "stated" (the user said so), "" (unknown)
+    dpi_source: str = "file"
+    #: the dpi the file's metadata gave (even when a stated dpi overrides it), else None
+    file_dpi: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.dpi is None and self.dpi_source == "file":
+            object.__setattr__(self, "dpi_source", "")
+        if self.dpi is not None and self.dpi_source == "file" and self.file_dpi is None:
+            object.__setattr__(self, "file_dpi", self.dpi)
+
+    def with_stated_dpi(self, dpi: float | None) -> FingerprintImage:
+        """This print with a resolution stated by the user (``None`` = keep what the file says)."""
+        from dataclasses import replace
+
+        if dpi is None:
+            return self
+        if not 50 <= float(dpi) <= 5000:
+            raise ValueError(f"{dpi:g} dpi is not a plausible scanner resolution (50–5000)")
+        return replace(self, dpi=float(dpi), dpi_source="stated", file_dpi=self.file_dpi)
+
+    @property
+    def dpi_text(self) -> str:
+        """"1000 dpi (stated)", "500 dpi (file)" or "unknown"."""
+        if self.dpi is None:
+            return "unknown"
+        return f"{self.dpi:g} dpi ({'stated' if self.dpi_source == 'stated' else 'file'})"
 
     @property
     def width(self) -> int:
@@ -91,6 +119,10 @@ class PadResult:
     model: ModelRef | None = None
     seconds: float = 0.0
     attack_types_seen: tuple[str, ...] = ()
+    #: False when the print is outside the sensor/resolution/size/statistics the model was
+    #: validated on (fpstation.core.domain); the verdict is then "UNCERTAIN", whatever the score
+    in_domain: bool = True
+    domain_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +133,9 @@ class GenderResult:
     label: str
     model: ModelRef | None = None
     seconds: float = 0.0
+    #: False when outside the model's validated domain (fpstation.core.domain): label "uncertain"
+    in_domain: bool = True
+    domain_reason: str = ""
 
     @property
     def p_male(self) -> float:

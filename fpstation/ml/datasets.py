@@ -85,7 +85,7 @@ def file_list_sha256(files: Iterable[str | Path], root: str | Path | None = None
 # --------------------------------------------------------------------------------------------
 # Classification loaders (PAD / gender): SOCOFing, LivDet-style Live/Fake, one folder per class.
 # Each returns a list of item dicts {"path", "label", "subject", ...extras} plus notes; the
-# training tasks (ml/classifier_tasks.py) split them with subject_split.
+# training tasks (ml/classifiers/tasks.py) split them with subject_split.
 # --------------------------------------------------------------------------------------------
 
 #: SOCOFing alteration suffix -> attack type name used in cards, panels and evaluation JSON

@@ -12,7 +12,7 @@ A model is a weights file plus a model card ``<name>.json`` beside it::
     }
 
 A card may also list an ONNX export of the same weights, ``"onnx": {"file": ..., "sha256": ...}``
-(restorers; see ml/onnx_export.py), verified the same way.
+(restorers; see ml/restoration/onnx_export.py), verified the same way.
 
 Tasks: "restoration", "pad", "gender" (later "face"). The registry refuses a file whose sha256
 differs from its card. Keras is imported lazily, only when a model is actually loaded.

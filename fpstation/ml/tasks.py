@@ -5,9 +5,9 @@ data, evaluate, and fill the task-specific part of the model card. ``ml/training
 with the same fit loop (progress, stop, best checkpoint, card, registration).
 
 Implementations register here by import path so this module stays light:
-- "restoration" -> fpstation.ml.restoration_task:RestorationTask
-- "pad"         -> fpstation.ml.classifier_tasks:PadTask
-- "gender"      -> fpstation.ml.classifier_tasks:GenderTask
+- "restoration" -> fpstation.ml.restoration.task:RestorationTask
+- "pad"         -> fpstation.ml.classifiers.tasks:PadTask
+- "gender"      -> fpstation.ml.classifiers.tasks:GenderTask
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any, Protocol
 from fpstation.core.jobs import CancelToken, Progress
 
 TASKS: dict[str, str] = {
-    "restoration": "fpstation.ml.restoration_task:RestorationTask",
-    "pad": "fpstation.ml.classifier_tasks:PadTask",
-    "gender": "fpstation.ml.classifier_tasks:GenderTask",
+    "restoration": "fpstation.ml.restoration.task:RestorationTask",
+    "pad": "fpstation.ml.classifiers.tasks:PadTask",
+    "gender": "fpstation.ml.classifiers.tasks:GenderTask",
 }
 
 

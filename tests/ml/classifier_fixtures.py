@@ -99,7 +99,7 @@ def tiny_hyper(task, epochs: int = 1):
 def install_tiny_models(models_dir: Path, data: Path, epochs: int = 1) -> dict[str, dict]:
     """Train 1-epoch PAD and gender models on ``data`` and install them (card + weights) in
     ``models_dir`` exactly as training/classifier_common.py does. Returns the cards."""
-    from fpstation.ml.classifier_tasks import GenderTask, PadTask
+    from fpstation.ml.classifiers.tasks import GenderTask, PadTask
     from fpstation.ml.registry import sha256_file
     from fpstation.ml.training import fit_keras
 

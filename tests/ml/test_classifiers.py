@@ -30,7 +30,7 @@ def test_socofing_names():
 
 
 def test_scan_socofing_types_and_disjoint_split(soco):
-    from fpstation.ml.classifier_tasks import PadTask
+    from fpstation.ml.classifiers.tasks import PadTask
 
     assert detect_layout(soco) == "socofing"
     items = scan_socofing(soco)
@@ -50,7 +50,7 @@ def test_scan_socofing_types_and_disjoint_split(soco):
 
 
 def test_gender_scan_uses_real_prints_only(soco):
-    from fpstation.ml.classifier_tasks import GenderTask
+    from fpstation.ml.classifiers.tasks import GenderTask
 
     task = GenderTask()
     scan = task.scan(soco, tiny_hyper(task))
@@ -77,7 +77,7 @@ def test_livdet_without_subject_ids_notes_the_leak(tmp_path):
 
 
 def test_unknown_layout_is_a_dataset_error(tmp_path):
-    from fpstation.ml.classifier_tasks import PadTask
+    from fpstation.ml.classifiers.tasks import PadTask
 
     (tmp_path / "x").mkdir()
     with pytest.raises(DatasetError):
@@ -86,7 +86,7 @@ def test_unknown_layout_is_a_dataset_error(tmp_path):
 
 @pytest.mark.slow
 def test_pad_trains_one_epoch_on_livdet_layout(tmp_path, fake_progress):
-    from fpstation.ml.classifier_tasks import PadTask
+    from fpstation.ml.classifiers.tasks import PadTask
     from fpstation.ml.training import fit_keras
 
     root = make_livdet(tmp_path / "livdet", subjects=10)

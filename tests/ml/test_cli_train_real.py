@@ -38,7 +38,7 @@ def _socofing_like(root: Path, subjects: int = 12) -> Path:
 
 
 def test_cli_trains_real_gender_task_one_epoch(tmp_path):
-    pytest.importorskip("fpstation.ml.classifier_tasks")
+    pytest.importorskip("fpstation.ml.classifiers.tasks")
     data = _socofing_like(tmp_path / "socofing")
     env = dict(os.environ, FPSTATION_HOME=str(tmp_path / "home"), TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, "-m", "fpstation", "train", "gender", "--data", str(data),

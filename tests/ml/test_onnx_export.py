@@ -37,7 +37,7 @@ def _random_unet(**kw):
 @pytest.mark.parametrize("kw", [dict(base=4, levels=2), dict(base=3, levels=3, residual=False)])
 def test_export_matches_keras_at_several_sizes(kw):
     pytest.importorskip("onnx")
-    from fpstation.ml import onnx_export
+    from fpstation.ml.restoration import onnx_export
 
     model = _random_unet(upsampling="transpose", **kw)
     run = onnx_export.session_fn(onnx_export.session(onnx_export.keras_to_onnx(model)))
@@ -52,7 +52,7 @@ def test_export_matches_keras_at_several_sizes(kw):
 
 def test_export_refuses_layers_it_does_not_translate():
     pytest.importorskip("onnx")
-    from fpstation.ml import onnx_export
+    from fpstation.ml.restoration import onnx_export
 
     with pytest.raises(onnx_export.UnsupportedLayerError, match="UpSampling2D"):
         onnx_export.keras_to_onnx(_random_unet(base=2, levels=2, upsampling="bilinear"))

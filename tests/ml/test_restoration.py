@@ -63,7 +63,7 @@ def tiny_registry(tmp_path):
 
 # ------------------------------------------------------------------------------ degrade
 def test_degrade_is_deterministic_and_covers_every_effect():
-    from fpstation.ml.degrade import EFFECTS, GEOMETRIC, apply_effect, degrade
+    from fpstation.ml.restoration.degrade import EFFECTS, GEOMETRIC, apply_effect, degrade
 
     clean = _print(80, 72)
     d1, t1 = degrade(clean, 7)
@@ -229,7 +229,7 @@ def test_missing_model_says_so(tmp_path):
 # ------------------------------------------------------------------------------ task + CLIs
 def _paired_folder(root: Path, fingers: int = 10, impressions: int = 2, size: int = 40) -> Path:
     from fpstation.core.imageio import write_image
-    from fpstation.ml.degrade import degrade, to_uint8
+    from fpstation.ml.restoration.degrade import degrade, to_uint8
 
     for sub in ("degraded", "clean"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -243,7 +243,7 @@ def _paired_folder(root: Path, fingers: int = 10, impressions: int = 2, size: in
 
 
 def test_scan_layouts(tmp_path):
-    from fpstation.ml.restoration_task import RestorationTask
+    from fpstation.ml.restoration.task import RestorationTask
 
     task = RestorationTask()
     hyper = task.default_hyper()

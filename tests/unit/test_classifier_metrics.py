@@ -1,11 +1,11 @@
-"""Calibration and APCER/BPCER math of ml/classifier_metrics.py, and the verdict rules."""
+"""Calibration and APCER/BPCER math of ml/classifiers/metrics.py, and the verdict rules."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fpstation.ml import classifier_metrics as cm
+from fpstation.ml.classifiers import metrics as cm
 
 
 def test_platt_recovers_known_scaling():

@@ -126,8 +126,8 @@ def evaluate_sources(fn: Any, levels: int, sources: list[Any], *, tag: str = "ev
     ----------
     fn, levels, min_size : the wrapped model (:func:`fpstation.ml.restoration.model_fn`), its
         downsamplings and minimum input size, as :func:`~fpstation.ml.restoration.restore_pixels` takes.
-    sources : :class:`fpstation.ml.restoration_data.Source` items; each becomes a (degraded, clean)
-        pair by ``restoration_data.make_pair(src, tag)``.
+    sources : :class:`fpstation.ml.restoration.data.Source` items; each becomes a (degraded, clean)
+        pair by ``data.make_pair(src, tag)``.
 
     Returns
     -------
@@ -135,9 +135,9 @@ def evaluate_sources(fn: Any, levels: int, sources: list[Any], *, tag: str = "ev
         ``n``, ``ssim``, ``psnr``, ``mae``, ``identity`` (the degraded input's scores), ``per_kind``
         (the same per source kind) and ``seconds``; NaN means where there are no pairs.
     """
-    from fpstation.ml import restoration_data as rd
-    from fpstation.ml.degrade import to_uint8
+    from fpstation.ml.restoration import data as rd
     from fpstation.ml.restoration import image_metrics, restore_pixels
+    from fpstation.ml.restoration.degrade import to_uint8
 
     rows: dict[str, list[tuple[dict, dict]]] = {}
     t0 = time.perf_counter()

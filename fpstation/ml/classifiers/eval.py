@@ -16,7 +16,7 @@ import numpy as np
 
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress, wrap_progress
-from fpstation.ml import classifier_metrics as cm
+from fpstation.ml.classifiers import metrics as cm
 
 SUBJECT_MODES = ("heldout", "val", "all")
 
@@ -58,7 +58,7 @@ def _select(items: list[dict], card_data: dict, mode: str, layout: str = "") -> 
 
 def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cancel: CancelToken,
             ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    from fpstation.ml.classifier_tasks import load_array
+    from fpstation.ml.classifiers.tasks import load_array
 
     shape = (int(loaded.card.data["input"]["shape"][0]), int(loaded.card.data["input"]["shape"][1]))
     x, bad = load_array(items, shape, None, progress, cancel)
@@ -98,7 +98,7 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
     report : JSON-ready dict with apcer (per attack type), apcer_max, bpcer, bpcer20, bpcer100, n ...
     curves : {"scores", "labels", "types"} for plots.
     """
-    from fpstation.ml.classifier_tasks import PadTask
+    from fpstation.ml.classifiers.tasks import PadTask
 
     loaded, layout, notes, sel_note, z, y, kept = _score_folder(
         "pad", PadTask(), root, model_key, subjects, registry, progress, cancel)
@@ -131,7 +131,7 @@ def evaluate_gender_folder(root: str | Path, model_key: str = "", subjects: str 
                            progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
                            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gender figures at P(female) = 0.5, per print and per subject (mean calibrated logit)."""
-    from fpstation.ml.classifier_tasks import GenderTask, gender_metrics
+    from fpstation.ml.classifiers.tasks import GenderTask, gender_metrics
 
     loaded, layout, notes, sel_note, z, y, kept = _score_folder(
         "gender", GenderTask(), root, model_key, subjects, registry, progress, cancel)

@@ -20,7 +20,7 @@ import numpy as np
 
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress, wrap_progress
-from fpstation.ml import classifier_metrics as cm
+from fpstation.ml.classifiers import metrics as cm
 from fpstation.ml.datasets import (
     SOCOFING_ATTACKS,
     dataset_root,

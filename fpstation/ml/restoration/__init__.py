@@ -5,7 +5,7 @@ any other key is a registry key (``restore-unet@v3`` for a user-trained version)
 
 Inference is fully convolutional: the print is reflect-padded (a small context margin plus a
 round-up to a multiple of ``2**levels``), run through onnxruntime when the model card lists an ONNX
-export of the weights (ml/onnx_export.py; the shipped U-Net has one), else through a
+export of the weights (ml/restoration/onnx_export.py; the shipped U-Net has one), else through a
 ``tf.function`` traced once for any size (never ``model.predict``: ~60 ms overhead per call), and
 cropped back. Large prints (longest side > :data:`TILE_ABOVE`) are cut into overlapping tiles
 whose centres are stitched, so memory stays bounded. Prints with a known dpi other than the model's are resampled to it and back.
@@ -158,7 +158,7 @@ def _build_fn(card: Any, reg: Any, runtime: str) -> tuple[Callable[[np.ndarray],
             raise ModelNotFoundError(f"Model “{card.name}” has no ONNX export; use the TensorFlow runtime.")
         if onnx_path is not None:
             try:
-                from fpstation.ml import onnx_export
+                from fpstation.ml.restoration import onnx_export
 
                 sess = onnx_export.session(str(onnx_path))
             except ImportError:
@@ -232,7 +232,7 @@ def restore_pixels(fn: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, l
     back when ``dpi`` is known and differs by more than 2 %."""
     import cv2
 
-    from fpstation.ml.degrade import to_float, to_uint8
+    from fpstation.ml.restoration.degrade import to_float, to_uint8
 
     x = to_float(pixels)
     h, w = x.shape
@@ -298,7 +298,7 @@ def image_metrics(pred: np.ndarray, clean: np.ndarray) -> dict[str, float]:
     """
     from skimage.metrics import structural_similarity
 
-    from fpstation.ml.degrade import to_float
+    from fpstation.ml.restoration.degrade import to_float
 
     a, b = to_float(pred).astype(np.float64), to_float(clean).astype(np.float64)
     mse = float(np.mean((a - b) ** 2))

@@ -6,7 +6,7 @@ Accepted folder layouts, tried in this order:
 2. **fvc**: FVC-style names ``<finger>_<impression>.<ext>`` anywhere below DIR: clean prints,
    subject = ``<folder>/<finger>``; degraded synthetically.
 3. **clean**: any folder of clean prints: degraded synthetically by
-   :func:`fpstation.ml.degrade.degrade` (deterministic seeds from the file names).
+   :func:`fpstation.ml.restoration.degrade.degrade` (deterministic seeds from the file names).
 
 The split is subject-disjoint (:func:`fpstation.ml.datasets.subject_split`): SOCOFing subject id,
 FVC finger, else a leading number of the file name, else the file itself (with a note).
@@ -24,7 +24,6 @@ import numpy as np
 
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
-from fpstation.ml import restoration_data as rd
 from fpstation.ml.datasets import (
     FVC_RE,
     LEADING_ID_RE,
@@ -34,6 +33,7 @@ from fpstation.ml.datasets import (
     parse_socofing_name,
     subject_split,
 )
+from fpstation.ml.restoration import data as rd
 from fpstation.ml.tasks import DatasetScan, Hyper
 
 #: most validation prints scored for the card (keeps the evaluation step short)
@@ -98,7 +98,7 @@ class RestorationTask:
             layout = "fvc" if files and all(FVC_RE.match(p.stem) for p in files) else "clean"
             items = [{"path": str(p), "rel": p.relative_to(root).as_posix(), "label": "clean"} for p in files]
             notes.append("Clean prints: training pairs are made by synthetic degradation "
-                         "(fpstation.ml.degrade, deterministic seeds).")
+                         "(fpstation.ml.restoration.degrade, deterministic seeds).")
             counts_key = "clean prints"
         cancel.raise_if_cancelled()
         unknown = 0
@@ -176,7 +176,7 @@ class RestorationTask:
         from types import SimpleNamespace
 
         from fpstation.ml.restoration import _size_agnostic, card_levels, card_min_size, model_fn
-        from fpstation.ml.restoration_eval import evaluate_sources
+        from fpstation.ml.restoration.eval import evaluate_sources
 
         # the card this run will get decides levels, minimum size and size-agnostic rebuild, as at inference
         card = SimpleNamespace(data=self.card_fields(scan, hyper))

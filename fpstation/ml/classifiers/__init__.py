@@ -23,7 +23,7 @@ import numpy as np
 
 from fpstation.core.errors import ModelError, ModelNotFoundError
 from fpstation.core.types import FingerprintImage, GenderResult, ModelRef, PadResult
-from fpstation.ml.classifier_metrics import apply_calibration, combine_logits, sigmoid
+from fpstation.ml.classifiers.metrics import apply_calibration, combine_logits, sigmoid
 
 DEFAULT_SHAPE = (104, 96)
 

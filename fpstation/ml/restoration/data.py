@@ -1,7 +1,7 @@
 """Restoration data: sources, finger/subject-disjoint split, training patches and evaluation pairs.
 
 Shared by ``training/train_restoration.py`` (shipped weights), ``training/make_restoration_eval.py``
-(the paired evaluation folder), the benchmarks and :mod:`fpstation.ml.restoration_task`, so the
+(the paired evaluation folder), the benchmarks and :mod:`fpstation.ml.restoration.task`, so the
 validation pairs a card reports on are exactly the ones the evaluation folder holds.
 
 Sources (``../shared/data``):
@@ -10,7 +10,7 @@ Sources (``../shared/data``):
 - SOCOFing ``Real/``: subject = SOCOFing subject id (synthetic degradation, like FVC).
 - SOCOFing ``Altered/**`` -> ``Real/`` pairs (same stem minus ``_CR/_Obl/_Zcut``): real damage.
 
-Degradations come from :func:`fpstation.ml.degrade.degrade` with seeds derived from the file's
+Degradations come from :func:`fpstation.ml.restoration.degrade.degrade` with seeds derived from the file's
 relative path, so every pair can be rebuilt bit for bit. Only numpy/OpenCV here (no TensorFlow).
 """
 
@@ -105,7 +105,7 @@ def make_pair(src: Source, tag: str = "eval", k: int = 0) -> tuple[np.ndarray, n
     Synthetic degradation is seeded by ``(tag, src.rel, k)``; Altered pairs use the real altered
     image (resized to the clean one's size when they differ, which happens for a few SOCOFing files).
     """
-    from fpstation.ml.degrade import degrade, to_float
+    from fpstation.ml.restoration.degrade import degrade, to_float
 
     clean = to_float(read_gray(src.clean))
     if src.kind == "altered":
@@ -154,7 +154,7 @@ def make_patches(sources: Iterable[Source], patch: int, *, tag: str, per_image: 
 
     Returns uint8 arrays ``(N, patch, patch)`` degraded and clean (uint8 keeps the cache small).
     """
-    from fpstation.ml.degrade import to_uint8
+    from fpstation.ml.restoration.degrade import to_uint8
 
     sources = list(sources)
     xs, ys = [], []

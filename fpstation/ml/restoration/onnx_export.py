@@ -129,7 +129,7 @@ def keras_to_onnx(model: Any) -> bytes:
                               [helper.make_tensor_value_info("degraded", TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info("clean", TensorProto.FLOAT, shape)], weights)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="fpstation.ml.onnx_export")
+                              producer_name="fpstation.ml.restoration.onnx_export")
     proto.ir_version = 8  # readable by every onnxruntime since 1.10
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
