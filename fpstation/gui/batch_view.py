@@ -110,6 +110,9 @@ class ResultsModel(QAbstractTableModel):
         key = COLUMNS[index.column()][0]
         v = self._value(row, key)
         if role == Qt.ItemDataRole.DisplayRole:
+            if key == "dpi" and v is None and row.get("status") != "bad file":
+                note = row.get("dpi_note") or ""
+                return f"unknown ({note})" if note else "unknown"
             if v is None:
                 return ""
             if key in ("pad_score", "p_female"):
@@ -130,6 +133,8 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if key == "error" and row.get("error"):
                 return row["error"]
+            if key == "dpi" and row.get("dpi_note"):
+                return f"Resolution: {row['dpi_note']}"
             return f"{row.get('path')}\nSHA-256 {row.get('sha256') or '—'}"
         if role == Qt.ItemDataRole.ForegroundRole:
             if row.get("status") in ("bad file", "error") or (key == "error" and row.get("error")):

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation import __display_name__, __version__
-from fpstation.core.imageio import SUPPORTED_EXTENSIONS
+from fpstation.core.imageio import SUPPORTED_EXTENSIONS, dpi_note
 from fpstation.core.types import AnalysisResult, FingerprintImage
 from fpstation.gui.errors import describe
 from fpstation.gui.file_list import FileList, dpi_text
@@ -216,7 +216,7 @@ class InfoPanel(QWidget):
         v["File"].setToolTip(im.source)
         v["Format"].setText(im.format + (f" ({im.record})" if im.record else "") or "—")
         v["Size"].setText(f"{im.width} × {im.height} px")
-        v["Resolution"].setText(dpi_text(im.dpi) + ("" if im.dpi else " (the file does not say)"))
+        v["Resolution"].setText(f"{dpi_text(im.dpi)} ({dpi_note(im)})")
         v["SHA-256"].setText("\n".join(im.sha256[i:i + 16] for i in range(0, len(im.sha256), 16)))
         v["SHA-256"].setToolTip(f"{im.sha256}\n(SHA-256 of the file's bytes; right-click or Copy to copy it)")
         self._sha256 = im.sha256
