@@ -399,6 +399,10 @@ class BatchPanel(QWidget):
         self.case_label.setText(f"Case: {store.name}" if store else "No case open")
         if store is None or self.running:
             return
+        # nothing of the previous case's batch stays next to this case's rows
+        self.summary_label.setText("")
+        self.eta_label.setText("")
+        self.progress.setValue(0)
         self.model.clear()
         self._case_gen += 1
         task = Task(load_case_rows_job, store, name="case rows")
