@@ -8,6 +8,7 @@ Implementations register here by import path so this module stays light:
 - "restoration" -> fpstation.ml.restoration.task:RestorationTask
 - "pad"         -> fpstation.ml.classifiers.tasks:PadTask
 - "gender"      -> fpstation.ml.classifiers.tasks:GenderTask
+- "face"        -> fpstation.ml.face.task:FaceTask
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TASKS: dict[str, str] = {
     "restoration": "fpstation.ml.restoration.task:RestorationTask",
     "pad": "fpstation.ml.classifiers.tasks:PadTask",
     "gender": "fpstation.ml.classifiers.tasks:GenderTask",
+    "face": "fpstation.ml.face.task:FaceTask",
 }
 
 

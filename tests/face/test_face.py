@@ -226,3 +226,15 @@ def test_fingerprint_models_do_not_judge_a_face_but_do_judge_a_print():
     assert not calls and res.pad is None and "face" in res.errors["pad"] and "not judged" in res.errors["pad"]
     res2 = analyse(load_sample(), an)
     assert len(calls) == 1 and res2.pad == "pad" and not res2.errors
+
+
+def test_two_pool_tasks_in_a_row_do_not_hang_in_dlib():
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(root))
+    r = subprocess.run([sys.executable, str(Path(__file__).with_name("two_tasks.py"))], env=env,
+                       capture_output=True, text=True, timeout=180)
+    assert "both done" in r.stdout, r.stderr[-2000:]

@@ -76,6 +76,7 @@ def as_gray(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+@dlib_models.on_dlib_thread
 def detect_faces(pixels: np.ndarray) -> list[FaceBox]:
     """Every face HOG finds, largest first (no whole-image fallback here)."""
     gray = as_gray(pixels)
@@ -97,6 +98,7 @@ def whole_image_box(pixels: np.ndarray) -> FaceBox:
     return FaceBox(0, 0, w, h, 0.0, "whole image")
 
 
+@dlib_models.on_dlib_thread
 def align(pixels: np.ndarray, box: FaceBox | None = None, *, allow_whole_image: bool = True,
           shape_sha256: str | None = None) -> AlignedFace:
     """Detect (unless ``box`` is given), find 5 landmarks and cut the aligned chip.

@@ -13,8 +13,10 @@ the same relative place (build.spec), so the same lookup works frozen.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,31 @@ MMOD = "mmod_human_face_detector.dat"
 USED_FILES = (SHAPE_5, RESNET, MMOD)
 
 _lock = threading.RLock()
+
+# dlib's pybind11 bindings keep per-OS-thread interpreter state. A Qt pool thread gets a fresh
+# Python thread state for every task (PySide creates and destroys one per run), and the second
+# task that computed a face descriptor on the same thread hung inside dlib (reproduced with two
+# inference-pool tasks). So every dlib call runs on this one long-lived Python thread instead.
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fpstation-dlib")
+_dlib_thread: dict[str, int] = {}
+
+
+def _mark() -> None:
+    _dlib_thread["id"] = threading.get_ident()
+
+
+def on_dlib_thread(fn):
+    """Run ``fn`` on the dedicated dlib thread (directly when already there)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _dlib_thread.get("id") == threading.get_ident():
+            return fn(*args, **kwargs)
+
+        def call():
+            _mark()
+            return fn(*args, **kwargs)
+        return _executor.submit(call).result()
+    return wrapper
 
 
 def package_dir() -> Path:
@@ -113,6 +140,7 @@ def import_dlib() -> Any:
 _cache: dict[str, Any] = {}
 
 
+@on_dlib_thread
 def hog_detector() -> Any:
     """dlib's HOG + linear SVM frontal face detector (built into dlib; no weight file)."""
     with _lock:
@@ -121,6 +149,7 @@ def hog_detector() -> Any:
         return _cache["hog"]
 
 
+@on_dlib_thread
 def shape_predictor(sha256: str | None = None) -> Any:
     """The 5-point landmark predictor (eye corners + nose), loaded once."""
     with _lock:
@@ -129,6 +158,7 @@ def shape_predictor(sha256: str | None = None) -> Any:
         return _cache["sp5"]
 
 
+@on_dlib_thread
 def resnet(sha256: str | None = None) -> Any:
     """dlib's ResNet-29 face embedding (128-d), loaded once."""
     with _lock:

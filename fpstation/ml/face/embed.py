@@ -75,6 +75,7 @@ class DlibEmbedder(Embedder):
     def dim(self) -> int:
         return 128
 
+    @dlib_models.on_dlib_thread
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         chips = np.ascontiguousarray(chips, np.uint8)
         with self._lock:

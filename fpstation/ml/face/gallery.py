@@ -57,6 +57,13 @@ class Gallery:
         return [(self.identities[i], float(s[i])) for i in order]
 
 
+def natural_key(name: str) -> tuple:
+    """"2.pgm" before "10.pgm"."""
+    import re
+
+    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name))
+
+
 def person_folders(root: str | Path) -> list[tuple[str, list[Path]]]:
     """``(identity, image files)`` per sub-folder of ``root`` that holds images."""
     root = Path(root)
@@ -64,8 +71,9 @@ def person_folders(root: str | Path) -> list[tuple[str, list[Path]]]:
         raise DatasetError(f"The gallery folder “{root}” does not exist or is not a folder.", path=str(root))
     out = []
     for d in sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                    key=lambda p: (len(p.name), p.name)):
-        files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+                    key=lambda p: natural_key(p.name)):
+        files = sorted((f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS),
+                       key=lambda f: natural_key(f.name))
         if files:
             out.append((d.name, files))
     if not out:
