@@ -47,7 +47,8 @@ from fpstation.workers import Pools, Task
 log = logging.getLogger(__name__)
 
 #: task key -> title shown before the task module is imported
-TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (liveness)", "gender": "Gender"}
+TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (liveness)", "gender": "Gender",
+               "face": "Face identification (small CNN)"}
 #: where the fit runs; chosen by measurement (bench/results/training_gui.json)
 DEFAULT_BACKEND = "process"
 #: exponential smoothing of the per-batch loss curve (weight of the newest batch)

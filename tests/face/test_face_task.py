@@ -13,11 +13,9 @@ pytest.importorskip("dlib")
 FACES = paths.samples_dir() / "faces"
 
 
-@pytest.fixture
-def people(tmp_path):
+def make_people(root):
     """8 'people' × 3 images made from the three sample faces by shifts and contrast changes."""
     base = [read_print(FACES / f"orl_{n}.png").pixels for n in ("s1_1", "s1_2", "s2_1")]
-    root = tmp_path / "people"
     rng = np.random.default_rng(0)
     for p in range(8):
         d = root / f"p{p + 1}"
@@ -28,6 +26,11 @@ def people(tmp_path):
             im = np.clip((im - 128) * (0.8 + 0.1 * p / 8 + 0.1 * k) + 128 + 4 * k, 0, 255).astype(np.uint8)
             write_image(d / f"{k + 1}.png", im)
     return root
+
+
+@pytest.fixture
+def people(tmp_path):
+    return make_people(tmp_path / "people")
 
 
 def test_train_face_task_registers_a_model_usable_as_embedder(people, tmp_path, fake_progress):

@@ -87,3 +87,42 @@ def test_face_panel_refuses_a_fingerprint(window, qtbot, tmp_path, gallery):
 def test_tools_menu_has_face_identification(window):
     texts = [a.text() for a in window.menu("&Tools").actions()]
     assert "&Face Identification…" in texts
+
+
+def test_training_dialog_trains_the_face_cnn_with_live_curves_and_stop(qtbot, tmp_path):
+    """The face task in the existing training dialog: scan, live curves, Stop keeps a model."""
+    from fpstation.gui.training_dialog import install
+    from tests.face.test_face_task import make_people
+    from tests.gui.test_training_dialog import FakeWindow
+
+    data = make_people(tmp_path / "people")
+    w = FakeWindow(tmp_path)
+    qtbot.addWidget(w)
+    install(w)
+    try:
+        act = next(a for a in w.findChildren(__import__("PySide6.QtGui", fromlist=["QAction"]).QAction)
+                   if a.objectName() == "actionTrainModel")
+        act.trigger()
+        dlg = w._training_dialog
+        dlg.backend = "thread"
+        dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("face"))
+        assert dlg.task_combo.currentText() == "Face identification (small CNN)"
+        dlg.set_folder(data)
+        qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=20000)
+        assert "Subjects: 8" in dlg.scan_text.toPlainText()
+        dlg.epochs_spin.setValue(50)
+        dlg.batch_spin.setValue(8)
+        with qtbot.waitSignal(w.modelsChanged, timeout=240000):
+            dlg.start_button.click()
+            qtbot.waitUntil(lambda: dlg.curves["val_loss"].getData()[0] is not None
+                            and len(dlg.curves["val_loss"].getData()[0]) >= 2, timeout=180000)
+            assert len(dlg.curves["metric"].getData()[0]) >= 2  # val_accuracy, live
+            dlg.stop_button.click()
+        assert dlg.outcome is not None and dlg.outcome.stopped
+        assert dlg.outcome.card.data["task"] == "face"
+        assert "heldout_people_closed_set" in dlg.outcome.card.data["metrics"]
+    finally:
+        d = getattr(w, "_training_dialog", None)
+        if d is not None:
+            d.shutdown()
+        w.pools.drain(20000)
