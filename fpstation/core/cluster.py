@@ -41,11 +41,14 @@ from typing import Any
 from fpstation.core.batch import (
     BatchItem,
     BatchSummary,
+    Loaded,
     Partial,
     Reader,
     _as_fp_error,
     _fmt_eta,
+    default_reader,
     list_images,
+    load_file,
     requested_steps,
 )
 from fpstation.core.errors import FpError
@@ -121,35 +124,51 @@ class FileOutcome:
     worker: str = ""  # host:pid, for the log
 
 
-def _error_outcome(path: str, exc: BaseException, sha256: str = "", size: int | None = None) -> FileOutcome:
-    err = _as_fp_error(exc, path)
-    return FileOutcome(path=path, sha256=sha256, size=size, error_type=type(err).__name__,
-                       error_message=err.user_message)
+class _DoneSet:
+    """The part of a case store :func:`fpstation.core.batch.load_file` asks: is this content done?
+    (a snapshot sent to every worker; the driver re-checks before it writes)."""
+
+    def __init__(self, done: frozenset[str] | set[str]) -> None:
+        self.done = done
+
+    def file_done(self, sha256: str, steps: object = ()) -> bool:
+        return sha256 in self.done
+
+
+def _raw_reader(path: str) -> list[Any]:
+    """Transport ``bytes``: the driver reads the bytes with the same checks as ``read_prints``."""
+    from fpstation.core import imageio
+
+    return [imageio.read_file_bytes(path)]
+
+
+def _decode_bytes(data: bytes) -> Reader:
+    from fpstation.core import imageio
+
+    return lambda path: imageio.decode_prints(data, path)
 
 
 def analyse_file(path: str, data: bytes | None, done: frozenset[str] | set[str], analyzers: Analyzers,
                  reader: Reader | None = None) -> FileOutcome:
     """Worker side: hash, skip when done, decode, analyse one file. Never raises (bad file = outcome).
 
-    ``data`` is the file's bytes (transport ``bytes``) or ``None`` (the worker reads ``path``).
+    ``data`` is the file's bytes (transport ``bytes``) or ``None`` (the worker opens ``path``, with
+    exactly the local engine's :func:`~fpstation.core.batch.load_file`, so bad files give the same rows).
     """
-    from fpstation.core import imageio
-
-    try:
-        if data is None:
-            data = imageio.read_file_bytes(path)
-        sha, size = hashlib.sha256(data).hexdigest(), len(data)
-    except Exception as exc:  # noqa: BLE001 - becomes an error row
-        return _error_outcome(path, exc)
-    out = FileOutcome(path=path, sha256=sha, size=size)
-    if sha in done:
-        out.skipped = True
-        return out
-    try:
-        prints = reader(path) if reader is not None else imageio.decode_prints(data, path)
-    except Exception as exc:  # noqa: BLE001 - becomes an error row
-        return _error_outcome(path, exc, sha, size)
+    if data is None:
+        item = load_file(path, _DoneSet(done), frozenset(), reader or default_reader)  # type: ignore[arg-type]
+    else:
+        item = Loaded(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        try:
+            item.prints = _decode_bytes(data)(path)
+        except Exception as exc:  # noqa: BLE001 - becomes an error row
+            item.error = _as_fp_error(exc, path)
     del data
+    out = FileOutcome(path=path, sha256=item.sha256, size=item.size, skipped=item.skipped)
+    if item.error is not None:
+        out.error_type, out.error_message = type(item.error).__name__, item.error.user_message
+        return out
+    prints = item.prints or []
     for k in range(len(prints)):
         image = prints[k]
         result = analyse(image, analyzers)
@@ -264,17 +283,14 @@ def _emit_rows(o: FileOutcome, store: CaseStore, steps: frozenset[str]) -> list[
 
 
 def _read_for_transport(path: str, done: set[str]) -> tuple[bytes | None, FileOutcome | None]:
-    """Transport ``bytes``: the driver reads and hashes; a bad or finished file never travels."""
-    from fpstation.core import imageio
-
-    try:
-        data = imageio.read_file_bytes(path)
-    except Exception as exc:  # noqa: BLE001 - becomes an error row
-        return None, _error_outcome(path, exc)
-    sha = hashlib.sha256(data).hexdigest()
-    if sha in done:
-        return None, FileOutcome(path=path, sha256=sha, size=len(data), skipped=True, worker="driver")
-    return data, None
+    """Transport ``bytes``: the driver hashes and reads; a bad or finished file never travels."""
+    item = load_file(path, _DoneSet(done), frozenset(), _raw_reader)  # type: ignore[arg-type]
+    if item.error is not None:
+        return None, FileOutcome(path=path, sha256=item.sha256, size=item.size, error_type=type(item.error).__name__,
+                                 error_message=item.error.user_message)
+    if item.skipped:
+        return None, FileOutcome(path=path, sha256=item.sha256, size=item.size, skipped=True, worker="driver")
+    return item.prints[0], None  # type: ignore[index,return-value]
 
 
 def run_batch_ray(

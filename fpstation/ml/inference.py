@@ -99,7 +99,8 @@ class ClusterSetup:
     byte-identical to the one the driver's case records.
     """
 
-    def __init__(self, settings=None, *, restoration: bool = True, pad_: bool = True, gender_: bool = True):
+    def __init__(self, settings=None, *, restoration: bool = True, pad_: bool = True, gender_: bool = True,
+                 registry=None):
         from fpstation.settings import Settings
 
         self.settings = settings or Settings()
@@ -107,7 +108,7 @@ class ClusterSetup:
         self.steps = frozenset(s for s, on in (("restoration", restoration), ("pad", pad_),
                                                ("gender", gender_)) if on)
         self.expected = {step: {"key": c.key, "name": c.name, "version": c.version, "sha256": c.sha256}
-                         for step, c in _selected_cards(self.settings, self.steps).items() if c is not None}
+                         for step, c in _selected_cards(self.settings, self.steps, registry).items() if c is not None}
         self._verified: list[dict] = []
 
     def verify(self, registry=None) -> list[dict]:
