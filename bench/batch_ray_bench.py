@@ -62,7 +62,8 @@ def prepare(n: int, dest: Path) -> Path:
 
 
 # ---------------------------------------------------------------------- child
-def child(engine: str, workers: int, folder: str, case: str, rows_csv: str, analyzers: str) -> dict:
+def child(engine: str, workers: int, folder: str, case: str, rows_csv: str, analyzers: str,
+          address: str | None = None) -> dict:
     os.nice(5)
     t0 = time.perf_counter()
     from fpstation.core.batch import fake_analyzers, run_batch
@@ -98,7 +99,7 @@ def child(engine: str, workers: int, folder: str, case: str, rows_csv: str, anal
                 from fpstation.settings import Settings
 
                 setup = ClusterSetup(Settings())
-            s = run_batch_ray(folder, store, setup, partial=partial, workers=workers)
+            s = run_batch_ray(folder, store, setup, partial=partial, workers=workers, address=address)
             extra = dict(s.extra)
     fh.close()
     n = s.prints_analysed
@@ -111,13 +112,17 @@ def child(engine: str, workers: int, folder: str, case: str, rows_csv: str, anal
             "first_row_s": round(first, 3) if first is not None else None,
             "steady_prints_per_s": round(steady, 2) if steady else None,
             "ray_init_s": extra.get("ray_start_s"), "setup_s": extra.get("setup_s"),
-            "transport": extra.get("transport"), "models_verified_per_worker": extra.get("models")}
+            "transport": extra.get("transport"), "models_verified_per_worker": extra.get("models"),
+            "driver_write_ms_per_file": (round(1000 * extra["driver_write_s"] / s.files, 3)
+                                         if extra.get("driver_write_s") and s.files else None)}
 
 
-def _run_child(args, engine: str, workers: int, folder: Path, work: Path) -> dict:
-    tag = f"{engine}{workers if engine == 'ray' else ''}"
+def _run_child(args, engine: str, workers: int, folder: Path, work: Path, address: str = "") -> dict:
+    tag = f"{engine}{workers if engine == 'ray' else ''}{'joined' if address else ''}"
     cmd = [sys.executable, __file__, "--child", engine, "--workers", str(workers), "--folder", str(folder),
            "--case", str(work / f"{tag}.db"), "--rows", str(work / f"{tag}.csv"), "--analyzers", args.analyzers]
+    if address:
+        cmd += ["--address", address]
     load_before = os.getloadavg()
     busy = _busy()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
@@ -163,9 +168,11 @@ def main() -> int:
     ap.add_argument("--folder")
     ap.add_argument("--case")
     ap.add_argument("--rows")
+    ap.add_argument("--address")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.workers, args.folder, args.case, args.rows, args.analyzers)))
+        print(json.dumps(child(args.child, args.workers, args.folder, args.case, args.rows, args.analyzers,
+                               args.address)))
         return 0
 
     import ray
@@ -179,8 +186,18 @@ def main() -> int:
         runs = {"local": _run_child(args, "local", 0, folder, work),
                 "ray_1_worker": _run_child(args, "ray", 1, folder, work),
                 "ray_2_workers": _run_child(args, "ray", 2, folder, work)}
-        same = {k: compare(work / "local.csv", work / f"ray{w}.csv") for k, w in (("ray_1_worker", 1),
-                                                                                  ("ray_2_workers", 2))}
+        # the same, joining a Ray that already runs (``ray start --head`` once, then --address auto)
+        t = time.perf_counter()
+        ctx = ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+        head_s = time.perf_counter() - t
+        try:
+            runs["ray_2_workers_joined"] = _run_child(args, "ray", 2, folder, work, ctx.address_info["gcs_address"])
+        finally:
+            ray.shutdown()
+        runs["ray_2_workers_joined"]["head_started_beforehand_s"] = round(head_s, 3)
+        same = {k: compare(work / "local.csv", work / f"{tag}.csv")
+                for k, tag in (("ray_1_worker", "ray1"), ("ray_2_workers", "ray2"),
+                               ("ray_2_workers_joined", "ray2joined"))}
     local, r2 = runs["local"], runs["ray_2_workers"]
     ratio = (r2["steady_prints_per_s"] / local["steady_prints_per_s"]
              if r2["steady_prints_per_s"] and local["steady_prints_per_s"] else None)
@@ -198,6 +215,10 @@ def main() -> int:
                      "ray1_steady_vs_local": round(runs["ray_1_worker"]["steady_prints_per_s"]
                                                    / local["steady_prints_per_s"], 3),
                      "startup_added_s": round(added, 2) if added is not None else None,
+                     "startup_added_joined_s": round(runs["ray_2_workers_joined"]["first_row_s"]
+                                                     - local["first_row_s"], 2),
+                     "ray2_joined_steady_vs_local": round(runs["ray_2_workers_joined"]["steady_prints_per_s"]
+                                                          / local["steady_prints_per_s"], 3),
                      "ray_init_s": r2["ray_init_s"], "ray_setup_s": r2["setup_s"]},
     }
     result["met"] = {"throughput": bool(ratio and ratio >= 0.9), "startup": bool(added is not None and added < 10),

@@ -427,7 +427,9 @@ def _drive(files: list[str], store: CaseStore, actors: list[Any], ray: Any, mode
     def handle(outcomes: list[FileOutcome]) -> None:
         nonlocal finished, last_report, t_first
         for o in outcomes:
+            tw = time.perf_counter()
             rows = _emit_rows(o, store, steps)
+            summary.extra["driver_write_s"] = summary.extra.get("driver_write_s", 0.0) + time.perf_counter() - tw
             finished += 1
             if t_first is None and not o.skipped:
                 t_first = time.perf_counter()
