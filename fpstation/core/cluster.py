@@ -364,6 +364,9 @@ def run_batch_ray(
     actors: list[Any] = []
     try:
         n_workers = max(1, int(workers or started.cpus or 1))
+        if started.cpus and n_workers > started.cpus:
+            raise ClusterError(f"The Ray cluster has {started.cpus:g} CPUs: {n_workers} workers (one CPU each) "
+                               "cannot all start. Ask for fewer workers or add nodes.")
         done = store.done_files(want)
         frozen = frozenset(done)
         Actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(BatchWorker)
@@ -373,7 +376,13 @@ def run_batch_ray(
             probe_size = os.path.getsize(probe)
         except OSError:
             probe = ""
-        infos = ray.get([a.ready.remote(probe, probe_size) for a in actors])
+        progress(0.0, f"0/{total} files · starting {n_workers} Ray workers (loading and verifying models)")
+        pending = [a.ready.remote(probe, probe_size) for a in actors]
+        order = list(pending)
+        while pending:  # each worker builds its analysers first; stay cancellable meanwhile
+            cancel.raise_if_cancelled()
+            _, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
+        infos = ray.get(order)
         bad = [i for i in infos if i["error"]]
         if bad:
             raise ClusterError(f"Worker {bad[0]['worker']} cannot analyse: {bad[0]['error']}")

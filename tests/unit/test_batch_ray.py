@@ -213,3 +213,52 @@ def test_a_worker_that_refuses_its_models_stops_the_run_with_the_reason(tmp_path
     with CaseStore(tmp_path / "c.db") as st, pytest.raises(ClusterError, match="pad-x.*refused"):
         run_batch_ray(d, st, Refuses(), workers=1)
         assert st.counts()["prints"] == 0
+
+
+def test_cli_engine_ray_without_ray_says_how_to_install(tmp_path, monkeypatch, capsys):
+    from fpstation.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setenv(TEST_ANALYZERS_ENV, "fake")
+    assert main(["batch", str(tmp_path), "--out", str(tmp_path / "o.csv"), "--engine", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install -e ".[cluster]"' in err and "--engine local" in err
+    assert not (tmp_path / "o.csv").exists()  # refused before anything was written
+
+
+def _registry(root: Path, weights: bytes, sha: str | None = None):
+    import hashlib
+    import json
+
+    from fpstation.ml.registry import Registry
+
+    root.mkdir(parents=True)
+    (root / "pad-x.keras").write_bytes(weights)
+    card = {"name": "pad-x", "task": "pad", "version": "3", "file": "pad-x.keras", "default": True,
+            "sha256": sha or hashlib.sha256(weights).hexdigest()}
+    (root / "pad-x.json").write_text(json.dumps(card))
+    return Registry(shipped_dir=root, user_dir=root / "user")
+
+
+def test_each_worker_verifies_the_drivers_models(tmp_path):
+    from fpstation.core.errors import ModelIntegrityError, ModelNotFoundError
+    from fpstation.ml.inference import ClusterSetup
+    from fpstation.settings import Settings
+
+    driver = _registry(tmp_path / "driver", b"weights v3")
+    setup = ClusterSetup(Settings(), restoration=False, gender_=False, registry=driver)
+    assert setup.steps == {"pad"} and setup.expected["pad"]["name"] == "pad-x"
+    assert setup.verify(driver) == [{"step": "pad", **setup.expected["pad"]}]
+    # a worker whose model file was damaged (its card still says the right sha256)
+    damaged = _registry(tmp_path / "damaged", b"weights v3!", sha=setup.expected["pad"]["sha256"])
+    with pytest.raises(ModelIntegrityError, match="does not match its model card"):
+        setup.verify(damaged)
+    # a worker with another model under the same name
+    other = _registry(tmp_path / "other", b"weights v4")
+    with pytest.raises(ModelIntegrityError, match="not the driver's"):
+        setup.verify(other)
+    # a worker without the model
+    from fpstation.ml.registry import Registry
+
+    with pytest.raises(ModelNotFoundError, match="not installed on this worker"):
+        setup.verify(Registry(shipped_dir=tmp_path / "none", user_dir=tmp_path / "none2"))
