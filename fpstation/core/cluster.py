@@ -276,7 +276,9 @@ def _emit_rows(o: FileOutcome, store: CaseStore, steps: frozenset[str]) -> list[
             row = store.print_row(store.print_id(meta.sha256, meta.index))
             row.update(status="skipped", path=o.path)
         else:
-            row = store.print_row(store.record_print(meta, records, size=o.size))  # type: ignore[arg-type]
+            # as the local engine, which runs only the missing steps: stored successes stay untouched
+            missing = [r for r in records if r.step not in done]
+            row = store.print_row(store.record_print(meta, missing, size=o.size))  # type: ignore[arg-type]
         rows.append(row)
     store.mark_file_complete(o.sha256, len(o.prints), size=o.size, fmt=o.prints[0][0].format)
     return rows
