@@ -41,6 +41,11 @@ class Settings:
     batch_engine: str = "local"
     #: Ray cluster to join ("" = start Ray on this computer; "auto"; "ray://host:10001")
     ray_address: str = ""
+    #: the operator's name or id, written with every PAD decision (PAD dock and Scanner desk)
+    operator: str = ""
+    #: the training dialog's last task and data folder
+    train_task: str = ""
+    train_folder: str = ""
 
     _path: Path | None = field(default=None, repr=False, compare=False)
 

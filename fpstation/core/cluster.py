@@ -271,13 +271,13 @@ def _emit_rows(o: FileOutcome, store: CaseStore, steps: frozenset[str]) -> list[
                                       sha256=o.sha256, size=o.size)
         return [store.error_row(eid)]
     for meta, records in o.prints:
-        done = store.done_steps(meta.sha256, meta.index) or set()
-        if steps <= done:
+        done = store.done_steps(meta.sha256, meta.index)
+        if done is not None and steps <= done:  # (with no step requested a new print is still recorded)
             row = store.print_row(store.print_id(meta.sha256, meta.index))
             row.update(status="skipped", path=o.path)
         else:
             # as the local engine, which runs only the missing steps: stored successes stay untouched
-            missing = [r for r in records if r.step not in done]
+            missing = [r for r in records if r.step not in (done or ())]
             row = store.print_row(store.record_print(meta, missing, size=o.size))  # type: ignore[arg-type]
         rows.append(row)
     store.mark_file_complete(o.sha256, len(o.prints), size=o.size, fmt=o.prints[0][0].format)

@@ -262,3 +262,28 @@ def test_each_worker_verifies_the_drivers_models(tmp_path):
 
     with pytest.raises(ModelNotFoundError, match="not installed on this worker"):
         setup.verify(Registry(shipped_dir=tmp_path / "none", user_dir=tmp_path / "none2"))
+
+
+class NoSteps:
+    """Every step off: list, hash and measure a folder."""
+
+    steps = frozenset()
+
+    def __call__(self):
+        from fpstation.core.pipeline import Analyzers
+
+        return Analyzers()
+
+
+@pytest.mark.slow
+def test_all_steps_off_records_the_prints_like_the_local_engine(tmp_path, ray_address):
+    from fpstation.core.pipeline import Analyzers
+
+    d, files = _folder(tmp_path, n=4)
+    local, remote = [], []
+    with CaseStore(tmp_path / "local.db") as st:
+        run_batch(d, st, Analyzers(), partial=lambda it: local.append(it.row))
+    with CaseStore(tmp_path / "ray.db") as st:
+        run_batch_ray(d, st, NoSteps(), partial=lambda it: remote.append(it.row), workers=2)
+    assert _strip(remote) == _strip(local) and len(remote) == len(files) + 3
+    assert _case_content(tmp_path / "ray.db") == _case_content(tmp_path / "local.db")
