@@ -180,6 +180,13 @@ def main() -> int:
     from fpstation import __version__
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ray_dir = Path(ray.__file__).parent
+    install_mb = sum(f.stat().st_size for f in ray_dir.rglob("*") if f.is_file()) / 2**20
+    imports = []
+    for _ in range(3):  # a fresh interpreter each time; the median of three
+        r = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); import ray; "
+                            "print(time.perf_counter() - t)"], capture_output=True, text=True)
+        imports.append(float(r.stdout.strip().splitlines()[-1]))
     with tempfile.TemporaryDirectory(prefix="fp-raybench-") as tmp:
         work = Path(tmp)
         folder = prepare(args.n, work / "prints")
@@ -209,6 +216,7 @@ def main() -> int:
                  "loadavg_before/after and busiest_before; every run niced (+5)."),
         "data": f"first {args.n} files of socofing/Real (sorted), 96x103 BMP", "analyzers": args.analyzers,
         "settings": "defaults: U-Net restoration (ONNX) + PAD + gender" if args.analyzers == "real" else "fake",
+        "ray_install_mb": round(install_mb, 1), "import_ray_s_median_of_3": round(sorted(imports)[1], 3),
         "runs": runs, "rows_vs_local": same,
         "targets": {"ray2_steady_vs_local_min": 0.9, "startup_added_max_s": 10.0, "rows": "identical (1e-6)"},
         "measured": {"ray2_steady_vs_local": round(ratio, 3) if ratio else None,
