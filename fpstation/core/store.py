@@ -106,6 +106,19 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TABLE IF NOT EXISTS face_templates (  -- the case's face gallery (ml/face/gallery.py)
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL,
+    model TEXT NOT NULL,           -- registry key of the embedding model
+    model_sha256 TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,          -- float32, little-endian, unit length
+    path TEXT,
+    image_sha256 TEXT NOT NULL,
+    box TEXT,                      -- JSON: the face box and how it was found
+    created TEXT NOT NULL,
+    UNIQUE (identity, model, image_sha256)
+);
 CREATE INDEX IF NOT EXISTS results_print ON results(print_id);
 CREATE INDEX IF NOT EXISTS decisions_print ON decisions(print_id);
 """
@@ -240,6 +253,38 @@ class CaseStore:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise CaseStoreError(f"The case store could not be read: {exc}.", path=self.path) from exc
+
+    # -- face gallery (vectors only; the embedding itself lives in ml/face) -------------------
+    def add_face_templates(self, rows: list[dict[str, Any]]) -> int:
+        """Add gallery templates (``identity, model, model_sha256, dim, vector: bytes, path,
+        image_sha256, box``) in one transaction; an image already enrolled for that identity and
+        model is replaced. Returns the number written."""
+        def tx(db: sqlite3.Connection) -> int:
+            for r in rows:
+                db.execute("INSERT OR REPLACE INTO face_templates (identity, model, model_sha256, dim, vector, "
+                           "path, image_sha256, box, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                           (r["identity"], r["model"], r["model_sha256"], int(r["dim"]), r["vector"],
+                            r.get("path", ""), r["image_sha256"], json.dumps(r.get("box") or {}), now_iso()))
+            return len(rows)
+        return self._write(tx)
+
+    def face_templates(self, model: str) -> list[dict[str, Any]]:
+        rows = self._q("SELECT identity, model_sha256, dim, vector, path, image_sha256, box FROM face_templates "
+                       "WHERE model=? ORDER BY identity, id", (model,))
+        return [dict(r) for r in rows]
+
+    def face_identities(self, model: str | None = None) -> dict[str, int]:
+        """Enrolled identities -> number of templates (of ``model``, or of any model)."""
+        sql = "SELECT identity, COUNT(*) FROM face_templates"
+        rows = self._q(sql + " WHERE model=? GROUP BY identity" if model else sql + " GROUP BY identity",
+                       (model,) if model else ())
+        return {r[0]: int(r[1]) for r in rows}
+
+    def remove_face_identity(self, identity: str) -> int:
+        """Remove a person from the gallery (every model); returns the templates removed."""
+        def tx(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM face_templates WHERE identity=?", (identity,)).rowcount
+        return self._write(tx)
 
     # -- what is done ----------------------------------------------------------------------------
     def file_complete(self, sha256: str) -> bool:
