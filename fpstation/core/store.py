@@ -172,12 +172,14 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
     p = result.pad
     if p is not None:
         out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict,
-                              {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen)},
+                              {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen),
+                               "in_domain": bool(p.in_domain), "domain_reason": p.domain_reason},
                               t.get("pad", p.seconds)))
     g = result.gender
     if g is not None:
         out.append(StepRecord("gender", g.model, float(g.p_female), g.label,
-                              {"p_female": float(g.p_female), "p_male": float(g.p_male)},
+                              {"p_female": float(g.p_female), "p_male": float(g.p_male),
+                               "in_domain": bool(g.in_domain), "domain_reason": g.domain_reason},
                               t.get("gender", g.seconds)))
     for step, msg in result.errors.items():
         out.append(StepRecord(step, None, error=msg, seconds=t.get(step)))

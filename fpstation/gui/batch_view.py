@@ -334,6 +334,11 @@ class BatchPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(self._open_row)
         self.table.setMinimumHeight(180)  # a dock squeezed to two rows hides the live results
+        # room for the file name; "#" (the print's index in a NIST file) needs only a few digits
+        head = self.table.horizontalHeader()
+        for key, width in (("status", 80), ("file", 260), ("index", 32), ("pad_verdict", 90),
+                           ("dpi", 170), ("size_px", 90)):
+            head.resizeSection([c[0] for c in COLUMNS].index(key), width)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.status_combo.currentTextChanged.connect(self.proxy.set_status)
         self.summary_label = QLabel("")
