@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from fpstation.core.errors import CaseStoreError
+from fpstation.core.imageio import dpi_note
 from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
 SCHEMA_VERSION = 1
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS prints (
     record TEXT,
     finger_position INTEGER,
     first_seen TEXT NOT NULL,
+    dpi_note TEXT,                 -- where dpi came from, in words (core.imageio.dpi_note)
     UNIQUE (sha256, idx)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -195,6 +197,9 @@ class CaseStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)")}
+            if "dpi_note" not in cols:  # a case written before the column existed (additive, same version)
+                self._db.execute("ALTER TABLE prints ADD COLUMN dpi_note TEXT")
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -302,9 +307,9 @@ class CaseStore:
                        (image.sha256, size, image.format, ts))
             db.execute(
                 "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
-                " finger_position, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " finger_position, first_seen, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (image.sha256, image.index, str(image.source), size, image.width, image.height,
-                 image.dpi, image.format, image.record, image.finger_position, ts))
+                 image.dpi, image.format, image.record, image.finger_position, ts, dpi_note(image)))
             pid = db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?",
                              (image.sha256, image.index)).fetchone()[0]
             for r in records:
@@ -435,7 +440,7 @@ class CaseStore:
 
 #: the columns of a flat row, in table/CSV order
 ROW_COLUMNS = [
-    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "size",
+    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_note", "size",
     "pad_verdict", "pad_score", "pad_threshold", "gender", "p_female", "restoration",
     "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
     "print_id",
@@ -458,7 +463,8 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
     return {
         "status": status or ("done" if not errors else "partial" if len(errors) < len(res) else "error"),
         "path": p["path"], "index": p["idx"], "sha256": p["sha256"], "format": p["format"] or "",
-        "width": p["width"], "height": p["height"], "dpi": p["dpi"], "size": p["size"],
+        "width": p["width"], "height": p["height"], "dpi": p["dpi"],
+        "dpi_note": p.get("dpi_note") or "", "size": p["size"],
         "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",
         "pad_score": pad["score"] if pad and not pad.get("error") else None,
         "pad_threshold": (pad.get("payload") or {}).get("threshold") if pad and not pad.get("error") else None,
@@ -479,5 +485,5 @@ def flat_error_row(e: dict[str, Any]) -> dict[str, Any]:
     row = dict.fromkeys(ROW_COLUMNS, None)
     row.update(status="bad file", path=e["path"], sha256=e["sha256"], size=e["size"], index=None,
                error=f"{e['error_type']}: {e['message']}", pad_verdict="", gender="", restoration="",
-               format="", pad_model="", gender_model="", restoration_model="", decision="", decision_time="")
+               format="", dpi_note="", pad_model="", gender_model="", restoration_model="", decision="", decision_time="")
     return row
