@@ -10,7 +10,8 @@ What it does (no TensorFlow; about two minutes on one core):
    prints of another size than the standard 103×96 (27 prints, all from 4 subjects) are outside the
    model's domain: not trained on, and counted as abstentions;
 2. ``--repeats`` × ``--folds`` subject-disjoint folds, stratified by gender. Each feature group
-   (spectrum, frequency, ridge_valley, shape) and their fusion are fitted on the same folds; every
+   (spectrum, frequency, ridge_valley, shape, orientation), the fusion of the ridge cues alone and the
+   fusion of all are fitted on the same folds; every
    print gets out-of-fold (OOF) logits only;
 3. figures per print and per subject (mean of a subject's logits = the combined estimate): mean ±
    std over the folds, and a 95 % interval from a bootstrap over subjects of the OOF scores;
@@ -38,7 +39,9 @@ sys.path.insert(0, str(REPO))
 
 STD_SHAPE = (103, 96)
 COMPARE = {"spectrum": ["spectrum"], "frequency": ["frequency"], "ridge_valley": ["ridge_valley"],
-           "shape": ["shape"], "fusion": ["spectrum", "frequency", "ridge_valley", "shape"]}
+           "shape": ["shape"], "orientation": ["orientation"],
+           "fusion_ridge_only": ["spectrum", "frequency", "ridge_valley"],
+           "fusion": ["spectrum", "frequency", "ridge_valley", "shape", "orientation"]}
 SHIPPED = "fusion"
 
 

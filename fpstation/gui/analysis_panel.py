@@ -449,6 +449,7 @@ class GenderPanel(QWidget):
         self.headline.setFont(_big_font(18))
         self.headline.setText("…")
         self.detail_label.setText("")
+        self.band_label.setText("")
         self._bars(None)
         self.combined_label.setText("")
 

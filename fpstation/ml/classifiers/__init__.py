@@ -344,19 +344,26 @@ def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", regis
     """
     loaded = load_classifier("gender", model_key, registry)
     data = loaded.card.data
+    domain = data.get("domain")
+    model_dpi = (data.get("input") or {}).get("dpi")
     if isinstance(loaded, _FeatureLoaded):
         from fpstation.ml.classifiers.gender_features import features
 
-        f = np.stack([features(im.pixels) for im in images])
-        members = loaded.model.member_logits(f)
-        inputs: list[np.ndarray | None] = list(loaded.model.standardise(f))
+        # dpi and size first: a print that fails them gets no features (a 1000×1000 print would
+        # cost ~50× a SOCOFing one) and a neutral logit that is never reported
+        pre = [check_domain(domain, im, None, model_dpi=model_dpi) for im in images]
+        members = np.zeros((len(images), loaded.model.coef.shape[0]))
+        checks = list(pre)
+        todo = [i for i, c in enumerate(pre) if c.in_domain]
+        if todo:
+            f = np.stack([features(images[i].pixels) for i in todo])
+            members[todo] = loaded.model.member_logits(f)
+            for i, x in zip(todo, loaded.model.standardise(f), strict=True):
+                checks[i] = check_domain(domain, images[i], x, model_dpi=model_dpi)
     else:
         z = apply_calibration(_model_logits(loaded, images), data.get("calibration"))
         members = np.asarray(z, np.float64).reshape(-1, 1)
-        inputs = [None] * len(images)
-    model_dpi = (data.get("input") or {}).get("dpi")
-    checks = [check_domain(data.get("domain"), im, feat, model_dpi=model_dpi)
-              for im, feat in zip(images, inputs, strict=True)]
+        checks = [check_domain(domain, im, None, model_dpi=model_dpi) for im in images]
     return members.mean(axis=1), members, checks, loaded
 
 

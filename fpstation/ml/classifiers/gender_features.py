@@ -12,7 +12,9 @@ valleys. On the SOCOFing images (a whole finger downscaled to about 96×103 px, 
 - ``ridge_valley``: ridge-to-valley width ratio (mean dark run / mean light run after a local-mean
   threshold), the ridge and valley widths in px, and the ridge (dark) fraction of the finger area;
 - ``shape``: the finger area and bounding box as fractions of the image (the images are fixed-size
-  crops of a whole finger, so this is finger size at the sensor's scale).
+  crops of a whole finger, so this is finger size at the sensor's scale);
+- ``orientation``: share of the ridge-band spectral energy in 8 ridge directions (22.5° each): the
+  pattern's overall flow (loops, whorls, arches; finger type and placement).
 
 :class:`FeatureModel` is a standardiser + an ensemble of logistic regressions (one per
 cross-validation fold) + Platt calibration fitted out-of-fold; it is stored as a ``.npz`` beside its
@@ -37,6 +39,7 @@ GROUPS: dict[str, list[str]] = {
                   "freq_block_std", "freq_block_p10", "freq_block_p90", "period_spatial"],
     "ridge_valley": ["ridge_valley_ratio", "ridge_fraction", "ridge_run", "valley_run"],
     "shape": ["fg_area", "fg_width", "fg_height"],
+    "orientation": [f"orient_{k}" for k in range(8)],
 }
 NAMES: list[str] = [n for g in GROUPS.values() for n in g]
 
@@ -104,6 +107,12 @@ def features(pixels: np.ndarray) -> np.ndarray:
         den = prof[k - 1] - 2 * prof[k] + prof[k + 1]
         off = 0.5 * (prof[k - 1] - prof[k + 1]) / den if den < 0 else 0.0
     out["freq_peak"] = float(edges[k] + 0.005 + 0.01 * off)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ang = np.mod(np.arctan2((yy - h // 2) / h, (xx - w // 2) / w), np.pi)[band]
+    tot = max(float(pb.sum()), 1e-12)
+    for j in range(8):
+        sel = (ang >= j * np.pi / 8) & (ang < (j + 1) * np.pi / 8)
+        out[f"orient_{j}"] = float(pb[sel].sum() / tot)
 
     # -- local ridge frequency over 32×32 blocks (zero-padded to 64 for a finer frequency grid)
     fg = foreground(x)
