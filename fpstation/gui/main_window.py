@@ -833,6 +833,8 @@ class MainWindow(QMainWindow):
         self.info.show_print(None)
         self.info.values["File"].setText(path)
         self.status.info_label.setText("")
+        self.status.zoom_label.setText("")
+        self.status.pixel_label.setText("")
         self.status.error(f"{Path(path).name}: {message}")
         self.setWindowTitle(f"{__display_name__} {__version__}")
         self.printCleared.emit()

@@ -156,8 +156,8 @@ def test_desk_override_is_the_final_state(window, qtbot, tmp_path):
     other = {"ATTACK": "LIVE", "LIVE": "ATTACK"}[model]
     desk.override_button.click()
     assert final_verdict(desk.current.row) == (other, "operator override")
-    assert other in desk.verdict_label.text() and "OPERATOR" in desk.verdict_label.text()
-    assert f"model said {model}" in desk.model_label.text()
+    assert other in desk.verdict_label.text() and model not in desk.verdict_label.text()
+    assert "OPERATOR OVERRIDE" in desk.model_label.text() and f"model said {model}" in desk.model_label.text()
     recent = desk.recent.item(0).text()
     assert f"{other} (operator; model said {model})" in recent
     desk.stop()
