@@ -309,6 +309,20 @@ class CaseStore:
                 (sha256, *steps, len(steps)))[0][0]
             return int(ok) >= n
 
+    def done_files(self, steps: set[str] | frozenset[str] | tuple[str, ...] = ()) -> set[str]:
+        """SHA-256 of every file for which :meth:`file_done` is true (one query; a cluster batch sends
+        this set to its workers so a resumed run skips finished files without decoding them)."""
+        steps = tuple(sorted(set(steps)))
+        if not steps:
+            return {r[0] for r in self._q("SELECT sha256 FROM files WHERE n_prints IS NOT NULL")}
+        marks = ",".join("?" * len(steps))
+        rows = self._q(
+            "SELECT f.sha256 FROM files f WHERE f.n_prints IS NOT NULL AND (SELECT COUNT(*) FROM prints p"
+            " WHERE p.sha256=f.sha256 AND (SELECT COUNT(DISTINCT r.step) FROM results r WHERE r.print_id=p.id"
+            f" AND r.error IS NULL AND r.step IN ({marks}))=?) >= f.n_prints",  # noqa: S608
+            (*steps, len(steps)))
+        return {r[0] for r in rows}
+
     def print_ids_of_file(self, sha256: str) -> list[int]:
         return [int(r[0]) for r in self._q("SELECT id FROM prints WHERE sha256=? ORDER BY idx", (sha256,))]
 
