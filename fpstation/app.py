@@ -19,6 +19,8 @@ from fpstation import __app_name__, __display_name__, __organization__, __versio
 
 # Before anything could import TensorFlow (a worker thread, an extension): its C++ start-up chatter
 # (oneDNN / XLA / CPU-feature lines) is noise in an analyst's terminal. A value set by the user wins.
+# This level alone does not silence the lines printed while the libraries load; fpstation.ml.quiet
+# (installed by importing fpstation.ml) filters those.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger("fpstation.app")
@@ -168,12 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     reporter.set_parent_widget(window)
 
     qs = _window_settings()
-    geometry = qs.value("main/geometry")
-    if geometry is not None:
-        window.restoreGeometry(geometry)
-    state = qs.value("main/state")
-    if state is not None:
-        window.restoreState(state)
+    # validated against the screen: a layout that had grown past it is not brought back broken
+    if window.restore_layout(qs.value("main/geometry"), qs.value("main/state")):
+        log.info("saved window layout did not fit the screen; adjusted")
 
     def save_window() -> None:
         qs.setValue("main/geometry", window.saveGeometry())

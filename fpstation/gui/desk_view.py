@@ -18,14 +18,17 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +36,7 @@ from PySide6.QtWidgets import (
 from fpstation.core.errors import FpError
 from fpstation.gui.case import analyzers_for, case_controller
 from fpstation.gui.qimage import to_qpixmap
+from fpstation.gui.widgets import ElidedLabel
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -67,14 +71,15 @@ def recent_text(row: dict[str, Any], when: str) -> str:
     """One line of the Recent list: the final state first, the model's verdict beside it."""
     name = Path(row.get("path") or "").name
     if row.get("status") == "bad file":
-        return f"{when}  {name}  BAD FILE"
+        return f"{when}  BAD FILE  {name}"
     model = row.get("pad_verdict") or "no verdict"
     final, how = final_verdict(row)
+    # the state first: a long file name is elided, never the verdict
     if how == "operator override":
-        return f"{when}  {name}  {final} (operator; model said {model})"
+        return f"{when}  {final} (operator; model said {model})  {name}"
     if how == "confirmed":
-        return f"{when}  {name}  {final} (confirmed)"
-    return f"{when}  {name}  {model}"
+        return f"{when}  {final} (confirmed)  {name}"
+    return f"{when}  {model}  {name}"
 
 
 
@@ -99,13 +104,13 @@ class DeskPanel(QWidget):
         self._items: list[Any] = []  # BatchItems, newest last (images dropped beyond KEEP_IMAGES)
         self.current: Any = None  # the BatchItem shown
 
-        self.folder_label = QLabel("Not watching")
+        self.folder_label = ElidedLabel("Not watching", mode=Qt.TextElideMode.ElideMiddle)
         self.stop_button = QPushButton("Stop watching")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
         self.image_label = QLabel("No print yet")
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image_label.setMinimumSize(260, 260)
+        self.image_label.setMinimumSize(160, 160)  # the banner and buttons must fit under it
         self.image_label.setStyleSheet("background:#202225; color:#ccc;")
         self.verdict_label = QLabel("—")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -117,8 +122,12 @@ class DeskPanel(QWidget):
         self.verdict_label.setWordWrap(True)
         self.score_label = QLabel("")
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # a bad file's message can be one long line: wrap it, never widen the dock
+        self.score_label.setWordWrap(True)
+        self.score_label.setMinimumWidth(1)
         self.file_label = QLabel("")
         self.file_label.setWordWrap(True)
+        self.file_label.setMinimumWidth(1)
         self.operator_edit = QLineEdit(str(getattr(window.settings, "operator", "") or ""))
         self.operator_edit.setPlaceholderText("your name / id")
         self.operator_edit.editingFinished.connect(
@@ -137,7 +146,10 @@ class DeskPanel(QWidget):
         self.override_button.clicked.connect(self.override)
         self.decision_label = QLabel("")
         self.decision_label.setWordWrap(True)
+        self.decision_label.setMinimumWidth(1)
         self.recent = QListWidget()
+        self.recent.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recent.currentRowChanged.connect(self._on_recent_selected)
 
         top = QHBoxLayout()
@@ -151,7 +163,7 @@ class DeskPanel(QWidget):
         buttons.addWidget(self.override_button)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(self.image_label, 3)
+        lay.addWidget(self.image_label, 2)
         lay.addWidget(self.verdict_label)
         lay.addWidget(self.model_label)
         lay.addWidget(self.score_label)
@@ -243,8 +255,7 @@ class DeskPanel(QWidget):
             # the operator's decision is the final state; the model's verdict stays beside it
             text, colour = VERDICT_STYLE.get(final, VERDICT_STYLE[verdict])
             if how == "operator override":
-                text = f"{text} (OPERATOR)"
-                self.model_label.setText(f"Operator override · the model said {verdict}")
+                self.model_label.setText(f"<b>OPERATOR OVERRIDE</b> · the model said {verdict}")
             elif how == "confirmed":
                 self.model_label.setText(f"Model verdict {verdict}, confirmed by the operator")
             else:
@@ -257,7 +268,11 @@ class DeskPanel(QWidget):
             self.score_label.setText(row.get("error") or "presentation-attack detection did not run")
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet(f"color:white; background:{colour}; padding:8px; border-radius:6px;")
-        self.file_label.setText(f"{row.get('path')}\nSHA-256 {row.get('sha256') or '—'}")
+        sha = row.get("sha256") or "—"
+        # the hash in groups of 16 so it can wrap (the whole value identifies the evidence)
+        self.file_label.setText(f"{Path(row.get('path') or '').name}\nSHA-256 "
+                                + " ".join(sha[i:i + 16] for i in range(0, len(sha), 16)))
+        self.file_label.setToolTip(f"{row.get('path')}\nSHA-256 {sha}")
         can_decide = row.get("print_id") is not None
         self.confirm_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
         self.override_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
@@ -361,7 +376,32 @@ def _connect_pad_panel(window: Any, ctl) -> None:
 def install(window: Any) -> DeskPanel:
     """Add Tools → Watch Scanner Folder… and the Desk dock to ``window``."""
     panel = DeskPanel(window)
-    dock = window.add_dock(panel, "Scanner desk", Qt.DockWidgetArea.RightDockWidgetArea)
+    # scrollable, so its minimum height never grows the window past the screen (it shares the
+    # right-hand column with the PAD and gender docks)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(panel)
+    dock = window.add_dock(area, "Scanner desk", Qt.DockWidgetArea.RightDockWidgetArea)
+    # the desk shares a tab with the PAD dock (it shows the same verdict, larger): opened, it takes
+    # most of the right-hand column, and the PAD panel is one click away
+    pad_dock = next((d for d in window.findChildren(QDockWidget) if d.objectName() == "dock_LivenessPAD"), None)
+    if pad_dock is not None:
+        window.tabifyDockWidget(pad_dock, dock)
+
+    def on_shown(visible: bool) -> None:
+        if visible:
+            dock.raise_()
+            others = [d for d in window.findChildren(QDockWidget) if d is not dock and d.isVisible()
+                      and window.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea
+                      and d not in window.tabifiedDockWidgets(dock)]
+            h = max(window.height(), 400)
+            if others:
+                window.resizeDocks([dock, *others], [int(h * 0.8), *[int(h * 0.2 / len(others))] * len(others)],
+                                   Qt.Orientation.Vertical)
+
+    dock.visibilityChanged.connect(on_shown)
     dock.hide()
     act = QAction("&Watch Scanner Folder…", window)
     act.setToolTip("Analyse every new scan dropped into a folder; confirm or override its verdict")
