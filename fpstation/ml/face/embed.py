@@ -94,7 +94,7 @@ class KerasEmbedder(Embedder):
         super().__init__(card)
         import keras
 
-        self._model = keras.Model(model.inputs, model.get_layer("embedding").output)
+        self._model = keras.Model(model.inputs[0], model.get_layer("embedding").output)
         shape = (card.data.get("input") or {}).get("shape") or model.input_shape[1:]
         self.size = int(shape[0])
         self._dim = int(self._model.output_shape[-1])

@@ -182,7 +182,7 @@ class FaceTask:
         from fpstation.ml.face.protocol import Embedded, pooled, split_scores
 
         x, kept = self._arrays(scan.val_items, hyper.input_size, cancel, progress)
-        emb_model = keras.Model(model.inputs, model.get_layer("embedding").output)
+        emb_model = keras.Model(model.inputs[0], model.get_layer("embedding").output)
         v = l2n(np.asarray(emb_model.predict(x, verbose=0))) if len(x) else np.zeros((0, EMBEDDING_DIM))
         e = Embedded(v, [it["subject"] for it in kept], np.array([it["order"] for it in kept]),
                      [it["path"] for it in kept], sum(self._boxes.get(it["path"]) == "whole image" for it in kept),
