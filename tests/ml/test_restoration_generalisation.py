@@ -243,3 +243,19 @@ def test_resume_checkpoint_round_trip(tmp_path):
     more = fit_keras(fresh, ds, None, epochs=3, checkpoint=tmp_path / "best.keras", monitor="loss",
                      initial_epoch=2, best=fit.best_value)
     assert more.epochs_run == 3 and len(more.history) == 1
+
+
+def test_cli_evaluate_restoration_heldout_scanners(tmp_path, capsys):
+    from fpstation.cli import main
+
+    _fake_fvc(tmp_path / "data")
+    out = tmp_path / "r.json"
+    rc = main(["evaluate", "restoration", "--heldout-scanners", str(tmp_path / "data"), "--model", "identity",
+               "--per-finger", "1", "--json", str(out)])
+    assert rc == 0
+    rep = json.loads(out.read_text(encoding="utf-8"))
+    assert set(rep["results"]) == {"fvc2002-db1b", "fvc2004-db2b"}
+    assert rep["results"]["fvc2004-db2b"]["heldout"]["n"] == 3
+    assert "fvc2002-db1b" in capsys.readouterr().out
+    rc = main(["evaluate", "restoration", "--heldout-scanners", str(tmp_path / "nothing"), "--json", str(out)])
+    assert rc != 0  # a clear message, not a traceback
