@@ -259,3 +259,29 @@ def test_cli_evaluate_restoration_heldout_scanners(tmp_path, capsys):
     assert "fvc2002-db1b" in capsys.readouterr().out
     rc = main(["evaluate", "restoration", "--heldout-scanners", str(tmp_path / "nothing"), "--json", str(out)])
     assert rc != 0  # a clear message, not a traceback
+
+
+@pytest.mark.slow
+def test_train_restoration_script_resumes_and_records_compute(tmp_path):
+    """training/train_restoration.py on a tiny fake FVC root: a guided run, then --resume for one more
+    epoch; the card lists both sessions, the total compute, the guidance and the held-out set."""
+    import importlib.util
+
+    _fake_fvc(tmp_path / "data")
+    spec = importlib.util.spec_from_file_location("train_restoration", ROOT / "training" / "train_restoration.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    common = ["--data", str(tmp_path / "data"), "--steps-per-epoch", "2", "--batch-size", "4", "--base", "2",
+              "--levels", "2", "--no-eval", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"),
+              "--name", "restore-unet-t", "--guidance", "mask", "--holdout-dbs", "fvc2004-db2b",
+              "--recipe", "wide", "--per-image", "fvc=1,2", "--val-fraction", "0.34"]
+    assert mod.main(["--epochs", "1", *common]) == 0
+    card1 = json.loads((tmp_path / "out" / "restore-unet-t.json").read_text(encoding="utf-8"))
+    assert mod.main(["--epochs", "2", "--resume", *common]) == 0
+    card = json.loads((tmp_path / "out" / "restore-unet-t.json").read_text(encoding="utf-8"))
+    t = card["training"]
+    assert len(t["sessions"]) == 2 and t["epochs_run"] == 2 and len(t["history"]) == 2
+    assert t["compute_seconds_total"] > card1["training"]["compute_seconds_total"]
+    assert card["input"]["guidance"] == ["mask"] and card["default"] is False
+    assert card["data"]["train_dbs"] == ["fvc2002-db1b"] and card["data"]["holdout_dbs"] == ["fvc2004-db2b"]
+    assert "--guidance mask" in t["command"] and "--recipe wide" in t["command"]
