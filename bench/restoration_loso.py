@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-classical", action="store_true")
     ap.add_argument("--no-shipped", action="store_true", help="skip the shipped U-Net")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restoration_loso.json"))
+    ap.add_argument("--label", default="", help="a line saying what this run is (e.g. a short pilot)")
     args = ap.parse_args(argv)
 
     data = Path(args.data) if args.data else paths.shared_data_dir()
@@ -73,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
                                     restore_with_model(_image(p), key, registry=reg).pixels)
             cards[card.name] = {"key": card.key, "sha256": card.sha256, "data": card.data.get("data"),
                                 "guidance": (card.data.get("input") or {}).get("guidance"),
+                                "dilations": (card.data.get("hyper") or {}).get("dilations"),
                                 "training": {k: (card.data.get("training") or {}).get(k)
-                                             for k in ("command", "compute_seconds_total")}}
+                                             for k in ("command", "compute_seconds_total", "epochs_run")},
+                                "last_epoch": ((card.data.get("training") or {}).get("history") or [None])[-1]}
 
     t0 = time.perf_counter()
     last = [0.0]
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     results = score_heldout(restorers, data, args.dbs, per_finger=args.per_finger, progress=progress)
     held = {m: {db: held_out_for({"data": c.get("data")}, db) for db in args.dbs} for m, c in cards.items()}
     doc = {
+        **({"label": args.label} if args.label else {}),
         "what": "restorers per FVC database (one sensor each) on the training generator's recipe (v2, seeds "
                 "tagged 'loso') and on the independent held-out recipe (ml/restoration/degrade_heldout.py); "
                 "means with 95% bootstrap intervals over fingers; diff = paired per-print differences",

@@ -254,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already started in this process (tests): keep its threads
+        log(f"TensorFlow already initialised: --threads {args.threads} not applied")
     tf.keras.utils.set_random_seed(args.seed)
     import keras
 
