@@ -215,3 +215,13 @@ def get_registry() -> Registry:
     if _default is None:
         _default = Registry()
     return _default
+
+
+def cards_by_name(registry: Registry | None = None) -> dict[str, dict]:
+    """Model card data keyed by ``name`` and by ``name@version`` (for reports: thresholds, error
+    rates and each model's validated domain). Reads card files only, no weights."""
+    out: dict[str, dict] = {}
+    for c in (registry or get_registry()).cards():
+        out.setdefault(c.name, dict(c.data))
+        out[f"{c.name}@{c.data.get('version', '')}"] = dict(c.data)
+    return out
