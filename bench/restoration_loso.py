@@ -13,6 +13,11 @@ Each model's entry says, per database, whether that database was held out of its
 database is held out and its figures here are NOT leave-one-scanner-out figures.
 
     python bench/restoration_loso.py [--per-finger 3] [--dbs fvc2002-db1b ...] [--models DIR ...]
+    python bench/restoration_loso.py --dbs --no-classical --altered 200 --models DIR \
+        --out bench/results/restoration_altered_heldout.json     # real damage: SOCOFing Altered->Real
+
+``--altered N`` adds N SOCOFing Altered->Real pairs (real damage) of subjects that every scored
+model's card lists as validation subjects, so none of them trained on those people.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-classical", action="store_true")
     ap.add_argument("--no-shipped", action="store_true", help="skip the shipped U-Net")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restoration_loso.json"))
+    ap.add_argument("--altered", type=int, default=0,
+                    help="also score this many SOCOFing Altered->Real pairs of subjects no scored model trained on")
     ap.add_argument("--label", default="", help="a line saying what this run is (e.g. a short pilot)")
     args = ap.parse_args(argv)
 
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from fpstation.ml.registry import Registry, get_registry
     from fpstation.ml.restoration import find_card, restore_with_model
 
-    restorers, cards = {}, {}
+    restorers, cards, full_cards = {}, {}, {}
     if not args.no_classical:
         from fpstation.ml.classical import enhance
 
@@ -67,11 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         card = find_card("unet", reg)
         restorers["unet"] = lambda p, reg=reg: restore_with_model(_image(p), "unet", registry=reg).pixels
         cards["unet"] = {"key": card.key, "sha256": card.sha256, "data": card.data.get("data")}
+        full_cards["unet"] = card.data
     for folder in args.models:
         reg = Registry(shipped_dir=Path(folder), user_dir=Path(folder) / "_user")
         for card in reg.cards("restoration"):
             restorers[card.name] = (lambda p, reg=reg, key=card.key:
                                     restore_with_model(_image(p), key, registry=reg).pixels)
+            full_cards[card.name] = card.data
             cards[card.name] = {"key": card.key, "sha256": card.sha256, "data": card.data.get("data"),
                                 "guidance": (card.data.get("input") or {}).get("guidance"),
                                 "dilations": (card.data.get("hyper") or {}).get("dilations"),
@@ -88,6 +97,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.strftime('%H:%M:%S')}] {f:.0%} {msg}", flush=True)
 
     results = score_heldout(restorers, data, args.dbs, per_finger=args.per_finger, progress=progress)
+    altered = None
+    if args.altered:
+        from fpstation.ml.restoration.heldout_eval import score_altered
+
+        # subjects every scored model kept out of training (the validation subjects in all their cards)
+        val_sets = [set((c.get("split") or {}).get("validation_subjects") or []) for c in full_cards.values()]
+        subjects = set.intersection(*val_sets) if val_sets else set()
+        altered = score_altered({m: f for m, f in restorers.items() if m != "classical"}, data, subjects,
+                                args.altered, progress=progress)
+        altered["subjects_rule"] = "validation subjects of every scored model's card (none trained on them)"
     held = {m: {db: held_out_for({"data": c.get("data")}, db) for db in args.dbs} for m, c in cards.items()}
     doc = {
         **({"label": args.label} if args.label else {}),
@@ -98,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_finger": args.per_finger, "models": cards, "held_out": held,
         "note": "held_out[model][db] is False for the shipped v2: it was trained on every FVC B set, so its "
                 "per-database figures are not leave-one-scanner-out figures",
-        "results": results, "seconds": round(time.perf_counter() - t0, 1),
+        "results": results, **({"socofing_altered": altered} if altered else {}), "seconds": round(time.perf_counter() - t0, 1),
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
     }
     out = Path(args.out)

@@ -285,3 +285,22 @@ def test_train_restoration_script_resumes_and_records_compute(tmp_path):
     assert card["input"]["guidance"] == ["mask"] and card["default"] is False
     assert card["data"]["train_dbs"] == ["fvc2002-db1b"] and card["data"]["holdout_dbs"] == ["fvc2004-db2b"]
     assert "--guidance mask" in t["command"] and "--recipe wide" in t["command"]
+
+
+def test_score_altered_uses_only_the_given_subjects(tmp_path):
+    from fpstation.core.imageio import write_image
+    from fpstation.ml.restoration.heldout_eval import score_altered
+
+    soc = tmp_path / "socofing"
+    (soc / "Real").mkdir(parents=True)
+    (soc / "Altered" / "Altered-Easy").mkdir(parents=True)
+    for subj in (1, 2, 3):
+        clean = _print(103, 96, seed=subj)
+        write_image(soc / "Real" / f"{subj}__M_Left_index_finger.BMP", clean)
+        bad = clean.copy()
+        bad[30:60, 30:60] = 255
+        write_image(soc / "Altered" / "Altered-Easy" / f"{subj}__M_Left_index_finger_Obl.BMP", bad)
+    res = score_altered({"same": lambda p: p}, tmp_path, {"socofing/1", "socofing/3"})
+    assert res["n"] == 2 and res["subjects"] == 2
+    assert res["diff"]["same"]["vs_identity"]["ssim"]["mean"] == 0.0
+    assert res["models"]["identity"]["ssim"]["mean"] < 1.0

@@ -141,6 +141,34 @@ def score_heldout(restorers: dict[str, Restorer], root: str | Path, dbs: Sequenc
     return out
 
 
+def score_altered(restorers: dict[str, Restorer], root: str | Path, subjects: set[str], limit: int = 200, *,
+                  progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
+    """Score restorers on real damage: SOCOFing Altered→Real pairs of the given subjects only
+    (pass the subjects no scored model trained on). A deterministic sample of ``limit`` pairs;
+    intervals resample subjects; ``diff`` is each restorer minus the degraded input, per pair."""
+    from fpstation.ml.restoration import data as rd
+    from fpstation.ml.restoration import image_metrics
+    from fpstation.ml.restoration.degrade import to_uint8
+
+    restorers = {"identity": lambda p: p, **restorers}
+    srcs = [s for s in rd.collect_sources(root, fvc=False, socofing=False) if s.subject in subjects]
+    srcs = sorted(srcs, key=lambda s: rd.stable_seed("altered-pick", s.rel))[:limit]
+    rows: dict[str, list[dict[str, float]]] = {m: [] for m in restorers}
+    for i, s in enumerate(srcs):
+        cancel.raise_if_cancelled()
+        d, c = rd.make_pair(s)
+        du = to_uint8(d)
+        for name, fn in restorers.items():
+            rows[name].append(image_metrics(fn(du), c))
+        progress((i + 1) / max(1, len(srcs)), f"altered {i + 1}/{len(srcs)}")
+    groups = [s.subject for s in srcs]
+    return {"n": len(srcs), "subjects": len(set(groups)),
+            "models": {m: {k: _summary(rows[m], groups, k) for k in ("ssim", "psnr", "mae")} for m in restorers},
+            "diff": {m: {"vs_identity": {k: _summary([{k: a[k] - b[k]} for a, b in
+                                                      zip(rows[m], rows["identity"], strict=True)], groups, k)
+                                         for k in ("ssim", "psnr")}} for m in restorers if m != "identity"}}
+
+
 def held_out_for(card: dict[str, Any] | None, db: str) -> bool | None:
     """Whether FVC database ``db`` was absent from a model's training data, from its card:
     True / False, or None when the card does not say (e.g. identity, classical)."""
