@@ -154,7 +154,7 @@ class Registry:
         return path
 
     def load(self, key: str) -> Any:
-        """Verify sha256 and load the Keras model once; later calls return the cached model."""
+        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the cached model."""
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
@@ -166,13 +166,28 @@ class Registry:
                 self._cache[key] = dlib_models.resnet(card.sha256)
                 return self._cache[key]
             try:
-                import keras
+                if card.file.suffix == ".npz":  # a numpy feature model (gender v2), no Keras
+                    from fpstation.ml.classifiers.gender_features import FeatureModel
 
-                model = keras.models.load_model(card.file, compile=False, safe_mode=False)
+                    model = FeatureModel.load(card.file)
+                else:
+                    import keras
+
+                    model = keras.models.load_model(card.file, compile=False, safe_mode=False)
             except Exception as exc:  # noqa: BLE001
                 raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
             self._cache[key] = model
             return model
+
+    def unregister(self, card: ModelCard) -> None:
+        """Remove a user-trained version (e.g. a stopped run the user chose not to keep).
+        Shipped models are never removed."""
+        if card.shipped:
+            raise ValueError(f"{card.key} is a shipped model and cannot be removed")
+        folder = Path(card.file).parent.resolve()
+        if self.user_dir.resolve() not in folder.parents:
+            raise ValueError(f"{card.key} is not inside the user models folder")
+        shutil.rmtree(folder)
 
     def register(self, card_data: dict[str, Any], weights: str | Path) -> ModelCard:
         """Copy a freshly trained model into the user models dir as the next version of its name."""
