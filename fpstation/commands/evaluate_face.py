@@ -25,7 +25,7 @@ def add_parser(tsub) -> None:
 
 def run(args) -> int:
     from fpstation.cli import TextProgress
-    from fpstation.commands.plots import histogram_plot, roc_plot
+    from fpstation.commands.plots import cmc_plot, histogram_plot
     from fpstation.ml.face.evaluate import evaluate_folders
 
     report, cur = evaluate_folders(args.gallery, args.probes, args.model, progress=TextProgress())
@@ -35,20 +35,23 @@ def run(args) -> int:
     plots = {}
     curve = cur["cmc"]
     if curve:
-        k = len(curve)
-        xs = [i / max(k - 1, 1) for i in range(k)]
-        plots["cmc"] = str(roc_plot(f"{stem}_cmc.png", {report["model"]: (xs, curve)},
-                                    f"CMC rank-1={report['rank1']:.3f}  n={report['n']}",
-                                    xlabel=f"rank 1 ... {k}", ylabel="identification rate"))
+        plots["cmc"] = str(cmc_plot(f"{stem}_cmc.png", {report["model"]: curve},
+                                    f"CMC rank-1={report['rank1']:.3f}  n={report['n']}"))
     scores = [s for s in (cur["mate_scores"], cur["nonmated_best"]) if len(s)]
     if scores:
-        allv = np.concatenate(scores)
-        bins = np.linspace(float(allv.min()) - 1e-3, float(allv.max()) + 1e-3, 41)
-        series = {"mated (mate's score)": np.histogram(cur["mate_scores"], bins)[0].tolist()}
+        # the plot's x axis is 0-1: similarities are mapped from [lo, hi] (named in the title)
+        allv = np.concatenate(scores + ([np.array([cur["threshold"]])] if cur["threshold"] is not None else []))
+        lo, hi = float(allv.min()) - 1e-3, float(allv.max()) + 1e-3
+        bins = np.linspace(0.0, 1.0, 41)
+
+        def unit(v):
+            return (np.asarray(v, np.float64) - lo) / (hi - lo)
+        series = {"mated (mate's score)": np.histogram(unit(cur["mate_scores"]), bins)[0].tolist()}
         if len(cur["nonmated_best"]):
-            series["not in gallery (best score)"] = np.histogram(cur["nonmated_best"], bins)[0].tolist()
+            series["not in gallery (best score)"] = np.histogram(unit(cur["nonmated_best"]), bins)[0].tolist()
+        thr = None if cur["threshold"] is None else float(unit(cur["threshold"]))
         plots["scores"] = str(histogram_plot(f"{stem}_scores.png", bins.tolist(), series,
-                                             "face similarity", threshold=cur["threshold"]))
+                                             f"similarity, x: {lo:.3f} .. {hi:.3f}", threshold=thr))
     report["plots"] = plots
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     os_ = report["open_set"]

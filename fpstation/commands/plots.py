@@ -148,3 +148,24 @@ def histogram_plot(path: str | Path, bins: Sequence[float], series: dict[str, Se
         cv2.line(img, _xy(threshold, 0), _xy(threshold, 1), 80, 1)
         _text(img, f"threshold {threshold:.3f}", (_xy(threshold, 1)[0] + 4, MT + 70), 0.4)
     return write_image(path, img)
+
+
+def cmc_plot(path: str | Path, curves: dict[str, Sequence[float]], title: str) -> Path:
+    """Cumulative match characteristic: identification rate (y) at rank 1 … k (x, labelled by rank)."""
+    import cv2
+
+    from fpstation.core.imageio import write_image
+
+    img = _canvas()
+    _axes(img, title, "rank", "identification rate")
+    cv2.rectangle(img, (0, H - MB + 6), (W - 1, H - MB + 26), 255, -1)  # rank labels replace the 0–1 ticks
+    k = max((len(c) for c in curves.values()), default=1)
+    step = max(1, (k + 9) // 10)
+    for r in range(1, k + 1, step):
+        x = (r - 1) / max(k - 1, 1)
+        _text(img, str(r), (_xy(x, 0)[0] - 4, H - MB + 20), 0.4)
+    for i, (name, ys) in enumerate(curves.items()):
+        xs = [(r - 1) / max(len(ys) - 1, 1) for r in range(1, len(ys) + 1)]
+        _polyline(img, xs, ys, dashed=bool(i % 2))
+        _text(img, ("-- " if i % 2 else "__ ") + name, (ML + 170, H - MB - 20 - 18 * i), 0.45)
+    return write_image(path, img)
