@@ -193,7 +193,8 @@ def run(args) -> int:
                              gender_=not args.no_gender)
     analyzers = Analyzers(restore=_missing_module_guard("Restoration", base.restore),
                           pad=_missing_module_guard("Presentation-attack detection", base.pad),
-                          gender=_missing_module_guard("Gender estimation", base.gender))
+                          gender=_missing_module_guard("Gender estimation", base.gender),
+                          not_fingerprint=base.not_fingerprint)
     debug = bool(getattr(args, "debug", False))
     entries, all_read = analyze_files(list(args.files), analyzers, debug=debug,
                                       log=lambda m: print(m, file=sys.stderr))

@@ -150,7 +150,8 @@ def requested_steps(analyzers: Analyzers) -> frozenset[str]:
 def _missing(analyzers: Analyzers, done: set[str]) -> Analyzers:
     return Analyzers(restore=None if "restoration" in done else analyzers.restore,
                      pad=None if "pad" in done else analyzers.pad,
-                     gender=None if "gender" in done else analyzers.gender)
+                     gender=None if "gender" in done else analyzers.gender,
+                     not_fingerprint=analyzers.not_fingerprint)
 
 
 @dataclass

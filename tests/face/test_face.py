@@ -238,3 +238,16 @@ def test_two_pool_tasks_in_a_row_do_not_hang_in_dlib():
     r = subprocess.run([sys.executable, str(Path(__file__).with_name("two_tasks.py"))], env=env,
                        capture_output=True, text=True, timeout=180)
     assert "both done" in r.stdout, r.stderr[-2000:]
+
+
+def test_batch_and_analyze_keep_the_face_check(tmp_path, capsys):
+    from fpstation.cli import main
+    from fpstation.core.batch import _missing
+    from fpstation.core.pipeline import Analyzers
+
+    def gate(im):
+        return "a face"
+
+    assert _missing(Analyzers(pad=lambda im: None, not_fingerprint=gate), set()).not_fingerprint is gate
+    main(["analyze", str(FACES / "orl_s1_1.png"), "--no-restore", "--no-gender"])
+    assert "pad: not judged: it looks like a photograph of a face" in capsys.readouterr().out
