@@ -112,10 +112,10 @@ def test_training_dialog_trains_the_face_cnn_with_live_curves_and_stop(qtbot, tm
         assert "Subjects: 8" in dlg.scan_text.toPlainText()
         dlg.epochs_spin.setValue(50)
         dlg.batch_spin.setValue(8)
-        with qtbot.waitSignal(w.modelsChanged, timeout=240000):
+        with qtbot.waitSignal(w.modelsChanged, timeout=480000):
             dlg.start_button.click()
             qtbot.waitUntil(lambda: dlg.curves["val_loss"].getData()[0] is not None
-                            and len(dlg.curves["val_loss"].getData()[0]) >= 2, timeout=180000)
+                            and len(dlg.curves["val_loss"].getData()[0]) >= 2, timeout=400000)
             assert len(dlg.curves["metric"].getData()[0]) >= 2  # val_accuracy, live
             dlg.stop_button.click()
         assert dlg.outcome is not None and dlg.outcome.stopped
