@@ -89,8 +89,12 @@ def test_tools_menu_has_face_identification(window):
     assert "&Face Identification…" in texts
 
 
-def test_training_dialog_trains_the_face_cnn_with_live_curves_and_stop(qtbot, tmp_path):
-    """The face task in the existing training dialog: scan, live curves, Stop keeps a model."""
+@pytest.mark.slow
+def test_training_dialog_trains_the_face_cnn_with_live_curves(qtbot, tmp_path):
+    """The face task in the existing training dialog: scan summary, live curves, model registered.
+    (Stop is the generic fit loop's, tested with the tiny task in test_training_dialog.py.)"""
+    from PySide6.QtGui import QAction
+
     from fpstation.gui.training_dialog import install
     from tests.face.test_face_task import make_people
     from tests.gui.test_training_dialog import FakeWindow
@@ -100,25 +104,20 @@ def test_training_dialog_trains_the_face_cnn_with_live_curves_and_stop(qtbot, tm
     qtbot.addWidget(w)
     install(w)
     try:
-        act = next(a for a in w.findChildren(__import__("PySide6.QtGui", fromlist=["QAction"]).QAction)
-                   if a.objectName() == "actionTrainModel")
-        act.trigger()
+        next(a for a in w.findChildren(QAction) if a.objectName() == "actionTrainModel").trigger()
         dlg = w._training_dialog
         dlg.backend = "thread"
         dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("face"))
         assert dlg.task_combo.currentText() == "Face identification (small CNN)"
         dlg.set_folder(data)
-        qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=20000)
+        qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=60000)
         assert "Subjects: 8" in dlg.scan_text.toPlainText()
-        dlg.epochs_spin.setValue(50)
+        dlg.epochs_spin.setValue(2)
         dlg.batch_spin.setValue(8)
-        with qtbot.waitSignal(w.modelsChanged, timeout=480000):
+        with qtbot.waitSignal(w.modelsChanged, timeout=600000):
             dlg.start_button.click()
-            qtbot.waitUntil(lambda: dlg.curves["val_loss"].getData()[0] is not None
-                            and len(dlg.curves["val_loss"].getData()[0]) >= 2, timeout=400000)
-            assert len(dlg.curves["metric"].getData()[0]) >= 2  # val_accuracy, live
-            dlg.stop_button.click()
-        assert dlg.outcome is not None and dlg.outcome.stopped
+        assert dlg.outcome is not None and not dlg.outcome.stopped
+        assert len(dlg.curves["val_loss"].getData()[0]) == 2 and len(dlg.curves["metric"].getData()[0]) == 2
         assert dlg.outcome.card.data["task"] == "face"
         assert "heldout_people_closed_set" in dlg.outcome.card.data["metrics"]
     finally:
