@@ -13,9 +13,9 @@ Channels, all in [0, 1] so they can be stored as uint8 with the degraded print:
   makes θ and θ + 180° the same, as ridges are;
 - ``frequency``: the XSFFE ridge period in pixels divided by :data:`PERIOD_SCALE` (0 outside the mask).
 
-The fast classical estimators are used (about 60 ms together on a 388×374 print on this class of
-CPU), not pyfing's networks (SUFS/SNFOE/SNFFE, about 1 s together): the guidance runs on every
-training crop's print and at every inference. Everything is computed at the model's 500 dpi.
+The fast classical estimators are used, not pyfing's networks (SUFS/SNFOE/SNFFE, several times
+slower): the guidance runs on every training print and at every inference
+(bench/restoration_guidance_latency.py measures it). Everything is computed at the model's 500 dpi.
 
 Orientation channels are not invariant to the flips and quarter turns used as augmentation:
 :func:`augment_guidance_tf` applies the matching change (a quarter turn adds 90° to θ: both
