@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = args.out / f"{args.name}.keras"
         shutil.copy2(outcome.checkpoint, weights)
     card.update(name=args.name, file=weights.name, sha256=sha256_file(weights), version="1", default=False)
-    card["data"]["path"] = os.path.relpath(Path(card["data"]["path"]), REPO)
+    card["data"]["path"] = str(args.data)  # as given (relative to the repository root, like the other cards)
     card["training"]["command"] = "python training/train_face.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     card["training"]["dialog_equivalent"] = outcome.command
