@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from fpstation.commands import add_dpi_argument
+
+    add_dpi_argument(p)
     p.set_defaults(func=run)
 
 
@@ -99,7 +102,7 @@ def folder_and_analyzers(args):
 
 def run(args) -> int:
     from fpstation.cli import TextProgress
-    from fpstation.core.batch import run_batch
+    from fpstation.core.batch import run_batch, stated_dpi_reader
     from fpstation.core.jobs import throttled
     from fpstation.core.store import CaseStore
 
@@ -118,7 +121,8 @@ def run(args) -> int:
     try:
         with CaseStore(case) as store:
             s = run_batch(args.folder, store, analyzers, progress, partial=writer,
-                          extensions=args.ext, recursive=not args.no_recursive)
+                          extensions=args.ext, recursive=not args.no_recursive,
+                          reader=stated_dpi_reader(getattr(args, "dpi", None)))
     finally:
         writer.close()
         if tmpdir:

@@ -110,6 +110,8 @@ def _load_original(p: dict[str, Any], reader) -> tuple[FingerprintImage | None, 
             if im.sha256 != p["sha256"]:
                 return None, ("The file at the recorded path has changed since it was analysed "
                               "(SHA-256 differs); its image is not shown.")
+            if p.get("dpi_source") == "stated" and p.get("dpi"):
+                im = im.with_stated_dpi(p["dpi"])  # recomputed as it was analysed
             return im, ""
     return None, f"The file no longer holds print #{p['idx']}."
 
@@ -169,6 +171,20 @@ def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, resto
     if pad:
         parts.append(f"<p>Presentation-attack verdict: <span class='verdict {_e(pad['verdict'])}'>{_e(pad['verdict'])}"
                      f"</span> (attack score {pad['score']:.3f})</p>")
+    models = ((pad or {}).get("payload") or {}).get("models") or []
+    if models:
+        parts.append("<table><tr><th>Liveness model</th><th>Verdict</th><th>Attack score</th><th>Threshold</th>"
+                     "<th>Attack kinds it has seen</th><th>Domain</th></tr>")
+        for m in models:
+            dom = "inside" if m.get("in_domain", True) else f"outside: {m.get('domain_reason', '')}"
+            parts.append(f"<tr><td>{_e(m.get('model'))} v{_e(m.get('version'))}</td>"
+                         f"<td class='{_e(m.get('verdict'))}'>{_e(m.get('verdict'))}</td>"
+                         f"<td>{float(m.get('attack_score', 0)):.3f}</td><td>{float(m.get('threshold', 0)):.3f}</td>"
+                         f"<td>{_e(', '.join(m.get('attack_types_seen') or []))}</td><td>{_e(dom)}</td></tr>")
+        parts.append("</table>")
+        reason = ((pad or {}).get("payload") or {}).get("domain_reason")
+        if reason:
+            parts.append(f"<p class='note'>{_e(reason)}</p>")
     for n in notes:
         parts.append(f"<p class='note'>{_e(n)}</p>")
     parts.append("<div class='imgs'>")
@@ -185,6 +201,8 @@ def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, resto
                      ("first_seen", "First analysed (UTC)")):
         if p.get(k) not in (None, ""):
             val = f"<code>{_e(p[k])}</code>" if k == "sha256" else _e(p[k])
+            if k == "dpi":
+                val = f"{float(p[k]):g} dpi ({'stated' if p.get('dpi_source') == 'stated' else 'file'})"
             parts.append(f"<tr><th>{label}</th><td>{val}</td></tr>")
     parts.append("</table><h2>Results</h2><table><tr><th>Step</th><th>Verdict</th><th>Score</th>"
                  "<th>Model</th><th>Model version</th><th>Model SHA-256</th><th>Time (s)</th><th>Error</th>"

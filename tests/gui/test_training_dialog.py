@@ -241,3 +241,18 @@ app.exec()
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=env)
     assert proc.stdout.count("LAUNCHER RAN") == 1, proc.stdout + proc.stderr[-2000:]
     assert "EVENT done" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+def test_dpi_field_selects_the_patch_pad_model(window, qtbot, tmp_path):
+    """A stated dpi for presentation-attack data switches to the texture-patch model and its
+    defaults; the dpi reaches the Hyper the run is started with."""
+    _trigger(window, "actionTrainModel")
+    dlg = window._training_dialog
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
+    assert dlg.arch_combo.currentText() == "pad_cnn" and dlg.dpi_spin.value() == 0
+    assert "dpi" not in dlg.hyper().extra
+    dlg.dpi_spin.setValue(1000)
+    assert dlg.arch_combo.currentText() == "pad_patch_cnn"
+    h = dlg.hyper()
+    assert h.architecture == "pad_patch_cnn" and h.extra["dpi"] == 1000 and h.extra["model_dpi"] == 1000
+    assert h.input_size == 96 and dlg.size_spin.value() == 96

@@ -135,9 +135,42 @@ def load_classifier(task: str, model_key: str = "", registry: Any | None = None)
         return _loaded[cache_key]
 
 
+def is_patch_model(card_data: dict) -> bool:
+    """True for a texture-patch model (``input.patches``): print logit = mean patch logit."""
+    return bool((card_data.get("input") or {}).get("patches"))
+
+
+def print_patches(image: FingerprintImage, card_data: dict) -> Any:
+    """The patches a patch model scores for ``image`` (resampled by the image's dpi, file or stated)."""
+    from fpstation.ml.classifiers.patches import extract_patches
+
+    inp = card_data.get("input") or {}
+    model_dpi = inp.get("dpi")
+    # unknown dpi: the card's domain says what to assume (the nominal training dpi)
+    dpi = image.dpi or ((card_data.get("domain") or {}).get("dpi") or {}).get("nominal") or model_dpi
+    return extract_patches(image.pixels, dpi, model_dpi, _card_shape(card_data)[0])
+
+
+def _patch_logits(loaded: _Loaded, image: FingerprintImage) -> tuple[np.ndarray, Any]:
+    pt = print_patches(image, loaded.card.data)
+    x = pt.pixels.astype(np.float32)[..., None] / 255.0
+    return loaded.logits(x), pt
+
+
 def _model_logits(loaded: _Loaded, images: Sequence[FingerprintImage]) -> np.ndarray:
+    if is_patch_model(loaded.card.data):
+        from fpstation.ml.classifiers.patches import fuse_logits
+
+        return np.array([fuse_logits(_patch_logits(loaded, im)[0]) for im in images])
     x = np.concatenate([prepare(im, loaded.card.data) for im in images], axis=0)
     return loaded.logits(x)
+
+
+def domain_check(image: FingerprintImage, card_data: dict) -> Any:
+    """:func:`fpstation.core.domain.check_domain` for a classifier card (after its resampling)."""
+    from fpstation.core.domain import check_domain
+
+    return check_domain(card_data.get("domain"), image, model_dpi=(card_data.get("input") or {}).get("dpi"))
 
 
 # ---------------------------------------------------------------------------------- PAD
@@ -177,9 +210,45 @@ def pad_predict(image: FingerprintImage, model_key: str = "", threshold: float |
     score = float(scores[0])
     thr = float(threshold) if threshold is not None else float(
         (loaded.card.data.get("threshold") or {}).get("value", 0.5))
-    return PadResult(attack_score=score, threshold=thr, verdict=pad_verdict(score, thr, uncertain_band),
+    dom = domain_check(image, loaded.card.data)
+    verdict = pad_verdict(score, thr, uncertain_band) if dom.in_domain else "UNCERTAIN"
+    reason = f"outside the sensor/resolution it was validated on: {dom.reason}" if not dom.in_domain else ""
+    return PadResult(attack_score=score, threshold=thr, verdict=verdict,
                      model=loaded.ref, seconds=time.perf_counter() - t0,
-                     attack_types_seen=tuple(loaded.card.data.get("attack_types_seen", ())))
+                     attack_types_seen=tuple(loaded.card.data.get("attack_types_seen", ())),
+                     in_domain=dom.in_domain, domain_reason=reason)
+
+
+def pad_model_keys(registry: Any | None = None) -> list[str]:
+    """Registry keys of the shipped PAD models that run side by side (the default first)."""
+    reg = _registry(registry)
+    cards = [c for c in reg.cards("pad") if c.shipped]
+    default = reg.default("pad")
+    cards.sort(key=lambda c: (c is not default and c.key != getattr(default, "key", None), c.key))
+    return [c.key for c in cards]
+
+
+def pad_predict_all(image: FingerprintImage, model_keys: Sequence[str] = (), primary: str = "",
+                    threshold: float | None = None, uncertain_band: float = 0.1,
+                    registry: Any | None = None) -> tuple[PadResult, ...]:
+    """Every PAD model's result for one print (``model_keys``; empty = all shipped PAD models).
+
+    ``primary`` (the user's chosen PAD model, "" = the default) replaces the default model in the
+    list, and the operator's ``threshold`` applies to it only; the others use their card's
+    operating threshold. A model that fails gives no result here (the pipeline reports the error).
+    """
+    keys = list(model_keys) or pad_model_keys(registry)
+    if not keys and not primary:
+        raise ModelNotFoundError("No pad model is installed (models/ holds no pad model card).")
+    reg = _registry(registry)
+    default = reg.default("pad")
+    if primary:
+        keys = [primary] + [k for k in keys if k != primary and not (default is not None and k == default.key)]
+    first = keys[0] if keys else ""
+    out = []
+    for k in keys:
+        out.append(pad_predict(image, k, threshold if k == first else None, uncertain_band, registry))
+    return tuple(out)
 
 
 def pad_rates_at(card_data: dict, threshold: float) -> dict[str, Any] | None:
@@ -244,6 +313,14 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     print typically gives an empty map (nothing pushed the score towards ATTACK).
     """
     loaded = load_classifier("pad", model_key, registry)
+    if is_patch_model(loaded.card.data):
+        # a patch model's own evidence: each patch's calibrated attack probability, painted
+        # over the area it covers (0 outside the scored patches)
+        from fpstation.ml.classifiers.patches import patch_heatmap
+
+        z, pt = _patch_logits(loaded, image)
+        p = sigmoid(apply_calibration(z, loaded.card.data.get("calibration")))
+        return patch_heatmap(pt, p)
     x = prepare(image, loaded.card.data)
     if method == "occlusion":
         th, tw = x.shape[1], x.shape[2]
