@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from fpstation.core.errors import CaseStoreError
+from fpstation.core.imageio import dpi_note
 from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
 SCHEMA_VERSION = 2
@@ -65,6 +66,7 @@ CREATE TABLE IF NOT EXISTS prints (
     finger_position INTEGER,
     first_seen TEXT NOT NULL,
     dpi_source TEXT,
+    dpi_note TEXT,                 -- where dpi came from, in words (core.imageio.dpi_note)
     UNIQUE (sha256, idx)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -210,6 +212,9 @@ class CaseStore:
             if row is not None and int(row[0]) < SCHEMA_VERSION:
                 self._migrate(int(row[0]))
             self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)")}
+            if "dpi_note" not in cols:  # a case written before the column existed (additive, same version)
+                self._db.execute("ALTER TABLE prints ADD COLUMN dpi_note TEXT")
             if row is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (now_iso(),))
@@ -327,9 +332,10 @@ class CaseStore:
                        (image.sha256, size, image.format, ts))
             db.execute(
                 "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
-                " finger_position, first_seen, dpi_source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " finger_position, first_seen, dpi_source, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (image.sha256, image.index, str(image.source), size, image.width, image.height,
-                 image.dpi, image.format, image.record, image.finger_position, ts, image.dpi_source))
+                 image.dpi, image.format, image.record, image.finger_position, ts, image.dpi_source,
+                 dpi_note(image)))
             pid = db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?",
                              (image.sha256, image.index)).fetchone()[0]
             for r in records:
@@ -460,7 +466,7 @@ class CaseStore:
 
 #: the columns of a flat row, in table/CSV order
 ROW_COLUMNS = [
-    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_source", "size",
+    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_source", "dpi_note", "size",
     "pad_verdict", "pad_score", "pad_threshold", "pad_models", "gender", "p_female", "restoration",
     "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
     "print_id",
@@ -483,8 +489,9 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
     return {
         "status": status or ("done" if not errors else "partial" if len(errors) < len(res) else "error"),
         "path": p["path"], "index": p["idx"], "sha256": p["sha256"], "format": p["format"] or "",
-        "width": p["width"], "height": p["height"], "dpi": p["dpi"], "size": p["size"],
+        "width": p["width"], "height": p["height"], "dpi": p["dpi"],
         "dpi_source": p.get("dpi_source") or ("" if p["dpi"] is None else "file"),
+        "dpi_note": p.get("dpi_note") or "", "size": p["size"],
         "pad_models": pad_models_text((pad.get("payload") or {}).get("models")) if pad and not pad.get("error")
         else "",
         "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",
@@ -517,6 +524,6 @@ def flat_error_row(e: dict[str, Any]) -> dict[str, Any]:
     row = dict.fromkeys(ROW_COLUMNS, None)
     row.update(status="bad file", path=e["path"], sha256=e["sha256"], size=e["size"], index=None,
                error=f"{e['error_type']}: {e['message']}", pad_verdict="", gender="", restoration="",
-               format="", pad_model="", gender_model="", restoration_model="", decision="", decision_time="",
-               dpi_source="", pad_models="")
+               format="", dpi_note="", pad_model="", gender_model="", restoration_model="", decision="",
+               decision_time="", dpi_source="", pad_models="")
     return row
