@@ -119,6 +119,8 @@ def main() -> None:
     p.add_argument("--skip-final", action="store_true", help="LOSO comparison only")
     p.add_argument("--workdir", default=str(REPO.parent / "runs" / "pad-livdet"),
                    help="cache of the texture features (outside the repo; '' = none)")
+    p.add_argument("--final-only", action="store_true",
+                   help="skip the LOSO comparison: train the shipped model of the winner recorded in --results")
     p.add_argument("--folds", type=int, default=0, help="run only the first N folds (smoke test)")
     args = p.parse_args()
     if not args.data or not Path(args.data).is_dir():
@@ -181,88 +183,94 @@ def main() -> None:
                          class_weight=data["class_weight"], verbose=0)
         return model, {k: [float(v) for v in vs] for k, vs in hist.history.items()}
 
-    results: dict = {"approaches": {"patch_cnn": {"folds": []}, "classical": {"folds": []}}}
-    oof = {a: {"score": np.full(len(items), np.nan), "thr": np.full(len(items), np.nan)} for a in results["approaches"]}
-    fold_seconds = {"patch_cnn": 0.0, "classical": 0.0}
-    for k, (test_s, val_s) in enumerate(plan):
-        train_s = set(subjects) - {test_s, val_s}
-        sc = scan_for(train_s, {val_s})
-        te = subj == test_s
-        va = subj == val_s
-        tr = np.isin(subj, sorted(train_s))
-        # ---- classical
-        t0 = time.perf_counter()
-        lin = LinearModel(c=1.0).fit(feats[tr], y_all[tr])
-        cal = cm.platt_fit(lin.decision(feats[va]), y_all[va])
-        sv = cm.sigmoid(cm.apply_calibration(lin.decision(feats[va]), cal))
-        thr = cm.threshold_for_bpcer(sv, y_all[va], 0.01)
-        st = cm.sigmoid(cm.apply_calibration(lin.decision(feats[te]), cal))
-        oof["classical"]["score"][te], oof["classical"]["thr"][te] = st, thr
-        fold_seconds["classical"] += time.perf_counter() - t0
-        results["approaches"]["classical"]["folds"].append(
-            {"test_subject": test_s, "val_subject": val_s, "threshold": thr,
-             **rates(st, y_all[te], [types[i] for i in np.nonzero(te)[0]], thr)})
-        # ---- patch CNN
-        t0 = time.perf_counter()
-        model, hist = train_cnn(sc, args.seed + k)
-        zv, _ = task.print_logits(model, [items[i] for i in np.nonzero(va)[0]], hyper)
-        zt, _ = task.print_logits(model, [items[i] for i in np.nonzero(te)[0]], hyper)
-        cal = cm.platt_fit(zv, y_all[va])
-        sv = cm.sigmoid(cm.apply_calibration(zv, cal))
-        thr = cm.threshold_for_bpcer(sv, y_all[va], 0.01)
-        st = cm.sigmoid(cm.apply_calibration(zt, cal))
-        oof["patch_cnn"]["score"][te], oof["patch_cnn"]["thr"][te] = st, thr
-        fold_seconds["patch_cnn"] += time.perf_counter() - t0
-        results["approaches"]["patch_cnn"]["folds"].append(
-            {"test_subject": test_s, "val_subject": val_s, "threshold": thr, "train_history": hist,
-             **rates(st, y_all[te], [types[i] for i in np.nonzero(te)[0]], thr)})
-        for a in ("classical", "patch_cnn"):
-            f = results["approaches"][a]["folds"][-1]
-            log(f"fold {k + 1}/{len(plan)} test {test_s} val {val_s} {a:9s} acc {f['accuracy']['value']:.4f} "
-                f"bpcer {f['bpcer']['value']:.3f} apcer {({m: round(v['value'], 3) for m, v in f['apcer'].items()})}"
-                f"  ({time.perf_counter() - t_start:.0f} s)", flush=True)
-        keras.backend.clear_session()
+    if args.final_only:  # the LOSO comparison of an earlier run decides; only the shipped model is trained
+        results = json.loads(Path(args.results).read_text(encoding="utf-8"))
+        winner = results["winner"]
+        results.setdefault("final_only_runs", []).append("python " + " ".join(shlex.quote(a) for a in sys.argv))
+    else:
+        results: dict = {"approaches": {"patch_cnn": {"folds": []}, "classical": {"folds": []}}}
+        oof = {a: {"score": np.full(len(items), np.nan), "thr": np.full(len(items), np.nan)} for a in results["approaches"]}
+        fold_seconds = {"patch_cnn": 0.0, "classical": 0.0}
+        for k, (test_s, val_s) in enumerate(plan):
+            train_s = set(subjects) - {test_s, val_s}
+            sc = scan_for(train_s, {val_s})
+            te = subj == test_s
+            va = subj == val_s
+            tr = np.isin(subj, sorted(train_s))
+            # ---- classical
+            t0 = time.perf_counter()
+            lin = LinearModel(c=1.0).fit(feats[tr], y_all[tr])
+            cal = cm.platt_fit(lin.decision(feats[va]), y_all[va])
+            sv = cm.sigmoid(cm.apply_calibration(lin.decision(feats[va]), cal))
+            thr = cm.threshold_for_bpcer(sv, y_all[va], 0.01)
+            st = cm.sigmoid(cm.apply_calibration(lin.decision(feats[te]), cal))
+            oof["classical"]["score"][te], oof["classical"]["thr"][te] = st, thr
+            fold_seconds["classical"] += time.perf_counter() - t0
+            results["approaches"]["classical"]["folds"].append(
+                {"test_subject": test_s, "val_subject": val_s, "threshold": thr, "auc": _auc(st, y_all[te]),
+                 **rates(st, y_all[te], [types[i] for i in np.nonzero(te)[0]], thr)})
+            # ---- patch CNN
+            t0 = time.perf_counter()
+            model, hist = train_cnn(sc, args.seed + k)
+            zv, _ = task.print_logits(model, [items[i] for i in np.nonzero(va)[0]], hyper)
+            zt, _ = task.print_logits(model, [items[i] for i in np.nonzero(te)[0]], hyper)
+            cal = cm.platt_fit(zv, y_all[va])
+            sv = cm.sigmoid(cm.apply_calibration(zv, cal))
+            thr = cm.threshold_for_bpcer(sv, y_all[va], 0.01)
+            st = cm.sigmoid(cm.apply_calibration(zt, cal))
+            oof["patch_cnn"]["score"][te], oof["patch_cnn"]["thr"][te] = st, thr
+            fold_seconds["patch_cnn"] += time.perf_counter() - t0
+            results["approaches"]["patch_cnn"]["folds"].append(
+                {"test_subject": test_s, "val_subject": val_s, "threshold": thr, "train_history": hist,
+                 "auc": _auc(st, y_all[te]),
+                 **rates(st, y_all[te], [types[i] for i in np.nonzero(te)[0]], thr)})
+            for a in ("classical", "patch_cnn"):
+                f = results["approaches"][a]["folds"][-1]
+                log(f"fold {k + 1}/{len(plan)} test {test_s} val {val_s} {a:9s} acc {f['accuracy']['value']:.4f} "
+                    f"bpcer {f['bpcer']['value']:.3f} apcer {({m: round(v['value'], 3) for m, v in f['apcer'].items()})}"
+                    f"  ({time.perf_counter() - t_start:.0f} s)", flush=True)
+            keras.backend.clear_session()
 
-    done = ~np.isnan(oof["classical"]["score"])
-    for a, r in results["approaches"].items():
-        s, t = oof[a]["score"][done], oof[a]["thr"][done]
-        ty = [types[i] for i in np.nonzero(done)[0]]
-        r["pooled"] = rates(s, y_all[done], ty, t)
-        r["pooled"].update(threshold_free(s, y_all[done], ty))
-        r["train_and_score_seconds"] = round(fold_seconds[a], 1)
-    results["feature_seconds_classical"] = round(t_feat, 1)
+        done = ~np.isnan(oof["classical"]["score"])
+        for a, r in results["approaches"].items():
+            s, t = oof[a]["score"][done], oof[a]["thr"][done]
+            ty = [types[i] for i in np.nonzero(done)[0]]
+            r["pooled"] = rates(s, y_all[done], ty, t)
+            r["pooled"].update(threshold_free(s, y_all[done], ty))
+            r["train_and_score_seconds"] = round(fold_seconds[a], 1)
+        results["feature_seconds_classical"] = round(t_feat, 1)
 
-    def key(a: str) -> tuple:
-        pr = results["approaches"][a]["pooled"]
-        return (pr["hter"], -pr["auc"])
+        def key(a: str) -> tuple:
+            pr = results["approaches"][a]["pooled"]
+            return (pr["hter"], -pr["auc"])
 
-    winner = min(results["approaches"], key=key)
-    results.update({
-        "winner": winner,
-        "winner_rule": "lowest pooled half total error rate (APCER+BPCER)/2 at the per-fold thresholds, then AUC",
-        "protocol": "leave-one-subject-out; per fold: validation = next subject with both classes (Platt "
-                    "calibration + threshold for validation BPCER <= 1 %), training = the other subjects; "
-                    "pooled = all out-of-fold test prints at their fold's threshold; ci95 = Clopper-Pearson",
-        "folds": [{"test": t, "val": v} for t, v in plan],
-        "data": {"root": str(Path(args.data).resolve()), "dpi_stated": args.dpi, "counts": scan.counts,
-                 "subjects": subjects, "file_list_sha256": scan.file_list_sha256},
-        "hyper": {"patch_cnn": {"epochs": hyper.epochs, "steps_per_epoch": args.steps,
-                                "batch_size": hyper.batch_size, "lr": hyper.learning_rate,
-                                "patch": hyper.input_size, "model_dpi": hyper.extra["model_dpi"],
-                                "train_stride": hyper.extra["train_stride"],
-                                "train_patches": hyper.extra["train_patches"], "width": hyper.extra.get("width")},
-                  "classical": {"features": "uniform LBP r=1,2,3 + LPQ (7x7) + WLD (8x8), sqrt histograms",
-                                "model": "L2 logistic regression, C=1, class-balanced"}},
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "cpu_threads": args.threads,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    })
-    for a, r in results["approaches"].items():
-        pr = r["pooled"]
-        log(f"POOLED {a:9s} acc {pr['accuracy']['value']:.4f} {pr['accuracy']['ci95']}  bpcer "
-            f"{pr['bpcer']['value']:.4f}  apcer {({m: round(v['value'], 4) for m, v in pr['apcer'].items()})}  "
-            f"auc {pr['auc']:.4f}  hter {pr['hter']:.4f}")
-    log(f"winner: {winner}")
+        winner = min(results["approaches"], key=key)
+        results.update({
+            "winner": winner,
+            "winner_rule": "lowest pooled half total error rate (APCER+BPCER)/2 at the per-fold thresholds, then AUC",
+            "protocol": "leave-one-subject-out; per fold: validation = next subject with both classes (Platt "
+                        "calibration + threshold for validation BPCER <= 1 %), training = the other subjects; "
+                        "pooled = all out-of-fold test prints at their fold's threshold; ci95 = Clopper-Pearson",
+            "folds": [{"test": t, "val": v} for t, v in plan],
+            "data": {"root": str(Path(args.data).resolve()), "dpi_stated": args.dpi, "counts": scan.counts,
+                     "subjects": subjects, "file_list_sha256": scan.file_list_sha256},
+            "hyper": {"patch_cnn": {"epochs": hyper.epochs, "steps_per_epoch": args.steps,
+                                    "batch_size": hyper.batch_size, "lr": hyper.learning_rate,
+                                    "patch": hyper.input_size, "model_dpi": hyper.extra["model_dpi"],
+                                    "train_stride": hyper.extra["train_stride"],
+                                    "train_patches": hyper.extra["train_patches"], "width": hyper.extra.get("width")},
+                      "classical": {"features": "uniform LBP r=1,2,3 + LPQ (7x7) + WLD (8x8), sqrt histograms",
+                                    "model": "L2 logistic regression, C=1, class-balanced"}},
+            "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+            "cpu_threads": args.threads,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        })
+        for a, r in results["approaches"].items():
+            pr = r["pooled"]
+            log(f"POOLED {a:9s} acc {pr['accuracy']['value']:.4f} {pr['accuracy']['ci95']}  bpcer "
+                f"{pr['bpcer']['value']:.4f}  apcer {({m: round(v['value'], 4) for m, v in pr['apcer'].items()})}  "
+                f"auc {pr['auc']:.4f}  hter {pr['hter']:.4f}")
+        log(f"winner: {winner}")
 
     if not args.skip_final and not args.folds:
         final_val = args.final_val_subject or sorted(both, key=lambda s: (len(s), s))[-1]
@@ -281,31 +289,56 @@ def main() -> None:
                     "sha256": sha256_file(weights), "architecture": "pad_patch_cnn",
                     "parameters": int(model.count_params())}
         else:
-            lin = LinearModel(c=1.0).fit(feats[np.isin(subj, sorted(sc.train_subjects))],
-                                         y_all[np.isin(subj, sorted(sc.train_subjects))])
-            va = subj == final_val
-            zv = lin.decision(feats[va])
-            cal = cm.platt_fit(zv, y_all[va])
-            sv = cm.sigmoid(cm.apply_calibration(zv, cal))
-            thr = cm.threshold_for_bpcer(sv, y_all[va], 0.01)
-            r = cm.pad_rates(sv, y_all[va], [types[i] for i in np.nonzero(va)[0]], thr)
-            metrics = {**r, "calibration": cal, "threshold": {"value": thr, "rule": "validation BPCER <= 0.01"}}
+            # The linear model is cheap: the shipped one is trained on ALL subjects, and its
+            # calibration + threshold come from the leave-one-subject-out logits of the same recipe
+            # (each subject scored by a model that never saw it) instead of one validation subject,
+            # which here is perfectly separable and gives a degenerate (saturated) calibration.
+            final_val = "none (all subjects; calibration on leave-one-subject-out logits)"
+            sc = scan_for(set(subjects), set())
+            zo = np.zeros(len(items))
+            for t in subjects:
+                te = subj == t
+                zo[te] = LinearModel(c=1.0).fit(feats[~te], y_all[~te]).decision(feats[te])
+            lin = LinearModel(c=1.0).fit(feats, y_all)
+            cal = cm.platt_fit(zo, y_all)
+            sv = cm.sigmoid(cm.apply_calibration(zo, cal))
+            thr = cm.threshold_for_bpcer(sv, y_all, 0.01)
+            r = cm.pad_rates(sv, y_all, types, thr)
+            roc = cm.roc_points(sv, y_all, max_points=400)
+            roc["apcer_by_type"] = cm.apcer_by_type_at(sv, y_all, types, roc["threshold"])
+            metrics = {**r, "auc": cm.roc_auc(sv, y_all), "calibration": cal, "roc": roc,
+                       "note": "operating point on the pooled leave-one-subject-out logits: the threshold is "
+                               "chosen on these same scores, so its APCER here is optimistic; the per-fold "
+                               "figures under 'loso' choose each fold's threshold without the test subject",
+                       "threshold": {"value": thr, "rule": "lowest threshold with BPCER <= 0.01 on the pooled "
+                                                           "leave-one-subject-out scores",
+                                     "apcer": r["apcer"], "apcer_max": r["apcer_max"], "bpcer": r["bpcer"]}}
             hist = {}
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            weights = out / f"{args.name}.npz"
+            lin.save(weights)
+            from fpstation.ml.registry import sha256_file
+
             card = {"name": args.name, "task": "pad", "version": "1", "architecture": "pad_texture_linear",
-                    "linear": lin.to_dict()}
+                    "file": weights.name, "sha256": sha256_file(weights), "parameters": int(lin.w.size + 1)}
         fields = task.card_fields(sc, hyper)
         card.update({
             "input": fields["input"], "domain": fields["domain"],
             "data": {**fields["data"], "sensor": "Biometrika HiScan-PRO (optical), LivDet 2015",
                      "dpi": args.dpi, "dpi_source": "stated (the PNG files carry no dpi)"},
-            "split": {**fields["split"], "rule": f"shipped model: all subjects but {final_val} (validation: "
-                                                 "calibration + threshold); figures below: leave-one-subject-out"},
+            "split": {**fields["split"], "rule": (f"shipped model: all subjects but {final_val} (validation: "
+                                                  "calibration + threshold)" if winner == "patch_cnn" else
+                                                  "shipped model: trained on all subjects; calibration and "
+                                                  "threshold on their leave-one-subject-out logits")
+                      + "; figures under metrics.loso: leave-one-subject-out"},
             "attack_types_seen": ["gelatine"] if "gelatine" in str(scan.counts).lower() else task.attack_types(sc),
             "attack_kind": "material spoof (physical artefact presented to the sensor)",
             "score": "calibrated probability of a presentation attack; ATTACK when score >= threshold",
             "calibration": metrics["calibration"], "threshold": metrics["threshold"],
             "roc": metrics.get("roc"),
-            "metrics": {"validation_subject": {k: v for k, v in metrics.items()
+            "metrics": {("validation_subject" if winner == "patch_cnn" else "operating_point_loso_pooled"):
+                        {k: v for k, v in metrics.items()
                                                if k not in ("calibration", "threshold", "roc")},
                         "loso": {a: {"pooled": r["pooled"],
                                      "per_fold": [{k: f[k] for k in f if k != "train_history"} for f in r["folds"]]}
@@ -316,24 +349,19 @@ def main() -> None:
                        "model says nothing reliable about other materials (Ecoflex, latex, wood glue, "
                        "Play-Doh, silicone) or other scanners.",
                        "Prints at another resolution or size are reported as outside its domain."],
-            "training": {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+            "training": {"command": results["command"],
+                         "note": "one run of this command does the LOSO comparison of both approaches and "
+                                 "trains this model; texture features are cached in --workdir between runs",
                          "history": hist, "final_seconds": round(time.perf_counter() - t0, 1),
                          "total_seconds": round(time.perf_counter() - t_start, 1), "cpu_threads": args.threads},
             "hyper": fields["hyper"],
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         })
         if winner == "classical":
-            card["input"] = {"shape": None, "dpi": args.dpi, "patches": False,
-                             "preprocessing": "texture_features(): foreground LBP/LPQ/WLD histograms at 'dpi'"}
-            from fpstation.ml.registry import sha256_file  # noqa: F401 - the card itself is the model
-            card["file"] = f"{args.name}.json"
+            card["input"] = {"shape": None, "dpi": hyper.extra["model_dpi"], "patches": False,
+                             "preprocessing": "texture_features(): foreground uniform LBP (r=1,2,3), LPQ and WLD "
+                                              "histograms at 'dpi' (sqrt), standardised, linear model"}
         card_path = Path(args.out) / f"{args.name}.json"
-        if winner == "classical":
-            body = json.dumps(card, sort_keys=True).encode()
-            import hashlib
-
-            card["sha256"] = hashlib.sha256(json.dumps(card["linear"], sort_keys=True).encode()).hexdigest()
-            del body
         card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
         log(f"wrote {card_path}")
         results["final"] = {"val_subject": final_val, "card": str(card_path.relative_to(REPO))
@@ -342,6 +370,12 @@ def main() -> None:
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(results, indent=2), encoding="utf-8")
     log(f"wrote {args.results}  ({results['total_seconds']:.0f} s)")
+
+
+def _auc(s: np.ndarray, y: np.ndarray) -> float | None:
+    from fpstation.ml.classifiers import metrics as cm
+
+    return cm.roc_auc(s, y) if len(set(np.asarray(y).tolist())) == 2 else None
 
 
 def _targets(pooled: dict) -> dict:

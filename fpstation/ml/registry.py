@@ -145,6 +145,15 @@ class Registry:
                 return self._cache[key]
             card = self.card(key)
             self.verify(card)
+            if card.file.suffix == ".npz":  # a classical linear model (no Keras)
+                from fpstation.ml.classifiers.patches import LinearModel
+
+                try:
+                    model = LinearModel.load(card.file)
+                except Exception as exc:  # noqa: BLE001
+                    raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
+                self._cache[key] = model
+                return model
             try:
                 import keras
 

@@ -90,18 +90,23 @@ class _Loaded:
     """A loaded model with its card and a compiled forward function."""
 
     def __init__(self, card: Any, model: Any) -> None:
-        import tensorflow as tf
-
         self.card = card
         self.model = model
         self.ref = ModelRef(card.name, card.version, card.sha256)
         self.cam_fn: Any = None  # Grad-CAM function, built on first use (pad_explain)
+        if is_texture_model(card.data):  # classical texture features + linear model: no TensorFlow graph
+            self.forward = None
+            return
+        import tensorflow as tf
+
         shape = _card_shape(card.data)
         # Fixed signature: one trace, then ~1 ms per call on a small CNN.
         self.forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
                                    input_signature=[tf.TensorSpec([None, shape[0], shape[1], 1], tf.float32)])
 
     def logits(self, x: np.ndarray) -> np.ndarray:
+        if self.forward is None:  # texture model: x = feature rows
+            return np.asarray(self.model.decision(x), np.float64).reshape(-1)
         return np.asarray(self.forward(x.astype(np.float32))).reshape(-1)
 
 
@@ -140,6 +145,20 @@ def is_patch_model(card_data: dict) -> bool:
     return bool((card_data.get("input") or {}).get("patches"))
 
 
+def is_texture_model(card_data: dict) -> bool:
+    """True for the classical texture model (LBP/LPQ/WLD histograms + a linear model, .npz weights)."""
+    return card_data.get("architecture") == "pad_texture_linear"
+
+
+def _texture_logits(loaded: Any, images: Sequence[FingerprintImage]) -> np.ndarray:
+    from fpstation.ml.classifiers.patches import texture_features
+
+    model_dpi = (loaded.card.data.get("input") or {}).get("dpi")
+    nominal = ((loaded.card.data.get("domain") or {}).get("dpi") or {}).get("nominal") or model_dpi
+    x = np.stack([texture_features(im.pixels, im.dpi or nominal, model_dpi) for im in images])
+    return loaded.logits(x)
+
+
 def print_patches(image: FingerprintImage, card_data: dict) -> Any:
     """The patches a patch model scores for ``image`` (resampled by the image's dpi, file or stated)."""
     from fpstation.ml.classifiers.patches import extract_patches
@@ -158,6 +177,8 @@ def _patch_logits(loaded: _Loaded, image: FingerprintImage) -> tuple[np.ndarray,
 
 
 def _model_logits(loaded: _Loaded, images: Sequence[FingerprintImage]) -> np.ndarray:
+    if is_texture_model(loaded.card.data):
+        return _texture_logits(loaded, images)
     if is_patch_model(loaded.card.data):
         from fpstation.ml.classifiers.patches import fuse_logits
 
@@ -313,6 +334,21 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     print typically gives an empty map (nothing pushed the score towards ATTACK).
     """
     loaded = load_classifier("pad", model_key, registry)
+    if is_texture_model(loaded.card.data):
+        # the classical model applied to each 96 px patch's own texture histograms
+        from fpstation.ml.classifiers.patches import (
+            PATCH_SIZE,
+            extract_patches,
+            patch_heatmap,
+            texture_features,
+        )
+
+        inp = loaded.card.data.get("input") or {}
+        dpi = image.dpi or ((loaded.card.data.get("domain") or {}).get("dpi") or {}).get("nominal")
+        pt = extract_patches(image.pixels, dpi, inp.get("dpi"), PATCH_SIZE)
+        x = np.stack([texture_features(p, None, None) for p in pt.pixels])
+        prob = sigmoid(apply_calibration(loaded.logits(x), loaded.card.data.get("calibration")))
+        return patch_heatmap(pt, prob)
     if is_patch_model(loaded.card.data):
         # a patch model's own evidence: each patch's calibrated attack probability, painted
         # over the area it covers (0 outside the scored patches)

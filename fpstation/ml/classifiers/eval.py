@@ -100,7 +100,7 @@ def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjec
     Returns ``(loaded, layout, notes, sel_note, z, y, kept)``; shared by the PAD and gender reports.
     ``dpi`` = the folder's resolution stated by the user (files without dpi metadata).
     """
-    from fpstation.ml.classifiers import is_patch_model, load_classifier
+    from fpstation.ml.classifiers import is_patch_model, is_texture_model, load_classifier
 
     loaded = load_classifier(kind, model_key, registry)
     layout, items, notes = task._items(Path(root), task.default_hyper())
@@ -109,7 +109,7 @@ def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjec
     items, sel_note = _select(items, loaded.card.data, subjects, layout)
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
-    if dpi is not None or is_patch_model(loaded.card.data):
+    if dpi is not None or is_patch_model(loaded.card.data) or is_texture_model(loaded.card.data):
         z, y, kept, outside = _image_logits(loaded, items, dpi, wrap_progress(progress, 0, 0.9), cancel)
         notes = list(notes) + [f"dpi: {f'{dpi:g} (stated)' if dpi else 'from the files'}"]
         if outside:

@@ -275,6 +275,19 @@ class LinearModel:
         return {"c": self.c, "mean": self.mean.tolist(), "scale": self.scale.tolist(), "w": self.w.tolist(),
                 "b": self.b}
 
+    def save(self, path: Any) -> None:
+        """Write the weights as ``.npz`` (the model file a card points to)."""
+        assert self.w is not None and self.mean is not None and self.scale is not None
+        with open(path, "wb") as fh:
+            np.savez(fh, mean=self.mean, scale=self.scale, w=self.w, b=np.array([self.b]), c=np.array([self.c]))
+
+    @classmethod
+    def load(cls, path: Any) -> LinearModel:
+        with np.load(path, allow_pickle=False) as z:
+            m = cls(float(z["c"][0]))
+            m.mean, m.scale, m.w, m.b = z["mean"], z["scale"], z["w"], float(z["b"][0])
+        return m
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LinearModel:
         m = cls(d.get("c", 1.0))
