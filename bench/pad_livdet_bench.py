@@ -36,12 +36,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _stats(ms: list[float]) -> dict[str, float]:
+def _stats(ms: list[float], cpu_ms: list[float] | None = None) -> dict[str, float]:
+    """Wall-clock statistics, plus the process CPU time per call: on a CPU shared with other jobs
+    the wall time includes waiting for a core, the CPU time is what one call costs on an idle one."""
     import numpy as np
 
     a = np.asarray(ms)
-    return {"median_ms": round(float(np.median(a)), 2), "p90_ms": round(float(np.percentile(a, 90)), 2),
-            "mean_ms": round(float(a.mean()), 2), "calls": int(a.size)}
+    out = {"median_ms": round(float(np.median(a)), 2), "p90_ms": round(float(np.percentile(a, 90)), 2),
+           "mean_ms": round(float(a.mean()), 2), "calls": int(a.size)}
+    if cpu_ms:
+        out["cpu_median_ms"] = round(float(np.median(cpu_ms)), 2)
+    return out
 
 
 def main() -> int:
@@ -116,33 +121,39 @@ def main() -> int:
     lat: dict = {}
     for label, ims in (("1000x1000 @1000dpi", prints), ("500x500 crop @1000dpi", [crop(i) for i in prints]),
                        ("500x500 @500dpi (resampled, outside domain)", [half(i) for i in prints])):
-        ms, n_patches, outside = [], [], 0
+        ms, cpu, n_patches, outside = [], [], [], 0
         for im in ims:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             r = clf.pad_predict(im, "pad-livdet")
             ms.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
             n_patches.append(len(clf.print_patches(im, card.data).pixels))
             outside += int(not r.in_domain)
-        lat[label] = {**_stats(ms), "patches_mean": round(float(np.mean(n_patches)), 1), "outside_domain": outside}
-    ms = []
+        lat[label] = {**_stats(ms, cpu), "patches_mean": round(float(np.mean(n_patches)), 1),
+                      "outside_domain": outside}
+    ms, cpu = [], []
     for im in prints[:10]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         clf.pad_explain(im, "pad-livdet")
         ms.append((time.perf_counter() - t) * 1000)
-    lat["why_heat_map 1000x1000"] = _stats(ms)
+        cpu.append((time.process_time() - c) * 1000)
+    lat["why_heat_map 1000x1000"] = _stats(ms, cpu)
     # classical baseline on the same prints (features + a linear model of the right size)
     rng = np.random.default_rng(0)
     lin = LinearModel()
     lin.mean, lin.scale, lin.w, lin.b = np.zeros(350), np.ones(350), rng.normal(size=350), 0.0
-    ms = []
+    ms, cpu = [], []
     for im in prints:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         lin.decision(texture_features(im.pixels, im.dpi)[None])
         ms.append((time.perf_counter() - t) * 1000)
-    lat["classical 1000x1000 (features + linear)"] = _stats(ms)
+        cpu.append((time.process_time() - c) * 1000)
+    lat["classical features + linear only, 1000x1000"] = _stats(ms, cpu)
     out["latency"] = lat
+    out["load_average_1min"] = os.getloadavg()[0]
     out["latency_target_ms"] = 60
     out["latency_met"] = lat["1000x1000 @1000dpi"]["median_ms"] <= 60
+    out["latency_met_cpu_time"] = lat["1000x1000 @1000dpi"]["cpu_median_ms"] <= 60
     print(json.dumps(lat, indent=1), flush=True)
 
     # 3. batch throughput, both PAD models on

@@ -366,7 +366,7 @@ def main() -> None:
         log(f"wrote {card_path}")
         results["final"] = {"val_subject": final_val, "card": str(card_path.relative_to(REPO))
                             if card_path.is_relative_to(REPO) else str(card_path)}
-    results["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    results["final_only_seconds" if args.final_only else "total_seconds"] = round(time.perf_counter() - t_start, 1)
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(results, indent=2), encoding="utf-8")
     log(f"wrote {args.results}  ({results['total_seconds']:.0f} s)")

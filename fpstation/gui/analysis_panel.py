@@ -330,12 +330,14 @@ class PadPanel(QWidget):
         v = self.verdict()
         results = self.adjusted_results()
         if len(results) > 1:
-            self.score_label.setText(f"Combined over {len(results)} models (uncertain band ±{self.band() / 2:.2f})")
+            self.score_label.setText(f"Combined verdict of {len(results)} liveness models")
         else:
             r = results[0] if results else self.result
             self.score_label.setText(f"Attack score: {r.attack_score:.3f}   (threshold {thr:.3f}, uncertain band "
                                      f"±{self.band() / 2:.2f})" + ("" if r.in_domain else " — not a confident verdict"))
         self.models_label.setText(self._models_html(results, c))
+        self.models_label.setToolTip("\n".join(f"{r.model.name if r.model else '?'}: {r.domain_reason}"
+                                               for r in results if not r.in_domain and r.domain_reason))
         if c is not None and not c.in_domain:
             sub = "no model was validated on prints like this one: check by hand"
         else:
@@ -345,21 +347,24 @@ class PadPanel(QWidget):
 
     @staticmethod
     def _models_html(results: tuple[PadResult, ...], combined: PadResult | None) -> str:
+        """One short line per model (readable in a second); an out-of-domain model is "NOT CHECKED"
+        with the first reason only (the full reasons are in the tooltip)."""
         import html
 
         rows = []
         for r in results:
-            bg, fg = VERDICT_COLOURS.get(r.verdict, VERDICT_COLOURS[""])
             name = html.escape(r.model.name if r.model else "?")
             seen = html.escape(", ".join(r.attack_types_seen) or "unknown attacks")
-            chip = (f"<span style='background:{bg}; color:{fg}; font-weight:bold;'>&nbsp;{r.verdict}&nbsp;</span>")
             if r.in_domain:
-                rows.append(f"{chip} <b>{name}</b> {r.attack_score:.3f} (t {r.threshold:.2f}) — looks for: {seen}")
+                bg, fg = VERDICT_COLOURS.get(r.verdict, VERDICT_COLOURS[""])
+                chip = f"<span style='background:{bg}; color:{fg}; font-weight:bold;'>&nbsp;{r.verdict}&nbsp;</span>"
+                rows.append(f"{chip} <b>{name}</b> {r.attack_score:.2f} <small>(threshold {r.threshold:.2f}; "
+                            f"looks for {seen})</small>")
             else:
-                why = html.escape(r.domain_reason or "outside the sensor/resolution it was validated on")
-                rows.append(f"{chip} <b>{name}</b> not checked — {why}. Looks for: {seen}")
-        if combined is not None and combined.domain_reason and any(r.in_domain for r in results):
-            rows.append(f"<i>{html.escape(combined.domain_reason)}</i>")
+                reason = (r.domain_reason or "").split(": ", 1)[-1].split("; ")[0]
+                chip = "<span style='background:#777777; color:#ffffff; font-weight:bold;'>&nbsp;NOT CHECKED&nbsp;</span>"
+                rows.append(f"{chip} <b>{name}</b> <small>outside the sensor/resolution it was validated on"
+                            + (f": {html.escape(reason)}" if reason else "") + f" — {seen} not looked for</small>")
         return "<br>".join(rows)
 
     def _paint_verdict(self, verdict: str, subtitle: str) -> None:

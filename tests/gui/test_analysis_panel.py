@@ -232,11 +232,12 @@ def test_two_models_side_by_side_and_combined_verdict(window):
     assert pad.verdict_label.text() == "ATTACK"  # any model saying attack
     text = pad.models_label.text()
     assert "pad-test" in text and "pad-livdet" in text and "gelatine" in text and "z-cut" in text
-    assert "Combined over 2 models" in pad.score_label.text()
+    assert "Combined verdict of 2" in pad.score_label.text()
     # the material model outside its domain: not checked, listed; the alteration model decides
     w.analysisFinished.emit(_two_models(im, 0.1, 0.9, spoof_in_domain=False))
     assert pad.verdict_label.text() == "LIVE"
-    assert "not checked" in pad.models_label.text() and "500 dpi" in pad.models_label.text()
+    assert "NOT CHECKED" in pad.models_label.text() and "500 dpi" in pad.models_label.text()
+    assert "500 dpi" in pad.models_label.toolTip()
     # both outside: no confident verdict
     w.analysisFinished.emit(_two_models(im, 0.1, 0.9, spoof_in_domain=False, alt_in_domain=False))
     assert pad.verdict_label.text() == "UNCERTAIN"
