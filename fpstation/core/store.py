@@ -109,6 +109,19 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TABLE IF NOT EXISTS face_templates (  -- the case's face gallery (ml/face/gallery.py)
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL,
+    model TEXT NOT NULL,           -- registry key of the embedding model
+    model_sha256 TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,          -- float32, little-endian, unit length
+    path TEXT,
+    image_sha256 TEXT NOT NULL,
+    box TEXT,                      -- JSON: the face box and how it was found
+    created TEXT NOT NULL,
+    UNIQUE (identity, model, image_sha256)
+);
 CREATE INDEX IF NOT EXISTS results_print ON results(print_id);
 CREATE INDEX IF NOT EXISTS decisions_print ON decisions(print_id);
 """
@@ -164,14 +177,15 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
         from fpstation.core.pad import pad_dict
 
         payload: dict[str, Any] = {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen),
-                                   "in_domain": p.in_domain, "domain_reason": p.domain_reason}
+                                   "in_domain": bool(p.in_domain), "domain_reason": p.domain_reason}
         if len(result.pad_models) > 1 or (result.pad_models and result.pad_models[0] is not p):
             payload["models"] = [pad_dict(m) for m in result.pad_models]
         out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict, payload, t.get("pad", p.seconds)))
     g = result.gender
     if g is not None:
         out.append(StepRecord("gender", g.model, float(g.p_female), g.label,
-                              {"p_female": float(g.p_female), "p_male": float(g.p_male)},
+                              {"p_female": float(g.p_female), "p_male": float(g.p_male),
+                               "in_domain": bool(g.in_domain), "domain_reason": g.domain_reason},
                               t.get("gender", g.seconds)))
     for step, msg in result.errors.items():
         out.append(StepRecord(step, None, error=msg, seconds=t.get(step)))
@@ -264,6 +278,38 @@ class CaseStore:
             except sqlite3.Error as exc:
                 raise CaseStoreError(f"The case store could not be read: {exc}.", path=self.path) from exc
 
+    # -- face gallery (vectors only; the embedding itself lives in ml/face) -------------------
+    def add_face_templates(self, rows: list[dict[str, Any]]) -> int:
+        """Add gallery templates (``identity, model, model_sha256, dim, vector: bytes, path,
+        image_sha256, box``) in one transaction; an image already enrolled for that identity and
+        model is replaced. Returns the number written."""
+        def tx(db: sqlite3.Connection) -> int:
+            for r in rows:
+                db.execute("INSERT OR REPLACE INTO face_templates (identity, model, model_sha256, dim, vector, "
+                           "path, image_sha256, box, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                           (r["identity"], r["model"], r["model_sha256"], int(r["dim"]), r["vector"],
+                            r.get("path", ""), r["image_sha256"], json.dumps(r.get("box") or {}), now_iso()))
+            return len(rows)
+        return self._write(tx)
+
+    def face_templates(self, model: str) -> list[dict[str, Any]]:
+        rows = self._q("SELECT identity, model_sha256, dim, vector, path, image_sha256, box FROM face_templates "
+                       "WHERE model=? ORDER BY identity, id", (model,))
+        return [dict(r) for r in rows]
+
+    def face_identities(self, model: str | None = None) -> dict[str, int]:
+        """Enrolled identities -> number of templates (of ``model``, or of any model)."""
+        sql = "SELECT identity, COUNT(*) FROM face_templates"
+        rows = self._q(sql + " WHERE model=? GROUP BY identity" if model else sql + " GROUP BY identity",
+                       (model,) if model else ())
+        return {r[0]: int(r[1]) for r in rows}
+
+    def remove_face_identity(self, identity: str) -> int:
+        """Remove a person from the gallery (every model); returns the templates removed."""
+        def tx(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM face_templates WHERE identity=?", (identity,)).rowcount
+        return self._write(tx)
+
     # -- what is done ----------------------------------------------------------------------------
     def file_complete(self, sha256: str) -> bool:
         """True when every print of this file content has been stored."""
@@ -286,6 +332,20 @@ class CaseStore:
                 f" WHERE r.print_id=p.id AND r.error IS NULL AND r.step IN ({marks}))=?",  # noqa: S608
                 (sha256, *steps, len(steps)))[0][0]
             return int(ok) >= n
+
+    def done_files(self, steps: set[str] | frozenset[str] | tuple[str, ...] = ()) -> set[str]:
+        """SHA-256 of every file for which :meth:`file_done` is true (one query; a cluster batch sends
+        this set to its workers so a resumed run skips finished files without decoding them)."""
+        steps = tuple(sorted(set(steps)))
+        if not steps:
+            return {r[0] for r in self._q("SELECT sha256 FROM files WHERE n_prints IS NOT NULL")}
+        marks = ",".join("?" * len(steps))
+        rows = self._q(
+            "SELECT f.sha256 FROM files f WHERE f.n_prints IS NOT NULL AND (SELECT COUNT(*) FROM prints p"
+            " WHERE p.sha256=f.sha256 AND (SELECT COUNT(DISTINCT r.step) FROM results r WHERE r.print_id=p.id"
+            f" AND r.error IS NULL AND r.step IN ({marks}))=?) >= f.n_prints",  # noqa: S608
+            (*steps, len(steps)))
+        return {r[0] for r in rows}
 
     def print_ids_of_file(self, sha256: str) -> list[int]:
         return [int(r[0]) for r in self._q("SELECT id FROM prints WHERE sha256=? ORDER BY idx", (sha256,))]

@@ -153,7 +153,7 @@ class PadPanel(QWidget):
         self.slider.setToolTip("Operating threshold on the attack score: at or above it the print is an ATTACK")
         self.slider.valueChanged.connect(self._on_slider)
         grid.addWidget(self.slider, 0, 1)
-        self.reset_button = QPushButton("Model's")
+        self.reset_button = QPushButton("Use model's threshold")
         self.reset_button.setToolTip("Back to the model's operating threshold (chosen on validation)")
         self.reset_button.clicked.connect(self.reset_threshold)
         grid.addWidget(self.reset_button, 0, 2)
@@ -194,6 +194,7 @@ class PadPanel(QWidget):
         self.why_button.toggled.connect(self.explainToggled.emit)
         lay.addWidget(self.why_button)
         self.why_label = QLabel("")
+        self.why_label.setWordWrap(True)  # a long line here widened the panel and clipped its buttons
         lay.addWidget(self.why_label)
         lay.addStretch(1)
         self._set_buttons_enabled(False)
