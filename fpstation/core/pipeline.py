@@ -76,12 +76,12 @@ def analyse(
     progress(1.0, "done")
     pad = out.get("pad")
     pad_models: tuple[PadResult, ...] = ()
-    if pad is not None and not isinstance(pad, PadResult):
+    if isinstance(pad, tuple | list):  # one result per PAD model: combine them (core/pad.py)
         from fpstation.core.pad import combine_pad
 
-        pad_models = tuple(pad)  # type: ignore[arg-type]
+        pad_models = tuple(pad)
         pad = combine_pad(pad_models)
-    elif pad is not None:
+    elif isinstance(pad, PadResult):
         pad_models = (pad,)
     return AnalysisResult(image=image, restoration=out.get("restoration"), pad=pad,  # type: ignore[arg-type]
                           gender=out.get("gender"), timings=timings, errors=errors, pad_models=pad_models)
