@@ -89,8 +89,15 @@ def _print_entry(path: str, image, result, load_s: float, skipped: list[str]) ->
                            "models": [pad_dict(m) for m in (result.pad_models or (pd,))]}
     if result.gender is not None:
         g = result.gender
-        computed["gender"] = {"p_female": round(float(g.p_female), 6), "p_male": round(float(g.p_male), 6),
-                              "label": g.label, "model": _model_dict(g.model)}
+        # outside the validated domain the probability is no validated figure: it is not reported
+        inside = bool(g.in_domain)
+        computed["gender"] = {"p_female": round(float(g.p_female), 6) if inside else None,
+                              "p_male": round(float(g.p_male), 6) if inside else None,
+                              "p_female_range": [round(float(v), 6) for v in g.p_range] if inside and g.p_range
+                              else None,
+                              "label": g.label, "in_domain": inside, "domain_reason": g.domain_reason,
+                              "cv_balanced_accuracy": list(g.cv_balanced_accuracy) or None,
+                              "model": _model_dict(g.model)}
     timings = {"load": round(load_s, 4)}
     timings.update({k: round(v, 4) for k, v in result.timings.items()})
     return {"path": path, "index": image.index, "record": image.record or None,
@@ -116,6 +123,8 @@ def _cell(entry: dict[str, Any], step: str) -> str:
         c = entry["computed"].get("pad")
         return " | ".join(f"{m['model']}: {m['verdict']} {m['attack_score']:.2f}" + ("" if m["in_domain"] else " (out)")
                           for m in c.get("models", [])) if c else "-"
+    if not c.get("in_domain", True):
+        return "outside domain"
     return f"{c['label']} {c['p_female']:.2f}"
 
 

@@ -183,9 +183,12 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
         out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict, payload, t.get("pad", p.seconds)))
     g = result.gender
     if g is not None:
-        out.append(StepRecord("gender", g.model, float(g.p_female), g.label,
-                              {"p_female": float(g.p_female), "p_male": float(g.p_male),
-                               "in_domain": bool(g.in_domain), "domain_reason": g.domain_reason},
+        # outside the model's validated domain the probability is no figure to keep or show
+        inside = bool(g.in_domain)
+        out.append(StepRecord("gender", g.model, float(g.p_female) if inside else None, g.label,
+                              {"p_female": float(g.p_female) if inside else None,
+                               "p_male": float(g.p_male) if inside else None,
+                               "in_domain": inside, "domain_reason": g.domain_reason},
                               t.get("gender", g.seconds)))
     for step, msg in result.errors.items():
         out.append(StepRecord(step, None, error=msg, seconds=t.get(step)))

@@ -154,7 +154,7 @@ class Registry:
         return path
 
     def load(self, key: str) -> Any:
-        """Verify sha256 and load the Keras model once; later calls return the cached model."""
+        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the cached model."""
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
@@ -165,7 +165,7 @@ class Registry:
 
                 self._cache[key] = dlib_models.resnet(card.sha256)
                 return self._cache[key]
-            if card.file.suffix == ".npz":  # a classical linear model (no Keras)
+            if card.data.get("architecture") == "pad_texture_linear":  # classical texture PAD (.npz, no Keras)
                 from fpstation.ml.classifiers.patches import LinearModel
 
                 try:
@@ -175,9 +175,14 @@ class Registry:
                 self._cache[key] = model
                 return model
             try:
-                import keras
+                if card.file.suffix == ".npz":  # a numpy feature model (gender v2), no Keras
+                    from fpstation.ml.classifiers.gender_features import FeatureModel
 
-                model = keras.models.load_model(card.file, compile=False, safe_mode=False)
+                    model = FeatureModel.load(card.file)
+                else:
+                    import keras
+
+                    model = keras.models.load_model(card.file, compile=False, safe_mode=False)
             except Exception as exc:  # noqa: BLE001
                 raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
             self._cache[key] = model

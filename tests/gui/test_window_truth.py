@@ -57,7 +57,7 @@ def test_unreadable_row_clears_every_panel(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
     pad, gender = window.pad_panel, window.gender_panel
     qtbot.waitUntil(lambda: "0.048" in pad.score_label.text(), timeout=5000)
-    assert pad.verdict_label.text() == "LIVE" and "93 %" in gender.headline.text()
+    assert pad.verdict_label.text() == "LIVE" and "93 %" in gender.detail_label.text()
     window.open_paths([str(bad)])
     qtbot.waitUntil(lambda: not window.loading(), timeout=10000)
     fl = window.file_list
@@ -65,7 +65,7 @@ def test_unreadable_row_clears_every_panel(window, qtbot, tmp_path):
     fl.setCurrentRow(row)
     assert window.current_print() is None
     assert "0.048" not in pad.score_label.text() and pad.verdict_label.text() == "—"
-    assert "93" not in gender.headline.text()
+    assert "93" not in gender.headline.text() and "93" not in gender.detail_label.text()
     assert not pad.confirm_button.isEnabled()
 
 
