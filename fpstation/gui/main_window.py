@@ -53,7 +53,7 @@ from fpstation.gui.errors import describe
 from fpstation.gui.file_list import FileList, dpi_text
 from fpstation.gui.image_view import ImageView, ViewLink
 from fpstation.gui.notifications import NotificationBar
-from fpstation.gui.qimage import difference_image, red_cyan_overlay, thumbnail
+from fpstation.gui.qimage import red_cyan_overlay, stretched_difference, thumbnail
 from fpstation.gui.task_status import TaskStatus
 from fpstation.settings import Settings
 from fpstation.workers import Pools, Task
@@ -882,6 +882,8 @@ class MainWindow(QMainWindow):
         self.info.show_print(None)
         self.info.values["File"].setText(path)
         self.status.info_label.setText("")
+        self.status.zoom_label.setText("")
+        self.status.pixel_label.setText("")
         self.status.error(f"{Path(path).name}: {message}")
         self.setWindowTitle(f"{__display_name__} {__version__}")
         self.printCleared.emit()
@@ -964,8 +966,9 @@ class MainWindow(QMainWindow):
             return
         took = f" · {rest.seconds:.2f} s" if rest.seconds else ""
         if self._mode == MODE_DIFFERENCE:
-            pixels = difference_image(im.pixels, restored)
-            self.right_pane.caption.setText(f"Difference |original − restored| — {label}")
+            pixels, top = stretched_difference(im.pixels, restored)
+            self.right_pane.caption.setText(f"Difference |original − restored|, contrast stretched: black = 0, "
+                                            f"white ≥ {top}/255 grey levels — {label}")
         elif self._mode == MODE_OVERLAY:
             pixels = red_cyan_overlay(im.pixels, restored)
             self.right_pane.caption.setText(f"Overlay: original red, restored cyan — {label}")

@@ -156,8 +156,8 @@ def test_desk_override_is_the_final_state(window, qtbot, tmp_path):
     other = {"ATTACK": "LIVE", "LIVE": "ATTACK"}[model]
     desk.override_button.click()
     assert final_verdict(desk.current.row) == (other, "operator override")
-    assert other in desk.verdict_label.text() and "OPERATOR" in desk.verdict_label.text()
-    assert f"model said {model}" in desk.model_label.text()
+    assert other in desk.verdict_label.text() and model not in desk.verdict_label.text()
+    assert "OPERATOR OVERRIDE" in desk.model_label.text() and f"model said {model}" in desk.model_label.text()
     recent = desk.recent.item(0).text()
     assert f"{other} (operator; model said {model})" in recent
     desk.stop()
@@ -280,3 +280,23 @@ def test_report_pdf(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: task.done.is_set() and pdf.exists() and pdf.stat().st_size > 0, timeout=20000)
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
     assert CaseStore  # the case stays usable
+
+
+# ---------------------------------------------------------------- item 7: difference view
+def test_difference_view_is_stretched_and_states_its_scale(window, qtbot, tmp_path, monkeypatch):
+    from fpstation.gui.qimage import stretched_difference
+    from fpstation.ml import inference
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(40, 200, (90, 80), dtype=np.uint8)
+    small = np.clip(base.astype(int) + rng.integers(0, 16, base.shape), 0, 255).astype(np.uint8)  # mean ~8
+    out, top = stretched_difference(base, small)
+    assert 10 <= top <= 16 and out.mean() > 100  # no longer almost black
+    Image.fromarray(base).save(tmp_path / "b.png")
+    monkeypatch.setattr(inference, "default_analyzers", lambda settings=None, **_: Analyzers(
+        restore=lambda im: RestorationResult(small.copy(), "test-small")))
+    window.open_paths([str(tmp_path / "b.png")])
+    qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
+    window.set_mode("difference")
+    assert window.right_view.pixels().mean() > 100
+    assert f"white ≥ {top}/255" in window.right_pane.caption.text()
