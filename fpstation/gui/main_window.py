@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 from fpstation import __display_name__, __version__
 from fpstation.core.imageio import SUPPORTED_EXTENSIONS, dpi_note
 from fpstation.core.types import AnalysisResult, FingerprintImage
+from fpstation.gui.damage_view import DamageLegend, show_damage
 from fpstation.gui.errors import describe
 from fpstation.gui.file_list import FileList, dpi_text
 from fpstation.gui.image_view import ImageView, ViewLink
@@ -374,6 +375,9 @@ class MainWindow(QMainWindow):
         self.right_pane = _Pane("Restored")
         self.left_view: ImageView = self.left_pane.view
         self.right_view: ImageView = self.right_pane.view
+        self.damage_legend = DamageLegend()  # below the restored view, shown with the damage mask
+        self.damage_legend.setVisible(False)
+        self.right_pane.layout().addWidget(self.damage_legend)
         self.view_link = ViewLink(self.left_view, self.right_view)
         self.left_view.set_message("Open prints with Ctrl+O (files) or Ctrl+Shift+O (folder),\n"
                                    "or drop files and folders here.")
@@ -584,6 +588,7 @@ class MainWindow(QMainWindow):
         self.file_list.select_print(image)
         self.left_view.set_overlay(None)
         self.right_view.set_overlay(None)
+        self.damage_legend.setVisible(False)
         self.left_view.set_image(image.pixels, fit=True)
         self.left_pane.caption.setText(f"Original — {image.label}")
         self.info.show_print(image)
@@ -675,6 +680,9 @@ class MainWindow(QMainWindow):
                              "Right pane: |original − restored| (black = unchanged)", checkable=True)
         self._act_overlay = act("&Overlay", self._toggle_overlay, "O",
                                 "Right pane: original in red, restored in cyan", checkable=True)
+        self.act_damage = act("Damage &Mask", lambda: self._render_right(), "M",
+                              "Right pane: colour where the restorer changed the print most "
+                              "(reconstructed or removed, not as captured)", checkable=True)
         self.act_reanalyse = act("&Re-run Analysis", self.reanalyse, "F5")
         self.act_cancel = act("&Cancel Jobs", self.status.cancel_all, "Esc")
         self.act_next = act("&Next Print", lambda: self._step(1), "PgDown")
@@ -690,7 +698,7 @@ class MainWindow(QMainWindow):
         v = self.menu("&View")
         v.addActions([self.act_fit, self.act_1to1, self.act_zoom_in, self.act_zoom_out])
         v.addSeparator()
-        v.addActions([self._act_diff, self._act_overlay])
+        v.addActions([self._act_diff, self._act_overlay, self.act_damage])
         v.addSeparator()
         v.addActions([self.act_next, self.act_prev])
         v.addSeparator()
@@ -732,7 +740,7 @@ class MainWindow(QMainWindow):
                                       "LivDet PNGs, which carry none); “file's dpi” = what each file says")
         tb.addWidget(self.open_dpi_spin)
         tb.addSeparator()
-        tb.addActions([self._act_diff, self._act_overlay])
+        tb.addActions([self._act_diff, self._act_overlay, self.act_damage])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
         self.toolbar = tb
 
@@ -976,6 +984,7 @@ class MainWindow(QMainWindow):
             pixels = restored
             self.right_pane.caption.setText(f"Restored — {label} ({rest.method}){took}")
         self.right_view.set_image(pixels, fit=False)
+        show_damage(self.right_view, self.damage_legend, im.pixels, restored, self.act_damage.isChecked())
         self.right_view.copy_view_from(self.left_view)
 
     # ================================================================== misc handlers
