@@ -89,7 +89,7 @@ LOAD_CHUNK_FILES, LOAD_CHUNK_S = 64, 0.05
 #: paths per "files" message (rows shown as "loading…" before they are decoded)
 LIST_CHUNK_FILES = 512
 #: the GUI thread applies queued rows for at most this long per event-loop turn (no stall > 50 ms)
-FEED_SLICE_S = 0.008
+FEED_SLICE_S = 0.005
 
 
 def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], None], cancel,
@@ -133,6 +133,7 @@ def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], Non
             rows.append(("ok", f, prints, thumbs))
         except Exception as exc:  # noqa: BLE001 - reported per file in the GUI (logged there)
             rows.append(("error", f, exc))
+        time.sleep(0)  # let the GUI thread take the GIL now rather than at the next 5 ms switch
         now = time.monotonic()
         if len(rows) >= LOAD_CHUNK_FILES or now - last >= LOAD_CHUNK_S:
             partial(("rows", rows))

@@ -300,3 +300,17 @@ def test_difference_view_is_stretched_and_states_its_scale(window, qtbot, tmp_pa
     window.set_mode("difference")
     assert window.right_view.pixels().mean() > 100
     assert f"white ≥ {top}/255" in window.right_pane.caption.text()
+
+
+def test_batch_dock_sits_under_the_views_not_under_the_pad_buttons(window, qtbot):
+    window.batch_dock.show()
+    qtbot.wait(50)
+    pad_dock = window.pad_panel.parentWidget()
+    while pad_dock is not None and pad_dock.metaObject().className() != "QDockWidget":
+        pad_dock = pad_dock.parentWidget()
+    batch = window.batch_dock.geometry()
+    assert batch.right() < pad_dock.geometry().left()  # the right-hand column keeps its full height
+    from PySide6.QtWidgets import QDockWidget
+
+    right = [d for d in window.findChildren(QDockWidget) if d.isVisible() and d is not window.batch_dock]
+    assert max(d.geometry().bottom() for d in right) > batch.top()  # the column runs past the Batch top
