@@ -813,8 +813,10 @@ class MainWindow(QMainWindow):
         fl = self.file_list
         fl.setUpdatesEnabled(False)  # one repaint per slice, not one per row
         try:
-            while self._feed and time.perf_counter() < deadline:
+            while self._feed:  # at least one row per slice, so a loaded machine still progresses
                 self._apply_load_item(self._feed.popleft())
+                if time.perf_counter() >= deadline:
+                    break
         finally:
             fl.setUpdatesEnabled(True)
         if not self._feed:
