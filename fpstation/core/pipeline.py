@@ -7,7 +7,7 @@ core/ never imports TensorFlow: the analysers are plain callables injected by th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fpstation.core.errors import FpError
@@ -26,7 +26,8 @@ class Analyzers:
     """The analysis steps to run; any may be ``None`` (skipped)."""
 
     restore: Callable[[FingerprintImage], RestorationResult] | None = None
-    pad: Callable[[FingerprintImage], PadResult] | None = None
+    #: one PadResult, or one per PAD model (then combined by fpstation.core.pad.combine_pad)
+    pad: Callable[[FingerprintImage], PadResult | Sequence[PadResult]] | None = None
     gender: Callable[[FingerprintImage], GenderResult] | None = None
     #: returns why the image is not a fingerprint (e.g. "it looks like a photograph of a face"),
     #: or None; when it gives a reason no fingerprint model judges the image
@@ -73,5 +74,14 @@ def analyse(
             errors[name] = f"{type(exc).__name__}: {exc}"
         timings[name] = time.perf_counter() - t0
     progress(1.0, "done")
-    return AnalysisResult(image=image, restoration=out.get("restoration"), pad=out.get("pad"),
-                          gender=out.get("gender"), timings=timings, errors=errors)
+    pad = out.get("pad")
+    pad_models: tuple[PadResult, ...] = ()
+    if isinstance(pad, tuple | list):  # one result per PAD model: combine them (core/pad.py)
+        from fpstation.core.pad import combine_pad
+
+        pad_models = tuple(pad)
+        pad = combine_pad(pad_models)
+    elif isinstance(pad, PadResult):
+        pad_models = (pad,)
+    return AnalysisResult(image=image, restoration=out.get("restoration"), pad=pad,  # type: ignore[arg-type]
+                          gender=out.get("gender"), timings=timings, errors=errors, pad_models=pad_models)
