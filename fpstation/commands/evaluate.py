@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-TARGETS = ["restoration", "gender", "pad"]
+TARGETS = ["restoration", "gender", "pad", "matching"]
 
 
 def add_common_arguments(p, data_help: str, model_word: str) -> None:

@@ -104,6 +104,17 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY,
+    print_id INTEGER NOT NULL REFERENCES prints(id),
+    extractor TEXT NOT NULL,
+    extractor_version TEXT NOT NULL,
+    template TEXT NOT NULL,        -- JSON (fpstation.core.matching.template.Template.to_dict)
+    iso BLOB,                      -- the same minutiae as ISO/IEC 19794-2:2005
+    seconds REAL,
+    created TEXT NOT NULL,
+    UNIQUE (print_id, extractor)
+);
 CREATE INDEX IF NOT EXISTS results_print ON results(print_id);
 CREATE INDEX IF NOT EXISTS decisions_print ON decisions(print_id);
 """
@@ -377,6 +388,30 @@ class CaseStore:
         return self._write(tx)
 
     # -- reading ---------------------------------------------------------------------------------
+    # -- minutiae templates (the gallery) ---------------------------------------------------------
+    def put_template(self, print_id: int, extractor: str, version: str, template_json: str,
+                     iso: bytes | None = None, seconds: float | None = None) -> None:
+        """Store (or replace) the template one extractor made of a print."""
+        ts = now_iso()
+        self._write(lambda db: db.execute(
+            "INSERT INTO templates (print_id, extractor, extractor_version, template, iso, seconds, created)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(print_id, extractor) DO UPDATE SET"
+            " extractor_version=excluded.extractor_version, template=excluded.template, iso=excluded.iso,"
+            " seconds=excluded.seconds, created=excluded.created",
+            (print_id, extractor, version, template_json, iso, seconds, ts)))
+
+    def template_version(self, print_id: int, extractor: str) -> str | None:
+        """Version of the extractor that made the stored template of a print (None: no template)."""
+        rows = self._q("SELECT extractor_version FROM templates WHERE print_id=? AND extractor=?",
+                       (print_id, extractor))
+        return rows[0][0] if rows else None
+
+    def templates(self, extractor: str) -> list[dict[str, Any]]:
+        """Every stored template of one extractor, with its print's path and index, by print id."""
+        rows = self._q("SELECT t.print_id, t.extractor_version, t.template, p.path, p.idx, p.sha256 FROM templates t"
+                       " JOIN prints p ON p.id=t.print_id WHERE t.extractor=? ORDER BY t.print_id", (extractor,))
+        return [dict(r) for r in rows]
+
     def counts(self) -> dict[str, int]:
         return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0])  # noqa: S608 - fixed table names
                 for t in ("files", "prints", "results", "file_errors", "decisions")}
