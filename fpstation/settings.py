@@ -37,6 +37,11 @@ class Settings:
     batch_extensions: list[str] = field(default_factory=lambda: [
         ".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".wsq", ".eft", ".an2", ".nist"])
     io_threads: int = 4
+    #: the operator's name or id, written with every PAD decision (PAD dock and Scanner desk)
+    operator: str = ""
+    #: the training dialog's last task and data folder
+    train_task: str = ""
+    train_folder: str = ""
 
     _path: Path | None = field(default=None, repr=False, compare=False)
 

@@ -1,11 +1,11 @@
-"""``fpstation evaluate {restoration,gender,pad} ...``: each target registers itself here."""
+"""``fpstation evaluate {restoration,gender,pad,face} ...``: each target registers itself here."""
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
-TARGETS = ["restoration", "gender", "pad", "matching"]
+TARGETS = ["restoration", "gender", "pad", "face", "matching"]
 
 
 def add_common_arguments(p, data_help: str, model_word: str) -> None:

@@ -193,6 +193,8 @@ def _run_model(card, image) -> str:
 
         res = gender_predict(image, model_key=card.key)
         return f"gender on sample: {res.label} (P(female) {res.p_female:.3f})"
+    if card.task == "face":
+        return _identify_sample_face(card)
     if card.task == "restoration":
         try:
             from fpstation.ml import restoration
@@ -214,6 +216,24 @@ def _run_model(card, image) -> str:
                 f"the card lists an ONNX export but the restorer ran on {runtime}")
         return f"restored sample ({res.method}, {runtime}) in {res.seconds * 1000:.0f} ms"
     return ""
+
+
+def _identify_sample_face(card) -> str:
+    """Enrol two bundled sample people (one image each) and identify another image of the first."""
+    from fpstation import paths
+    from fpstation.core.imageio import read_print
+    from fpstation.ml.face.embed import get_embedder
+    from fpstation.ml.face.gallery import Gallery
+    from fpstation.ml.face.identify import identify
+
+    d = paths.samples_dir() / "faces"
+    emb = get_embedder(card.key)
+    g = Gallery(card.key, np.stack([emb.embed(read_print(d / f"orl_{n}.png").pixels).vector
+                                    for n in ("s1_1", "s2_1")]), ["s1", "s2"])
+    res = identify(read_print(d / "orl_s1_2.png").pixels, g, emb)
+    _expect(res.verdict == "s1", f"sample face identified as {res.verdict!r}, expected 's1'")
+    return (f"sample face identified: {res.verdict} (similarity {res.candidates[0][1]:.3f}, threshold "
+            f"{res.threshold}, box by {res.box.method}) in {res.seconds['total'] * 1000:.0f} ms")
 
 
 def _model_checks(r: _Runner, sample) -> None:

@@ -233,14 +233,16 @@ def process_loaded(item: Loaded, store: CaseStore, analyzers: Analyzers, *, canc
     for k in range(len(prints)):
         cancel.raise_if_cancelled()
         image = prints[k]
-        done = store.done_steps(image.sha256, image.index) or set()
-        if steps <= done:
+        done = store.done_steps(image.sha256, image.index)
+        # a print already stored with every requested step is skipped; with no step requested at all
+        # (list, hash and measure a folder) a print not yet stored is still recorded below
+        if done is not None and steps <= done:
             pid = store.print_id(image.sha256, image.index)
             row = store.print_row(pid)
             row.update(status="skipped", path=item.path)
             yield BatchItem(row, image=image if keep else None)
             continue
-        result = analyse(image, _missing(analyzers, done), cancel=cancel)
+        result = analyse(image, _missing(analyzers, done or set()), cancel=cancel)
         pid = store.record_analysis(result, size=item.size)
         row = store.print_row(pid)
         yield BatchItem(row, image=image if keep else None, result=result if keep else None)

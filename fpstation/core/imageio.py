@@ -431,9 +431,31 @@ def _clean_dpi(value: float | None, source: str, notes: list[str], snap: float =
     if abs(v - round(v)) < snap:
         v = float(round(v))
     if not PLAUSIBLE_DPI[0] <= v <= PLAUSIBLE_DPI[1]:
-        notes.append(f"{source} says {v:g} dpi, which is not a plausible scanner resolution; dpi treated as unknown")
+        notes.append(f"{source} says {v:g} dpi{_IMPLAUSIBLE_DPI_NOTE}")
         return None
     return v
+
+
+_IMPLAUSIBLE_DPI_NOTE = ", which is not a plausible scanner resolution; dpi treated as unknown"
+_IMPLAUSIBLE_DPI_RE = re.compile(r"says ([0-9.]+) dpi" + re.escape(_IMPLAUSIBLE_DPI_NOTE))
+
+
+def dpi_note(image: FingerprintImage) -> str:
+    """Where a print's resolution comes from, in words: "from the file", "stated (the file says 96
+    dpi, not plausible)", "96 dpi in the file, not plausible", or "the file does not say".
+
+    Shared by the info panel, the batch table and CSV, and the report, so they all say the same.
+    """
+    bad = next((m.group(1) for n in image.notes if (m := _IMPLAUSIBLE_DPI_RE.search(n))), None)
+    if image.dpi is not None and image.dpi_source == "stated":
+        said = (f"the file says {image.file_dpi:g} dpi" if image.file_dpi is not None
+                else f"the file says {bad} dpi, not plausible" if bad else "the file does not say")
+        return f"stated by the operator ({said})"
+    if image.dpi is not None:
+        return "from the file"
+    if bad is not None:
+        return f"{bad} dpi in the file, not plausible"
+    return "the file does not say"
 
 
 def _dpi_pair(x: float, y: float, source: str, notes: list[str]) -> float | None:
@@ -752,6 +774,29 @@ def _decode_type1314(rec, label: str, notes: list[str]) -> tuple[np.ndarray, flo
 # folders
 # --------------------------------------------------------------------------------------------
 
+def walk_folders(root: str | os.PathLike[str], recursive: bool = True) -> Iterator[tuple[Path, list[str]]]:
+    """``(folder, file names)`` for ``root`` and (when ``recursive``) every non-hidden sub-folder.
+
+    Symbolic links to folders are followed (a data set is often assembled from links), and each
+    real folder is visited once, so a link that points back up the tree cannot loop. Folders that
+    cannot be listed are skipped. Shared by every folder scan (batch, open folder, data sets).
+    """
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+            ident = (st.st_dev, st.st_ino)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if ident in seen:  # reached again through a link: already listed
+            dirnames[:] = []
+            continue
+        seen.add(ident)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        yield Path(dirpath), filenames
+
+
 def iter_image_files(folder: str | os.PathLike[str], recursive: bool = True,
                      extensions: Iterable[str] | None = None) -> Iterator[Path]:
     """Image files in a folder, in a deterministic order.
@@ -768,7 +813,7 @@ def iter_image_files(folder: str | os.PathLike[str], recursive: bool = True,
     Path
         Files sorted by their path relative to ``folder`` (case-insensitively, then exactly),
         folders' contents in that same order; hidden files are skipped; symlinked folders are
-        not followed (no cycles).
+        followed, each real folder once (a link back up the tree cannot loop).
 
     Raises
     ------
@@ -783,8 +828,7 @@ def iter_image_files(folder: str | os.PathLike[str], recursive: bool = True,
     exts = SUPPORTED_EXTENSIONS if extensions is None else frozenset(
         (e if e.startswith(".") else "." + e).lower() for e in extensions)
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")] if recursive else []
+    for dirpath, filenames in walk_folders(root, recursive=recursive):
         for fn in filenames:
             if fn.startswith("."):
                 continue

@@ -28,6 +28,9 @@ class Analyzers:
     restore: Callable[[FingerprintImage], RestorationResult] | None = None
     pad: Callable[[FingerprintImage], PadResult] | None = None
     gender: Callable[[FingerprintImage], GenderResult] | None = None
+    #: returns why the image is not a fingerprint (e.g. "it looks like a photograph of a face"),
+    #: or None; when it gives a reason no fingerprint model judges the image
+    not_fingerprint: Callable[[FingerprintImage], str | None] | None = None
 
 
 def analyse(
@@ -46,6 +49,18 @@ def analyse(
     out: dict[str, object] = {}
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
+    if steps and analyzers.not_fingerprint is not None:
+        t0 = time.perf_counter()
+        try:
+            why = analyzers.not_fingerprint(image)
+        except Exception:  # noqa: BLE001 - a failing check must not stop the fingerprint analysis
+            why = None
+        timings["modality"] = time.perf_counter() - t0
+        if why:
+            progress(1.0, "not a fingerprint")
+            msg = f"not judged: {why}"
+            return AnalysisResult(image=image, restoration=None, pad=None, gender=None, timings=timings,
+                                  errors={name: msg for name, _ in steps})
     for i, (name, fn) in enumerate(steps):
         cancel.raise_if_cancelled()
         progress(i / max(len(steps), 1), name)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from fpstation.core.errors import CaseStoreError
+from fpstation.core.imageio import dpi_note
 from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
 SCHEMA_VERSION = 1
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS prints (
     record TEXT,
     finger_position INTEGER,
     first_seen TEXT NOT NULL,
+    dpi_note TEXT,                 -- where dpi came from, in words (core.imageio.dpi_note)
     UNIQUE (sha256, idx)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -114,6 +116,19 @@ CREATE TABLE IF NOT EXISTS templates (
     seconds REAL,
     created TEXT NOT NULL,
     UNIQUE (print_id, extractor)
+);
+CREATE TABLE IF NOT EXISTS face_templates (  -- the case's face gallery (ml/face/gallery.py)
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL,
+    model TEXT NOT NULL,           -- registry key of the embedding model
+    model_sha256 TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,          -- float32, little-endian, unit length
+    path TEXT,
+    image_sha256 TEXT NOT NULL,
+    box TEXT,                      -- JSON: the face box and how it was found
+    created TEXT NOT NULL,
+    UNIQUE (identity, model, image_sha256)
 );
 CREATE INDEX IF NOT EXISTS results_print ON results(print_id);
 CREATE INDEX IF NOT EXISTS decisions_print ON decisions(print_id);
@@ -206,6 +221,9 @@ class CaseStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)")}
+            if "dpi_note" not in cols:  # a case written before the column existed (additive, same version)
+                self._db.execute("ALTER TABLE prints ADD COLUMN dpi_note TEXT")
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -244,6 +262,38 @@ class CaseStore:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise CaseStoreError(f"The case store could not be read: {exc}.", path=self.path) from exc
+
+    # -- face gallery (vectors only; the embedding itself lives in ml/face) -------------------
+    def add_face_templates(self, rows: list[dict[str, Any]]) -> int:
+        """Add gallery templates (``identity, model, model_sha256, dim, vector: bytes, path,
+        image_sha256, box``) in one transaction; an image already enrolled for that identity and
+        model is replaced. Returns the number written."""
+        def tx(db: sqlite3.Connection) -> int:
+            for r in rows:
+                db.execute("INSERT OR REPLACE INTO face_templates (identity, model, model_sha256, dim, vector, "
+                           "path, image_sha256, box, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                           (r["identity"], r["model"], r["model_sha256"], int(r["dim"]), r["vector"],
+                            r.get("path", ""), r["image_sha256"], json.dumps(r.get("box") or {}), now_iso()))
+            return len(rows)
+        return self._write(tx)
+
+    def face_templates(self, model: str) -> list[dict[str, Any]]:
+        rows = self._q("SELECT identity, model_sha256, dim, vector, path, image_sha256, box FROM face_templates "
+                       "WHERE model=? ORDER BY identity, id", (model,))
+        return [dict(r) for r in rows]
+
+    def face_identities(self, model: str | None = None) -> dict[str, int]:
+        """Enrolled identities -> number of templates (of ``model``, or of any model)."""
+        sql = "SELECT identity, COUNT(*) FROM face_templates"
+        rows = self._q(sql + " WHERE model=? GROUP BY identity" if model else sql + " GROUP BY identity",
+                       (model,) if model else ())
+        return {r[0]: int(r[1]) for r in rows}
+
+    def remove_face_identity(self, identity: str) -> int:
+        """Remove a person from the gallery (every model); returns the templates removed."""
+        def tx(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM face_templates WHERE identity=?", (identity,)).rowcount
+        return self._write(tx)
 
     # -- what is done ----------------------------------------------------------------------------
     def file_complete(self, sha256: str) -> bool:
@@ -313,9 +363,9 @@ class CaseStore:
                        (image.sha256, size, image.format, ts))
             db.execute(
                 "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
-                " finger_position, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " finger_position, first_seen, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (image.sha256, image.index, str(image.source), size, image.width, image.height,
-                 image.dpi, image.format, image.record, image.finger_position, ts))
+                 image.dpi, image.format, image.record, image.finger_position, ts, dpi_note(image)))
             pid = db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?",
                              (image.sha256, image.index)).fetchone()[0]
             for r in records:
@@ -470,7 +520,7 @@ class CaseStore:
 
 #: the columns of a flat row, in table/CSV order
 ROW_COLUMNS = [
-    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "size",
+    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_note", "size",
     "pad_verdict", "pad_score", "pad_threshold", "gender", "p_female", "restoration",
     "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
     "print_id",
@@ -493,7 +543,8 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
     return {
         "status": status or ("done" if not errors else "partial" if len(errors) < len(res) else "error"),
         "path": p["path"], "index": p["idx"], "sha256": p["sha256"], "format": p["format"] or "",
-        "width": p["width"], "height": p["height"], "dpi": p["dpi"], "size": p["size"],
+        "width": p["width"], "height": p["height"], "dpi": p["dpi"],
+        "dpi_note": p.get("dpi_note") or "", "size": p["size"],
         "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",
         "pad_score": pad["score"] if pad and not pad.get("error") else None,
         "pad_threshold": (pad.get("payload") or {}).get("threshold") if pad and not pad.get("error") else None,
@@ -514,5 +565,5 @@ def flat_error_row(e: dict[str, Any]) -> dict[str, Any]:
     row = dict.fromkeys(ROW_COLUMNS, None)
     row.update(status="bad file", path=e["path"], sha256=e["sha256"], size=e["size"], index=None,
                error=f"{e['error_type']}: {e['message']}", pad_verdict="", gender="", restoration="",
-               format="", pad_model="", gender_model="", restoration_model="", decision="", decision_time="")
+               format="", dpi_note="", pad_model="", gender_model="", restoration_model="", decision="", decision_time="")
     return row

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -154,6 +155,13 @@ class PadPanel(QWidget):
         self.seen_label.setWordWrap(True)
         lay.addWidget(self.seen_label)
 
+        op = QHBoxLayout()
+        op.addWidget(QLabel("Operator:"))
+        self.operator_edit = QLineEdit(str(getattr(settings, "operator", "") or ""))
+        self.operator_edit.setPlaceholderText("your name or id (recorded with each decision)")
+        self.operator_edit.editingFinished.connect(self._remember_operator)
+        op.addWidget(self.operator_edit, 1)
+        lay.addLayout(op)
         buttons = QHBoxLayout()
         self.confirm_button = QPushButton("Confirm")
         self.confirm_button.setToolTip("Record that you agree with the verdict")
@@ -285,6 +293,9 @@ class PadPanel(QWidget):
         self.verdict_label.setToolTip(subtitle)
         self.verdict_label.setAccessibleDescription(subtitle)
 
+    def _remember_operator(self) -> None:
+        self.settings.operator = self.operator_edit.text().strip()
+
     def _set_buttons_enabled(self, on: bool) -> None:
         for b in (self.confirm_button, self.live_button, self.attack_button):
             b.setEnabled(on)
@@ -315,11 +326,13 @@ class PadPanel(QWidget):
             "sha256": self.image.sha256,
             "source": self.image.source,
             "model": {"name": m.name, "version": m.version, "sha256": m.sha256} if m else None,
+            "operator": self.operator_edit.text().strip(),
         }
+        self._remember_operator()
         self.decisions.append(d)
         when = d["timestamp"].replace("T", " ").replace("+00:00", " UTC")
         word = "Confirmed" if action == "confirmed" else f"Overridden → {d['final_verdict']}"
-        self.decision_label.setText(f"{word} at {when}")
+        self.decision_label.setText(f"{word} by {d['operator'] or 'an unnamed operator'} at {when}")
         self.decisionRecorded.emit(d)
         return d
 
@@ -529,6 +542,13 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
         gender.clear()
         update_group(image)
 
+    def on_cleared() -> None:  # an unreadable file is selected: nothing of the last print stays
+        pad.clear(None)
+        gender.clear()
+        gender.headline.setText("—")
+        gender.set_group([], None)
+        window.left_view.set_overlay(None)
+
     def on_analysis(result: AnalysisResult) -> None:
         pad.show_result(result)
         gender.show_result(result)
@@ -544,6 +564,8 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
     pad.explainToggled.connect(on_explain)
     gender.combineRequested.connect(on_combine)
     window.printShown.connect(on_print)
+    if hasattr(window, "printCleared"):
+        window.printCleared.connect(on_cleared)
     window.analysisFinished.connect(on_analysis)
     window.modelsChanged.connect(reload_cards)
     reload_cards()

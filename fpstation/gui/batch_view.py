@@ -110,6 +110,9 @@ class ResultsModel(QAbstractTableModel):
         key = COLUMNS[index.column()][0]
         v = self._value(row, key)
         if role == Qt.ItemDataRole.DisplayRole:
+            if key == "dpi" and v is None and row.get("status") != "bad file":
+                note = row.get("dpi_note") or ""
+                return f"unknown ({note})" if note else "unknown"
             if v is None:
                 return ""
             if key in ("pad_score", "p_female"):
@@ -130,6 +133,8 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if key == "error" and row.get("error"):
                 return row["error"]
+            if key == "dpi" and row.get("dpi_note"):
+                return f"Resolution: {row['dpi_note']}"
             return f"{row.get('path')}\nSHA-256 {row.get('sha256') or '—'}"
         if role == Qt.ItemDataRole.ForegroundRole:
             if row.get("status") in ("bad file", "error") or (key == "error" and row.get("error")):
@@ -394,6 +399,10 @@ class BatchPanel(QWidget):
         self.case_label.setText(f"Case: {store.name}" if store else "No case open")
         if store is None or self.running:
             return
+        # nothing of the previous case's batch stays next to this case's rows
+        self.summary_label.setText("")
+        self.eta_label.setText("")
+        self.progress.setValue(0)
         self.model.clear()
         self._case_gen += 1
         task = Task(load_case_rows_job, store, name="case rows")

@@ -46,6 +46,37 @@ RECENT = 30  # rows kept in the recent list (images only for the newest few)
 KEEP_IMAGES = 5
 
 
+def final_verdict(row: dict[str, Any]) -> tuple[str, str]:
+    """(final verdict, how it was reached) of a flat row: the operator's decision wins over the model.
+
+    ``("ATTACK", "operator override")`` after "override: ATTACK", ``("LIVE", "confirmed")`` after a
+    confirm of LIVE, ``(model verdict, "model")`` when nobody decided yet.
+    """
+    model = row.get("pad_verdict") or ""
+    decision = str(row.get("decision") or "")
+    if decision.startswith("override"):
+        _, _, to = decision.partition(":")
+        to = to.strip().upper() or {"ATTACK": "LIVE", "LIVE": "ATTACK"}.get(model, "")
+        return to, "operator override"
+    if decision.startswith("confirm"):
+        return model, "confirmed"
+    return model, "model"
+
+
+def recent_text(row: dict[str, Any], when: str) -> str:
+    """One line of the Recent list: the final state first, the model's verdict beside it."""
+    name = Path(row.get("path") or "").name
+    if row.get("status") == "bad file":
+        return f"{when}  {name}  BAD FILE"
+    model = row.get("pad_verdict") or "no verdict"
+    final, how = final_verdict(row)
+    if how == "operator override":
+        return f"{when}  {name}  {final} (operator; model said {model})"
+    if how == "confirmed":
+        return f"{when}  {name}  {final} (confirmed)"
+    return f"{when}  {name}  {model}"
+
+
 
 def analyse_job(item: Any, store: Any, settings: Any, factory, *, progress, cancel) -> list:
     from fpstation.core.watch import analyse_loaded
@@ -88,8 +119,13 @@ class DeskPanel(QWidget):
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.file_label = QLabel("")
         self.file_label.setWordWrap(True)
-        self.operator_edit = QLineEdit()
+        self.operator_edit = QLineEdit(str(getattr(window.settings, "operator", "") or ""))
         self.operator_edit.setPlaceholderText("your name / id")
+        self.operator_edit.editingFinished.connect(
+            lambda: setattr(window.settings, "operator", self.operator_edit.text().strip()))
+        self.model_label = QLabel("")
+        self.model_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.model_label.setWordWrap(True)
         self.note_edit = QLineEdit()
         self.note_edit.setPlaceholderText("optional note")
         self.confirm_button = QPushButton("Confirm verdict")
@@ -117,6 +153,7 @@ class DeskPanel(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.image_label, 3)
         lay.addWidget(self.verdict_label)
+        lay.addWidget(self.model_label)
         lay.addWidget(self.score_label)
         lay.addWidget(self.file_label)
         lay.addLayout(form)
@@ -166,8 +203,8 @@ class DeskPanel(QWidget):
         for it in items:
             self._items.append(it)
             row = it.row
-            verdict = row.get("pad_verdict") or ("BAD FILE" if row.get("status") == "bad file" else "no verdict")
-            li = QListWidgetItem(f"{datetime.now():%H:%M:%S}  {Path(row.get('path') or '').name}  {verdict}")
+            it.arrived = f"{datetime.now():%H:%M:%S}"
+            li = QListWidgetItem(recent_text(row, it.arrived))
             li.setToolTip(row.get("error") or row.get("path") or "")
             self.recent.insertItem(0, li)
         while self.recent.count() > RECENT:
@@ -197,11 +234,21 @@ class DeskPanel(QWidget):
             self.image_label.clear()
             self.image_label.setText("(image not kept)" if row.get("print_id") else "Cannot read this file")
         verdict = row.get("pad_verdict") or ""
+        final, how = final_verdict(row)
+        self.model_label.setText("")
         if row.get("status") == "bad file":
             text, colour = "FILE NOT READABLE", "#555555"
             self.score_label.setText(row.get("error") or "")
         elif verdict in VERDICT_STYLE:
-            text, colour = VERDICT_STYLE[verdict]
+            # the operator's decision is the final state; the model's verdict stays beside it
+            text, colour = VERDICT_STYLE.get(final, VERDICT_STYLE[verdict])
+            if how == "operator override":
+                text = f"{text} (OPERATOR)"
+                self.model_label.setText(f"Operator override · the model said {verdict}")
+            elif how == "confirmed":
+                self.model_label.setText(f"Model verdict {verdict}, confirmed by the operator")
+            else:
+                self.model_label.setText("Model verdict, not yet confirmed")
             thr = row.get("pad_threshold")
             self.score_label.setText(f"attack score {row['pad_score']:.3f}"
                                      + (f" (threshold {thr:.2f})" if thr is not None else ""))
@@ -235,8 +282,15 @@ class DeskPanel(QWidget):
             self.window.notifications.notify(f"Decision not recorded: {exc.user_message}", "error")
             return None
         it.row["decision"], it.row["decision_time"] = d["decision"], d["created"]
+        self.window.settings.operator = self.operator_edit.text().strip()
+        self.show_item(it)  # the banner now shows the operator's decision as the final state
         self.decision_label.setText(f"Recorded: {decision} of {d['pad_verdict']} by {d['operator'] or '—'} "
                                     f"at {d['created']}")
+        if it in self._items:
+            r = len(self._items) - 1 - self._items.index(it)
+            li = self.recent.item(r)
+            if li is not None:
+                li.setText(recent_text(it.row, getattr(it, "arrived", "")))
         self.note_edit.clear()
         return d
 
@@ -278,6 +332,30 @@ def _connect_pad_panel(window: Any, ctl) -> None:
             window.notifications.notify(f"Decision not stored in the case: {exc.user_message}", "error")
 
     sig.connect(on_decision)
+
+    def show_case_decision(*_args: Any) -> None:
+        """The PAD dock's decision line shows what the *current case* holds for the print shown
+        (after New Case that is nothing), never a decision made in another case."""
+        label = getattr(panel, "decision_label", None)
+        im = window.current_print() if hasattr(window, "current_print") else None
+        if label is None:
+            return
+        store = ctl.store
+        pid = store.print_id(im.sha256, im.index) if (store is not None and im is not None) else None
+        decs = store.decisions(pid) if pid is not None else []
+        if not decs:
+            label.setText("")
+            return
+        d = decs[-1]
+        label.setText(f"In case {store.name}: {d['decision']} by {d['operator'] or 'an unnamed operator'} "
+                      f"at {d['created']}" + (f" ({len(decs)} decisions)" if len(decs) > 1 else ""))
+
+    ctl.caseChanged.connect(show_case_decision)
+    ctl.decisionAdded.connect(show_case_decision)
+    for name in ("printShown", "analysisFinished", "printCleared"):
+        s = getattr(window, name, None)
+        if s is not None:
+            s.connect(show_case_decision)
 
 
 def install(window: Any) -> DeskPanel:

@@ -7,6 +7,7 @@ displays; loading is done by the main window on the io pool.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class FileList(QListWidget):
         self._error_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         #: rows by normalised path, in list order (every row is added and taken by the methods below)
         self._by_path: dict[str, list[QListWidgetItem]] = {}
+        #: paths whose rows are still "loading…" (so finishing a load need not scan every row)
+        self._pending: set[str] = set()
         self.currentItemChanged.connect(self._on_current)
 
     # ------------------------------------------------------------------ rows
@@ -83,29 +86,48 @@ class FileList(QListWidget):
         item.setSizeHint(QSize(0, THUMB + 8))
         self.addItem(item)
         self._by_path.setdefault(_norm(path), []).append(item)
+        self._pending.add(_norm(path))
         return item
+
+    def pending_paths(self) -> set[str]:
+        """Paths (normalised) that still have a "loading…" row."""
+        return set(self._pending)
 
     def set_prints(self, path: str, prints: list[FingerprintImage], thumbs: list[QImage]) -> list[QListWidgetItem]:
         """Replace the placeholder of ``path`` by one row per decoded print."""
         rows = self.rows_for(path)
+        if len(rows) == 1 and len(prints) == 1 and rows[0].data(ENTRY_ROLE).pending:
+            # the common case (one print per file): fill the placeholder in place, no O(n) re-insert
+            item, im = rows[0], prints[0]
+            self._fill(item, path, im, thumbs[0])
+            self._pending.discard(_norm(path))
+            if self.currentItem() is item:
+                self.printSelected.emit(im)
+            return [item]
         row = self.row(rows[0]) if rows else self.count()
         was_current = bool(rows) and self.currentItem() in rows
         for it in rows:
             self._take(it)
         made = []
         for i, (im, th) in enumerate(zip(prints, thumbs, strict=True)):
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(th)), self._caption(im))
-            item.setData(ENTRY_ROLE, FileEntry(path=_norm(path), image=im))
-            item.setToolTip(f"{im.source}\n{im.width}×{im.height} px, {dpi_text(im.dpi)}, {im.format}"
-                            f"\nSHA-256 {im.sha256}")
+            item = QListWidgetItem()
+            self._fill(item, path, im, th)
             item.setSizeHint(QSize(0, THUMB + 8))
             self.insertItem(row + i, item)
             made.append(item)
         if made:
             self._by_path.setdefault(_norm(path), []).extend(made)
+            self._pending.discard(_norm(path))
         if was_current and made:
             self.setCurrentItem(made[0])
         return made
+
+    def _fill(self, item: QListWidgetItem, path: str, im: FingerprintImage, th: QImage) -> None:
+        item.setIcon(QIcon(QPixmap.fromImage(th)))
+        item.setText(self._caption(im))
+        item.setData(ENTRY_ROLE, FileEntry(path=_norm(path), image=im))
+        item.setToolTip(f"{im.source}\n{im.width}×{im.height} px, {dpi_text(im.dpi)}, {im.format}"
+                        f"\nSHA-256 {im.sha256}")
 
     def set_error(self, path: str, message: str, short: str = "") -> QListWidgetItem:
         """Mark the row of ``path`` as failed (adds a row if there is none).
@@ -117,6 +139,7 @@ class FileList(QListWidget):
         item = rows[0] if rows else self.add_pending(path)
         for extra in rows[1:]:
             self._take(extra)
+        self._pending.discard(_norm(path))
         entry: FileEntry = item.data(ENTRY_ROLE)
         entry.error = message
         entry.image = None
@@ -161,6 +184,7 @@ class FileList(QListWidget):
             rows.remove(item)
         if not rows:
             self._by_path.pop(key, None)
+            self._pending.discard(key)
         self.takeItem(self.row(item))
 
     def _items(self) -> list[QListWidgetItem]:
@@ -186,6 +210,7 @@ class FileList(QListWidget):
         return QIcon(pm)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # one resolve per path: rows of a 5,000-file folder stay cheap
 def _norm(path: str) -> str:
     try:
         return str(Path(path).resolve())

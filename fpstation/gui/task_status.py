@@ -7,6 +7,7 @@ import logging
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
+from fpstation.gui.widgets import ElidedLabel
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,9 @@ class TaskStatus:
         self.pixel_label.setMinimumWidth(120)
         self.zoom_label = QLabel("")  # permanent: zoom of the linked views ("100 %" = 1:1)
         self.zoom_label.setToolTip("Zoom of both views (100 % = one image pixel per screen pixel; F fits, 1 = 1:1)")
-        self.task_label = QLabel("")
+        # elided, fixed width: a long description or per-file progress text never relayouts the window
+        self.task_label = ElidedLabel("", hint_chars=40)
+        self.task_label.setFixedWidth(self.task_label.sizeHint().width())
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setFixedWidth(160)
@@ -42,6 +45,7 @@ class TaskStatus:
             bar.addPermanentWidget(w)
         self._tasks: list[tuple[Task, str]] = []
         self._fraction: dict[int, tuple[float, str]] = {}
+        self._shown = True
         self._refresh()
 
     # ------------------------------------------------------------------ messages
@@ -93,8 +97,10 @@ class TaskStatus:
 
     def _refresh(self) -> None:
         busy = bool(self._tasks)
-        for w in (self.task_label, self.progress_bar, self.cancel_button):
-            w.setVisible(busy)
+        if busy != self._shown:  # show/hide only on a change: each toggle relayouts the status bar
+            self._shown = busy
+            for w in (self.task_label, self.progress_bar, self.cancel_button):
+                w.setVisible(busy)
         if not busy:
             self.cancel_button.setEnabled(True)
             return

@@ -10,6 +10,7 @@ restoration loaders (paired degraded/clean, FVC, SOCOFing Altered→Real pairs) 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,7 +100,10 @@ LEADING_ID_RE = re.compile(r"^(?P<id>\d+)(?:[_\-.]|$)")
 
 def image_files(root: Path) -> list[Path]:
     """Every image file under ``root`` (recursive, by extension), sorted."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    from fpstation.core.imageio import walk_folders  # follows symlinked folders, without loops
+
+    return sorted(d / f for d, names in walk_folders(root) for f in names
+                  if os.path.splitext(f)[1].lower() in IMAGE_EXTS and (d / f).is_file())
 
 
 def scan_socofing(root: str | Path) -> list[dict]:
@@ -225,7 +229,9 @@ def detect_layout(root: str | Path) -> str | None:
     subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
     if "real" in subdirs and any(parse_socofing_name(p) for p in image_files(subdirs["real"])[:20]):
         return "socofing"
-    dirs = [d for d in root.rglob("*") if d.is_dir()]
+    from fpstation.core.imageio import walk_folders
+
+    dirs = [d for d, _ in walk_folders(root)][1:]
     names = {_folder_class(d.name) for d in dirs}
     if "live" in names and "fake" in names:
         return "livdet"

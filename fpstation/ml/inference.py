@@ -60,4 +60,21 @@ def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = T
         restore=(lambda im: restore(im, s.restorer)) if restoration else None,
         pad=(lambda im: pad(im, s.pad_model, s.pad_threshold, s.uncertain_band)) if pad_ else None,
         gender=(lambda im: gender(im, s.gender_model, s.uncertain_band)) if gender_ else None,
+        not_fingerprint=not_fingerprint,
     )
+
+
+def not_fingerprint(image: FingerprintImage) -> str | None:
+    """Why a fingerprint model should not judge ``image`` (a face photograph), or None.
+
+    The face-vs-fingerprint check of ml/face/modality.py: a detected face with no ridge pattern.
+    Without dlib installed the check is skipped (None)."""
+    try:
+        from fpstation.ml.face.modality import FACE, check
+    except ImportError:
+        return None
+    try:
+        m = check(image.pixels)
+    except ImportError:  # dlib missing: no face detector
+        return None
+    return m.reason if m.kind == FACE else None

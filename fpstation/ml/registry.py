@@ -14,7 +14,10 @@ A model is a weights file plus a model card ``<name>.json`` beside it::
 A card may also list an ONNX export of the same weights, ``"onnx": {"file": ..., "sha256": ...}``
 (restorers; see ml/restoration/onnx_export.py), verified the same way.
 
-Tasks: "restoration", "pad", "gender" (later "face"). The registry refuses a file whose sha256
+A card with ``"runtime": "dlib"`` and a ``"package"`` entry names a weights file that stays inside
+a pip package (the face embedding, see ml/face/dlib_models.py): ``file`` is resolved there.
+
+Tasks: "restoration", "pad", "gender", "face". The registry refuses a file whose sha256
 differs from its card. Keras is imported lazily, only when a model is actually loaded.
 User models are versioned: ``<user models dir>/<name>/v<N>/`` each holding a card + weights.
 """
@@ -66,10 +69,22 @@ class ModelCard:
 def _read_card(card_path: Path, shipped: bool) -> ModelCard | None:
     try:
         d = json.loads(card_path.read_text(encoding="utf-8"))
-        return ModelCard(name=d["name"], task=d["task"], file=(card_path.parent / d["file"]).resolve(),
+        return ModelCard(name=d["name"], task=d["task"], file=_weights_path(card_path, d),
                          sha256=d["sha256"], version=str(d.get("version", "1")), shipped=shipped, data=d)
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _weights_path(card_path: Path, d: dict[str, Any]) -> Path:
+    """Beside the card, or inside the pip package the card names (``"runtime": "dlib"``)."""
+    if d.get("runtime") == "dlib" and d.get("package"):
+        from fpstation.ml.face import dlib_models
+
+        try:
+            return dlib_models.package_dir() / d["file"]
+        except ModelError:
+            pass  # package missing: the path below does not exist, verify() says so in words
+    return (card_path.parent / d["file"]).resolve()
 
 
 class Registry:
@@ -145,6 +160,11 @@ class Registry:
                 return self._cache[key]
             card = self.card(key)
             self.verify(card)
+            if card.data.get("runtime") == "dlib":  # dlib network, not Keras (ml/face/dlib_models.py)
+                from fpstation.ml.face import dlib_models
+
+                self._cache[key] = dlib_models.resnet(card.sha256)
+                return self._cache[key]
             try:
                 import keras
 

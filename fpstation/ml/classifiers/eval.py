@@ -80,6 +80,8 @@ def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjec
 
     loaded = load_classifier(kind, model_key, registry)
     layout, items, notes = task._items(Path(root), task.default_hyper())
+    if not items:  # say so plainly: the subject selection below is not what emptied the list
+        raise DatasetError(f"No images found in “{root}”.", path=str(root))
     items, sel_note = _select(items, loaded.card.data, subjects, layout)
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")

@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
-from fpstation.ml.datasets import FVC_RE, file_list_sha256, parse_socofing_name, read_gray, subject_split
+from fpstation.ml.datasets import (
+    FVC_RE,
+    file_list_sha256,
+    image_files,
+    parse_socofing_name,
+    read_gray,
+    subject_split,
+)
 
 #: nominal resolution of each FVC B set (FVC2002 DB2 is 569 dpi; the others 500 dpi or SFinGe ~500)
 FVC_DPI = {"fvc2002-db1b": 500, "fvc2002-db2b": 569, "fvc2002-db3b": 500, "fvc2002-db4b": 500,
@@ -71,7 +78,7 @@ def collect_sources(root: str | Path, *, fvc: bool = True, socofing: bool = True
                 if socofing:
                     out.append(Source(f"socofing/Real/{p.name}", str(p), f"socofing/{n.subject}", "socofing"))
     if altered and (soc / "Altered").is_dir():
-        for p in sorted((soc / "Altered").rglob("*")):
+        for p in image_files(soc / "Altered"):  # follows symlinked sub-folders
             n = parse_socofing_name(p)
             if n is None or n.alter is None or n.stem_real.lower() not in real:
                 continue

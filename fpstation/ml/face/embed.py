@@ -1,0 +1,145 @@
+"""Face embedders: an aligned face chip -> an L2-normalised vector; similarity = cosine.
+
+``dlib-resnet`` (the shipped default) is dlib's ResNet-29 metric-learning network (128-d, trained
+by dlib's author on about 3 million faces), run on the 150×150 chip from :mod:`.detect`. The
+trainable alternative is the small MobileNet-style CNN of :mod:`.task` (a Keras model in the
+registry, task ``face``); its embedding is the layer before its softmax.
+
+Every image goes in as grey (replicated to three channels for dlib), so colour and grey probes are
+treated alike (the ORL data is grey).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fpstation.core.errors import ModelError
+from fpstation.ml.face import dlib_models
+from fpstation.ml.face.detect import AlignedFace, FaceBox, align
+
+TASK = "face"
+DLIB_RUNTIME = "dlib"
+
+
+def l2n(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float32)
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.maximum(n, 1e-12)
+
+
+@dataclass
+class Embedding:
+    vector: np.ndarray  # (d,) float32, unit length
+    face: AlignedFace
+    seconds: float  # detect + align + embed
+
+
+class Embedder:
+    """Base: card-backed; subclasses implement :meth:`embed_chips`."""
+
+    def __init__(self, card: Any) -> None:
+        self.card = card
+        self.key: str = card.key
+        self.sha256: str = card.sha256
+        data = card.data or {}
+        self.threshold: float | None = (data.get("threshold") or {}).get("similarity")
+        self.shape_sha256 = ((data.get("package") or {}).get("files") or {}).get(dlib_models.SHAPE_5)
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        """(N, 150, 150, 3) uint8 aligned chips -> (N, d) unit vectors."""
+        raise NotImplementedError
+
+    def embed(self, pixels: np.ndarray, box: FaceBox | None = None, *, allow_whole_image: bool = True) -> Embedding:
+        t0 = time.perf_counter()
+        face = align(pixels, box, allow_whole_image=allow_whole_image, shape_sha256=self.shape_sha256)
+        v = self.embed_chips(face.chip[None])[0]
+        return Embedding(v, face, time.perf_counter() - t0)
+
+
+class DlibEmbedder(Embedder):
+    def __init__(self, card: Any) -> None:
+        super().__init__(card)
+        self._net = dlib_models.resnet(card.sha256)
+        self._lock = threading.Lock()  # one dlib net object; calls are serialised
+
+    @property
+    def dim(self) -> int:
+        return 128
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        chips = np.ascontiguousarray(chips, np.uint8)
+        with self._lock:
+            if len(chips) == 1:
+                out = [self._net.compute_face_descriptor(chips[0])]
+            else:
+                out = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+        return l2n(np.array(out, np.float32))
+
+
+class KerasEmbedder(Embedder):
+    """The small CNN trained here: the chip, grey, resized to the model's input, through every layer
+    up to the embedding (named ``embedding``)."""
+
+    def __init__(self, card: Any, model: Any) -> None:
+        super().__init__(card)
+        import keras
+
+        self._model = keras.Model(model.inputs, model.get_layer("embedding").output)
+        shape = (card.data.get("input") or {}).get("shape") or model.input_shape[1:]
+        self.size = int(shape[0])
+        self._dim = int(self._model.output_shape[-1])
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        from fpstation.ml.face.task import chips_to_input
+
+        x = chips_to_input(chips, self.size)
+        out = self._model(x, training=False)
+        return l2n(np.asarray(out))
+
+
+_embedders: dict[str, Embedder] = {}
+_lock = threading.RLock()
+
+
+def default_key(registry: Any = None) -> str:
+    from fpstation.ml.registry import get_registry
+
+    reg = registry or get_registry()
+    card = reg.default(TASK)
+    if card is None:
+        raise ModelError("No face model is installed (models/face-dlib-resnet.json is missing).")
+    return card.key
+
+
+def get_embedder(key: str | None = None, registry: Any = None) -> Embedder:
+    """The embedder of registry model ``key`` (default: the shipped default face model), cached."""
+    from fpstation.ml.registry import get_registry
+
+    reg = registry or get_registry()
+    key = key or default_key(reg)
+    with _lock:
+        if key in _embedders:
+            return _embedders[key]
+        card = reg.card(key)
+        if card.task != TASK:
+            raise ModelError(f"“{key}” is a {card.task} model, not a face model.")
+        if card.data.get("runtime") == DLIB_RUNTIME:
+            reg.verify(card)
+            emb: Embedder = DlibEmbedder(card)
+        else:
+            emb = KerasEmbedder(card, reg.load(key))
+        _embedders[key] = emb
+        return emb
