@@ -1,4 +1,4 @@
-"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] ...``
+"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] ...``
 
 Reads each file (every print of a NIST file), runs :func:`fpstation.core.pipeline.analyse` with
 the analysers from :func:`fpstation.ml.inference.default_analyzers`, prints one table row per
@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-restore", action="store_true", help="skip restoration")
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
+    p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
     p.set_defaults(func=run)
 
 
@@ -78,6 +79,11 @@ def _print_entry(path: str, image, result, load_s: float, skipped: list[str]) ->
         pd = result.pad
         computed["pad"] = {"attack_score": round(float(pd.attack_score), 6), "threshold": float(pd.threshold),
                            "verdict": pd.verdict, "model": _model_dict(pd.model)}
+    if result.quality is not None:
+        q = result.quality
+        computed["quality"] = {"nfiq2": int(q.score), "name": q.name, "version": q.version,
+                               "actionable": {k: round(float(v), 4) for k, v in q.actionable.items()},
+                               **({"note": q.note} if q.note else {})}
     if result.gender is not None:
         g = result.gender
         computed["gender"] = {"p_female": round(float(g.p_female), 6), "p_male": round(float(g.p_male), 6),
@@ -102,25 +108,27 @@ def _cell(entry: dict[str, Any], step: str) -> str:
         return f"{c['method']} {c['seconds'] * 1000:.0f}ms"
     if step == "pad":
         return f"{c['verdict']} {c['attack_score']:.2f}"
+    if step == "quality":
+        return str(c["nfiq2"])
     return f"{c['label']} {c['p_female']:.2f}"
 
 
 def format_table(entries: list[dict[str, Any]]) -> str:
     """The human-readable table printed by ``analyze`` (one row per print, then the errors)."""
-    head = ("file", "size", "dpi", "format", "restoration", "pad", "gender", "time")
+    head = ("file", "size", "dpi", "format", "nfiq2", "restoration", "pad", "gender", "time")
     rows = []
     notes = []
     for e in entries:
         name = Path(e["path"]).name
         if "error" in e:
-            rows.append((name, "", "", "", "UNREADABLE", "", "", ""))
+            rows.append((name, "", "", "", "", "UNREADABLE", "", "", ""))
             notes.append(f"{name}: {e['error']}")
             continue
         if e.get("record"):
             name += f" [{e['record']} #{e['index']}" + (f" f{e['finger_position']}" if e["finger_position"] else "") + "]"
         total = sum(e["timings"].values())
         rows.append((name, f"{e['width']}x{e['height']}", "unknown" if e["dpi"] is None else f"{e['dpi']:g}",
-                     e["format"], _cell(e, "restoration"), _cell(e, "pad"), _cell(e, "gender"), f"{total:.2f}s"))
+                     e["format"], _cell(e, "quality"), _cell(e, "restoration"), _cell(e, "pad"), _cell(e, "gender"), f"{total:.2f}s"))
         notes.extend(f"{name}: {step}: {msg}" for step, msg in e["errors"].items())
         notes.extend(f"{name}: note: {n}" for n in e["notes"])
         extra = e["computed"].get("restoration", {}).get("note")
@@ -141,8 +149,8 @@ def analyze_files(files: list[str], analyzers, debug: bool = False,
 
     entries: list[dict[str, Any]] = []
     all_read = True
-    skipped = [n for n, f in (("restoration", analyzers.restore), ("pad", analyzers.pad),
-                              ("gender", analyzers.gender)) if f is None]
+    skipped = [n for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
+                              ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is None]
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -181,8 +189,9 @@ def run(args) -> int:
     if args.restorer:
         settings.restorer = args.restorer
     base = default_analyzers(settings, restoration=not args.no_restore, pad_=not args.no_pad,
-                             gender_=not args.no_gender)
+                             gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
     analyzers = Analyzers(restore=_missing_module_guard("Restoration", base.restore),
+                          quality=_missing_module_guard("NFIQ 2", base.quality),
                           pad=_missing_module_guard("Presentation-attack detection", base.pad),
                           gender=_missing_module_guard("Gender estimation", base.gender))
     debug = bool(getattr(args, "debug", False))

@@ -28,6 +28,8 @@ class Analyzers:
     restore: Callable[[FingerprintImage], RestorationResult] | None = None
     pad: Callable[[FingerprintImage], PadResult] | None = None
     gender: Callable[[FingerprintImage], GenderResult] | None = None
+    #: print quality (NFIQ 2, ``fpstation.core.matching.quality.nfiq2``)
+    quality: Callable[[FingerprintImage], object] | None = None
     #: returns why the image is not a fingerprint (e.g. "it looks like a photograph of a face"),
     #: or None; when it gives a reason no fingerprint model judges the image
     not_fingerprint: Callable[[FingerprintImage], str | None] | None = None
@@ -44,8 +46,8 @@ def analyse(
     A failing step does not stop the others: its message goes to ``errors[step]``.
     Cancellation is checked between steps and raises :class:`~fpstation.core.jobs.Cancelled`.
     """
-    steps = [(n, f) for n, f in (("restoration", analyzers.restore), ("pad", analyzers.pad),
-                                 ("gender", analyzers.gender)) if f is not None]
+    steps = [(n, f) for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
+                                 ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is not None]
     out: dict[str, object] = {}
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -74,4 +76,4 @@ def analyse(
         timings[name] = time.perf_counter() - t0
     progress(1.0, "done")
     return AnalysisResult(image=image, restoration=out.get("restoration"), pad=out.get("pad"),
-                          gender=out.get("gender"), timings=timings, errors=errors)
+                          gender=out.get("gender"), timings=timings, errors=errors, quality=out.get("quality"))

@@ -169,6 +169,10 @@ def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, resto
     if pad:
         parts.append(f"<p>Presentation-attack verdict: <span class='verdict {_e(pad['verdict'])}'>{_e(pad['verdict'])}"
                      f"</span> (attack score {pad['score']:.3f})</p>")
+    qual = next((r for r in rec["results"] if r["step"] == "quality" and not r["error"]), None)
+    if qual and qual["score"] is not None:
+        parts.append(f"<p>Print quality: <b>{_e(qual['model_name'])} {int(qual['score'])}</b> (0–100, higher is "
+                     "better)</p>")
     for n in notes:
         parts.append(f"<p class='note'>{_e(n)}</p>")
     parts.append("<div class='imgs'>")

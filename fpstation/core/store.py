@@ -39,7 +39,7 @@ from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
 SCHEMA_VERSION = 1
 #: analysis steps in display order (names used by core.pipeline.analyse)
-STEPS = ("restoration", "pad", "gender")
+STEPS = ("quality", "restoration", "pad", "gender")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -185,6 +185,11 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
         out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict,
                               {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen)},
                               t.get("pad", p.seconds)))
+    q = result.quality
+    if q is not None:
+        out.append(StepRecord("quality", ModelRef(q.name, q.version), float(q.score), str(q.score),
+                              {"actionable": _jsonable(dict(q.actionable)), "note": q.note},
+                              t.get("quality")))
     g = result.gender
     if g is not None:
         out.append(StepRecord("gender", g.model, float(g.p_female), g.label,
@@ -520,7 +525,7 @@ class CaseStore:
 
 #: the columns of a flat row, in table/CSV order
 ROW_COLUMNS = [
-    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_note", "size",
+    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_note", "size", "nfiq2",
     "pad_verdict", "pad_score", "pad_threshold", "gender", "p_female", "restoration",
     "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
     "print_id",
@@ -537,7 +542,7 @@ def _model_text(r: dict[str, Any] | None) -> str:
 def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: dict[str, Any] | None,
              status: str = "") -> dict[str, Any]:
     """Build the flat row of a stored print from its ``prints`` row and results keyed by step."""
-    pad, gen, rst = res.get("pad"), res.get("gender"), res.get("restoration")
+    pad, gen, rst, qual = res.get("pad"), res.get("gender"), res.get("restoration"), res.get("quality")
     errors = [f"{s}: {r['error']}" for s, r in res.items() if r.get("error")]
     secs = [r["seconds"] for r in res.values() if r.get("seconds") is not None]
     return {
@@ -545,6 +550,7 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
         "path": p["path"], "index": p["idx"], "sha256": p["sha256"], "format": p["format"] or "",
         "width": p["width"], "height": p["height"], "dpi": p["dpi"],
         "dpi_note": p.get("dpi_note") or "", "size": p["size"],
+        "nfiq2": int(qual["score"]) if qual and not qual.get("error") and qual.get("score") is not None else None,
         "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",
         "pad_score": pad["score"] if pad and not pad.get("error") else None,
         "pad_threshold": (pad.get("payload") or {}).get("threshold") if pad and not pad.get("error") else None,

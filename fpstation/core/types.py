@@ -152,3 +152,5 @@ class AnalysisResult:
     gender: GenderResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: NFIQ 2 (``fpstation.core.matching.quality.Nfiq2``: score, name, version, actionable, note)
+    quality: Any = None

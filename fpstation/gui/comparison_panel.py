@@ -197,6 +197,8 @@ def install(window: Any) -> ComparisonPanel:
     dock = window.add_dock(scroll, "Comparison")
     dock.hide()  # opened from View / Tools; the PAD and gender docks keep the room by default
     nfiq_row = QLabel("—")
+    nfiq_row.setWordWrap(True)
+    nfiq_row.setMinimumWidth(1)  # like the other info rows: wrap inside the sidebar, never widen it
     window.info.layout().addRow("NFIQ 2:", nfiq_row)
     left = MinutiaeOverlay(window.left_view.scene())
     right = MinutiaeOverlay(window.right_view.scene())
@@ -225,7 +227,8 @@ def install(window: Any) -> ComparisonPanel:
             state["q"] = q
             text = f"{q.score}  ({q.name})" + (f"; {q.note}" if q.note else "")
             panel.nfiq2_label.setText(text)
-            nfiq_row.setText(text)
+            nfiq_row.setText(f"{q.score} / 100")
+            nfiq_row.setToolTip(text)
 
         task.signals.result.connect(done)
         task.signals.error.connect(lambda exc: (panel.nfiq2_label.setText(f"unavailable: {exc}"),

@@ -43,7 +43,7 @@ def gender(image: FingerprintImage, model_key: str = "", uncertain_band: float =
 
 
 def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = True,
-                      gender_: bool = True) -> Analyzers:
+                      gender_: bool = True, quality: bool = True) -> Analyzers:
     """The analysers configured by ``settings`` (a :class:`fpstation.settings.Settings`).
 
     Called on a worker thread (or in the CLI) before the first analysis: it first loads
@@ -60,8 +60,16 @@ def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = T
         restore=(lambda im: restore(im, s.restorer)) if restoration else None,
         pad=(lambda im: pad(im, s.pad_model, s.pad_threshold, s.uncertain_band)) if pad_ else None,
         gender=(lambda im: gender(im, s.gender_model, s.uncertain_band)) if gender_ else None,
+        quality=_nfiq2 if quality else None,
         not_fingerprint=not_fingerprint,
     )
+
+
+def _nfiq2(image: FingerprintImage):
+    """NFIQ 2 (NIST, native; no TensorFlow)."""
+    from fpstation.core.matching.quality import nfiq2
+
+    return nfiq2(image)
 
 
 def not_fingerprint(image: FingerprintImage) -> str | None:
