@@ -83,6 +83,29 @@ def speed(ts: list, n: int = 300) -> dict:
     return out
 
 
+def search_rank1(data: Path, extractor: str, matcher: str = mt.DEFAULT_MATCHER) -> dict:
+    """Rank-1 of the full search on one gallery pooled over the sets (impression 1 of every finger),
+    probes = every other impression; with a short prefilter shortlist (10) and with none (all)."""
+    from fpstation.core.matching.gallery import GalleryIndex, pair_histogram
+
+    gal, probes = [], []
+    for name in SETS:
+        if not (data / name).is_dir():
+            continue
+        prints, ts = templates_for(data, name, extractor)
+        for p, t in zip(prints, ts, strict=True):
+            (gal if p.impression == 1 else probes).append((f"{name}/{p.finger}", t))
+    gi = GalleryIndex(list(range(len(gal))), [t for _, t in gal], [k for k, _ in gal])
+    out = {"gallery": len(gal), "probes": len(probes), "matcher": matcher}
+    for label, short in (("shortlist_10", 10), ("shortlist_all", len(gal))):
+        t0 = time.perf_counter()
+        hits = sum(gi.search(t, top=1, shortlist=short, matcher=matcher)[0].label == k for k, t in probes)
+        out[label] = {"rank1": hits / len(probes), "seconds_per_search": (time.perf_counter() - t0) / len(probes)}
+    pre_hits = sum(gal[int(np.argmax(gi.hist @ pair_histogram(t)))][0] == k for k, t in probes)
+    out["prefilter_only_rank1"] = pre_hits / len(probes)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("FPSTATION_SHARED_DATA", str(ROOT.parent / "shared" / "data")))
@@ -161,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
 
         res["search"] = {e: search_benchmark(ts, sizes=(1000, 10000)) for e, ts in all_ts.items()}
         log(f"search {res['search']}")
+        res["search_rank1"] = {e: search_rank1(data, e) for e in all_ts}
+        log(f"search rank-1 {res['search_rank1']}")
     if "nfiq2" in stages:
         from fpstation.core.imageio import read_print
         from fpstation.core.matching.quality import nfiq2

@@ -4,7 +4,8 @@ DIR is FVC-layout (``images/<finger>_<impression>.*`` or the images themselves).
 prints of the same finger are genuine comparisons, all pairs of different fingers impostor ones;
 rank-1 uses impression 1 as the gallery and the others as probes. Writes OUT (eer, fmr100, fmr1000,
 rank1, n_genuine, n_impostor, DET points) and ``<OUT stem>_det.png`` beside it. ``--restorer`` applies
-a restorer to every print first (restoration judged by what it does to matching). Templates are
+a restorer to the probes (every impression but the first) before their minutiae are found:
+restoration judged by what it does to matching. Templates are
 cached in ``--cache`` (default: none) so a second run only compares.
 """
 
@@ -24,7 +25,7 @@ def add_parser(tsub) -> None:
     p.add_argument("--extractor", choices=list(EXTRACTORS), default=DEFAULT_EXTRACTOR)
     p.add_argument("--matcher", choices=list(MATCHERS), default=DEFAULT_MATCHER)
     p.add_argument("--restorer", choices=["none", "unet", "autoencoder", "classical"], default="none",
-                   help="restore every print before extracting minutiae")
+                   help="restore the probes (impressions 2..n) before extracting minutiae")
     p.add_argument("--cache", type=Path, default=None, help="folder to cache templates in between runs")
     p.set_defaults(func=run)
 

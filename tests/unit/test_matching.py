@@ -292,3 +292,16 @@ def test_cli_compare_enroll_search(tmp_path, capsys):
     capsys.readouterr()
     assert main(["search", str(files[0]), "--case", str(tmp_path / "none.sqlite")]) == 2
     assert "no case file" in capsys.readouterr().err.lower()
+
+
+def test_evaluate_folder_applies_a_restorer_to_probes_only(tmp_path):
+    folder = _fvc_folder(tmp_path, fingers=2, impressions=3)
+    seen = []
+
+    def prepare(image):
+        seen.append(Path(image.source).stem)
+        return image
+
+    rep = ev.evaluate_folder(folder, "mindtct", "consensus", prepare=prepare, prepare_tag="test")
+    assert sorted(seen) == ["101_2", "101_3", "102_2", "102_3"]  # impression 1 is the untouched gallery
+    assert rep["prepare"] == "test" and rep["n_genuine"] == 6

@@ -187,7 +187,9 @@ def evaluate_folder(folder: str | Path, extractor: str = ex.DEFAULT_EXTRACTOR, m
                     progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED) -> dict:
     """Verification and identification figures of one extractor+matcher on an FVC-layout folder.
 
-    ``prepare`` (image -> image, e.g. a restorer) is applied to every print before extraction.
+    ``prepare`` (image -> image, e.g. a restorer) is applied to the probes before extraction: every
+    impression but the first, which stays as captured (the gallery of the rank-1 protocol). So
+    genuine pairs compare a restored probe with the original gallery print, or two restored probes.
     Raises :class:`~fpstation.core.errors.DatasetError` when the folder holds no FVC-named prints.
     """
     from fpstation.core.errors import DatasetError
@@ -204,7 +206,8 @@ def evaluate_folder(folder: str | Path, extractor: str = ex.DEFAULT_EXTRACTOR, m
     for k, p in enumerate(prints):
         cancel.raise_if_cancelled()
         p1(k / len(prints), f"minutiae {p.stem} ({k + 1}/{len(prints)})")
-        ts.append(cache.get(p.path, extractor, prepare, prepare_tag))
+        probe = p.impression != 1
+        ts.append(cache.get(p.path, extractor, prepare if probe else None, prepare_tag if probe else ""))
     s = score_matrix(ts, lambda a, b: mt.score_only(a, b, matcher), wrap_progress(progress, 0.7, 1.0), cancel)
     out = summarise(s, prints, validation_fingers)
     out.update({"folder": str(folder), "extractor": extractor, "extractor_version": ex.extractor_version(extractor),
