@@ -1,4 +1,7 @@
-"""``fpstation enroll DIR|FILE... --case CASE [--extractor X]``: enrol prints into a case's gallery.
+"""``fpstation enroll [DIR|FILE...] --case CASE [--extractor X]``: enrol prints into a case's gallery.
+
+Without DIR, every print the case already holds (e.g. from ``batch --case``) is enrolled from the
+path where it was seen.
 
 Templates are stored in the case with the extractor's name and version; prints already enrolled
 with the same version are skipped, so an interrupted enrolment (Ctrl-C) resumes on the next run.
@@ -16,7 +19,8 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("enroll", help="enrol a folder of prints into a case's gallery (resumable)",
                        description=__doc__)
-    p.add_argument("inputs", metavar="DIR", nargs="+", type=Path, help="folders (searched recursively) or files")
+    p.add_argument("inputs", metavar="DIR", nargs="*", type=Path,
+                   help="folders (searched recursively) or files; none = the prints already in the case")
     p.add_argument("--case", required=True, type=Path, help="case file (.fpcase / .sqlite); created if missing")
     p.add_argument("--extractor", choices=list(EXTRACTORS), default=DEFAULT_EXTRACTOR)
     p.add_argument("--dpi", type=float, default=None, help="resolution of prints whose files do not state one")
@@ -44,8 +48,14 @@ def run(args) -> int:
     from fpstation.core.matching.gallery import enroll
     from fpstation.core.store import CaseStore
 
-    files = _files(args.inputs)
     with CaseStore(args.case) as store:
+        if args.inputs:
+            files = _files(args.inputs)
+        else:
+            files = list(dict.fromkeys(Path(store.get_print(i)["path"]) for i in store.iter_print_ids()))
+            if not files:
+                print(f"The case {args.case} holds no prints yet: give a folder to enrol.")
+                return 2
         rep = enroll(store, files, args.extractor, dpi=args.dpi, progress=TextProgress())
     print(f"enrolled {rep.enrolled}, already enrolled {rep.skipped}, failed {len(rep.failed)} "
           f"({rep.seconds:.1f} s) into {args.case}")

@@ -284,6 +284,15 @@ def test_cli_compare_enroll_search(tmp_path, capsys):
     for f in files:
         shutil.copy(f, folder / f.name)
     assert main(["enroll", str(folder), "--case", str(case), "--extractor", "mindtct"]) == 0
+    case2 = tmp_path / "case2.sqlite"
+    assert main(["enroll", "--case", str(case2)]) == 2  # nothing in the case to enrol yet
+    assert main(["batch", str(folder), "--case", str(case2), "--out", str(tmp_path / "rows.csv"), "--no-restore",
+                 "--no-pad", "--no-gender", "--no-quality"]) == 0
+    assert main(["enroll", "--case", str(case2), "--extractor", "mindtct"]) == 0  # the case's own prints
+    from fpstation.core.store import CaseStore
+
+    with CaseStore(case2) as st:
+        assert len(st.templates("mindtct")) == len(files)
     js = tmp_path / "s.json"
     assert main(["search", str(files[2]), "--case", str(case), "--extractor", "mindtct", "--top", "2",
                  "--json", str(js)]) == 0
