@@ -41,6 +41,8 @@ DEFAULT_EXTRACTOR = "leader"
 
 _lock = threading.Lock()
 _cache: dict[str, object] = {}
+#: NBIS' C code (mindtct, bozorth3) keeps global state: one call at a time, whichever thread asks
+NBIS_CALL_LOCK = threading.RLock()
 
 
 def _pkg_version(pkg: str) -> str:
@@ -138,7 +140,9 @@ def extract(image: FingerprintImage | np.ndarray, extractor: str = DEFAULT_EXTRA
                         finger_position=fgp)
     ex = nbis_extractor(False, dpi)
     try:
-        res = ex.extract_minutiae(png_bytes(pixels))
+        data = png_bytes(pixels)
+        with NBIS_CALL_LOCK:
+            res = ex.extract_minutiae(data)
     except Exception as exc:  # noqa: BLE001 - nbis raises its own NbisError hierarchy
         raise ExtractorError(f"NIST mindtct could not process this print: {exc}", detail=repr(exc)) from None
     rows = [(mi.x(), mi.y(), mi.angle(), BIFURCATION if mi.kind().name == "BIFURCATION" else ENDING,

@@ -110,9 +110,10 @@ def _nbis_minutiae(t: Template):
     with _nbis_lock:
         m = _nbis_cache.get(t)
     if m is None:
-        from fpstation.core.matching.extractors import nbis_extractor
+        from fpstation.core.matching.extractors import NBIS_CALL_LOCK, nbis_extractor
 
-        m = nbis_extractor(False).load_iso_19794_2_2005(to_nbis_bytes(t))
+        with NBIS_CALL_LOCK:
+            m = nbis_extractor(False).load_iso_19794_2_2005(to_nbis_bytes(t))
         with _nbis_lock:
             _nbis_cache[t] = m
     return m
@@ -122,7 +123,11 @@ def bozorth3(a: Template, b: Template) -> float:
     """NIST bozorth3 score (native, nbis-py)."""
     if a.n == 0 or b.n == 0:
         return 0.0
-    return float(_nbis_minutiae(a).compare(_nbis_minutiae(b)))
+    from fpstation.core.matching.extractors import NBIS_CALL_LOCK
+
+    ma, mb = _nbis_minutiae(a), _nbis_minutiae(b)
+    with NBIS_CALL_LOCK:
+        return float(ma.compare(mb))
 
 
 def fuse(cons: float, boz: float) -> float:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fpstation.core.matching.extractors import (
+    NBIS_CALL_LOCK,
     ExtractorError,
     _pixels,
     extractor_version,
@@ -61,7 +62,9 @@ def nfiq2(image: FingerprintImage | np.ndarray) -> Nfiq2:
         pixels = _resample_to_500(pixels, dpi)
         note = f"resampled from {dpi:g} to 500 ppi (NFIQ 2 is defined at 500 ppi)"
     try:
-        q = nbis_extractor(True).extract_minutiae(png_bytes(pixels)).quality()
+        data = png_bytes(pixels)
+        with NBIS_CALL_LOCK:
+            q = nbis_extractor(True).extract_minutiae(data).quality()
     except Exception as exc:  # noqa: BLE001 - nbis raises its own error hierarchy
         raise ExtractorError(f"NFIQ 2 could not assess this print: {exc}", detail=repr(exc)) from None
     return Nfiq2(score=int(q.score), version=extractor_version("mindtct"),
