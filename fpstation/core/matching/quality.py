@@ -66,7 +66,8 @@ def nfiq2(image: FingerprintImage | np.ndarray) -> Nfiq2:
         with NBIS_CALL_LOCK:
             q = nbis_extractor(True).extract_minutiae(data).quality()
     except Exception as exc:  # noqa: BLE001 - nbis raises its own error hierarchy
-        raise ExtractorError(f"NFIQ 2 could not assess this print: {exc}", detail=repr(exc)) from None
+        raise ExtractorError("NFIQ 2 could not assess this print (NIST NFIQ 2 found no fingerprint area it "
+                             "can measure: blank, too small or not a fingerprint).", detail=repr(exc)) from None
     return Nfiq2(score=int(q.score), version=extractor_version("mindtct"),
                  actionable={v.name: float(v.value) for v in q.actionable}, note=note)
 
