@@ -168,12 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     reporter.set_parent_widget(window)
 
     qs = _window_settings()
-    geometry = qs.value("main/geometry")
-    if geometry is not None:
-        window.restoreGeometry(geometry)
-    state = qs.value("main/state")
-    if state is not None:
-        window.restoreState(state)
+    # validated against the screen: a layout that had grown past it is not brought back broken
+    if window.restore_layout(qs.value("main/geometry"), qs.value("main/state")):
+        log.info("saved window layout did not fit the screen; adjusted")
 
     def save_window() -> None:
         qs.setValue("main/geometry", window.saveGeometry())

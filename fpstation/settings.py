@@ -37,6 +37,10 @@ class Settings:
     batch_extensions: list[str] = field(default_factory=lambda: [
         ".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".wsq", ".eft", ".an2", ".nist"])
     io_threads: int = 4
+    #: Analyse Folder's engine: "local" (this process) or "ray" (Ray workers; fpstation.core.cluster)
+    batch_engine: str = "local"
+    #: Ray cluster to join ("" = start Ray on this computer; "auto"; "ray://host:10001")
+    ray_address: str = ""
     #: the operator's name or id, written with every PAD decision (PAD dock and Scanner desk)
     operator: str = ""
     #: the training dialog's last task and data folder

@@ -86,8 +86,15 @@ def _print_entry(path: str, image, result, load_s: float, skipped: list[str]) ->
                                **({"note": q.note} if q.note else {})}
     if result.gender is not None:
         g = result.gender
-        computed["gender"] = {"p_female": round(float(g.p_female), 6), "p_male": round(float(g.p_male), 6),
-                              "label": g.label, "model": _model_dict(g.model)}
+        # outside the validated domain the probability is no validated figure: it is not reported
+        inside = bool(g.in_domain)
+        computed["gender"] = {"p_female": round(float(g.p_female), 6) if inside else None,
+                              "p_male": round(float(g.p_male), 6) if inside else None,
+                              "p_female_range": [round(float(v), 6) for v in g.p_range] if inside and g.p_range
+                              else None,
+                              "label": g.label, "in_domain": inside, "domain_reason": g.domain_reason,
+                              "cv_balanced_accuracy": list(g.cv_balanced_accuracy) or None,
+                              "model": _model_dict(g.model)}
     timings = {"load": round(load_s, 4)}
     timings.update({k: round(v, 4) for k, v in result.timings.items()})
     return {"path": path, "index": image.index, "record": image.record or None,
@@ -110,6 +117,8 @@ def _cell(entry: dict[str, Any], step: str) -> str:
         return f"{c['verdict']} {c['attack_score']:.2f}"
     if step == "quality":
         return str(c["nfiq2"])
+    if not c.get("in_domain", True):
+        return "outside domain"
     return f"{c['label']} {c['p_female']:.2f}"
 
 

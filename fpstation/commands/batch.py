@@ -36,6 +36,16 @@ def add_parser(sub) -> None:
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
     p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("engine", "where the analysis runs (the rows and the case are the same)")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: Ray workers, this process writes the case "
+                        "(needs the [cluster] extra)")
+    g.add_argument("--address", metavar="ADDR",
+                   help="Ray cluster to join: auto, ray://HOST:10001 or HOST:6379 (default: start a local Ray)")
+    g.add_argument("--workers", metavar="N", type=int, help="Ray workers (default: every CPU of the cluster)")
+    g.add_argument("--transport", choices=("auto", "path", "bytes"), default="auto",
+                   help="how files reach Ray workers: path (shared storage), bytes (sent by this process), "
+                        "auto: path when every worker sees the folder (default)")
     p.set_defaults(func=run)
 
 
@@ -98,13 +108,37 @@ def folder_and_analyzers(args):
     return analyzers
 
 
+def ray_setup(args):
+    """The Ray workers' set-up for ``--engine ray`` (checked before anything is written)."""
+    from fpstation.core.cluster import ClusterError, import_ray, setup_from_env
+    from fpstation.core.errors import FileAccessError
+
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        raise ClusterError("--workers must be at least 1.")
+    import_ray()  # says how to install Ray when it is missing
+    if not args.folder.is_dir():
+        raise FileAccessError(f"The folder “{args.folder}” does not exist or is not a folder.", path=str(args.folder))
+    setup = setup_from_env()
+    if setup is None:
+        from fpstation.ml.inference import ClusterSetup
+        from fpstation.settings import Settings
+
+        setup = ClusterSetup(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
+                             gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
+    return setup
+
+
 def run(args) -> int:
     from fpstation.cli import TextProgress
     from fpstation.core.batch import run_batch
     from fpstation.core.jobs import throttled
     from fpstation.core.store import CaseStore
 
-    analyzers = folder_and_analyzers(args)
+    engine = getattr(args, "engine", "local")
+    if engine == "ray":
+        setup = ray_setup(args)
+    else:
+        analyzers = folder_and_analyzers(args)
     as_json = args.json or str(args.out or "").lower().endswith(".json")
     tmpdir = None
     case = args.case
@@ -118,8 +152,15 @@ def run(args) -> int:
     progress = throttled(bar, 0.25 if bar.enabled else 5.0)
     try:
         with CaseStore(case) as store:
-            s = run_batch(args.folder, store, analyzers, progress, partial=writer,
-                          extensions=args.ext, recursive=not args.no_recursive)
+            if engine == "ray":
+                from fpstation.core.cluster import run_batch_ray
+
+                s = run_batch_ray(args.folder, store, setup, progress, partial=writer, extensions=args.ext,
+                                  recursive=not args.no_recursive, address=args.address, workers=args.workers,
+                                  transport=args.transport)
+            else:
+                s = run_batch(args.folder, store, analyzers, progress, partial=writer,
+                              extensions=args.ext, recursive=not args.no_recursive)
     finally:
         writer.close()
         if tmpdir:
@@ -130,4 +171,8 @@ def run(args) -> int:
     print(f"{s.files} files: {s.prints_analysed} prints analysed, {s.prints_skipped} already in the case, "
           f"{s.bad_files} bad files, {s.step_errors} prints with step errors; "
           f"{s.seconds:.1f} s ({s.prints_per_s:.1f} prints/s)", file=out)
+    if engine == "ray":
+        x = s.extra
+        print(f"Ray: {x.get('workers')} workers at {x.get('ray_address')}, files sent as {x.get('transport')}, "
+              f"start-up {x.get('setup_s', 0):.1f} s", file=out)
     return 0

@@ -20,7 +20,8 @@ def add_parser(tsub) -> None:
     from fpstation.commands.evaluate import add_common_arguments
 
     add_common_arguments(p, "SOCOFing-layout folder (or Female/ + Male/)", "gender")
-    p.add_argument("--uncertain-band", type=float, default=0.1, help="width of the uncertain band around 0.5")
+    p.add_argument("--uncertain-band", type=float, default=None,
+                   help="width of the uncertain band around 0.5 (default: the band in the model card)")
     p.set_defaults(func=run)
 
 

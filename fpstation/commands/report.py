@@ -46,6 +46,8 @@ def run(args) -> int:
             from fpstation.settings import Settings
 
             restore = default_analyzers(Settings.load(), pad_=False, gender_=False).restore
-        out = print_report_html(store, found[0]["id"], args.out, restore=restore)
+        from fpstation.ml.registry import cards_by_name
+
+        out = print_report_html(store, found[0]["id"], args.out, restore=restore, cards=cards_by_name())
         print(f"report written to {out}")
         return 0

@@ -141,7 +141,22 @@ def read_prints(path: str | os.PathLike[str]) -> list[FingerprintImage]:
         The bytes are not a readable fingerprint image.
     """
     p = Path(path)
-    data = _read_file_bytes(p)
+    return decode_prints(_read_file_bytes(p), p)
+
+
+def read_file_bytes(path: str | os.PathLike[str]) -> bytes:
+    """All bytes of an image file, with the same checks and messages as :func:`read_prints`
+    (missing, folder, not a regular file, empty, too large)."""
+    return _read_file_bytes(Path(path))
+
+
+def decode_prints(data: bytes, path: str | os.PathLike[str]) -> list[FingerprintImage]:
+    """:func:`read_prints` on bytes already read from ``path`` (a batch worker that received the
+    file's bytes rather than a path it can open). ``path`` names the file in messages and results."""
+    p = Path(path)
+    if not data:
+        raise EmptyFileError(f"“{p.name}” is empty (0 bytes): there is no image in it. The copy or "
+                             "scan that produced it probably failed.", path=str(p))
     sha = hashlib.sha256(data).hexdigest()
     kind = _sniff(data)
     ext = p.suffix.lower()

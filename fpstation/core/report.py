@@ -114,22 +114,125 @@ def _load_original(p: dict[str, Any], reader) -> tuple[FingerprintImage | None, 
     return None, f"The file no longer holds print #{p['idx']}."
 
 
-_CSS = """body{font-family:system-ui,Segoe UI,Arial,sans-serif;margin:24px;color:#222}
-h1{font-size:20px}h2{font-size:16px;margin-top:24px}table{border-collapse:collapse;margin:8px 0}
+_CSS = """body{font-family:system-ui,Segoe UI,Arial,sans-serif;margin:24px;color:#222;max-width:1000px}
+h1{font-size:20px;margin-bottom:4px}h2{font-size:16px;margin-top:22px;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:13px;vertical-align:top}
-th{background:#f3f3f3}.imgs{display:flex;gap:24px}.imgs figure{margin:0}
-.imgs img{max-width:420px;image-rendering:pixelated;border:1px solid #999}
-.verdict{font-size:28px;font-weight:bold}.ATTACK{color:#b00020}.LIVE{color:#1b7d2a}.UNCERTAIN{color:#a66b00}
-.note{color:#a00}code{font-size:12px;word-break:break-all}"""
+th{background:#f3f3f3;width:190px}.imgs figure{display:inline-block;margin:0 24px 0 0;vertical-align:top}
+.imgs img{image-rendering:pixelated;border:1px solid #999}figcaption{font-size:12px;color:#555}
+.verdict{font-size:26px;font-weight:bold}.ATTACK{color:#b00020}.LIVE{color:#1b7d2a}.UNCERTAIN{color:#a66b00}
+.note{color:#a00}.caveat{color:#6a4a00}.meta{color:#555;font-size:12px}code{font-size:12px;word-break:break-all}"""
+
+#: prints narrower than this are shown enlarged (whole-pixel factor, at most ×4) so ridges can be seen
+VIEW_MIN_PX = 360
 
 
 def _e(v: Any) -> str:
     return "" if v is None else html.escape(str(v))
 
 
+def _view_width(width: int) -> tuple[int, int]:
+    """(display width in px, enlargement factor) for an image ``width`` pixels wide."""
+    k = 1
+    while width * k < VIEW_MIN_PX and k < 4:
+        k += 1
+    return width * k, k
+
+
+def dpi_words(p: dict[str, Any]) -> str:
+    """The resolution line of a stored print: "500 dpi (from the file)", "unknown (96 dpi in the
+    file, not plausible)"."""
+    note = p.get("dpi_note") or ""
+    if p.get("dpi"):
+        return f"{p['dpi']:g} dpi" + (f" ({note})" if note else "")
+    return "unknown" + (f" ({note})" if note else "") + "; no resolution was assumed"
+
+
+def _model_line(r: dict[str, Any]) -> str:
+    if not r.get("model_name"):
+        return ""
+    v = f" v{r['model_version']}" if r.get("model_version") else ""
+    sha = f", weights SHA-256 {r['model_sha256']}" if r.get("model_sha256") else ""
+    return f"{r['model_name']}{v}{sha}"
+
+
+def _domain_words(card: dict[str, Any] | None, payload: dict[str, Any]) -> str:
+    """The model's validated domain and whether this print is inside it, in words."""
+    parts = []
+    if payload.get("in_domain") is False:
+        parts.append("This print is OUTSIDE the domain the model was validated on"
+                     + (f": {payload.get('domain_reason')}" if payload.get("domain_reason") else "")
+                     + ". The result is reported as uncertain.")
+    elif payload.get("in_domain") is True:
+        parts.append("This print is within the domain the model was validated on.")
+    dom = (card or {}).get("domain") or {}
+    if dom:
+        sensors = ", ".join(dom.get("sensors") or []) or "unstated sensors"
+        d = dom.get("dpi") or {}
+        res = (f" at {d['nominal']:g} dpi ({d.get('min', d['nominal']):g}–{d.get('max', d['nominal']):g})"
+               if d.get("nominal") else "")
+        parts.append(f"Validated on {sensors}{res}; prints from other sensors, resolutions or capture "
+                     "conditions are outside what it was tested on.")
+    elif card:
+        data = card.get("data") or {}
+        where = data.get("layout") or data.get("path") or data.get("root")
+        if where:
+            parts.append(f"Trained and validated on {where} only; other sensors or resolutions were not tested.")
+    return " ".join(parts)
+
+
+def _pad_words(r: dict[str, Any], card: dict[str, Any] | None) -> list[tuple[str, str]]:
+    pl = r.get("payload") or {}
+    rows = [("Verdict", f"<span class='verdict {_e(r['verdict'])}'>{_e(r['verdict'])}</span>")]
+    thr = pl.get("threshold")
+    t = (card or {}).get("threshold") or {}
+    line = f"Attack score {r['score']:.3f}" if r.get("score") is not None else "No attack score"
+    if thr is not None:
+        line += f" against the threshold {thr:.3f}: at or above it the print is reported as an attack"
+        if t.get("value") is not None and abs(float(t["value"]) - float(thr)) < 1e-9:
+            line += f" (the model's operating point: {t.get('rule', 'chosen on validation')})"
+        elif t.get("value") is not None:
+            line += f" (set by the operator; the model's own is {float(t['value']):.3f})"
+    rows.append(("Score and threshold", _e(line) + "."))
+    if t.get("bpcer") is not None:
+        per = ", ".join(f"{k} {v * 100:.1f} %" for k, v in (t.get("apcer") or {}).items())
+        rows.append(("Validation error rates", _e(
+            f"At the model's threshold, on held-out subjects: BPCER {t['bpcer'] * 100:.1f} % (live prints "
+            f"rejected); APCER (attacks passed as live) {per or '—'}.")))
+    seen = pl.get("attack_types_seen") or (card or {}).get("attack_types_seen") or []
+    rows.append(("Attack kinds seen in training", _e(
+        (", ".join(seen) if seen else "not stated")
+        + ". Attacks of other kinds (e.g. gelatine, latex or printed spoofs) were never seen: the score "
+          "says nothing reliable about them.")))
+    dw = _domain_words(card, pl)
+    if dw:
+        rows.append(("Domain", f"<span class='caveat'>{_e(dw)}</span>"))
+    return rows
+
+
+def _gender_words(r: dict[str, Any], card: dict[str, Any] | None) -> list[tuple[str, str]]:
+    pl = r.get("payload") or {}
+    pf = r.get("score")
+    word = {"female": "Female more likely", "male": "Male more likely",
+            "uncertain": "Uncertain"}.get(str(r.get("verdict")), str(r.get("verdict")))
+    rows = [("Estimate", _e(word + (f": P(female) {pf * 100:.0f} %, P(male) {(1 - pf) * 100:.0f} %"
+                                    if pf is not None else "")))]
+    rows.append(("How to read it", _e("Probabilities are calibrated for equal shares of women and men; a "
+                                      "single print is weak evidence and never an identification.")))
+    dw = _domain_words(card, pl)
+    if dw:
+        rows.append(("Domain", f"<span class='caveat'>{_e(dw)}</span>"))
+    return rows
+
+
+STEP_TITLES = {"pad": "Presentation-attack detection (liveness)", "gender": "Gender estimate",
+               "restoration": "Restoration"}
+
+
 def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, restore: Restorer | None = None,
-                      reader: Callable[[str], list[FingerprintImage]] | None = None) -> Path:
-    """Write a self-contained HTML report of one print.
+                      reader: Callable[[str], list[FingerprintImage]] | None = None,
+                      cards: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Write a self-contained HTML report of one print, laid out as a forensic document.
 
     Parameters
     ----------
@@ -137,83 +240,126 @@ def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, resto
     out : the .html file to write.
     restore : restoration step used to recompute the restored image (``None`` = original only).
     reader : file → prints (default ``core.imageio.read_prints``).
+    cards : model cards by model name (``{name: card data}``), for thresholds, error rates and each
+        model's validated domain in words; the GUI and the CLI pass the same registry's cards.
 
     Returns
     -------
     Path of the written report. Missing images are explained in the report, never fatal.
     """
+    with _open_out(out) as fh:
+        fh.write(print_report_text(store, print_id, restore=restore, reader=reader, cards=cards))
+    return Path(out)
+
+
+def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | None = None,
+                      reader: Callable[[str], list[FingerprintImage]] | None = None,
+                      cards: dict[str, dict[str, Any]] | None = None) -> str:
+    """The HTML of :func:`print_report_html` as a string (the GUI also prints it to PDF)."""
     if reader is None:
         from fpstation.core.imageio import read_prints as reader
+    cards = cards or {}
     rec = print_record(store, print_id)
     p = rec["print"]
     image, note = _load_original(p, reader)
     notes = [note] if note else []
-    orig_b64 = rest_b64 = ""
-    rest_caption = ""
+    figs: list[str] = []
     if image is not None:
-        orig_b64 = png_base64(image.pixels)
+        vw, k = _view_width(image.width)
+        shown = f", shown ×{k}" if k > 1 else ""
+        figs.append(f"<figure><img alt='original' width='{vw}' src='data:image/png;base64,{png_base64(image.pixels)}'>"
+                    f"<figcaption>Original, {image.width}×{image.height} px{shown}</figcaption></figure>")
         if restore is not None:
             try:
                 r = restore(image)
-                rest_b64 = png_base64(r.pixels)
                 m = r.model
-                rest_caption = f"{r.method}" + (f" — {m.name} v{m.version}" if m else "")
+                cap = f"{r.method}" + (f" — {m.name} v{m.version}" if m else "")
+                figs.append(f"<figure><img alt='restored' width='{vw}' "
+                            f"src='data:image/png;base64,{png_base64(r.pixels)}'>"
+                            f"<figcaption>Restored ({_e(cap)}, recomputed at export){shown}</figcaption></figure>")
             except FpError as exc:
                 notes.append(f"The restored image could not be produced: {exc.user_message}")
             except Exception as exc:  # noqa: BLE001
                 notes.append(f"The restored image could not be produced ({type(exc).__name__}: {exc}).")
-    pad = next((r for r in rec["results"] if r["step"] == "pad" and not r["error"]), None)
-    title = f"Print report — {Path(p['path']).name}" + (f" #{p['idx']}" if p["idx"] else "")
+    results = {r["step"]: r for r in rec["results"]}
+    decisions = rec["decisions"]
+    pad = results.get("pad") if results.get("pad") and not results["pad"]["error"] else None
+    name = Path(p["path"]).name + (f" #{p['idx']}" if p["idx"] else "")
+    title = f"Fingerprint examination report — {name}"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"]
+             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>",
+             f"<p class='meta'>Case “{_e(store.name)}” · report generated {now_iso()} (UTC) by fpstation "
+             f"{__version__} · print first analysed {_e(p.get('first_seen'))}</p>"]
+    # -- summary: the final state first (the operator's last decision), the model's verdict beside it
+    parts.append("<h2>Summary</h2><table>")
     if pad:
-        parts.append(f"<p>Presentation-attack verdict: <span class='verdict {_e(pad['verdict'])}'>{_e(pad['verdict'])}"
-                     f"</span> (attack score {pad['score']:.3f})</p>")
-    qual = next((r for r in rec["results"] if r["step"] == "quality" and not r["error"]), None)
+        parts.append(f"<tr><th>Model verdict (liveness)</th><td><span class='verdict {_e(pad['verdict'])}'>"
+                     f"{_e(pad['verdict'])}</span> (attack score {pad['score']:.3f})</td></tr>")
+    if decisions:
+        d = decisions[-1]
+        parts.append(f"<tr><th>Operator's decision</th><td><b>{_e(d['decision'])}</b> by "
+                     f"{_e(d['operator'] or '(operator not named)')} at {_e(d['created'])}</td></tr>")
+    else:
+        parts.append("<tr><th>Operator's decision</th><td>None recorded.</td></tr>")
+    qual = results.get("quality") if results.get("quality") and not results["quality"]["error"] else None
     if qual and qual["score"] is not None:
-        parts.append(f"<p>Print quality: <b>{_e(qual['model_name'])} {int(qual['score'])}</b> (0–100, higher is "
-                     "better)</p>")
+        parts.append(f"<tr><th>Print quality</th><td><b>{_e(qual['model_name'])} {int(qual['score'])}</b> "
+                     "(0–100, higher is better)</td></tr>")
+    parts.append(f"<tr><th>Resolution</th><td>{_e(dpi_words(p))}</td></tr></table>")
     for n in notes:
         parts.append(f"<p class='note'>{_e(n)}</p>")
-    parts.append("<div class='imgs'>")
-    if orig_b64:
-        parts.append(f"<figure><img alt='original' src='data:image/png;base64,{orig_b64}'>"
-                     "<figcaption>Original</figcaption></figure>")
-    if rest_b64:
-        parts.append(f"<figure><img alt='restored' src='data:image/png;base64,{rest_b64}'>"
-                     f"<figcaption>Restored ({_e(rest_caption)}, recomputed at export)</figcaption></figure>")
-    parts.append("</div><h2>File</h2><table>")
-    for k, label in (("path", "Path"), ("sha256", "SHA-256 of the file"), ("idx", "Print index"),
-                     ("format", "Format"), ("size", "Size (bytes)"), ("width", "Width"), ("height", "Height"),
-                     ("dpi", "dpi"), ("record", "Record"), ("finger_position", "Finger position"),
-                     ("first_seen", "First analysed (UTC)")):
-        if p.get(k) not in (None, ""):
-            val = f"<code>{_e(p[k])}</code>" if k == "sha256" else _e(p[k])
+    if figs:
+        parts.append("<div class='imgs'>" + "".join(figs) + "</div>")
+    # -- the evidence
+    parts.append("<h2>File</h2><table>")
+    facts = [("Path", _e(p["path"])), ("SHA-256 of the file", f"<code>{_e(p['sha256'])}</code>"),
+             ("Print index in the file", _e(p["idx"])), ("Format", _e(p.get("format"))),
+             ("Size", f"{p['size']:,} bytes" if p.get("size") else ""),
+             ("Dimensions", f"{p['width']} × {p['height']} px" if p.get("width") else ""),
+             ("Resolution", _e(dpi_words(p))), ("NIST record", _e(p.get("record"))),
+             ("Finger position", _e(p.get("finger_position")))]
+    for label, val in facts:
+        if val not in ("", "None"):
             parts.append(f"<tr><th>{label}</th><td>{val}</td></tr>")
-    parts.append("</table><h2>Results</h2><table><tr><th>Step</th><th>Verdict</th><th>Score</th>"
-                 "<th>Model</th><th>Model version</th><th>Model SHA-256</th><th>Time (s)</th><th>Error</th>"
-                 "<th>Details</th><th>When (UTC)</th></tr>")
-    for r in rec["results"]:
-        score = "" if r["score"] is None else f"{r['score']:.4f}"
-        secs = "" if r["seconds"] is None else f"{r['seconds']:.3f}"
-        parts.append(f"<tr><td>{_e(r['step'])}</td><td>{_e(r['verdict'])}</td><td>{score}</td>"
-                     f"<td>{_e(r['model_name'])}</td><td>{_e(r['model_version'])}</td>"
-                     f"<td><code>{_e(r['model_sha256'])}</code></td><td>{secs}</td><td>{_e(r['error'])}</td>"
-                     f"<td><code>{_e(json.dumps(r['payload']) if r['payload'] else '')}</code></td>"
-                     f"<td>{_e(r['created'])}</td></tr>")
-    parts.append("</table><h2>Operator decisions</h2>")
-    if rec["decisions"]:
+    parts.append("</table>")
+    # -- each step, in words
+    order = [s for s in ("pad", "gender", "restoration") if s in results] + \
+            [s for s in results if s not in ("pad", "gender", "restoration")]
+    for step in order:
+        r = results[step]
+        parts.append(f"<h2>{_e(STEP_TITLES.get(step, step))}</h2><table>")
+        card = cards.get(f"{r.get('model_name')}@{r.get('model_version') or ''}") or cards.get(r.get("model_name") or "")
+        if r.get("error"):
+            rows = [("Result", f"<span class='note'>Unavailable: {_e(r['error'])}</span>")]
+        elif step == "pad":
+            rows = _pad_words(r, card)
+        elif step == "gender":
+            rows = _gender_words(r, card)
+        elif step == "restoration":
+            rows = [("Method", _e(r.get("verdict")))]
+        else:
+            rows = [("Result", _e(r.get("verdict"))),
+                    ("Score", "" if r.get("score") is None else f"{r['score']:.4f}")]
+        ml = _model_line(r)
+        if ml:
+            rows.append(("Model", f"<code>{_e(ml)}</code>"))
+        if r.get("seconds") is not None:
+            rows.append(("Computed", f"{r['seconds']:.3f} s, at {_e(r['created'])}"))
+        for label, val in rows:
+            parts.append(f"<tr><th>{label}</th><td>{val}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Operator decisions (append-only record)</h2>")
+    if decisions:
         parts.append("<table><tr><th>When (UTC)</th><th>Decision</th><th>Operator</th><th>Note</th>"
-                     "<th>PAD verdict at the time</th><th>Score</th></tr>")
-        for d in rec["decisions"]:
-            sc = "" if d["pad_score"] is None else f"{d['pad_score']:.3f}"
-            parts.append(f"<tr><td>{_e(d['created'])}</td><td>{_e(d['decision'])}</td><td>{_e(d['operator'])}</td>"
-                         f"<td>{_e(d['note'])}</td><td>{_e(d['pad_verdict'])}</td><td>{sc}</td></tr>")
+                     "<th>Liveness verdict it was made on</th></tr>")
+        for d in decisions:
+            sc = "" if d["pad_score"] is None else f" (score {d['pad_score']:.3f})"
+            parts.append(f"<tr><td>{_e(d['created'])}</td><td>{_e(d['decision'])}</td>"
+                         f"<td>{_e(d['operator'] or '(not named)')}</td><td>{_e(d['note'])}</td>"
+                         f"<td>{_e(d['pad_verdict'])}{sc}</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No decision recorded.</p>")
-    parts.append(f"<p style='color:#777;font-size:12px'>Case “{_e(store.name)}” · generated {now_iso()} "
-                 f"by fpstation {__version__}</p></body></html>")
-    with _open_out(out) as fh:
-        fh.write("\n".join(parts))
-    return Path(out)
+    parts.append(f"<p class='meta'>Images are re-read from the file and checked against its SHA-256 when "
+                 f"the report is made. Case “{_e(store.name)}”, print id {p['id']}.</p></body></html>")
+    return "\n".join(parts)

@@ -183,7 +183,8 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
     p = result.pad
     if p is not None:
         out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict,
-                              {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen)},
+                              {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen),
+                               "in_domain": bool(p.in_domain), "domain_reason": p.domain_reason},
                               t.get("pad", p.seconds)))
     q = result.quality
     if q is not None:
@@ -192,8 +193,12 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
                               t.get("quality")))
     g = result.gender
     if g is not None:
-        out.append(StepRecord("gender", g.model, float(g.p_female), g.label,
-                              {"p_female": float(g.p_female), "p_male": float(g.p_male)},
+        # outside the model's validated domain the probability is no figure to keep or show
+        inside = bool(g.in_domain)
+        out.append(StepRecord("gender", g.model, float(g.p_female) if inside else None, g.label,
+                              {"p_female": float(g.p_female) if inside else None,
+                               "p_male": float(g.p_male) if inside else None,
+                               "in_domain": inside, "domain_reason": g.domain_reason},
                               t.get("gender", g.seconds)))
     for step, msg in result.errors.items():
         out.append(StepRecord(step, None, error=msg, seconds=t.get(step)))
@@ -322,6 +327,20 @@ class CaseStore:
                 f" WHERE r.print_id=p.id AND r.error IS NULL AND r.step IN ({marks}))=?",  # noqa: S608
                 (sha256, *steps, len(steps)))[0][0]
             return int(ok) >= n
+
+    def done_files(self, steps: set[str] | frozenset[str] | tuple[str, ...] = ()) -> set[str]:
+        """SHA-256 of every file for which :meth:`file_done` is true (one query; a cluster batch sends
+        this set to its workers so a resumed run skips finished files without decoding them)."""
+        steps = tuple(sorted(set(steps)))
+        if not steps:
+            return {r[0] for r in self._q("SELECT sha256 FROM files WHERE n_prints IS NOT NULL")}
+        marks = ",".join("?" * len(steps))
+        rows = self._q(
+            "SELECT f.sha256 FROM files f WHERE f.n_prints IS NOT NULL AND (SELECT COUNT(*) FROM prints p"
+            " WHERE p.sha256=f.sha256 AND (SELECT COUNT(DISTINCT r.step) FROM results r WHERE r.print_id=p.id"
+            f" AND r.error IS NULL AND r.step IN ({marks}))=?) >= f.n_prints",  # noqa: S608
+            (*steps, len(steps)))
+        return {r[0] for r in rows}
 
     def print_ids_of_file(self, sha256: str) -> list[int]:
         return [int(r[0]) for r in self._q("SELECT id FROM prints WHERE sha256=? ORDER BY idx", (sha256,))]

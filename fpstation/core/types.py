@@ -136,6 +136,13 @@ class GenderResult:
     #: False when outside the model's validated domain (fpstation.core.domain): label "uncertain"
     in_domain: bool = True
     domain_reason: str = ""
+    #: (low, high) P(female) over the model's members (10–90 %): model uncertainty; () when unknown
+    p_range: tuple[float, ...] = ()
+    #: how many prints of one person the estimate combines
+    n_prints: int = 1
+    #: the model's cross-validated balanced accuracy at this level (one print / combined):
+    #: (value, ci95 low, ci95 high); () when its card states none
+    cv_balanced_accuracy: tuple[float, ...] = ()
 
     @property
     def p_male(self) -> float:

@@ -55,7 +55,7 @@ def explain_job(image: FingerprintImage, model_key: str, *, progress, cancel) ->
     return image, pad_explain(image, model_key)
 
 
-def combined_gender_job(images: list[FingerprintImage], model_key: str, band: float, *, progress,
+def combined_gender_job(images: list[FingerprintImage], model_key: str, band: float | None, *, progress,
                         cancel) -> GenderResult:
     """One gender estimate from several prints of one subject (runs on the inference pool)."""
     from fpstation.ml.classifiers import gender_combined
@@ -142,7 +142,7 @@ class PadPanel(QWidget):
         self.slider.setToolTip("Operating threshold on the attack score: at or above it the print is an ATTACK")
         self.slider.valueChanged.connect(self._on_slider)
         grid.addWidget(self.slider, 0, 1)
-        self.reset_button = QPushButton("Model's")
+        self.reset_button = QPushButton("Use model's threshold")
         self.reset_button.setToolTip("Back to the model's operating threshold (chosen on validation)")
         self.reset_button.clicked.connect(self.reset_threshold)
         grid.addWidget(self.reset_button, 0, 2)
@@ -183,6 +183,7 @@ class PadPanel(QWidget):
         self.why_button.toggled.connect(self.explainToggled.emit)
         lay.addWidget(self.why_button)
         self.why_label = QLabel("")
+        self.why_label.setWordWrap(True)  # a long line here widened the panel and clipped its buttons
         lay.addWidget(self.why_label)
         lay.addStretch(1)
         self._set_buttons_enabled(False)
@@ -339,8 +340,10 @@ class PadPanel(QWidget):
 
 # ---------------------------------------------------------------------- gender
 class GenderPanel(QWidget):
-    """P(female) / P(male) bars with the uncertain band; never a bare label. Offers a combined
-    estimate when several prints of the same SOCOFing subject are loaded.
+    """P(female) / P(male) with the model's uncertainty and its cross-validated accuracy; a clear
+    "cannot tell" when the estimate is in the uncertain band or the print is outside the model's
+    validated domain (then no percentage is shown at all). Offers a combined estimate when several
+    prints of the same SOCOFing subject are loaded.
 
     Signals
     -------
@@ -361,6 +364,9 @@ class GenderPanel(QWidget):
         self.headline.setFont(_big_font(18))
         self.headline.setWordWrap(True)
         lay.addWidget(self.headline)
+        self.detail_label = QLabel("")
+        self.detail_label.setWordWrap(True)
+        lay.addWidget(self.detail_label)
         grid = QGridLayout()
         self.female_bar, self.male_bar = QProgressBar(), QProgressBar()
         for row, (name, bar) in enumerate((("P(female)", self.female_bar), ("P(male)", self.male_bar))):
@@ -388,34 +394,64 @@ class GenderPanel(QWidget):
         lay.addWidget(self.note_label)
         lay.addStretch(1)
 
-    def band(self) -> float:
+    def band(self, combined: bool = False) -> float:
+        """Width of the uncertain band: the model card's (chosen out of fold), else the setting."""
+        key = "uncertain_band_combined" if combined else "uncertain_band"
+        if key in self.card or "uncertain_band" in self.card:
+            return float(self.card.get(key, self.card.get("uncertain_band")))
         return float(getattr(self.settings, "uncertain_band", 0.1))
+
+    def _cv(self, level: str) -> str:
+        """"0.68 (95 % CI 0.64–0.72)" for the card's cross-validated balanced accuracy, or ""."""
+        ba = ((self.card.get("metrics") or {}).get(level) or {}).get("balanced_accuracy")
+        if isinstance(ba, dict) and ba.get("ci95"):
+            return f"{ba['value']:.2f} (95 % CI {ba['ci95'][0]:.2f}–{ba['ci95'][1]:.2f})"
+        return ""
 
     def set_card(self, card: dict) -> None:
         self.card = card or {}
         m = dict(self.card.get("metrics") or {})
-        m = dict(m.get("metrics") or {}, **m) if isinstance(m.get("metrics"), dict) else m
         if not self.card:
             self.note_label.setText("No gender model is installed.")
             return
-        ba, auc = m.get("balanced_accuracy"), m.get("auc")
-        figures = f"validation balanced accuracy {ba:.2f}, AUC {auc:.2f}" if ba is not None and auc is not None \
-            else "no validation figures"
+        one, comb = self._cv("per_print"), self._cv("per_subject")
+        if one:
+            figures = (f"cross-validated balanced accuracy {one} for one print, {comb} when the fingers of "
+                       "one person are combined (new subjects)")
+        else:
+            m = dict(m.get("metrics") or {}, **m) if isinstance(m.get("metrics"), dict) else m
+            ba, auc = m.get("balanced_accuracy"), m.get("auc")
+            figures = f"validation balanced accuracy {ba:.2f}, AUC {auc:.2f} (subject-disjoint)" \
+                if isinstance(ba, float) and isinstance(auc, float) else "no validation figures"
         layout = (self.card.get("data") or {}).get("layout", "")
         trained_on = "SOCOFing prints (one scanner, small 96×103 px images)" if layout == "socofing" \
             else f"data in {layout or 'an unrecorded layout'}"
         self.note_label.setText(
-            f"Model {self.card.get('name', '?')}: {figures} (subject-disjoint). Probabilities are calibrated for "
-            f"equal shares of women and men; a single print is weak evidence. Trained on {trained_on}: "
-            "for prints from other sensors or resolutions the estimate is outside what it was validated on.")
+            f"Model {self.card.get('name', '?')} v{self.card.get('version', '?')}: {figures}. Probabilities are "
+            "calibrated for equal shares of women and men. A single print is weak evidence; combining several "
+            f"fingers of one person helps. Trained on {trained_on}: prints from other sensors, sizes or "
+            "resolutions get no estimate (outside what it was validated on).")
+
+    def _bars(self, g: GenderResult | None) -> None:
+        if g is None:
+            for bar in (self.female_bar, self.male_bar):
+                bar.setValue(0)
+                bar.setFormat("—")
+            return
+        pf, pm = g.p_female, g.p_male
+        self.female_bar.setValue(int(round(pf * 1000)))
+        self.female_bar.setFormat(f"{pf * 100:.1f} %")
+        self.male_bar.setValue(int(round(pm * 1000)))
+        self.male_bar.setFormat(f"{pm * 100:.1f} %")
 
     def clear(self) -> None:
         self.result = None
         self.combined = None
+        self.headline.setFont(_big_font(18))
         self.headline.setText("…")
-        for bar in (self.female_bar, self.male_bar):
-            bar.setValue(0)
-            bar.setFormat("—")
+        self.detail_label.setText("")
+        self.band_label.setText("")
+        self._bars(None)
         self.combined_label.setText("")
 
     def show_result(self, result: AnalysisResult) -> None:
@@ -424,23 +460,46 @@ class GenderPanel(QWidget):
             # An explanation, not a verdict: normal-size text (the big font is for the estimate).
             self.headline.setFont(QFont())
             self.headline.setText(f"Gender unavailable: {result.errors.get('gender', 'not computed')}")
+            self.detail_label.setText("")
+            self._bars(None)
+            return
+        g = result.gender
+        if not g.in_domain:
+            # No number at all: the model was never validated on prints like this one.
+            self.headline.setFont(_big_font(18))
+            self.headline.setText("Cannot tell")
+            self.detail_label.setText(g.domain_reason or "Outside what this model was validated on.")
+            self._bars(None)
+            self.band_label.setText("No estimate is given for prints outside the model's domain.")
             return
         self.headline.setFont(_big_font(18))
-        self._show(result.gender, self.headline, bars=True)
-
-    def _show(self, g: GenderResult, label: QLabel, bars: bool) -> None:
+        self.headline.setText(self._words(g))
+        self.detail_label.setText(self._detail(g))
+        self._bars(g)
         band = self.band()
-        pf, pm = g.p_female, g.p_male
-        word = {"female": "Female more likely", "male": "Male more likely",
-                "uncertain": "Uncertain"}.get(g.label, g.label)
-        label.setText(f"{word}: P(female) {pf * 100:.0f} % · P(male) {pm * 100:.0f} %")
-        if bars:
-            self.female_bar.setValue(int(round(pf * 1000)))
-            self.female_bar.setFormat(f"{pf * 100:.1f} %")
-            self.male_bar.setValue(int(round(pm * 1000)))
-            self.male_bar.setFormat(f"{pm * 100:.1f} %")
-            self.band_label.setText(f"“Uncertain” when P(female) is between {0.5 - band / 2:.2f} and "
-                                    f"{0.5 + band / 2:.2f}.")
+        self.band_label.setText(f"“Cannot tell” when P(female) is between {0.5 - band / 2:.2f} and "
+                                f"{0.5 + band / 2:.2f} (band chosen on out-of-fold scores).")
+
+    @staticmethod
+    def _words(g: GenderResult) -> str:
+        if not g.in_domain or g.label == "uncertain":
+            return "Cannot tell"
+        return {"female": "Female more likely", "male": "Male more likely"}.get(g.label, g.label)
+
+    def _detail(self, g: GenderResult) -> str:
+        parts = [f"P(female) {g.p_female * 100:.0f} %"]
+        if len(g.p_range) == 2:
+            parts[0] += f" (model range {g.p_range[0] * 100:.0f}–{g.p_range[1] * 100:.0f} %)"
+        if g.label == "uncertain":
+            parts.append("inside the uncertain band: no lean either way is supported")
+        if len(g.cv_balanced_accuracy) == 3:
+            v, lo, hi = g.cv_balanced_accuracy
+            what = "one print" if g.n_prints <= 1 else f"{g.n_prints} prints combined"
+            parts.append(f"the model is right about {v * 100:.0f} % of the time for {what} "
+                         f"(cross-validated balanced accuracy, 95 % CI {lo:.2f}–{hi:.2f})")
+        if g.n_prints <= 1:
+            parts.append("a single print is weak evidence — combine several fingers of the person")
+        return "; ".join(parts) + "."
 
     def set_group(self, images: list[FingerprintImage], subject: str | None) -> None:
         """Prints of the current subject that are loaded (the button appears for two or more)."""
@@ -452,8 +511,12 @@ class GenderPanel(QWidget):
 
     def show_combined(self, g: GenderResult) -> None:
         self.combined = g
-        self._show(g, self.combined_label, bars=False)
-        self.combined_label.setText(f"Combined over {len(self._group)} prints — " + self.combined_label.text())
+        n = len(self._group)
+        if not g.in_domain:
+            self.combined_label.setText(f"Combined over {n} prints — cannot tell: {g.domain_reason}")
+            return
+        used = f" ({g.n_prints} inside the model's domain)" if g.n_prints != n else ""
+        self.combined_label.setText(f"Combined over {n} prints{used} — <b>{self._words(g)}</b>: {self._detail(g)}")
 
 
 # ---------------------------------------------------------------------- install
@@ -557,7 +620,8 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
             start_explain()
 
     def on_combine(images: list) -> None:
-        task = Task(combined_gender_job, images, window.settings.gender_model, gender.band(), name="gender combined")
+        task = Task(combined_gender_job, images, window.settings.gender_model, gender.band(combined=True),
+                    name="gender combined")
         task.signals.result.connect(gender.show_combined)
         window.run_task("inference", task, f"Combining {len(images)} prints (gender)")
 

@@ -56,8 +56,17 @@ _VERDICT_BRUSH = {"ATTACK": QBrush(QColor("#b00020")), "LIVE": QBrush(QColor("#1
 
 def batch_job(source: str | list[str], store: CaseStore, settings: Any, extensions: str | list[str] | None,
               recursive: bool, analyzers_factory: Callable[[Any], Any] = analyzers_for, *, progress, cancel,
-              partial):
-    """The batch, as a pool job (analysers are built on the worker thread)."""
+              partial, engine: str = "local", address: str = "", setup_factory: Callable[[Any], Any] | None = None):
+    """The batch, as a pool job (analysers are built on the worker thread). With
+    ``engine="ray"`` the analysis runs on Ray workers (started here, or joined at ``address``) and
+    this thread stays the only writer of the case."""
+    if engine == "ray":
+        from fpstation.core.cluster import run_batch_ray
+        from fpstation.ml.inference import ClusterSetup
+
+        setup = setup_factory(settings) if setup_factory is not None else ClusterSetup(settings)
+        return run_batch_ray(source, store, setup, progress, cancel, partial,
+                             extensions=extensions, recursive=recursive, address=address or None)
     from fpstation.core.batch import run_batch
 
     return run_batch(source, store, analyzers_factory(settings), progress, cancel, partial,
@@ -210,9 +219,12 @@ class ResultsFilter(QSortFilterProxyModel):
 
 # ---------------------------------------------------------------------- widgets
 class AnalyseFolderDialog(QDialog):
-    """Folder, extension filter and "include sub-folders"."""
+    """Folder, extension filter, "include sub-folders", and the engine (this computer or Ray)."""
 
-    def __init__(self, parent: QWidget | None, folder: str, extensions: list[str]) -> None:
+    ENGINES = [("This computer", "local"), ("Ray cluster", "ray")]
+
+    def __init__(self, parent: QWidget | None, folder: str, extensions: list[str], engine: str = "local",
+                 address: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Analyse folder")
         self.folder_edit = QLineEdit(folder)
@@ -229,6 +241,26 @@ class AnalyseFolderDialog(QDialog):
         form.addRow("Folder:", row)
         form.addRow("Extensions:", self.ext_edit)
         form.addRow("", self.recursive)
+        from fpstation.core.cluster import INSTALL_HINT, ray_available
+
+        self.engine_combo = QComboBox()
+        for label, key in self.ENGINES:
+            self.engine_combo.addItem(label, key)
+        self.engine_combo.setToolTip("Where the prints are analysed; the rows and the case are the same")
+        if not ray_available():
+            item = self.engine_combo.model().item(1)
+            item.setEnabled(False)
+            item.setToolTip(INSTALL_HINT)
+            engine = "local"
+        self.engine_combo.setCurrentIndex(max(0, self.engine_combo.findData(engine)))
+        self.address_edit = QLineEdit(address)
+        self.address_edit.setPlaceholderText("empty: start Ray here · auto · ray://host:10001")
+        self.address_edit.setToolTip("The Ray cluster to join; the folder must be on storage its nodes "
+                                     "mount at the same path, else the files are sent from here")
+        self.engine_combo.currentIndexChanged.connect(self._engine_changed)
+        form.addRow("Engine:", self.engine_combo)
+        form.addRow("Ray address:", self.address_edit)
+        self._engine_changed()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Analyse")
         buttons.accepted.connect(self.accept)
@@ -244,6 +276,13 @@ class AnalyseFolderDialog(QDialog):
         exts = [e.strip() for e in self.ext_edit.text().split(",") if e.strip()]
         return self.folder_edit.text().strip(), exts, self.recursive.isChecked()
 
+    def _engine_changed(self, *_: object) -> None:
+        self.address_edit.setEnabled(self.engine_combo.currentData() == "ray")
+
+    def engine(self) -> tuple[str, str]:
+        """(engine, Ray address) — ``("local", "")`` or ``("ray", "auto" | "ray://…" | "")``."""
+        return self.engine_combo.currentData(), self.address_edit.text().strip()
+
 
 class BatchPanel(QWidget):
     """Progress, ETA, Cancel, filters and the live results table of the current batch / case."""
@@ -256,6 +295,8 @@ class BatchPanel(QWidget):
         self.case = case_controller(window)
         #: builds the Analyzers on the worker thread from the settings (tests inject fakes)
         self.analyzers_factory: Callable[[Any], Any] = analyzers_for
+        #: settings -> the Ray workers' set-up (None = fpstation.ml.inference.ClusterSetup; tests inject fakes)
+        self.setup_factory: Callable[[Any], Any] | None = None
         self.task: Task | None = None
         self.dock = None  # set by install()
         self._pending: list[dict[str, Any]] = []
@@ -293,6 +334,11 @@ class BatchPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(self._open_row)
         self.table.setMinimumHeight(180)  # a dock squeezed to two rows hides the live results
+        # room for the file name; "#" (the print's index in a NIST file) needs only a few digits
+        head = self.table.horizontalHeader()
+        for key, width in (("status", 80), ("file", 260), ("index", 32), ("pad_verdict", 90),
+                           ("dpi", 170), ("size_px", 90)):
+            head.resizeSection([c[0] for c in COLUMNS].index(key), width)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.status_combo.currentTextChanged.connect(self.proxy.set_status)
         self.summary_label = QLabel("")
@@ -327,8 +373,9 @@ class BatchPanel(QWidget):
         return self.task is not None and not self.task.done.is_set()
 
     def start(self, source: str | list[str], extensions: list[str] | str | None = None,
-              recursive: bool = True) -> Task | None:
-        """Analyse ``source`` (a folder or files) into the current case (created when none is open)."""
+              recursive: bool = True, engine: str = "local", address: str = "") -> Task | None:
+        """Analyse ``source`` (a folder or files) into the current case (created when none is open),
+        here or on Ray workers (``engine="ray"``, joining ``address`` or a Ray started here)."""
         if self.running:
             self.window.status.message("A batch is already running; cancel it first.")
             return None
@@ -340,7 +387,8 @@ class BatchPanel(QWidget):
         self.eta_label.setText("starting…")
         self.summary_label.setText("")
         task = Task(batch_job, source, store, copy.copy(self.window.settings), extensions or None, recursive,
-                    self.analyzers_factory, name="batch", with_partial=True)
+                    self.analyzers_factory, name="batch", with_partial=True, engine=engine, address=address,
+                    setup_factory=self.setup_factory)
         task.signals.partial.connect(self._on_partial)
         task.signals.result.connect(self._on_result)
         task.signals.cancelled.connect(lambda: self.summary_label.setText("Cancelled — finished prints are in the case."))
@@ -437,14 +485,16 @@ class BatchPanel(QWidget):
 
 def analyse_folder_dialog(window: Any, panel: BatchPanel) -> None:
     s = window.settings
-    dlg = AnalyseFolderDialog(window, s.last_open_dir, list(s.batch_extensions))
+    dlg = AnalyseFolderDialog(window, s.last_open_dir, list(s.batch_extensions), s.batch_engine, s.ray_address)
     if dlg.exec() != QDialog.DialogCode.Accepted:
         return
     folder, exts, recursive = dlg.values()
+    engine, address = dlg.engine()
     if not folder or not Path(folder).is_dir():
         window.notifications.notify(f"“{folder}” is not a folder.", "error")
         return
-    panel.start(folder, exts, recursive)
+    s.batch_engine, s.ray_address = engine, address
+    panel.start(folder, exts, recursive, engine, address)
 
 
 def install(window: Any) -> BatchPanel:

@@ -45,13 +45,31 @@ def analyzers_for(settings: Any, **steps: bool):
 
 def report_job(store: CaseStore, print_id: int, out: str, settings: Any, restore: bool, *, progress,
                cancel) -> str:
+    """The same report as ``fpstation report --print`` (same store rows, same cards); a ``.pdf``
+    name gets the HTML here and is printed to PDF by :func:`html_to_pdf` on the GUI thread."""
     from fpstation.core.report import print_report_html
+    from fpstation.ml.registry import cards_by_name
 
     fn = None
     if restore:
         fn = analyzers_for(settings, pad_=False, gender_=False).restore
     progress(0.0, f"writing {Path(out).name}")
-    return str(print_report_html(store, print_id, out, restore=fn))
+    html_out = str(Path(out).with_suffix(".html")) if out.lower().endswith(".pdf") else out
+    return str(print_report_html(store, print_id, html_out, restore=fn, cards=cards_by_name()))
+
+
+def html_to_pdf(html_path: str, pdf_path: str) -> str:
+    """Print an HTML report to an A4 PDF with Qt's rich-text engine (embedded images included)."""
+    from PySide6.QtGui import QPageSize, QPdfWriter, QTextDocument
+
+    doc = QTextDocument()
+    doc.setHtml(Path(html_path).read_text(encoding="utf-8"))
+    writer = QPdfWriter(pdf_path)
+    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+    writer.setResolution(150)
+    writer.setTitle(Path(pdf_path).stem)
+    doc.print_(writer)
+    return pdf_path
 
 
 class CaseController(QObject):
@@ -85,6 +103,10 @@ class CaseController(QObject):
         if anchor is not None:
             m.insertSeparator(anchor)
         self._sync_actions()
+        for name in ("printShown", "printCleared"):
+            sig = getattr(window, name, None)
+            if sig is not None:
+                sig.connect(self._sync_actions)
         last = getattr(self.settings, "current_case", "")
         if last and Path(last).is_file():
             try:
@@ -97,10 +119,12 @@ class CaseController(QObject):
     def store(self) -> CaseStore | None:
         return self._store
 
-    def _sync_actions(self) -> None:
+    def _sync_actions(self, *_args: Any) -> None:
         has = self._store is not None
         self.act_export.setEnabled(has)
-        self.act_report.setEnabled(has)
+        # a report can always be made of the print shown (it is added to the case if needed)
+        shown = hasattr(self.window, "current_print") and self.window.current_print() is not None
+        self.act_report.setEnabled(has or shown)
 
     def open(self, path: str | Path) -> CaseStore:
         """Open (or create) the case at ``path`` and make it current."""
@@ -169,32 +193,52 @@ class CaseController(QObject):
         task.signals.result.connect(lambda r: self.window.status.message(f"Exported {r[1]} rows to {r[0]}"))
         return self.window.run_task("io", task, f"Exporting {Path(out).name}")
 
-    def report_current_dialog(self) -> None:
-        """Report on the print shown in the main window (when it is in the case)."""
+    def current_print_id(self) -> int | None:
+        """The case id of the print shown, adding it (with the window's analysis of it) to the
+        current case — created if none is open — when it is not there yet. Recording an analysis
+        is not a decision: no Confirm is needed to get a report. ``None`` while it is analysed."""
         im = self.window.current_print() if hasattr(self.window, "current_print") else None
-        if self._store is None or im is None:
-            self.window.status.message("Show a print that is in the current case first.")
-            return
-        pid = self._store.print_id(im.sha256, im.index)
-        if pid is None:
-            self.window.status.message("This print has not been analysed into the current case yet.")
-            return
-        self.report_dialog(pid)
+        if im is None:
+            self.window.status.message("Open a print first: the report is made of the print shown.")
+            return None
+        store = self.ensure()
+        pid = store.print_id(im.sha256, im.index)
+        if pid is not None:
+            return pid
+        res = self.window.last_analysis() if hasattr(self.window, "last_analysis") else None
+        if res is None or res.image is not im:
+            self.window.status.message("The print is still being analysed; the report can be made when it is done.")
+            return None
+        try:
+            return store.record_analysis(res)
+        except CaseStoreError as exc:
+            self.window.notifications.notify(f"Report not made: {exc.user_message}", "error")
+            return None
 
-    def report_dialog(self, print_id: int) -> None:
+    def report_current_dialog(self) -> Task | None:
+        """File → Print Report…: one step, from the print shown."""
+        pid = self.current_print_id()
+        return self.report_dialog(pid) if pid is not None else None
+
+    def report_dialog(self, print_id: int) -> Task | None:
         if self._store is None:
-            return
+            return None
         p = self._store.get_print(print_id)
         name = Path(p["path"]).stem if p else f"print-{print_id}"
         out, _ = QFileDialog.getSaveFileName(self.window, "Print report", str(Path.home() / f"{name}-report.html"),
-                                             "HTML (*.html)")
-        if out:
-            self.report(print_id, out)
+                                             "HTML (*.html);;PDF (*.pdf)")
+        return self.report(print_id, out) if out else None
 
     def report(self, print_id: int, out: str, restore: bool = True) -> Task:
         assert self._store is not None
         task = Task(report_job, self._store, print_id, out, copy.copy(self.settings), restore, name="report")
-        task.signals.result.connect(lambda r: self.window.status.message(f"Report written: {r}"))
+
+        def done(written: str) -> None:
+            if out.lower().endswith(".pdf"):
+                written = html_to_pdf(written, out)
+            self.window.status.message(f"Report written: {written}")
+
+        task.signals.result.connect(done)
         return self.window.run_task("inference", task, f"Report {Path(out).name}")
 
 

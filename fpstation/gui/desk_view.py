@@ -20,12 +20,14 @@ from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
 from fpstation.core.errors import FpError
 from fpstation.gui.case import analyzers_for, case_controller
 from fpstation.gui.qimage import to_qpixmap
+from fpstation.gui.widgets import ElidedLabel
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -99,7 +102,7 @@ class DeskPanel(QWidget):
         self._items: list[Any] = []  # BatchItems, newest last (images dropped beyond KEEP_IMAGES)
         self.current: Any = None  # the BatchItem shown
 
-        self.folder_label = QLabel("Not watching")
+        self.folder_label = ElidedLabel("Not watching", mode=Qt.TextElideMode.ElideMiddle)
         self.stop_button = QPushButton("Stop watching")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
@@ -117,8 +120,12 @@ class DeskPanel(QWidget):
         self.verdict_label.setWordWrap(True)
         self.score_label = QLabel("")
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # a bad file's message can be one long line: wrap it, never widen the dock
+        self.score_label.setWordWrap(True)
+        self.score_label.setMinimumWidth(1)
         self.file_label = QLabel("")
         self.file_label.setWordWrap(True)
+        self.file_label.setMinimumWidth(1)
         self.operator_edit = QLineEdit(str(getattr(window.settings, "operator", "") or ""))
         self.operator_edit.setPlaceholderText("your name / id")
         self.operator_edit.editingFinished.connect(
@@ -137,7 +144,10 @@ class DeskPanel(QWidget):
         self.override_button.clicked.connect(self.override)
         self.decision_label = QLabel("")
         self.decision_label.setWordWrap(True)
+        self.decision_label.setMinimumWidth(1)
         self.recent = QListWidget()
+        self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recent.currentRowChanged.connect(self._on_recent_selected)
 
         top = QHBoxLayout()
@@ -257,7 +267,11 @@ class DeskPanel(QWidget):
             self.score_label.setText(row.get("error") or "presentation-attack detection did not run")
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet(f"color:white; background:{colour}; padding:8px; border-radius:6px;")
-        self.file_label.setText(f"{row.get('path')}\nSHA-256 {row.get('sha256') or '—'}")
+        sha = row.get("sha256") or "—"
+        # the hash in groups of 16 so it can wrap (the whole value identifies the evidence)
+        self.file_label.setText(f"{Path(row.get('path') or '').name}\nSHA-256 "
+                                + " ".join(sha[i:i + 16] for i in range(0, len(sha), 16)))
+        self.file_label.setToolTip(f"{row.get('path')}\nSHA-256 {sha}")
         can_decide = row.get("print_id") is not None
         self.confirm_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
         self.override_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
@@ -361,7 +375,14 @@ def _connect_pad_panel(window: Any, ctl) -> None:
 def install(window: Any) -> DeskPanel:
     """Add Tools → Watch Scanner Folder… and the Desk dock to ``window``."""
     panel = DeskPanel(window)
-    dock = window.add_dock(panel, "Scanner desk", Qt.DockWidgetArea.RightDockWidgetArea)
+    # scrollable, so its minimum height never grows the window past the screen (it shares the
+    # right-hand column with the PAD and gender docks)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(panel)
+    dock = window.add_dock(area, "Scanner desk", Qt.DockWidgetArea.RightDockWidgetArea)
     dock.hide()
     act = QAction("&Watch Scanner Folder…", window)
     act.setToolTip("Analyse every new scan dropped into a folder; confirm or override its verdict")

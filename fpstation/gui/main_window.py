@@ -68,6 +68,11 @@ MENUS = ["&File", "&View", "&Analysis", "&Tools", "&Help"]
 
 #: initial width of the right-hand docks (liveness, gender): room for their text, not more
 RIGHT_DOCK_WIDTH = 340
+#: no dock may be wider than this share of the screen (a long text wraps or elides instead)
+MAX_DOCK_SHARE = 0.4
+QWIDGETSIZE_MAX = (1 << 24) - 1
+#: default window size, shrunk to the screen when it is smaller
+DEFAULT_SIZE = (1400, 860)
 
 #: right-pane display modes
 MODE_RESTORED, MODE_DIFFERENCE, MODE_OVERLAY = "restored", "difference", "overlay"
@@ -215,6 +220,7 @@ class InfoPanel(QWidget):
         self.copy_sha_action.triggered.connect(self.copy_sha256)
         self.copy_sha_action.setEnabled(False)
         self._sha256 = ""
+        self._form = form
         for name in self.FIELDS:
             lab = QLabel("—")
             lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -246,6 +252,7 @@ class InfoPanel(QWidget):
                 form.addRow(name + ":", row)
             else:
                 form.addRow(name + ":", lab)
+        self._show_unavailable(False)
         self._fit_height()
 
     def _fit_height(self) -> None:
@@ -262,6 +269,7 @@ class InfoPanel(QWidget):
                 lab.setToolTip("")
             self._sha256 = ""
             self.copy_sha_action.setEnabled(False)
+            self._show_unavailable(False)
             return
         v["File"].setText(im.label)
         v["File"].setToolTip(im.source)
@@ -274,6 +282,7 @@ class InfoPanel(QWidget):
         self.copy_sha_action.setEnabled(True)
         v["Analysis"].setText("running…")
         v["Unavailable"].setText("—")
+        self._show_unavailable(False)
         self._fit_height()
 
     def copy_sha256(self) -> None:
@@ -289,7 +298,12 @@ class InfoPanel(QWidget):
         self.values["Analysis"].setText(", ".join(parts) or "nothing computed")
         errs = [f"{k}: {msg}" for k, msg in result.errors.items()]
         self.values["Unavailable"].setText("\n".join(errs) or "—")
+        self._show_unavailable(bool(errs))
         self._fit_height()
+
+    def _show_unavailable(self, on: bool) -> None:
+        """The "Unavailable" row appears only when a step could not run."""
+        self._form.setRowVisible(self.values["Unavailable"], on)
 
 
 # ---------------------------------------------------------------------- main window
@@ -328,7 +342,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{__display_name__} {__version__}")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
-        self.resize(1400, 860)
+        # the right-hand docks (PAD, gender, desk) run the full height; the Batch table sits under
+        # the print views only, so opening it never pushes the PAD buttons out of view
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resize(*DEFAULT_SIZE)
 
         # --- panes
         self.left_pane = _Pane("Original")
@@ -385,6 +403,11 @@ class MainWindow(QMainWindow):
         self.modelsChanged.connect(self.reanalyse)
         self._load_extensions()
         self._default_layout()
+        self._default_state = self.saveState()
+        self._fit_pending = False
+        for d in self.findChildren(QDockWidget):
+            d.visibilityChanged.connect(self._schedule_fit)
+        self.fit_to_screen()
 
     # ================================================================== public API
     def menu(self, name: str) -> QMenu:
@@ -421,7 +444,81 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.menu("&View").addAction(dock.toggleViewAction())
+        if hasattr(self, "_default_state"):  # added after construction: keep it on screen too
+            dock.visibilityChanged.connect(self._schedule_fit)
         return dock
+
+    # ------------------------------------------------------------------ layout
+    def available_geometry(self):
+        """The usable area of the screen the window is on (primary screen before it is shown)."""
+        from PySide6.QtGui import QGuiApplication
+
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def fit_to_screen(self) -> bool:
+        """Keep the window and its docks inside the screen: no dock wider than
+        :data:`MAX_DOCK_SHARE` of it, the window no larger than it and not off its edges.
+        Returns True when something had to change."""
+        avail = self.available_geometry()
+        if avail.isEmpty():
+            return False
+        max_dock = max(200, int(avail.width() * MAX_DOCK_SHARE))
+        for d in self.findChildren(QDockWidget):
+            side = self.dockWidgetArea(d) in (Qt.DockWidgetArea.LeftDockWidgetArea,
+                                              Qt.DockWidgetArea.RightDockWidgetArea)
+            limit = max_dock if side else QWIDGETSIZE_MAX
+            if d.maximumWidth() != limit:
+                d.setMaximumWidth(limit)
+        frame, geo = self.frameGeometry(), self.geometry()
+        extra_w, extra_h = frame.width() - geo.width(), frame.height() - geo.height()
+        w = min(geo.width(), avail.width() - extra_w)
+        h = min(geo.height(), avail.height() - extra_h)
+        changed = (w, h) != (geo.width(), geo.height())
+        if changed:
+            self.resize(w, h)
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), avail.x()), avail.right() - frame.width() + 1)
+        y = min(max(frame.y(), avail.y()), avail.bottom() - frame.height() + 1)
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
+            changed = True
+        return changed
+
+    def _schedule_fit(self, *_args: object) -> None:
+        # after Qt has laid the new dock out (a dock shown with its minimum size may grow the window)
+        if not self._fit_pending:
+            self._fit_pending = True
+            QTimer.singleShot(0, self._run_fit)
+
+    def _run_fit(self) -> None:
+        self._fit_pending = False
+        self.fit_to_screen()
+
+    def restore_layout(self, geometry: Any = None, state: Any = None) -> bool:
+        """Restore a saved geometry/dock state, then validate it against the screen: a layout saved
+        on a larger screen, or one that had grown past its screen, comes back inside it.
+        Returns True when the saved layout had to be corrected."""
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        return self.fit_to_screen()
+
+    def reset_layout(self) -> None:
+        """View → Reset Layout: the first-run docks and size, fitted to the screen and centred."""
+        self.showNormal()
+        self.restoreState(self._default_state)
+        self._default_layout()
+        avail = self.available_geometry()
+        w = min(DEFAULT_SIZE[0], avail.width() - 16)
+        h = min(DEFAULT_SIZE[1], avail.height() - 48)
+        self.resize(w, h)
+        self.views_splitter.setSizes([10_000, 10_000])
+        self.main_splitter.setSizes([250, max(w - 250, 400)])
+        self.move(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2)
+        self.fit_to_screen()
+        self.status.message("Layout reset.")
 
     def run_task(self, pool_name: str, task: Task, description: str) -> Task:
         """Start ``task`` on pool ``pool_name`` ("io", "inference", "training") and show its progress
@@ -544,6 +641,8 @@ class MainWindow(QMainWindow):
         self.act_next = act("&Next Print", lambda: self._step(1), "PgDown")
         self.act_prev = act("&Previous Print", lambda: self._step(-1), "PgUp")
         self.act_about = act("&About", self._about)
+        self.act_reset_layout = act("&Reset Layout", self.reset_layout, None,
+                                    "Put the docks and the window back as on first start, inside the screen")
 
         f = self.menu("&File")
         f.addActions([self.act_open, self.act_open_folder])
@@ -555,6 +654,8 @@ class MainWindow(QMainWindow):
         v.addActions([self._act_diff, self._act_overlay])
         v.addSeparator()
         v.addActions([self.act_next, self.act_prev])
+        v.addSeparator()
+        v.addAction(self.act_reset_layout)
         v.addSeparator()
         a = self.menu("&Analysis")
         a.addActions([self.act_reanalyse, self.act_cancel])

@@ -105,10 +105,12 @@ def choices(registry: Any, task: str) -> list[ModelChoice]:
         out += [ModelChoice(v, label, origin="built-in") for v, label in _builtin_restorers()]
     elif task in SETTING_FOR_TASK:
         d = registry.default(task)
-        out.append(ModelChoice("", f"Shipped default{f' ({d.name})' if d else ''}", origin="shipped"))
+        # not a second copy of the shipped card below: this row *follows* whatever model ships
+        now = f"now {d.name}{f' v{d.version}' if getattr(d, 'version', '') else ''}" if d else "none installed"
+        out.append(ModelChoice("", f"Always the shipped default ({now})", origin="follows updates"))
     for c in cards:
         out.append(ModelChoice(c.key, c.name, c.version, "shipped" if c.shipped else "trained",
-                               str(c.data.get("created", "")), _metrics_text(c.data), c))
+                               str(c.data.get("created", "")), _metrics_text(c.data, limit=99), c))
     return out
 
 
@@ -146,7 +148,11 @@ class ModelsDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # the metrics column takes the spare width and wraps; the key (last) stays as long as it is
+        self.table.horizontalHeader().setSectionResizeMode(self.COLUMNS.index("Validation metrics"),
+                                                           QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemDoubleClicked.connect(lambda _it: self.use_selected())
         self.use_button = QPushButton("Use selected model")
@@ -168,7 +174,7 @@ class ModelsDialog(QDialog):
         lay.addWidget(self.table, 1)
         lay.addWidget(self.details)
         lay.addLayout(bottom)
-        self.resize(900, 400)
+        self.resize(1000, 440)
         self.task_combo.currentIndexChanged.connect(lambda _i: self._fill())
         self.refresh()
 
@@ -216,6 +222,8 @@ class ModelsDialog(QDialog):
                 if col == 0:
                     it.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     it.setToolTip("active" if v else "")
+                elif v:
+                    it.setToolTip(v)  # the full text (metrics can be long)
                 self.table.setItem(r, col, it)
         if active is None:
             self.info.setText("This task has no model setting: its models are listed for reference.")

@@ -135,4 +135,14 @@ def _worse(a: str, b: str) -> str:
 
 
 def _format(n: Notice) -> str:
-    return "\n".join([f"[{n.level}] {n.text}", *("    " + ln for ln in n.details.splitlines())])
+    """The notice, then its detail lines that say something the headline does not already say
+    (a file error's headline repeats its message; the Details window showed it twice)."""
+    seen = {n.text.strip()}
+    extra = []
+    for ln in n.details.splitlines():
+        t = ln.strip()
+        if not t or t in seen or t in n.text:
+            continue
+        seen.add(t)
+        extra.append("    " + ln)
+    return "\n".join([f"[{n.level}] {n.text}", *extra])

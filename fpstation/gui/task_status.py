@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton
 
 from fpstation.gui.widgets import ElidedLabel
 from fpstation.workers import Task
@@ -31,6 +31,7 @@ class TaskStatus:
         self.zoom_label.setToolTip("Zoom of both views (100 % = one image pixel per screen pixel; F fits, 1 = 1:1)")
         # elided, fixed width: a long description or per-file progress text never relayouts the window
         self.task_label = ElidedLabel("", hint_chars=40)
+        self.task_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         self.task_label.setFixedWidth(self.task_label.sizeHint().width())
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)

@@ -36,7 +36,8 @@ def pad(image: FingerprintImage, model_key: str = "", threshold: float | None = 
     return pad_predict(image, model_key=model_key, threshold=threshold, uncertain_band=uncertain_band)
 
 
-def gender(image: FingerprintImage, model_key: str = "", uncertain_band: float = 0.1) -> GenderResult:
+def gender(image: FingerprintImage, model_key: str = "", uncertain_band: float | None = None) -> GenderResult:
+    """Gender estimate; ``uncertain_band`` None = the band the model card chose out of fold."""
     from fpstation.ml.classifiers import gender_predict
 
     return gender_predict(image, model_key=model_key, uncertain_band=uncertain_band)
@@ -59,7 +60,8 @@ def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = T
     return Analyzers(
         restore=(lambda im: restore(im, s.restorer)) if restoration else None,
         pad=(lambda im: pad(im, s.pad_model, s.pad_threshold, s.uncertain_band)) if pad_ else None,
-        gender=(lambda im: gender(im, s.gender_model, s.uncertain_band)) if gender_ else None,
+        # gender: the model card's uncertain band (chosen out of fold), not the PAD-oriented setting
+        gender=(lambda im: gender(im, s.gender_model)) if gender_ else None,
         quality=_nfiq2 if quality else None,
         not_fingerprint=not_fingerprint,
     )
@@ -70,6 +72,86 @@ def _nfiq2(image: FingerprintImage):
     from fpstation.core.matching.quality import nfiq2
 
     return nfiq2(image)
+
+
+# -- the Ray engine's worker set-up (fpstation.core.cluster) ---------------------------------------
+_STEP_TASK = {"restoration": "restoration", "pad": "pad", "gender": "gender"}
+
+
+def _selected_cards(settings, steps, registry=None) -> dict:
+    """step → the model card ``settings`` selects for it (what inference will load), or None when
+    that step needs no model (classical restorer) or none is installed (the rows then carry the
+    step's error, as with the local engine)."""
+    from fpstation.core.errors import ModelError
+    from fpstation.ml.registry import get_registry
+    from fpstation.ml.restoration import find_card
+
+    reg = registry or get_registry()
+    out: dict = {}
+    for step in steps:
+        try:
+            if step == "restoration":
+                out[step] = None if settings.restorer == "classical" else find_card(settings.restorer, reg)
+            else:
+                key = settings.pad_model if step == "pad" else settings.gender_model
+                out[step] = reg.card(key) if key else reg.default(_STEP_TASK[step])
+        except ModelError:
+            out[step] = None
+    return out
+
+
+class ClusterSetup:
+    """Picklable recipe for a Ray worker's analysers (``fpstation.core.cluster.BatchWorker``).
+
+    Built on the driver, which records the SHA-256 of every model card the settings select. Called
+    on each worker: it resolves the same cards from the worker's own installation, refuses to start
+    when a card is missing there or differs (different sha256), hashes each weights file (and ONNX
+    export) against it, then builds :func:`default_analyzers` — so every row is analysed by a model
+    byte-identical to the one the driver's case records.
+    """
+
+    def __init__(self, settings=None, *, restoration: bool = True, pad_: bool = True, gender_: bool = True,
+                 registry=None, quality: bool = True):
+        from fpstation.settings import Settings
+
+        self.settings = settings or Settings()
+        # NFIQ 2 (quality) needs no model card: nbis-py's NIST code, the same version on every node
+        self.flags = {"restoration": restoration, "pad_": pad_, "gender_": gender_, "quality": quality}
+        self.steps = frozenset(s for s, on in (("restoration", restoration), ("pad", pad_),
+                                               ("gender", gender_)) if on)
+        self.expected = {step: {"key": c.key, "name": c.name, "version": c.version, "sha256": c.sha256}
+                         for step, c in _selected_cards(self.settings, self.steps, registry).items() if c is not None}
+        self._verified: list[dict] = []
+
+    def verify(self, registry=None) -> list[dict]:
+        """Check this installation's models against the driver's cards. Raises ModelError."""
+        from fpstation.core.errors import ModelIntegrityError, ModelNotFoundError
+        from fpstation.ml.registry import get_registry
+
+        reg = registry or get_registry()
+        here = _selected_cards(self.settings, set(self.expected), reg)
+        out = []
+        for step, want in sorted(self.expected.items()):
+            card = here.get(step)
+            if card is None:
+                raise ModelNotFoundError(f"The {step} model “{want['name']}” v{want['version']} is not installed "
+                                         "on this worker. Install the same fpstation (with its models) on every node.")
+            if card.sha256 != want["sha256"]:
+                raise ModelIntegrityError(
+                    f"The {step} model “{card.name}” on this worker is not the driver's (its card's sha256 "
+                    f"{card.sha256[:12]}… differs from {want['sha256'][:12]}…). Install the same models on every node.")
+            reg.verify(card)  # the weights file's bytes against the card
+            if step == "restoration":
+                reg.onnx_file(card)  # and its ONNX export, when it has one
+            out.append({"step": step, **want})
+        return out
+
+    def verified(self) -> list[dict]:
+        return list(self._verified)
+
+    def __call__(self) -> Analyzers:
+        self._verified = self.verify()
+        return default_analyzers(self.settings, **self.flags)
 
 
 def not_fingerprint(image: FingerprintImage) -> str | None:

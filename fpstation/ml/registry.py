@@ -154,7 +154,7 @@ class Registry:
         return path
 
     def load(self, key: str) -> Any:
-        """Verify sha256 and load the Keras model once; later calls return the cached model."""
+        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the cached model."""
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
@@ -166,9 +166,14 @@ class Registry:
                 self._cache[key] = dlib_models.resnet(card.sha256)
                 return self._cache[key]
             try:
-                import keras
+                if card.file.suffix == ".npz":  # a numpy feature model (gender v2), no Keras
+                    from fpstation.ml.classifiers.gender_features import FeatureModel
 
-                model = keras.models.load_model(card.file, compile=False, safe_mode=False)
+                    model = FeatureModel.load(card.file)
+                else:
+                    import keras
+
+                    model = keras.models.load_model(card.file, compile=False, safe_mode=False)
             except Exception as exc:  # noqa: BLE001
                 raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
             self._cache[key] = model
@@ -215,3 +220,13 @@ def get_registry() -> Registry:
     if _default is None:
         _default = Registry()
     return _default
+
+
+def cards_by_name(registry: Registry | None = None) -> dict[str, dict]:
+    """Model card data keyed by ``name`` and by ``name@version`` (for reports: thresholds, error
+    rates and each model's validated domain). Reads card files only, no weights."""
+    out: dict[str, dict] = {}
+    for c in (registry or get_registry()).cards():
+        out.setdefault(c.name, dict(c.data))
+        out[f"{c.name}@{c.data.get('version', '')}"] = dict(c.data)
+    return out

@@ -106,7 +106,7 @@ def test_verdict_shown_large_and_coloured(window):
     assert pad.verdict_label.text() == "UNCERTAIN"
     assert "0.420" in pad.score_label.text()
     # gender: both probabilities, never a bare label
-    assert "P(female) 62 %" in gender.headline.text() and "P(male) 38 %" in gender.headline.text()
+    assert gender.headline.text() == "Female more likely" and "P(female) 62 %" in gender.detail_label.text()
     assert gender.female_bar.value() == 620 and gender.male_bar.value() == 380
 
 

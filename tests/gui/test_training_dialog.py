@@ -167,7 +167,8 @@ def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
     dlg.select_task("pad")
     rows = dlg.rows()
     assert [r.value for r in rows] == ["", "pad-socofing", "pad-cnn@v1", "pad-cnn@v2"]
-    assert rows[0].label == "Shipped default (pad-socofing)" and "val_auc 0.8" in rows[2].metrics
+    assert rows[0].label.startswith("Always the shipped default (now pad-socofing") and "val_auc 0.8" in rows[2].metrics
+    assert rows[0].origin == "follows updates"  # not a look-alike of the shipped card row
     assert dlg.table.item(0, 0).text() == "●"  # default active
     with qtbot.waitSignal(window.modelsChanged, timeout=2000):
         dlg.select_value("pad-cnn@v1")

@@ -57,7 +57,7 @@ def test_unreadable_row_clears_every_panel(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
     pad, gender = window.pad_panel, window.gender_panel
     qtbot.waitUntil(lambda: "0.048" in pad.score_label.text(), timeout=5000)
-    assert pad.verdict_label.text() == "LIVE" and "93 %" in gender.headline.text()
+    assert pad.verdict_label.text() == "LIVE" and "93 %" in gender.detail_label.text()
     window.open_paths([str(bad)])
     qtbot.waitUntil(lambda: not window.loading(), timeout=10000)
     fl = window.file_list
@@ -65,7 +65,7 @@ def test_unreadable_row_clears_every_panel(window, qtbot, tmp_path):
     fl.setCurrentRow(row)
     assert window.current_print() is None
     assert "0.048" not in pad.score_label.text() and pad.verdict_label.text() == "—"
-    assert "93" not in gender.headline.text()
+    assert "93" not in gender.headline.text() and "93" not in gender.detail_label.text()
     assert not pad.confirm_button.isEnabled()
 
 
@@ -162,3 +162,121 @@ def test_desk_override_is_the_final_state(window, qtbot, tmp_path):
     assert f"{other} (operator; model said {model})" in recent
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
+
+
+# ---------------------------------------------------------------- item 1: layout
+def _inside(w) -> bool:
+    a, f = w.available_geometry(), w.frameGeometry()
+    return f.width() <= a.width() and f.height() <= a.height() and a.contains(f.topLeft())
+
+
+def test_docks_and_long_errors_keep_the_window_on_screen(window, qtbot, tmp_path):
+    from PySide6.QtWidgets import QDockWidget
+
+    from fpstation.gui import main_window as mw
+
+    avail = window.available_geometry()
+    window.desk_dock.show()
+    window.batch_dock.show()
+    desk = window.desk_panel
+    long = "UnsupportedFormatError: " + "the file named scan_0001.png holds text, not an image; " * 8
+    from fpstation.core.batch import BatchItem
+
+    desk.show_item(BatchItem({"status": "bad file", "path": str(tmp_path / "scan_0001.png"), "error": long,
+                              "sha256": "ab" * 32, "print_id": None}))
+    qtbot.wait(50)
+    assert _inside(window)
+    for d in window.findChildren(QDockWidget):
+        if d.isVisible() and window.dockWidgetArea(d) != mw.Qt.DockWidgetArea.BottomDockWidgetArea:
+            assert d.width() <= avail.width() * mw.MAX_DOCK_SHARE + 1, d.windowTitle()
+    # the print views keep their share (on this 800 px offscreen screen: sidebar + one 40 % dock)
+    assert window.left_view.width() >= avail.width() * 0.1 and abs(window.left_view.width()
+                                                                   - window.right_view.width()) <= 2
+
+
+def test_saved_geometry_is_validated_and_reset_layout(window, qtbot):
+    avail = window.available_geometry()
+    window.setGeometry(avail.x() + avail.width() - 100, avail.y() + 50, avail.width() + 300, avail.height() + 400)
+    broken_geometry, state = window.saveGeometry(), window.saveState()
+    window.resize(600, 400)
+    assert window.restore_layout(broken_geometry, state) is True  # it had to be corrected
+    assert _inside(window)
+    window.batch_dock.show()
+    window.desk_dock.show()
+    assert window.act_reset_layout in window.menu("&View").actions()
+    window.act_reset_layout.trigger()
+    assert window.batch_dock.isHidden() and window.desk_dock.isHidden()
+    assert _inside(window)
+
+
+def test_small_things(window, qtbot):
+    from fpstation.gui.batch_view import COLUMNS
+    from fpstation.gui.notifications import Notice, _format
+
+    info = window.info
+    assert not info._form.isRowVisible(info.values["Unavailable"])  # no "Unavailable: —" line
+    head = window.batch_panel.table.horizontalHeader()
+    keys = [c[0] for c in COLUMNS]
+    assert head.sectionSize(keys.index("file")) > 3 * head.sectionSize(keys.index("index"))
+    assert "model" in window.pad_panel.reset_button.text().lower() and len(window.pad_panel.reset_button.text()) > 8
+    assert window.pad_panel.why_label.wordWrap()
+    text = _format(Notice("error", "Could not open x.png: not an image", "/tmp/x.png\nnot an image\n"))
+    assert text.count("not an image") == 1 and "/tmp/x.png" in text
+
+
+# ---------------------------------------------------------------- item 5: reports
+def _strip_times(text: str) -> str:
+    import re
+
+    return re.sub(r"\d{4}-\d\d-\d\dT[0-9:.+]+", "T", text)
+
+
+def test_report_in_one_step_from_the_print_shown(window, qtbot, tmp_path, monkeypatch):
+    from fpstation.cli import main as cli_main
+
+    small = _png(tmp_path / "small.png")  # 70 px wide: shown enlarged in the report
+    ctl = window.case_controller
+    ctl.open(tmp_path / "first.db")
+    window.open_paths([str(small)])
+    qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
+    ctl.open(tmp_path / "new.db")  # File → New Case: the print is not in it, nothing was confirmed
+    assert ctl.act_report.isEnabled()
+    out = tmp_path / "r.html"
+    monkeypatch.setattr("fpstation.gui.case.QFileDialog.getSaveFileName", lambda *a, **k: (str(out), ""))
+    task = ctl.report_current_dialog()
+    qtbot.waitUntil(lambda: task.done.is_set() and out.exists(), timeout=20000)
+    text = out.read_text()
+    assert "unknown (the file does not say); no resolution was assumed" in text  # dpi in words
+    assert "against the threshold 0.500" in text  # threshold in words, not raw JSON
+    assert "Attack kinds seen in training" in text and "{&quot;" not in text and '{"' not in text
+    assert "width='280'" in text and "shown ×4" in text  # 70 px print enlarged to be seen
+    assert ctl.store.decisions() == []  # no Confirm was needed
+    # an operator's decision carries their name into the report
+    window.pad_panel.operator_edit.setText("J. Doe")
+    window.pad_panel.confirm_button.click()
+    task = ctl.report(ctl.store.print_id(window.current_print().sha256, 0), str(out), restore=False)
+    qtbot.waitUntil(lambda: task.done.is_set() and "J. Doe" in out.read_text(), timeout=20000)
+    # the CLI writes the same rows from the same case
+    sha = window.current_print().sha256
+    cli_out = tmp_path / "cli.html"
+    assert cli_main(["report", "--case", str(tmp_path / "new.db"), "--print", sha[:12], "--out", str(cli_out),
+                     "--no-restore"]) == 0
+    assert _strip_times(cli_out.read_text()) == _strip_times(out.read_text())
+
+
+def test_report_pdf(window, qtbot, tmp_path):
+    from fpstation.core.batch import fake_analyzers, run_batch
+    from fpstation.core.store import CaseStore
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good_files(folder, 1)
+    ctl = window.case_controller
+    ctl.open(tmp_path / "c.db")
+    run_batch(folder, ctl.store, fake_analyzers())
+    pid = next(ctl.store.iter_print_ids())
+    pdf = tmp_path / "r.pdf"
+    task = ctl.report(pid, str(pdf), restore=False)
+    qtbot.waitUntil(lambda: task.done.is_set() and pdf.exists() and pdf.stat().st_size > 0, timeout=20000)
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
+    assert CaseStore  # the case stays usable

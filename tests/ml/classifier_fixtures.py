@@ -126,3 +126,41 @@ def install_tiny_models(models_dir: Path, data: Path, epochs: int = 1) -> dict[s
         (models_dir / f"{name}.json").write_text(json.dumps(card), encoding="utf-8")
         cards[task.name] = card
     return cards
+
+
+def install_feature_gender_model(models_dir: Path, data: Path, name: str = "gender-features-tiny",
+                                 default: bool = True) -> dict:
+    """A gender feature model (gender_features.FeatureModel, the shipped v2 kind) fitted on the Real
+    prints of ``data``, with a domain entry (size range of those prints, Mahalanobis statistic of
+    their standardised features) and cross-validated figures in the shape of the real card."""
+    from fpstation.core.domain import fit_stats
+    from fpstation.core.imageio import read_print
+    from fpstation.ml.classifiers.gender_features import GROUPS, FeatureModel, columns, describe, features
+    from fpstation.ml.registry import sha256_file
+
+    paths = sorted((data / "Real").glob("*.BMP"))
+    f = np.stack([features(read_print(p).pixels) for p in paths])
+    y = np.array([int("__F_" in p.name) for p in paths])
+    model = FeatureModel.fit(f, y, columns(list(GROUPS)), l2=10.0)
+    model.coef = np.vstack([model.coef, model.coef * 0.8])  # two members: a spread to show
+    models_dir.mkdir(parents=True, exist_ok=True)
+    npz = models_dir / f"{name}.npz"
+    model.save(npz)
+    shapes = np.array([read_print(p).pixels.shape for p in paths[:3]])
+    ci = {"value": 0.7, "ci95": [0.6, 0.8], "fold_mean": 0.7, "fold_std": 0.05}
+    card = {"name": name, "task": "gender", "version": "2", "file": npz.name, "sha256": sha256_file(npz),
+            "default": default, "architecture": "feature_logreg",
+            "input": {"kind": "features", "dpi": None, "features": describe()},
+            "data": {"layout": "socofing"},
+            "split": {"train_subjects": [], "val_subjects": []},
+            "calibration": {"a": 1.0, "b": 0.0, "balanced": True},
+            "uncertain_band": 0.1, "uncertain_band_combined": 0.2,
+            "metrics": {"per_print": {"balanced_accuracy": ci, "auc": ci},
+                        "per_subject": {"balanced_accuracy": dict(ci, value=0.8, ci95=[0.7, 0.9]), "auc": ci}},
+            "domain": {"sensors": ["generated test prints"],
+                       "dpi": {"nominal": 500, "min": 450, "max": 550, "unknown": "assume"},
+                       "size_px": {"height": [int(shapes[:, 0].min()) - 3, int(shapes[:, 0].max()) + 3],
+                                   "width": [int(shapes[:, 1].min()) - 3, int(shapes[:, 1].max()) + 3]},
+                       "stats": fit_stats(model.standardise(f), "test features", 1.0)}}
+    (models_dir / f"{name}.json").write_text(json.dumps(card), encoding="utf-8")
+    return card

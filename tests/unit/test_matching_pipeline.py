@@ -23,7 +23,7 @@ def test_nfiq2_step_reaches_the_case_row_and_report(tmp_path):
         assert store.done_steps(im.sha256) == {"quality"}
         out = print_report_html(store, pid, tmp_path / "r.html")
         html = out.read_text(encoding="utf-8") if hasattr(out, "read_text") else (tmp_path / "r.html").read_text()
-        assert f"NFIQ 2 (NIST, via nbis-py) {res.quality.score}" in html
+        assert f"NFIQ 2 (NIST, via nbis-py) {res.quality.score}</b>" in html
 
 
 def test_analyze_cli_shows_nfiq2(tmp_path, capsys):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from fpstation.core.domain import OUTSIDE, DomainCheck, check_domain
 from fpstation.core.errors import ModelError, ModelNotFoundError
 from fpstation.core.types import FingerprintImage, GenderResult, ModelRef, PadResult
 from fpstation.ml.classifiers.metrics import apply_calibration, combine_logits, sigmoid
@@ -105,7 +106,16 @@ class _Loaded:
         return np.asarray(self.forward(x.astype(np.float32))).reshape(-1)
 
 
-_loaded: dict[tuple[int, str], _Loaded] = {}
+class _FeatureLoaded:
+    """A numpy feature model (gender_features.FeatureModel) with its card; no TensorFlow."""
+
+    def __init__(self, card: Any, model: Any) -> None:
+        self.card = card
+        self.model = model
+        self.ref = ModelRef(card.name, card.version, card.sha256)
+
+
+_loaded: dict[tuple[int, str], Any] = {}
 _lock = threading.RLock()
 
 
@@ -117,7 +127,7 @@ def _registry(registry: Any | None = None) -> Any:
     return get_registry()
 
 
-def load_classifier(task: str, model_key: str = "", registry: Any | None = None) -> _Loaded:
+def load_classifier(task: str, model_key: str = "", registry: Any | None = None) -> Any:
     """The model for ``task`` ("pad"/"gender"): ``model_key`` or the task's shipped default."""
     reg = _registry(registry)
     with _lock:
@@ -131,7 +141,8 @@ def load_classifier(task: str, model_key: str = "", registry: Any | None = None)
             raise ModelError(f"Model “{card.name}” is a {card.task} model, not a {task} model.")
         cache_key = (id(reg), card.key + ":" + card.sha256)
         if cache_key not in _loaded:
-            _loaded[cache_key] = _Loaded(card, reg.load(card.key))
+            cls = _FeatureLoaded if card.file.suffix == ".npz" else _Loaded
+            _loaded[cache_key] = cls(card, reg.load(card.key))
         return _loaded[cache_key]
 
 
@@ -310,35 +321,106 @@ def gender_label(p_female: float, uncertain_band: float = 0.1) -> str:
     return "uncertain"
 
 
-def gender_logits(images: Sequence[FingerprintImage], model_key: str = "", registry: Any | None = None,
-                  ) -> tuple[np.ndarray, _Loaded]:
-    """Calibrated logits of "female" for several prints."""
+def _cv_ba(card_data: dict, combined: bool) -> tuple[float, ...]:
+    """(value, ci95 low, ci95 high) of the card's cross-validated balanced accuracy, or ()."""
+    m = (card_data.get("metrics") or {}).get("per_subject" if combined else "per_print") or {}
+    ba = m.get("balanced_accuracy")
+    if isinstance(ba, dict) and ba.get("ci95"):
+        return (float(ba["value"]), float(ba["ci95"][0]), float(ba["ci95"][1]))
+    return ()
+
+
+def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", registry: Any | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, list[DomainCheck], Any]:
+    """Calibrated logits of "female" for several prints, with the members' logits and domain checks.
+
+    Returns
+    -------
+    z : (N,) calibrated logits.
+    members : (N, M) calibrated logits of the model's members (M = 1 for a single CNN).
+    checks : one :class:`DomainCheck` per print against the card's ``domain`` entry (a feature
+        model also tests its standardised inputs with the card's Mahalanobis statistic).
+    loaded : the loaded model (``.card``, ``.ref``).
+    """
     loaded = load_classifier("gender", model_key, registry)
-    z = apply_calibration(_model_logits(loaded, images), loaded.card.data.get("calibration"))
-    return np.asarray(z, np.float64).reshape(-1), loaded
+    data = loaded.card.data
+    domain = data.get("domain")
+    model_dpi = (data.get("input") or {}).get("dpi")
+    if isinstance(loaded, _FeatureLoaded):
+        from fpstation.ml.classifiers.gender_features import features
+
+        # dpi and size first: a print that fails them gets no features (a 1000×1000 print would
+        # cost ~50× a SOCOFing one) and a neutral logit that is never reported
+        pre = [check_domain(domain, im, None, model_dpi=model_dpi) for im in images]
+        members = np.zeros((len(images), loaded.model.coef.shape[0]))
+        checks = list(pre)
+        todo = [i for i, c in enumerate(pre) if c.in_domain]
+        if todo:
+            f = np.stack([features(images[i].pixels) for i in todo])
+            members[todo] = loaded.model.member_logits(f)
+            for i, x in zip(todo, loaded.model.standardise(f), strict=True):
+                checks[i] = check_domain(domain, images[i], x, model_dpi=model_dpi)
+    else:
+        z = apply_calibration(_model_logits(loaded, images), data.get("calibration"))
+        members = np.asarray(z, np.float64).reshape(-1, 1)
+        checks = [check_domain(domain, im, None, model_dpi=model_dpi) for im in images]
+    return members.mean(axis=1), members, checks, loaded
 
 
-def gender_predict(image: FingerprintImage, model_key: str = "", uncertain_band: float = 0.1,
+def gender_logits(images: Sequence[FingerprintImage], model_key: str = "", registry: Any | None = None,
+                  ) -> tuple[np.ndarray, Any]:
+    """Calibrated logits of "female" for several prints (no domain check; see :func:`gender_scores`)."""
+    z, _, _, loaded = gender_scores(images, model_key, registry)
+    return z, loaded
+
+
+def _gender_result(z: float, members: np.ndarray, reasons: Sequence[str], loaded: Any, n: int,
+                   uncertain_band: float | None, t0: float) -> GenderResult:
+    data = loaded.card.data
+    key = "uncertain_band_combined" if n > 1 else "uncertain_band"
+    band = float(uncertain_band) if uncertain_band is not None else float(data.get(key, data.get(
+        "uncertain_band", 0.1)))
+    p = float(sigmoid(z))
+    pm = sigmoid(np.asarray(members, np.float64).reshape(-1))
+    p_range = (float(np.percentile(pm, 10)), float(np.percentile(pm, 90))) if pm.size > 1 else ()
+    common = dict(model=loaded.ref, seconds=time.perf_counter() - t0, p_range=p_range, n_prints=n,
+                  cv_balanced_accuracy=_cv_ba(data, n > 1))
+    if reasons:
+        return GenderResult(p_female=p, label="uncertain", in_domain=False,
+                            domain_reason=f"{OUTSIDE}: " + "; ".join(reasons), **common)
+    return GenderResult(p_female=p, label=gender_label(p, band), **common)
+
+
+def gender_predict(image: FingerprintImage, model_key: str = "", uncertain_band: float | None = None,
                    registry: Any | None = None) -> GenderResult:
     """Calibrated P(female) for one print (P(male) = 1 - P(female)); label "uncertain" near 0.5.
 
-    The calibration is fitted with class-balanced weights (see the card), i.e. the probability
-    for equal priors of women and men; 0.5 is then the balanced decision point.
+    The print is first checked against the model card's domain: outside it, the label is
+    "uncertain", ``in_domain`` is False and ``domain_reason`` says why (the probability is then
+    not a validated figure and is not to be shown as one). ``uncertain_band`` ``None`` = the band
+    the card chose out of fold. The calibration is fitted with class-balanced weights (see the
+    card), i.e. the probability for equal priors of women and men; 0.5 is the balanced decision point.
     """
     t0 = time.perf_counter()
-    z, loaded = gender_logits([image], model_key, registry)
-    p = float(sigmoid(z[0]))
-    return GenderResult(p_female=p, label=gender_label(p, uncertain_band), model=loaded.ref,
-                        seconds=time.perf_counter() - t0)
+    z, members, checks, loaded = gender_scores([image], model_key, registry)
+    return _gender_result(float(z[0]), members[0], checks[0].reasons, loaded, 1, uncertain_band, t0)
 
 
-def gender_combined(images: Sequence[FingerprintImage], model_key: str = "", uncertain_band: float = 0.1,
+def gender_combined(images: Sequence[FingerprintImage], model_key: str = "", uncertain_band: float | None = None,
                     registry: Any | None = None) -> GenderResult:
-    """One estimate from several prints of the same person: mean of their calibrated logits."""
+    """One estimate from several prints of the same person: mean of their calibrated logits.
+
+    Prints outside the model's domain are left out; when none is left the result is "uncertain"
+    and out of domain. The members' spread is combined the same way (mean over prints per member).
+    """
     if not images:
         raise ValueError("gender_combined needs at least one print")
     t0 = time.perf_counter()
-    z, loaded = gender_logits(list(images), model_key, registry)
-    p = float(sigmoid(combine_logits(z)))
-    return GenderResult(p_female=p, label=gender_label(p, uncertain_band), model=loaded.ref,
-                        seconds=time.perf_counter() - t0)
+    _, members, checks, loaded = gender_scores(list(images), model_key, registry)
+    ok = np.array([c.in_domain for c in checks])
+    if not ok.any():
+        reasons = sorted({r for c in checks for r in c.reasons})
+        return _gender_result(float(combine_logits(members.mean(axis=1))), members.mean(axis=0), reasons,
+                              loaded, len(images), uncertain_band, t0)
+    mem = members[ok].mean(axis=0)
+    return _gender_result(float(mem.mean()), mem, (), loaded, int(ok.sum()), uncertain_band, t0)

@@ -128,33 +128,102 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
     return report, {"scores": s, "labels": y, "types": types}
 
 
+def _gender_folder_scores(loaded: Any, items: list[dict], registry: Any | None, progress: Progress,
+                          cancel: CancelToken) -> tuple[np.ndarray, np.ndarray, list[dict], int]:
+    """Calibrated logits and domain verdicts of every readable print (a bad file is skipped)."""
+    from fpstation.core.imageio import read_print
+    from fpstation.ml.classifiers import gender_scores
+
+    zs, ok, kept, bad = [], [], [], 0
+    chunk: list[tuple[dict, Any]] = []
+
+    def flush() -> None:
+        if not chunk:
+            return
+        z, _, checks, _ = gender_scores([im for _, im in chunk], loaded.card.key, registry)
+        zs.extend(float(v) for v in z)
+        ok.extend(c.in_domain for c in checks)
+        kept.extend(it for it, _ in chunk)
+        chunk.clear()
+
+    for i, it in enumerate(items):
+        if i % 32 == 0:
+            cancel.raise_if_cancelled()
+            progress(i / max(len(items), 1), f"scoring {i}/{len(items)}")
+        try:
+            chunk.append((it, read_print(it["path"])))
+        except Exception:  # noqa: BLE001 - a bad file is counted and skipped, not fatal
+            bad += 1
+        if len(chunk) >= 64:
+            flush()
+    flush()
+    return np.asarray(zs, np.float64), np.asarray(ok, bool), kept, bad
+
+
 def evaluate_gender_folder(root: str | Path, model_key: str = "", subjects: str = "heldout",
-                           uncertain_band: float = 0.1, registry: Any | None = None,
+                           uncertain_band: float | None = None, registry: Any | None = None,
                            progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
-                           ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Gender figures at P(female) = 0.5, per print and per subject (mean calibrated logit)."""
+                           n_boot: int = 1000) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gender figures at P(female) = 0.5, per print and per subject (mean calibrated logit).
+
+    Every print is first checked against the model's domain (fpstation.core.domain); prints outside
+    it are counted (``n_out_of_domain``) and left out of the figures, as the tool abstains on them.
+    Each figure has a 95 % interval (``ci95``) from a bootstrap over subjects.
+    """
+    from fpstation.ml.classifiers import load_classifier
     from fpstation.ml.classifiers.tasks import GenderTask, gender_metrics
 
-    loaded, layout, notes, sel_note, z, y, kept = _score_folder(
-        "gender", GenderTask(), root, model_key, subjects, registry, progress, cancel)
-    zc = np.asarray(cm.apply_calibration(z, loaded.card.data.get("calibration")), np.float64)
-    m = gender_metrics(zc, y, [str(it["subject"]) for it in kept], uncertain_band)
+    task = GenderTask()
+    loaded = load_classifier("gender", model_key, registry)
+    layout, items, notes = task._items(Path(root), task.default_hyper())
+    items, sel_note = _select(items, loaded.card.data, subjects, layout)
+    if not items:
+        raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
+    zc, ok, kept, n_bad = _gender_folder_scores(loaded, items, registry, wrap_progress(progress, 0, 0.9), cancel)
+    if n_bad:
+        notes = [*notes, f"{n_bad} unreadable file(s) skipped"]
+    if not ok.any():
+        raise DatasetError(f"None of the {len(kept)} prints in “{root}” is inside the domain the gender model "
+                           "was validated on; there is nothing to evaluate.")
+    band = float(uncertain_band) if uncertain_band is not None else float(loaded.card.data.get("uncertain_band", 0.1))
+    y_all = np.array([it["y"] for it in kept], np.int32)
+    subj_all = [str(it["subject"]) for it in kept]
+    z, y = zc[ok], y_all[ok]
+    subj = [s for s, k in zip(subj_all, ok, strict=True) if k]
+    m = gender_metrics(z, y, subj, band)
+    sarr = np.asarray(subj)
+    uniq, inv = np.unique(sarr, return_inverse=True)
+    zs = np.bincount(inv, weights=z) / np.bincount(inv)
+    ys = np.zeros(len(uniq), int)
+    ys[inv] = y
+
+    def ci(zz: np.ndarray, yy: np.ndarray, groups: Any) -> dict[str, list[float]]:
+        return {"balanced_accuracy": cm.subject_bootstrap(
+                    lambda i: cm.binary_summary(cm.sigmoid(zz[i]), yy[i])["balanced_accuracy"], groups, n_boot),
+                "auc": cm.subject_bootstrap(lambda i: cm.roc_auc(zz[i], yy[i]), groups, n_boot)}
+
     report = {
         "task": "gender", "model": {"name": loaded.card.name, "version": loaded.card.version,
                                     "sha256": loaded.card.sha256},
         "data": str(root), "layout": layout, "subjects": subjects, "subjects_note": sel_note,
         "n": m["n"], "n_female": int(y.sum()), "n_male": int((1 - y).sum()),
+        "n_scored": int(len(kept)), "n_out_of_domain": int((~ok).sum()),
+        "out_of_domain_fraction": float((~ok).mean()),
         "balanced_accuracy": m["balanced_accuracy"], "auc": m["auc"], "accuracy": m["accuracy"],
+        "ci95": ci(z, y, sarr),
+        "ci95_method": "percentile bootstrap over subjects (whole subjects resampled), 1000 resamples"
+                       if n_boot == 1000 else f"percentile bootstrap over subjects, {n_boot} resamples",
         "confusion_matrix": {"labels": ["male", "female"], "rows_truth_cols_predicted": m["confusion_matrix"]},
         "recall_male": m["recall_per_class"][0], "recall_female": m["recall_per_class"][1],
-        "threshold": 0.5, "uncertain_band": uncertain_band, "decided_fraction": m["decided_fraction"],
+        "threshold": 0.5, "uncertain_band": band, "decided_fraction": m["decided_fraction"],
         "balanced_accuracy_decided": m["balanced_accuracy_decided"],
         "per_subject": {"n": m["per_subject"]["n"], "balanced_accuracy": m["per_subject"]["balanced_accuracy"],
                         "auc": m["per_subject"]["auc"], "accuracy": m["per_subject"]["accuracy"],
+                        "ci95": ci(zs, ys, uniq),
                         "confusion_matrix": m["per_subject"]["confusion_matrix"],
                         "prints_per_subject_mean": m["per_subject"]["prints_per_subject_mean"],
-                        "rule": "mean of the subject's calibrated logits"},
+                        "rule": "mean of the subject's calibrated logits (in-domain prints)"},
         "notes": notes,
     }
     progress(1.0, "evaluated")
-    return report, {"p": cm.sigmoid(zc), "labels": y}
+    return report, {"p": cm.sigmoid(z), "labels": y}

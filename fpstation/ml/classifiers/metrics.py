@@ -12,7 +12,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -186,3 +186,26 @@ def apcer_by_type_at(scores: np.ndarray, is_attack: np.ndarray, attack_types: Se
         # share of this type's attacks scoring below each threshold
         out[t] = [float(np.searchsorted(st, thr, side="left") / len(st)) for thr in thresholds]
     return out
+
+
+def subject_bootstrap(stat: Callable[[np.ndarray], float], groups: Sequence[str], n_boot: int = 1000,
+                      seed: int = 0) -> list[float]:
+    """95 % percentile interval of ``stat(rows)`` when whole subjects are resampled with replacement.
+
+    ``groups`` names the subject of each row; ``stat`` gets the row indices of one resample (a
+    subject drawn twice contributes its rows twice). Prints of one person are correlated, so
+    resampling prints alone would give too narrow an interval.
+    """
+    g = np.asarray([str(x) for x in groups])
+    uniq, inv = np.unique(g, return_inverse=True)
+    rows = [np.nonzero(inv == k)[0] for k in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        v = stat(np.concatenate([rows[k] for k in pick]))
+        if np.isfinite(v):
+            vals.append(v)
+    if not vals:
+        return [float("nan"), float("nan")]
+    return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]

@@ -1,0 +1,249 @@
+"""Hand-made gender cues of one print (numpy + OpenCV, no TensorFlow) and the small feature model.
+
+Forensic studies find women's ridges finer (more ridges per mm) and ridges narrower relative to the
+valleys. On the SOCOFing images (a whole finger downscaled to about 96×103 px, ridge period about
+3–4 px) the cues that survive are measured here, in groups that the cross-validation compares:
+
+- ``spectrum``: radially averaged log power spectrum of the Hann-windowed print (39 bins of
+  normalised frequency 0.02–0.5 cycles/px);
+- ``frequency``: ridge frequency of the whole print (spectral centroid and peak in the ridge band)
+  and its spread over 32×32 blocks (weighted mean, median, std, 10th/90th percentile), plus the
+  spatial-domain ridge period (from the mean ridge + valley runs along rows and along columns);
+- ``ridge_valley``: ridge-to-valley width ratio (mean dark run / mean light run after a local-mean
+  threshold), the ridge and valley widths in px, and the ridge (dark) fraction of the finger area;
+- ``shape``: the finger area and bounding box as fractions of the image (the images are fixed-size
+  crops of a whole finger, so this is finger size at the sensor's scale);
+- ``orientation``: share of the ridge-band spectral energy in 8 ridge directions (22.5° each): the
+  pattern's overall flow (loops, whorls, arches; finger type and placement).
+
+:class:`FeatureModel` is a standardiser + an ensemble of logistic regressions (one per
+cross-validation fold) + Platt calibration fitted out-of-fold; it is stored as a ``.npz`` beside its
+model card (models/gender-socofing.npz).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPECTRUM_BINS = np.linspace(0.02, 0.5, 40)
+BAND = (0.15, 0.48)  # ridge band in cycles/px for SOCOFing-scale prints (period 2.1–6.7 px)
+TRIM = 3  # SOCOFing images carry a 1–2 px grey frame; features ignore the outer pixels
+
+GROUPS: dict[str, list[str]] = {
+    "spectrum": [f"spec_{k:02d}" for k in range(len(SPECTRUM_BINS) - 1)],
+    "frequency": ["freq_centroid", "freq_peak", "freq_band_std", "freq_block_mean", "freq_block_median",
+                  "freq_block_std", "freq_block_p10", "freq_block_p90", "period_spatial"],
+    "ridge_valley": ["ridge_valley_ratio", "ridge_fraction", "ridge_run", "valley_run"],
+    "shape": ["fg_area", "fg_width", "fg_height"],
+    "orientation": [f"orient_{k}" for k in range(8)],
+}
+NAMES: list[str] = [n for g in GROUPS.values() for n in g]
+
+
+def _gauss(x: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def _radial(h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.sqrt(((yy - h // 2) / h) ** 2 + ((xx - w // 2) / w) ** 2)
+
+
+def foreground(x: np.ndarray) -> np.ndarray:
+    """Finger area of a [0, 1] print: where the local contrast (std over ~9 px) is ridge-like."""
+    m = _gauss(x, 3.0)
+    sd = np.sqrt(np.maximum(_gauss(x * x, 3.0) - m * m, 0))
+    return (sd > 0.12) & (m < 0.9)
+
+
+def _runs(b: np.ndarray, fg: np.ndarray) -> list[tuple[float, float]]:
+    """Mean run length of True and of False pixels of ``b`` inside ``fg``: along rows, then columns."""
+    out = []
+    for arr, mask in ((b, fg), (b.T, fg.T)):
+        v = np.where(mask, arr.astype(np.int8), -1)
+        pad = np.pad(v, ((0, 0), (1, 0)), constant_values=-1)
+        n_on = int(((pad[:, 1:] == 1) & (pad[:, :-1] != 1)).sum())
+        n_off = int(((pad[:, 1:] == 0) & (pad[:, :-1] != 0)).sum())
+        out.append((float((v == 1).sum()) / max(n_on, 1), float((v == 0).sum()) / max(n_off, 1)))
+    return out
+
+
+def features(pixels: np.ndarray) -> np.ndarray:
+    """The feature vector (``len(NAMES)``, float64) of one uint8 H×W print; NaN where undefined."""
+    img = np.asarray(pixels)
+    if img.ndim == 3:
+        img = img[..., 0]
+    x = img.astype(np.float32) / 255.0
+    if min(x.shape) > 4 * TRIM + 16:
+        x = x[TRIM:-TRIM, TRIM:-TRIM]
+    h, w = x.shape
+    out: dict[str, float] = {}
+
+    # -- whole-print spectrum
+    xc = x - x.mean()
+    f = np.abs(np.fft.fftshift(np.fft.fft2(xc * np.outer(np.hanning(h), np.hanning(w))))) ** 2
+    r = _radial(h, w)
+    idx = np.digitize(r, SPECTRUM_BINS)
+    spec = [float(np.log(f[idx == k].mean() + 1e-8)) if (idx == k).any() else np.nan
+            for k in range(1, len(SPECTRUM_BINS))]
+    out.update(zip(GROUPS["spectrum"], spec, strict=True))
+    band = (r >= BAND[0]) & (r <= BAND[1])
+    pb, rb = f[band], r[band]
+    out["freq_centroid"] = float((pb * rb).sum() / max(pb.sum(), 1e-12))
+    out["freq_band_std"] = float(np.sqrt((pb * (rb - out["freq_centroid"]) ** 2).sum() / max(pb.sum(), 1e-12)))
+    edges = np.arange(BAND[0], BAND[1] + 1e-9, 0.01)
+    prof = np.array([pb[(rb >= a) & (rb < a + 0.01)].mean() if ((rb >= a) & (rb < a + 0.01)).any() else 0.0
+                     for a in edges[:-1]])
+    prof = np.convolve(prof, [0.25, 0.5, 0.25], mode="same")
+    k = int(np.argmax(prof))
+    off = 0.0
+    if 0 < k < len(prof) - 1:
+        den = prof[k - 1] - 2 * prof[k] + prof[k + 1]
+        off = 0.5 * (prof[k - 1] - prof[k + 1]) / den if den < 0 else 0.0
+    out["freq_peak"] = float(edges[k] + 0.005 + 0.01 * off)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ang = np.mod(np.arctan2((yy - h // 2) / h, (xx - w // 2) / w), np.pi)[band]
+    tot = max(float(pb.sum()), 1e-12)
+    for j in range(8):
+        sel = (ang >= j * np.pi / 8) & (ang < (j + 1) * np.pi / 8)
+        out[f"orient_{j}"] = float(pb[sel].sum() / tot)
+
+    # -- local ridge frequency over 32×32 blocks (zero-padded to 64 for a finer frequency grid)
+    fg = foreground(x)
+    bs, step, pad = 32, 12, 64
+    win = np.outer(np.hanning(bs), np.hanning(bs))
+    rr = _radial(pad, pad)
+    bmask = (rr >= BAND[0]) & (rr <= BAND[1])
+    freqs, weights = [], []
+    for y0 in range(0, h - bs + 1, step):
+        for x0 in range(0, w - bs + 1, step):
+            if fg[y0:y0 + bs, x0:x0 + bs].mean() < 0.75:
+                continue
+            blk = x[y0:y0 + bs, x0:x0 + bs]
+            blk = (blk - blk.mean()) * win
+            p = np.abs(np.fft.fftshift(np.fft.fft2(blk, (pad, pad)))) ** 2
+            pbk = p[bmask]
+            tot = p[rr > 0.03].sum()
+            if tot <= 0:
+                continue
+            q = pbk ** 2  # squared power: the centroid follows the dominant peak
+            freqs.append(float((q * rr[bmask]).sum() / max(q.sum(), 1e-20)))
+            weights.append(float(pbk.sum() / tot))
+    if freqs:
+        fr, wt = np.asarray(freqs), np.asarray(weights)
+        mean = float((fr * wt).sum() / wt.sum())
+        out.update(freq_block_mean=mean, freq_block_median=float(np.median(fr)),
+                   freq_block_std=float(np.sqrt((wt * (fr - mean) ** 2).sum() / wt.sum())),
+                   freq_block_p10=float(np.percentile(fr, 10)), freq_block_p90=float(np.percentile(fr, 90)))
+    else:
+        out.update({n: np.nan for n in GROUPS["frequency"] if n.startswith("freq_block")})
+
+    # -- ridges vs valleys: local-mean threshold, run lengths inside the finger
+    dark = x < _gauss(x, 2.0)
+    if fg.sum() > 50:
+        (r_row, v_row), (r_col, v_col) = _runs(dark, fg)
+        # a row crosses ridges of orientation θ with an apparent frequency f·|cos θ|, a column with
+        # f·|sin θ|: the true ridge frequency is the root of the sum of their squares
+        f_sp = np.hypot(1 / max(r_row + v_row, 1e-6), 1 / max(r_col + v_col, 1e-6))
+        period = 1 / max(f_sp, 1e-6)
+        ratio = (r_row + r_col) / max(v_row + v_col, 1e-6)  # the apparent stretch cancels in the ratio
+        out.update(ridge_run=period * ratio / (1 + ratio), valley_run=period / (1 + ratio),
+                   ridge_valley_ratio=ratio, ridge_fraction=float(dark[fg].mean()), period_spatial=period)
+        ys, xs = np.nonzero(fg)
+        out.update(fg_area=float(fg.mean()), fg_width=float((np.percentile(xs, 98) - np.percentile(xs, 2)) / w),
+                   fg_height=float((np.percentile(ys, 98) - np.percentile(ys, 2)) / h))
+    else:
+        out.update({n: np.nan for n in ("ridge_run", "valley_run", "ridge_valley_ratio", "ridge_fraction",
+                                        "period_spatial")})
+        out.update(fg_area=float(fg.mean()), fg_width=0.0, fg_height=0.0)
+    return np.array([out[n] for n in NAMES], np.float64)
+
+
+def columns(groups: Sequence[str]) -> np.ndarray:
+    """Indices into :data:`NAMES` of the features of ``groups``."""
+    want = {n for g in groups for n in GROUPS[g]}
+    return np.array([i for i, n in enumerate(NAMES) if n in want], int)
+
+
+# ---------------------------------------------------------------------------------- the model
+def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
+    """Class-balanced L2 logistic regression on standardised ``x``; returns weights (D+1, bias last)."""
+    from scipy.optimize import minimize
+
+    xb = np.c_[x, np.ones(len(x))]
+    pos = max(float(y.mean()), 1e-6)
+    w = np.where(y == 1, 0.5 / pos, 0.5 / max(1 - pos, 1e-6))
+    wsum = w.sum()
+
+    def loss(b: np.ndarray) -> tuple[float, np.ndarray]:
+        z = xb @ b
+        nll = (w * (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))).sum() / wsum
+        p = 1 / (1 + np.exp(-z))
+        g = xb.T @ (w * (p - y)) / wsum
+        reg = np.r_[b[:-1], 0.0]
+        return float(nll + l2 * (reg ** 2).sum() / len(x)), g + 2 * l2 * reg / len(x)
+
+    return minimize(loss, np.zeros(xb.shape[1]), jac=True, method="L-BFGS-B").x
+
+
+class FeatureModel:
+    """Standardise → mean logit of several logistic regressions → Platt calibration.
+
+    Arrays (``.npz``): ``cols`` (feature indices into NAMES), ``mean``/``scale`` (standardiser, also
+    the NaN fill), ``coef`` (M×(D+1), one row per fold model), ``calib`` ([a, b]).
+    """
+
+    def __init__(self, cols: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
+                 calib: np.ndarray | Sequence[float] = (1.0, 0.0)) -> None:
+        self.cols = np.asarray(cols, int)
+        self.mean = np.asarray(mean, np.float64)
+        self.scale = np.asarray(scale, np.float64)
+        self.coef = np.atleast_2d(np.asarray(coef, np.float64))
+        self.calib = np.asarray(calib, np.float64)
+
+    def standardise(self, feats: np.ndarray) -> np.ndarray:
+        """(N, len(NAMES)) raw features -> (N, D) standardised model inputs (NaN -> 0 = the mean)."""
+        f = np.atleast_2d(np.asarray(feats, np.float64))[:, self.cols]
+        z = (f - self.mean) / self.scale
+        return np.where(np.isfinite(z), z, 0.0)
+
+    def member_logits(self, feats: np.ndarray) -> np.ndarray:
+        """(N, M) calibrated logits of every fold model."""
+        s = self.standardise(feats)
+        raw = np.c_[s, np.ones(len(s))] @ self.coef.T
+        return self.calib[0] * raw + self.calib[1]
+
+    def logits(self, feats: np.ndarray) -> np.ndarray:
+        """(N,) calibrated logit of "female" (mean over the fold models)."""
+        return self.member_logits(feats).mean(axis=1)
+
+    def save(self, path: str | Path) -> None:
+        with open(path, "wb") as fh:  # a file handle: np.savez would append ".npz" to other names
+            np.savez(fh, cols=self.cols, mean=self.mean, scale=self.scale, coef=self.coef, calib=self.calib)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureModel:
+        with np.load(path, allow_pickle=False) as d:
+            return cls(d["cols"], d["mean"], d["scale"], d["coef"], d["calib"])
+
+    @classmethod
+    def fit(cls, feats: np.ndarray, y: np.ndarray, cols: np.ndarray, l2: float = 1.0) -> FeatureModel:
+        """One logistic regression on ``feats[:, cols]`` (standardiser fitted on the same rows)."""
+        f = np.asarray(feats, np.float64)[:, cols]
+        mean = np.nanmean(f, axis=0)
+        scale = np.nanstd(f, axis=0)
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        m = cls(cols, mean, scale, np.zeros((1, len(cols) + 1)))
+        m.coef = fit_logreg(m.standardise(feats), np.asarray(y, np.float64), l2)[None, :]
+        return m
+
+
+def describe() -> dict[str, Any]:
+    """Feature groups and names for a model card."""
+    return {"groups": GROUPS, "band_cycles_per_px": list(BAND), "trim_px": TRIM}
