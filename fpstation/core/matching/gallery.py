@@ -5,15 +5,17 @@ template as JSON and as ISO/IEC 19794-2). Enrolment skips every print whose stor
 made by the same extractor version, so a cancelled or crashed enrolment resumes where it stopped
 and a re-run costs only the file hashing.
 
-Search is three-staged so that 10k templates take well under a second in Python:
+Search is two-staged so that 10k templates take about a second in Python:
 
 1. **Pair-histogram prefilter** (vectorised): each template is summarised by a fixed-length,
    rotation- and translation-invariant histogram of its minutia pairs (distance, and each
    minutia's direction relative to the line joining them), soft-binned and L2-normalised. One
    matrix-vector product scores the whole gallery.
-2. **bozorth3** (native, ~0.5 ms) re-scores the ``shortlist`` best of stage 1.
-3. The requested matcher (``fusion`` by default) scores the ``top`` best of stage 2, which gives
-   the final order and the charted pairs.
+2. The requested matcher (``consensus`` by default) scores the ``shortlist`` best of stage 1,
+   which gives the final order, the scores and the charted pairs of the ``top`` candidates.
+
+bozorth3 is not used as an intermediate stage: on LEADER templates it separates poorly
+(bench/results/matching.json), so it would drop mates the final matcher would have found.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class GalleryIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def search(self, probe: Template, top: int = 10, shortlist: int = 100,
+    def search(self, probe: Template, top: int = 10, shortlist: int = 30,
                matcher: str = mt.DEFAULT_MATCHER) -> list[Candidate]:
         """Ranked candidates (best first), at most ``top`` of them."""
         if not self.ids:
@@ -112,17 +114,15 @@ class GalleryIndex:
         pre = self.hist @ pair_histogram(probe)
         k1 = min(len(pre), max(shortlist, top))
         short = np.argpartition(-pre, k1 - 1)[:k1] if k1 < len(pre) else np.arange(len(pre))
-        boz = np.array([mt.bozorth3(probe, self.templates[g]) for g in short])
-        k2 = min(len(short), top)
-        order = short[np.argsort(-boz, kind="stable")[:k2]]
-        bmap = dict(zip(short.tolist(), boz.tolist(), strict=True))
+        scores = np.array([mt.score_only(probe, self.templates[g], matcher) for g in short])
+        order = short[np.argsort(-scores, kind="stable")[:min(len(short), top)]]
+        smap = dict(zip(short.tolist(), scores.tolist(), strict=True))
         out = []
         for g in order:
-            c = mt.compare(probe, self.templates[g], matcher) if matcher != "bozorth3" else None
-            score = c.score if c else bmap[int(g)]
-            out.append(Candidate(self.ids[g], float(score), self.labels[g], self.paths[g], float(pre[g]),
-                                 float(bmap[int(g)]), c.pairs if c else []))
-        return sorted(out, key=lambda c: -c.score)
+            c = mt.compare(probe, self.templates[g], matcher)  # the pairs, for the chart
+            out.append(Candidate(self.ids[g], float(smap[int(g)]), self.labels[g], self.paths[g], float(pre[g]),
+                                 float(c.detail.get("bozorth3", 0.0)), c.pairs))
+        return out
 
 
 @dataclass
