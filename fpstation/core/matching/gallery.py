@@ -114,15 +114,11 @@ class GalleryIndex:
         pre = self.hist @ pair_histogram(probe)
         k1 = min(len(pre), max(shortlist, top))
         short = np.argpartition(-pre, k1 - 1)[:k1] if k1 < len(pre) else np.arange(len(pre))
-        scores = np.array([mt.score_only(probe, self.templates[g], matcher) for g in short])
-        order = short[np.argsort(-scores, kind="stable")[:min(len(short), top)]]
-        smap = dict(zip(short.tolist(), scores.tolist(), strict=True))
-        out = []
-        for g in order:
-            c = mt.compare(probe, self.templates[g], matcher)  # the pairs, for the chart
-            out.append(Candidate(self.ids[g], float(smap[int(g)]), self.labels[g], self.paths[g], float(pre[g]),
-                                 float(c.detail.get("bozorth3", 0.0)), c.pairs))
-        return out
+        comps = [mt.compare(probe, self.templates[g], matcher) for g in short]  # scores and charted pairs
+        rank = np.argsort(-np.array([c.score for c in comps]), kind="stable")[:min(len(short), top)]
+        return [Candidate(self.ids[short[k]], float(comps[k].score), self.labels[short[k]], self.paths[short[k]],
+                          float(pre[short[k]]), float(comps[k].detail.get("bozorth3", 0.0)), comps[k].pairs)
+                for k in rank]
 
 
 @dataclass
