@@ -127,7 +127,7 @@ def test_main_window_comparison_dock(qtbot, tmp_path, fake_analysis):
         assert "enrolled 3" in p.progress.format()
         search = w.gallery_search()
         qtbot.waitUntil(lambda: p.table.rowCount() > 0, timeout=30000)
-        assert search.done.is_set()
+        qtbot.waitUntil(search.done.is_set, timeout=5000)  # the worker sets it just after the result
         assert p.table.item(0, 2).text() == files[0].name  # the print itself ranks first
         p._open_candidate(0)
         from PySide6.QtWidgets import QApplication
