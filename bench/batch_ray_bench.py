@@ -112,6 +112,9 @@ def child(engine: str, workers: int, folder: str, case: str, rows_csv: str, anal
             "first_row_s": round(first, 3) if first is not None else None,
             "steady_prints_per_s": round(steady, 2) if steady else None,
             "ray_init_s": extra.get("ray_start_s"), "setup_s": extra.get("setup_s"),
+            # workers ready -> first row: each worker importing TensorFlow and loading its models
+            "ready_to_first_row_s": (round(first - extra["setup_s"], 3) if first is not None and extra.get("setup_s")
+                                     else None),
             "transport": extra.get("transport"), "models_verified_per_worker": extra.get("models"),
             "driver_write_ms_per_file": (round(1000 * extra["driver_write_s"] / s.files, 3)
                                          if extra.get("driver_write_s") and s.files else None)}
@@ -140,7 +143,7 @@ def _run_child(args, engine: str, workers: int, folder: Path, work: Path, addres
 def compare(a_csv: Path, b_csv: Path) -> dict:
     """Rows of two runs, print by print: same prints, same verdicts and models, scores to 1e-6."""
     def rows(p: Path) -> dict:
-        return {(r["sha256"], r["index"], r["status"]): r for r in csv.DictReader(p.open(encoding="utf-8"))}
+        return {(r["path"], r["index"]): r for r in csv.DictReader(p.open(encoding="utf-8"))}
 
     a, b = rows(a_csv), rows(b_csv)
     diff_text, max_abs = 0, 0.0

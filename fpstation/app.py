@@ -19,6 +19,8 @@ from fpstation import __app_name__, __display_name__, __organization__, __versio
 
 # Before anything could import TensorFlow (a worker thread, an extension): its C++ start-up chatter
 # (oneDNN / XLA / CPU-feature lines) is noise in an analyst's terminal. A value set by the user wins.
+# This level alone does not silence the lines printed while the libraries load; fpstation.ml.quiet
+# (installed by importing fpstation.ml) filters those.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger("fpstation.app")

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = 0.0
     for h, w in CHECK_SIZES:
         h, w = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-        x = rng.random((2, h, w, 1), dtype=np.float32)
+        x = rng.random((2, h, w, int(model.inputs[0].shape[-1] or 1)), dtype=np.float32)  # print + guidance
         diff = float(np.abs(run(x) - model(x, training=False).numpy()).max())
         print(f"{h}×{w}: max |onnx - keras| = {diff:.2e}")
         worst = max(worst, diff)

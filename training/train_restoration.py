@@ -11,6 +11,13 @@ The card's validation metrics are measured on full-size validation pairs (the sa
     python training/train_restoration.py --arch unet --no-residual --upsampling bilinear   # v1's design
     python training/train_restoration.py --arch autoencoder --epochs 4 --steps-per-epoch 60
 
+Issue #17 options: ``--recipe wide`` (domain-randomised degradations), ``--guidance mask orientation
+frequency`` (pyfing guidance channels as extra inputs), ``--dilations 2 4 8`` (larger receptive
+field), ``--holdout-dbs DB... | all-fvc`` (FVC sets left out of training and validation, for
+held-out evaluation), ``--name`` (a model other than the shipped default). Training survives
+sessions: a resume checkpoint is written every ``--checkpoint-minutes`` into ``--work``;
+``--resume`` continues it, and the card states the total compute over all sessions.
+
 A U-Net with transposed-convolution upsampling is then exported to ONNX
 (``training/export_onnx.py``; the card gains an "onnx" entry) when the ``onnx`` package is installed.
 """
@@ -58,12 +65,14 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def patches(sources, patch: int, tag: str, per_image: dict, cache: Path | None, name: str):
+def patches(sources, patch: int, tag: str, per_image: dict, cache: Path | None, name: str, recipe: str = "v2",
+            guidance: tuple[str, ...] = ()):
     if cache is not None:
         fx, fy = cache / f"{name}_x.npy", cache / f"{name}_y.npy"
         if fx.is_file() and fy.is_file():
             return np.load(fx), np.load(fy)
-    x, y = rd.make_patches(sources, patch, tag=tag, per_image=per_image)
+    x, y = rd.make_patches(sources, patch, tag=tag, per_image=per_image, recipe=recipe, guidance=guidance,
+                           progress=throttled(lambda f, msg: log(msg), 60.0))
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         np.save(fx, x)
@@ -71,17 +80,26 @@ def patches(sources, patch: int, tag: str, per_image: dict, cache: Path | None, 
     return x, y
 
 
-def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int):
+def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int, guidance: tuple[str, ...] = ()):
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x[..., None], y[..., None]))
+    from fpstation.ml.restoration.guidance import augment_guidance_tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x if x.ndim == 4 else x[..., None], y[..., None]))
     if train:
         ds = ds.shuffle(min(len(x), 20000), seed=seed, reshuffle_each_iteration=True).repeat()
 
     def prep(a, b):
         a = tf.cast(a, tf.float32) / 255.0
         b = tf.cast(b, tf.float32) / 255.0
-        if train:  # the same flip / quarter turn on both sides (prints have no canonical pose here)
+        if train and guidance:  # same flip / quarter turn on all channels; orientation channels follow
+            flip = tf.random.uniform([]) < 0.5
+            k = tf.random.uniform([], 0, 4, tf.int32)
+            ab = tf.concat([a, b], -1)
+            ab = tf.cond(flip, lambda: tf.image.flip_left_right(ab), lambda: ab)
+            ab = tf.image.rot90(ab, k)
+            a, b = augment_guidance_tf(ab[..., :-1], guidance, k, flip), ab[..., -1:]
+        elif train:  # the same flip / quarter turn on both sides (prints have no canonical pose here)
             ab = tf.concat([a, b], -1)
             ab = tf.image.random_flip_left_right(ab)
             ab = tf.image.rot90(ab, tf.random.uniform([], 0, 4, tf.int32))
@@ -89,6 +107,18 @@ def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int)
         return a, b
 
     return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
+
+
+def held_out_dbs(args) -> list[str]:
+    """FVC sets left out of training and validation (``--holdout-dbs``; "all-fvc" = every one)."""
+    if "all-fvc" in args.holdout_dbs:
+        return sorted(rd.FVC_DPI)
+    return sorted(args.holdout_dbs)
+
+
+def data_sources(args) -> list[str]:
+    kept = [db for db in sorted(rd.FVC_DPI) if db not in held_out_dbs(args)]
+    return [*(f"FVC {db}" for db in kept), "SOCOFing Real", "SOCOFing Altered->Real pairs"]
 
 
 def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path, train_subj: set, val_subj: set,
@@ -110,25 +140,44 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
         cmd += ["--max-minutes", f"{args.max_minutes:g}"]
     if args.max_val_patches:
         cmd += ["--max-val-patches", str(args.max_val_patches)]
+    if args.recipe != "v2":
+        cmd += ["--recipe", args.recipe]
+    if args.guidance:
+        cmd += ["--guidance", *args.guidance]
+    if args.dilations:
+        cmd += ["--dilations", *map(str, args.dilations)]
+    if args.holdout_dbs:
+        cmd += ["--holdout-dbs", *args.holdout_dbs]
+    if args.max_sources:
+        cmd += ["--max-sources", str(args.max_sources)]
+    if args.per_image:
+        cmd += ["--per-image", *args.per_image]
+    if args.checkpoint_minutes != 5.0:
+        cmd += ["--checkpoint-minutes", f"{args.checkpoint_minutes:g}"]
+    if name != f"restore-{args.arch}":
+        cmd += ["--name", name]
     counts = {k: sum(1 for s in sources if s.kind == k) for k in ("fvc", "socofing", "altered")}
     card = {
         "name": name, "task": "restoration", "architecture": args.arch, "version": args.version,
         "file": weights.name, "sha256": sha256_file(weights),
         # only the U-Net is the default restorer (Registry.default() takes the first default card)
-        "default": args.arch == "unet",
+        "default": name == "restore-unet",
         "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
         "parameters": int(ship.count_params()), "levels": levels,
         "input": {"shape": [None, None, 1] if args.arch == "unet" else [224, 224, 1], "dpi": rd.MODEL_DPI,
+                  "guidance": list(args.guidance),
                   "preprocessing": "grey levels scaled to [0,1] (0 = ridge ink); resampled to 500 dpi when the "
                                    "print's dpi is known; reflect-padded to a multiple of 2**levels, tiled with "
                                    "overlap above 1024 px; output cropped back to the input's size"},
-        "data": {"root": "../shared/data", "sources": ["FVC2002 DB1-4 B", "FVC2004 DB2/DB4 B", "SOCOFing Real",
-                                                       "SOCOFing Altered->Real pairs"],
+        "data": {"root": "../shared/data", "sources": data_sources(args),
+                 "train_dbs": sorted({s.rel.split("/")[0] for s in sources if s.kind == "fvc"}),
+                 "holdout_dbs": held_out_dbs(args), "recipe": args.recipe,
                  "counts": counts, "subjects": len(train_subj) + len(val_subj),
                  "file_list_sha256": rd.sources_sha256(sources, data),
                  "train_patches": int(n_train), "val_patches": int(n_val), "patch": patch,
-                 "patches_per_image": PER_IMAGE[args.arch],
-                 "degradation": "fpstation.ml.restoration.degrade.degrade(clean, seed) with seeds from the file path "
+                 "patches_per_image": args.per_image_used,
+                 "degradation": f"fpstation.ml.restoration.degrade.degrade(clean, seed, profile={args.recipe!r}) with "
+                                "seeds from the file path "
                                 "(fpstation.ml.restoration.data.stable_seed); FVC2002 DB2 resampled 569->500 dpi; "
                                 "SOCOFing Altered images (CR/Obl/Zcut) paired with their Real originals"},
         "split": {"rule": "fpstation.ml.datasets.subject_split(val_fraction, seed) over FVC '<db>/<finger>' and "
@@ -139,6 +188,7 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
                   "base": args.base if args.arch == "unet" else None, "levels": levels,
                   "residual": bool(args.residual) if args.arch == "unet" else False,
                   "upsampling": args.upsampling if args.arch == "unet" else "nearest",
+                  "dilations": list(args.dilations),
                   "augment": "random flip + quarter turns (same on both sides)"},
         "loss": loss_name,
         "metrics": {"validation_pairs": "full-size pairs from training/make_restoration_eval.py (validation "
@@ -174,18 +224,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-eval", action="store_true", help="skip the full-size validation evaluation")
     ap.add_argument("--max-val-patches", type=int, default=0,
                     help="validate each epoch on at most this many validation patches (0 = all)")
+    ap.add_argument("--recipe", choices=["v2", "wide"], default="v2",
+                    help="degradation profile: v2 (restore-unet v2's) or wide (domain randomisation)")
+    ap.add_argument("--guidance", nargs="*", default=[], choices=["mask", "orientation", "frequency"],
+                    help="unet only: pyfing guidance channels as extra inputs")
+    ap.add_argument("--dilations", nargs="*", type=int, default=[],
+                    help="unet only: dilated bottleneck convolutions (larger receptive field), e.g. 2 4 8")
+    ap.add_argument("--holdout-dbs", nargs="*", default=[],
+                    help="FVC sets left out of training and validation ('all-fvc' = all of them)")
+    ap.add_argument("--name", default=None, help="model name (default restore-<arch>, the shipped default)")
+    ap.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                    help="write the resume checkpoint this often (and at every epoch end)")
+    ap.add_argument("--resume", action="store_true", help="continue from the resume checkpoint in --work")
+    ap.add_argument("--per-image", nargs="*", default=[], metavar="KIND=DEG,CROPS",
+                    help="override training patches per source kind, e.g. socofing=3,1 (degradations, crops each)")
+    ap.add_argument("--max-sources", type=int, default=0,
+                    help="use at most this many training sources (a deterministic sample by hash; 0 = all); "
+                         "validation sources are cut in the same proportion")
     args = ap.parse_args(argv)
+    from fpstation.ml.restoration.guidance import check_names
+
+    args.guidance = list(check_names(args.guidance))
+    if args.arch != "unet" and (args.guidance or args.dilations):
+        ap.error("--guidance and --dilations are for --arch unet")
+    unknown = [d for d in args.holdout_dbs if d != "all-fvc" and d not in rd.FVC_DPI]
+    if unknown:
+        ap.error(f"unknown FVC sets {unknown}; choose from {', '.join(sorted(rd.FVC_DPI))} or all-fvc")
+    name = args.name or f"restore-{args.arch}"
 
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already started in this process (tests): keep its threads
+        log(f"TensorFlow already initialised: --threads {args.threads} not applied")
     tf.keras.utils.set_random_seed(args.seed)
     import keras
 
     from fpstation.ml.architectures import build_autoencoder, build_unet, restoration_loss, ssim_metric
     from fpstation.ml.restoration import model_fn
     from fpstation.ml.restoration.eval import evaluate_sources
+    from fpstation.ml.restoration.guidance import n_channels, with_guidance
+    from fpstation.ml.restoration.resume import ResumeCheckpoint
     from fpstation.ml.training import fit_keras
 
     data = Path(args.data) if args.data else paths.shared_data_dir()
@@ -194,22 +275,48 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t_start = time.perf_counter()
     sources = rd.collect_sources(data)
+    held = held_out_dbs(args)
+    if held:  # left out of training AND validation: only held-out evaluation sees them
+        sources = [s for s in sources if not (s.kind == "fvc" and s.rel.split("/")[0] in held)]
+        log(f"held out of training: {', '.join(held)}")
     train_src, val_src, train_subj, val_subj = rd.split_sources(sources, args.val_fraction, args.seed)
+    if args.max_sources and len(train_src) > args.max_sources:  # short runs: a stable sample by hash
+        keep_val = max(1, round(len(val_src) * args.max_sources / len(train_src)))
+        train_src = sorted(train_src, key=lambda s: rd.stable_seed("subset", s.rel))[:args.max_sources]
+        val_src = sorted(val_src, key=lambda s: rd.stable_seed("subset", s.rel))[:keep_val]
     log(f"sources: {len(sources)} (train {len(train_src)}, val {len(val_src)}); subjects train "
         f"{len(train_subj)} / val {len(val_subj)}")
     patch = 96 if args.arch == "unet" else 224
     cache = Path(args.cache) if args.cache else None
-    xt, yt = patches(train_src, patch, "train", PER_IMAGE[args.arch], cache, f"{args.arch}_train_p{patch}_s{args.seed}")
-    xv, yv = patches(val_src, patch, "val", VAL_PER_IMAGE[args.arch], cache, f"{args.arch}_val_p{patch}_s{args.seed}")
+    guidance = tuple(args.guidance)
+    per_image = dict(PER_IMAGE[args.arch])
+    for item in args.per_image:
+        kind, _, nums = item.partition("=")
+        try:
+            per_image[kind] = tuple(int(v) for v in nums.split(","))[:2]
+        except ValueError:
+            per_image[kind] = ()
+        if kind not in ("fvc", "socofing", "altered") or len(per_image[kind]) != 2:
+            ap.error(f"--per-image {item!r}: expected KIND=DEGRADATIONS,CROPS with KIND fvc, socofing or altered")
+    args.per_image_used = per_image
+    variant = "".join([f"_{args.recipe}" if args.recipe != "v2" else "", f"_g{'-'.join(guidance)}" if guidance else "",
+                       f"_ho{'-'.join(held)}" if held else ""])
+    if per_image != PER_IMAGE[args.arch]:
+        variant += "_pi" + "-".join(f"{k}{a}x{b}" for k, (a, b) in sorted(per_image.items()))
+    xt, yt = patches(train_src, patch, "train", per_image, cache,
+                     f"{args.arch}_train_p{patch}_s{args.seed}{variant}", args.recipe, guidance)
+    xv, yv = patches(val_src, patch, "val", VAL_PER_IMAGE[args.arch], cache,
+                     f"{args.arch}_val_p{patch}_s{args.seed}{variant}", args.recipe, guidance)
     if args.max_val_patches and len(xv) > args.max_val_patches:  # an evenly spaced, deterministic subset
         keep = np.linspace(0, len(xv) - 1, args.max_val_patches).astype(int)
         xv, yv = xv[keep], yv[keep]
     log(f"patches: train {len(xt)}, val {len(xv)} ({time.perf_counter() - t_start:.0f} s)")
 
     total = args.epochs * args.steps_per_epoch
+    in_shape = (None, None, 1 + n_channels(guidance))
     if args.arch == "unet":
-        model = build_unet((None, None, 1), base=args.base, levels=args.levels, residual=args.residual,
-                           upsampling=args.upsampling, compile=False)
+        model = build_unet(in_shape, base=args.base, levels=args.levels, residual=args.residual,
+                           upsampling=args.upsampling, dilations=tuple(args.dilations), compile=False)
         sched = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(sched), loss=restoration_loss(args.loss),
                       metrics=["mae", ssim_metric])
@@ -218,34 +325,62 @@ def main(argv: list[str] | None = None) -> int:
         model = build_autoencoder((224, 224, 1), learning_rate=args.lr)
         levels, loss_name = 2, "mse"
     log(f"model {model.name}: {model.count_params()} parameters")
-    train_ds = tf_dataset(xt, yt, args.batch_size, True, args.seed)
-    val_ds = tf_dataset(xv, yv, 64, False, args.seed)
     work = Path(args.work or args.cache or ".")
-    ckpt = work / f"ckpt-{args.arch}.keras"
+    ckpt = work / f"ckpt-{name}.keras"
+    resume = ResumeCheckpoint(work, name, every_s=args.checkpoint_minutes * 60)
+    session = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": 0.0}
+    state = {"epoch": 0, "compute_seconds": 0.0, "sessions": [], "history": [], "best": None, "best_epoch": None,
+             "name": name}
+    if args.resume:
+        if not resume.exists():
+            print(f"--resume: no resume checkpoint {resume.json} (start without --resume)", file=sys.stderr)
+            return 2
+        state = resume.restore(model)
+        log(f"resumed {name} at epoch {state['epoch'] + 1} after {state['compute_seconds']:.0f} s of compute "
+            f"in {len(state['sessions'])} session(s)")
+    state["sessions"].append(session)
+    base_seconds = float(state["compute_seconds"])
+    # a different shuffle per session, so a resumed run does not replay the first batches
+    train_ds = tf_dataset(xt, yt, args.batch_size, True, args.seed + 1000 * (len(state["sessions"]) - 1), guidance)
+    val_ds = tf_dataset(xv, yv, 64, False, args.seed, guidance)
     token = Deadline(args.max_minutes * 60) if args.max_minutes > 0 else CancelToken()
 
     def on_epoch(e) -> None:
         log(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.0f}s " +
             " ".join(f"{k}={v:.4f}" for k, v in sorted(e.logs.items())))
+        state["history"].append(e.logs)
+        v = e.logs.get("val_loss", e.logs.get("loss"))
+        if v is not None and (state["best"] is None or v < state["best"]):
+            state["best"], state["best_epoch"] = v, e.epoch
 
     t_fit = time.perf_counter()
+    periodic = resume.callback(state, t_fit, base_seconds)
     fit = fit_keras(model, train_ds, val_ds, epochs=args.epochs, checkpoint=ckpt, steps_per_epoch=args.steps_per_epoch,
-                    cancel=token, on_epoch=on_epoch)
+                    cancel=token, on_epoch=on_epoch, initial_epoch=int(state["epoch"]), best=state["best"],
+                    callbacks=[periodic])
     fit_s = time.perf_counter() - t_fit
-    log(f"fit done: epochs_run={fit.epochs_run} best_epoch={fit.best_epoch} best={fit.best_value} "
-        f"stopped={fit.stopped} ({fit_s:.0f} s)")
+    if fit.stopped:  # the deadline ended a partial epoch: save where we are, to resume from it
+        state["epoch"] = max(int(state["epoch"]), fit.epochs_run - 1)
+        state["compute_seconds"] = round(base_seconds + fit_s, 1)
+        session["seconds"] = round(fit_s, 1)
+        resume.save(model, state)
+    log(f"fit done: epochs_run={fit.epochs_run} best_epoch={state['best_epoch']} best={state['best']} "
+        f"stopped={fit.stopped} ({fit_s:.0f} s this session, {base_seconds + fit_s:.0f} s in all); "
+        f"resume checkpoint {resume.json}")
+    if fit.checkpoint is None:
+        print("nothing was trained (stopped before the first batch)", file=sys.stderr)
+        return 1
     model.load_weights(fit.checkpoint)
 
     # Ship weights only (no optimizer state): rebuild uncompiled and copy the weights.
     if args.arch == "unet":
-        ship = build_unet((None, None, 1), base=args.base, levels=args.levels, residual=args.residual,
-                          upsampling=args.upsampling, compile=False)
+        ship = build_unet(in_shape, base=args.base, levels=args.levels, residual=args.residual,
+                          upsampling=args.upsampling, dilations=tuple(args.dilations), compile=False)
     else:
         ship = build_autoencoder((224, 224, 1), compile=False)
     ship.set_weights(model.get_weights())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"restore-{args.arch}"
     weights = out / f"{name}.keras"
     ship.save(weights)
 
@@ -255,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         flex = ship if args.arch == "unet" else build_autoencoder((None, None, 1), compile=False)
         if flex is not ship:
             flex.set_weights(ship.get_weights())
-        metrics = evaluate_sources(model_fn(flex), levels, eval_src, min_size=0 if args.arch == "unet" else 224,
+        fn = with_guidance(model_fn(flex), guidance) if guidance else model_fn(flex)
+        metrics = evaluate_sources(fn, levels, eval_src, min_size=0 if args.arch == "unet" else 224,
                                    progress=throttled(lambda f, msg: log(msg), 30.0))
         log(f"validation: {json.dumps({k: metrics[k] for k in ('n', 'ssim', 'psnr', 'mae')})} "
             f"identity {metrics['identity']}")
@@ -263,9 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     card = make_card(args, ship=ship, weights=weights, name=name, sources=sources, data=data,
                      train_subj=train_subj, val_subj=val_subj, n_train=len(xt), n_val=len(xv), patch=patch,
                      levels=levels, loss_name=loss_name, metrics=metrics,
-                     fit_info={"epochs_run": fit.epochs_run, "stopped": fit.stopped, "best_epoch": fit.best_epoch,
-                               "monitor": fit.monitor, "best_value": fit.best_value,
-                               "fit_seconds": round(fit_s, 1), "history": fit.history})
+                     fit_info={"epochs_run": fit.epochs_run, "stopped": fit.stopped, "best_epoch": state["best_epoch"],
+                               "monitor": fit.monitor, "best_value": state["best"],
+                               "compute_seconds_total": round(base_seconds + fit_s, 1),
+                               "sessions": state["sessions"],
+                               "fit_seconds": round(fit_s, 1), "history": state["history"]})
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {weights} ({os.path.getsize(weights) / 1e6:.2f} MB) and {name}.json")
     if args.arch == "unet" and args.upsampling == "transpose":  # onnxruntime runs it faster (ADR 0090)

@@ -118,8 +118,8 @@ _CSS = """body{font-family:system-ui,Segoe UI,Arial,sans-serif;margin:24px;color
 h1{font-size:20px;margin-bottom:4px}h2{font-size:16px;margin-top:22px;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:13px;vertical-align:top}
-th{background:#f3f3f3;width:190px}.imgs figure{display:inline-block;margin:0 24px 0 0;vertical-align:top}
-.imgs img{image-rendering:pixelated;border:1px solid #999}figcaption{font-size:12px;color:#555}
+th{background:#f3f3f3;width:190px}table.imgs td{border:none;padding:0 24px 0 0}
+.imgs img{image-rendering:pixelated;border:1px solid #999}.cap{font-size:12px;color:#555}
 .verdict{font-size:26px;font-weight:bold}.ATTACK{color:#b00020}.LIVE{color:#1b7d2a}.UNCERTAIN{color:#a66b00}
 .note{color:#a00}.caveat{color:#6a4a00}.meta{color:#555;font-size:12px}code{font-size:12px;word-break:break-all}"""
 
@@ -267,16 +267,15 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
     if image is not None:
         vw, k = _view_width(image.width)
         shown = f", shown ×{k}" if k > 1 else ""
-        figs.append(f"<figure><img alt='original' width='{vw}' src='data:image/png;base64,{png_base64(image.pixels)}'>"
-                    f"<figcaption>Original, {image.width}×{image.height} px{shown}</figcaption></figure>")
+        figs.append(f"<td><img alt='original' width='{vw}' src='data:image/png;base64,{png_base64(image.pixels)}'>"
+                    f"<br><span class='cap'>Original, {image.width}×{image.height} px{shown}</span></td>")
         if restore is not None:
             try:
                 r = restore(image)
                 m = r.model
                 cap = f"{r.method}" + (f" — {m.name} v{m.version}" if m else "")
-                figs.append(f"<figure><img alt='restored' width='{vw}' "
-                            f"src='data:image/png;base64,{png_base64(r.pixels)}'>"
-                            f"<figcaption>Restored ({_e(cap)}, recomputed at export){shown}</figcaption></figure>")
+                figs.append(f"<td><img alt='restored' width='{vw}' src='data:image/png;base64,{png_base64(r.pixels)}'>"
+                            f"<br><span class='cap'>Restored ({_e(cap)}, recomputed at export){shown}</span></td>")
             except FpError as exc:
                 notes.append(f"The restored image could not be produced: {exc.user_message}")
             except Exception as exc:  # noqa: BLE001
@@ -309,7 +308,8 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
     for n in notes:
         parts.append(f"<p class='note'>{_e(n)}</p>")
     if figs:
-        parts.append("<div class='imgs'>" + "".join(figs) + "</div>")
+        # a table, not CSS layout: browsers and Qt's PDF printer both put the images side by side
+        parts.append("<table class='imgs'><tr>" + "".join(figs) + "</tr></table>")
     # -- the evidence
     parts.append("<h2>File</h2><table>")
     facts = [("Path", _e(p["path"])), ("SHA-256 of the file", f"<code>{_e(p['sha256'])}</code>"),

@@ -13,6 +13,7 @@ a UTC timestamp); the window/case store relays them (``install`` also stores the
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -521,14 +522,21 @@ class GenderPanel(QWidget):
 
 # ---------------------------------------------------------------------- install
 def _subject_of(image: FingerprintImage) -> str | None:
+    return _subject_of_source(image.source)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # asked for every loaded print each time one is shown
+def _subject_of_source(source: str) -> str | None:
     from fpstation.ml.datasets import parse_socofing_name  # name parsing only, no TensorFlow
 
-    n = parse_socofing_name(image.source)
+    n = parse_socofing_name(source)
     return str(n.subject) if n else None
 
 
 def _loaded_prints(window: Any) -> list[FingerprintImage]:
     fl = getattr(window, "file_list", None)
+    if fl is not None and hasattr(fl, "images"):
+        return fl.images()
     if fl is None or not hasattr(fl, "entries"):
         return []
     return [e.image for e in fl.entries() if getattr(e, "image", None) is not None]
@@ -607,6 +615,7 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
 
     def on_cleared() -> None:  # an unreadable file is selected: nothing of the last print stays
         pad.clear(None)
+        pad.score_label.setText("Attack score: —")
         gender.clear()
         gender.headline.setText("—")
         gender.set_group([], None)

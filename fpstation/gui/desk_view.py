@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -70,14 +71,15 @@ def recent_text(row: dict[str, Any], when: str) -> str:
     """One line of the Recent list: the final state first, the model's verdict beside it."""
     name = Path(row.get("path") or "").name
     if row.get("status") == "bad file":
-        return f"{when}  {name}  BAD FILE"
+        return f"{when}  BAD FILE  {name}"
     model = row.get("pad_verdict") or "no verdict"
     final, how = final_verdict(row)
+    # the state first: a long file name is elided, never the verdict
     if how == "operator override":
-        return f"{when}  {name}  {final} (operator; model said {model})"
+        return f"{when}  {final} (operator; model said {model})  {name}"
     if how == "confirmed":
-        return f"{when}  {name}  {final} (confirmed)"
-    return f"{when}  {name}  {model}"
+        return f"{when}  {final} (confirmed)  {name}"
+    return f"{when}  {model}  {name}"
 
 
 
@@ -108,7 +110,7 @@ class DeskPanel(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.image_label = QLabel("No print yet")
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image_label.setMinimumSize(260, 260)
+        self.image_label.setMinimumSize(160, 160)  # the banner and buttons must fit under it
         self.image_label.setStyleSheet("background:#202225; color:#ccc;")
         self.verdict_label = QLabel("—")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -146,7 +148,7 @@ class DeskPanel(QWidget):
         self.decision_label.setWordWrap(True)
         self.decision_label.setMinimumWidth(1)
         self.recent = QListWidget()
-        self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.recent.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recent.currentRowChanged.connect(self._on_recent_selected)
 
@@ -161,7 +163,7 @@ class DeskPanel(QWidget):
         buttons.addWidget(self.override_button)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(self.image_label, 3)
+        lay.addWidget(self.image_label, 2)
         lay.addWidget(self.verdict_label)
         lay.addWidget(self.model_label)
         lay.addWidget(self.score_label)
@@ -253,8 +255,7 @@ class DeskPanel(QWidget):
             # the operator's decision is the final state; the model's verdict stays beside it
             text, colour = VERDICT_STYLE.get(final, VERDICT_STYLE[verdict])
             if how == "operator override":
-                text = f"{text} (OPERATOR)"
-                self.model_label.setText(f"Operator override · the model said {verdict}")
+                self.model_label.setText(f"<b>OPERATOR OVERRIDE</b> · the model said {verdict}")
             elif how == "confirmed":
                 self.model_label.setText(f"Model verdict {verdict}, confirmed by the operator")
             else:
@@ -383,6 +384,24 @@ def install(window: Any) -> DeskPanel:
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setWidget(panel)
     dock = window.add_dock(area, "Scanner desk", Qt.DockWidgetArea.RightDockWidgetArea)
+    # the desk shares a tab with the PAD dock (it shows the same verdict, larger): opened, it takes
+    # most of the right-hand column, and the PAD panel is one click away
+    pad_dock = next((d for d in window.findChildren(QDockWidget) if d.objectName() == "dock_LivenessPAD"), None)
+    if pad_dock is not None:
+        window.tabifyDockWidget(pad_dock, dock)
+
+    def on_shown(visible: bool) -> None:
+        if visible:
+            dock.raise_()
+            others = [d for d in window.findChildren(QDockWidget) if d is not dock and d.isVisible()
+                      and window.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea
+                      and d not in window.tabifiedDockWidgets(dock)]
+            h = max(window.height(), 400)
+            if others:
+                window.resizeDocks([dock, *others], [int(h * 0.8), *[int(h * 0.2 / len(others))] * len(others)],
+                                   Qt.Orientation.Vertical)
+
+    dock.visibilityChanged.connect(on_shown)
     dock.hide()
     act = QAction("&Watch Scanner Folder…", window)
     act.setToolTip("Analyse every new scan dropped into a folder; confirm or override its verdict")

@@ -69,6 +69,9 @@ class FileList(QListWidget):
         self._by_path: dict[str, list[QListWidgetItem]] = {}
         #: paths whose rows are still "loading…" (so finishing a load need not scan every row)
         self._pending: set[str] = set()
+        #: loaded prints by row (id of the item), kept in step with the rows: images() is then a
+        #: plain list copy, not a walk over thousands of Qt items
+        self._images: dict[int, FingerprintImage] = {}
         self.currentItemChanged.connect(self._on_current)
 
     # ------------------------------------------------------------------ rows
@@ -122,7 +125,12 @@ class FileList(QListWidget):
             self.setCurrentItem(made[0])
         return made
 
+    def images(self) -> list[FingerprintImage]:
+        """Every loaded print, in the order they were loaded (cheap: no Qt call per row)."""
+        return list(self._images.values())
+
     def _fill(self, item: QListWidgetItem, path: str, im: FingerprintImage, th: QImage) -> None:
+        self._images[id(item)] = im
         item.setIcon(QIcon(QPixmap.fromImage(th)))
         item.setText(self._caption(im))
         item.setData(ENTRY_ROLE, FileEntry(path=_norm(path), image=im))
@@ -140,6 +148,7 @@ class FileList(QListWidget):
         for extra in rows[1:]:
             self._take(extra)
         self._pending.discard(_norm(path))
+        self._images.pop(id(item), None)
         entry: FileEntry = item.data(ENTRY_ROLE)
         entry.error = message
         entry.image = None
@@ -185,6 +194,7 @@ class FileList(QListWidget):
         if not rows:
             self._by_path.pop(key, None)
             self._pending.discard(key)
+        self._images.pop(id(item), None)
         self.takeItem(self.row(item))
 
     def _items(self) -> list[QListWidgetItem]:

@@ -48,11 +48,12 @@ from PySide6.QtWidgets import (
 from fpstation import __display_name__, __version__
 from fpstation.core.imageio import SUPPORTED_EXTENSIONS, dpi_note
 from fpstation.core.types import AnalysisResult, FingerprintImage
+from fpstation.gui.damage_view import DamageLegend, show_damage
 from fpstation.gui.errors import describe
 from fpstation.gui.file_list import FileList, dpi_text
 from fpstation.gui.image_view import ImageView, ViewLink
 from fpstation.gui.notifications import NotificationBar
-from fpstation.gui.qimage import difference_image, red_cyan_overlay, thumbnail
+from fpstation.gui.qimage import red_cyan_overlay, stretched_difference, thumbnail
 from fpstation.gui.task_status import TaskStatus
 from fpstation.settings import Settings
 from fpstation.workers import Pools, Task
@@ -87,7 +88,7 @@ LOAD_CHUNK_FILES, LOAD_CHUNK_S = 64, 0.05
 #: paths per "files" message (rows shown as "loading…" before they are decoded)
 LIST_CHUNK_FILES = 512
 #: the GUI thread applies queued rows for at most this long per event-loop turn (no stall > 50 ms)
-FEED_SLICE_S = 0.008
+FEED_SLICE_S = 0.005
 
 
 def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], None], cancel,
@@ -130,6 +131,7 @@ def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], Non
             rows.append(("ok", f, prints, thumbs))
         except Exception as exc:  # noqa: BLE001 - reported per file in the GUI (logged there)
             rows.append(("error", f, exc))
+        time.sleep(0)  # let the GUI thread take the GIL now rather than at the next 5 ms switch
         now = time.monotonic()
         if len(rows) >= LOAD_CHUNK_FILES or now - last >= LOAD_CHUNK_S:
             partial(("rows", rows))
@@ -353,6 +355,9 @@ class MainWindow(QMainWindow):
         self.right_pane = _Pane("Restored")
         self.left_view: ImageView = self.left_pane.view
         self.right_view: ImageView = self.right_pane.view
+        self.damage_legend = DamageLegend()  # below the restored view, shown with the damage mask
+        self.damage_legend.setVisible(False)
+        self.right_pane.layout().addWidget(self.damage_legend)
         self.view_link = ViewLink(self.left_view, self.right_view)
         self.left_view.set_message("Open prints with Ctrl+O (files) or Ctrl+Shift+O (folder),\n"
                                    "or drop files and folders here.")
@@ -561,6 +566,7 @@ class MainWindow(QMainWindow):
         self.file_list.select_print(image)
         self.left_view.set_overlay(None)
         self.right_view.set_overlay(None)
+        self.damage_legend.setVisible(False)
         self.left_view.set_image(image.pixels, fit=True)
         self.left_pane.caption.setText(f"Original — {image.label}")
         self.info.show_print(image)
@@ -636,6 +642,9 @@ class MainWindow(QMainWindow):
                              "Right pane: |original − restored| (black = unchanged)", checkable=True)
         self._act_overlay = act("&Overlay", self._toggle_overlay, "O",
                                 "Right pane: original in red, restored in cyan", checkable=True)
+        self.act_damage = act("Damage &Mask", lambda: self._render_right(), "M",
+                              "Right pane: colour where the restorer changed the print most "
+                              "(reconstructed or removed, not as captured)", checkable=True)
         self.act_reanalyse = act("&Re-run Analysis", self.reanalyse, "F5")
         self.act_cancel = act("&Cancel Jobs", self.status.cancel_all, "Esc")
         self.act_next = act("&Next Print", lambda: self._step(1), "PgDown")
@@ -651,7 +660,7 @@ class MainWindow(QMainWindow):
         v = self.menu("&View")
         v.addActions([self.act_fit, self.act_1to1, self.act_zoom_in, self.act_zoom_out])
         v.addSeparator()
-        v.addActions([self._act_diff, self._act_overlay])
+        v.addActions([self._act_diff, self._act_overlay, self.act_damage])
         v.addSeparator()
         v.addActions([self.act_next, self.act_prev])
         v.addSeparator()
@@ -683,7 +692,7 @@ class MainWindow(QMainWindow):
         self.restorer_combo.currentIndexChanged.connect(self._on_restorer_changed)
         tb.addWidget(self.restorer_combo)
         tb.addSeparator()
-        tb.addActions([self._act_diff, self._act_overlay])
+        tb.addActions([self._act_diff, self._act_overlay, self.act_damage])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
         self.toolbar = tb
 
@@ -833,6 +842,8 @@ class MainWindow(QMainWindow):
         self.info.show_print(None)
         self.info.values["File"].setText(path)
         self.status.info_label.setText("")
+        self.status.zoom_label.setText("")
+        self.status.pixel_label.setText("")
         self.status.error(f"{Path(path).name}: {message}")
         self.setWindowTitle(f"{__display_name__} {__version__}")
         self.printCleared.emit()
@@ -915,8 +926,9 @@ class MainWindow(QMainWindow):
             return
         took = f" · {rest.seconds:.2f} s" if rest.seconds else ""
         if self._mode == MODE_DIFFERENCE:
-            pixels = difference_image(im.pixels, restored)
-            self.right_pane.caption.setText(f"Difference |original − restored| — {label}")
+            pixels, top = stretched_difference(im.pixels, restored)
+            self.right_pane.caption.setText(f"Difference |original − restored|, contrast stretched: black = 0, "
+                                            f"white ≥ {top}/255 grey levels — {label}")
         elif self._mode == MODE_OVERLAY:
             pixels = red_cyan_overlay(im.pixels, restored)
             self.right_pane.caption.setText(f"Overlay: original red, restored cyan — {label}")
@@ -924,6 +936,7 @@ class MainWindow(QMainWindow):
             pixels = restored
             self.right_pane.caption.setText(f"Restored — {label} ({rest.method}){took}")
         self.right_view.set_image(pixels, fit=False)
+        show_damage(self.right_view, self.damage_legend, im.pixels, restored, self.act_damage.isChecked())
         self.right_view.copy_view_from(self.left_view)
 
     # ================================================================== misc handlers

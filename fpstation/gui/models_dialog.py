@@ -109,7 +109,11 @@ def choices(registry: Any, task: str) -> list[ModelChoice]:
         now = f"now {d.name}{f' v{d.version}' if getattr(d, 'version', '') else ''}" if d else "none installed"
         out.append(ModelChoice("", f"Always the shipped default ({now})", origin="follows updates"))
     for c in cards:
-        out.append(ModelChoice(c.key, c.name, c.version, "shipped" if c.shipped else "trained",
+        train = c.data.get("training") or {}
+        label = c.name
+        if train.get("stopped"):  # kept at the user's request after Stop: say so where it is chosen
+            label += f" (stopped at epoch {train.get('epochs_run', '?')}/{train.get('epochs', (c.data.get('hyper') or {}).get('epochs', '?'))})"
+        out.append(ModelChoice(c.key, label, c.version, "shipped" if c.shipped else "trained",
                                str(c.data.get("created", "")), _metrics_text(c.data, limit=99), c))
     return out
 

@@ -102,6 +102,21 @@ def difference_image(original: np.ndarray, restored: np.ndarray) -> np.ndarray:
     return np.abs(o - r).astype(np.uint8)
 
 
+def stretched_difference(original: np.ndarray, restored: np.ndarray, quantile: float = 99.5
+                         ) -> tuple[np.ndarray, int]:
+    """|original − restored| with its contrast stretched for viewing, and the scale.
+
+    Differences are typically a few grey levels (mean ~8/255), which shows as almost black; here
+    the ``quantile``-th percentile of the difference maps to white. Returns ``(pixels, top)``:
+    white means a difference of ``top`` grey levels or more, black none (the caption says so).
+    """
+    d = difference_image(original, restored)
+    top = int(np.ceil(np.percentile(d, quantile))) if d.size else 1
+    top = max(top, 1)
+    out = np.clip(d.astype(np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
+    return out, top
+
+
 def red_cyan_overlay(original: np.ndarray, restored: np.ndarray) -> np.ndarray:
     """Original in the red channel, restored in green+blue: agreeing pixels look gray, ridges that
     only the original has show cyan, ridges that only the restoration has show red."""

@@ -44,6 +44,12 @@ class TaskStatus:
         for w in (self.pixel_label, self.zoom_label, self.info_label, self.task_label, self.progress_bar,
                   self.cancel_button):
             bar.addPermanentWidget(w)
+        for w in (self.task_label, self.progress_bar, self.cancel_button):
+            # hidden when idle but keeping their room: a job starting or ending then repaints the
+            # status bar only, instead of re-laying out the whole window (a GUI stall under load)
+            pol = w.sizePolicy()
+            pol.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(pol)
         self._tasks: list[tuple[Task, str]] = []
         self._fraction: dict[int, tuple[float, str]] = {}
         self._shown = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ def _scan_job(task_name: str, root: Path, hyper: Any, *, progress, cancel) -> An
     return get_task(task_name).scan(root, hyper, progress, cancel)
 
 
+def _legend_html(items: list[tuple[tuple[int, int, int], str]]) -> str:
+    return "&nbsp;&nbsp;".join(f"<span style='color:rgb{c}'>■</span>&nbsp;{name}" for c, name in items)
+
+
 def _fmt_seconds(s: float) -> str:
     s = max(0, int(round(s)))
     if s < 60:
@@ -102,12 +107,16 @@ class TrainingDialog(QDialog):
     runEnded = Signal(str)
 
     def __init__(self, pools: Pools, registry: Any, parent: QWidget | None = None,
-                 backend: str = DEFAULT_BACKEND, tasks: list[str] | None = None) -> None:
+                 backend: str = DEFAULT_BACKEND, tasks: list[str] | None = None, settings: Any = None) -> None:
         super().__init__(parent)
         import pyqtgraph as pg  # here, not at import: install() runs on the start-up path
 
         self.setWindowTitle("Train model")
         self.pools, self.registry, self.backend = pools, registry, backend
+        #: remembers the last task and folder between sessions (``train_task`` / ``train_folder``)
+        self.settings = settings
+        #: asked when Stop ended a run early: keep (register) the partial model? Tests replace it.
+        self.confirm_keep_stopped: Callable[[str], bool] = self._ask_keep_stopped
         self.run: TrainingRun | None = None
         self.scan_result: Any = None
         self.outcome: Any = None
@@ -213,11 +222,14 @@ class TrainingDialog(QDialog):
         # --- curves: created once, updated with setData ---
         pg.setConfigOptions(antialias=False)
         self.loss_plot = pg.PlotWidget(title="Loss")
-        self.loss_plot.addLegend(offset=(-10, 10))
         self.loss_plot.setLabel("bottom", "epoch")
         self.metric_plot = pg.PlotWidget(title="Metric")
-        self.metric_plot.addLegend(offset=(-10, -10))  # bottom-right: metrics usually rise
         self.metric_plot.setLabel("bottom", "epoch")
+        # legends under the plots, never over the curves
+        self.loss_legend = QLabel(_legend_html([((150, 150, 150), "loss per batch (smoothed)"),
+                                                ((31, 119, 180), "loss"), ((255, 127, 14), "val_loss")]))
+        self.metric_legend = QLabel(_legend_html([((44, 160, 44), "validation"),
+                                                  ((44, 160, 44), "training (dashed)")]))
         self.curves = {
             "batch_loss": self.loss_plot.plot([], [], pen=pg.mkPen((150, 150, 150), width=1),
                                               name="loss (per batch, smoothed)"),
@@ -252,7 +264,9 @@ class TrainingDialog(QDialog):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.loss_plot, 1)
+        rl.addWidget(self.loss_legend)
         rl.addWidget(self.metric_plot, 1)
+        rl.addWidget(self.metric_legend)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
@@ -266,7 +280,15 @@ class TrainingDialog(QDialog):
         self.resize(1100, 720)
 
         self.task_combo.currentIndexChanged.connect(self._task_changed)
+        last_task = str(getattr(settings, "train_task", "") or "")
+        if last_task and self.task_combo.findData(last_task) >= 0:
+            self.task_combo.blockSignals(True)
+            self.task_combo.setCurrentIndex(self.task_combo.findData(last_task))
+            self.task_combo.blockSignals(False)
         self._task_changed()
+        last_folder = str(getattr(settings, "train_folder", "") or "")
+        if last_folder and Path(last_folder).is_dir():
+            self.set_folder(last_folder)
         preload(process=self.backend == "process")
 
     # ----------------------------------------------------------------- choices
@@ -401,6 +423,7 @@ class TrainingDialog(QDialog):
         self.error_label.clear()
         self.result_text.clear()
         self.outcome = None
+        self._remember_choices(folder)
         hyper = self.hyper()
         self._epochs = hyper.epochs
         self._reset_curves()
@@ -436,10 +459,32 @@ class TrainingDialog(QDialog):
                   self.lr_spin, self.size_spin, self.augment_check, self.val_spin):
             w.setEnabled(on)
 
+    def _remember_choices(self, folder: str) -> None:
+        s = self.settings
+        if s is None:
+            return
+        s.train_task, s.train_folder = self.task_name, folder
+        try:
+            s.save()
+        except OSError as exc:
+            log.warning("settings not saved: %s", exc)
+
+    def _ask_keep_stopped(self, summary: str) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.warning(
+            self, "Keep the stopped run?",
+            f"{summary}\n\nA stopped run has seen only part of its training. Keep it as a selectable "
+            "model, marked “stopped”? (No: it is discarded.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _on_event(self, kind: str, payload: Any) -> None:
         if kind == "progress":
             fraction, message = payload
-            self.progress_bar.setValue(int(fraction * 1000))
+            if not (self.run and self.run.stop_requested_at):
+                # after Stop the bar stays where the fit was; evaluating the checkpoint is not progress
+                self.progress_bar.setValue(int(fraction * 1000))
             # After Stop keep "Stopping…" until train() reports the fit ended (fraction ≥ 0.9).
             if message and (fraction >= 0.9 or not (self.run and self.run.stop_requested_at)):
                 self.status_label.setText(message[0].upper() + message[1:])
@@ -541,8 +586,22 @@ class TrainingDialog(QDialog):
         if kind == "done":
             out = payload
             self.outcome = out
-            self.progress_bar.setValue(1000)
-            how = "Stopped early; the best checkpoint was kept" if out.stopped else "Finished"
+            run_of = f"epoch {out.fit.epochs_run}/{self._epochs}"
+            if out.stopped:
+                self.progress_bar.setValue(int(1000 * out.fit.epochs_run / max(self._epochs, 1)))
+                summary = (f"The run was stopped at {run_of}; validation: "
+                           + (", ".join(_fmt_metrics(out.metrics)) or "no figures") + ".")
+                if not self.confirm_keep_stopped(summary):
+                    self.registry.unregister(out.card)
+                    out.discarded = True
+                    self.status_label.setText(f"Stopped at {run_of} ({took}); discarded, nothing registered.")
+                    self.result_text.setPlainText(summary + "\nDiscarded at your request.")
+                    self.runEnded.emit(kind)
+                    return
+                how = f"Stopped at {run_of}; kept at your request, marked “stopped”"
+            else:
+                self.progress_bar.setValue(1000)
+                how = "Finished"
             self.status_label.setText(f"{how} ({took}). Registered as {out.card.key}.")
             lines = [f"Model: {out.card.display}  — key {out.card.key}",
                      f"Best epoch: {out.fit.best_epoch + 1 if out.fit.best_epoch is not None else '—'} "
@@ -597,7 +656,7 @@ def install(window: Any) -> None:
 def open_training_dialog(window: Any) -> TrainingDialog:
     dlg = getattr(window, "_training_dialog", None)
     if dlg is None:
-        dlg = TrainingDialog(window.pools, window.registry, window)
+        dlg = TrainingDialog(window.pools, window.registry, window, settings=window.settings)
         dlg.modelRegistered.connect(lambda card: _registered(window, dlg, card))
         window._training_dialog = dlg
     dlg.show()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 #: number of parameters of the reference encoder-decoder (a test asserts it)
 AUTOENCODER_PARAMS = 314_625
 
@@ -98,7 +100,7 @@ ssim_metric.__name__ = "ssim"
 
 def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1), *, base: int = 16,
                levels: int = 3, learning_rate: float = 1e-3, loss: str = "l1_ssim",
-               residual: bool = True, upsampling: str = "transpose",
+               residual: bool = True, upsampling: str = "transpose", dilations: tuple[int, ...] = (),
                compile: bool = True, name: str = "restore_unet") -> Any:
     """A small U-Net restorer: degraded print in [0, 1] -> clean print in [0, 1].
 
@@ -112,9 +114,13 @@ def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1)
     output is not clipped inside the model (a clip would stop gradients); inference clips to [0, 1].
     Without ``residual`` the output is a sigmoid (restore-unet v1).
 
+    With more than one input channel, channel 0 is the degraded print and the others are guidance
+    (ml/restoration/guidance.py); the residual output then adds the correction to channel 0, picked
+    by a fixed 1×1 convolution (``input_print``, not trainable) so the ONNX exporter needs no new op.
+
     Parameters
     ----------
-    input_shape : (H, W, 1); ``None`` sizes make the model size-agnostic.
+    input_shape : (H, W, C); ``None`` sizes make the model size-agnostic; C = 1 + guidance channels.
     base : filters of the first level, doubled at each level.
     levels : number of downsamplings.
     learning_rate : Adam learning rate (when ``compile``).
@@ -123,6 +129,8 @@ def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1)
     upsampling : "transpose" (2x2 stride-2 transposed convolution; traceable with unknown H, W, so
         inference runs as one ``tf.function`` for every print size) or "bilinear" (UpSampling2D +
         1x1 conv, restore-unet v1).
+    dilations : extra 3x3 convolutions in the bottleneck with these dilation rates (e.g. (2, 4, 8)):
+        a larger receptive field at little cost (each adds ``2 * rate * 2**levels`` pixels of context).
     compile : compile with Adam + ``loss`` + mae/ssim metrics.
 
     Returns
@@ -144,6 +152,8 @@ def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1)
         f *= 2
     x = layers.Conv2D(f, 3, padding="same", activation="relu", name="mid_a")(x)
     x = layers.Conv2D(f, 3, padding="same", activation="relu", name="mid_b")(x)
+    for r in dilations:
+        x = layers.Conv2D(f, 3, padding="same", dilation_rate=int(r), activation="relu", name=f"mid_d{r}")(x)
     for i in reversed(range(levels)):
         f //= 2
         if upsampling == "transpose":
@@ -158,7 +168,13 @@ def build_unet(input_shape: tuple[int | None, int | None, int] = (None, None, 1)
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec{i}_b")(x)
     if residual:
         delta = layers.Conv2D(1, 1, padding="same", kernel_initializer="zeros", name="correction")(x)
-        out = layers.Add(name="clean")([inp, delta])
+        base_img = inp
+        if input_shape[-1] != 1:  # guidance channels follow the print: add the correction to channel 0
+            pick = np.zeros((1, 1, int(input_shape[-1]), 1), np.float32)
+            pick[0, 0, 0, 0] = 1.0
+            base_img = layers.Conv2D(1, 1, padding="same", trainable=False, name="input_print",
+                                     kernel_initializer=keras.initializers.Constant(pick))(inp)
+        out = layers.Add(name="clean")([base_img, delta])
     else:
         out = layers.Conv2D(1, 1, padding="same", activation="sigmoid", name="clean")(x)
     model = keras.Model(inp, out, name=name)

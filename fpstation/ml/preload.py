@@ -60,17 +60,25 @@ def preload_tensorflow_libraries() -> list[str]:
             log.debug("no dlopen via ctypes: %s", exc)
             return []
         loaded = []
-        for name in TF_LIBRARIES:
-            # In the PyInstaller bundle the libraries may sit next to the package, not inside it.
-            path = next((p for p in (folder / name, folder.parent / name) if p.is_file()), None)
-            if path is None:
-                continue
-            # A ctypes foreign call releases the GIL. RTLD_LOCAL like CPython's own extension
-            # loading (RTLD_GLOBAL made TensorFlow's import crash in a test).
-            handle = dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL)
-            if not handle:
-                log.debug("dlopen %s failed; the import will load it", path)
-                break
-            _handles.append(handle)
-            loaded.append(name)
+        from fpstation.ml.quiet import quiet_native_stderr
+
+        with quiet_native_stderr():  # the libraries' static initialisers print start-up chatter
+            _dlopen_all(folder, dlopen, loaded)
         return loaded
+
+
+def _dlopen_all(folder: Path, dlopen, loaded: list[str]) -> None:
+    """dlopen each library (GIL released by ctypes); stops at the first that fails."""
+    for name in TF_LIBRARIES:
+        # In the PyInstaller bundle the libraries may sit next to the package, not inside it.
+        path = next((p for p in (folder / name, folder.parent / name) if p.is_file()), None)
+        if path is None:
+            continue
+        # A ctypes foreign call releases the GIL. RTLD_LOCAL like CPython's own extension
+        # loading (RTLD_GLOBAL made TensorFlow's import crash in a test).
+        handle = dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL)
+        if not handle:
+            log.debug("dlopen %s failed; the import will load it", path)
+            break
+        _handles.append(handle)
+        loaded.append(name)

@@ -179,6 +179,16 @@ class Registry:
             self._cache[key] = model
             return model
 
+    def unregister(self, card: ModelCard) -> None:
+        """Remove a user-trained version (e.g. a stopped run the user chose not to keep).
+        Shipped models are never removed."""
+        if card.shipped:
+            raise ValueError(f"{card.key} is a shipped model and cannot be removed")
+        folder = Path(card.file).parent.resolve()
+        if self.user_dir.resolve() not in folder.parents:
+            raise ValueError(f"{card.key} is not inside the user models folder")
+        shutil.rmtree(folder)
+
     def register(self, card_data: dict[str, Any], weights: str | Path) -> ModelCard:
         """Copy a freshly trained model into the user models dir as the next version of its name."""
         name = card_data["name"]

@@ -80,6 +80,9 @@ def fit_keras(
     on_batch: Callable[[BatchLog], None] | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
     verbose: int = 0,
+    initial_epoch: int = 0,
+    best: float | None = None,
+    callbacks: list[Any] | None = None,
 ) -> FitResult:
     """Train a compiled Keras model, saving the best epoch (by ``monitor``) to ``checkpoint``.
 
@@ -88,13 +91,17 @@ def fit_keras(
     model : compiled ``keras.Model``.
     train, val : anything ``model.fit`` accepts (tf.data.Dataset, PyDataset, (x, y) tuple).
     checkpoint : path of the ``.keras`` file that receives the best model.
+    initial_epoch, best : continue a resumed run: start at this (0-based) epoch, and only replace
+        ``checkpoint`` when an epoch beats ``best`` (the previous runs' best value).
+    callbacks : extra Keras callbacks (e.g. a periodic resume checkpoint), run after the adapter.
     """
     import keras
 
     checkpoint = Path(checkpoint)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     better = (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
-    state: dict[str, Any] = {"best": None, "best_epoch": None, "stopped": False, "epochs_run": 0,
+    resumed_best = best is not None and checkpoint.is_file()
+    state: dict[str, Any] = {"best": best, "best_epoch": None, "stopped": False, "epochs_run": initial_epoch,
                              "t0": time.perf_counter(), "history": [], "saved": False}
 
     class Adapter(keras.callbacks.Callback):
@@ -121,7 +128,8 @@ def fit_keras(
 
         def _end_stopped_epoch(self):
             state["epochs_run"] = state["epoch"] + 1
-            if not state["saved"]:  # nothing better yet: keep the partial model rather than none
+            if not state["saved"] and not resumed_best:  # nothing better yet: keep the partial model
+                # rather than none (a resumed run keeps the previous runs' best instead)
                 self.model.save(checkpoint)
                 state["saved"] = True
 
@@ -149,7 +157,7 @@ def fit_keras(
                 self.model.save(checkpoint)
                 state["saved"] = True
             elapsed = time.perf_counter() - state["t0"]
-            eta = elapsed / (epoch + 1) * (epochs - epoch - 1)
+            eta = elapsed / (epoch + 1 - initial_epoch) * (epochs - epoch - 1)
             if on_epoch is not None:
                 on_epoch(EpochLog(epoch, epochs, logs, time.perf_counter() - state["epoch_t0"], eta))
             progress((epoch + 1) / epochs, f"epoch {epoch + 1}/{epochs} done")
@@ -161,10 +169,10 @@ def fit_keras(
     try:
         model.fit(train, validation_data=val, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_steps=validation_steps, class_weight=class_weight, verbose=verbose,
-                  shuffle=shuffle, callbacks=[Adapter()])
+                  shuffle=shuffle, callbacks=[Adapter(), *(callbacks or [])], initial_epoch=initial_epoch)
     except _StopFit:
         pass
-    return FitResult(checkpoint if state["saved"] else None, state["best_epoch"], state["best"], monitor,
+    return FitResult(checkpoint if state["saved"] or resumed_best else None, state["best_epoch"], state["best"], monitor,
                      state["stopped"], state["epochs_run"], state["history"])
 
 

@@ -113,6 +113,8 @@ def test_stop_midway_in_child_process_keeps_usable_checkpoint(window, qtbot, tmp
     dlg.epochs_spin.setValue(500)
     dlg.batch_spin.setValue(2)
     dlg.activate_check.setChecked(False)
+    asked = []
+    dlg.confirm_keep_stopped = lambda summary: asked.append(summary) or True  # the user keeps it
     dlg.start_button.click()
     qtbot.waitUntil(lambda: _n(dlg.curves["loss"]) >= 1, timeout=90000)
     with qtbot.waitSignal(dlg.runEnded, timeout=30000) as ended:
@@ -120,7 +122,9 @@ def test_stop_midway_in_child_process_keeps_usable_checkpoint(window, qtbot, tmp
     assert ended.args == ["done"]
     out = dlg.outcome
     assert out.stopped and 1 <= out.fit.epochs_run < 500
-    assert "Stopped early" in dlg.status_label.text()
+    assert len(asked) == 1 and f"stopped at epoch {out.fit.epochs_run}/500" in asked[0]
+    assert "kept at your request" in dlg.status_label.text()
+    assert dlg.progress_bar.value() < 1000  # not "100 %" next to "epoch 2/500"
     # registered, verified against its card and loadable
     reg = window.registry
     assert [c.key for c in reg.cards("tiny")] == [out.card.key]
@@ -242,3 +246,29 @@ app.exec()
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=env)
     assert proc.stdout.count("LAUNCHER RAN") == 1, proc.stdout + proc.stderr[-2000:]
     assert "EVENT done" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+
+
+def test_stopped_run_is_discarded_unless_kept_and_choices_are_remembered(window, qtbot, tmp_path):
+    """Issue 16 item 6: a stopped run is registered only if the user agrees; task and folder come
+    back in the next session; the legends sit under the plots, not over the curves."""
+    data = make_dataset(tmp_path / "data")
+    dlg = _open(window, qtbot, data, "thread")
+    assert dlg.loss_legend.isVisibleTo(dlg) and dlg.loss_plot.getPlotItem().legend is None
+    dlg.epochs_spin.setValue(300)
+    dlg.batch_spin.setValue(2)
+    dlg.activate_check.setChecked(False)
+    dlg.confirm_keep_stopped = lambda summary: False  # the user says No
+    dlg.start_button.click()
+    qtbot.waitUntil(lambda: _n(dlg.curves["loss"]) >= 1, timeout=90000)
+    with qtbot.waitSignal(dlg.runEnded, timeout=60000):
+        dlg.stop_button.click()
+    assert dlg.outcome.stopped and "discarded" in dlg.status_label.text()
+    assert window.registry.cards("tiny") == []  # nothing selectable
+    assert dlg.progress_bar.value() < 1000
+    # the next session's dialog opens on the same task and folder
+    assert window.settings.train_task == "tiny" and window.settings.train_folder == str(data)
+    from fpstation.gui.training_dialog import TrainingDialog
+
+    again = TrainingDialog(window.pools, window.registry, window, settings=window.settings)
+    qtbot.addWidget(again)
+    assert again.task_name == "tiny" and again.folder_edit.text() == str(data)

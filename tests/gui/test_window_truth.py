@@ -156,8 +156,8 @@ def test_desk_override_is_the_final_state(window, qtbot, tmp_path):
     other = {"ATTACK": "LIVE", "LIVE": "ATTACK"}[model]
     desk.override_button.click()
     assert final_verdict(desk.current.row) == (other, "operator override")
-    assert other in desk.verdict_label.text() and "OPERATOR" in desk.verdict_label.text()
-    assert f"model said {model}" in desk.model_label.text()
+    assert other in desk.verdict_label.text() and model not in desk.verdict_label.text()
+    assert "OPERATOR OVERRIDE" in desk.model_label.text() and f"model said {model}" in desk.model_label.text()
     recent = desk.recent.item(0).text()
     assert f"{other} (operator; model said {model})" in recent
     desk.stop()
@@ -280,3 +280,37 @@ def test_report_pdf(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: task.done.is_set() and pdf.exists() and pdf.stat().st_size > 0, timeout=20000)
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
     assert CaseStore  # the case stays usable
+
+
+# ---------------------------------------------------------------- item 7: difference view
+def test_difference_view_is_stretched_and_states_its_scale(window, qtbot, tmp_path, monkeypatch):
+    from fpstation.gui.qimage import stretched_difference
+    from fpstation.ml import inference
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(40, 200, (90, 80), dtype=np.uint8)
+    small = np.clip(base.astype(int) + rng.integers(0, 16, base.shape), 0, 255).astype(np.uint8)  # mean ~8
+    out, top = stretched_difference(base, small)
+    assert 10 <= top <= 16 and out.mean() > 100  # no longer almost black
+    Image.fromarray(base).save(tmp_path / "b.png")
+    monkeypatch.setattr(inference, "default_analyzers", lambda settings=None, **_: Analyzers(
+        restore=lambda im: RestorationResult(small.copy(), "test-small")))
+    window.open_paths([str(tmp_path / "b.png")])
+    qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
+    window.set_mode("difference")
+    assert window.right_view.pixels().mean() > 100
+    assert f"white ≥ {top}/255" in window.right_pane.caption.text()
+
+
+def test_batch_dock_sits_under_the_views_not_under_the_pad_buttons(window, qtbot):
+    window.batch_dock.show()
+    qtbot.wait(50)
+    pad_dock = window.pad_panel.parentWidget()
+    while pad_dock is not None and pad_dock.metaObject().className() != "QDockWidget":
+        pad_dock = pad_dock.parentWidget()
+    batch = window.batch_dock.geometry()
+    assert batch.right() < pad_dock.geometry().left()  # the right-hand column keeps its full height
+    from PySide6.QtWidgets import QDockWidget
+
+    right = [d for d in window.findChildren(QDockWidget) if d.isVisible() and d is not window.batch_dock]
+    assert max(d.geometry().bottom() for d in right) > batch.top()  # the column runs past the Batch top

@@ -23,6 +23,7 @@ import numpy as np
 
 from fpstation.core.errors import ModelNotFoundError
 from fpstation.core.types import FingerprintImage, ModelRef, RestorationResult
+from fpstation.ml.restoration.guidance import n_channels
 
 #: prints whose longest side exceeds this are processed in tiles
 TILE_ABOVE = 1024
@@ -74,6 +75,12 @@ def card_levels(card: Any) -> int:
     return 2 if d.get("architecture") == "autoencoder" else int((d.get("hyper") or {}).get("levels", 3))
 
 
+def card_guidance(card: Any) -> tuple[str, ...]:
+    """Guidance channels a restorer takes after the print (``input.guidance`` in its card; none for
+    v1/v2). See :mod:`fpstation.ml.restoration.guidance`."""
+    return tuple((card.data.get("input") or {}).get("guidance") or ())
+
+
 def card_min_size(card: Any) -> int:
     """Smallest side a restorer was trained on: the fixed input side of a model with a fixed input
     shape in its card (the reference encoder-decoder: 224, trained on white-padded 224 px patches),
@@ -98,9 +105,10 @@ def _size_agnostic(model: Any, card: Any) -> Any:
 
         hyper = card.data.get("hyper") or {}
         # cards written before v2 have no "residual"/"upsampling": those models were sigmoid + bilinear
-        flex = build_unet((None, None, 1), base=int(hyper.get("base", 16)), levels=card_levels(card),
-                          residual=bool(hyper.get("residual", False)),
-                          upsampling=str(hyper.get("upsampling", "bilinear")), compile=False)
+        flex = build_unet((None, None, 1 + n_channels(card_guidance(card))), base=int(hyper.get("base", 16)),
+                          levels=card_levels(card), residual=bool(hyper.get("residual", False)),
+                          upsampling=str(hyper.get("upsampling", "bilinear")),
+                          dilations=tuple(hyper.get("dilations") or ()), compile=False)
     flex.set_weights(model.get_weights())
     return flex
 
@@ -118,8 +126,9 @@ def model_fn(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     def eager(x: np.ndarray) -> np.ndarray:
         return model(tf.convert_to_tensor(x, tf.float32), training=False).numpy()
 
+    channels = int(model.inputs[0].shape[-1] or 1)
     graph = tf.function(lambda t: model(t, training=False), reduce_retracing=True,
-                        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+                        input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)])
     try:
         graph.get_concrete_function()
     except Exception:  # noqa: BLE001 — any tracing failure means: run eagerly
@@ -152,6 +161,16 @@ def _get_fn(card: Any, registry: Any = None, runtime: str = "auto"
 
 
 def _build_fn(card: Any, reg: Any, runtime: str) -> tuple[Callable[[np.ndarray], np.ndarray], int, str]:
+    fn, levels, used = _build_model_fn(card, reg, runtime)
+    names = card_guidance(card)
+    if names:  # the model takes print + guidance: compute the guidance on what it is given
+        from fpstation.ml.restoration.guidance import with_guidance
+
+        fn = with_guidance(fn, names)
+    return fn, levels, used
+
+
+def _build_model_fn(card: Any, reg: Any, runtime: str) -> tuple[Callable[[np.ndarray], np.ndarray], int, str]:
     if runtime in ("auto", "onnx"):
         onnx_path = reg.onnx_file(card)  # verifies its sha256; None when the card lists no export
         if onnx_path is None and runtime == "onnx":

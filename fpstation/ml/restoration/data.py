@@ -106,13 +106,22 @@ def resample(img: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
 
 
-def make_pair(src: Source, tag: str = "eval", k: int = 0) -> tuple[np.ndarray, np.ndarray]:
+#: synthetic degradation recipes: the v2 training profile, the domain-randomised training profile,
+#: and the independent evaluation-only recipe (ml/restoration/degrade_heldout.py)
+RECIPES = ("v2", "wide", "heldout")
+
+
+def make_pair(src: Source, tag: str = "eval", k: int = 0, recipe: str = "v2") -> tuple[np.ndarray, np.ndarray]:
     """The (degraded, clean) float32 pair of one source at :data:`MODEL_DPI`.
 
-    Synthetic degradation is seeded by ``(tag, src.rel, k)``; Altered pairs use the real altered
-    image (resized to the clean one's size when they differ, which happens for a few SOCOFing files).
+    Synthetic degradation is seeded by ``(tag, src.rel, k)`` and made by ``recipe`` (see
+    :data:`RECIPES`); Altered pairs use the real altered image (resized to the clean one's size when
+    they differ, which happens for a few SOCOFing files) whatever the recipe.
     """
     from fpstation.ml.restoration.degrade import degrade, to_float
+
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown degradation recipe {recipe!r}; choose from {', '.join(RECIPES)}")
 
     clean = to_float(read_gray(src.clean))
     if src.kind == "altered":
@@ -123,7 +132,11 @@ def make_pair(src: Source, tag: str = "eval", k: int = 0) -> tuple[np.ndarray, n
             deg = cv2.resize(deg, (clean.shape[1], clean.shape[0]), interpolation=cv2.INTER_AREA)
         return deg, clean
     clean = np.clip(resample(clean, MODEL_DPI / src.dpi), 0, 1).astype(np.float32)
-    return degrade(clean, stable_seed(tag, src.rel, k))
+    if recipe == "heldout":
+        from fpstation.ml.restoration.degrade_heldout import degrade_heldout
+
+        return degrade_heldout(clean, stable_seed("heldout", tag, src.rel, k))
+    return degrade(clean, stable_seed(tag, src.rel, k), profile=recipe)
 
 
 def eval_name(src: Source) -> str:
@@ -156,12 +169,23 @@ def _fit(img: np.ndarray, patch: int) -> np.ndarray:
 
 def make_patches(sources: Iterable[Source], patch: int, *, tag: str, per_image: dict[str, tuple[int, int]],
                  progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
+                 recipe: str = "v2", guidance: tuple[str, ...] = (),
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Training patches: for each source, ``per_image[kind] = (degradations, crops each)``.
 
-    Returns uint8 arrays ``(N, patch, patch)`` degraded and clean (uint8 keeps the cache small).
+    ``recipe`` is a training recipe ("v2" or "wide"; never "heldout", which is for evaluation only).
+    ``guidance`` names channels of :mod:`fpstation.ml.restoration.guidance`, computed on the whole
+    degraded print before cropping (as at inference) and stored after the degraded channel.
+
+    Returns uint8 arrays: degraded ``(N, patch, patch)`` — or ``(N, patch, patch, 1 + len(guidance))``
+    with guidance, every channel in [0, 1] scaled to 0..255 — and clean ``(N, patch, patch)``.
     """
     from fpstation.ml.restoration.degrade import to_uint8
+
+    if recipe == "heldout":
+        raise ValueError("the held-out recipe is for evaluation only; train with 'v2' or 'wide'")
+    if guidance:
+        from fpstation.ml.restoration.guidance import guidance_channels
 
     sources = list(sources)
     xs, ys = [], []
@@ -170,11 +194,12 @@ def make_patches(sources: Iterable[Source], patch: int, *, tag: str, per_image: 
         if src.kind == "altered":
             n_deg = 1
         for k in range(n_deg):
-            d, c = make_pair(src, tag, k)
+            d, c = make_pair(src, tag, k, recipe)
             d, c = _fit(d, patch), _fit(c, patch)
+            full = np.dstack([d, guidance_channels(d, guidance)]) if guidance else d
             rng = np.random.default_rng(stable_seed("crop", tag, src.rel, k))
             for y0, x0 in _crops(d.shape, patch, n_crop, rng):
-                xs.append(to_uint8(d[y0:y0 + patch, x0:x0 + patch]))
+                xs.append(to_uint8(full[y0:y0 + patch, x0:x0 + patch]))
                 ys.append(to_uint8(c[y0:y0 + patch, x0:x0 + patch]))
         if i % 50 == 0:
             cancel.raise_if_cancelled()

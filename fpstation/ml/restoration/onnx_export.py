@@ -5,11 +5,11 @@ class of CPU (bench/results/restoration.json has both), and it is already instal
 The export needs the ``onnx`` package (in the ``dev`` extra); inference needs only
 onnxruntime. ``training/export_onnx.py`` writes the file and records it in the model card.
 
-Only the layers our restorers are built from are translated (3×3/1×1 ``Conv2D`` "same",
+Only the layers our restorers are built from are translated (3×3/1×1 ``Conv2D`` "same", dilated or not,
 2×2 stride-2 ``Conv2DTranspose``, 2×2 ``MaxPooling2D``, ``Concatenate``, ``Add``; ReLU, sigmoid or
 linear activations); anything else raises :class:`UnsupportedLayerError` rather than exporting a
-graph that computes something else. The graph takes and returns N×1×H×W float32 with H, W left
-symbolic, so one file serves every print size (H, W multiples of ``2**levels``, as inference pads).
+graph that computes something else. The graph takes N×C×H×W (C = 1, or 1 + guidance channels)
+and returns N×1×H×W float32 with H, W left symbolic, so one file serves every print size (H, W multiples of ``2**levels``, as inference pads).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class UnsupportedLayerError(ValueError):
 def _conv_weights(layer: Any, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     if cfg.get("data_format", "channels_last") != "channels_last" or not cfg.get("use_bias", True):
         raise UnsupportedLayerError(f"{layer.name}: only channels_last convolutions with a bias are exported")
-    if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1) or cfg.get("groups", 1) != 1:
-        raise UnsupportedLayerError(f"{layer.name}: dilated or grouped convolutions are not exported")
+    if cfg.get("groups", 1) != 1:
+        raise UnsupportedLayerError(f"{layer.name}: grouped convolutions are not exported")
     kernel, bias = layer.get_weights()
     # Keras Conv2D kernel: (kh, kw, in, out) -> ONNX Conv W: (out, in, kh, kw).
     # Keras Conv2DTranspose kernel: (kh, kw, out, in) -> ONNX ConvTranspose W: (in, out, kh, kw).
@@ -44,12 +44,12 @@ def keras_to_onnx(model: Any) -> bytes:
     Parameters
     ----------
     model : keras.Model built by :func:`fpstation.ml.architectures.build_unet` (or of the same layer kinds),
-        single input and output with one channel.
+        single input (the print, plus guidance channels for a guided model) and one output channel.
 
     Returns
     -------
     bytes
-        The ONNX ``ModelProto``; input ``degraded`` and output ``clean``, both N×1×H×W float32.
+        The ONNX ``ModelProto``; input ``degraded`` N×C×H×W and output ``clean`` N×1×H×W, float32.
 
     Raises
     ------
@@ -94,6 +94,8 @@ def keras_to_onnx(model: Any) -> bytes:
             weights += [numpy_helper.from_array(w, f"{layer.name}/W"), numpy_helper.from_array(b, f"{layer.name}/B")]
             pre = f"{layer.name}/pre"
             if transpose:
+                if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1):
+                    raise UnsupportedLayerError(f"{layer.name}: dilated transposed convolutions are not exported")
                 if (kh, kw) != (2, 2) or tuple(cfg["strides"]) != (2, 2):
                     raise UnsupportedLayerError(f"{layer.name}: only 2×2 stride-2 transposed convolutions")
                 nodes.append(helper.make_node("ConvTranspose", [sources[0], f"{layer.name}/W", f"{layer.name}/B"],
@@ -101,8 +103,10 @@ def keras_to_onnx(model: Any) -> bytes:
             else:
                 if tuple(cfg["strides"]) != (1, 1) or cfg["padding"] != "same" or kh % 2 == 0 or kw % 2 == 0:
                     raise UnsupportedLayerError(f"{layer.name}: only odd-sized stride-1 'same' convolutions")
+                dh, dw = (int(v) for v in cfg.get("dilation_rate", (1, 1)))
+                ph, pw = dh * (kh // 2), dw * (kw // 2)  # "same" padding of a dilated kernel
                 nodes.append(helper.make_node("Conv", [sources[0], f"{layer.name}/W", f"{layer.name}/B"], [pre],
-                                              kernel_shape=[kh, kw], pads=[kh // 2, kw // 2, kh // 2, kw // 2]))
+                                              kernel_shape=[kh, kw], pads=[ph, pw, ph, pw], dilations=[dh, dw]))
             produced[layer.name] = activation(layer, pre)
         elif kind == "MaxPooling2D":
             cfg = layer.get_config()
@@ -124,9 +128,10 @@ def keras_to_onnx(model: Any) -> bytes:
 
     out_name = produced[model.outputs[0]._keras_history[0].name]
     nodes.append(helper.make_node("Identity", [out_name], ["clean"]))
+    channels = int(model.inputs[0].shape[-1] or 1)  # 1 + guidance channels
     shape = ["n", 1, "h", "w"]  # symbolic batch, height and width
     graph = helper.make_graph(nodes, model.name,
-                              [helper.make_tensor_value_info("degraded", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("degraded", TensorProto.FLOAT, ["n", channels, "h", "w"])],
                               [helper.make_tensor_value_info("clean", TensorProto.FLOAT, shape)], weights)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="fpstation.ml.restoration.onnx_export")
@@ -154,13 +159,14 @@ def session_fn(sess: Any) -> Any:
     """Wrap a session as ``f(float32 N×H×W×1) -> N×H×W×1``, the interface of ``restoration.model_fn``.
 
     With one channel, N×H×W×1 and N×1×H×W share the same memory layout, so both conversions are
-    reshapes, not copies.
+    reshapes, not copies. A guided model's N×H×W×C input is transposed to N×C×H×W.
     """
     name_in = sess.get_inputs()[0].name
 
     def run(x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, np.float32)
-        n, h, w, _ = x.shape
-        return sess.run(None, {name_in: x.reshape(n, 1, h, w)})[0].reshape(n, h, w, 1)
+        n, h, w, c = x.shape
+        xin = x.reshape(n, 1, h, w) if c == 1 else np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        return sess.run(None, {name_in: xin})[0].reshape(n, h, w, 1)
 
     return run
