@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         res["search_rank1"] = {e: search_rank1(data, e) for e in all_ts}
         log(f"search rank-1 {res['search_rank1']}")
     if "nfiq2" in stages:
+        from fpstation.core.errors import FpError
         from fpstation.core.imageio import read_print
         from fpstation.core.matching.quality import nfiq2
 
@@ -198,9 +199,15 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             prints = ev.fvc_prints(data / name)
             t0 = time.perf_counter()
-            sc = [nfiq2(read_print(p.path).with_stated_dpi(500)).score for p in prints]
-            per[name] = {"mean": float(np.mean(sc)), "min": int(min(sc)), "max": int(max(sc)),
-                         "ms_per_print": 1000 * (time.perf_counter() - t0) / len(sc)}
+            sc, failed = [], []
+            for p in prints:
+                try:
+                    sc.append(nfiq2(read_print(p.path).with_stated_dpi(500)).score)
+                except FpError as exc:  # NFIQ 2 refuses some prints: count them, say which
+                    failed.append({"print": p.stem, "error": exc.user_message, "detail": exc.detail})
+            per[name] = {"mean": float(np.mean(sc)) if sc else None, "min": int(min(sc)) if sc else None,
+                         "max": int(max(sc)) if sc else None, "n": len(sc), "failed": failed,
+                         "ms_per_print": 1000 * (time.perf_counter() - t0) / len(prints)}
         res["nfiq2"] = per
         log(f"nfiq2 {per}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
