@@ -41,7 +41,8 @@ STD_SHAPE = (103, 96)
 COMPARE = {"spectrum": ["spectrum"], "frequency": ["frequency"], "ridge_valley": ["ridge_valley"],
            "shape": ["shape"], "orientation": ["orientation"],
            "fusion_ridge_only": ["spectrum", "frequency", "ridge_valley"],
-           "fusion": ["spectrum", "frequency", "ridge_valley", "shape", "orientation"]}
+           "fusion_no_finger": ["spectrum", "frequency", "ridge_valley", "shape", "orientation"],
+           "fusion": ["spectrum", "frequency", "ridge_valley", "shape", "orientation", "finger"]}
 SHIPPED = "fusion"
 
 
@@ -128,7 +129,14 @@ def main() -> int:
     from fpstation.core.domain import fit_stats, mahalanobis
     from fpstation.core.imageio import read_print
     from fpstation.ml.classifiers import metrics as cm
-    from fpstation.ml.classifiers.gender_features import FeatureModel, columns, describe, features
+    from fpstation.ml.classifiers.gender_features import (
+        IMAGE_NAMES,
+        FeatureModel,
+        columns,
+        describe,
+        features,
+        finger_code,
+    )
     from fpstation.ml.classifiers.tasks import GenderTask
     from fpstation.ml.datasets import file_list_sha256
     from fpstation.ml.registry import sha256_file
@@ -159,18 +167,21 @@ def main() -> int:
     paths = [str(it["path"]) for it in items]
     if args.cache and Path(args.cache).is_file() and list(np.load(args.cache)["path"]) == paths:
         c = np.load(args.cache)
-        feats, shapes = c["F"], c["shp"]
+        feats, shapes = c["F"][:, :len(IMAGE_NAMES)], c["shp"]
     else:
         feats, shapes = [], []
         for i, p in enumerate(paths):
             px = read_print(p).pixels
-            feats.append(features(px))
+            feats.append(features(px)[:len(IMAGE_NAMES)])
             shapes.append(px.shape[:2])
             if i % 500 == 0:
                 print(f"features {i}/{len(paths)}", flush=True)
         feats, shapes = np.array(feats), np.array(shapes)
         if args.cache:
             np.savez(args.cache, F=feats, shp=shapes, path=np.array(paths))
+    # which finger: from the SOCOFing name (the model's one-hot "finger" group)
+    codes = [finger_code(type("Named", (), {"source": p, "finger_position": None})()) for p in paths]
+    feats = np.c_[feats, np.array([[float(c == k) for k in range(1, 11)] for c in codes])]
     y_all = np.array([it["y"] for it in items])
     s_all = np.array([str(it["subject"]) for it in items])
     std = (shapes[:, 0] == STD_SHAPE[0]) & (shapes[:, 1] == STD_SHAPE[1])
@@ -181,13 +192,16 @@ def main() -> int:
     # ---- cross-validation: every group on the same folds
     fold_sets = [stratified_subject_folds(s, y, args.folds, seed) for seed in range(args.repeats)]
     results: dict = {}
-    oof_fusion = None
+    oof_fusion = oof_unknown = None
+    f_unknown = f.copy()
+    f_unknown[:, columns(["finger"])] = np.nan  # the same prints, finger not known
     oof_all: dict[str, np.ndarray] = {}
     dom_rates, dom_rates_size = [], []
     for name, groups in COMPARE.items():
         cols = columns(groups)
         z_rep = np.zeros((args.repeats, len(y)))
-        z_folds = []
+        z_rep_u = np.zeros((args.repeats, len(y)))
+        z_folds, z_folds_u = [], []
         for r, fo in enumerate(fold_sets):
             for k in range(args.folds):
                 tr = fo != k
@@ -195,8 +209,10 @@ def main() -> int:
                 z_rep[r, ~tr] = m.logits(f[~tr])
                 z_folds.append((z_rep[r, ~tr], y[~tr], s[~tr]))
                 if name == SHIPPED:
-                    st = fit_stats(m.standardise(f[tr]), "features", args.quantile)
-                    d = np.array([mahalanobis(v, st) for v in m.standardise(f[~tr])])
+                    z_rep_u[r, ~tr] = m.logits(f_unknown[~tr])
+                    z_folds_u.append((z_rep_u[r, ~tr], y[~tr], s[~tr]))
+                    st = fit_stats(m.image_inputs(f[tr]), "features", args.quantile)
+                    d = np.array([mahalanobis(v, st) for v in m.image_inputs(f[~tr])])
                     out_stat = d > st["max_distance"]
                     dom_rates.append(float(out_stat.mean()))
                     # the size rule on this fold's subjects' prints of another size
@@ -209,16 +225,24 @@ def main() -> int:
                          **figures(z_oof, z_folds, y, s, args.bootstrap)}
         if name == SHIPPED:
             oof_fusion = z_oof
+            oof_unknown = z_rep_u.mean(axis=0)
+            oof_all["fusion_finger_unknown"] = oof_unknown
+            results["fusion_finger_unknown"] = {"groups": groups, "n_features": int(len(cols)),
+                                                "note": "the fusion model, finger columns unknown (NaN)",
+                                                **figures(oof_unknown, z_folds_u, y, s, args.bootstrap)}
         pp, ps = results[name]["per_print"], results[name]["per_subject"]
         print(f"{name:13s} print BA {pp['balanced_accuracy']['oof']:.3f} AUC {pp['auc']['oof']:.3f} | subject BA "
               f"{ps['balanced_accuracy']['oof']:.3f} AUC {ps['auc']['oof']:.3f}", flush=True)
-    assert oof_fusion is not None
+    assert oof_fusion is not None and oof_unknown is not None
+    pu = results["fusion_finger_unknown"]
+    print(f"{'fusion, finger unknown':13s} print BA {pu['per_print']['balanced_accuracy']['oof']:.3f} AUC "
+          f"{pu['per_print']['auc']['oof']:.3f} | subject BA {pu['per_subject']['balanced_accuracy']['oof']:.3f} "
+          f"AUC {pu['per_subject']['auc']['oof']:.3f}", flush=True)
 
-    # ---- calibration and uncertain bands, out of fold
-    cal = cm.platt_fit(oof_fusion, y, balanced=True)
-    zc = cm.apply_calibration(oof_fusion, cal)
-    band = band_choice(cm.sigmoid(zc), y)
-    zs, ys, _ = subject_means(zc, y, s)
+    # ---- calibration and uncertain bands, out of fold (calibration on finger known and unknown alike)
+    cal = cm.platt_fit(np.r_[oof_fusion, oof_unknown], np.r_[y, y], balanced=True)
+    band = band_choice(cm.sigmoid(cm.apply_calibration(oof_unknown, cal)), y)
+    zs, ys, _ = subject_means(cm.apply_calibration(oof_fusion, cal), y, s)
     band_subject = band_choice(cm.sigmoid(zs), ys)
 
     # ---- the shipped model: all subjects, subject-bootstrap members
@@ -237,7 +261,8 @@ def main() -> int:
             continue
         coefs.append(fit_logreg(x_std[pick], y[pick].astype(np.float64), args.l2))
     model = FeatureModel(cols, base.mean, base.scale, np.array(coefs), [cal["a"], cal["b"]])
-    stats = fit_stats(x_std, "ridge, spectrum and finger-size features (standardised model inputs)", args.quantile)
+    stats = fit_stats(base.image_inputs(f), "ridge, spectrum and finger-size features (standardised model inputs)",
+                      args.quantile)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     npz = out / f"{args.name}.npz"
@@ -260,11 +285,11 @@ def main() -> int:
                 for lvl in ("per_print", "per_subject")}
 
     kept_args, skip = [], False
-    for a in sys.argv[1:]:  # --cache / --oof only say where work files go
-        if skip or a.startswith(("--cache=", "--oof=")):
+    for a in sys.argv[1:]:  # --cache / --oof say where work files go, --data where the same data lies
+        if skip or a.startswith(("--cache=", "--oof=", "--data=")):
             skip = False
             continue
-        if a in ("--cache", "--oof"):
+        if a in ("--cache", "--oof", "--data"):
             skip = True
             continue
         kept_args.append(a)
@@ -295,7 +320,14 @@ def main() -> int:
         "members": int(len(coefs)),
         "uncertainty": "the 10–90 % range of the members' P(female) (subject-bootstrap refits): model uncertainty "
                        "only; a single print is weak evidence, see the cross-validated figures",
-        "metrics": {"cv": cv_desc, **brief(results[SHIPPED]),
+        "metrics": {"cv": cv_desc,
+                    "per_print": brief(results["fusion_finger_unknown"])["per_print"],
+                    "per_print_finger_known": brief(results[SHIPPED])["per_print"],
+                    "per_subject": brief(results[SHIPPED])["per_subject"],
+                    "per_subject_finger_unknown": brief(results["fusion_finger_unknown"])["per_subject"],
+                    "levels": "per_print: one print, finger unknown; per_print_finger_known: one print whose "
+                              "finger is known (file field or SOCOFing name); per_subject: mean logit of a "
+                              "subject's prints, fingers known",
                     "uncertain_band_choice": {"per_print": band, "per_subject": band_subject},
                     "domain_abstained_oof": {
                         "mahalanobis_only": float(np.mean(dom_rates)),

@@ -4,7 +4,9 @@ DIR is SOCOFing-layout (``Real/`` with names like ``12__F_Left_index_finger.BMP`
 ``Male/`` folders. Per print at P(female) = 0.5, plus per subject (mean calibrated logit of the
 subject's prints). By default the subjects the model was trained on are excluded
 (``--subjects heldout``); ``val`` keeps only the card's validation subjects; ``all`` keeps
-everything (leaky on the training data). Writes OUT plus ``<OUT stem>_roc.png`` and
+everything (leaky on the training data). Prints outside the model's domain (other sensor, size,
+dpi, unlike its training prints) are counted (``n_out_of_domain``) and left out. Each figure gets a
+95 % interval (``ci95``, bootstrap over subjects). Writes OUT plus ``<OUT stem>_roc.png`` and
 ``_confusion.png`` beside it.
 """
 
@@ -51,8 +53,16 @@ def run(args) -> int:
     report["plots"] = plots
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     ps = report["per_subject"]
-    print(f"n={report['n']}  balanced accuracy={report['balanced_accuracy']:.4f}  AUC={report['auc']:.4f}  "
+
+    def ci(d: dict, key: str) -> str:
+        lo, hi = d["ci95"][key]
+        return f"{d[key]:.3f} (95 % CI {lo:.3f}–{hi:.3f})"
+
+    print(f"n={report['n']}  balanced accuracy={ci(report, 'balanced_accuracy')}  AUC={ci(report, 'auc')}  "
           f"accuracy={report['accuracy']:.4f}  | per subject (n={ps['n']}): balanced accuracy="
-          f"{ps['balanced_accuracy']:.4f} AUC={ps['auc']:.4f}  ({report['subjects_note']})")
+          f"{ci(ps, 'balanced_accuracy')} AUC={ci(ps, 'auc')}  ({report['subjects_note']})")
+    if report["n_out_of_domain"]:
+        print(f"{report['n_out_of_domain']} of {report['n_scored']} prints are outside what the model was "
+              "validated on: left out of the figures (the tool gives no estimate for them)")
     print(f"wrote {out}")
     return 0

@@ -416,9 +416,11 @@ class GenderPanel(QWidget):
             self.note_label.setText("No gender model is installed.")
             return
         one, comb = self._cv("per_print"), self._cv("per_subject")
+        known = self._cv("per_print_finger_known")
         if one:
-            figures = (f"cross-validated balanced accuracy {one} for one print, {comb} when the fingers of "
-                       "one person are combined (new subjects)")
+            known = f" ({known} when its finger is known)" if known else ""
+            figures = (f"cross-validated balanced accuracy {one} for one print{known}, {comb} when the fingers "
+                       "of one person are combined (new subjects)")
         else:
             m = dict(m.get("metrics") or {}, **m) if isinstance(m.get("metrics"), dict) else m
             ba, auc = m.get("balanced_accuracy"), m.get("auc")

@@ -15,6 +15,7 @@ from fpstation.settings import Settings
 CARD = {"name": "gender-socofing", "version": "2", "task": "gender", "data": {"layout": "socofing"},
         "uncertain_band": 0.3, "uncertain_band_combined": 0.2,
         "metrics": {"per_print": {"balanced_accuracy": {"value": 0.68, "ci95": [0.64, 0.71]}},
+                    "per_print_finger_known": {"balanced_accuracy": {"value": 0.71, "ci95": [0.68, 0.74]}},
                     "per_subject": {"balanced_accuracy": {"value": 0.77, "ci95": [0.71, 0.83]}}}}
 REF = ModelRef("gender-socofing", "2", "ab" * 32)
 OUTSIDE = ("outside what this model was validated on: height 374 px (at the model's resolution) is "
@@ -43,7 +44,8 @@ def panel(qtbot, tmp_path):
 
 def test_card_note_gives_cross_validated_ranges_and_weak_evidence(panel):
     t = panel.note_label.text()
-    assert "0.68 (95 % CI 0.64–0.71) for one print" in t and "0.77 (95 % CI 0.71–0.83)" in t
+    assert "0.68 (95 % CI 0.64–0.71) for one print (0.71 (95 % CI 0.68–0.74) when its finger is known)" in t
+    assert "0.77 (95 % CI 0.71–0.83)" in t
     assert "single print is weak evidence" in t and "combining several fingers" in t
     assert panel.band() == 0.3 and panel.band(combined=True) == 0.2
 

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from fpstation.ml.classifiers import metrics as cm
-from fpstation.ml.classifiers.gender_features import GROUPS, NAMES, FeatureModel, columns, features
+from fpstation.ml.classifiers.gender_features import (
+    GROUPS,
+    IMAGE_NAMES,
+    NAMES,
+    FeatureModel,
+    columns,
+    features,
+    finger_code,
+)
 
 
 def _ridges(freq: float, rng: np.random.Generator, h: int = 103, w: int = 96, duty: float = 0.0) -> np.ndarray:
@@ -20,8 +28,37 @@ def _ridges(freq: float, rng: np.random.Generator, h: int = 103, w: int = 96, du
 
 def test_feature_vector_is_complete_and_finite():
     f = features(_ridges(0.28, np.random.default_rng(0)))
-    assert f.shape == (len(NAMES),) and np.isfinite(f).all()
+    assert f.shape == (len(NAMES),) and np.isfinite(f[: len(IMAGE_NAMES)]).all()
+    assert np.isnan(f[columns(["finger"])]).all()  # finger unknown
     assert sorted(columns(["spectrum"])) == [NAMES.index(n) for n in GROUPS["spectrum"]]
+    g = features(_ridges(0.28, np.random.default_rng(0)), finger=7)
+    assert np.array_equal(g[:len(IMAGE_NAMES)], f[:len(IMAGE_NAMES)])
+    assert g[columns(["finger"])].tolist() == [float(k == 7) for k in range(1, 11)]
+
+
+def test_finger_code_from_field_or_socofing_name():
+    from fpstation.core.types import FingerprintImage
+
+    px = np.zeros((10, 10), np.uint8)
+    im = FingerprintImage(px, None, "/d/Real/12__F_Left_index_finger.BMP", "0" * 64)
+    assert finger_code(im) == 7
+    assert finger_code(FingerprintImage(px, None, "/d/12__M_Right_thumb_finger_CR.BMP", "0" * 64)) == 1
+    assert finger_code(FingerprintImage(px, None, "/d/print.png", "0" * 64, finger_position=4)) == 4
+    assert finger_code(FingerprintImage(px, None, "/d/print.png", "0" * 64, finger_position=0)) == 0
+
+
+def test_unknown_finger_is_the_average_over_fingers():
+    rng = np.random.default_rng(6)
+    img = [_ridges(0.22 if k % 2 else 0.3, rng) for k in range(40)]
+    fingers = [1 + k % 10 for k in range(40)]
+    x = np.array([features(p, fg) for p, fg in zip(img, fingers, strict=True)])
+    y = np.array([k % 2 == 0 for k in range(40)], int)
+    m = FeatureModel.fit(x, y, columns(list(GROUPS)), l2=1.0)
+    unknown = m.logits(np.array([features(p) for p in img]))
+    # every finger equally frequent in training: unknown = the mean of the ten finger-known logits
+    each = np.mean([m.logits(np.array([features(p, k) for p in img])) for k in range(1, 11)], axis=0)
+    assert np.allclose(unknown, each)
+    assert m.image_inputs(x).shape[1] == len(columns([g for g in GROUPS if g != "finger"]))
 
 
 def test_ridge_frequency_follows_ridge_density():

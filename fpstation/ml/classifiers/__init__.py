@@ -321,9 +321,15 @@ def gender_label(p_female: float, uncertain_band: float = 0.1) -> str:
     return "uncertain"
 
 
-def _cv_ba(card_data: dict, combined: bool) -> tuple[float, ...]:
-    """(value, ci95 low, ci95 high) of the card's cross-validated balanced accuracy, or ()."""
-    m = (card_data.get("metrics") or {}).get("per_subject" if combined else "per_print") or {}
+def _cv_ba(card_data: dict, combined: bool, finger_known: bool = False) -> tuple[float, ...]:
+    """(value, ci95 low, ci95 high) of the card's cross-validated balanced accuracy, or ().
+
+    One print whose finger is known (and a card that measured that case) gets that figure."""
+    metrics = card_data.get("metrics") or {}
+    level = "per_subject" if combined else "per_print"
+    if not combined and finger_known and "per_print_finger_known" in metrics:
+        level = "per_print_finger_known"
+    m = metrics.get(level) or {}
     ba = m.get("balanced_accuracy")
     if isinstance(ba, dict) and ba.get("ci95"):
         return (float(ba["value"]), float(ba["ci95"][0]), float(ba["ci95"][1]))
@@ -347,7 +353,7 @@ def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", regis
     domain = data.get("domain")
     model_dpi = (data.get("input") or {}).get("dpi")
     if isinstance(loaded, _FeatureLoaded):
-        from fpstation.ml.classifiers.gender_features import features
+        from fpstation.ml.classifiers.gender_features import features, finger_code
 
         # dpi and size first: a print that fails them gets no features (a 1000×1000 print would
         # cost ~50× a SOCOFing one) and a neutral logit that is never reported
@@ -356,9 +362,10 @@ def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", regis
         checks = list(pre)
         todo = [i for i, c in enumerate(pre) if c.in_domain]
         if todo:
-            f = np.stack([features(images[i].pixels) for i in todo])
+            fingers = [finger_code(images[i]) for i in todo]
+            f = np.stack([features(images[i].pixels, k) for i, k in zip(todo, fingers, strict=True)])
             members[todo] = loaded.model.member_logits(f)
-            for i, x in zip(todo, loaded.model.standardise(f), strict=True):
+            for i, x in zip(todo, loaded.model.image_inputs(f), strict=True):
                 checks[i] = check_domain(domain, images[i], x, model_dpi=model_dpi)
     else:
         z = apply_calibration(_model_logits(loaded, images), data.get("calibration"))
@@ -375,7 +382,7 @@ def gender_logits(images: Sequence[FingerprintImage], model_key: str = "", regis
 
 
 def _gender_result(z: float, members: np.ndarray, reasons: Sequence[str], loaded: Any, n: int,
-                   uncertain_band: float | None, t0: float) -> GenderResult:
+                   uncertain_band: float | None, t0: float, finger_known: bool = False) -> GenderResult:
     data = loaded.card.data
     key = "uncertain_band_combined" if n > 1 else "uncertain_band"
     band = float(uncertain_band) if uncertain_band is not None else float(data.get(key, data.get(
@@ -384,7 +391,7 @@ def _gender_result(z: float, members: np.ndarray, reasons: Sequence[str], loaded
     pm = sigmoid(np.asarray(members, np.float64).reshape(-1))
     p_range = (float(np.percentile(pm, 10)), float(np.percentile(pm, 90))) if pm.size > 1 else ()
     common = dict(model=loaded.ref, seconds=time.perf_counter() - t0, p_range=p_range, n_prints=n,
-                  cv_balanced_accuracy=_cv_ba(data, n > 1))
+                  cv_balanced_accuracy=_cv_ba(data, n > 1, finger_known))
     if reasons:
         return GenderResult(p_female=p, label="uncertain", in_domain=False,
                             domain_reason=f"{OUTSIDE}: " + "; ".join(reasons), **common)
@@ -403,7 +410,12 @@ def gender_predict(image: FingerprintImage, model_key: str = "", uncertain_band:
     """
     t0 = time.perf_counter()
     z, members, checks, loaded = gender_scores([image], model_key, registry)
-    return _gender_result(float(z[0]), members[0], checks[0].reasons, loaded, 1, uncertain_band, t0)
+    known = False
+    if isinstance(loaded, _FeatureLoaded):
+        from fpstation.ml.classifiers.gender_features import finger_code
+
+        known = finger_code(image) > 0
+    return _gender_result(float(z[0]), members[0], checks[0].reasons, loaded, 1, uncertain_band, t0, known)
 
 
 def gender_combined(images: Sequence[FingerprintImage], model_key: str = "", uncertain_band: float | None = None,

@@ -14,7 +14,11 @@ valleys. On the SOCOFing images (a whole finger downscaled to about 96×103 px, 
 - ``shape``: the finger area and bounding box as fractions of the image (the images are fixed-size
   crops of a whole finger, so this is finger size at the sensor's scale);
 - ``orientation``: share of the ridge-band spectral energy in 8 ridge directions (22.5° each): the
-  pattern's overall flow (loops, whorls, arches; finger type and placement).
+  pattern's overall flow (loops, whorls, arches; finger type and placement);
+- ``finger``: which finger it is (one-hot ANSI/NIST position 1–10) when known — from the file's
+  finger position or a SOCOFing name. Thumbs are larger and coarser than little fingers in both
+  sexes; knowing the finger removes that offset. Unknown = NaN, which the model fills with the
+  training mean: the estimate averaged over fingers.
 
 :class:`FeatureModel` is a standardiser + an ensemble of logistic regressions (one per
 cross-validation fold) + Platt calibration fitted out-of-fold; it is stored as a ``.npz`` beside its
@@ -41,7 +45,11 @@ GROUPS: dict[str, list[str]] = {
     "shape": ["fg_area", "fg_width", "fg_height"],
     "orientation": [f"orient_{k}" for k in range(8)],
 }
-NAMES: list[str] = [n for g in GROUPS.values() for n in g]
+#: measured on the image; the ``finger`` group below is metadata (which finger it is), not pixels
+IMAGE_NAMES: list[str] = [n for g in GROUPS.values() for n in g]
+GROUPS["finger"] = [f"finger_{k}" for k in range(1, 11)]
+NAMES: list[str] = IMAGE_NAMES + GROUPS["finger"]
+_SOCOFING_FINGERS = ("thumb", "index", "middle", "ring", "little")
 
 
 def _gauss(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -74,8 +82,24 @@ def _runs(b: np.ndarray, fg: np.ndarray) -> list[tuple[float, float]]:
     return out
 
 
-def features(pixels: np.ndarray) -> np.ndarray:
-    """The feature vector (``len(NAMES)``, float64) of one uint8 H×W print; NaN where undefined."""
+def finger_code(image: Any) -> int:
+    """ANSI/NIST finger position 1–10 of a :class:`FingerprintImage` (its own field, else a SOCOFing
+    file name such as ``12__F_Left_index_finger.BMP``); 0 = unknown."""
+    pos = getattr(image, "finger_position", None)
+    if isinstance(pos, int) and 1 <= pos <= 10:
+        return pos
+    from fpstation.ml.datasets import parse_socofing_name
+
+    n = parse_socofing_name(str(getattr(image, "source", "") or ""))
+    if n is None or n.finger not in _SOCOFING_FINGERS:
+        return 0
+    return _SOCOFING_FINGERS.index(n.finger) + (1 if n.hand.lower() == "right" else 6)
+
+
+def features(pixels: np.ndarray, finger: int = 0) -> np.ndarray:
+    """The feature vector (``len(NAMES)``, float64) of one uint8 H×W print; NaN where undefined.
+
+    ``finger``: ANSI/NIST position 1–10 (:func:`finger_code`), 0 = unknown (NaN one-hot)."""
     img = np.asarray(pixels)
     if img.ndim == 3:
         img = img[..., 0]
@@ -162,6 +186,8 @@ def features(pixels: np.ndarray) -> np.ndarray:
         out.update({n: np.nan for n in ("ridge_run", "valley_run", "ridge_valley_ratio", "ridge_fraction",
                                         "period_spatial")})
         out.update(fg_area=float(fg.mean()), fg_width=0.0, fg_height=0.0)
+    for k in range(1, 11):
+        out[f"finger_{k}"] = float(k == finger) if 1 <= finger <= 10 else np.nan
     return np.array([out[n] for n in NAMES], np.float64)
 
 
@@ -219,6 +245,10 @@ class FeatureModel:
         raw = np.c_[s, np.ones(len(s))] @ self.coef.T
         return self.calib[0] * raw + self.calib[1]
 
+    def image_inputs(self, feats: np.ndarray) -> np.ndarray:
+        """Standardised inputs measured on the image (no finger metadata): the domain statistic's input."""
+        return self.standardise(feats)[:, self.cols < len(IMAGE_NAMES)]
+
     def logits(self, feats: np.ndarray) -> np.ndarray:
         """(N,) calibrated logit of "female" (mean over the fold models)."""
         return self.member_logits(feats).mean(axis=1)
@@ -236,9 +266,11 @@ class FeatureModel:
     def fit(cls, feats: np.ndarray, y: np.ndarray, cols: np.ndarray, l2: float = 1.0) -> FeatureModel:
         """One logistic regression on ``feats[:, cols]`` (standardiser fitted on the same rows)."""
         f = np.asarray(feats, np.float64)[:, cols]
-        mean = np.nanmean(f, axis=0)
-        scale = np.nanstd(f, axis=0)
-        scale = np.where(scale > 1e-12, scale, 1.0)
+        seen = np.isfinite(f).any(axis=0)  # a column never measured (e.g. finger unknown) -> 0, 1
+        mean, scale = np.zeros(f.shape[1]), np.ones(f.shape[1])
+        mean[seen] = np.nanmean(f[:, seen], axis=0)
+        sd = np.nanstd(f[:, seen], axis=0)
+        scale[seen] = np.where(sd > 1e-12, sd, 1.0)
         m = cls(cols, mean, scale, np.zeros((1, len(cols) + 1)))
         m.coef = fit_logreg(m.standardise(feats), np.asarray(y, np.float64), l2)[None, :]
         return m
@@ -246,4 +278,6 @@ class FeatureModel:
 
 def describe() -> dict[str, Any]:
     """Feature groups and names for a model card."""
-    return {"groups": GROUPS, "band_cycles_per_px": list(BAND), "trim_px": TRIM}
+    return {"groups": GROUPS, "band_cycles_per_px": list(BAND), "trim_px": TRIM,
+            "finger": "one-hot ANSI/NIST position 1-10 when known (file field or SOCOFing name), else NaN = "
+                      "the training mean (estimate averaged over fingers)"}
