@@ -27,6 +27,8 @@ class Settings:
     #: registry keys of the selected models ("" = the shipped default for the task)
     pad_model: str = ""
     gender_model: str = ""
+    #: PAD models run side by side (registry keys; empty = every shipped PAD model)
+    pad_models: list[str] = field(default_factory=list)
     #: operator's PAD threshold override (None = the model card's operating threshold)
     pad_threshold: float | None = None
     #: half-width of the "uncertain" band around the PAD threshold and around 0.5 for gender

@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
     p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
+    from fpstation.commands import add_dpi_argument
+
+    add_dpi_argument(p)
     p.set_defaults(func=run)
 
 
@@ -76,9 +79,15 @@ def _print_entry(path: str, image, result, load_s: float, skipped: list[str]) ->
         computed["restoration"] = {"method": r.method, "model": _model_dict(r.model), "seconds": round(r.seconds, 4),
                                    "width": int(r.pixels.shape[1]), "height": int(r.pixels.shape[0]), **safe}
     if result.pad is not None:
+        from fpstation.core.pad import pad_dict
+
         pd = result.pad
+        # "pad" = the combined verdict over every PAD model; "models" = each model's own result
         computed["pad"] = {"attack_score": round(float(pd.attack_score), 6), "threshold": float(pd.threshold),
-                           "verdict": pd.verdict, "model": _model_dict(pd.model)}
+                           "verdict": pd.verdict, "model": _model_dict(pd.model),
+                           "attack_types_seen": list(pd.attack_types_seen), "in_domain": pd.in_domain,
+                           "domain_reason": pd.domain_reason,
+                           "models": [pad_dict(m) for m in (result.pad_models or (pd,))]}
     if result.quality is not None:
         q = result.quality
         computed["quality"] = {"nfiq2": int(q.score), "name": q.name, "version": q.version,
@@ -99,7 +108,8 @@ def _print_entry(path: str, image, result, load_s: float, skipped: list[str]) ->
     timings.update({k: round(v, 4) for k, v in result.timings.items()})
     return {"path": path, "index": image.index, "record": image.record or None,
             "finger_position": image.finger_position, "sha256": image.sha256, "width": image.width,
-            "height": image.height, "dpi": image.dpi, "format": image.format, "notes": list(image.notes),
+            "height": image.height, "dpi": image.dpi, "dpi_source": image.dpi_source, "dpi_text": image.dpi_text,
+            "file_dpi": image.file_dpi, "format": image.format, "notes": list(image.notes),
             "computed": computed, "errors": dict(result.errors), "skipped": skipped, "timings": timings}
 
 
@@ -109,7 +119,7 @@ def _cell(entry: dict[str, Any], step: str) -> str:
     if step in entry["errors"]:
         return "ERROR"
     c = entry["computed"].get(step)
-    if c is None:
+    if c is None and step != "pad models":
         return "-"
     if step == "restoration":
         return f"{c['method']} {c['seconds'] * 1000:.0f}ms"
@@ -117,6 +127,10 @@ def _cell(entry: dict[str, Any], step: str) -> str:
         return f"{c['verdict']} {c['attack_score']:.2f}"
     if step == "quality":
         return str(c["nfiq2"])
+    if step == "pad models":
+        c = entry["computed"].get("pad")
+        return " | ".join(f"{m['model']}: {m['verdict']} {m['attack_score']:.2f}" + ("" if m["in_domain"] else " (out)")
+                          for m in c.get("models", [])) if c else "-"
     if not c.get("in_domain", True):
         return "outside domain"
     return f"{c['label']} {c['p_female']:.2f}"
@@ -124,20 +138,25 @@ def _cell(entry: dict[str, Any], step: str) -> str:
 
 def format_table(entries: list[dict[str, Any]]) -> str:
     """The human-readable table printed by ``analyze`` (one row per print, then the errors)."""
-    head = ("file", "size", "dpi", "format", "nfiq2", "restoration", "pad", "gender", "time")
+    head = ("file", "size", "dpi", "format", "nfiq2", "restoration", "pad", "pad models", "gender", "time")
     rows = []
     notes = []
     for e in entries:
         name = Path(e["path"]).name
         if "error" in e:
-            rows.append((name, "", "", "", "", "UNREADABLE", "", "", ""))
+            rows.append((name, "", "", "", "", "UNREADABLE", "", "", "", ""))
             notes.append(f"{name}: {e['error']}")
             continue
         if e.get("record"):
             name += f" [{e['record']} #{e['index']}" + (f" f{e['finger_position']}" if e["finger_position"] else "") + "]"
         total = sum(e["timings"].values())
-        rows.append((name, f"{e['width']}x{e['height']}", "unknown" if e["dpi"] is None else f"{e['dpi']:g}",
-                     e["format"], _cell(e, "quality"), _cell(e, "restoration"), _cell(e, "pad"), _cell(e, "gender"), f"{total:.2f}s"))
+        dpi = "unknown" if e["dpi"] is None else f"{e['dpi']:g}" + (" (stated)" if e.get("dpi_source") == "stated" else "")
+        rows.append((name, f"{e['width']}x{e['height']}", dpi, e["format"], _cell(e, "quality"), _cell(e, "restoration"),
+                     _cell(e, "pad"), _cell(e, "pad models") if "pad" in e["computed"] else "-", _cell(e, "gender"),
+                     f"{total:.2f}s"))
+        pad = e["computed"].get("pad") or {}
+        notes.extend(f"{name}: {m['model']}: {m['domain_reason']}" for m in pad.get("models", [])
+                     if not m.get("in_domain", True) and m.get("domain_reason"))
         notes.extend(f"{name}: {step}: {msg}" for step, msg in e["errors"].items())
         notes.extend(f"{name}: note: {n}" for n in e["notes"])
         extra = e["computed"].get("restoration", {}).get("note")
@@ -150,8 +169,10 @@ def format_table(entries: list[dict[str, Any]]) -> str:
 
 
 def analyze_files(files: list[str], analyzers, debug: bool = False,
-                  log: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], bool]:
-    """Read and analyse every file; returns (entries, all files were read)."""
+                  log: Callable[[str], None] | None = None, dpi: float | None = None,
+                  ) -> tuple[list[dict[str, Any]], bool]:
+    """Read and analyse every file; returns (entries, all files were read). ``dpi`` = the
+    resolution stated by the user (replaces the files' own; recorded as stated)."""
     from fpstation.core.errors import FpError
     from fpstation.core.imageio import read_prints
     from fpstation.core.pipeline import analyse
@@ -183,6 +204,7 @@ def analyze_files(files: list[str], analyzers, debug: bool = False,
             continue
         load_s = (time.perf_counter() - t0) / len(prints)
         for image in prints:
+            image = image.with_stated_dpi(dpi)
             result = analyse(image, analyzers)
             entries.append(_print_entry(path, image, result, load_s, skipped))
     return entries, all_read
@@ -205,10 +227,11 @@ def run(args) -> int:
                           gender=_missing_module_guard("Gender estimation", base.gender))
     debug = bool(getattr(args, "debug", False))
     entries, all_read = analyze_files(list(args.files), analyzers, debug=debug,
-                                      log=lambda m: print(m, file=sys.stderr))
+                                      log=lambda m: print(m, file=sys.stderr), dpi=getattr(args, "dpi", None))
     doc = {"fpstation": __version__, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "options": {"restorer": None if args.no_restore else settings.restorer,
-                       "restore": not args.no_restore, "pad": not args.no_pad, "gender": not args.no_gender},
+                       "restore": not args.no_restore, "pad": not args.no_pad, "gender": not args.no_gender,
+                       "dpi_stated": getattr(args, "dpi", None)},
            "results": entries}
     if args.json == "-":
         json.dump(doc, sys.stdout, indent=2)

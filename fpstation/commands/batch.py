@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
     p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from fpstation.commands import add_dpi_argument
+
+    add_dpi_argument(p)
     g = p.add_argument_group("engine", "where the analysis runs (the rows and the case are the same)")
     g.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: this process (default); ray: Ray workers, this process writes the case "
@@ -130,7 +133,7 @@ def ray_setup(args):
 
 def run(args) -> int:
     from fpstation.cli import TextProgress
-    from fpstation.core.batch import run_batch
+    from fpstation.core.batch import run_batch, stated_dpi_reader
     from fpstation.core.jobs import throttled
     from fpstation.core.store import CaseStore
 
@@ -152,15 +155,16 @@ def run(args) -> int:
     progress = throttled(bar, 0.25 if bar.enabled else 5.0)
     try:
         with CaseStore(case) as store:
+            dpi_reader = stated_dpi_reader(getattr(args, "dpi", None)) if getattr(args, "dpi", None) else None
             if engine == "ray":
                 from fpstation.core.cluster import run_batch_ray
 
                 s = run_batch_ray(args.folder, store, setup, progress, partial=writer, extensions=args.ext,
                                   recursive=not args.no_recursive, address=args.address, workers=args.workers,
-                                  transport=args.transport)
+                                  transport=args.transport, reader=dpi_reader)
             else:
                 s = run_batch(args.folder, store, analyzers, progress, partial=writer,
-                              extensions=args.ext, recursive=not args.no_recursive)
+                              extensions=args.ext, recursive=not args.no_recursive, reader=dpi_reader)
     finally:
         writer.close()
         if tmpdir:

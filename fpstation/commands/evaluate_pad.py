@@ -21,6 +21,9 @@ def add_parser(tsub) -> None:
 
     add_common_arguments(p, "SOCOFing-, LivDet- or class-folder layout", "PAD")
     p.add_argument("--threshold", type=float, default=None, help="override the model's operating threshold")
+    from fpstation.commands import add_dpi_argument
+
+    add_dpi_argument(p)
     p.set_defaults(func=run)
 
 
@@ -32,7 +35,8 @@ def run(args) -> int:
     from fpstation.ml.classifiers import metrics as cm
     from fpstation.ml.classifiers.eval import evaluate_pad_folder
 
-    report, cur = evaluate_pad_folder(args.data, args.model, args.subjects, args.threshold, progress=TextProgress())
+    report, cur = evaluate_pad_folder(args.data, args.model, args.subjects, args.threshold, progress=TextProgress(),
+                                      dpi=getattr(args, "dpi", None))
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.with_suffix("")

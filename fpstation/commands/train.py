@@ -31,12 +31,22 @@ def add_parser(sub) -> None:
     p.add_argument("--val-fraction", type=float, help="share of subjects held out for validation")
     p.add_argument("--no-augment", action="store_true", help="switch data augmentation off")
     p.add_argument("--name", help="model name in the registry (default: <task>-<architecture>)")
+    from fpstation.commands import add_dpi_argument
+
+    add_dpi_argument(p)
+    p.epilog = ("pad with --dpi (and no --arch) trains the texture-patch model (pad_patch_cnn: patches at "
+                "1000 dpi from the print's foreground), the one for material spoofs such as LivDet data.")
     p.set_defaults(func=run)
 
 
 def hyper_from_args(task, args):
     """The task's default :class:`~fpstation.ml.tasks.Hyper` with the command-line overrides."""
     h = task.default_hyper()
+    dpi = getattr(args, "dpi", None)
+    if dpi is not None:
+        h.extra = dict(h.extra, dpi=dpi)
+        if getattr(task, "name", "") == "pad" and not args.arch and hasattr(task, "patch_hyper"):
+            h = task.patch_hyper(h)
     for attr, val in (("epochs", args.epochs), ("batch_size", args.batch_size), ("learning_rate", args.lr),
                       ("architecture", args.arch), ("input_size", args.input_size), ("seed", args.seed),
                       ("val_fraction", args.val_fraction)):

@@ -28,11 +28,15 @@ def add_parser(sub) -> None:
     p.add_argument("--no-restore", action="store_true", help="skip restoration")
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
+    from fpstation.commands import add_dpi_argument
+
+    add_dpi_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from fpstation.commands.batch import RowWriter, folder_and_analyzers
+    from fpstation.core.batch import stated_dpi_reader
     from fpstation.core.store import CaseStore
     from fpstation.core.watch import watch_folder
 
@@ -43,6 +47,8 @@ def run(args) -> int:
         r = item.row
         verdict = r.get("pad_verdict") or r.get("status")
         score = f" {r['pad_score']:.3f}" if r.get("pad_score") is not None else ""
+        if r.get("pad_models"):
+            score += f"  [{r['pad_models']}]"
         err = f"  ({r['error']})" if r.get("error") else ""
         print(f"{datetime.now():%H:%M:%S}  {Path(r.get('path') or '').name}  {verdict}{score}{err}", flush=True)
         if writer is not None:
@@ -53,7 +59,8 @@ def run(args) -> int:
         with CaseStore(args.case) as store:
             s = watch_folder(args.folder, store, analyzers, partial=on_item, poll_interval=args.interval,
                              undecodable_after=args.undecodable_after, extensions=args.ext,
-                             recursive=args.recursive, keep_images=False, max_polls=args.polls)
+                             recursive=args.recursive, keep_images=False, max_polls=args.polls,
+                             reader=stated_dpi_reader(getattr(args, "dpi", None)))
     finally:
         if writer is not None:
             writer.close()

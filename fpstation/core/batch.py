@@ -96,6 +96,18 @@ def default_reader(path: str) -> list[FingerprintImage]:
     return read_prints(path)
 
 
+def stated_dpi_reader(dpi: float | None, reader: Reader | None = None) -> Reader:
+    """A reader whose prints carry the user's stated ``dpi`` (``None`` = the files' own dpi)."""
+    base = reader or default_reader
+    if dpi is None:
+        return base
+
+    def read(path: str) -> list[FingerprintImage]:
+        return [im.with_stated_dpi(dpi) for im in base(path)]
+
+    return read
+
+
 # -- rows -------------------------------------------------------------------------------------------
 @dataclass
 class BatchItem:

@@ -7,7 +7,7 @@ core/ never imports TensorFlow: the analysers are plain callables injected by th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fpstation.core.errors import FpError
@@ -26,7 +26,8 @@ class Analyzers:
     """The analysis steps to run; any may be ``None`` (skipped)."""
 
     restore: Callable[[FingerprintImage], RestorationResult] | None = None
-    pad: Callable[[FingerprintImage], PadResult] | None = None
+    #: one PadResult, or one per PAD model (then combined by fpstation.core.pad.combine_pad)
+    pad: Callable[[FingerprintImage], PadResult | Sequence[PadResult]] | None = None
     gender: Callable[[FingerprintImage], GenderResult] | None = None
     #: print quality (NFIQ 2, ``fpstation.core.matching.quality.nfiq2``)
     quality: Callable[[FingerprintImage], object] | None = None
@@ -75,5 +76,15 @@ def analyse(
             errors[name] = f"{type(exc).__name__}: {exc}"
         timings[name] = time.perf_counter() - t0
     progress(1.0, "done")
-    return AnalysisResult(image=image, restoration=out.get("restoration"), pad=out.get("pad"),
-                          gender=out.get("gender"), timings=timings, errors=errors, quality=out.get("quality"))
+    pad = out.get("pad")
+    pad_models: tuple[PadResult, ...] = ()
+    if isinstance(pad, tuple | list):  # one result per PAD model: combine them (core/pad.py)
+        from fpstation.core.pad import combine_pad
+
+        pad_models = tuple(pad)
+        pad = combine_pad(pad_models)
+    elif isinstance(pad, PadResult):
+        pad_models = (pad,)
+    return AnalysisResult(image=image, restoration=out.get("restoration"), pad=pad,  # type: ignore[arg-type]
+                          gender=out.get("gender"), timings=timings, errors=errors, pad_models=pad_models,
+                          quality=out.get("quality"))

@@ -110,6 +110,8 @@ def _load_original(p: dict[str, Any], reader) -> tuple[FingerprintImage | None, 
             if im.sha256 != p["sha256"]:
                 return None, ("The file at the recorded path has changed since it was analysed "
                               "(SHA-256 differs); its image is not shown.")
+            if p.get("dpi_source") == "stated" and p.get("dpi"):
+                im = im.with_stated_dpi(p["dpi"])  # recomputed as it was analysed
             return im, ""
     return None, f"The file no longer holds print #{p['idx']}."
 
@@ -143,6 +145,8 @@ def dpi_words(p: dict[str, Any]) -> str:
     """The resolution line of a stored print: "500 dpi (from the file)", "unknown (96 dpi in the
     file, not plausible)"."""
     note = p.get("dpi_note") or ""
+    if p.get("dpi") and p.get("dpi_source") == "stated":
+        return f"{p['dpi']:g} dpi (stated)" + (f" — {note}" if note else "")
     if p.get("dpi"):
         return f"{p['dpi']:g} dpi" + (f" ({note})" if note else "")
     return "unknown" + (f" ({note})" if note else "") + "; no resolution was assumed"
@@ -305,6 +309,20 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
         parts.append(f"<tr><th>Print quality</th><td><b>{_e(qual['model_name'])} {int(qual['score'])}</b> "
                      "(0–100, higher is better)</td></tr>")
     parts.append(f"<tr><th>Resolution</th><td>{_e(dpi_words(p))}</td></tr></table>")
+    models = ((pad or {}).get("payload") or {}).get("models") or []
+    if models:  # every PAD model side by side (the verdict above is their combination, docs/adr/0100)
+        parts.append("<table><tr><th>Liveness model</th><th>Verdict</th><th>Attack score</th><th>Threshold</th>"
+                     "<th>Attack kinds it has seen</th><th>Domain</th></tr>")
+        for m in models:
+            dom = "inside" if m.get("in_domain", True) else f"outside: {m.get('domain_reason', '')}"
+            parts.append(f"<tr><td>{_e(m.get('model'))} v{_e(m.get('version'))}</td>"
+                         f"<td class='{_e(m.get('verdict'))}'>{_e(m.get('verdict'))}</td>"
+                         f"<td>{float(m.get('attack_score', 0)):.3f}</td><td>{float(m.get('threshold', 0)):.3f}</td>"
+                         f"<td>{_e(', '.join(m.get('attack_types_seen') or []))}</td><td>{_e(dom)}</td></tr>")
+        parts.append("</table>")
+        reason = ((pad or {}).get("payload") or {}).get("domain_reason")
+        if reason:
+            parts.append(f"<p class='note'>{_e(reason)}</p>")
     for n in notes:
         parts.append(f"<p class='note'>{_e(n)}</p>")
     if figs:

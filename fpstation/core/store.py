@@ -37,7 +37,9 @@ from fpstation.core.errors import CaseStoreError
 from fpstation.core.imageio import dpi_note
 from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: schema 2 (stated dpi): prints.dpi_source = "file" | "stated" | "" (NULL in cases written by
+#: version 1, which are upgraded in place on open and stay readable)
 #: analysis steps in display order (names used by core.pipeline.analyse)
 STEPS = ("quality", "restoration", "pad", "gender")
 
@@ -63,6 +65,7 @@ CREATE TABLE IF NOT EXISTS prints (
     record TEXT,
     finger_position INTEGER,
     first_seen TEXT NOT NULL,
+    dpi_source TEXT,
     dpi_note TEXT,                 -- where dpi came from, in words (core.imageio.dpi_note)
     UNIQUE (sha256, idx)
 );
@@ -182,10 +185,13 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
                               t.get("restoration", r.seconds)))
     p = result.pad
     if p is not None:
-        out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict,
-                              {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen),
-                               "in_domain": bool(p.in_domain), "domain_reason": p.domain_reason},
-                              t.get("pad", p.seconds)))
+        from fpstation.core.pad import pad_dict
+
+        payload: dict[str, Any] = {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen),
+                                   "in_domain": bool(p.in_domain), "domain_reason": p.domain_reason}
+        if len(result.pad_models) > 1 or (result.pad_models and result.pad_models[0] is not p):
+            payload["models"] = [pad_dict(m) for m in result.pad_models]
+        out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict, payload, t.get("pad", p.seconds)))
     q = result.quality
     if q is not None:
         out.append(StepRecord("quality", ModelRef(q.name, q.version), float(q.score), str(q.score),
@@ -230,23 +236,41 @@ class CaseStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            row = None
+            if self._db.execute("SELECT name FROM sqlite_master WHERE name='meta'").fetchone():
+                row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise CaseStoreError(f"The case “{Path(self.path).name}” was written by a newer fpstation.",
+                                     path=self.path)
+            if row is not None and int(row[0]) < SCHEMA_VERSION:
+                self._migrate(int(row[0]))
             self._db.executescript(_SCHEMA)
             cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)")}
             if "dpi_note" not in cols:  # a case written before the column existed (additive, same version)
                 self._db.execute("ALTER TABLE prints ADD COLUMN dpi_note TEXT")
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (now_iso(),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise CaseStoreError(f"The case “{Path(self.path).name}” was written by a newer fpstation.",
-                                     path=self.path)
         except sqlite3.DatabaseError as exc:
             raise CaseStoreError(f"“{Path(self.path).name}” cannot be opened as a case: {exc}.",
                                  path=self.path, detail=str(exc)) from exc
         except OSError as exc:
             raise CaseStoreError(f"The case file “{self.path}” cannot be created: {exc.strerror or exc}.",
                                  path=self.path) from exc
+
+    def _migrate(self, version: int) -> None:
+        """Upgrade an older case in place (one transaction); its rows stay as they were."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if version < 2:
+                cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)").fetchall()}
+                if "dpi_source" not in cols:
+                    self._db.execute("ALTER TABLE prints ADD COLUMN dpi_source TEXT")
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -387,9 +411,10 @@ class CaseStore:
                        (image.sha256, size, image.format, ts))
             db.execute(
                 "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
-                " finger_position, first_seen, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " finger_position, first_seen, dpi_source, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (image.sha256, image.index, str(image.source), size, image.width, image.height,
-                 image.dpi, image.format, image.record, image.finger_position, ts, dpi_note(image)))
+                 image.dpi, image.format, image.record, image.finger_position, ts, image.dpi_source,
+                 dpi_note(image)))
             pid = db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?",
                              (image.sha256, image.index)).fetchone()[0]
             for r in records:
@@ -544,8 +569,8 @@ class CaseStore:
 
 #: the columns of a flat row, in table/CSV order
 ROW_COLUMNS = [
-    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_note", "size", "nfiq2",
-    "pad_verdict", "pad_score", "pad_threshold", "gender", "p_female", "restoration",
+    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_source", "dpi_note", "size", "nfiq2",
+    "pad_verdict", "pad_score", "pad_threshold", "pad_models", "gender", "p_female", "restoration",
     "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
     "print_id",
 ]
@@ -568,8 +593,11 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
         "status": status or ("done" if not errors else "partial" if len(errors) < len(res) else "error"),
         "path": p["path"], "index": p["idx"], "sha256": p["sha256"], "format": p["format"] or "",
         "width": p["width"], "height": p["height"], "dpi": p["dpi"],
+        "dpi_source": p.get("dpi_source") or ("" if p["dpi"] is None else "file"),
         "dpi_note": p.get("dpi_note") or "", "size": p["size"],
         "nfiq2": int(qual["score"]) if qual and not qual.get("error") and qual.get("score") is not None else None,
+        "pad_models": pad_models_text((pad.get("payload") or {}).get("models")) if pad and not pad.get("error")
+        else "",
         "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",
         "pad_score": pad["score"] if pad and not pad.get("error") else None,
         "pad_threshold": (pad.get("payload") or {}).get("threshold") if pad and not pad.get("error") else None,
@@ -585,10 +613,21 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
     }
 
 
+def pad_models_text(models: list[dict[str, Any]] | None) -> str:
+    """One cell for every PAD model's own verdict: "pad-socofing LIVE 0.02; pad-livdet ATTACK 0.97"
+    (a model outside its domain: "pad-livdet UNCERTAIN 0.40 (outside domain)")."""
+    parts = []
+    for m in models or []:
+        extra = "" if m.get("in_domain", True) else " (outside domain)"
+        parts.append(f"{m.get('model', '?')} {m.get('verdict', '')} {float(m.get('attack_score', 0)):.2f}{extra}")
+    return "; ".join(parts)
+
+
 def flat_error_row(e: dict[str, Any]) -> dict[str, Any]:
     """Flat row of a file that could not be read."""
     row = dict.fromkeys(ROW_COLUMNS, None)
     row.update(status="bad file", path=e["path"], sha256=e["sha256"], size=e["size"], index=None,
                error=f"{e['error_type']}: {e['message']}", pad_verdict="", gender="", restoration="",
-               format="", dpi_note="", pad_model="", gender_model="", restoration_model="", decision="", decision_time="")
+               format="", dpi_note="", pad_model="", gender_model="", restoration_model="", decision="",
+               decision_time="", dpi_source="", pad_models="")
     return row

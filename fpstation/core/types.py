@@ -155,9 +155,13 @@ class AnalysisResult:
 
     image: FingerprintImage
     restoration: RestorationResult | None = None
+    #: the combined PAD verdict over every PAD model (fpstation.core.pad.combine_pad); with one
+    #: model, that model's own result
     pad: PadResult | None = None
     gender: GenderResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: each PAD model's own result (alteration, material spoof, ...), in display order
+    pad_models: tuple[PadResult, ...] = ()
     #: NFIQ 2 (``fpstation.core.matching.quality.Nfiq2``: score, name, version, actionable, note)
     quality: Any = None

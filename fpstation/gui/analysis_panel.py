@@ -136,8 +136,19 @@ class PadPanel(QWidget):
         self.score_label.setWordWrap(True)  # the long line must not widen the dock past the print views
         lay.addWidget(self.score_label)
 
+        # one line per PAD model (alteration, material spoof): its verdict chip, score, what it has
+        # seen, or why it could not check this print (outside its sensor/resolution)
+        self.models_label = QLabel("")
+        self.models_label.setWordWrap(True)
+        self.models_label.setTextFormat(Qt.TextFormat.RichText)
+        self.models_label.setAccessibleName("verdict of each liveness model")
+        lay.addWidget(self.models_label)
+        self.cards: list[dict] = []
+        self.model_results: tuple[PadResult, ...] = ()
+
         grid = QGridLayout()
-        grid.addWidget(QLabel("Threshold"), 0, 0)
+        self.threshold_title = QLabel("Threshold")
+        grid.addWidget(self.threshold_title, 0, 0)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.slider.setToolTip("Operating threshold on the attack score: at or above it the print is an ATTACK")
@@ -191,18 +202,24 @@ class PadPanel(QWidget):
         self._paint_verdict("", "No print analysed")
 
     # -- state ---------------------------------------------------------------------------
-    def set_card(self, card: dict) -> None:
-        """Show the selected model's operating threshold and the attack types it has seen."""
+    def set_card(self, card: dict, others: list[dict] | None = None) -> None:
+        """Show the primary model's operating threshold (the slider moves it) and the attack types
+        every PAD model has seen (``others`` = the models that run beside it)."""
         self.card = card or {}
-        seen = self.card.get("attack_types_seen") or []
+        self.cards = [c for c in [self.card, *(others or [])] if c]
         if not self.card:
             self.seen_label.setText("No presentation-attack model is installed.")
         else:
-            name = self.card.get("name", "?")
+            parts = []
+            for c in self.cards:
+                seen = c.get("attack_types_seen") or []
+                sensors = ", ".join((c.get("domain") or {}).get("sensors") or [])
+                parts.append(f"{c.get('name', '?')} has seen: {', '.join(seen) if seen else 'unknown attack types'}"
+                             + (f" ({sensors})" if sensors else ""))
             self.seen_label.setText(
-                f"Model {name} has seen: {', '.join(seen) if seen else 'unknown attack types'}. "
-                "Attacks of other kinds (e.g. gelatine or latex spoofs) were never seen: the score says "
-                "nothing reliable about them.")
+                "; ".join(parts) + ". Attacks of other kinds (e.g. latex, silicone, Play-Doh spoofs) were never "
+                "seen: the scores say nothing reliable about them.")
+        self.threshold_title.setText(f"Threshold ({self.card.get('name', 'model')})" if self.card else "Threshold")
         self._sync_slider()
 
     def model_threshold(self) -> float:
@@ -222,11 +239,14 @@ class PadPanel(QWidget):
         self._paint_verdict("", "Analysing…" if image is not None else "No print analysed")
         self.decision_label.setText("")
         self.why_label.setText("")
+        self.models_label.setText("")
+        self.model_results = ()
         self._set_buttons_enabled(False)
 
     def show_result(self, result: AnalysisResult) -> None:
         self.image = result.image
         self.result = result.pad
+        self.model_results = tuple(result.pad_models) or ((result.pad,) if result.pad is not None else ())
         self.decision_label.setText("")
         if result.pad is None:
             msg = result.errors.get("pad", "not computed")
@@ -237,11 +257,38 @@ class PadPanel(QWidget):
         self._set_buttons_enabled(True)
         self._refresh()
 
+    def _primary_index(self) -> int:
+        name = self.card.get("name")
+        for i, r in enumerate(self.model_results):
+            if r.model is not None and r.model.name == name:
+                return i
+        return 0
+
+    def adjusted_results(self) -> tuple[PadResult, ...]:
+        """Each model's result, the primary one re-decided at the slider's threshold (a model
+        outside its domain stays UNCERTAIN whatever the threshold)."""
+        from dataclasses import replace
+
+        out = list(self.model_results)
+        if out:
+            i = self._primary_index()
+            r = out[i]
+            v = _verdict(r.attack_score, self.threshold(), self.band()) if r.in_domain else "UNCERTAIN"
+            out[i] = replace(r, threshold=self.threshold(), verdict=v)
+        return tuple(out)
+
+    def combined(self) -> PadResult | None:
+        """The combined verdict over every model at the current threshold (core.pad.combine_pad)."""
+        from fpstation.core.pad import combine_pad
+
+        return combine_pad(self.adjusted_results()) if self.model_results else self.result
+
     def verdict(self) -> str:
-        """The verdict at the current threshold ("" when nothing is shown)."""
+        """The combined verdict at the current threshold ("" when nothing is shown)."""
         if self.result is None:
             return ""
-        return _verdict(self.result.attack_score, self.threshold(), self.band())
+        c = self.combined()
+        return c.verdict if c is not None else ""
 
     # -- slider --------------------------------------------------------------------------
     def _sync_slider(self) -> None:
@@ -281,12 +328,46 @@ class PadPanel(QWidget):
             self.rates_label.setText(f"Threshold {thr:.3f} ({own}). No validation figures in the model card.")
         if self.result is None:
             return
-        s = self.result.attack_score
-        self.score_label.setText(f"Attack score: {s:.3f}   (threshold {thr:.3f}, uncertain band ±{self.band() / 2:.2f})")
+        c = self.combined()
         v = self.verdict()
-        sub = {"LIVE": "bona fide presentation", "ATTACK": "presentation attack suspected",
-               "UNCERTAIN": "too close to the threshold: check by hand"}[v]
+        results = self.adjusted_results()
+        if len(results) > 1:
+            self.score_label.setText(f"Combined verdict of {len(results)} liveness models")
+        else:
+            r = results[0] if results else self.result
+            self.score_label.setText(f"Attack score: {r.attack_score:.3f}   (threshold {thr:.3f}, uncertain band "
+                                     f"±{self.band() / 2:.2f})" + ("" if r.in_domain else " — not a confident verdict"))
+        self.models_label.setText(self._models_html(results, c))
+        self.models_label.setToolTip("\n".join(f"{r.model.name if r.model else '?'}: {r.domain_reason}"
+                                               for r in results if not r.in_domain and r.domain_reason))
+        if c is not None and not c.in_domain:
+            sub = "no model was validated on prints like this one: check by hand"
+        else:
+            sub = {"LIVE": "bona fide presentation", "ATTACK": "presentation attack suspected",
+                   "UNCERTAIN": "a model is unsure: check by hand"}[v]
         self._paint_verdict(v, sub)
+
+    @staticmethod
+    def _models_html(results: tuple[PadResult, ...], combined: PadResult | None) -> str:
+        """One short line per model (readable in a second); an out-of-domain model is "NOT CHECKED"
+        with the first reason only (the full reasons are in the tooltip)."""
+        import html
+
+        rows = []
+        for r in results:
+            name = html.escape(r.model.name if r.model else "?")
+            seen = html.escape(", ".join(r.attack_types_seen) or "unknown attacks")
+            if r.in_domain:
+                bg, fg = VERDICT_COLOURS.get(r.verdict, VERDICT_COLOURS[""])
+                chip = f"<span style='background:{bg}; color:{fg}; font-weight:bold;'>&nbsp;{r.verdict}&nbsp;</span>"
+                rows.append(f"{chip} <b>{name}</b> {r.attack_score:.2f} <small>(threshold {r.threshold:.2f}; "
+                            f"looks for {seen})</small>")
+            else:
+                reason = (r.domain_reason or "").split(": ", 1)[-1].split("; ")[0]
+                chip = "<span style='background:#777777; color:#ffffff; font-weight:bold;'>&nbsp;NOT CHECKED&nbsp;</span>"
+                rows.append(f"{chip} <b>{name}</b> <small>outside the sensor/resolution it was validated on"
+                            + (f": {html.escape(reason)}" if reason else "") + f" — {seen} not looked for</small>")
+        return "<br>".join(rows)
 
     def _paint_verdict(self, verdict: str, subtitle: str) -> None:
         bg, fg = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS[""])
@@ -315,6 +396,7 @@ class PadPanel(QWidget):
             return None
         shown = self.verdict()
         m = self.result.model
+        from fpstation.core.pad import pad_dict
         d = {
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "kind": "pad",
@@ -328,6 +410,7 @@ class PadPanel(QWidget):
             "sha256": self.image.sha256,
             "source": self.image.source,
             "model": {"name": m.name, "version": m.version, "sha256": m.sha256} if m else None,
+            "models": [pad_dict(r) for r in self.adjusted_results()],
             "operator": self.operator_edit.text().strip(),
         }
         self._remember_operator()
@@ -553,6 +636,15 @@ def _scrollable(panel: QWidget) -> QScrollArea:
     return area
 
 
+def explain_model(pad: PadPanel) -> str:
+    """The model the "Why?" map explains: the one that decided the combined verdict (the most
+    attack-like model inside its domain), else the primary model."""
+    results = [r for r in pad.adjusted_results() if r.in_domain and r.model is not None]
+    if not results:
+        return str(pad.card.get("name", ""))
+    return max(results, key=lambda r: r.attack_score - r.threshold).model.name  # type: ignore[union-attr]
+
+
 def install(window: Any) -> tuple[PadPanel, GenderPanel]:
     """Add the "Liveness (PAD)" and "Gender" docks to ``window`` and connect them."""
     from fpstation.workers import Task
@@ -569,7 +661,17 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
     state: dict[str, Any] = {"explain_task": None}
 
     def reload_cards() -> None:
-        pad.set_card(_card_data(window.registry, "pad", window.settings.pad_model))
+        primary = _card_data(window.registry, "pad", window.settings.pad_model)
+        others = []
+        try:
+            from fpstation.ml.classifiers import pad_model_keys  # numpy only, no TensorFlow
+
+            keys = list(getattr(window.settings, "pad_models", None) or []) or pad_model_keys(window.registry)
+            others = [c for c in (_card_data(window.registry, "pad", k) for k in keys)
+                      if c and c.get("name") != primary.get("name")]
+        except Exception as exc:  # noqa: BLE001 - no registry (tests) or no PAD models: one card is fine
+            log.info("no other PAD model cards: %s", exc)
+        pad.set_card(primary, others)
         gender.set_card(_card_data(window.registry, "gender", window.settings.gender_model))
 
     def start_explain() -> None:
@@ -578,8 +680,9 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
             return
         if state["explain_task"] is not None:
             state["explain_task"].cancel()
-        pad.why_label.setText("Computing the heat map…")
-        task = Task(explain_job, im, window.settings.pad_model, name="pad heat map")
+        key = explain_model(pad)
+        pad.why_label.setText(f"Computing the heat map of {key or 'the PAD model'}…")
+        task = Task(explain_job, im, key, name="pad heat map")
         state["explain_task"] = task
 
         def done(out, t=task) -> None:
@@ -588,7 +691,8 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
                 return  # stale: another print is shown or the toggle was switched off
             window.left_view.set_overlay(heat, 0.45)
             if float(heat.max()) > 0:
-                pad.why_label.setText("Heat map: red = regions that pushed the score towards ATTACK.")
+                pad.why_label.setText(f"Heat map of {key or 'the PAD model'}: red = regions that look like an attack"
+                                      + (" (each patch's attack probability)." if "livdet" in key else "."))
             else:
                 pad.why_label.setText("No region pushed the score towards ATTACK (empty heat map).")
 

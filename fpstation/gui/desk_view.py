@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -105,6 +106,14 @@ class DeskPanel(QWidget):
         self.current: Any = None  # the BatchItem shown
 
         self.folder_label = ElidedLabel("Not watching", mode=Qt.TextElideMode.ElideMiddle)
+        # the watched scanner's resolution when its files carry none (0 = what each file says)
+        self.dpi_spin = QSpinBox()
+        self.dpi_spin.setRange(0, 5000)
+        self.dpi_spin.setSingleStep(100)
+        self.dpi_spin.setSpecialValueText("file's dpi")
+        self.dpi_spin.setSuffix(" dpi (stated)")
+        self.dpi_spin.setToolTip("Resolution of the scanner's files when they carry none (e.g. 1000); applies "
+                                 "from the next watch start")
         self.stop_button = QPushButton("Stop watching")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
@@ -125,6 +134,11 @@ class DeskPanel(QWidget):
         # a bad file's message can be one long line: wrap it, never widen the dock
         self.score_label.setWordWrap(True)
         self.score_label.setMinimumWidth(1)
+        # each PAD model's verdict in one line (alteration / material spoof / not checked)
+        self.models_label = QLabel("")
+        self.models_label.setWordWrap(True)
+        self.models_label.setTextFormat(Qt.TextFormat.RichText)
+        self.models_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.file_label = QLabel("")
         self.file_label.setWordWrap(True)
         self.file_label.setMinimumWidth(1)
@@ -154,6 +168,8 @@ class DeskPanel(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.folder_label, 1)
+        top.addWidget(QLabel("Scanner:"))
+        top.addWidget(self.dpi_spin)
         top.addWidget(self.stop_button)
         form = QFormLayout()
         form.addRow("Operator:", self.operator_edit)
@@ -167,6 +183,7 @@ class DeskPanel(QWidget):
         lay.addWidget(self.verdict_label)
         lay.addWidget(self.model_label)
         lay.addWidget(self.score_label)
+        lay.addWidget(self.models_label)
         lay.addWidget(self.file_label)
         lay.addLayout(form)
         lay.addLayout(buttons)
@@ -184,14 +201,17 @@ class DeskPanel(QWidget):
         self.stop()
         store = self.case.ensure()
         self.folder = folder
+        from fpstation.core.batch import stated_dpi_reader
         from fpstation.core.watch import watch_files
 
+        dpi = self.dpi_spin.value() or None
         task = Task(watch_files, folder, name="watch", with_partial=True, store=store,
-                    poll_interval=self.poll_interval, undecodable_after=self.undecodable_after)
+                    poll_interval=self.poll_interval, undecodable_after=self.undecodable_after,
+                    reader=stated_dpi_reader(dpi))
         task.signals.partial.connect(self._on_new_file)
         task.signals.finished.connect(self._on_watch_finished)
         self.watch_task = task
-        self.folder_label.setText(f"Watching {folder} → case {store.name}")
+        self.folder_label.setText(f"Watching {folder} → case {store.name}" + (f" at {dpi} dpi (stated)" if dpi else ""))
         self.stop_button.setEnabled(True)
         self.window.settings.watch_folder = folder
         return self.window.run_task("io", task, f"Watching {Path(folder).name}")
@@ -261,11 +281,17 @@ class DeskPanel(QWidget):
             else:
                 self.model_label.setText("Model verdict, not yet confirmed")
             thr = row.get("pad_threshold")
-            self.score_label.setText(f"attack score {row['pad_score']:.3f}"
-                                     + (f" (threshold {thr:.2f})" if thr is not None else ""))
+            if row.get("pad_models"):
+                self.score_label.setText("combined verdict of every liveness model"
+                                         + (f" · {row.get('dpi'):g} dpi ({row.get('dpi_source') or 'file'})"
+                                            if row.get("dpi") else " · unknown dpi"))
+            else:
+                self.score_label.setText(f"attack score {row['pad_score']:.3f}"
+                                         + (f" (threshold {thr:.2f})" if thr is not None else ""))
         else:
             text, colour = "NO PAD VERDICT", "#555555"
             self.score_label.setText(row.get("error") or "presentation-attack detection did not run")
+        self.models_label.setText(self._models_html(item))
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet(f"color:white; background:{colour}; padding:8px; border-radius:6px;")
         sha = row.get("sha256") or "—"
@@ -278,6 +304,28 @@ class DeskPanel(QWidget):
         self.override_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
         self.decision_label.setText(f"Last decision: {row['decision']} at {row['decision_time']}"
                                     if row.get("decision") else "No decision recorded yet.")
+
+    @staticmethod
+    def _models_html(item: Any) -> str:
+        """One line per PAD model: verdict chip, name, score; "not checked" when outside its domain."""
+        import html
+
+        res = getattr(item, "result", None)
+        models = list(getattr(res, "pad_models", ()) or ())
+        if len(models) < 2:
+            return ""
+        lines = []
+        for r in models:
+            word, colour = VERDICT_STYLE.get(r.verdict, (r.verdict, "#555555"))
+            name = html.escape(r.model.name if r.model else "?")
+            kinds = html.escape(", ".join(r.attack_types_seen) or "?")
+            if r.in_domain:
+                lines.append(f"<span style='background:{colour}; color:white;'>&nbsp;{r.verdict}&nbsp;</span> "
+                             f"<b>{name}</b> {r.attack_score:.2f} <small>({kinds})</small>")
+            else:
+                lines.append(f"<span style='background:#777; color:white;'>&nbsp;NOT CHECKED&nbsp;</span> <b>{name}</b> "
+                             f"<small>outside the sensor/resolution it was validated on ({kinds})</small>")
+        return "<br>".join(lines)
 
     def override(self) -> dict[str, Any] | None:
         """Record that the operator disagrees: "override: LIVE" for an ATTACK verdict and vice versa."""

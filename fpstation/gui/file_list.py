@@ -35,11 +35,12 @@ class FileEntry:
         return self.image is None and self.error is None
 
 
-def dpi_text(dpi: float | None) -> str:
-    """"500 dpi" or, when the file does not say, the explicit "unknown dpi" (never guessed)."""
+def dpi_text(dpi: float | None, source: str = "") -> str:
+    """"500 dpi", "1000 dpi (stated)" (the user said so), or, when neither the file nor the user
+    says, the explicit "unknown dpi" (never guessed)."""
     if dpi is None:
         return "unknown dpi"
-    return f"{dpi:g} dpi"
+    return f"{dpi:g} dpi" + (" (stated)" if source == "stated" else "")
 
 
 class FileList(QListWidget):
@@ -134,7 +135,7 @@ class FileList(QListWidget):
         item.setIcon(QIcon(QPixmap.fromImage(th)))
         item.setText(self._caption(im))
         item.setData(ENTRY_ROLE, FileEntry(path=_norm(path), image=im))
-        item.setToolTip(f"{im.source}\n{im.width}×{im.height} px, {dpi_text(im.dpi)}, {im.format}"
+        item.setToolTip(f"{im.source}\n{im.width}×{im.height} px, {dpi_text(im.dpi, im.dpi_source)}, {im.format}"
                         f"\nSHA-256 {im.sha256}")
 
     def set_error(self, path: str, message: str, short: str = "") -> QListWidgetItem:
@@ -171,6 +172,16 @@ class FileList(QListWidget):
 
     def entries(self) -> list[FileEntry]:
         return [it.data(ENTRY_ROLE) for it in self._items()]
+
+    def replace_print(self, old: FingerprintImage, new: FingerprintImage) -> None:
+        """Put ``new`` (e.g. the same print with a stated dpi) in the row of ``old``."""
+        for it in self._items():
+            e: FileEntry = it.data(ENTRY_ROLE)
+            if e.image is old:
+                e.image = new
+                it.setData(ENTRY_ROLE, e)
+                it.setText(self._caption(new))
+                return
 
     def select_print(self, image: FingerprintImage) -> None:
         """Make the row of ``image`` current without re-emitting if it already is."""
@@ -211,7 +222,7 @@ class FileList(QListWidget):
 
     @staticmethod
     def _caption(im: FingerprintImage) -> str:
-        return f"{im.label}\n{im.width}×{im.height} · {dpi_text(im.dpi)} · {im.format or '?'}"
+        return f"{im.label}\n{im.width}×{im.height} · {dpi_text(im.dpi, im.dpi_source)} · {im.format or '?'}"
 
     @staticmethod
     def _blank_icon() -> QIcon:

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QSizePolicy,
+    QSpinBox,
     QSplitter,
     QToolBar,
     QToolButton,
@@ -92,14 +93,15 @@ FEED_SLICE_S = 0.005
 
 
 def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], None], cancel,
-                   partial: Callable[[object], None]) -> int:
+                   partial: Callable[[object], None], dpi: float | None = None) -> int:
     """Expand folders (recursively, following symlinked folders) and decode every file, in chunks.
 
     Partials: ``("files", [path, ...])`` per :data:`LIST_CHUNK_FILES` listed paths (resolved here,
     off the GUI thread), then ``("rows", [row, ...])`` every :data:`LOAD_CHUNK_FILES` files or
     :data:`LOAD_CHUNK_S` seconds, a row being ``("ok", path, prints, thumbnails)`` or
     ``("error", path, exception)``. Hashing, decoding and thumbnails all happen here; the GUI only
-    adds rows. A bad file never stops the others. Returns the file count.
+    adds rows. A bad file never stops the others. Returns the file count. ``dpi``: a resolution
+    stated by the user for every print opened (``None`` = the files' own).
     """
     from fpstation.core import imageio
     from fpstation.core.jobs import throttled
@@ -126,7 +128,7 @@ def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], Non
     for i, f in enumerate(files):
         cancel.raise_if_cancelled()
         try:
-            prints = imageio.read_prints(f)
+            prints = [im.with_stated_dpi(dpi) for im in imageio.read_prints(f)]
             thumbs = [thumbnail(im.pixels) for im in prints]  # QImage is safe off the GUI thread
             rows.append(("ok", f, prints, thumbs))
         except Exception as exc:  # noqa: BLE001 - reported per file in the GUI (logged there)
@@ -207,10 +209,22 @@ class InfoPanel(QWidget):
     """Size, resolution (explicitly "unknown dpi"), SHA-256 and format of the current print."""
 
     FIELDS = ["File", "Format", "Size", "Resolution", "SHA-256", "Analysis", "Unavailable"]
+    #: the operator stated this print's dpi (0 = back to what the file says)
+    statedDpiChanged = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         form = QFormLayout(self)
+        self.dpi_spin = QSpinBox()
+        self.dpi_spin.setRange(0, 5000)
+        self.dpi_spin.setSingleStep(100)
+        self.dpi_spin.setSpecialValueText("as the file says")
+        self.dpi_spin.setSuffix(" dpi")
+        self.dpi_spin.setKeyboardTracking(False)  # one re-analysis per value, not per keystroke
+        self.dpi_spin.setToolTip("State this print's resolution when the file carries none or a wrong one; "
+                                 "every model resamples by it. Shown as “(stated)”.")
+        self.dpi_spin.setEnabled(False)
+        self.dpi_spin.valueChanged.connect(self.statedDpiChanged.emit)
         form.setContentsMargins(8, 6, 8, 6)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
@@ -254,6 +268,8 @@ class InfoPanel(QWidget):
                 form.addRow(name + ":", row)
             else:
                 form.addRow(name + ":", lab)
+            if name == "Resolution":
+                form.addRow("State dpi:", self.dpi_spin)
         self._show_unavailable(False)
         self._fit_height()
 
@@ -271,13 +287,18 @@ class InfoPanel(QWidget):
                 lab.setToolTip("")
             self._sha256 = ""
             self.copy_sha_action.setEnabled(False)
+            self.dpi_spin.setEnabled(False)
             self._show_unavailable(False)
             return
         v["File"].setText(im.label)
         v["File"].setToolTip(im.source)
         v["Format"].setText(im.format + (f" ({im.record})" if im.record else "") or "—")
         v["Size"].setText(f"{im.width} × {im.height} px")
-        v["Resolution"].setText(f"{dpi_text(im.dpi)} ({dpi_note(im)})")
+        v["Resolution"].setText(f"{dpi_text(im.dpi, im.dpi_source)} ({dpi_note(im)})")
+        self.dpi_spin.blockSignals(True)
+        self.dpi_spin.setValue(int(round(im.dpi)) if im.dpi_source == "stated" and im.dpi else 0)
+        self.dpi_spin.blockSignals(False)
+        self.dpi_spin.setEnabled(True)
         v["SHA-256"].setText("\n".join(im.sha256[i:i + 16] for i in range(0, len(im.sha256), 16)))
         v["SHA-256"].setToolTip(f"{im.sha256}\n(SHA-256 of the file's bytes; right-click or Copy to copy it)")
         self._sha256 = im.sha256
@@ -383,6 +404,7 @@ class MainWindow(QMainWindow):
         self.file_list.printSelected.connect(self.show_print)
         self.file_list.errorSelected.connect(self._show_file_error)
         self.info = InfoPanel()
+        self.info.statedDpiChanged.connect(lambda v: self.set_print_dpi(v or None))
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.file_list)
         side.addWidget(self.info)
@@ -549,7 +571,8 @@ class MainWindow(QMainWindow):
                 break
             self.settings.last_open_dir = str(Path(p).parent)
         self._auto_show_pending = self._current is None or (len(items) == 1 and not Path(items[0]).is_dir())
-        task = Task(load_files_job, items, name="load", with_partial=True)
+        dpi = self.open_dpi_spin.value() or None
+        task = Task(load_files_job, items, name="load", with_partial=True, dpi=dpi)
         task.signals.partial.connect(self._on_load_partial)
         task.signals.finished.connect(lambda t=task: self._on_load_finished(t))
         self._load_tasks.append(task)
@@ -570,7 +593,7 @@ class MainWindow(QMainWindow):
         self.left_view.set_image(image.pixels, fit=True)
         self.left_pane.caption.setText(f"Original — {image.label}")
         self.info.show_print(image)
-        self.status.info_label.setText(f"{image.width}×{image.height} px · {dpi_text(image.dpi)} · "
+        self.status.info_label.setText(f"{image.width}×{image.height} px · {dpi_text(image.dpi, image.dpi_source)} · "
                                        f"{image.format or '?'}")
         self.setWindowTitle(f"{image.label} — {__display_name__} {__version__}")
         self.printShown.emit(image)
@@ -578,6 +601,22 @@ class MainWindow(QMainWindow):
 
     def current_print(self) -> FingerprintImage | None:
         return self._current
+
+    def set_print_dpi(self, dpi: float | None) -> None:
+        """State the current print's resolution (``None``/0 = what its file says) and analyse it again."""
+        from dataclasses import replace
+
+        im = self._current
+        if im is None:
+            return
+        if dpi:
+            new = im.with_stated_dpi(float(dpi))
+        else:
+            new = replace(im, dpi=im.file_dpi, dpi_source="file" if im.file_dpi else "")
+        if new.dpi == im.dpi and new.dpi_source == im.dpi_source:
+            return
+        self.file_list.replace_print(im, new)
+        self.show_print(new)
 
     def last_analysis(self) -> AnalysisResult | None:
         """The analysis of the print currently shown (``None`` while it runs)."""
@@ -692,6 +731,16 @@ class MainWindow(QMainWindow):
         self.restorer_combo.currentIndexChanged.connect(self._on_restorer_changed)
         tb.addWidget(self.restorer_combo)
         tb.addSeparator()
+        tb.addWidget(QLabel(" Open at: "))
+        self.open_dpi_spin = QSpinBox()
+        self.open_dpi_spin.setRange(0, 5000)
+        self.open_dpi_spin.setSingleStep(100)
+        self.open_dpi_spin.setSpecialValueText("file's dpi")
+        self.open_dpi_spin.setSuffix(" dpi")
+        self.open_dpi_spin.setToolTip("Resolution stated for the files and folders you open next (e.g. 1000 for "
+                                      "LivDet PNGs, which carry none); “file's dpi” = what each file says")
+        tb.addWidget(self.open_dpi_spin)
+        tb.addSeparator()
         tb.addActions([self._act_diff, self._act_overlay, self.act_damage])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
         self.toolbar = tb
@@ -764,8 +813,10 @@ class MainWindow(QMainWindow):
         fl = self.file_list
         fl.setUpdatesEnabled(False)  # one repaint per slice, not one per row
         try:
-            while self._feed and time.perf_counter() < deadline:
+            while self._feed:  # at least one row per slice, so a loaded machine still progresses
                 self._apply_load_item(self._feed.popleft())
+                if time.perf_counter() >= deadline:
+                    break
         finally:
             fl.setUpdatesEnabled(True)
         if not self._feed:

@@ -177,11 +177,21 @@ class TrainingDialog(QDialog):
         self.val_spin.setDecimals(2)
         self.val_spin.valueChanged.connect(lambda _v: self.rescan())
         self.activate_check = QCheckBox("Use the new model when training finishes")
+        # the data's resolution, for files without dpi metadata (LivDet PNGs are 1000 dpi)
+        self.dpi_spin = QSpinBox()
+        self.dpi_spin.setRange(0, 5000)
+        self.dpi_spin.setSingleStep(100)
+        self.dpi_spin.setSuffix(" dpi (stated)")
+        self.dpi_spin.setSpecialValueText("from the files")
+        self.dpi_spin.setToolTip("Resolution of the training prints when their files carry none. With a dpi, "
+                                 "presentation-attack training uses the texture-patch model.")
+        self.dpi_spin.valueChanged.connect(self._dpi_changed)
 
         form = QFormLayout()
         form.addRow("Task", self.task_combo)
         form.addRow("Dataset folder", row)
         hp = QFormLayout()
+        hp.addRow("Resolution of the data", self.dpi_spin)
         hp.addRow("Architecture", self.arch_combo)
         hp.addRow("Epochs", self.epochs_spin)
         hp.addRow("Batch size", self.batch_spin)
@@ -280,6 +290,7 @@ class TrainingDialog(QDialog):
         self.resize(1100, 720)
 
         self.task_combo.currentIndexChanged.connect(self._task_changed)
+        self.arch_combo.currentTextChanged.connect(self._arch_changed)
         last_task = str(getattr(settings, "train_task", "") or "")
         if last_task and self.task_combo.findData(last_task) >= 0:
             self.task_combo.blockSignals(True)
@@ -332,13 +343,37 @@ class TrainingDialog(QDialog):
         self.start_button.setEnabled(self.run is None)
         self.rescan()
 
+    def _arch_hyper(self, arch: str) -> Any:
+        """The task's defaults for ``arch`` (the patch PAD model has its own)."""
+        base = self._task_obj.default_hyper()
+        if arch == "pad_patch_cnn" and hasattr(self._task_obj, "patch_hyper"):
+            base = self._task_obj.patch_hyper(base)
+        return base
+
+    def _arch_changed(self, arch: str) -> None:
+        if self._task_obj is None or not arch:
+            return
+        h = self._arch_hyper(arch)
+        self.epochs_spin.setValue(h.epochs)
+        self.batch_spin.setValue(h.batch_size)
+        self.lr_spin.setValue(h.learning_rate)
+        self.size_spin.setValue(h.input_size)
+
+    def _dpi_changed(self, value: int) -> None:
+        # a stated dpi for presentation-attack data means texture patches at that resolution
+        if value and self._task_obj is not None and "pad_patch_cnn" in self._task_obj.architectures:
+            self.arch_combo.setCurrentText("pad_patch_cnn")
+
     def hyper(self) -> Any:
         """The Hyper for the current choices (task defaults overridden by the form)."""
-        base = self._task_obj.default_hyper()
+        base = self._arch_hyper(self.arch_combo.currentText())
+        extra = dict(base.extra)
+        if self.dpi_spin.value():
+            extra["dpi"] = float(self.dpi_spin.value())
         return replace(base, architecture=self.arch_combo.currentText(), epochs=self.epochs_spin.value(),
                        batch_size=self.batch_spin.value(), learning_rate=float(self.lr_spin.value()),
                        input_size=self.size_spin.value(), augment=self.augment_check.isChecked(),
-                       val_fraction=float(self.val_spin.value()))
+                       val_fraction=float(self.val_spin.value()), extra=extra)
 
     def set_folder(self, folder: str | Path) -> None:
         self.folder_edit.setText(str(folder))

@@ -337,6 +337,43 @@ def build_reference_gender_cnn(input_shape: tuple[int, int, int] = (96, 96, 1), 
     return model
 
 
+def build_pad_patch_cnn(input_shape: tuple[int, int, int] = (96, 96, 1), *, width: int = 16,
+                        convs_per_block: int = 1, learning_rate: float = 1e-3, dropout: float = 0.3,
+                        compile: bool = True) -> Any:
+    """Material-spoof PAD on one texture patch (e.g. 96×96 px at 1000 dpi): logit of "spoof".
+
+    A strided 5x5 stem (``width`` filters) then three blocks (2, 4, 4 × ``width``; 3x3 conv, batch
+    norm, ReLU, 2x2 max-pool between blocks), global average + max pooling, one logit: about
+    6 MFLOPs per 96×96 patch, so ~50 patches of a 1000×1000 print cost a few ms. The print's score is
+    the mean patch logit (fpstation.ml.classifiers.patches.fuse_logits).
+    """
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=input_shape, name="patch")
+    x = layers.Conv2D(width, 5, strides=2, padding="same", use_bias=False, name="stem_conv")(inp)
+    x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    widths = (2 * width, 4 * width, 4 * width)
+    for b, w in enumerate(widths):
+        x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
+        for c in range(convs_per_block):
+            last = b == len(widths) - 1 and c == convs_per_block - 1
+            x = _conv_bn(x, w, "last_conv" if last else f"b{b}c{c}")
+    pooled = layers.Concatenate(name="pool_concat")([layers.GlobalAveragePooling2D(name="gap")(x),
+                                                     layers.GlobalMaxPooling2D(name="gmp")(x)])
+    pooled = layers.Dropout(dropout, name="dropout")(pooled)
+    out = layers.Dense(1, name="logit")(pooled)
+    model = keras.Model(inp, out, name="pad_patch_cnn")
+    if compile:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
+                               keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    return model
+
+
 #: classifier builders by the architecture name used in Hyper.architecture and model cards
 CLASSIFIER_BUILDERS = {"pad_cnn": build_pad_cnn, "gender_cnn": build_gender_cnn,
-                       "reference_gender_cnn": build_reference_gender_cnn}
+                       "reference_gender_cnn": build_reference_gender_cnn,
+                       "pad_patch_cnn": build_pad_patch_cnn}

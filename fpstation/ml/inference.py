@@ -36,6 +36,14 @@ def pad(image: FingerprintImage, model_key: str = "", threshold: float | None = 
     return pad_predict(image, model_key=model_key, threshold=threshold, uncertain_band=uncertain_band)
 
 
+def pad_all(image: FingerprintImage, primary: str = "", threshold: float | None = None,
+            uncertain_band: float = 0.1, model_keys: tuple[str, ...] = ()) -> tuple[PadResult, ...]:
+    """Every shipped PAD model side by side (alteration + material spoof); see core/pad.py."""
+    from fpstation.ml.classifiers import pad_predict_all
+
+    return pad_predict_all(image, model_keys, primary, threshold, uncertain_band)
+
+
 def gender(image: FingerprintImage, model_key: str = "", uncertain_band: float | None = None) -> GenderResult:
     """Gender estimate; ``uncertain_band`` None = the band the model card chose out of fold."""
     from fpstation.ml.classifiers import gender_predict
@@ -59,7 +67,8 @@ def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = T
     s = settings or Settings()
     return Analyzers(
         restore=(lambda im: restore(im, s.restorer)) if restoration else None,
-        pad=(lambda im: pad(im, s.pad_model, s.pad_threshold, s.uncertain_band)) if pad_ else None,
+        pad=(lambda im: pad_all(im, s.pad_model, s.pad_threshold, s.uncertain_band,
+                                tuple(getattr(s, "pad_models", ()) or ()))) if pad_ else None,
         # gender: the model card's uncertain band (chosen out of fold), not the PAD-oriented setting
         gender=(lambda im: gender(im, s.gender_model)) if gender_ else None,
         quality=_nfiq2 if quality else None,

@@ -165,6 +165,15 @@ class Registry:
 
                 self._cache[key] = dlib_models.resnet(card.sha256)
                 return self._cache[key]
+            if card.data.get("architecture") == "pad_texture_linear":  # classical texture PAD (.npz, no Keras)
+                from fpstation.ml.classifiers.patches import LinearModel
+
+                try:
+                    model = LinearModel.load(card.file)
+                except Exception as exc:  # noqa: BLE001
+                    raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
+                self._cache[key] = model
+                return model
             try:
                 if card.file.suffix == ".npz":  # a numpy feature model (gender v2), no Keras
                     from fpstation.ml.classifiers.gender_features import FeatureModel

@@ -223,6 +223,9 @@ def cli_command(task_name: str, data_dir: str | Path, hyper: Any, out_dir: str |
              "--val-fraction", f"{hyper.val_fraction:g}"]
     if not hyper.augment:
         parts.append("--no-augment")
+    dpi = (getattr(hyper, "extra", None) or {}).get("dpi")
+    if dpi:
+        parts += ["--dpi", f"{float(dpi):g}"]
     if out_dir is not None:
         parts += ["--out", str(out_dir)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -210,3 +210,61 @@ def test_gender_note_names_training_domain(window):
     text = gender.note_label.text()
     assert "balanced accuracy 0.70" in text and "Trained on SOCOFing" in text
     assert "other sensors" in text
+
+
+def _two_models(im, alt_score, spoof_score, spoof_in_domain=True, alt_in_domain=True):
+    from fpstation.core.pad import combine_pad
+
+    alt = PadResult(alt_score, 0.4, "ATTACK" if alt_score >= 0.45 else "LIVE", ModelRef("pad-test", "1"), 0.01,
+                    ("z-cut",), alt_in_domain, "" if alt_in_domain else
+                    "outside the sensor/resolution it was validated on: height 1000 px")
+    v = ("ATTACK" if spoof_score >= 0.55 else "LIVE") if spoof_in_domain else "UNCERTAIN"
+    spoof = PadResult(spoof_score, 0.5, v, ModelRef("pad-livdet", "1"), 0.02, ("gelatine",), spoof_in_domain,
+                      "" if spoof_in_domain else "outside the sensor/resolution it was validated on: 500 dpi")
+    return AnalysisResult(image=im, pad=combine_pad([alt, spoof]), pad_models=(alt, spoof))
+
+
+def test_two_models_side_by_side_and_combined_verdict(window):
+    w, pad, _ = window
+    im = _image()
+    w.printShown.emit(im)
+    w.analysisFinished.emit(_two_models(im, 0.1, 0.9))
+    assert pad.verdict_label.text() == "ATTACK"  # any model saying attack
+    text = pad.models_label.text()
+    assert "pad-test" in text and "pad-livdet" in text and "gelatine" in text and "z-cut" in text
+    assert "Combined verdict of 2" in pad.score_label.text()
+    # the material model outside its domain: not checked, listed; the alteration model decides
+    w.analysisFinished.emit(_two_models(im, 0.1, 0.9, spoof_in_domain=False))
+    assert pad.verdict_label.text() == "LIVE"
+    assert "NOT CHECKED" in pad.models_label.text() and "500 dpi" in pad.models_label.text()
+    assert "500 dpi" in pad.models_label.toolTip()
+    # both outside: no confident verdict
+    w.analysisFinished.emit(_two_models(im, 0.1, 0.9, spoof_in_domain=False, alt_in_domain=False))
+    assert pad.verdict_label.text() == "UNCERTAIN"
+    assert "no model was validated" in pad.verdict_label.toolTip()
+
+
+def test_slider_moves_only_the_primary_model(window):
+    w, pad, _ = window
+    im = _image()
+    w.printShown.emit(im)
+    w.analysisFinished.emit(_two_models(im, 0.3, 0.1))
+    assert pad.verdict_label.text() == "LIVE"
+    pad.slider.setValue(100)  # the primary (pad-test) now says ATTACK at 0.3 >= 0.1 + 0.05
+    assert pad.verdict_label.text() == "ATTACK"
+    d = pad.record("confirmed")
+    assert [m["model"] for m in d["models"]] == ["pad-test", "pad-livdet"]
+    assert d["models"][0]["verdict"] == "ATTACK" and d["models"][1]["verdict"] == "LIVE"
+
+
+def test_why_explains_the_deciding_model(window, monkeypatch):
+    import fpstation.ml.classifiers as clf
+
+    w, pad, _ = window
+    im = _image()
+    asked = []
+    monkeypatch.setattr(clf, "pad_explain", lambda image, key="": asked.append(key) or np.zeros((103, 96), np.float32))
+    w.printShown.emit(im)
+    w.analysisFinished.emit(_two_models(im, 0.1, 0.9))
+    pad.why_button.setChecked(True)
+    assert asked == ["pad-livdet"]

@@ -147,3 +147,36 @@ def test_case_export_report_and_reopen_shows_rows(window, qtbot, tmp_path):
     ctl.open(tmp_path / "case.db")
     qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=5000)
     assert window.settings.current_case == str(tmp_path / "case.db")
+
+
+def test_desk_states_the_watched_scanners_dpi_and_lists_each_pad_model(window, qtbot, tmp_path):
+    from fpstation.core.pipeline import Analyzers
+    from fpstation.core.types import ModelRef, PadResult
+
+    def two_models(_settings):
+        def pad(im):
+            ok = im.dpi == 1000 and im.dpi_source == "stated"
+            return (PadResult(0.1, 0.5, "LIVE", ModelRef("pad-socofing", "2"), 0.0, ("z-cut",), False,
+                              "outside the sensor/resolution it was validated on: 1000 dpi"),
+                    PadResult(0.9 if ok else 0.1, 0.5, "ATTACK" if ok else "LIVE", ModelRef("pad-livdet", "1"),
+                              0.0, ("gelatine",)))
+        return Analyzers(pad=pad)
+
+    scanner = tmp_path / "scanner"
+    scanner.mkdir()
+    desk = window.desk_panel
+    desk.analyzers_factory = two_models
+    desk.poll_interval = 0.05
+    window.case_controller.open(tmp_path / "case.db")
+    desk.dpi_spin.setValue(1000)
+    task = desk.start(str(scanner))
+    assert "1000 dpi (stated)" in desk.folder_label.text()
+    good_files(scanner, 1)
+    qtbot.waitUntil(lambda: desk.current is not None, timeout=20000)
+    assert desk.verdict_label.text() == "PRESENTATION ATTACK"  # pad-livdet saw the stated 1000 dpi
+    text = desk.models_label.text()
+    assert "pad-livdet" in text and "NOT CHECKED" in text and "pad-socofing" in text
+    row = desk.current.row
+    assert row["dpi_source"] == "stated" and "pad-livdet ATTACK 0.90" in row["pad_models"]
+    desk.stop()
+    qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)

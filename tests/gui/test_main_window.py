@@ -511,3 +511,28 @@ def test_result_of_a_print_no_longer_shown_is_dropped(window, qtbot, monkeypatch
     _wait_analysed(qtbot, window)
     assert window.last_analysis().image is window.current_print()
     assert np.array_equal(window.right_view.pixels(), 255 - window.current_print().pixels)
+
+
+def test_stated_dpi_for_opened_folder_and_per_print(window, qtbot, tmp_path):
+    """The toolbar's "Open at" dpi applies to every print opened; the info panel's field restates one
+    print (shown as "(stated)", the file's own value kept apart) and re-runs its analysis."""
+    top = tmp_path / "scans"
+    top.mkdir()
+    for i, src in enumerate(sample_files()[:2]):
+        shutil.copy(src, top / f"p{i}.png")
+    window.open_dpi_spin.setValue(1000)
+    window.open_paths([top])
+    _wait_rows_settled(qtbot, window, 2)
+    assert all(e.image.dpi == 1000 and e.image.dpi_source == "stated" for e in window.file_list.entries())
+    _wait_analysed(qtbot, window)
+    assert "1000 dpi (stated)" in window.info.values["Resolution"].text()
+    assert "1000 dpi (stated)" in window.status.info_label.text()
+    assert window.info.dpi_spin.value() == 1000
+    window.info.dpi_spin.setValue(500)
+    im = window.current_print()
+    assert im.dpi == 500 and im.dpi_source == "stated"
+    assert any(e.image is im for e in window.file_list.entries())  # the row holds the restated print
+    _wait_analysed(qtbot, window)
+    assert window.last_analysis().image is im
+    window.info.dpi_spin.setValue(0)  # back to what the file says
+    assert window.current_print().dpi_source != "stated"

@@ -248,6 +248,21 @@ app.exec()
     assert "EVENT done" in proc.stdout, proc.stdout + proc.stderr[-2000:]
 
 
+def test_dpi_field_selects_the_patch_pad_model(window, qtbot, tmp_path):
+    """A stated dpi for presentation-attack data switches to the texture-patch model and its
+    defaults; the dpi reaches the Hyper the run is started with."""
+    _trigger(window, "actionTrainModel")
+    dlg = window._training_dialog
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
+    assert dlg.arch_combo.currentText() == "pad_cnn" and dlg.dpi_spin.value() == 0
+    assert "dpi" not in dlg.hyper().extra
+    dlg.dpi_spin.setValue(1000)
+    assert dlg.arch_combo.currentText() == "pad_patch_cnn"
+    h = dlg.hyper()
+    assert h.architecture == "pad_patch_cnn" and h.extra["dpi"] == 1000 and h.extra["model_dpi"] == 1000
+    assert h.input_size == 96 and dlg.size_spin.value() == 96
+
+
 def test_stopped_run_is_discarded_unless_kept_and_choices_are_remembered(window, qtbot, tmp_path):
     """Issue 16 item 6: a stopped run is registered only if the user agrees; task and folder come
     back in the next session; the legends sit under the plots, not over the curves."""

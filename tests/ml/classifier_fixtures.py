@@ -65,8 +65,9 @@ def make_socofing(root: Path, subjects: int = 24, seed: int = 0) -> Path:
 
 
 def make_livdet(root: Path, subjects: int = 8, seed: int = 1, nested: bool = True,
-                subject_ids: bool = True) -> Path:
-    """``root/[Train/]Live/<id>_<k>.png`` + ``root/[Train/]Fake/<Material>/<id>_<k>.png`` (mixed case)."""
+                subject_ids: bool = True, size: tuple[int, int] = (48, 44)) -> Path:
+    """``root/[Train/]Live/<id>_<k>.png`` + ``root/[Train/]Fake/<Material>/<id>_<k>.png`` (mixed case).
+    Spoofs have a washed-out grey range (a texture cue a patch model can learn)."""
     from fpstation.core.imageio import write_image
 
     rng = np.random.default_rng(seed)
@@ -75,11 +76,11 @@ def make_livdet(root: Path, subjects: int = 8, seed: int = 1, nested: bool = Tru
     for s in range(subjects):
         for k in range(2):
             name = f"{s + 1}_{k}.png" if subject_ids else f"img{s}x{k}.png"
-            live = ridge_print(rng, 0.12)
+            live = ridge_print(rng, 0.12, *size)
             d = base / "Live"
             d.mkdir(parents=True, exist_ok=True)
             write_image(d / name, live)
-            fake = np.clip(ridge_print(rng, 0.12).astype(np.float64) * 0.3 + 150, 0, 255).astype(np.uint8)
+            fake = np.clip(ridge_print(rng, 0.12, *size).astype(np.float64) * 0.3 + 150, 0, 255).astype(np.uint8)
             d = base / ("SPOOF" if s % 2 else "Fake") / materials[s % 2]
             d.mkdir(parents=True, exist_ok=True)
             write_image(d / name, fake)

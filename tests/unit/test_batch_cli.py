@@ -164,3 +164,29 @@ def test_watch_command_processes_existing_and_bad_files(tmp_path, monkeypatch, c
     with CaseStore(case) as st:
         assert st.counts()["prints"] == 2 and st.counts()["file_errors"] == 1
     assert main(["watch", str(tmp_path / "nope"), "--case", str(case), "--polls", "1"]) == 2
+
+
+def test_stated_dpi_reaches_rows_case_and_report(tmp_path, monkeypatch):
+    """``--dpi`` on batch: every row and the case say "stated"; the HTML report shows it."""
+    monkeypatch.setenv(TEST_ANALYZERS_ENV, "fake")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good_files(folder, 2)
+    case = tmp_path / "c.db"
+    out = tmp_path / "r.csv"
+    assert main(["batch", str(folder), "--out", str(out), "--case", str(case), "--dpi", "1000", "--quiet"]) == 0
+    rows = [r for r in csv.DictReader(out.open()) if r["status"] == "done"]
+    assert rows and all(r["dpi"] == "1000.0" and r["dpi_source"] == "stated" for r in rows)
+    with CaseStore(case) as st:
+        sha = st.get_print(1)["sha256"]
+        assert st.get_print(1)["dpi_source"] == "stated"
+    html = tmp_path / "p.html"
+    assert main(["report", "--case", str(case), "--print", sha[:16], "--out", str(html), "--no-restore"]) == 0
+    assert "1000 dpi (stated)" in html.read_text()
+
+
+def test_implausible_dpi_is_a_clear_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", str(tmp_path), "--dpi", "3"])
+    assert exc.value.code == 2
+    assert "plausible scanner resolution" in capsys.readouterr().err

@@ -96,3 +96,17 @@ def test_missing_module_guard_gives_clear_message():
     with pytest.raises(ModelNotFoundError, match="not available in this installation"):
         _missing_module_guard("Restoration", needs_restoration)(None)
     assert _missing_module_guard("x", None) is None
+
+
+def test_stated_dpi_is_shown_and_recorded(files, capsys, tmp_path):
+    out_json = tmp_path / "r.json"
+    rc = cli.main(["analyze", str(files["nodpi"]), str(files["good"]), "--no-restore", "--no-pad", "--no-gender",
+                   "--dpi", "1000", "--json", str(out_json)])
+    assert rc == 0
+    assert "1000 (stated)" in capsys.readouterr().out
+    d = json.loads(out_json.read_text())
+    assert d["options"]["dpi_stated"] == 1000
+    nodpi, good = d["results"]
+    assert (nodpi["dpi"], nodpi["dpi_source"], nodpi["dpi_text"], nodpi["file_dpi"]) == (
+        1000, "stated", "1000 dpi (stated)", None)
+    assert good["dpi_source"] == "stated" and good["file_dpi"] == 500  # the file's value is kept apart

@@ -110,3 +110,44 @@ def test_wal_and_not_a_case(tmp_path):
 def test_step_records_from_errors_only():
     recs = step_records(AnalysisResult(_img(), errors={"gender": "no model"}, timings={"gender": 0.001}))
     assert [(r.step, r.error) for r in recs] == [("gender", "no model")]
+
+
+_V1_PRINTS = """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE prints (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL, idx INTEGER NOT NULL DEFAULT 0,
+    path TEXT NOT NULL, size INTEGER, width INTEGER, height INTEGER, dpi REAL, format TEXT, record TEXT,
+    finger_position INTEGER, first_seen TEXT NOT NULL, UNIQUE (sha256, idx));
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO prints (sha256, idx, path, width, height, dpi, format, first_seen)
+    VALUES ('aa', 0, '/old/a.png', 10, 12, 500, 'PNG', '2026-01-01T00:00:00Z');"""
+
+
+def test_version_1_case_is_upgraded_and_stays_readable(tmp_path):
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.executescript(_V1_PRINTS)
+    con.close()
+    with CaseStore(db) as st:
+        old = st.print_row(1)
+        assert old["dpi"] == 500 and old["dpi_source"] == "file" and old["path"] == "/old/a.png"
+        img = _img(sha="cd" * 32).with_stated_dpi(1000)
+        pid = st.record_analysis(_result(img))
+        row = st.print_row(pid)
+        assert row["dpi"] == 1000 and row["dpi_source"] == "stated"
+    version = sqlite3.connect(db).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    assert version == "2"
+
+
+def test_per_model_pad_results_are_stored_and_flattened(tmp_path):
+    from fpstation.core.pad import combine_pad
+
+    img = _img()
+    a = PadResult(0.1, 0.5, "LIVE", ModelRef("pad-socofing", "2"), 0.01, ("z-cut",))
+    b = PadResult(0.9, 0.4, "ATTACK", ModelRef("pad-livdet", "1"), 0.02, ("gelatine",))
+    res = AnalysisResult(img, pad=combine_pad([a, b]), pad_models=(a, b), timings={"pad": 0.03})
+    with CaseStore(tmp_path / "c.db") as st:
+        pid = st.record_analysis(res)
+        row = st.print_row(pid)
+        assert row["pad_verdict"] == "ATTACK"
+        assert row["pad_models"] == "pad-socofing LIVE 0.10; pad-livdet ATTACK 0.90"
+        pay = {r["step"]: r for r in st.results(pid)}["pad"]["payload"]
+        assert [m["model"] for m in pay["models"]] == ["pad-socofing", "pad-livdet"]

@@ -91,18 +91,23 @@ class _Loaded:
     """A loaded model with its card and a compiled forward function."""
 
     def __init__(self, card: Any, model: Any) -> None:
-        import tensorflow as tf
-
         self.card = card
         self.model = model
         self.ref = ModelRef(card.name, card.version, card.sha256)
         self.cam_fn: Any = None  # Grad-CAM function, built on first use (pad_explain)
+        if is_texture_model(card.data):  # classical texture features + linear model: no TensorFlow graph
+            self.forward = None
+            return
+        import tensorflow as tf
+
         shape = _card_shape(card.data)
         # Fixed signature: one trace, then ~1 ms per call on a small CNN.
         self.forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
                                    input_signature=[tf.TensorSpec([None, shape[0], shape[1], 1], tf.float32)])
 
     def logits(self, x: np.ndarray) -> np.ndarray:
+        if self.forward is None:  # texture model: x = feature rows
+            return np.asarray(self.model.decision(x), np.float64).reshape(-1)
         return np.asarray(self.forward(x.astype(np.float32))).reshape(-1)
 
 
@@ -141,14 +146,64 @@ def load_classifier(task: str, model_key: str = "", registry: Any | None = None)
             raise ModelError(f"Model “{card.name}” is a {card.task} model, not a {task} model.")
         cache_key = (id(reg), card.key + ":" + card.sha256)
         if cache_key not in _loaded:
-            cls = _FeatureLoaded if card.file.suffix == ".npz" else _Loaded
+            # .npz: gender's feature model, or the texture PAD model (_Loaded handles it without TensorFlow)
+            cls = _FeatureLoaded if card.file.suffix == ".npz" and not is_texture_model(card.data) else _Loaded
             _loaded[cache_key] = cls(card, reg.load(card.key))
         return _loaded[cache_key]
 
 
+def is_patch_model(card_data: dict) -> bool:
+    """True for a texture-patch model (``input.patches``): print logit = mean patch logit."""
+    return bool((card_data.get("input") or {}).get("patches"))
+
+
+def is_texture_model(card_data: dict) -> bool:
+    """True for the classical texture model (LBP/LPQ/WLD histograms + a linear model, .npz weights)."""
+    return card_data.get("architecture") == "pad_texture_linear"
+
+
+def _texture_logits(loaded: Any, images: Sequence[FingerprintImage]) -> np.ndarray:
+    from fpstation.ml.classifiers.patches import texture_features
+
+    model_dpi = (loaded.card.data.get("input") or {}).get("dpi")
+    nominal = ((loaded.card.data.get("domain") or {}).get("dpi") or {}).get("nominal") or model_dpi
+    x = np.stack([texture_features(im.pixels, im.dpi or nominal, model_dpi) for im in images])
+    return loaded.logits(x)
+
+
+def print_patches(image: FingerprintImage, card_data: dict) -> Any:
+    """The patches a patch model scores for ``image`` (resampled by the image's dpi, file or stated)."""
+    from fpstation.ml.classifiers.patches import extract_patches
+
+    inp = card_data.get("input") or {}
+    model_dpi = inp.get("dpi")
+    # unknown dpi: the card's domain says what to assume (the nominal training dpi)
+    dpi = image.dpi or ((card_data.get("domain") or {}).get("dpi") or {}).get("nominal") or model_dpi
+    return extract_patches(image.pixels, dpi, model_dpi, _card_shape(card_data)[0])
+
+
+def _patch_logits(loaded: _Loaded, image: FingerprintImage) -> tuple[np.ndarray, Any]:
+    pt = print_patches(image, loaded.card.data)
+    x = pt.pixels.astype(np.float32)[..., None] / 255.0
+    return loaded.logits(x), pt
+
+
 def _model_logits(loaded: _Loaded, images: Sequence[FingerprintImage]) -> np.ndarray:
+    if is_texture_model(loaded.card.data):
+        return _texture_logits(loaded, images)
+    if is_patch_model(loaded.card.data):
+        from fpstation.ml.classifiers.patches import fuse_logits
+
+        return np.array([fuse_logits(_patch_logits(loaded, im)[0]) for im in images])
     x = np.concatenate([prepare(im, loaded.card.data) for im in images], axis=0)
     return loaded.logits(x)
+
+
+def domain_check(image: FingerprintImage, card_data: dict) -> Any:
+    """:func:`fpstation.core.domain.check_domain` for a classifier card (after its resampling)."""
+    from fpstation.core.domain import check_domain
+
+    return check_domain(card_data.get("domain"), image, model_dpi=(card_data.get("input") or {}).get("dpi"))
 
 
 # ---------------------------------------------------------------------------------- PAD
@@ -188,9 +243,45 @@ def pad_predict(image: FingerprintImage, model_key: str = "", threshold: float |
     score = float(scores[0])
     thr = float(threshold) if threshold is not None else float(
         (loaded.card.data.get("threshold") or {}).get("value", 0.5))
-    return PadResult(attack_score=score, threshold=thr, verdict=pad_verdict(score, thr, uncertain_band),
+    dom = domain_check(image, loaded.card.data)
+    verdict = pad_verdict(score, thr, uncertain_band) if dom.in_domain else "UNCERTAIN"
+    reason = f"outside the sensor/resolution it was validated on: {dom.reason}" if not dom.in_domain else ""
+    return PadResult(attack_score=score, threshold=thr, verdict=verdict,
                      model=loaded.ref, seconds=time.perf_counter() - t0,
-                     attack_types_seen=tuple(loaded.card.data.get("attack_types_seen", ())))
+                     attack_types_seen=tuple(loaded.card.data.get("attack_types_seen", ())),
+                     in_domain=dom.in_domain, domain_reason=reason)
+
+
+def pad_model_keys(registry: Any | None = None) -> list[str]:
+    """Registry keys of the shipped PAD models that run side by side (the default first)."""
+    reg = _registry(registry)
+    cards = [c for c in reg.cards("pad") if c.shipped]
+    default = reg.default("pad")
+    cards.sort(key=lambda c: (c is not default and c.key != getattr(default, "key", None), c.key))
+    return [c.key for c in cards]
+
+
+def pad_predict_all(image: FingerprintImage, model_keys: Sequence[str] = (), primary: str = "",
+                    threshold: float | None = None, uncertain_band: float = 0.1,
+                    registry: Any | None = None) -> tuple[PadResult, ...]:
+    """Every PAD model's result for one print (``model_keys``; empty = all shipped PAD models).
+
+    ``primary`` (the user's chosen PAD model, "" = the default) replaces the default model in the
+    list, and the operator's ``threshold`` applies to it only; the others use their card's
+    operating threshold. A model that fails gives no result here (the pipeline reports the error).
+    """
+    keys = list(model_keys) or pad_model_keys(registry)
+    if not keys and not primary:
+        raise ModelNotFoundError("No pad model is installed (models/ holds no pad model card).")
+    reg = _registry(registry)
+    default = reg.default("pad")
+    if primary:
+        keys = [primary] + [k for k in keys if k != primary and not (default is not None and k == default.key)]
+    first = keys[0] if keys else ""
+    out = []
+    for k in keys:
+        out.append(pad_predict(image, k, threshold if k == first else None, uncertain_band, registry))
+    return tuple(out)
 
 
 def pad_rates_at(card_data: dict, threshold: float) -> dict[str, Any] | None:
@@ -255,6 +346,29 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     print typically gives an empty map (nothing pushed the score towards ATTACK).
     """
     loaded = load_classifier("pad", model_key, registry)
+    if is_texture_model(loaded.card.data):
+        # the classical model applied to each 96 px patch's own texture histograms
+        from fpstation.ml.classifiers.patches import (
+            PATCH_SIZE,
+            extract_patches,
+            patch_heatmap,
+            texture_features,
+        )
+
+        inp = loaded.card.data.get("input") or {}
+        dpi = image.dpi or ((loaded.card.data.get("domain") or {}).get("dpi") or {}).get("nominal")
+        pt = extract_patches(image.pixels, dpi, inp.get("dpi"), PATCH_SIZE)
+        x = np.stack([texture_features(p, None, None) for p in pt.pixels])
+        prob = sigmoid(apply_calibration(loaded.logits(x), loaded.card.data.get("calibration")))
+        return patch_heatmap(pt, prob)
+    if is_patch_model(loaded.card.data):
+        # a patch model's own evidence: each patch's calibrated attack probability, painted
+        # over the area it covers (0 outside the scored patches)
+        from fpstation.ml.classifiers.patches import patch_heatmap
+
+        z, pt = _patch_logits(loaded, image)
+        p = sigmoid(apply_calibration(z, loaded.card.data.get("calibration")))
+        return patch_heatmap(pt, p)
     x = prepare(image, loaded.card.data)
     if method == "occlusion":
         th, tw = x.shape[1], x.shape[2]

@@ -56,6 +56,29 @@ def _select(items: list[dict], card_data: dict, mode: str, layout: str = "") -> 
     raise DatasetError(f"Unknown subject selection “{mode}”; choose one of {', '.join(SUBJECT_MODES)}.")
 
 
+def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: Progress, cancel: CancelToken,
+                  ) -> tuple[np.ndarray, np.ndarray, list[dict], int]:
+    """Per-print path (patch models, or a stated dpi): each file read as a FingerprintImage with
+    the stated dpi, scored like inference does; also counts prints outside the model's domain."""
+    from fpstation.core.imageio import read_print
+    from fpstation.ml.classifiers import _model_logits, domain_check
+
+    z, keep, outside = [], [], 0
+    for i, it in enumerate(items):
+        if i % 8 == 0:
+            cancel.raise_if_cancelled()
+            progress(i / max(len(items), 1), f"scoring {i}/{len(items)}")
+        try:
+            im = read_print(it["path"]).with_stated_dpi(dpi)
+        except Exception:  # noqa: BLE001 - unreadable files are skipped, as in load_array
+            continue
+        z.append(float(_model_logits(loaded, [im])[0]))
+        outside += int(not domain_check(im, loaded.card.data).in_domain)
+        keep.append(it)
+    y = np.array([it["y"] for it in keep], np.int32)
+    return np.array(z, np.float64), y, keep, outside
+
+
 def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cancel: CancelToken,
             ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     from fpstation.ml.classifiers.tasks import load_array
@@ -71,12 +94,13 @@ def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cance
 
 
 def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjects: str,
-                  registry: Any | None, progress: Progress, cancel: CancelToken):
+                  registry: Any | None, progress: Progress, cancel: CancelToken, dpi: float | None = None):
     """Load the model, list and select the folder's prints, and compute raw logits.
 
     Returns ``(loaded, layout, notes, sel_note, z, y, kept)``; shared by the PAD and gender reports.
+    ``dpi`` = the folder's resolution stated by the user (files without dpi metadata).
     """
-    from fpstation.ml.classifiers import load_classifier
+    from fpstation.ml.classifiers import is_patch_model, is_texture_model, load_classifier
 
     loaded = load_classifier(kind, model_key, registry)
     layout, items, notes = task._items(Path(root), task.default_hyper())
@@ -85,14 +109,21 @@ def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjec
     items, sel_note = _select(items, loaded.card.data, subjects, layout)
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
-    z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
+    if dpi is not None or is_patch_model(loaded.card.data) or is_texture_model(loaded.card.data):
+        z, y, kept, outside = _image_logits(loaded, items, dpi, wrap_progress(progress, 0, 0.9), cancel)
+        notes = list(notes) + [f"dpi: {f'{dpi:g} (stated)' if dpi else 'from the files'}"]
+        if outside:
+            notes.append(f"{outside} of {len(kept)} prints are outside the sensor/resolution/size the model was "
+                         "validated on (at inference they would get UNCERTAIN); scored anyway here")
+    else:
+        z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
     return loaded, layout, notes, sel_note, z, y, kept
 
 
 def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "heldout",
                         threshold: float | None = None, registry: Any | None = None,
                         progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
-                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+                        dpi: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """PAD figures at the model's shipped threshold (or ``threshold``).
 
     Returns
@@ -103,7 +134,7 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
     from fpstation.ml.classifiers.tasks import PadTask
 
     loaded, layout, notes, sel_note, z, y, kept = _score_folder(
-        "pad", PadTask(), root, model_key, subjects, registry, progress, cancel)
+        "pad", PadTask(), root, model_key, subjects, registry, progress, cancel, dpi)
     s = cm.sigmoid(cm.apply_calibration(z, loaded.card.data.get("calibration")))
     types = [it["attack_type"] if it["y"] else None for it in kept]
     thr = float(threshold) if threshold is not None else float(
@@ -115,6 +146,7 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
         "task": "pad", "model": {"name": loaded.card.name, "version": loaded.card.version,
                                  "sha256": loaded.card.sha256},
         "data": str(root), "layout": layout, "subjects": subjects, "subjects_note": sel_note,
+        "dpi_stated": dpi,
         "n": int(len(y)), "n_attack": rates["n_attack"], "n_bona_fide": rates["n_bona_fide"],
         "n_subjects": len({str(it["subject"]) for it in kept}),
         "threshold": thr, "apcer": rates["apcer"], "apcer_max": rates["apcer_max"],

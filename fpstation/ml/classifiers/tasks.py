@@ -109,6 +109,24 @@ def _augment_fn(rotate: bool, shift: int = 6):
     return aug
 
 
+def _patch_augment(enabled: bool):
+    """Batch map for uint8 patches: to [0, 1]; when ``enabled``, random flips and 90° turns only.
+    No brightness/contrast jitter and no interpolation: grey-level spread and edge sharpness are
+    the cues that tell gelatine from skin."""
+    import tensorflow as tf
+
+    def aug(x, y):
+        x = tf.cast(x, tf.float32) / 255.0
+        if enabled:
+            x = tf.image.rot90(x, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+            n = tf.shape(x)[0]
+            flip = tf.random.uniform([n, 1, 1, 1]) < 0.5
+            x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+        return x, y
+
+    return aug
+
+
 def _balanced_weights(y: np.ndarray) -> dict[int, float]:
     counts = Counter(int(v) for v in y)
     n = len(y)
@@ -167,6 +185,22 @@ class _ClassifierTask:
             raise DatasetError(f"“{root}” holds only one class; {self.title} needs both.", path=str(root))
         subjects = {str(it["subject"]) for it in items}
         train_s, val_s = subject_split(subjects, hyper.val_fraction, hyper.seed)
+        forced = [str(v) for v in hyper.extra.get("val_subjects") or []]
+        if forced:
+            missing = [v for v in forced if v not in subjects]
+            if missing:
+                raise DatasetError(f"Validation subject(s) {', '.join(missing)} are not in “{root}”.", path=str(root))
+            val_s, train_s = set(forced), subjects - set(forced)
+            notes.append(f"Validation subjects chosen by the user: {', '.join(sorted(val_s, key=_natural))}.")
+        elif (not val_s or not train_s) and len(subjects) >= 2:
+            # A handful of subjects (e.g. LivDet's 7): the salted-hash split can leave one side
+            # empty; validate on the last subject (natural order) that holds both classes.
+            both = [sj for sj in sorted(subjects, key=_natural)
+                    if len({it["y"] for it in items if str(it["subject"]) == sj}) == 2]
+            val_s = {(both or sorted(subjects, key=_natural))[-1]}
+            train_s = subjects - val_s
+            notes.append(f"Only {len(subjects)} subjects: validation = subject {next(iter(val_s))} "
+                         "(the last holding both classes).")
         if not val_s or not train_s:
             raise DatasetError(f"Too few subjects ({len(subjects)}) for a subject-disjoint split.", path=str(root))
         scan = DatasetScan(root=root, layout=layout, items=items, counts=self._counts(items),
@@ -264,16 +298,135 @@ def shortcut_check(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 # ------------------------------------------------------------------------------------ PAD
 class PadTask(_ClassifierTask):
-    """Bona fide (0) vs presentation attack (1): SOCOFing Real vs Altered, or LivDet Live vs Fake."""
+    """Bona fide (0) vs presentation attack (1): SOCOFing Real vs Altered, or LivDet Live vs Fake.
+
+    Two architectures: ``pad_cnn`` sees the whole print fitted to a thumbnail (alterations);
+    ``pad_patch_cnn`` sees texture patches at a fixed physical resolution (material spoofs, see
+    :mod:`fpstation.ml.classifiers.patches`); its print score is the mean patch logit, calibrated
+    and thresholded per print. ``hyper.extra["dpi"]`` = the dataset's resolution stated by the user
+    (files without dpi metadata); ``hyper.extra["val_subjects"]`` forces the validation subjects.
+    """
 
     name = "pad"
     title = "Presentation attack"
-    architectures = ["pad_cnn"]
+    architectures = ["pad_cnn", "pad_patch_cnn"]
+
+    def __init__(self) -> None:
+        self._patch_cache: dict[tuple, Any] = {}
 
     def default_hyper(self) -> Hyper:
         h = super().default_hyper()
         h.extra["max_bpcer"] = 0.01
         return h
+
+    @staticmethod
+    def patch_hyper(h: Hyper) -> Hyper:
+        """``h`` switched to the patch model's defaults (``train pad --dpi N`` without ``--arch``)."""
+        from fpstation.ml.classifiers.patches import PATCH_DPI, PATCH_SIZE
+
+        h.architecture = "pad_patch_cnn"
+        h.input_size = PATCH_SIZE
+        h.epochs, h.batch_size, h.learning_rate = 8, 128, 2e-3
+        h.extra.update(model_dpi=PATCH_DPI, train_stride=48, train_patches=48, steps_per_epoch=60)
+        return h
+
+    # -- patch model ------------------------------------------------------------------
+    @staticmethod
+    def is_patch(hyper: Hyper) -> bool:
+        return hyper.architecture == "pad_patch_cnn"
+
+    def input_shape(self, hyper: Hyper) -> tuple[int, int]:
+        if self.is_patch(hyper):
+            return int(hyper.input_size), int(hyper.input_size)
+        return super().input_shape(hyper)
+
+    def print_patches(self, item: dict, hyper: Hyper, training: bool) -> Any:
+        """The :class:`~fpstation.ml.classifiers.patches.Patches` of one item (cached per task):
+        ``training`` = overlapping grid (more, varied patches); else the inference grid."""
+        from fpstation.ml.classifiers.patches import extract_patches
+
+        model_dpi = hyper.extra.get("model_dpi")
+        stride = int(hyper.extra.get("train_stride", hyper.input_size)) if training else None
+        cap = int(hyper.extra.get("train_patches", 48)) if training else 64
+        key = (item["path"], training, model_dpi, stride, cap, hyper.input_size, hyper.extra.get("dpi"))
+        if key not in self._patch_cache:
+            self._patch_cache[key] = extract_patches(read_gray(item["path"]), hyper.extra.get("dpi"), model_dpi,
+                                                     int(hyper.input_size), stride=stride, max_patches=cap)
+        return self._patch_cache[key]
+
+    def patch_arrays(self, items: list[dict], hyper: Hyper, training: bool, progress: Progress = null_progress,
+                     cancel: CancelToken = NEVER_CANCELLED) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+        """(patches uint8 (P, S, S), patch labels (P,), owner index (P,) into kept items, kept items)."""
+        xs, ys, owner, kept = [], [], [], []
+        for i, it in enumerate(items):
+            if i % 16 == 0:
+                cancel.raise_if_cancelled()
+                progress(i / max(len(items), 1), f"cutting patches {i}/{len(items)}")
+            try:
+                pt = self.print_patches(it, hyper, training)
+            except Exception:  # noqa: BLE001 - an unreadable file is skipped, as in arrays()
+                continue
+            xs.append(pt.pixels)
+            ys.append(np.full(len(pt.pixels), it["y"], np.int32))
+            owner.append(np.full(len(pt.pixels), len(kept), np.int32))
+            kept.append(it)
+        progress(1.0, "patches cut")
+        if not xs:
+            raise DatasetError("No readable prints to cut patches from.")
+        return np.concatenate(xs), np.concatenate(ys), np.concatenate(owner), kept
+
+    def print_logits(self, model: Any, items: list[dict], hyper: Hyper, progress: Progress = null_progress,
+                     cancel: CancelToken = NEVER_CANCELLED) -> tuple[np.ndarray, list[dict]]:
+        """Fused (mean patch logit) logit per readable item, on the inference patch grid."""
+        from fpstation.ml.classifiers.patches import fuse_logits
+
+        x, _, owner, kept = self.patch_arrays(items, hyper, False, wrap_progress(progress, 0, 0.5), cancel)
+        z = self.logits(model, x.astype(np.float32)[..., None] / 255.0, cancel=cancel)
+        return np.array([fuse_logits(z[owner == i]) for i in range(len(kept))]), kept
+
+    def _patch_datasets(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        import tensorflow as tf
+
+        xt, yt, _, _ = self.patch_arrays(scan.train_items, hyper, True)
+        xv, yv, _, _ = self.patch_arrays(scan.val_items, hyper, False)
+        ds = tf.data.Dataset.from_tensor_slices((xt[..., None], yt.astype(np.float32)[:, None]))
+        ds = ds.shuffle(len(xt), seed=hyper.seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.batch(hyper.batch_size).map(_patch_augment(hyper.augment), num_parallel_calls=1).prefetch(2)
+        steps = int(hyper.extra.get("steps_per_epoch") or 0) or max(1, len(xt) // hyper.batch_size)
+        return {"train": ds, "val": (xv.astype(np.float32)[..., None] / 255.0, yv.astype(np.float32)[:, None]),
+                "steps_per_epoch": steps, "validation_steps": None, "class_weight": _balanced_weights(yt)}
+
+    def datasets(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        if self.is_patch(hyper):
+            return self._patch_datasets(scan, hyper)
+        return super().datasets(scan, hyper)
+
+    def domain(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        """The card's ``domain`` entry: the data's (stated) dpi ±10 %, print sizes at the model's
+        dpi from 0.3× the smallest to 1.5× the largest training print."""
+        from fpstation.core.imageio import read_print
+
+        dpi = hyper.extra.get("dpi")
+        model_dpi = hyper.extra.get("model_dpi") or dpi
+        hs, ws = [], []
+        for it in scan.items[:: max(1, len(scan.items) // 50)]:
+            try:
+                im = read_print(it["path"])
+            except Exception:  # noqa: BLE001
+                continue
+            f = float(model_dpi) / float(dpi or im.dpi or model_dpi) if model_dpi else 1.0
+            hs.append(im.height * f)
+            ws.append(im.width * f)
+        out: dict[str, Any] = {"sensors": list(hyper.extra.get("sensors") or [scan.layout + " data"])}
+        if dpi or model_dpi:
+            nominal = float(dpi or model_dpi)
+            out["dpi"] = {"nominal": nominal, "min": round(nominal * 0.9), "max": round(nominal * 1.1),
+                          "unknown": "assume"}
+        if hs:
+            out["size_px"] = {"height": [round(0.3 * min(hs)), round(1.5 * max(hs))],
+                              "width": [round(0.3 * min(ws)), round(1.5 * max(ws))],
+                              "rule": "0.3x the smallest to 1.5x the largest training print, at the model's dpi"}
+        return out
 
     def _items(self, root: Path, hyper: Hyper) -> tuple[str, list[dict], list[str]]:
         layout = detect_layout(root)
@@ -310,8 +463,13 @@ class PadTask(_ClassifierTask):
     def evaluate(self, model: Any, scan: DatasetScan, hyper: Hyper, progress: Progress = null_progress,
                  cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
         """Calibrate on validation, choose the threshold for BPCER ≤ ``max_bpcer``, report rates."""
-        xv, yv, items = self.arrays(scan.val_items, hyper, wrap_progress(progress, 0, 0.5), cancel)
-        z = self.logits(model, xv, cancel=cancel)
+        if self.is_patch(hyper):
+            z, items = self.print_logits(model, scan.val_items, hyper, wrap_progress(progress, 0, 0.7), cancel)
+            yv = np.array([it["y"] for it in items], np.int32)
+            xv = None
+        else:
+            xv, yv, items = self.arrays(scan.val_items, hyper, wrap_progress(progress, 0, 0.5), cancel)
+            z = self.logits(model, xv, cancel=cancel)
         progress(0.8, "calibrating")
         cal = _calibrate(z, yv, balanced=False)
         s = cm.sigmoid(cm.apply_calibration(z, cal))
@@ -345,11 +503,23 @@ class PadTask(_ClassifierTask):
                 "bins": [float(b) for b in hist_bins],
                 "bona_fide": np.histogram(s[yv == 0], hist_bins)[0].tolist(),
                 "attack": np.histogram(s[yv == 1], hist_bins)[0].tolist()},
-            "shortcut_check": shortcut_check(xv, yv),
+            **({"shortcut_check": shortcut_check(xv, yv)} if xv is not None else {}),
         }
 
     def card_fields(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
         d = super().card_fields(scan, hyper)
+        if self.is_patch(hyper):
+            d["input"] = {"shape": [int(hyper.input_size), int(hyper.input_size), 1],
+                          "dpi": hyper.extra.get("model_dpi"), "patches": True,
+                          "data_dpi": hyper.extra.get("dpi"),
+                          "preprocessing": "print resampled to 'dpi' (from the file's or the stated dpi), "
+                                           "foreground by local grey-level variance, non-overlapping "
+                                           "patches on a grid with >= 60 % foreground (at most 64), "
+                                           "scaled to [0,1]; print logit = mean patch logit"}
+            d["hyper"].update(train_stride=hyper.extra.get("train_stride"),
+                              train_patches=hyper.extra.get("train_patches"),
+                              steps_per_epoch=hyper.extra.get("steps_per_epoch"))
+            d["domain"] = self.domain(scan, hyper)
         seen = self.attack_types(scan)
         if scan.layout == "socofing":
             order = list(SOCOFING_ATTACKS.values())

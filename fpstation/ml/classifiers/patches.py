@@ -1,0 +1,296 @@
+"""Texture patches at a fixed physical resolution, and classical texture features (numpy/OpenCV).
+
+Material-spoof PAD looks at texture (pores, ridge-edge sharpness, grey-level spread) that a
+whole-print thumbnail throws away. Both PAD approaches compared in ``training/train_pad_livdet.py``
+start here:
+
+- :func:`extract_patches` resamples a print to the model's dpi (the file's or the stated one),
+  finds the foreground (local grey-level variance) and cuts square patches on a grid over it; the
+  patch CNN scores each patch and the print's score is the mean patch logit (:func:`fuse_logits`);
+- :func:`texture_features` is the classical LivDet-2013-era baseline: multi-scale uniform LBP,
+  LPQ and a Weber local descriptor histogram over the foreground, for a linear model
+  (:class:`LinearModel`, L2 logistic regression).
+
+No TensorFlow, no Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: default patch geometry of the shipped material-spoof model
+PATCH_DPI = 1000
+PATCH_SIZE = 96
+
+
+def resample_to(pixels: np.ndarray, dpi: float | None, model_dpi: float | None) -> np.ndarray:
+    """``pixels`` resampled from ``dpi`` to ``model_dpi`` (unchanged when either is unknown)."""
+    import cv2
+
+    img = np.asarray(pixels, np.uint8)
+    if not dpi or not model_dpi:
+        return img
+    scale = float(model_dpi) / float(dpi)
+    if abs(scale - 1.0) < 0.02:
+        return img
+    h, w = img.shape[:2]
+    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def foreground_mask(img: np.ndarray, block: int = 16, min_std: float = 18.0) -> np.ndarray:
+    """Boolean H×W mask of the ridge area: local grey-level std (window ``2*block``) above
+    ``min_std`` and not blank paper, closed and cleaned with a morphological open/close."""
+    import cv2
+
+    f = img.astype(np.float32)
+    k = (2 * block + 1, 2 * block + 1)
+    m = cv2.blur(f, k)
+    s = np.sqrt(np.maximum(cv2.blur(f * f, k) - m * m, 0))
+    mask = ((s > min_std) & (m < 235)).astype(np.uint8)
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * block + 1, 2 * block + 1))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, ker)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, ker)
+    return mask.astype(bool)
+
+
+@dataclass(frozen=True)
+class Patches:
+    """Patches cut from one print: ``pixels`` uint8 (N, S, S); ``boxes`` (N, 4) y0, x0, y1, x1 in
+    the ORIGINAL image's pixels; ``scale`` = model dpi / image dpi used; ``coverage`` = foreground
+    fraction of each patch."""
+
+    pixels: np.ndarray
+    boxes: np.ndarray
+    scale: float
+    coverage: np.ndarray
+    shape: tuple[int, int]
+
+
+def extract_patches(pixels: np.ndarray, dpi: float | None, model_dpi: float | None = PATCH_DPI,
+                    size: int = PATCH_SIZE, stride: int | None = None, min_cover: float = 0.6,
+                    max_patches: int = 64, min_patches: int = 4) -> Patches:
+    """Square ``size`` px patches at ``model_dpi`` on a grid (step ``stride``, default ``size``)
+    over the foreground.
+
+    Patches whose foreground share is below ``min_cover`` are skipped; when fewer than
+    ``min_patches`` remain the best-covered ones are taken anyway (a small or faint print still gets
+    a score). At most ``max_patches`` (best covered first, ties in raster order). A print smaller
+    than one patch is padded with white paper.
+    """
+    import cv2
+
+    img = np.asarray(pixels)
+    if img.ndim == 3:
+        img = img[..., 0]
+    img = img.astype(np.uint8, copy=False)
+    oh, ow = img.shape
+    r = resample_to(img, dpi, model_dpi)
+    scale = r.shape[1] / max(ow, 1)
+    if r.shape[0] < size or r.shape[1] < size:
+        r = cv2.copyMakeBorder(r, 0, max(0, size - r.shape[0]), 0, max(0, size - r.shape[1]),
+                               cv2.BORDER_CONSTANT, value=255)
+    h, w = r.shape
+    stride = int(stride or size)
+    mask = foreground_mask(r).astype(np.float32)
+    integ = cv2.integral(mask)
+    ys = list(range(0, h - size + 1, stride)) or [0]
+    xs = list(range(0, w - size + 1, stride)) or [0]
+    # centre the grid on the image so both margins are equal
+    oy, ox = (h - size - ys[-1]) // 2, (w - size - xs[-1]) // 2
+    cand = []
+    for y in ys:
+        for x in xs:
+            y0, x0 = y + oy, x + ox
+            c = (integ[y0 + size, x0 + size] - integ[y0, x0 + size] - integ[y0 + size, x0] + integ[y0, x0]) / size ** 2
+            cand.append((float(c), y0, x0))
+    order = sorted(range(len(cand)), key=lambda i: -cand[i][0])
+    keep = [i for i in order if cand[i][0] >= min_cover]
+    if len(keep) < min_patches:
+        keep = order[:min_patches]
+    keep = sorted(keep[:max_patches])
+    out = np.stack([r[cand[i][1]:cand[i][1] + size, cand[i][2]:cand[i][2] + size] for i in keep])
+    inv = 1.0 / scale
+    boxes = np.array([[cand[i][1] * inv, cand[i][2] * inv, (cand[i][1] + size) * inv, (cand[i][2] + size) * inv]
+                      for i in keep])
+    boxes = np.clip(np.round(boxes), 0, [oh, ow, oh, ow]).astype(np.int32)
+    return Patches(out, boxes, scale, np.array([cand[i][0] for i in keep], np.float32), (oh, ow))
+
+
+def fuse_logits(logits: np.ndarray) -> float:
+    """One print score from its patch logits: their mean (a robust, order-free fusion)."""
+    z = np.asarray(logits, np.float64).ravel()
+    return float(z.mean()) if z.size else 0.0
+
+
+def patch_heatmap(patches: Patches, values: np.ndarray) -> np.ndarray:
+    """H×W float32 map (original image size): each pixel the mean ``values`` of the patches that
+    cover it (0 outside every patch)."""
+    h, w = patches.shape
+    acc = np.zeros((h, w), np.float64)
+    cnt = np.zeros((h, w), np.float64)
+    for (y0, x0, y1, x1), v in zip(patches.boxes, np.asarray(values, np.float64).ravel(), strict=True):
+        acc[y0:y1, x0:x1] += v
+        cnt[y0:y1, x0:x1] += 1
+    return (acc / np.maximum(cnt, 1)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------- classical features
+def _riu2_table() -> np.ndarray:
+    """8-bit LBP code -> rotation-invariant uniform label (number of ones, or 9 if non-uniform)."""
+    t = np.zeros(256, np.int32)
+    for c in range(256):
+        bits = [(c >> i) & 1 for i in range(8)]
+        trans = sum(bits[i] != bits[(i + 1) % 8] for i in range(8))
+        t[c] = sum(bits) if trans <= 2 else 9
+    return t
+
+
+_RIU2 = _riu2_table()
+
+
+def _lbp_hist(img: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
+    """Rotation-invariant uniform LBP (8 neighbours on the square ring at ``radius``, no
+    interpolation: fast and deterministic), 10-bin histogram over ``mask``."""
+    r = int(radius)
+    f = np.pad(img, r, mode="reflect")
+    h, w = img.shape
+    c = f[r:r + h, r:r + w]
+    code = np.zeros((h, w), np.uint8)
+    offs = [(-r, -r), (-r, 0), (-r, r), (0, r), (r, r), (r, 0), (r, -r), (0, -r)]
+    for i, (dy, dx) in enumerate(offs):
+        code |= (f[r + dy:r + dy + h, r + dx:r + dx + w] >= c).view(np.uint8) << np.uint8(i)
+    hist = np.bincount(_RIU2[code][mask], minlength=10).astype(np.float64)
+    return hist / max(hist.sum(), 1.0)
+
+
+def _lpq_hist(img: np.ndarray, mask: np.ndarray, win: int = 7) -> np.ndarray:
+    """Local phase quantisation (Ojansivu & Heikkilä 2008), no decorrelation: 256-bin histogram.
+    The four complex STFT responses are built from real separable OpenCV filters (fast)."""
+    import cv2
+
+    f = img.astype(np.float32)
+    r = (win - 1) // 2
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    one = np.ones(win, np.float32)
+    cr = np.cos(2 * np.pi * x / win).astype(np.float32)
+    ci = (-np.sin(2 * np.pi * x / win)).astype(np.float32)
+
+    def sep(kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
+        return cv2.sepFilter2D(f, cv2.CV_32F, kx, ky, borderType=cv2.BORDER_REFLECT)
+
+    rr, ii, ri, ir = sep(cr, cr), sep(ci, ci), sep(ci, cr), sep(cr, ci)  # sep(kx, ky)
+    parts = [sep(cr, one), sep(ci, one),      # [1, a] along x
+             sep(one, cr), sep(one, ci),      # [a, 1] along y
+             rr - ii, ri + ir,                # [a, a]
+             rr + ii, ir - ri]                # [a, -a]
+    code = np.zeros(f.shape, np.int32)
+    for i, p in enumerate(parts):
+        code |= (p > 0).astype(np.int32) << i
+    h = np.bincount(code[mask], minlength=256).astype(np.float64)
+    return h / max(h.sum(), 1.0)
+
+
+def _wld_hist(img: np.ndarray, mask: np.ndarray, bins_xi: int = 8, bins_theta: int = 8) -> np.ndarray:
+    """Weber local descriptor (Chen et al. 2010): differential excitation × gradient orientation."""
+    import cv2
+
+    f = img.astype(np.float32) + 1.0
+    k = np.ones((3, 3), np.float32)
+    k[1, 1] = -8
+    diff = cv2.filter2D(f, -1, k, borderType=cv2.BORDER_REFLECT)
+    xi = np.arctan(diff / f)  # (-pi/2, pi/2)
+    gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=1)
+    gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=1)
+    theta = np.arctan2(gy, gx)  # (-pi, pi]
+    bx = np.clip(((xi + np.pi / 2) / np.pi * bins_xi).astype(np.int32), 0, bins_xi - 1)
+    bt = np.clip(((theta + np.pi) / (2 * np.pi) * bins_theta).astype(np.int32), 0, bins_theta - 1)
+    h = np.bincount((bx * bins_theta + bt)[mask], minlength=bins_xi * bins_theta).astype(np.float64)
+    return h / max(h.sum(), 1.0)
+
+
+def texture_features(pixels: np.ndarray, dpi: float | None, model_dpi: float | None = PATCH_DPI,
+                     max_side: int = 1000) -> np.ndarray:
+    """Classical texture descriptor of a print's foreground (at ``model_dpi``): uniform LBP at
+    radii 1, 2, 3 (3×10 bins), LPQ (256) and WLD (64), each a normalised histogram, then
+    square-rooted (Hellinger map, so a linear model compares histograms sensibly). 350 values."""
+    img = resample_to(np.asarray(pixels, np.uint8), dpi, model_dpi)
+    if max(img.shape) > max_side:
+        img = resample_to(img, max(img.shape), max_side)
+    mask = foreground_mask(img)
+    if mask.sum() < 100:
+        mask = np.ones_like(mask)
+    ys, xs = np.nonzero(mask)  # only the foreground's bounding box is filtered
+    sl = (slice(max(ys.min() - 8, 0), ys.max() + 9), slice(max(xs.min() - 8, 0), xs.max() + 9))
+    img, mask = img[sl], mask[sl]
+    feats = [_lbp_hist(img, mask, r) for r in (1, 2, 3)] + [_lpq_hist(img, mask), _wld_hist(img, mask)]
+    return np.sqrt(np.concatenate(feats)).astype(np.float32)
+
+
+class LinearModel:
+    """L2-regularised logistic regression on standardised features (scipy L-BFGS), class-balanced.
+
+    Small enough to live in a model card (``to_dict``/``from_dict``): mean, scale, weights, bias.
+    """
+
+    def __init__(self, c: float = 1.0) -> None:
+        self.c = float(c)
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.w: np.ndarray | None = None
+        self.b = 0.0
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LinearModel:
+        from scipy.optimize import minimize
+
+        x = np.asarray(x, np.float64)
+        y = np.asarray(y, np.float64).ravel()
+        self.mean = x.mean(0)
+        self.scale = x.std(0) + 1e-6
+        xs = (x - self.mean) / self.scale
+        n1, n0 = max(y.sum(), 1), max((1 - y).sum(), 1)
+        sw = np.where(y == 1, 0.5 / n1, 0.5 / n0)
+        lam = 1.0 / (self.c * len(y))
+
+        def f(p: np.ndarray) -> tuple[float, np.ndarray]:
+            w, b = p[:-1], p[-1]
+            t = xs @ w + b
+            loss = np.sum(sw * (y * np.logaddexp(0, -t) + (1 - y) * np.logaddexp(0, t))) + 0.5 * lam * w @ w
+            g = sw * (1 / (1 + np.exp(-t)) - y)
+            return float(loss), np.concatenate([xs.T @ g + lam * w, [g.sum()]])
+
+        res = minimize(f, np.zeros(xs.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+        self.w, self.b = res.x[:-1], float(res.x[-1])
+        return self
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        assert self.w is not None and self.mean is not None and self.scale is not None
+        return ((np.asarray(x, np.float64) - self.mean) / self.scale) @ self.w + self.b
+
+    def to_dict(self) -> dict[str, Any]:
+        assert self.w is not None and self.mean is not None and self.scale is not None
+        return {"c": self.c, "mean": self.mean.tolist(), "scale": self.scale.tolist(), "w": self.w.tolist(),
+                "b": self.b}
+
+    def save(self, path: Any) -> None:
+        """Write the weights as ``.npz`` (the model file a card points to)."""
+        assert self.w is not None and self.mean is not None and self.scale is not None
+        with open(path, "wb") as fh:
+            np.savez(fh, mean=self.mean, scale=self.scale, w=self.w, b=np.array([self.b]), c=np.array([self.c]))
+
+    @classmethod
+    def load(cls, path: Any) -> LinearModel:
+        with np.load(path, allow_pickle=False) as z:
+            m = cls(float(z["c"][0]))
+            m.mean, m.scale, m.w, m.b = z["mean"], z["scale"], z["w"], float(z["b"][0])
+        return m
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LinearModel:
+        m = cls(d.get("c", 1.0))
+        m.mean, m.scale, m.w = (np.asarray(d[k], np.float64) for k in ("mean", "scale", "w"))
+        m.b = float(d["b"])
+        return m
