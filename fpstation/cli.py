@@ -18,7 +18,8 @@ import traceback
 from fpstation import __version__
 
 #: command modules, in the order shown by --help
-COMMANDS = ["analyze", "batch", "report", "watch", "evaluate", "train", "face", "selftest", "gui"]
+COMMANDS = ["analyze", "batch", "report", "watch", "compare", "enroll", "search", "evaluate", "train", "face",
+            "selftest", "gui"]
 
 
 def build_parser() -> argparse.ArgumentParser:

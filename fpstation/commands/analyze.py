@@ -1,4 +1,4 @@
-"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] ...``
+"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] ...``
 
 Reads each file (every print of a NIST file), runs :func:`fpstation.core.pipeline.analyse` with
 the analysers from :func:`fpstation.ml.inference.default_analyzers`, prints one table row per
@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-restore", action="store_true", help="skip restoration")
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
+    p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
     from fpstation.commands import add_dpi_argument
 
     add_dpi_argument(p)
@@ -87,6 +88,11 @@ def _print_entry(path: str, image, result, load_s: float, skipped: list[str]) ->
                            "attack_types_seen": list(pd.attack_types_seen), "in_domain": pd.in_domain,
                            "domain_reason": pd.domain_reason,
                            "models": [pad_dict(m) for m in (result.pad_models or (pd,))]}
+    if result.quality is not None:
+        q = result.quality
+        computed["quality"] = {"nfiq2": int(q.score), "name": q.name, "version": q.version,
+                               "actionable": {k: round(float(v), 4) for k, v in q.actionable.items()},
+                               **({"note": q.note} if q.note else {})}
     if result.gender is not None:
         g = result.gender
         # outside the validated domain the probability is no validated figure: it is not reported
@@ -119,6 +125,8 @@ def _cell(entry: dict[str, Any], step: str) -> str:
         return f"{c['method']} {c['seconds'] * 1000:.0f}ms"
     if step == "pad":
         return f"{c['verdict']} {c['attack_score']:.2f}"
+    if step == "quality":
+        return str(c["nfiq2"])
     if step == "pad models":
         c = entry["computed"].get("pad")
         return " | ".join(f"{m['model']}: {m['verdict']} {m['attack_score']:.2f}" + ("" if m["in_domain"] else " (out)")
@@ -130,21 +138,22 @@ def _cell(entry: dict[str, Any], step: str) -> str:
 
 def format_table(entries: list[dict[str, Any]]) -> str:
     """The human-readable table printed by ``analyze`` (one row per print, then the errors)."""
-    head = ("file", "size", "dpi", "format", "restoration", "pad", "pad models", "gender", "time")
+    head = ("file", "size", "dpi", "format", "nfiq2", "restoration", "pad", "pad models", "gender", "time")
     rows = []
     notes = []
     for e in entries:
         name = Path(e["path"]).name
         if "error" in e:
-            rows.append((name, "", "", "", "UNREADABLE", "", "", "", ""))
+            rows.append((name, "", "", "", "", "UNREADABLE", "", "", "", ""))
             notes.append(f"{name}: {e['error']}")
             continue
         if e.get("record"):
             name += f" [{e['record']} #{e['index']}" + (f" f{e['finger_position']}" if e["finger_position"] else "") + "]"
         total = sum(e["timings"].values())
         dpi = "unknown" if e["dpi"] is None else f"{e['dpi']:g}" + (" (stated)" if e.get("dpi_source") == "stated" else "")
-        rows.append((name, f"{e['width']}x{e['height']}", dpi, e["format"], _cell(e, "restoration"), _cell(e, "pad"),
-                     _cell(e, "pad models") if "pad" in e["computed"] else "-", _cell(e, "gender"), f"{total:.2f}s"))
+        rows.append((name, f"{e['width']}x{e['height']}", dpi, e["format"], _cell(e, "quality"), _cell(e, "restoration"),
+                     _cell(e, "pad"), _cell(e, "pad models") if "pad" in e["computed"] else "-", _cell(e, "gender"),
+                     f"{total:.2f}s"))
         pad = e["computed"].get("pad") or {}
         notes.extend(f"{name}: {m['model']}: {m['domain_reason']}" for m in pad.get("models", [])
                      if not m.get("in_domain", True) and m.get("domain_reason"))
@@ -170,8 +179,8 @@ def analyze_files(files: list[str], analyzers, debug: bool = False,
 
     entries: list[dict[str, Any]] = []
     all_read = True
-    skipped = [n for n, f in (("restoration", analyzers.restore), ("pad", analyzers.pad),
-                              ("gender", analyzers.gender)) if f is None]
+    skipped = [n for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
+                              ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is None]
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -211,8 +220,9 @@ def run(args) -> int:
     if args.restorer:
         settings.restorer = args.restorer
     base = default_analyzers(settings, restoration=not args.no_restore, pad_=not args.no_pad,
-                             gender_=not args.no_gender)
+                             gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
     analyzers = Analyzers(restore=_missing_module_guard("Restoration", base.restore),
+                          quality=_missing_module_guard("NFIQ 2", base.quality),
                           pad=_missing_module_guard("Presentation-attack detection", base.pad),
                           gender=_missing_module_guard("Gender estimation", base.gender),
                           not_fingerprint=base.not_fingerprint)

@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-restore", action="store_true", help="skip restoration")
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
+    p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from fpstation.commands import add_dpi_argument
 
@@ -106,7 +107,7 @@ def folder_and_analyzers(args):
         from fpstation.settings import Settings
 
         analyzers = default_analyzers(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
-                                      gender_=not args.no_gender)
+                                      gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
     return analyzers
 
 
@@ -126,7 +127,7 @@ def ray_setup(args):
         from fpstation.settings import Settings
 
         setup = ClusterSetup(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
-                             gender_=not args.no_gender)
+                             gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
     return setup
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-TARGETS = ["restoration", "gender", "pad", "face"]
+TARGETS = ["restoration", "gender", "pad", "face", "matching"]
 
 
 def add_common_arguments(p, data_help: str, model_word: str) -> None:

@@ -155,14 +155,15 @@ class BatchSummary:
 
 
 def requested_steps(analyzers: Analyzers) -> frozenset[str]:
-    return frozenset(n for n, f in (("restoration", analyzers.restore), ("pad", analyzers.pad),
-                                    ("gender", analyzers.gender)) if f is not None)
+    return frozenset(n for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
+                                    ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is not None)
 
 
 def _missing(analyzers: Analyzers, done: set[str]) -> Analyzers:
     return Analyzers(restore=None if "restoration" in done else analyzers.restore,
                      pad=None if "pad" in done else analyzers.pad,
                      gender=None if "gender" in done else analyzers.gender,
+                     quality=None if "quality" in done else analyzers.quality,
                      not_fingerprint=analyzers.not_fingerprint)
 
 

@@ -29,6 +29,8 @@ class Analyzers:
     #: one PadResult, or one per PAD model (then combined by fpstation.core.pad.combine_pad)
     pad: Callable[[FingerprintImage], PadResult | Sequence[PadResult]] | None = None
     gender: Callable[[FingerprintImage], GenderResult] | None = None
+    #: print quality (NFIQ 2, ``fpstation.core.matching.quality.nfiq2``)
+    quality: Callable[[FingerprintImage], object] | None = None
     #: returns why the image is not a fingerprint (e.g. "it looks like a photograph of a face"),
     #: or None; when it gives a reason no fingerprint model judges the image
     not_fingerprint: Callable[[FingerprintImage], str | None] | None = None
@@ -45,8 +47,8 @@ def analyse(
     A failing step does not stop the others: its message goes to ``errors[step]``.
     Cancellation is checked between steps and raises :class:`~fpstation.core.jobs.Cancelled`.
     """
-    steps = [(n, f) for n, f in (("restoration", analyzers.restore), ("pad", analyzers.pad),
-                                 ("gender", analyzers.gender)) if f is not None]
+    steps = [(n, f) for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
+                                 ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is not None]
     out: dict[str, object] = {}
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -84,4 +86,5 @@ def analyse(
     elif isinstance(pad, PadResult):
         pad_models = (pad,)
     return AnalysisResult(image=image, restoration=out.get("restoration"), pad=pad,  # type: ignore[arg-type]
-                          gender=out.get("gender"), timings=timings, errors=errors, pad_models=pad_models)
+                          gender=out.get("gender"), timings=timings, errors=errors, pad_models=pad_models,
+                          quality=out.get("quality"))

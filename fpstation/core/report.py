@@ -304,6 +304,10 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
                      f"{_e(d['operator'] or '(operator not named)')} at {_e(d['created'])}</td></tr>")
     else:
         parts.append("<tr><th>Operator's decision</th><td>None recorded.</td></tr>")
+    qual = results.get("quality") if results.get("quality") and not results["quality"]["error"] else None
+    if qual and qual["score"] is not None:
+        parts.append(f"<tr><th>Print quality</th><td><b>{_e(qual['model_name'])} {int(qual['score'])}</b> "
+                     "(0–100, higher is better)</td></tr>")
     parts.append(f"<tr><th>Resolution</th><td>{_e(dpi_words(p))}</td></tr></table>")
     models = ((pad or {}).get("payload") or {}).get("models") or []
     if models:  # every PAD model side by side (the verdict above is their combination, docs/adr/0100)

@@ -41,7 +41,7 @@ SCHEMA_VERSION = 2
 #: schema 2 (stated dpi): prints.dpi_source = "file" | "stated" | "" (NULL in cases written by
 #: version 1, which are upgraded in place on open and stay readable)
 #: analysis steps in display order (names used by core.pipeline.analyse)
-STEPS = ("restoration", "pad", "gender")
+STEPS = ("quality", "restoration", "pad", "gender")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,6 +109,17 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TABLE IF NOT EXISTS templates (
+    id INTEGER PRIMARY KEY,
+    print_id INTEGER NOT NULL REFERENCES prints(id),
+    extractor TEXT NOT NULL,
+    extractor_version TEXT NOT NULL,
+    template TEXT NOT NULL,        -- JSON (fpstation.core.matching.template.Template.to_dict)
+    iso BLOB,                      -- the same minutiae as ISO/IEC 19794-2:2005
+    seconds REAL,
+    created TEXT NOT NULL,
+    UNIQUE (print_id, extractor)
+);
 CREATE TABLE IF NOT EXISTS face_templates (  -- the case's face gallery (ml/face/gallery.py)
     id INTEGER PRIMARY KEY,
     identity TEXT NOT NULL,
@@ -181,6 +192,11 @@ def step_records(result: AnalysisResult) -> list[StepRecord]:
         if len(result.pad_models) > 1 or (result.pad_models and result.pad_models[0] is not p):
             payload["models"] = [pad_dict(m) for m in result.pad_models]
         out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict, payload, t.get("pad", p.seconds)))
+    q = result.quality
+    if q is not None:
+        out.append(StepRecord("quality", ModelRef(q.name, q.version), float(q.score), str(q.score),
+                              {"actionable": _jsonable(dict(q.actionable)), "note": q.note},
+                              t.get("quality")))
     g = result.gender
     if g is not None:
         # outside the model's validated domain the probability is no figure to keep or show
@@ -471,6 +487,30 @@ class CaseStore:
         return self._write(tx)
 
     # -- reading ---------------------------------------------------------------------------------
+    # -- minutiae templates (the gallery) ---------------------------------------------------------
+    def put_template(self, print_id: int, extractor: str, version: str, template_json: str,
+                     iso: bytes | None = None, seconds: float | None = None) -> None:
+        """Store (or replace) the template one extractor made of a print."""
+        ts = now_iso()
+        self._write(lambda db: db.execute(
+            "INSERT INTO templates (print_id, extractor, extractor_version, template, iso, seconds, created)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(print_id, extractor) DO UPDATE SET"
+            " extractor_version=excluded.extractor_version, template=excluded.template, iso=excluded.iso,"
+            " seconds=excluded.seconds, created=excluded.created",
+            (print_id, extractor, version, template_json, iso, seconds, ts)))
+
+    def template_version(self, print_id: int, extractor: str) -> str | None:
+        """Version of the extractor that made the stored template of a print (None: no template)."""
+        rows = self._q("SELECT extractor_version FROM templates WHERE print_id=? AND extractor=?",
+                       (print_id, extractor))
+        return rows[0][0] if rows else None
+
+    def templates(self, extractor: str) -> list[dict[str, Any]]:
+        """Every stored template of one extractor, with its print's path and index, by print id."""
+        rows = self._q("SELECT t.print_id, t.extractor_version, t.template, p.path, p.idx, p.sha256 FROM templates t"
+                       " JOIN prints p ON p.id=t.print_id WHERE t.extractor=? ORDER BY t.print_id", (extractor,))
+        return [dict(r) for r in rows]
+
     def counts(self) -> dict[str, int]:
         return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0])  # noqa: S608 - fixed table names
                 for t in ("files", "prints", "results", "file_errors", "decisions")}
@@ -529,7 +569,7 @@ class CaseStore:
 
 #: the columns of a flat row, in table/CSV order
 ROW_COLUMNS = [
-    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_source", "dpi_note", "size",
+    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_source", "dpi_note", "size", "nfiq2",
     "pad_verdict", "pad_score", "pad_threshold", "pad_models", "gender", "p_female", "restoration",
     "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
     "print_id",
@@ -546,7 +586,7 @@ def _model_text(r: dict[str, Any] | None) -> str:
 def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: dict[str, Any] | None,
              status: str = "") -> dict[str, Any]:
     """Build the flat row of a stored print from its ``prints`` row and results keyed by step."""
-    pad, gen, rst = res.get("pad"), res.get("gender"), res.get("restoration")
+    pad, gen, rst, qual = res.get("pad"), res.get("gender"), res.get("restoration"), res.get("quality")
     errors = [f"{s}: {r['error']}" for s, r in res.items() if r.get("error")]
     secs = [r["seconds"] for r in res.values() if r.get("seconds") is not None]
     return {
@@ -555,6 +595,7 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
         "width": p["width"], "height": p["height"], "dpi": p["dpi"],
         "dpi_source": p.get("dpi_source") or ("" if p["dpi"] is None else "file"),
         "dpi_note": p.get("dpi_note") or "", "size": p["size"],
+        "nfiq2": int(qual["score"]) if qual and not qual.get("error") and qual.get("score") is not None else None,
         "pad_models": pad_models_text((pad.get("payload") or {}).get("models")) if pad and not pad.get("error")
         else "",
         "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",

@@ -163,3 +163,5 @@ class AnalysisResult:
     errors: dict[str, str] = field(default_factory=dict)
     #: each PAD model's own result (alteration, material spoof, ...), in display order
     pad_models: tuple[PadResult, ...] = ()
+    #: NFIQ 2 (``fpstation.core.matching.quality.Nfiq2``: score, name, version, actionable, note)
+    quality: Any = None

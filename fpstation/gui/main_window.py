@@ -63,7 +63,8 @@ log = logging.getLogger(__name__)
 
 #: optional modules written by teammates; each exposes ``install(window)``
 EXTENSIONS = ["fpstation.gui.analysis_panel", "fpstation.gui.training_dialog",
-              "fpstation.gui.batch_view", "fpstation.gui.desk_view", "fpstation.gui.face_panel"]
+              "fpstation.gui.batch_view", "fpstation.gui.desk_view", "fpstation.gui.comparison_panel",
+              "fpstation.gui.face_panel"]
 
 #: top-level menus, in menu-bar order
 MENUS = ["&File", "&View", "&Analysis", "&Tools", "&Help"]

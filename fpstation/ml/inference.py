@@ -52,7 +52,7 @@ def gender(image: FingerprintImage, model_key: str = "", uncertain_band: float |
 
 
 def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = True,
-                      gender_: bool = True) -> Analyzers:
+                      gender_: bool = True, quality: bool = True) -> Analyzers:
     """The analysers configured by ``settings`` (a :class:`fpstation.settings.Settings`).
 
     Called on a worker thread (or in the CLI) before the first analysis: it first loads
@@ -71,8 +71,16 @@ def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = T
                                 tuple(getattr(s, "pad_models", ()) or ()))) if pad_ else None,
         # gender: the model card's uncertain band (chosen out of fold), not the PAD-oriented setting
         gender=(lambda im: gender(im, s.gender_model)) if gender_ else None,
+        quality=_nfiq2 if quality else None,
         not_fingerprint=not_fingerprint,
     )
+
+
+def _nfiq2(image: FingerprintImage):
+    """NFIQ 2 (NIST, native; no TensorFlow)."""
+    from fpstation.core.matching.quality import nfiq2
+
+    return nfiq2(image)
 
 
 # -- the Ray engine's worker set-up (fpstation.core.cluster) ---------------------------------------
@@ -112,11 +120,12 @@ class ClusterSetup:
     """
 
     def __init__(self, settings=None, *, restoration: bool = True, pad_: bool = True, gender_: bool = True,
-                 registry=None):
+                 registry=None, quality: bool = True):
         from fpstation.settings import Settings
 
         self.settings = settings or Settings()
-        self.flags = {"restoration": restoration, "pad_": pad_, "gender_": gender_}
+        # NFIQ 2 (quality) needs no model card: nbis-py's NIST code, the same version on every node
+        self.flags = {"restoration": restoration, "pad_": pad_, "gender_": gender_, "quality": quality}
         self.steps = frozenset(s for s, on in (("restoration", restoration), ("pad", pad_),
                                                ("gender", gender_)) if on)
         self.expected = {step: {"key": c.key, "name": c.name, "version": c.version, "sha256": c.sha256}

@@ -36,7 +36,7 @@ def files(tmp_path):
 def test_good_files_exit_0_with_table(files, capsys, tmp_path):
     out_json = tmp_path / "out" / "r.json"
     rc = cli.main(["analyze", str(files["good"]), str(files["nodpi"]), str(files["nist"]),
-                   "--no-restore", "--no-pad", "--no-gender", "--json", str(out_json)])
+                   "--no-restore", "--no-pad", "--no-gender", "--no-quality", "--json", str(out_json)])
     out = capsys.readouterr().out
     assert rc == 0
     assert "good.png" in out and "388" not in out and "120" in out and "unknown" in out
@@ -47,7 +47,7 @@ def test_good_files_exit_0_with_table(files, capsys, tmp_path):
     g = res[0]
     assert (g["width"], g["height"], g["dpi"], g["format"]) == (140, 120, 500.0, "PNG")
     assert len(g["sha256"]) == 64 and g["errors"] == {} and g["computed"] == {}
-    assert g["skipped"] == ["restoration", "pad", "gender"] and "load" in g["timings"]
+    assert g["skipped"] == ["quality", "restoration", "pad", "gender"] and "load" in g["timings"]
     assert res[1]["dpi"] is None
     assert [r["finger_position"] for r in res[2:]] == [2, 7]
     assert [r["record"] for r in res[2:]] == ["Type-14", "Type-14"]
@@ -80,7 +80,7 @@ def test_missing_models_are_step_errors_not_crashes(files, capsys, tmp_path, mon
     import fpstation.ml.registry as registry
 
     monkeypatch.setattr(registry, "_default", None)
-    rc = cli.main(["analyze", str(files["good"]), "--no-restore", "--json", "-"])
+    rc = cli.main(["analyze", str(files["good"]), "--no-restore", "--no-quality", "--json", "-"])
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0
     (entry,) = doc["results"]

@@ -55,7 +55,7 @@ def test_batch_with_every_step_off_gives_a_row_per_file(linked_tree, tmp_path, c
     (linked_tree / "bad.png").write_bytes(b"not an image")
     out = tmp_path / "r.csv"
     rc = main(["batch", str(linked_tree), "--out", str(out), "--case", str(tmp_path / "c.db"),
-               "--no-restore", "--no-pad", "--no-gender", "--quiet"])
+               "--no-restore", "--no-pad", "--no-gender", "--no-quality", "--quiet"])
     assert rc == 0
     rows = list(csv.DictReader(out.open()))
     assert sorted(os.path.basename(r["path"]) for r in rows) == ["a.png", "b.png", "bad.png"]
@@ -65,7 +65,7 @@ def test_batch_with_every_step_off_gives_a_row_per_file(linked_tree, tmp_path, c
     # a second run finds them stored and skips them (nothing to add)
     out2 = tmp_path / "r2.csv"
     assert main(["batch", str(linked_tree), "--out", str(out2), "--case", str(tmp_path / "c.db"),
-                 "--no-restore", "--no-pad", "--no-gender", "--quiet"]) == 0
+                 "--no-restore", "--no-pad", "--no-gender", "--no-quality", "--quiet"]) == 0
     assert sorted(r["status"] for r in csv.DictReader(out2.open())) == ["bad file", "skipped", "skipped"]
 
 

@@ -1,0 +1,445 @@
+"""The "Comparison" dock: NFIQ 2, minutiae overlays on both views, local-quality map, the 1:1
+Compare window and the case gallery (enrol a folder, search the current print).
+
+``install(window)`` wires it to the window's extension API (``printShown``, ``printCleared``,
+``analysisFinished``, ``add_dock``, ``menu``, ``run_task``). Everything computed (minutiae, NFIQ 2,
+the quality map, enrolment, search) runs as a :class:`~fpstation.workers.Task` on a pool; results
+for a print that is no longer shown are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fpstation.core.types import AnalysisResult, FingerprintImage
+from fpstation.gui.minutiae_items import MinutiaeOverlay
+from fpstation.workers import Task
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------- jobs (pool threads)
+def quality_job(image: FingerprintImage, *, progress, cancel):
+    from fpstation.core.matching.quality import nfiq2
+
+    progress(0.1, "NFIQ 2")
+    return image, nfiq2(image)
+
+
+def minutiae_job(image: FingerprintImage, extractor: str, *, progress, cancel):
+    from fpstation.core.matching import extract
+
+    progress(0.1, "minutiae")
+    return image, extract(image, extractor)
+
+
+def quality_map_job(image: FingerprintImage, *, progress, cancel):
+    from fpstation.core.matching.quality import local_quality_map
+
+    return image, local_quality_map(image.pixels)
+
+
+def enroll_job(store, folder: str, extractor: str, *, progress, cancel):
+    from fpstation.core.imageio import iter_image_files
+    from fpstation.core.matching.gallery import enroll
+
+    files = list(iter_image_files(folder, recursive=True))
+    return enroll(store, files, extractor, progress=progress, cancel=cancel)
+
+
+def search_job(store, image: FingerprintImage, extractor: str, matcher: str, top: int, *, progress, cancel):
+    from fpstation.core.matching import extract
+    from fpstation.core.matching.gallery import load_gallery
+
+    progress(0.1, "loading the gallery")
+    gallery = load_gallery(store, extractor)
+    cancel.raise_if_cancelled()
+    progress(0.4, "minutiae of the probe")
+    probe = extract(image, extractor)
+    cancel.raise_if_cancelled()
+    progress(0.6, f"searching {len(gallery)} templates")
+    return image, len(gallery), gallery.search(probe, top=top, matcher=matcher)
+
+
+class ComparisonPanel(QWidget):
+    """Controls of the dock (state only; ``install`` connects the jobs)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from fpstation.core.matching import DEFAULT_EXTRACTOR, DEFAULT_MATCHER, EXTRACTORS, MATCHERS
+
+        self.extractor_combo = QComboBox()
+        for k, info in EXTRACTORS.items():
+            self.extractor_combo.addItem(info.label, k)
+        self.extractor_combo.setCurrentIndex(list(EXTRACTORS).index(DEFAULT_EXTRACTOR))
+        self.matcher_combo = QComboBox()
+        for k, info in MATCHERS.items():
+            self.matcher_combo.addItem(info.label, k)
+        self.matcher_combo.setCurrentIndex(list(MATCHERS).index(DEFAULT_MATCHER))
+        self.show_minutiae = QCheckBox("Show minutiae on both views")
+        self.right_from_restored = QCheckBox("Right view: minutiae of the restored print")
+        self.right_from_restored.setChecked(True)
+        self.right_from_restored.setToolTip("Unticked: the original's minutiae on both views, so what "
+                                            "restoration changed stands out")
+        self.quality_map = QCheckBox("Local quality map (left view)")
+        self.quality_map.setToolTip("Block ridge clarity (orientation coherence × contrast): green clear, "
+                                    "red unclear. Not part of NFIQ 2.")
+        self.nfiq2_label = QLabel("—")
+        self.minutiae_label = QLabel("—")
+        self.minutiae_label.setWordWrap(True)
+        self.compare_button = QPushButton("Compare with…")
+        self.compare_button.setToolTip("Open the Compare window with this print as A and a file as B")
+        g1 = QGroupBox("Quality and minutiae")
+        f1 = QFormLayout(g1)
+        f1.addRow("NFIQ 2:", self.nfiq2_label)
+        f1.addRow("Extractor:", self.extractor_combo)
+        f1.addRow(self.show_minutiae)
+        f1.addRow(self.right_from_restored)
+        f1.addRow("Minutiae:", self.minutiae_label)
+        f1.addRow(self.quality_map)
+        f1.addRow("Matcher:", self.matcher_combo)
+        f1.addRow(self.compare_button)
+
+        self.case_label = QLabel("no case open (one is created on enrolment)")
+        self.case_label.setWordWrap(True)
+        self.enroll_button = QPushButton("Enrol folder…")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.top_spin = QSpinBox()
+        self.top_spin.setRange(1, 100)
+        self.top_spin.setValue(10)
+        self.search_button = QPushButton("Search current print")
+        self.search_status = QLabel("")
+        self.search_status.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["rank", "score", "print"])
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setToolTip("Double-click a candidate to open it in the Compare window")
+        g2 = QGroupBox("Gallery (1:N search in the case)")
+        v2 = QVBoxLayout(g2)
+        v2.addWidget(self.case_label)
+        row = QHBoxLayout()
+        row.addWidget(self.enroll_button)
+        row.addWidget(self.cancel_button)
+        v2.addLayout(row)
+        v2.addWidget(self.progress)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.search_button)
+        row2.addWidget(QLabel("top"))
+        row2.addWidget(self.top_spin)
+        v2.addLayout(row2)
+        v2.addWidget(self.search_status)
+        v2.addWidget(self.table, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(g1)
+        lay.addWidget(g2, 1)
+        self.candidates: list[Any] = []
+
+    @property
+    def extractor(self) -> str:
+        return self.extractor_combo.currentData()
+
+    @property
+    def matcher(self) -> str:
+        return self.matcher_combo.currentData()
+
+    def show_candidates(self, cands: list[Any], threshold: float | None) -> None:
+        self.candidates = list(cands)
+        self.table.setRowCount(len(cands))
+        for r, c in enumerate(cands):
+            mark = " ✓" if threshold is not None and c.score >= threshold else ""
+            for col, text in enumerate((str(r + 1), f"{c.score:.4f}{mark}", c.label or str(c.print_id))):
+                it = QTableWidgetItem(text)
+                if col == 2:
+                    it.setToolTip(c.path)
+                self.table.setItem(r, col, it)
+
+
+def install(window: Any) -> ComparisonPanel:
+    """Add the Comparison dock and the Tools → Compare Prints… action to ``window``."""
+    from PySide6.QtWidgets import QScrollArea
+
+    from fpstation.gui.compare_window import CompareWindow
+
+    panel = ComparisonPanel()
+    window.comparison_panel = panel
+    scroll = QScrollArea()
+    scroll.setWidget(panel)
+    scroll.setWidgetResizable(True)
+    dock = window.add_dock(scroll, "Comparison")
+    dock.hide()  # opened from View / Tools; the PAD and gender docks keep the room by default
+    nfiq_row = QLabel("—")
+    nfiq_row.setWordWrap(True)
+    nfiq_row.setMinimumWidth(1)  # like the other info rows: wrap inside the sidebar, never widen it
+    window.info.layout().addRow("NFIQ 2:", nfiq_row)
+    left = MinutiaeOverlay(window.left_view.scene())
+    right = MinutiaeOverlay(window.right_view.scene())
+    state: dict[str, Any] = {"image": None, "restored": None, "q": None, "tasks": {}, "enroll": None,
+                             "windows": [], "t_orig": None, "t_rest": None}
+
+    def run(key: str, pool: str, task: Task, what: str) -> Task:
+        old = state["tasks"].get(key)
+        if old is not None:
+            old.cancel()
+        state["tasks"][key] = task
+        window.run_task(pool, task, what)
+        return task
+
+    def current(key: str, task: Task, image: FingerprintImage) -> bool:
+        return state["tasks"].get(key) is task and (image is state["image"] or image is state["restored"])
+
+    # ---- NFIQ 2 and minutiae
+    def start_quality(image: FingerprintImage) -> None:
+        task = Task(quality_job, image, name="NFIQ 2")
+
+        def done(out, t=task) -> None:
+            im, q = out
+            if not current("q", t, im):
+                return
+            state["q"] = q
+            text = f"{q.score}  ({q.name})" + (f"; {q.note}" if q.note else "")
+            panel.nfiq2_label.setText(text)
+            nfiq_row.setText(f"{q.score} / 100")
+            nfiq_row.setToolTip(text)
+
+        task.signals.result.connect(done)
+        task.signals.error.connect(lambda exc: (panel.nfiq2_label.setText(f"unavailable: {exc}"),
+                                                nfiq_row.setText("unavailable")))
+        run("q", "inference", task, "NFIQ 2")
+
+    def show_counts() -> None:
+        to, tr = state["t_orig"], state["t_rest"]
+        parts = []
+        if to is not None:
+            parts.append(f"{to.n} on the original")
+        if tr is not None:
+            parts.append(f"{tr.n} on the restored print")
+        panel.minutiae_label.setText(", ".join(parts) or "—")
+
+    def start_minutiae(image: FingerprintImage, which: str) -> None:
+        task = Task(minutiae_job, image, panel.extractor, name=f"minutiae ({which})")
+
+        def done(out, t=task, which=which) -> None:
+            im, tmpl = out
+            if not current(which, t, im):
+                return
+            state["t_orig" if which == "orig" else "t_rest"] = tmpl
+            refresh_overlays()
+            show_counts()
+
+        task.signals.result.connect(done)
+        task.signals.error.connect(lambda exc: panel.minutiae_label.setText(f"unavailable: {exc}"))
+        run(which, "inference", task, f"minutiae of the {'original' if which == 'orig' else 'restored'} print")
+
+    def refresh_overlays() -> None:
+        on = panel.show_minutiae.isChecked()
+        to, tr = state["t_orig"], state["t_rest"]
+        left.set(to.minutiae if (on and to is not None) else None)
+        rt = tr if panel.right_from_restored.isChecked() else to
+        right.set(rt.minutiae if (on and rt is not None) else None)
+
+    def want_minutiae() -> None:
+        if not panel.show_minutiae.isChecked():
+            refresh_overlays()
+            return
+        if state["image"] is not None and state["t_orig"] is None:
+            start_minutiae(state["image"], "orig")
+        if state["restored"] is not None and state["t_rest"] is None and panel.right_from_restored.isChecked():
+            start_minutiae(state["restored"], "rest")
+        refresh_overlays()
+
+    def want_quality_map() -> None:
+        im = state["image"]
+        if not panel.quality_map.isChecked() or im is None:
+            window.left_view.set_overlay(None)
+            return
+        task = Task(quality_map_job, im, name="quality map")
+
+        def done(out, t=task) -> None:
+            image, qm = out
+            if current("qmap", t, image) and panel.quality_map.isChecked():
+                window.left_view.set_overlay(1.0 - qm, 0.35)  # heat colours: red = unclear ridges
+
+        task.signals.result.connect(done)
+        run("qmap", "inference", task, "local quality map")
+
+    def on_print(image: FingerprintImage) -> None:
+        state.update(image=image, restored=None, q=None, t_orig=None, t_rest=None)
+        panel.nfiq2_label.setText("computing…")
+        nfiq_row.setText("computing…")
+        panel.minutiae_label.setText("—")
+        left.set(None)
+        right.set(None)
+        start_quality(image)
+        want_minutiae()
+        want_quality_map()
+
+    def on_cleared() -> None:
+        for t in state["tasks"].values():
+            t.cancel()
+        state.update(image=None, restored=None, q=None, t_orig=None, t_rest=None)
+        panel.nfiq2_label.setText("—")
+        nfiq_row.setText("—")
+        panel.minutiae_label.setText("—")
+        left.set(None)
+        right.set(None)
+
+    def on_analysis(result: AnalysisResult) -> None:
+        if result.image is not state["image"] or result.restoration is None:
+            return
+        px = np.asarray(result.restoration.pixels)
+        if px.shape != result.image.pixels.shape:
+            return
+        state["restored"] = replace(result.image, pixels=px)
+        state["t_rest"] = None
+        want_minutiae()
+
+    def on_extractor(_i: int) -> None:
+        state["t_orig"] = state["t_rest"] = None
+        want_minutiae()
+
+    window.printShown.connect(on_print)
+    if hasattr(window, "printCleared"):
+        window.printCleared.connect(on_cleared)
+    window.analysisFinished.connect(on_analysis)
+    panel.show_minutiae.toggled.connect(lambda _on: want_minutiae())
+    panel.right_from_restored.toggled.connect(lambda _on: want_minutiae())
+    panel.quality_map.toggled.connect(lambda _on: want_quality_map())
+    panel.extractor_combo.currentIndexChanged.connect(on_extractor)
+
+    # ---- Compare window
+    def open_compare(a: FingerprintImage | None = None, b_path: str | None = None) -> CompareWindow:
+        w = CompareWindow(window.pools, a, None, panel.extractor, panel.matcher)
+        w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        state["windows"].append(w)
+        w.destroyed.connect(lambda *_: state["windows"].remove(w) if w in state["windows"] else None)
+        if b_path:
+            w.open_path(1, b_path)
+        w.show()
+        return w
+
+    def compare_with() -> None:
+        from fpstation.gui.main_window import FILE_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(window, "Compare with…", "", FILE_FILTER)
+        if path:
+            open_compare(state["image"], path)
+
+    panel.compare_button.clicked.connect(compare_with)
+    window.open_compare = open_compare
+    tools = window.menu("&Tools")
+    act = tools.addAction("&Compare Prints…")
+    act.setToolTip("1:1 comparison: two prints side by side with their paired minutiae")
+    act.triggered.connect(lambda: open_compare(state["image"]))
+    act2 = tools.addAction("Comparison && &Gallery Panel")
+    act2.triggered.connect(lambda: (dock.show(), dock.raise_()))
+
+    # ---- gallery
+    def store():
+        from fpstation.gui.case import case_controller
+
+        s = case_controller(window).ensure()
+        panel.case_label.setText(f"Case: {Path(s.path).name}")
+        return s
+
+    def enroll_folder(folder: str | None = None) -> Task | None:
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(window, "Enrol a folder of prints into the case")
+        if not folder:
+            return None
+        task = Task(enroll_job, store(), folder, panel.extractor, name="enrol")
+        state["enroll"] = task
+        panel.enroll_button.setEnabled(False)
+        panel.cancel_button.setEnabled(True)
+        panel.progress.setFormat("%p% enrolling…")
+
+        def prog(f: float, msg: str) -> None:
+            panel.progress.setValue(int(1000 * f))
+            panel.progress.setFormat(f"%p% {msg}"[:80])
+
+        def finished(*_a) -> None:
+            panel.enroll_button.setEnabled(True)
+            panel.cancel_button.setEnabled(False)
+
+        def done(rep) -> None:
+            panel.progress.setValue(1000)
+            panel.progress.setFormat(f"enrolled {rep.enrolled}, already there {rep.skipped}, failed {len(rep.failed)}")
+
+        task.signals.progress.connect(prog)
+        task.signals.result.connect(done)
+        task.signals.cancelled.connect(lambda: panel.progress.setFormat("cancelled — Enrol again resumes"))
+        task.signals.error.connect(lambda exc: panel.progress.setFormat(f"failed: {exc}"))
+        task.signals.finished.connect(finished)
+        window.run_task("io", task, "gallery enrolment")
+        return task
+
+    def cancel_enroll() -> None:
+        if state["enroll"] is not None:
+            state["enroll"].cancel()
+
+    def search() -> Task | None:
+        from fpstation.core.matching import operating_point
+
+        im = state["image"]
+        if im is None:
+            panel.search_status.setText("Open a print first: it is the probe.")
+            return None
+        task = Task(search_job, store(), im, panel.extractor, panel.matcher, panel.top_spin.value(), name="search")
+        panel.search_status.setText("searching…")
+
+        def done(out, t=task) -> None:
+            image, n, cands = out
+            if state["tasks"].get("search") is not t:
+                return
+            op = operating_point(panel.extractor, panel.matcher)
+            thr = op["threshold"] if op else None
+            panel.show_candidates(cands, thr)
+            panel.search_status.setText(f"{len(cands)} candidates from {n} templates for {image.label}"
+                                        + ("" if thr is None else f" (✓ = above the FMR 0.1 % threshold {thr:.4g})")
+                                        + ("" if n else " — the gallery is empty: enrol a folder first"))
+
+        task.signals.result.connect(done)
+        task.signals.error.connect(lambda exc: panel.search_status.setText(f"search failed: {exc}"))
+        return run("search", "inference", task, "gallery search")
+
+    def open_candidate(row: int, _col: int = 0) -> None:
+        if 0 <= row < len(panel.candidates):
+            open_compare(state["image"], panel.candidates[row].path)
+
+    panel.enroll_button.clicked.connect(lambda: enroll_folder())
+    panel.cancel_button.clicked.connect(cancel_enroll)
+    panel.search_button.clicked.connect(search)
+    panel.table.cellDoubleClicked.connect(open_candidate)
+    window.enroll_folder = enroll_folder
+    window.gallery_search = search
+    panel._open_candidate = open_candidate  # for tests
+    window.comparison_dock = dock
+    return panel
