@@ -1,7 +1,7 @@
 """Several PAD models side by side: one combined verdict for the operator (no Qt, no TensorFlow).
 
 Each PAD model covers the attack kinds it has seen (``pad-socofing``: synthetic alterations;
-``pad-livdet``: gelatine spoofs on one optical sensor). The combined verdict (docs/adr/0100):
+``pad-livdet``: gelatine spoofs on one optical sensor). The combined verdict (docs/adr/0101):
 
 - ATTACK when any model inside its domain says ATTACK;
 - UNCERTAIN when any model inside its domain is UNCERTAIN, or when no model is inside its domain

@@ -310,7 +310,7 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
                      "(0–100, higher is better)</td></tr>")
     parts.append(f"<tr><th>Resolution</th><td>{_e(dpi_words(p))}</td></tr></table>")
     models = ((pad or {}).get("payload") or {}).get("models") or []
-    if models:  # every PAD model side by side (the verdict above is their combination, docs/adr/0100)
+    if models:  # every PAD model side by side (the verdict above is their combination, docs/adr/0101)
         parts.append("<table><tr><th>Liveness model</th><th>Verdict</th><th>Attack score</th><th>Threshold</th>"
                      "<th>Attack kinds it has seen</th><th>Domain</th></tr>")
         for m in models:

@@ -281,10 +281,7 @@ def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, wid
     out = layers.Dense(1, name="logit")(pooled)
     model = keras.Model(inp, out, name=name)
     if compile:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
-                               keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+        _compile_binary(model, learning_rate)
     return model
 
 
@@ -330,10 +327,7 @@ def build_reference_gender_cnn(input_shape: tuple[int, int, int] = (96, 96, 1), 
     out = layers.Dense(1, name="logit")(x)
     model = keras.Model(inp, out, name="reference_gender_cnn")
     if compile:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
-                               keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+        _compile_binary(model, learning_rate)
     return model
 
 
@@ -366,10 +360,7 @@ def build_pad_patch_cnn(input_shape: tuple[int, int, int] = (96, 96, 1), *, widt
     out = layers.Dense(1, name="logit")(pooled)
     model = keras.Model(inp, out, name="pad_patch_cnn")
     if compile:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                      loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
-                               keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+        _compile_binary(model, learning_rate)
     return model
 
 
@@ -377,3 +368,13 @@ def build_pad_patch_cnn(input_shape: tuple[int, int, int] = (96, 96, 1), *, widt
 CLASSIFIER_BUILDERS = {"pad_cnn": build_pad_cnn, "gender_cnn": build_gender_cnn,
                        "reference_gender_cnn": build_reference_gender_cnn,
                        "pad_patch_cnn": build_pad_patch_cnn}
+
+
+def _compile_binary(model: Any, learning_rate: float) -> None:
+    """Adam + binary cross-entropy on one logit, with AUC and accuracy (every classifier here)."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
+                           keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
