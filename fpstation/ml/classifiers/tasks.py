@@ -420,8 +420,10 @@ class PadTask(_ClassifierTask):
         out: dict[str, Any] = {"sensors": list(hyper.extra.get("sensors") or [scan.layout + " data"])}
         if dpi or model_dpi:
             nominal = float(dpi or model_dpi)
+            # a texture model works at a physical scale: with no dpi (read or stated) it cannot
+            # know the scale, so such a print is outside its domain rather than assumed to fit
             out["dpi"] = {"nominal": nominal, "min": round(nominal * 0.9), "max": round(nominal * 1.1),
-                          "unknown": "assume"}
+                          "unknown": "outside"}
         if hs:
             out["size_px"] = {"height": [round(0.3 * min(hs)), round(1.5 * max(hs))],
                               "width": [round(0.3 * min(ws)), round(1.5 * max(ws))],
