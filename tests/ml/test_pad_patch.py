@@ -47,7 +47,7 @@ def test_card_of_the_patch_model(patch_model):
     d = card.data
     assert d["architecture"] == "pad_patch_cnn" and d["input"]["patches"] is True
     assert d["input"]["dpi"] == 1000 and d["input"]["shape"] == [32, 32, 1]
-    assert d["domain"]["dpi"] == {"nominal": 1000.0, "min": 900, "max": 1100, "unknown": "assume"}
+    assert d["domain"]["dpi"] == {"nominal": 1000.0, "min": 900, "max": 1100, "unknown": "outside"}
     assert d["domain"]["size_px"]["height"][0] < 160 < d["domain"]["size_px"]["height"][1]
     assert set(d["attack_types_seen"]) <= {"gelatine", "latex"} and "value" in d["threshold"]
     assert "--dpi 1000" in d["training"]["command"]
