@@ -93,41 +93,48 @@ class RowWriter:
             self.fh.close()
 
 
-def folder_and_analyzers(args):
-    """Check ``args.folder`` and build the analysers chosen by ``--no-restore/--no-pad/--no-gender``
-    (shared by ``batch`` and ``watch``)."""
-    from fpstation.core.batch import analyzers_from_env
+def _check_folder(args) -> None:
     from fpstation.core.errors import FileAccessError
 
     if not args.folder.is_dir():
         raise FileAccessError(f"The folder “{args.folder}” does not exist or is not a folder.", path=str(args.folder))
+
+
+def _analyzer_choice(args) -> dict:
+    """The ``--no-restore/--no-pad/--no-gender/--no-quality`` choice as keyword arguments."""
+    return dict(restoration=not args.no_restore, pad_=not args.no_pad, gender_=not args.no_gender,
+                quality=not getattr(args, "no_quality", False))
+
+
+def folder_and_analyzers(args):
+    """Check ``args.folder`` and build the analysers chosen by ``--no-restore/--no-pad/--no-gender``
+    (shared by ``batch`` and ``watch``)."""
+    from fpstation.core.batch import analyzers_from_env
+
+    _check_folder(args)
     analyzers = analyzers_from_env()
     if analyzers is None:
         from fpstation.ml.inference import default_analyzers
         from fpstation.settings import Settings
 
-        analyzers = default_analyzers(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
-                                      gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
+        analyzers = default_analyzers(Settings.load(), **_analyzer_choice(args))
     return analyzers
 
 
 def ray_setup(args):
     """The Ray workers' set-up for ``--engine ray`` (checked before anything is written)."""
     from fpstation.core.cluster import ClusterError, import_ray, setup_from_env
-    from fpstation.core.errors import FileAccessError
 
     if getattr(args, "workers", None) is not None and args.workers < 1:
         raise ClusterError("--workers must be at least 1.")
     import_ray()  # says how to install Ray when it is missing
-    if not args.folder.is_dir():
-        raise FileAccessError(f"The folder “{args.folder}” does not exist or is not a folder.", path=str(args.folder))
+    _check_folder(args)
     setup = setup_from_env()
     if setup is None:
         from fpstation.ml.inference import ClusterSetup
         from fpstation.settings import Settings
 
-        setup = ClusterSetup(Settings.load(), restoration=not args.no_restore, pad_=not args.no_pad,
-                             gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
+        setup = ClusterSetup(Settings.load(), **_analyzer_choice(args))
     return setup
 
 
