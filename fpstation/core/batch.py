@@ -30,7 +30,7 @@ from typing import Any
 
 from fpstation.core.errors import FileAccessError, FpError, ImageReadError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
-from fpstation.core.pipeline import Analyzers, analyse
+from fpstation.core.pipeline import Analyzers, analyse, analysis_steps
 from fpstation.core.store import CaseStore
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, ModelRef, PadResult
 
@@ -155,8 +155,7 @@ class BatchSummary:
 
 
 def requested_steps(analyzers: Analyzers) -> frozenset[str]:
-    return frozenset(n for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
-                                    ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is not None)
+    return frozenset(n for n, _ in analysis_steps(analyzers))
 
 
 def _missing(analyzers: Analyzers, done: set[str]) -> Analyzers:

@@ -36,6 +36,12 @@ class Analyzers:
     not_fingerprint: Callable[[FingerprintImage], str | None] | None = None
 
 
+def analysis_steps(analyzers: Analyzers) -> list[tuple[str, Callable]]:
+    """The steps ``analyzers`` asks for, in the order :func:`analyse` runs them, as (name, callable)."""
+    return [(n, f) for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
+                                ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is not None]
+
+
 def analyse(
     image: FingerprintImage,
     analyzers: Analyzers,
@@ -47,8 +53,7 @@ def analyse(
     A failing step does not stop the others: its message goes to ``errors[step]``.
     Cancellation is checked between steps and raises :class:`~fpstation.core.jobs.Cancelled`.
     """
-    steps = [(n, f) for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
-                                 ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is not None]
+    steps = analysis_steps(analyzers)
     out: dict[str, object] = {}
     timings: dict[str, float] = {}
     errors: dict[str, str] = {}
