@@ -201,8 +201,6 @@ def _model_logits(loaded: _Loaded, images: Sequence[FingerprintImage]) -> np.nda
 
 def domain_check(image: FingerprintImage, card_data: dict) -> Any:
     """:func:`fpstation.core.domain.check_domain` for a classifier card (after its resampling)."""
-    from fpstation.core.domain import check_domain
-
     return check_domain(card_data.get("domain"), image, model_dpi=(card_data.get("input") or {}).get("dpi"))
 
 
@@ -471,7 +469,7 @@ def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", regis
 
         # dpi and size first: a print that fails them gets no features (a 1000×1000 print would
         # cost ~50× a SOCOFing one) and a neutral logit that is never reported
-        pre = [check_domain(domain, im, None, model_dpi=model_dpi) for im in images]
+        pre = [domain_check(im, data) for im in images]
         members = np.zeros((len(images), loaded.model.coef.shape[0]))
         checks = list(pre)
         todo = [i for i, c in enumerate(pre) if c.in_domain]
@@ -484,7 +482,7 @@ def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", regis
     else:
         z = apply_calibration(_model_logits(loaded, images), data.get("calibration"))
         members = np.asarray(z, np.float64).reshape(-1, 1)
-        checks = [check_domain(domain, im, None, model_dpi=model_dpi) for im in images]
+        checks = [domain_check(im, data) for im in images]
     return members.mean(axis=1), members, checks, loaded
 
 
