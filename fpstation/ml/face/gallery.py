@@ -11,7 +11,6 @@ templates. A matrix product, so 10k identities cost milliseconds (bench/face_ben
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,10 +151,3 @@ def gallery_from_rows(model: str, rows: list[dict[str, Any]], model_sha256: str 
 def load_gallery(store: Any, embedder: Any) -> Gallery:
     """The case's gallery for this embedder's model."""
     return gallery_from_rows(embedder.key, store.face_templates(embedder.key), embedder.sha256)
-
-
-def templates_box(row: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return json.loads(row.get("box") or "{}")
-    except ValueError:
-        return {}
