@@ -320,7 +320,8 @@ def run_batch_ray(
     ----------
     source, store, progress, cancel, partial, extensions, recursive : as for ``run_batch``.
     setup : picklable, zero-argument, returns the :class:`Analyzers` — called once on each worker.
-    steps : the steps ``setup`` builds (for resume); default: ask ``setup.steps`` or build locally.
+    steps : the steps ``setup`` builds (for resume); default: ``setup.requested`` (else
+        ``setup.steps``) or build locally.
     reader : file path → prints on the worker (transport ``path`` only); default ``core.imageio``.
     address : a Ray cluster to join (``auto``, ``ray://host:10001``); ``None`` starts a local Ray.
     workers : number of worker actors (default: every CPU of the cluster).
@@ -349,8 +350,9 @@ def run_batch_ray(
     t0 = time.perf_counter()
     files = list_images(source, extensions, recursive)
     total = len(files)
-    want = frozenset(steps) if steps is not None else frozenset(getattr(setup, "steps", None) or
-                                                                requested_steps(setup()))
+    if steps is None:  # what the setup will build, without building it here on the driver
+        steps = getattr(setup, "requested", getattr(setup, "steps", None))
+    want = frozenset(steps) if steps is not None else requested_steps(setup())
     emit = partial or (lambda _item: None)
     summary = BatchSummary(files=total)
     progress(0.0, f"0/{total} files · starting Ray")

@@ -87,6 +87,12 @@ def _nfiq2(image: FingerprintImage):
 _STEP_TASK = {"restoration": "restoration", "pad": "pad", "gender": "gender"}
 
 
+def _default_registry():
+    from fpstation.ml.registry import get_registry
+
+    return get_registry()
+
+
 def _selected_cards(settings, steps, registry=None) -> dict:
     """step → the model card ``settings`` selects for it (what inference will load), or None when
     that step needs no model (classical restorer) or none is installed (the rows then carry the
@@ -99,7 +105,9 @@ def _selected_cards(settings, steps, registry=None) -> dict:
     out: dict = {}
     for step in steps:
         try:
-            if step == "restoration":
+            if step.startswith("pad:"):  # a further PAD model that runs side by side (pad_all)
+                out[step] = reg.card(step[4:])
+            elif step == "restoration":
                 out[step] = None if settings.restorer == "classical" else find_card(settings.restorer, reg)
             else:
                 key = settings.pad_model if step == "pad" else settings.gender_model
@@ -128,8 +136,21 @@ class ClusterSetup:
         self.flags = {"restoration": restoration, "pad_": pad_, "gender_": gender_, "quality": quality}
         self.steps = frozenset(s for s, on in (("restoration", restoration), ("pad", pad_),
                                                ("gender", gender_)) if on)
+        #: every step a print must hold to count as done on a re-run (as core.batch.requested_steps)
+        self.requested = self.steps | ({"quality"} if quality else set())
+        cards = _selected_cards(self.settings, self.steps, registry)
+        if pad_:  # pad_all runs every shipped PAD model beside the selected one: verify them all
+            from fpstation.ml.classifiers import pad_model_keys
+
+            primary = cards.get("pad")
+            run = pad_model_keys(registry)
+            if self.settings.pad_model:  # the chosen model replaces the default (pad_predict_all)
+                default = (registry or _default_registry()).default("pad")
+                run = [k for k in run if default is None or k != default.key]
+            extra = {f"pad:{k}" for k in run if primary is None or k != primary.key}
+            cards.update(_selected_cards(self.settings, extra, registry))
         self.expected = {step: {"key": c.key, "name": c.name, "version": c.version, "sha256": c.sha256}
-                         for step, c in _selected_cards(self.settings, self.steps, registry).items() if c is not None}
+                         for step, c in cards.items() if c is not None}
         self._verified: list[dict] = []
 
     def verify(self, registry=None) -> list[dict]:

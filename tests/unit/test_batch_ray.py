@@ -287,3 +287,30 @@ def test_all_steps_off_records_the_prints_like_the_local_engine(tmp_path, ray_ad
         run_batch_ray(d, st, NoSteps(), partial=lambda it: remote.append(it.row), workers=2)
     assert _strip(remote) == _strip(local) and len(remote) == len(files) + 3
     assert _case_content(tmp_path / "ray.db") == _case_content(tmp_path / "local.db")
+
+
+def test_every_pad_model_that_runs_is_verified_and_quality_counts_for_resume(tmp_path):
+    import hashlib
+    import json
+
+    from fpstation.core.errors import ModelIntegrityError
+    from fpstation.ml.inference import ClusterSetup
+    from fpstation.ml.registry import Registry
+    from fpstation.settings import Settings
+
+    def two_pads(root: Path, y_weights: bytes, y_sha: str | None = None) -> Registry:
+        _registry(root, b"weights v3")
+        (root / "pad-y.keras").write_bytes(y_weights)
+        (root / "pad-y.json").write_text(json.dumps({
+            "name": "pad-y", "task": "pad", "version": "1", "file": "pad-y.keras",
+            "sha256": y_sha or hashlib.sha256(y_weights).hexdigest()}))
+        return Registry(shipped_dir=root, user_dir=root / "user")
+
+    driver = two_pads(tmp_path / "driver", b"second model")
+    setup = ClusterSetup(Settings(), restoration=False, gender_=False, registry=driver)
+    assert setup.requested == {"pad", "quality"}  # a re-run skips only prints that hold NFIQ 2 too
+    assert setup.expected["pad"]["name"] == "pad-x" and setup.expected["pad:pad-y"]["name"] == "pad-y"
+    assert [v["step"] for v in setup.verify(driver)] == ["pad", "pad:pad-y"]
+    damaged = two_pads(tmp_path / "damaged", b"second model!", hashlib.sha256(b"second model").hexdigest())
+    with pytest.raises(ModelIntegrityError, match="does not match its model card"):
+        setup.verify(damaged)
