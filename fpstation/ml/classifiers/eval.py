@@ -61,7 +61,7 @@ def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: P
     """Per-print path (patch models, or a stated dpi): each file read as a FingerprintImage with
     the stated dpi, scored like inference does; also counts prints outside the model's domain."""
     from fpstation.core.imageio import read_print
-    from fpstation.ml.classifiers import _model_logits, domain_check
+    from fpstation.ml.classifiers import domain_check, model_logits
 
     z, keep, outside = [], [], 0
     for i, it in enumerate(items):
@@ -72,7 +72,7 @@ def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: P
             im = read_print(it["path"]).with_stated_dpi(dpi)
         except Exception:  # noqa: BLE001 - unreadable files are skipped, as in load_array
             continue
-        z.append(float(_model_logits(loaded, [im])[0]))
+        z.append(float(model_logits(loaded, [im])[0]))
         outside += int(not domain_check(im, loaded.card.data).in_domain)
         keep.append(it)
     y = np.array([it["y"] for it in keep], np.int32)
