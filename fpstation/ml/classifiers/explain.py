@@ -8,25 +8,20 @@ import numpy as np
 
 from fpstation.core.errors import ModelError
 from fpstation.core.types import FingerprintImage
-from fpstation.ml.classifiers.loading import _patch_logits, load_classifier
-from fpstation.ml.classifiers.metrics import apply_calibration, sigmoid
-from fpstation.ml.classifiers.preprocess import (
-    _card_shape,
-    _scale_for,
-    is_patch_model,
-    is_texture_model,
-    prepare,
-)
+from fpstation.ml.cards import ModelCard
+from fpstation.ml.classifiers.loading import load_classifier, patch_logits
+from fpstation.ml.classifiers.metrics import sigmoid
+from fpstation.ml.classifiers.preprocess import DEFAULT_SHAPE, prepare
 
 
-def _to_image_space(heat: np.ndarray, image: FingerprintImage, card_data: dict) -> np.ndarray:
+def _to_image_space(heat: np.ndarray, image: FingerprintImage, card: ModelCard) -> np.ndarray:
     """Map an input-space (H_in×W_in) map back onto the print: undo fit_to_input, normalise to [0, 1]."""
     import cv2
 
-    th, tw = _card_shape(card_data)
+    th, tw = card.input.hw(DEFAULT_SHAPE)
     heat = cv2.resize(heat.astype(np.float32), (tw, th), interpolation=cv2.INTER_LINEAR)
     h, w = image.pixels.shape[:2]
-    scale = _scale_for(image, card_data) or 1.0
+    scale = card.scale_for(image) or 1.0
     sh, sw = h * scale, w * scale
     if sh > th or sw > tw:
         f = min(th / sh, tw / sw)
@@ -58,30 +53,26 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     print typically gives an empty map (nothing pushed the score towards ATTACK).
     """
     loaded = load_classifier("pad", model_key, registry)
-    if is_texture_model(loaded.card.data):
+    card = loaded.card
+    if card.is_texture:
         # the classical model applied to each 96 px patch's own texture histograms
-        from fpstation.ml.classifiers.patches import (
-            PATCH_SIZE,
-            extract_patches,
-            patch_heatmap,
-            texture_features,
-        )
+        from fpstation.ml.classifiers.patches import PATCH_SIZE, patch_heatmap, texture_features
+        from fpstation.ml.classifiers.preprocess import print_patches
 
-        inp = loaded.card.data.get("input") or {}
-        dpi = image.dpi or ((loaded.card.data.get("domain") or {}).get("dpi") or {}).get("nominal")
-        pt = extract_patches(image.pixels, dpi, inp.get("dpi"), PATCH_SIZE)
+        # the same dpi as the score: the print's, else the card's nominal, else the model's dpi
+        pt = print_patches(image, card, PATCH_SIZE)
         x = np.stack([texture_features(p, None, None) for p in pt.pixels])
-        prob = sigmoid(apply_calibration(loaded.logits(x), loaded.card.data.get("calibration")))
+        prob = sigmoid(card.calibrate(loaded.logits(x)))
         return patch_heatmap(pt, prob)
-    if is_patch_model(loaded.card.data):
+    if card.input.patches:
         # a patch model's own evidence: each patch's calibrated attack probability, painted
         # over the area it covers (0 outside the scored patches)
         from fpstation.ml.classifiers.patches import patch_heatmap
 
-        z, pt = _patch_logits(loaded, image)
-        p = sigmoid(apply_calibration(z, loaded.card.data.get("calibration")))
+        z, pt = patch_logits(loaded, image)
+        p = sigmoid(card.calibrate(z))
         return patch_heatmap(pt, p)
-    x = prepare(image, loaded.card.data)
+    x = prepare(image, card)
     if method == "occlusion":
         th, tw = x.shape[1], x.shape[2]
         base = float(loaded.logits(x)[0])
@@ -102,7 +93,7 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
         for d, (y, x0) in zip(drops, boxes, strict=True):
             heat[y:y + patch, x0:x0 + patch] += max(float(d), 0.0)
             count[y:y + patch, x0:x0 + patch] += 1
-        return _to_image_space(heat / np.maximum(count, 1), image, loaded.card.data)
+        return _to_image_space(heat / np.maximum(count, 1), image, card)
     if method != "gradcam":
         raise ValueError(f"unknown explanation method {method!r}")
     import keras
@@ -119,7 +110,7 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
             except (AttributeError, ValueError):
                 continue
     if layer is None:
-        raise ModelError(f"Model “{loaded.card.name}” has no convolutional layer for Grad-CAM.")
+        raise ModelError(f"Model “{card.name}” has no convolutional layer for Grad-CAM.")
     if loaded.cam_fn is None:  # built once per model
         sub = keras.Model(model.inputs, [layer.output, model.outputs[0]])
 
@@ -133,4 +124,4 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
 
         loaded.cam_fn = _cam
     cam = np.asarray(loaded.cam_fn(tf.constant(x)))[0].astype(np.float32)
-    return _to_image_space(cam, image, loaded.card.data)
+    return _to_image_space(cam, image, card)

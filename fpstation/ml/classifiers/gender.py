@@ -10,8 +10,9 @@ import numpy as np
 
 from fpstation.core.domain import OUTSIDE, DomainCheck, check_domain
 from fpstation.core.types import FingerprintImage, GenderResult
-from fpstation.ml.classifiers.loading import _FeatureLoaded, load_classifier, model_logits
-from fpstation.ml.classifiers.metrics import apply_calibration, combine_logits, sigmoid
+from fpstation.ml.cards import ModelCard
+from fpstation.ml.classifiers.loading import FeatureLoaded, load_classifier, model_logits
+from fpstation.ml.classifiers.metrics import combine_logits, sigmoid
 from fpstation.ml.classifiers.preprocess import domain_check
 
 
@@ -25,19 +26,14 @@ def gender_label(p_female: float, uncertain_band: float = 0.1) -> str:
     return "uncertain"
 
 
-def _cv_ba(card_data: dict, combined: bool, finger_known: bool = False) -> tuple[float, ...]:
+def _cv_ba(card: ModelCard, combined: bool, finger_known: bool = False) -> tuple[float, ...]:
     """(value, ci95 low, ci95 high) of the card's cross-validated balanced accuracy, or ().
 
     One print whose finger is known (and a card that measured that case) gets that figure."""
-    metrics = card_data.get("metrics") or {}
     level = "per_subject" if combined else "per_print"
-    if not combined and finger_known and "per_print_finger_known" in metrics:
+    if not combined and finger_known and "per_print_finger_known" in card.cv_balanced_accuracy:
         level = "per_print_finger_known"
-    m = metrics.get(level) or {}
-    ba = m.get("balanced_accuracy")
-    if isinstance(ba, dict) and ba.get("ci95"):
-        return (float(ba["value"]), float(ba["ci95"][0]), float(ba["ci95"][1]))
-    return ()
+    return card.cv_balanced_accuracy.get(level, ())
 
 
 def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", registry: Any | None = None,
@@ -53,15 +49,13 @@ def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", regis
     loaded : the loaded model (``.card``, ``.ref``).
     """
     loaded = load_classifier("gender", model_key, registry)
-    data = loaded.card.data
-    domain = data.get("domain")
-    model_dpi = (data.get("input") or {}).get("dpi")
-    if isinstance(loaded, _FeatureLoaded):
+    card = loaded.card
+    if isinstance(loaded, FeatureLoaded):
         from fpstation.ml.classifiers.gender_features import features, finger_code
 
         # dpi and size first: a print that fails them gets no features (a 1000×1000 print would
         # cost ~50× a SOCOFing one) and a neutral logit that is never reported
-        pre = [domain_check(im, data) for im in images]
+        pre = [domain_check(im, card) for im in images]
         members = np.zeros((len(images), loaded.model.coef.shape[0]))
         checks = list(pre)
         todo = [i for i, c in enumerate(pre) if c.in_domain]
@@ -70,11 +64,11 @@ def gender_scores(images: Sequence[FingerprintImage], model_key: str = "", regis
             f = np.stack([features(images[i].pixels, k) for i, k in zip(todo, fingers, strict=True)])
             members[todo] = loaded.model.member_logits(f)
             for i, x in zip(todo, loaded.model.image_inputs(f), strict=True):
-                checks[i] = check_domain(domain, images[i], x, model_dpi=model_dpi)
+                checks[i] = check_domain(card.domain, images[i], x, model_dpi=card.input.dpi)
     else:
-        z = apply_calibration(model_logits(loaded, images), data.get("calibration"))
+        z = card.calibrate(model_logits(loaded, images))
         members = np.asarray(z, np.float64).reshape(-1, 1)
-        checks = [domain_check(im, data) for im in images]
+        checks = [domain_check(im, card) for im in images]
     return members.mean(axis=1), members, checks, loaded
 
 
@@ -87,15 +81,15 @@ def gender_logits(images: Sequence[FingerprintImage], model_key: str = "", regis
 
 def _gender_result(z: float, members: np.ndarray, reasons: Sequence[str], loaded: Any, n: int,
                    uncertain_band: float | None, t0: float, finger_known: bool = False) -> GenderResult:
-    data = loaded.card.data
-    key = "uncertain_band_combined" if n > 1 else "uncertain_band"
-    band = float(uncertain_band) if uncertain_band is not None else float(data.get(key, data.get(
-        "uncertain_band", 0.1)))
+    card = loaded.card
+    card_band = card.uncertain_band_combined if n > 1 and card.uncertain_band_combined is not None \
+        else card.uncertain_band
+    band = float(uncertain_band) if uncertain_band is not None else (card_band if card_band is not None else 0.1)
     p = float(sigmoid(z))
     pm = sigmoid(np.asarray(members, np.float64).reshape(-1))
     p_range = (float(np.percentile(pm, 10)), float(np.percentile(pm, 90))) if pm.size > 1 else ()
     common = dict(model=loaded.ref, seconds=time.perf_counter() - t0, p_range=p_range, n_prints=n,
-                  cv_balanced_accuracy=_cv_ba(data, n > 1, finger_known))
+                  cv_balanced_accuracy=_cv_ba(card, n > 1, finger_known))
     if reasons:
         return GenderResult(p_female=p, label="uncertain", in_domain=False,
                             domain_reason=f"{OUTSIDE}: " + "; ".join(reasons), **common)
@@ -115,7 +109,7 @@ def gender_predict(image: FingerprintImage, model_key: str = "", uncertain_band:
     t0 = time.perf_counter()
     z, members, checks, loaded = gender_scores([image], model_key, registry)
     known = False
-    if isinstance(loaded, _FeatureLoaded):
+    if isinstance(loaded, FeatureLoaded):
         from fpstation.ml.classifiers.gender_features import finger_code
 
         known = finger_code(image) > 0

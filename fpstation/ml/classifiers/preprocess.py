@@ -6,13 +6,14 @@ Everything here reads a model card's ``input`` entry (``shape``, ``dpi``, ``patc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from fpstation.core.domain import check_domain
+from fpstation.core.domain import DomainCheck, check_domain
 from fpstation.core.types import FingerprintImage
+from fpstation.ml.cards import ModelCard, card_of
 
 DEFAULT_SHAPE = (104, 96)
 
@@ -55,45 +56,43 @@ def fit_to_input(pixels: np.ndarray, shape: Sequence[int] = DEFAULT_SHAPE, scale
     return img.astype(np.float32) / 255.0
 
 
-def _card_shape(card_data: dict) -> tuple[int, int]:
-    shape = (card_data.get("input") or {}).get("shape") or [*DEFAULT_SHAPE, 1]
-    return int(shape[0]), int(shape[1])
+CardLike = ModelCard | Mapping[str, Any]  # a parsed card, or its JSON (parsed on the fly)
 
 
-def _scale_for(image: FingerprintImage, card_data: dict) -> float | None:
-    model_dpi = (card_data.get("input") or {}).get("dpi")
-    if model_dpi and image.dpi:
-        return float(model_dpi) / float(image.dpi)
-    return None  # unknown dpi: the whole print is fitted to the input, as in training
+def card_shape(card: CardLike) -> tuple[int, int]:
+    """(H, W) of the model's input (:data:`DEFAULT_SHAPE` when the card states none)."""
+    return card_of(card).input.hw(DEFAULT_SHAPE)
 
 
-def prepare(image: FingerprintImage, card_data: dict) -> np.ndarray:
-    """(1, H, W, 1) float32 input for the model described by ``card_data``."""
-    x = fit_to_input(image.pixels, _card_shape(card_data), _scale_for(image, card_data))
+def prepare(image: FingerprintImage, card: CardLike) -> np.ndarray:
+    """(1, H, W, 1) float32 input for the model described by ``card``."""
+    c = card_of(card)
+    x = fit_to_input(image.pixels, c.input.hw(DEFAULT_SHAPE), c.scale_for(image))
     return x[None, :, :, None]
 
 
-def is_patch_model(card_data: dict) -> bool:
+def is_patch_model(card: CardLike) -> bool:
     """True for a texture-patch model (``input.patches``): print logit = mean patch logit."""
-    return bool((card_data.get("input") or {}).get("patches"))
+    return card_of(card).input.patches
 
 
-def is_texture_model(card_data: dict) -> bool:
+def is_texture_model(card: CardLike) -> bool:
     """True for the classical texture model (LBP/LPQ/WLD histograms + a linear model, .npz weights)."""
-    return card_data.get("architecture") == "pad_texture_linear"
+    return card_of(card).is_texture
 
 
-def print_patches(image: FingerprintImage, card_data: dict) -> Any:
-    """The patches a patch model scores for ``image`` (resampled by the image's dpi, file or stated)."""
+def print_patches(image: FingerprintImage, card: CardLike, size: int | None = None) -> Any:
+    """The patches a patch model scores for ``image`` (resampled by the image's dpi, file or stated;
+    unknown: the card's nominal dpi, see :meth:`ModelCard.input_dpi_for`). ``size`` = patch side
+    (default: the model's input height)."""
     from fpstation.ml.classifiers.patches import extract_patches
 
-    inp = card_data.get("input") or {}
-    model_dpi = inp.get("dpi")
-    # unknown dpi: the card's domain says what to assume (the nominal training dpi)
-    dpi = image.dpi or ((card_data.get("domain") or {}).get("dpi") or {}).get("nominal") or model_dpi
-    return extract_patches(image.pixels, dpi, model_dpi, _card_shape(card_data)[0])
+    c = card_of(card)
+    return extract_patches(image.pixels, c.input_dpi_for(image), c.input.dpi,
+                           size or c.input.hw(DEFAULT_SHAPE)[0])
 
 
-def domain_check(image: FingerprintImage, card_data: dict) -> Any:
+def domain_check(image: FingerprintImage, card: CardLike) -> DomainCheck:
     """:func:`fpstation.core.domain.check_domain` for a classifier card (after its resampling)."""
-    return check_domain(card_data.get("domain"), image, model_dpi=(card_data.get("input") or {}).get("dpi"))
+    c = card_of(card)
+    return check_domain(c.domain, image, model_dpi=c.input.dpi)
