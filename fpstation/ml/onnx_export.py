@@ -1,4 +1,4 @@
-"""Keras model -> ONNX graph, so every shipped model runs on onnxruntime without TensorFlow (ADR 0090, 0120).
+"""Keras model -> ONNX graph, so every shipped model runs on onnxruntime without TensorFlow (ADR 0090, 0230).
 
 Inference needs only onnxruntime; the export needs the ``onnx`` package (extras ``train`` and ``dev``).
 ``training/export_onnx.py`` writes the file beside the Keras weights and records it in the model card;

@@ -241,18 +241,14 @@ class Registry:
         return card
 
 
-#: how to add TensorFlow/Keras, said wherever a model needs them and they are absent
-TRAIN_EXTRA_HINT = ("TensorFlow is not installed: analysis runs on onnxruntime, training and Keras "
-                    "weights need the training extra: pip install 'fpstation[train]'")
-
-
 def _keras_or_explain(card: ModelCard) -> Any:
     """``keras``, or a :class:`ModelError` saying how to install it (the ``train`` extra)."""
     try:
         import keras
     except ImportError as exc:
         what = "has no ONNX export, so it needs its Keras weights" if card.onnx is None else "needs its Keras weights here"
-        raise ModelError(f"Model “{card.name}” {what}. {TRAIN_EXTRA_HINT}.", path=str(card.file)) from exc
+        raise ModelError(f"Model “{card.name}” {what}, which need TensorFlow: install the training extra, "
+                         "pip install 'fpstation[train]'.", path=str(card.file)) from exc
     return keras
 
 
