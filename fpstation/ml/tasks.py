@@ -32,8 +32,16 @@ def training_unavailable() -> str:
     onnx are installed. Looks the packages up without importing them (cheap)."""
     import importlib.util
 
+    from fpstation import paths
+
     missing = [m for m in ("tensorflow", "keras", "onnx") if importlib.util.find_spec(m) is None]
-    return f"{TRAIN_EXTRA_HINT} (missing: {', '.join(missing)})" if missing else ""
+    if not missing:
+        return ""
+    if paths.is_frozen():  # pip cannot add to the packaged application
+        return ("The packaged application analyses prints without TensorFlow and does not include training. "
+                "To train models, install fpstation from its source with the training extra: "
+                "pip install -e '.[train]'.")
+    return f"{TRAIN_EXTRA_HINT} (missing: {', '.join(missing)})"
 
 
 TASKS: dict[str, str] = {
