@@ -35,13 +35,14 @@ from typing import Any
 
 from fpstation.core.errors import CaseStoreError
 from fpstation.core.imageio import dpi_note
+from fpstation.core.steps import STEP_NAMES
 from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
 SCHEMA_VERSION = 2
 #: schema 2 (stated dpi): prints.dpi_source = "file" | "stated" | "" (NULL in cases written by
 #: version 1, which are upgraded in place on open and stay readable)
-#: analysis steps in display order (names used by core.pipeline.analyse)
-STEPS = ("quality", "restoration", "pad", "gender")
+#: analysis steps in display order (the table: fpstation.core.steps)
+STEPS = STEP_NAMES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
