@@ -109,6 +109,28 @@ def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int,
     return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
 
 
+def check_device_run(run: dict, args) -> None:
+    """Refuse a device run whose held-out scanners differ from ``--holdout-dbs`` (the card would lie)."""
+    if run and sorted(run.get("pack", {}).get("holdout_dbs", [])) != held_out_dbs(args):
+        raise SystemExit(f"--device-run held out {run['pack'].get('holdout_dbs')} but --holdout-dbs is "
+                         f"{held_out_dbs(args)}: the card would misstate which scanners are unseen")
+
+
+def from_device_run(args, state: dict) -> tuple[dict, int]:
+    """The card's training record for weights trained elsewhere (``training/device_train.py``)."""
+    run = json.loads(Path(args.device_run).read_text(encoding="utf-8")) if args.device_run else {}
+    check_device_run(run, args)
+    best = run.get("best", {})
+    info = {"trained_on": f"{run.get('backend', '?')} on {', '.join(run.get('devices', [])) or 'unknown device'}"
+                          if run else "weights given with --from-weights (no run record)",
+            "epochs_run": len(run.get("history", [])), "stopped": False, "best_epoch": best.get("epoch"),
+            "monitor": "val_ssim", "best_value": best.get("val_ssim"),
+            "compute_seconds_total": run.get("fit_seconds"), "data_seconds": run.get("data_seconds"),
+            "sessions": state["sessions"], "device_hyper": run.get("hyper"), "device_pack": run.get("pack"),
+            "history": run.get("history", [])}
+    return info, int(run.get("train_patches", 0))
+
+
 def held_out_dbs(args) -> list[str]:
     """FVC sets left out of training and validation (``--holdout-dbs``; "all-fvc" = every one)."""
     if "all-fvc" in args.holdout_dbs:
@@ -238,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="continue from the resume checkpoint in --work")
     ap.add_argument("--per-image", nargs="*", default=[], metavar="KIND=DEG,CROPS",
                     help="override training patches per source kind, e.g. socofing=3,1 (degradations, crops each)")
+    ap.add_argument("--from-weights", default=None,
+                    help="skip the fit: load these weights (e.g. $OUT/restore-unet-device.best.weights.h5 from a "
+                         "lent GPU machine), then evaluate, export and write the card as usual")
+    ap.add_argument("--device-run", default=None,
+                    help="with --from-weights: the device_run.json written beside them (compute, history)")
     ap.add_argument("--max-sources", type=int, default=0,
                     help="use at most this many training sources (a deterministic sample by hash; 0 = all); "
                          "validation sources are cut in the same proportion")
@@ -251,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown FVC sets {unknown}; choose from {', '.join(sorted(rd.FVC_DPI))} or all-fvc")
     name = args.name or f"restore-{args.arch}"
+    if args.device_run and not args.from_weights:
+        ap.error("--device-run goes with --from-weights")
+    if args.device_run:
+        check_device_run(json.loads(Path(args.device_run).read_text(encoding="utf-8")), args)
 
     import tensorflow as tf
 
@@ -353,24 +384,35 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and (state["best"] is None or v < state["best"]):
             state["best"], state["best_epoch"] = v, e.epoch
 
-    t_fit = time.perf_counter()
-    periodic = resume.callback(state, t_fit, base_seconds)
-    fit = fit_keras(model, train_ds, val_ds, epochs=args.epochs, checkpoint=ckpt, steps_per_epoch=args.steps_per_epoch,
-                    cancel=token, on_epoch=on_epoch, initial_epoch=int(state["epoch"]), best=state["best"],
-                    callbacks=[periodic])
-    fit_s = time.perf_counter() - t_fit
-    if fit.stopped:  # the deadline ended a partial epoch: save where we are, to resume from it
-        state["epoch"] = max(int(state["epoch"]), fit.epochs_run - 1)
-        state["compute_seconds"] = round(base_seconds + fit_s, 1)
-        session["seconds"] = round(fit_s, 1)
-        resume.save(model, state)
-    log(f"fit done: epochs_run={fit.epochs_run} best_epoch={state['best_epoch']} best={state['best']} "
-        f"stopped={fit.stopped} ({fit_s:.0f} s this session, {base_seconds + fit_s:.0f} s in all); "
-        f"resume checkpoint {resume.json}")
-    if fit.checkpoint is None:
-        print("nothing was trained (stopped before the first batch)", file=sys.stderr)
-        return 1
-    model.load_weights(fit.checkpoint)
+    if args.from_weights:
+        model.load_weights(args.from_weights)
+        fit_info, n_trained = from_device_run(args, state)
+        log(f"loaded {args.from_weights} (no fit here): {fit_info.get('compute_seconds_total')} s of compute "
+            f"on {fit_info.get('trained_on')}")
+    else:
+        t_fit = time.perf_counter()
+        periodic = resume.callback(state, t_fit, base_seconds)
+        fit = fit_keras(model, train_ds, val_ds, epochs=args.epochs, checkpoint=ckpt, steps_per_epoch=args.steps_per_epoch,
+                        cancel=token, on_epoch=on_epoch, initial_epoch=int(state["epoch"]), best=state["best"],
+                        callbacks=[periodic])
+        fit_s = time.perf_counter() - t_fit
+        if fit.stopped:  # the deadline ended a partial epoch: save where we are, to resume from it
+            state["epoch"] = max(int(state["epoch"]), fit.epochs_run - 1)
+            state["compute_seconds"] = round(base_seconds + fit_s, 1)
+            session["seconds"] = round(fit_s, 1)
+            resume.save(model, state)
+        log(f"fit done: epochs_run={fit.epochs_run} best_epoch={state['best_epoch']} best={state['best']} "
+            f"stopped={fit.stopped} ({fit_s:.0f} s this session, {base_seconds + fit_s:.0f} s in all); "
+            f"resume checkpoint {resume.json}")
+        if fit.checkpoint is None:
+            print("nothing was trained (stopped before the first batch)", file=sys.stderr)
+            return 1
+        model.load_weights(fit.checkpoint)
+        n_trained = len(xt)
+        fit_info = {"epochs_run": fit.epochs_run, "stopped": fit.stopped, "best_epoch": state["best_epoch"],
+                    "monitor": fit.monitor, "best_value": state["best"],
+                    "compute_seconds_total": round(base_seconds + fit_s, 1), "sessions": state["sessions"],
+                    "fit_seconds": round(fit_s, 1), "history": state["history"]}
 
     # Ship weights only (no optimizer state): rebuild uncompiled and copy the weights.
     if args.arch == "unet":
@@ -397,13 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             f"identity {metrics['identity']}")
 
     card = make_card(args, ship=ship, weights=weights, name=name, sources=sources, data=data,
-                     train_subj=train_subj, val_subj=val_subj, n_train=len(xt), n_val=len(xv), patch=patch,
-                     levels=levels, loss_name=loss_name, metrics=metrics,
-                     fit_info={"epochs_run": fit.epochs_run, "stopped": fit.stopped, "best_epoch": state["best_epoch"],
-                               "monitor": fit.monitor, "best_value": state["best"],
-                               "compute_seconds_total": round(base_seconds + fit_s, 1),
-                               "sessions": state["sessions"],
-                               "fit_seconds": round(fit_s, 1), "history": state["history"]})
+                     train_subj=train_subj, val_subj=val_subj, n_train=n_trained, n_val=len(xv), patch=patch,
+                     levels=levels, loss_name=loss_name, metrics=metrics, fit_info=fit_info)
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {weights} ({os.path.getsize(weights) / 1e6:.2f} MB) and {name}.json")
     if args.arch == "unet" and args.upsampling == "transpose":  # onnxruntime runs it faster (ADR 0090)
