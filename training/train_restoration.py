@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-weights", default=None,
                     help="skip the fit: load these weights (e.g. $OUT/restore-unet-device.best.weights.h5 from a "
                          "lent GPU machine), then evaluate, export and write the card as usual")
+    ap.add_argument("--finalize", action="store_true",
+                    help="no more training: write the card (and ONNX) from the best checkpoint and the resume "
+                         "record in --work of a run that was stopped (e.g. killed to free the CPU)")
     ap.add_argument("--device-run", default=None,
                     help="with --from-weights: the device_run.json written beside them (compute, history)")
     ap.add_argument("--max-sources", type=int, default=0,
@@ -384,7 +387,21 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and (state["best"] is None or v < state["best"]):
             state["best"], state["best_epoch"] = v, e.epoch
 
-    if args.from_weights:
+    if args.finalize:
+        if not (ckpt.is_file() and resume.json.is_file()):
+            print(f"--finalize: no checkpoint {ckpt} or resume record {resume.json}", file=sys.stderr)
+            return 2
+        model.load_weights(ckpt)
+        done = resume.state()
+        n_trained = len(xt)
+        fit_info = {"epochs_run": len(done["history"]), "stopped": True, "best_epoch": done.get("best_epoch"),
+                    "monitor": "val_loss", "best_value": done.get("best"),
+                    "compute_seconds_total": done.get("compute_seconds"), "sessions": done.get("sessions"),
+                    "fit_seconds": 0.0, "history": done["history"],
+                    "finalized": "the run was stopped and its best checkpoint taken (--finalize)"}
+        log(f"finalizing {ckpt}: {fit_info['epochs_run']} epochs, best epoch {fit_info['best_epoch']}, "
+            f"{fit_info['compute_seconds_total']} s of compute")
+    elif args.from_weights:
         model.load_weights(args.from_weights)
         fit_info, n_trained = from_device_run(args, state)
         log(f"loaded {args.from_weights} (no fit here): {fit_info.get('compute_seconds_total')} s of compute "

@@ -82,3 +82,27 @@ def test_device_run_with_other_held_out_scanners_is_refused(device_run):
                     "--dilations", "2", "4", "8", "--name", "restore-unet-dev2",
                     "--from-weights", str(tmp / "out" / "restore-unet-device.best.weights.h5"),
                     "--device-run", str(tmp / "out" / "device_run.json")])
+
+
+def test_finalize_writes_the_card_of_a_stopped_run_from_its_best_checkpoint(tmp_path):
+    _fake_fvc(tmp_path / "data")
+    train = _load("train_restoration")
+    common = ["--data", str(tmp_path / "data"), "--steps-per-epoch", "2", "--batch-size", "4", "--base", "2",
+              "--levels", "2", "--no-eval", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"),
+              "--name", "restore-unet-f", "--per-image", "fvc=1,2", "--val-fraction", "0.34"]
+    assert train.main(["--epochs", "2", *common]) == 0
+    (tmp_path / "out" / "restore-unet-f.json").unlink()
+    assert train.main(["--epochs", "2", "--finalize", *common]) == 0
+    card = json.loads((tmp_path / "out" / "restore-unet-f.json").read_text(encoding="utf-8"))
+    assert card["training"]["epochs_run"] == 2
+    assert "--finalize" in card["training"]["finalized"]
+    assert card["training"]["compute_seconds_total"] > 0
+
+
+def test_finalize_without_a_run_says_so(tmp_path, capsys):
+    _fake_fvc(tmp_path / "data")
+    train = _load("train_restoration")
+    assert train.main(["--data", str(tmp_path / "data"), "--finalize", "--no-eval", "--per-image", "fvc=1,2",
+                       "--val-fraction", "0.34", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "w"),
+                       "--base", "2", "--levels", "2", "--name", "restore-unet-g"]) == 2
+    assert "--finalize: no checkpoint" in capsys.readouterr().err
