@@ -207,6 +207,7 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
                   "validation_subjects": sorted(val_subj), "train_subjects": len(train_subj)},
         "hyper": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
                   "learning_rate": args.lr, "optimizer": "Adam, cosine decay" if args.arch == "unet" else "RMSprop",
+                  "clipnorm": args.clipnorm or None, "init_weights": args.init_weights,
                   "base": args.base if args.arch == "unet" else None, "levels": levels,
                   "residual": bool(args.residual) if args.arch == "unet" else False,
                   "upsampling": args.upsampling if args.arch == "unet" else "nearest",
@@ -229,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps-per-epoch", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--clipnorm", type=float, default=0.0,
+                    help="unet only: clip each gradient to this norm (0 = off, as v2 was trained)")
+    ap.add_argument("--init-weights", default=None,
+                    help="start the fit from these weights (a .keras/.weights.h5 of the same architecture)")
     ap.add_argument("--loss", default="l1_ssim", help="unet only: mse, l1, ssim, mse_ssim, l1_ssim")
     ap.add_argument("--base", type=int, default=16)
     ap.add_argument("--levels", type=int, default=3)
@@ -352,12 +357,16 @@ def main(argv: list[str] | None = None) -> int:
         model = build_unet(in_shape, base=args.base, levels=args.levels, residual=args.residual,
                            upsampling=args.upsampling, dilations=tuple(args.dilations), compile=False)
         sched = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.05)
-        model.compile(optimizer=keras.optimizers.Adam(sched), loss=restoration_loss(args.loss),
+        opt = keras.optimizers.Adam(sched, **({"clipnorm": args.clipnorm} if args.clipnorm > 0 else {}))
+        model.compile(optimizer=opt, loss=restoration_loss(args.loss),
                       metrics=["mae", ssim_metric])
         levels, loss_name = args.levels, args.loss
     else:  # the reference as published: 224×224 input, RMSprop + MSE, constant learning rate
         model = build_autoencoder((224, 224, 1), learning_rate=args.lr)
         levels, loss_name = 2, "mse"
+    if args.init_weights:
+        model.load_weights(args.init_weights)
+        log(f"initialised from {args.init_weights}")
     log(f"model {model.name}: {model.count_params()} parameters")
     work = Path(args.work or args.cache or ".")
     ckpt = work / f"ckpt-{name}.keras"
