@@ -65,7 +65,7 @@ def check_domain(domain: dict | None, image: FingerprintImage, features: np.ndar
     nominal = dpi_rule.get("nominal")
     if dpi is None:
         if dpi_rule.get("unknown") == "outside":
-            reasons.append("the print's dpi is unknown (state it with --dpi / the dpi field)")
+            reasons.append("the print's resolution is unknown (the scanner's dpi was not stated)")
         dpi_eff = nominal
     else:
         dpi_eff = float(dpi)
