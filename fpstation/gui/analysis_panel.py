@@ -154,7 +154,8 @@ class PadPanel(QWidget):
         self.reset_button = QPushButton("Use model's threshold")
         self.reset_button.setToolTip("Back to the model's operating threshold (chosen on validation)")
         self.reset_button.clicked.connect(self.reset_threshold)
-        grid.addWidget(self.reset_button, 0, 2)
+        # below the slider (not beside it): the row fits a 300 px dock without cutting a label
+        grid.addWidget(self.reset_button, 1, 0, 1, 2, Qt.AlignmentFlag.AlignRight)
         lay.addLayout(grid)
         self.rates_label = QLabel("")
         self.rates_label.setWordWrap(True)

@@ -214,10 +214,14 @@ class DeskPanel(QWidget):
         self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recent.currentRowChanged.connect(self._on_recent_selected)
 
-        top = QHBoxLayout()  # under the folder line, so "Stop watching" keeps its whole label
-        top.addWidget(QLabel("Scanner:"))
-        top.addWidget(self.dpi_spin, 1)
-        top.addWidget(self.stop_button)
+        # the folder (wrapping) beside Stop; the scanner's dpi on its own line: in a 300 px dock every
+        # control keeps its whole label
+        top = QHBoxLayout()
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(self.stop_button, 0, Qt.AlignmentFlag.AlignTop)
+        dpi_row = QHBoxLayout()
+        dpi_row.addWidget(QLabel("Scanner:"))
+        dpi_row.addWidget(self.dpi_spin, 1)
         form = QFormLayout()
         form.addRow("Operator:", self.operator_edit)
         form.addRow("Note:", self.note_edit)
@@ -225,8 +229,8 @@ class DeskPanel(QWidget):
         buttons.addWidget(self.confirm_button)
         buttons.addWidget(self.override_button)
         lay = QVBoxLayout(self)
-        lay.addWidget(self.folder_label)
         lay.addLayout(top)
+        lay.addLayout(dpi_row)
         lay.addWidget(self.image_label, 2)
         lay.addWidget(self.verdict_label)
         lay.addWidget(self.model_label)
