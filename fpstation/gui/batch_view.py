@@ -178,7 +178,9 @@ class ResultsModel(QAbstractTableModel):
                 return f"unknown ({note})" if note else "unknown"
             if v is None:
                 return ""
-            if key in ("pad_score", "p_female"):
+            if key == "pad_score":  # the score names the model it came from
+                return f"{v:.3f} ({row['pad_model']})" if row.get("pad_model") else f"{v:.3f}"
+            if key == "p_female":
                 return f"{v:.3f}"
             if key == "seconds":
                 return f"{v:.2f}"
@@ -425,7 +427,7 @@ class BatchPanel(QWidget):
         self.table.setMinimumHeight(180)  # a dock squeezed to two rows hides the live results
         # room for the file name; "#" (the print's index in a NIST file) needs only a few digits
         head = self.table.horizontalHeader()
-        for key, width in (("status", 80), ("file", 260), ("index", 32), ("pad_verdict", 90),
+        for key, width in (("status", 80), ("file", 260), ("index", 32), ("pad_verdict", 90), ("pad_score", 170),
                            ("dpi", 170), ("size_px", 90)):
             head.resizeSection([c[0] for c in COLUMNS].index(key), width)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
