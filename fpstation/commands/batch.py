@@ -138,9 +138,19 @@ def ray_setup(args):
     return setup
 
 
+def cli_inputs(args, origin: str = "batch"):
+    """The analysis inputs of ``batch`` / ``watch``: ``--dpi``, the settings' restorer and models, and
+    which steps were asked for (a case keeps a separate analysis for each)."""
+    from fpstation.core.store import analysis_inputs
+    from fpstation.settings import Settings
+
+    return analysis_inputs(Settings.load(), stated_dpi=getattr(args, "dpi", None), origin=origin,
+                           restoration=not getattr(args, "no_restore", False))
+
+
 def run(args) -> int:
     from fpstation.cli import TextProgress
-    from fpstation.core.batch import run_batch, stated_dpi_reader
+    from fpstation.core.batch import run_batch
     from fpstation.core.jobs import throttled
     from fpstation.core.store import CaseStore
 
@@ -162,16 +172,16 @@ def run(args) -> int:
     progress = throttled(bar, 0.25 if bar.enabled else 5.0)
     try:
         with CaseStore(case) as store:
-            dpi_reader = stated_dpi_reader(getattr(args, "dpi", None)) if getattr(args, "dpi", None) else None
+            inputs = cli_inputs(args)
             if engine == "ray":
                 from fpstation.core.cluster import run_batch_ray
 
                 s = run_batch_ray(args.folder, store, setup, progress, partial=writer, extensions=args.ext,
                                   recursive=not args.no_recursive, address=args.address, workers=args.workers,
-                                  transport=args.transport, reader=dpi_reader)
+                                  transport=args.transport, inputs=inputs)
             else:
                 s = run_batch(args.folder, store, analyzers, progress, partial=writer,
-                              extensions=args.ext, recursive=not args.no_recursive, reader=dpi_reader)
+                              extensions=args.ext, recursive=not args.no_recursive, inputs=inputs)
     finally:
         writer.close()
         if tmpdir:

@@ -13,13 +13,14 @@ import base64
 import csv
 import html
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fpstation import __version__
 from fpstation.core.errors import FpError
-from fpstation.core.store import ROW_COLUMNS, CaseStore, now_iso
+from fpstation.core.store import ORIGIN_WORDS, ROW_COLUMNS, CaseStore, now_iso
 from fpstation.core.types import FingerprintImage, RestorationResult
 
 Restorer = Callable[[FingerprintImage], RestorationResult]
@@ -58,14 +59,20 @@ def export_csv(store: CaseStore, path: str | Path) -> int:
     return write_csv_rows(case_rows(store), path)
 
 
-def print_record(store: CaseStore, print_id: int) -> dict[str, Any]:
-    """Everything the case knows about one print: file facts, every result, every decision."""
+def print_record(store: CaseStore, print_id: int, analysis_id: int | None = None) -> dict[str, Any]:
+    """Everything the case knows about one print: file facts, the analysis reported on (default: the
+    newest) with its results, every analysis of it, every decision."""
+    from fpstation.core.errors import CaseStoreError
+
     p = store.get_print(print_id)
     if p is None:
-        from fpstation.core.errors import CaseStoreError
-
         raise CaseStoreError(f"There is no print {print_id} in this case.")
-    return {"print": p, "results": store.results(print_id), "decisions": store.decisions(print_id)}
+    aid = analysis_id if analysis_id is not None else store.analysis_id(print_id, any_inputs=True)
+    a = store.get_analysis(aid) if aid is not None else None
+    if analysis_id is not None and (a is None or a["print_id"] != print_id):
+        raise CaseStoreError(f"Analysis {analysis_id} is not one of print {print_id} in this case.")
+    return {"print": p, "analysis": a, "analyses": store.analyses(print_id),
+            "results": store.results(print_id, aid), "decisions": store.decisions(print_id)}
 
 
 def export_json(store: CaseStore, path: str | Path) -> int:
@@ -96,6 +103,15 @@ def png_base64(pixels) -> str:
     from fpstation.core.imageio import encode_image
 
     return base64.b64encode(encode_image(pixels, "PNG")).decode("ascii")
+
+
+#: a command-line hint written into results by older versions ("state it with --dpi / the dpi field")
+_CLI_HINT = re.compile(r"\s*\((?:state it with )?--[a-z-]+[^)]*\)")
+
+
+def no_cli_hints(text: Any) -> str:
+    """``text`` without command-line hints: a forensic document speaks of the print, not of flags."""
+    return _CLI_HINT.sub("", "" if text is None else str(text))
 
 
 def _load_original(p: dict[str, Any], reader) -> tuple[FingerprintImage | None, str]:
@@ -130,7 +146,7 @@ VIEW_MIN_PX = 360
 
 
 def _e(v: Any) -> str:
-    return "" if v is None else html.escape(str(v))
+    return "" if v is None else html.escape(no_cli_hints(v))
 
 
 def _view_width(width: int) -> tuple[int, int]:
@@ -229,18 +245,48 @@ def _gender_words(r: dict[str, Any], card: dict[str, Any] | None) -> list[tuple[
     return rows
 
 
+def analysis_words(a: dict[str, Any] | None, results: list[dict[str, Any]]) -> str:
+    """Which analysis a document holds, in words: number, date, where it ran, its inputs, its models."""
+    if a is None:
+        return "No analysis of this print is recorded in the case."
+    where = ORIGIN_WORDS.get(a.get("origin") or "", a.get("origin") or "")
+    dpi = dpi_words(a)
+    rst = a.get("restorer") or "none asked for"
+    models = sorted({f"{r['model_name']} v{r['model_version']}" if r.get("model_version") else r["model_name"]
+                     for r in results if r.get("model_name")})
+    return (f"Analysis #{a['id']}, made {a['created']} (UTC) in the {where}: resolution {dpi}; restorer {rst}; "
+            f"models {', '.join(models) or 'none'}.")
+
+
+def _other_analyses(store: CaseStore, rec: dict[str, Any]) -> list[str]:
+    """One line per other analysis of the print (newest first): what it concluded and with which inputs."""
+    a = rec.get("analysis") or {}
+    out = []
+    for o in reversed(rec.get("analyses") or []):
+        if o["id"] == a.get("id"):
+            continue
+        pad = next((r for r in store.results(o["print_id"], o["id"]) if r["step"] == "pad" and not r["error"]), None)
+        verdict = f"liveness {pad['verdict']}" if pad else "no liveness verdict"
+        where = ORIGIN_WORDS.get(o.get("origin") or "", o.get("origin") or "")
+        out.append(f"#{o['id']}, {o['created']} in the {where}: {dpi_words(o)}, restorer "
+                   f"{o.get('restorer') or 'none asked for'}, {verdict}")
+    return out
+
+
 STEP_TITLES = {"pad": "Presentation-attack detection (liveness)", "gender": "Gender estimate",
                "restoration": "Restoration"}
 
 
 def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, restore: Restorer | None = None,
                       reader: Callable[[str], list[FingerprintImage]] | None = None,
-                      cards: dict[str, dict[str, Any]] | None = None) -> Path:
+                      cards: dict[str, dict[str, Any]] | None = None, analysis_id: int | None = None) -> Path:
     """Write a self-contained HTML report of one print, laid out as a forensic document.
 
     Parameters
     ----------
     store, print_id : the case and the print (see :meth:`CaseStore.find_prints`).
+    analysis_id : the analysis of the print the report holds (default: its newest); the report says
+        which one it is and lists the print's other analyses in the case.
     out : the .html file to write.
     restore : restoration step used to recompute the restored image (``None`` = original only).
     reader : file → prints (default ``core.imageio.read_prints``).
@@ -252,19 +298,23 @@ def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, resto
     Path of the written report. Missing images are explained in the report, never fatal.
     """
     with _open_out(out) as fh:
-        fh.write(print_report_text(store, print_id, restore=restore, reader=reader, cards=cards))
+        fh.write(print_report_text(store, print_id, restore=restore, reader=reader, cards=cards,
+                                   analysis_id=analysis_id))
     return Path(out)
 
 
 def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | None = None,
                       reader: Callable[[str], list[FingerprintImage]] | None = None,
-                      cards: dict[str, dict[str, Any]] | None = None) -> str:
+                      cards: dict[str, dict[str, Any]] | None = None, analysis_id: int | None = None) -> str:
     """The HTML of :func:`print_report_html` as a string (the GUI also prints it to PDF)."""
     if reader is None:
         from fpstation.core.imageio import read_prints as reader
     cards = cards or {}
-    rec = print_record(store, print_id)
-    p = rec["print"]
+    rec = print_record(store, print_id, analysis_id)
+    p = dict(rec["print"])
+    a = rec["analysis"]
+    if a is not None:  # the resolution the reported analysis used, not the one first recorded
+        p.update(dpi=a.get("dpi"), dpi_source=a.get("dpi_source"), dpi_note=a.get("dpi_note"))
     image, note = _load_original(p, reader)
     notes = [note] if note else []
     figs: list[str] = []
@@ -292,7 +342,12 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>",
              f"<p class='meta'>Case “{_e(store.name)}” · report generated {now_iso()} (UTC) by fpstation "
-             f"{__version__} · print first analysed {_e(p.get('first_seen'))}</p>"]
+             f"{__version__} · print first analysed {_e(p.get('first_seen'))}</p>",
+             f"<p><b>This report holds {_e(analysis_words(a, rec['results']))}</b></p>"]
+    others = _other_analyses(store, rec)
+    if others:
+        parts.append("<p class='meta'>Other analyses of this print in the case (not the subject of this report): "
+                     + "; ".join(_e(o) for o in others) + ".</p>")
     # -- summary: the final state first (the operator's last decision), the model's verdict beside it
     parts.append("<h2>Summary</h2><table>")
     if pad:
@@ -315,6 +370,7 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
                      "<th>Attack kinds it has seen</th><th>Domain</th></tr>")
         for m in models:
             dom = "inside" if m.get("in_domain", True) else f"outside: {m.get('domain_reason', '')}"
+            dom = re.sub(r"^outside: outside\b:?\s*", "outside: ", dom)
             parts.append(f"<tr><td>{_e(m.get('model'))} v{_e(m.get('version'))}</td>"
                          f"<td class='{_e(m.get('verdict'))}'>{_e(m.get('verdict'))}</td>"
                          f"<td>{float(m.get('attack_score', 0)):.3f}</td><td>{float(m.get('threshold', 0)):.3f}</td>"
@@ -374,10 +430,12 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
             sc = "" if d["pad_score"] is None else f" (score {d['pad_score']:.3f})"
             parts.append(f"<tr><td>{_e(d['created'])}</td><td>{_e(d['decision'])}</td>"
                          f"<td>{_e(d['operator'] or '(not named)')}</td><td>{_e(d['note'])}</td>"
-                         f"<td>{_e(d['pad_verdict'])}{sc}</td></tr>")
+                         f"<td>{_e(d['pad_verdict'])}{sc}"
+                         + (f" (analysis #{d['analysis_id']})" if d.get("analysis_id") else "") + "</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No decision recorded.</p>")
     parts.append(f"<p class='meta'>Images are re-read from the file and checked against its SHA-256 when "
-                 f"the report is made. Case “{_e(store.name)}”, print id {p['id']}.</p></body></html>")
+                 f"the report is made. Case “{_e(store.name)}”, print id {p['id']}"
+                 + (f", analysis #{a['id']}" if a else "") + ".</p></body></html>")
     return "\n".join(parts)

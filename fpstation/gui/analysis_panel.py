@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, PadResult
+from fpstation.gui.widgets import FitLabel
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +122,9 @@ class PadPanel(QWidget):
         self.decisions: list[dict] = []
 
         lay = QVBoxLayout(self)
-        self.verdict_label = QLabel("—")
-        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        # ~48 pt bold: about 17 mm high capitals, readable from a metre away and more
-        self.verdict_label.setFont(_big_font(48))
-        self.verdict_label.setMinimumHeight(110)
-        self.verdict_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        # ~48 pt bold when there is room (about 17 mm high capitals, readable from a metre away);
+        # it wraps and shrinks to a narrow dock instead of cutting the word
+        self.verdict_label = FitLabel("—", max_points=48, max_lines=2)
         self.verdict_label.setAccessibleName("liveness verdict")
         lay.addWidget(self.verdict_label)
 
@@ -157,7 +154,8 @@ class PadPanel(QWidget):
         self.reset_button = QPushButton("Use model's threshold")
         self.reset_button.setToolTip("Back to the model's operating threshold (chosen on validation)")
         self.reset_button.clicked.connect(self.reset_threshold)
-        grid.addWidget(self.reset_button, 0, 2)
+        # below the slider (not beside it): the row fits a 300 px dock without cutting a label
+        grid.addWidget(self.reset_button, 1, 0, 1, 2, Qt.AlignmentFlag.AlignRight)
         lay.addLayout(grid)
         self.rates_label = QLabel("")
         self.rates_label.setWordWrap(True)
@@ -182,9 +180,13 @@ class PadPanel(QWidget):
         self.live_button.clicked.connect(lambda: self.record("override", "LIVE"))
         self.attack_button = QPushButton("Override: ATTACK")
         self.attack_button.clicked.connect(lambda: self.record("override", "ATTACK"))
-        for b in (self.confirm_button, self.live_button, self.attack_button):
-            buttons.addWidget(b)
+        # Confirm on its own row, the two overrides below: each keeps its whole label in a 300 px dock
+        buttons.addWidget(self.confirm_button)
         lay.addLayout(buttons)
+        overrides = QHBoxLayout()
+        overrides.addWidget(self.live_button)
+        overrides.addWidget(self.attack_button)
+        lay.addLayout(overrides)
         self.decision_label = QLabel("")
         self.decision_label.setWordWrap(True)
         lay.addWidget(self.decision_label)

@@ -73,7 +73,35 @@ class FileList(QListWidget):
         #: loaded prints by row (id of the item), kept in step with the rows: images() is then a
         #: plain list copy, not a walk over thousands of Qt items
         self._images: dict[int, FingerprintImage] = {}
+        #: folders opened: a row shows its path relative to the deepest one holding it, so equal
+        #: names in different folders (Live/010_1_0.png, Fake/Gelatine/010_1_0.png) can be told apart
+        self._roots: list[str] = []
         self.currentItemChanged.connect(self._on_current)
+
+    # ------------------------------------------------------------------ names
+    def add_root(self, folder: str | Path) -> None:
+        """A folder was opened: rows under it show their path relative to it."""
+        root = _norm(str(folder))
+        if root not in self._roots:
+            self._roots.append(root)
+            self._roots.sort(key=len, reverse=True)
+
+    def display_name(self, path: str | Path) -> str:
+        """The path relative to the opened folder that holds it, else the file name."""
+        p = Path(_norm(str(path)))
+        for root in self._roots:
+            try:
+                rel = p.relative_to(root)
+            except ValueError:
+                continue
+            if rel.parts:
+                return rel.as_posix()
+        return p.name
+
+    def display_label(self, im: FingerprintImage) -> str:
+        """:attr:`FingerprintImage.label` with the relative path instead of the bare file name."""
+        name = self.display_name(im.source)
+        return name + im.label[len(Path(im.source).name):]
 
     # ------------------------------------------------------------------ rows
     def rows_for(self, path: str) -> list[QListWidgetItem]:
@@ -84,7 +112,7 @@ class FileList(QListWidget):
 
     def add_pending(self, path: str) -> QListWidgetItem:
         """A placeholder row for a file being loaded."""
-        item = QListWidgetItem(self._pending_icon, f"{Path(path).name}\nloading…")
+        item = QListWidgetItem(self._pending_icon, f"{self.display_name(path)}\nloading…")
         item.setData(ENTRY_ROLE, FileEntry(path=_norm(path)))
         item.setToolTip(str(path))
         item.setSizeHint(QSize(0, THUMB + 8))
@@ -155,7 +183,7 @@ class FileList(QListWidget):
         entry.image = None
         item.setData(ENTRY_ROLE, entry)
         item.setIcon(self._error_icon)
-        item.setText(f"{Path(path).name}\n⚠ {short or message}")
+        item.setText(f"{self.display_name(path)}\n⚠ {short or message}")
         item.setForeground(QBrush(ERROR_COLOUR))
         item.setToolTip(f"{path}\n\n{message}")
         if self.currentItem() is item:
@@ -220,9 +248,8 @@ class FileList(QListWidget):
         elif e.error is not None:
             self.errorSelected.emit(e.path, e.error)
 
-    @staticmethod
-    def _caption(im: FingerprintImage) -> str:
-        return f"{im.label}\n{im.width}×{im.height} · {dpi_text(im.dpi, im.dpi_source)} · {im.format or '?'}"
+    def _caption(self, im: FingerprintImage) -> str:
+        return f"{self.display_label(im)}\n{im.width}×{im.height} · {dpi_text(im.dpi, im.dpi_source)} · {im.format or '?'}"
 
     @staticmethod
     def _blank_icon() -> QIcon:
