@@ -158,8 +158,9 @@ def is_patch_model(card_data: dict) -> bool:
 
 
 def is_texture_model(card_data: dict) -> bool:
-    """True for the classical texture model (LBP/LPQ/WLD histograms + a linear model, .npz weights)."""
-    return card_data.get("architecture") == "pad_texture_linear"
+    """True for the classical texture models (LBP/LPQ/WLD histograms + linear models, .npz weights):
+    the whole-print ``pad_texture_linear`` and the local-patch ``pad_local_texture`` (pad_local.py)."""
+    return card_data.get("architecture") in ("pad_texture_linear", "pad_local_texture")
 
 
 def _texture_logits(loaded: Any, images: Sequence[FingerprintImage]) -> np.ndarray:
@@ -167,6 +168,11 @@ def _texture_logits(loaded: Any, images: Sequence[FingerprintImage]) -> np.ndarr
 
     model_dpi = (loaded.card.data.get("input") or {}).get("dpi")
     nominal = ((loaded.card.data.get("domain") or {}).get("dpi") or {}).get("nominal") or model_dpi
+    if loaded.card.data.get("architecture") == "pad_local_texture":
+        from fpstation.ml.classifiers.pad_local import local_logits
+
+        return np.array([local_logits(loaded.model, loaded.card.data, im.pixels, im.dpi or nominal)[0]
+                         for im in images])
     x = np.stack([texture_features(im.pixels, im.dpi or nominal, model_dpi) for im in images])
     return loaded.logits(x)
 
@@ -243,6 +249,12 @@ def pad_predict(image: FingerprintImage, model_key: str = "", threshold: float |
         (loaded.card.data.get("threshold") or {}).get("value", 0.5))
     dom = domain_check(image, loaded.card.data)
     verdict = pad_verdict(score, thr, uncertain_band) if dom.in_domain else "UNCERTAIN"
+    if dom.in_domain and loaded.card.data.get("transaction"):
+        # the card's out-of-fold band (docs/adr/0102): LIVE below lo, ATTACK from hi, UNCERTAIN between
+        from fpstation.core.pad_transaction import TransactionRule
+
+        rule = TransactionRule.from_card(loaded.card.data, threshold)
+        verdict = "ATTACK" if score >= rule.hi else "LIVE" if score < rule.lo else "UNCERTAIN"
     reason = f"outside the sensor/resolution it was validated on: {dom.reason}" if not dom.in_domain else ""
     return PadResult(attack_score=score, threshold=thr, verdict=verdict,
                      model=loaded.ref, seconds=time.perf_counter() - t0,
@@ -344,6 +356,11 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     print typically gives an empty map (nothing pushed the score towards ATTACK).
     """
     loaded = load_classifier("pad", model_key, registry)
+    if loaded.card.data.get("architecture") == "pad_local_texture":
+        from fpstation.ml.classifiers.pad_local import local_heatmap
+
+        dpi = image.dpi or ((loaded.card.data.get("domain") or {}).get("dpi") or {}).get("nominal")
+        return local_heatmap(loaded.model, loaded.card.data, image.pixels, dpi)
     if is_texture_model(loaded.card.data):
         # the classical model applied to each 96 px patch's own texture histograms
         from fpstation.ml.classifiers.patches import (
