@@ -30,6 +30,8 @@ __all__ = ["CardCalibration", "CardDomain", "CardError", "CardInput", "CardOnnx"
 
 #: architectures that are not TensorFlow graphs (classical texture PAD, numpy feature gender)
 TEXTURE_ARCHITECTURE = "pad_texture_linear"
+#: every classical texture PAD (.npz weights): whole-print and local-patch (ml/classifiers/pad_local.py)
+TEXTURE_ARCHITECTURES = (TEXTURE_ARCHITECTURE, "pad_local_texture")
 
 
 @dataclass(frozen=True)
@@ -199,8 +201,9 @@ class ModelCard:
 
     @property
     def is_texture(self) -> bool:
-        """The classical texture PAD model (LBP/LPQ/WLD histograms + a linear model, .npz)."""
-        return self.architecture == TEXTURE_ARCHITECTURE
+        """A classical texture PAD model (LBP/LPQ/WLD histograms + linear models, .npz): the whole-print
+        ``pad_texture_linear`` or the local-patch ``pad_local_texture``."""
+        return self.architecture in TEXTURE_ARCHITECTURES
 
     @property
     def onnx_path(self) -> Path | None:

@@ -176,10 +176,12 @@ class Registry:
                 self._cache[key] = dlib_models.resnet(card.sha256)
                 return self._cache[key]
             if card.is_texture:  # classical texture PAD (.npz, no Keras)
+                from fpstation.ml.classifiers.pad_local import LocalPadModel
                 from fpstation.ml.classifiers.patches import LinearModel
 
+                local = card.architecture == "pad_local_texture"
                 try:
-                    model = LinearModel.load(card.file)
+                    model = LocalPadModel.load(card.file) if local else LinearModel.load(card.file)
                 except Exception as exc:  # noqa: BLE001
                     raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
                 self._cache[key] = model
