@@ -20,7 +20,14 @@ from fpstation.workers import Pools
 from tests.unit.bad_corpus import good_files, ridge_image
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("FPSTATION_SCREENSHOTS", ROOT / "docs" / "screenshots"))
+#: where the screenshots go: FPSTATION_SCREENSHOTS=docs/screenshots to refresh the committed ones
+SHOTS_ENV = "FPSTATION_SCREENSHOTS"
+
+
+def _shots(tmp_path: Path) -> Path:
+    d = Path(os.environ[SHOTS_ENV]) if os.environ.get(SHOTS_ENV) else tmp_path / "shots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def _window_analyzers(settings=None, **_):
@@ -191,11 +198,11 @@ def _button_whole(b) -> bool:
     return b.width() >= b.fontMetrics().horizontalAdvance(b.text()) + 8
 
 
-def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot):
+def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot, tmp_path):
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QDockWidget
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = _shots(tmp_path)
     window.resize(1600, 1000)
     window.show()
     qtbot.waitExposed(window)
@@ -220,7 +227,7 @@ def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot):
         panel.verdict_label.setText("PRESENTATION ATTACK")
         panel.verdict_label.setStyleSheet("color:white; background:#b00020; padding:8px; border-radius:6px;")
         qtbot.wait(20)
-        dock.grab().save(str(SHOTS / f"verdict_300px_{name}.png"))
+        dock.grab().save(str(shots / f"verdict_300px_{name}.png"))
 
 
 def test_damage_mask_keeps_the_panes_side_by_side(window, qtbot, tmp_path):
