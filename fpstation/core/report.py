@@ -84,7 +84,9 @@ def export_json(store: CaseStore, path: str | Path) -> int:
         fh.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()))
         fh.write(',\n  "prints": [')
         for pid in store.iter_print_ids():
-            fh.write(("," if n else "") + "\n    " + json.dumps(print_record(store, pid), default=str))
+            rec = print_record(store, pid)  # "results": the newest analysis; "analyses": every one, each with its own
+            rec["analyses"] = [dict(a, results=store.results(pid, a["id"])) for a in rec["analyses"]]
+            fh.write(("," if n else "") + "\n    " + json.dumps(rec, default=str))
             n += 1
         fh.write('\n  ],\n  "file_errors": ' + json.dumps(store.file_errors()) + "\n}\n")
     return n

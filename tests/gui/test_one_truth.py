@@ -291,7 +291,10 @@ def test_new_case_clears_the_desk_and_the_face_panel(window, qtbot, tmp_path):
     face = window.face_panel
     face.verdict_label.setText("alice")
     face.table.setRowCount(2)
+    cmp_panel = window.findChild(__import__("fpstation.gui.comparison_panel", fromlist=["x"]).ComparisonPanel)
+    cmp_panel.show_candidates([SimpleNamespace(score=0.9, label="old", print_id=1, path="/a")], 0.5)
     window.case_controller.open(tmp_path / "other.db")
+    assert cmp_panel.table.rowCount() == 0
     assert desk.current is None and desk.verdict_label.text() == "—" and desk.recent.count() == 0
     assert not desk.confirm_button.isEnabled()
     assert face.verdict_label.text() == "—" and face.table.rowCount() == 0
