@@ -345,3 +345,18 @@ def test_live_verdict_states_what_it_did_not_check(window):
     row2 = dict(row, pad_verdict="ATTACK")
     desk.show_item(SimpleNamespace(row=row2, image=None, result=res))
     assert desk.coverage_label.text() == ""
+
+
+def test_opening_a_batch_row_shows_the_print_at_the_rows_dpi(window, qtbot, tmp_path):
+    folder = tmp_path / "in"
+    f = _no_dpi_png(folder / "a.png")
+    window.open_paths([str(f)])  # opened first at the file's (unknown) dpi
+    qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
+    assert window.current_print().dpi is None
+    _batch(window, qtbot, folder, dpi=1000)
+    panel = window.batch_panel
+    panel._open_row(panel.proxy.index(0, 0))
+    qtbot.waitUntil(lambda: window.current_print().dpi == 1000 and window.last_analysis() is not None,
+                    timeout=10000)
+    assert window.current_print().dpi_source == "stated"
+    assert window.file_list.count() == 1 and window.file_list.images()[0].dpi == 1000
