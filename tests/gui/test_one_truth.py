@@ -224,8 +224,20 @@ def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot, tmp_path):
                    else [desk.stop_button, desk.confirm_button, desk.override_button])
         for b in buttons:
             assert _button_whole(b), (name, b.text(), b.width())
-        panel.verdict_label.setText("PRESENTATION ATTACK")
-        panel.verdict_label.setStyleSheet("color:white; background:#b00020; padding:8px; border-radius:6px;")
+        if panel is desk:  # a real print, LIVE, with what it was checked for
+            from fpstation.core.samples import load_sample
+
+            live = PadResult(0.08, 0.5, "LIVE", ModelRef("pad-livdet", "2", ""), attack_types_seen=("gelatine",))
+            row = {"status": "done", "path": "/scanner/Fake/Gelatine/010_1_0.png", "pad_verdict": "LIVE",
+                   "pad_score": 0.08, "pad_threshold": 0.5, "print_id": 1, "sha256": "ab" * 32, "decision": ""}
+            desk.folder = "/scanner"
+            desk.show_item(SimpleNamespace(row=row, image=load_sample(), result=SimpleNamespace(
+                pad=live, pad_models=(live,))))
+            assert _fits(desk.verdict_label) and desk.coverage_label.text().startswith("checked for: gelatine")
+            assert desk.file_label.text().startswith("Fake/Gelatine/010_1_0.png")
+        else:
+            panel.verdict_label.setText("PRESENTATION ATTACK")
+            panel.verdict_label.setStyleSheet("color:white; background:#b00020; padding:8px; border-radius:6px;")
         qtbot.wait(20)
         dock.grab().save(str(shots / f"verdict_300px_{name}.png"))
 
