@@ -325,6 +325,11 @@ class CaseController(QObject):
         if len(self._recorded) > 64:
             self._recorded.pop(next(iter(self._recorded)))
         self._recorded[id(res)] = (res, store.path, pid, aid)
+        info = getattr(self.window, "info", None)
+        if info is not None and res is getattr(self.window, "last_analysis", lambda: None)():
+            lab = info.values.get("Analysis")
+            if lab is not None and "in case" not in lab.text():  # the screen says which record it is
+                lab.setText(f"{lab.text()} · in case “{store.name}” as analysis #{aid}")
         self.analysisRecorded.emit(pid, aid)
         return pid, aid
 

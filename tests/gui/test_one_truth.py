@@ -89,8 +89,9 @@ def test_report_holds_the_analysis_on_screen_not_the_older_batch_one(window, qtb
     store = window.case_controller.store
     assert store.get_analysis(ids[1])["dpi"] == 1000
     assert store.get_analysis(ids[1])["origin"] == "window"
-    # recording the same on-screen analysis twice gives the same record
+    # recording the same on-screen analysis twice gives the same record, and the screen names it
     assert window.case_controller.record_shown_analysis() == ids
+    assert f"as analysis #{ids[1]}" in window.info.values["Analysis"].text()
     out = tmp_path / "r.html"
     report_job(store, ids[0], str(out), window.settings, False, ids[1], progress=lambda *a: None, cancel=None)
     text = out.read_text(encoding="utf-8")
