@@ -206,13 +206,13 @@ def _run_model(card, image) -> str:
         if fn is None:
             return ""
         params = inspect.signature(fn).parameters
-        method = card.data.get("method") or card.data.get("architecture") or card.name
+        method = card.architecture or card.name
         res = fn(image, method, model_key=card.key) if "model_key" in params else fn(image, method)
         _expect(res.pixels.shape == image.pixels.shape, f"restored {res.pixels.shape} ≠ input {image.pixels.shape}")
         runtime = (res.extras or {}).get("runtime", "?")
         # a card with an ONNX export must run on onnxruntime: a bundle that lost onnxruntime would
         # otherwise fall back to TensorFlow silently, correct but slower (ADR 0090)
-        _expect(not card.data.get("onnx") or runtime == "onnx",
+        _expect(card.onnx is None or runtime == "onnx",
                 f"the card lists an ONNX export but the restorer ran on {runtime}")
         return f"restored sample ({res.method}, {runtime}) in {res.seconds * 1000:.0f} ms"
     return ""

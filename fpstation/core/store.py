@@ -170,6 +170,19 @@ def _ddl(table: str) -> str:
 _ANALYSES_DDL, _RESULTS_DDL = _ddl("analyses"), _ddl("results")
 
 
+def _insert_print(db: sqlite3.Connection, image: Any, size: int | None, ts: str) -> int:
+    """Insert a print (and its file) unless stored; its id. Runs inside the caller's transaction."""
+    db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
+               (image.sha256, size, image.format, ts))
+    db.execute(
+        "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
+        " finger_position, first_seen, dpi_source, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (image.sha256, image.index, str(image.source), size, image.width, image.height,
+         image.dpi, image.format, image.record, image.finger_position, ts, image.dpi_source,
+         dpi_note(image)))
+    return int(db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?", (image.sha256, image.index)).fetchone()[0])
+
+
 def now_iso() -> str:
     """UTC timestamp with milliseconds, ISO 8601 (sorts as text)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -544,16 +557,7 @@ class CaseStore:
         key = inp.key()
 
         def tx(db: sqlite3.Connection) -> tuple[int, int]:
-            db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
-                       (image.sha256, size, image.format, ts))
-            db.execute(
-                "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
-                " finger_position, first_seen, dpi_source, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (image.sha256, image.index, str(image.source), size, image.width, image.height,
-                 image.dpi, image.format, image.record, image.finger_position, ts, image.dpi_source,
-                 dpi_note(image)))
-            pid = db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?",
-                             (image.sha256, image.index)).fetchone()[0]
+            pid = _insert_print(db, image, size, ts)
             found = None if new else db.execute(
                 "SELECT id FROM analyses WHERE print_id=? AND key=? ORDER BY id DESC LIMIT 1", (pid, key)).fetchone()
             if found is not None:
@@ -655,6 +659,54 @@ class CaseStore:
             " extractor_version=excluded.extractor_version, template=excluded.template, iso=excluded.iso,"
             " seconds=excluded.seconds, created=excluded.created",
             (print_id, extractor, version, template_json, iso, seconds, ts)))
+
+    def put_enrolment(self, items: list[tuple[Any, int | None, str, str, str, bytes | None, float | None]],
+                      complete: list[tuple[str, int, int | None, str]] = ()) -> list[int]:
+        """Store several prints with their templates in ONE transaction (the enrolment's batched commit).
+
+        ``items``: ``(print, file size, extractor, version, template JSON, ISO bytes, seconds)``, the print
+        being a :class:`~fpstation.core.types.FingerprintImage` or anything with its metadata (e.g.
+        :class:`fpstation.core.cluster.PrintMeta`); ``complete``: ``(sha256, n_prints, size, format)`` of
+        files whose every print is now stored. All or nothing: a crash loses the whole batch, which a
+        re-run makes again (a print is unique by content and index, a template by print and extractor).
+        Returns the print ids, in order.
+        """
+        ts = now_iso()
+
+        def tx(db: sqlite3.Connection) -> list[int]:
+            ids = []
+            for image, size, extractor, version, tjson, iso, seconds in items:
+                pid = _insert_print(db, image, size, ts)
+                db.execute(
+                    "INSERT INTO templates (print_id, extractor, extractor_version, template, iso, seconds, created)"
+                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT(print_id, extractor) DO UPDATE SET"
+                    " extractor_version=excluded.extractor_version, template=excluded.template, iso=excluded.iso,"
+                    " seconds=excluded.seconds, created=excluded.created",
+                    (pid, extractor, version, tjson, iso, seconds, ts))
+                ids.append(pid)
+            for sha, n, size, fmt in complete:
+                db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
+                           (sha, size, fmt, ts))
+                db.execute("UPDATE files SET n_prints=? WHERE sha256=?", (n, sha))
+            return ids
+
+        return self._write(tx)
+
+    def enrolled(self, extractor: str, version: str) -> tuple[dict[str, int], set[tuple[str, int]]]:
+        """What an enrolment with ``extractor`` at ``version`` can skip, in two queries:
+        ``({file sha256: n_prints} of files whose every print has such a template, {(sha256, idx)} of
+        every print that has one)``."""
+        rows = self._q("SELECT p.sha256, p.idx FROM templates t JOIN prints p ON p.id=t.print_id"
+                       " WHERE t.extractor=? AND t.extractor_version=?", (extractor, version))
+        have = {(r[0], int(r[1])) for r in rows}
+        per_file: dict[str, int] = {}
+        for sha, _ in have:
+            per_file[sha] = per_file.get(sha, 0) + 1
+        files = {}
+        for r in self._q("SELECT sha256, n_prints FROM files WHERE n_prints IS NOT NULL"):
+            if r[1] and per_file.get(r[0]) == int(r[1]):
+                files[r[0]] = int(r[1])
+        return files, have
 
     def template_version(self, print_id: int, extractor: str) -> str | None:
         """Version of the extractor that made the stored template of a print (None: no template)."""

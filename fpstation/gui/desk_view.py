@@ -10,6 +10,7 @@ the single-print view for longer than one print. Decisions go to the case store'
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
 from datetime import datetime
@@ -126,6 +127,23 @@ def coverage_text(models: list[dict[str, Any]]) -> str:
     return f"checked for: {', '.join(kinds)}; not checked: other materials and other alterations"
 
 
+def _transaction_card(models: list) -> Any:
+    """The card of the first PAD model whose card defines a liveness transaction, or None."""
+    from fpstation.ml.registry import get_registry
+
+    reg = get_registry()
+    for r in models:
+        if r is None or r.model is None:
+            continue
+        try:
+            card = reg.card(r.model.name)
+        except Exception:  # noqa: BLE001 - a result from a model no longer installed: no transaction
+            continue
+        if card.data.get("transaction"):
+            return card
+    return None
+
+
 def analyse_job(item: Any, store: Any, settings: Any, factory, *, progress, cancel) -> list:
     from fpstation.core.watch import analyse_loaded
 
@@ -209,6 +227,15 @@ class DeskPanel(QWidget):
         self.decision_label = QLabel("")
         self.decision_label.setWordWrap(True)
         self.decision_label.setMinimumWidth(1)
+        # liveness transaction: up to 3 presentations of the same finger, one verdict (docs/adr/0102)
+        self.transaction: Any = None
+        self.tx_label = QLabel("")
+        self.tx_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tx_label.setWordWrap(True)
+        self.tx_label.setTextFormat(Qt.TextFormat.RichText)
+        self.new_tx_button = QPushButton("New transaction")
+        self.new_tx_button.setToolTip("Forget the attempts so far: the next print starts a new transaction")
+        self.new_tx_button.clicked.connect(self.new_transaction)
         self.recent = QListWidget()
         self.recent.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -233,6 +260,10 @@ class DeskPanel(QWidget):
         lay.addLayout(dpi_row)
         lay.addWidget(self.image_label, 2)
         lay.addWidget(self.verdict_label)
+        tx_row = QHBoxLayout()
+        tx_row.addWidget(self.tx_label, 1)
+        tx_row.addWidget(self.new_tx_button)
+        lay.addLayout(tx_row)
         lay.addWidget(self.model_label)
         lay.addWidget(self.coverage_label)
         lay.addWidget(self.score_label)
@@ -334,6 +365,8 @@ class DeskPanel(QWidget):
         del self._items[:-RECENT]
         for it in self._items[:-KEEP_IMAGES]:
             it.image = it.result = None  # memory stays flat on a long shift
+        for it in items:
+            self.feed_transaction(it)
         if items:
             self.recent.blockSignals(True)
             self.recent.setCurrentRow(0)
@@ -343,6 +376,43 @@ class DeskPanel(QWidget):
     def _on_recent_selected(self, row: int) -> None:
         if 0 <= row < len(self._items):
             self.show_item(self._items[len(self._items) - 1 - row])
+
+    # ------------------------------------------------------------------ transaction
+    def new_transaction(self) -> None:
+        self.transaction = None
+        self.tx_label.setText("")
+
+    def feed_transaction(self, item: Any) -> str | None:
+        """Add an analysed print as the next attempt of the open transaction (a new one when none
+        is open), record the attempt in the case and show "present again (2/3)" or the final
+        verdict. Returns the transaction state, None when no PAD model defines a transaction."""
+        from fpstation.core.pad_transaction import Transaction, TransactionRule, attempt_from_results
+
+        res = getattr(item, "result", None)
+        pid = item.row.get("print_id")
+        models = list(getattr(res, "pad_models", ()) or ([res.pad] if res is not None and res.pad else []))
+        card = _transaction_card(models)
+        if card is None or pid is None:
+            return None
+        attempt = attempt_from_results(models, card.name, label=Path(item.row.get("path") or "").name)
+        if attempt is None:
+            return None
+        if self.transaction is None or self.transaction.done:
+            self.transaction = Transaction(TransactionRule.from_card(card.data))
+        tx = self.transaction
+        state = tx.add(attempt)
+        note = json.dumps({"print_id": int(pid), **tx.to_dict()})
+        try:
+            self.case.add_decision(int(pid), f"liveness transaction attempt {len(tx.attempts)}/"
+                                              f"{tx.rule.max_attempts}: {state}", "desk (automatic)", note)
+        except FpError as exc:
+            self.window.notifications.notify(f"Attempt not recorded: {exc.user_message}", "error")
+        colour = {"ATTACK": "#b00020", "LIVE": "#1b7d2a"}.get(state, "#a66b00" if not tx.done else "#555555")
+        text = tx.prompt().upper() if not tx.done else f"TRANSACTION: {tx.prompt()}"
+        self.tx_label.setText(f"<span style='background:{colour}; color:white; font-size:16pt;'>&nbsp;{text}&nbsp;"
+                              f"</span><br><small>attempt scores: "
+                              + ", ".join(f"{a.score:.2f}" for a in tx.attempts) + "</small>")
+        return state
 
     # ------------------------------------------------------------------ display
     def show_item(self, item: Any) -> None:

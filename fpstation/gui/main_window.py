@@ -665,6 +665,7 @@ class MainWindow(QMainWindow):
     # ================================================================== actions / menus
     def _build_actions(self) -> None:
         from fpstation.ml.inference import RESTORERS  # cheap: no TensorFlow
+        from fpstation.ml.restoration.notes import restorer_note
 
         def act(text: str, slot: Callable[..., Any], shortcut: str | QKeySequence | None = None,
                 tip: str = "", checkable: bool = False) -> QAction:
@@ -735,6 +736,9 @@ class MainWindow(QMainWindow):
         self.restorer_combo.setToolTip("Method used for the right-hand pane")
         for label, key in RESTORERS:
             self.restorer_combo.addItem(label, key)
+            # which restorer is the default, why, and what it does to matching: from the model cards
+            self.restorer_combo.setItemData(self.restorer_combo.count() - 1, restorer_note(key),
+                                            Qt.ItemDataRole.ToolTipRole)
         idx = self.restorer_combo.findData(self.settings.restorer)
         if idx < 0:  # unknown key in the settings file: show it rather than silently change it
             self.restorer_combo.addItem(self.settings.restorer, self.settings.restorer)

@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fpstation import paths
 from fpstation.core.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+from fpstation.ml.cards import CardError, ModelCard, parse_card
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ModelCard", "Registry", "cards_by_name", "get_registry", "sha256_file"]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -45,34 +50,27 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class ModelCard:
-    name: str
-    task: str
-    file: Path  # absolute path of the weights file
-    sha256: str
-    version: str
-    shipped: bool
-    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def key(self) -> str:
-        """Unique id used in settings: ``name`` for shipped, ``name@vN`` for user versions."""
-        return self.name if self.shipped else f"{self.name}@v{self.version}"
-
-    @property
-    def display(self) -> str:
-        origin = "shipped" if self.shipped else "trained"
-        return f"{self.name} v{self.version} ({origin})"
-
-
 def _read_card(card_path: Path, shipped: bool) -> ModelCard | None:
+    """The card at ``card_path``; None for a JSON file that is not a model card (no ``task``).
+
+    Raises
+    ------
+    CardError
+        The file is not valid JSON, or a model card with a malformed entry (the message names it).
+    """
     try:
         d = json.loads(card_path.read_text(encoding="utf-8"))
-        return ModelCard(name=d["name"], task=d["task"], file=_weights_path(card_path, d),
-                         sha256=d["sha256"], version=str(d.get("version", "1")), shipped=shipped, data=d)
-    except (OSError, ValueError, KeyError):
-        return None
+    except OSError as exc:
+        raise CardError(f"Model card “{card_path.name}” could not be read: {exc}", path=str(card_path)) from exc
+    except ValueError as exc:
+        raise CardError(f"Model card “{card_path.name}” is not valid JSON: {exc}", path=str(card_path)) from exc
+    if not isinstance(d, dict) or "task" not in d:
+        return None  # another JSON beside the models (e.g. matching-operating-points.json)
+    try:
+        fname = d.get("file")
+        return parse_card(d, _weights_path(card_path, d) if isinstance(fname, str) and fname else None, shipped)
+    except CardError as exc:
+        raise CardError(f"Model card “{card_path.name}” is malformed: {exc}", path=str(card_path)) from exc
 
 
 def _weights_path(card_path: Path, d: dict[str, Any]) -> Path:
@@ -96,6 +94,8 @@ class Registry:
         self._cache: dict[str, Any] = {}
         self._cards: list[ModelCard] = []
         self._cards_signature: list[tuple[str, bool, int, int]] | None = None
+        #: malformed model cards found by the last scan: file path -> what is wrong (said in words)
+        self.problems: dict[str, str] = {}
         self._lock = threading.RLock()
 
     @property
@@ -121,8 +121,18 @@ class Registry:
             signature.append((str(p), shipped, st.st_mtime_ns, st.st_size))
         with self._lock:
             if self._cards_signature != signature:
-                parsed = (_read_card(Path(p), shipped=shipped) for p, shipped, _, _ in signature)
-                self._cards = [c for c in parsed if c]
+                cards, problems = [], {}
+                for p, shipped, _, _ in signature:
+                    try:
+                        c = _read_card(Path(p), shipped=shipped)
+                    except CardError as exc:
+                        problems[p] = str(exc)
+                        if p not in self.problems:
+                            log.warning("%s", exc)
+                        continue
+                    if c is not None:
+                        cards.append(c)
+                self._cards, self.problems = cards, problems
                 self._cards_signature = signature
             found = self._cards
         return [c for c in found if task is None or c.task == task]
@@ -131,13 +141,14 @@ class Registry:
         for c in self.cards():
             if c.key == key or (c.shipped and c.name == key):
                 return c
-        raise ModelNotFoundError(f"No model called “{key}” is installed.")
+        bad = "".join(f" {m}." for m in self.problems.values())
+        raise ModelNotFoundError(f"No model called “{key}” is installed.{bad}")
 
     def default(self, task: str) -> ModelCard | None:
         """The shipped model for a task marked ``"default": true`` (else the first shipped one)."""
         cs = [c for c in self.cards(task) if c.shipped]
         for c in cs:
-            if c.data.get("default"):
+            if c.default:
                 return c
         return cs[0] if cs else None
 
@@ -146,11 +157,10 @@ class Registry:
 
     def onnx_file(self, card: ModelCard) -> Path | None:
         """The card's ONNX export (``"onnx": {"file", "sha256"}``), verified; None when it has none."""
-        spec = card.data.get("onnx")
-        if not isinstance(spec, dict) or not spec.get("file"):
+        path = card.onnx_path
+        if path is None or card.onnx is None:
             return None
-        path = (card.file.parent / spec["file"]).resolve()
-        _check_file(card, path, spec.get("sha256"), "ONNX file")
+        _check_file(card, path, card.onnx.sha256, "ONNX file")
         return path
 
     def load(self, key: str) -> Any:
@@ -160,16 +170,18 @@ class Registry:
                 return self._cache[key]
             card = self.card(key)
             self.verify(card)
-            if card.data.get("runtime") == "dlib":  # dlib network, not Keras (ml/face/dlib_models.py)
+            if card.runtime == "dlib":  # dlib network, not Keras (ml/face/dlib_models.py)
                 from fpstation.ml.face import dlib_models
 
                 self._cache[key] = dlib_models.resnet(card.sha256)
                 return self._cache[key]
-            if card.data.get("architecture") == "pad_texture_linear":  # classical texture PAD (.npz, no Keras)
+            if card.is_texture:  # classical texture PAD (.npz, no Keras)
+                from fpstation.ml.classifiers.pad_local import LocalPadModel
                 from fpstation.ml.classifiers.patches import LinearModel
 
+                local = card.architecture == "pad_local_texture"
                 try:
-                    model = LinearModel.load(card.file)
+                    model = LocalPadModel.load(card.file) if local else LinearModel.load(card.file)
                 except Exception as exc:  # noqa: BLE001
                     raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
                 self._cache[key] = model
@@ -200,6 +212,7 @@ class Registry:
 
     def register(self, card_data: dict[str, Any], weights: str | Path) -> ModelCard:
         """Copy a freshly trained model into the user models dir as the next version of its name."""
+        parse_card(card_data, strict=False)  # a malformed card is refused before anything is copied
         name = card_data["name"]
         base = self.user_dir / name
         base.mkdir(parents=True, exist_ok=True)
@@ -215,7 +228,8 @@ class Registry:
         data.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
         (dest / "card.json").write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
         card = _read_card(dest / "card.json", shipped=False)
-        assert card is not None
+        if card is None:
+            raise CardError(f"The card of “{name}” names no task.", path=str(dest / "card.json"))
         return card
 
 

@@ -46,9 +46,8 @@ class Embedder:
         self.card = card
         self.key: str = card.key
         self.sha256: str = card.sha256
-        data = card.data or {}
-        self.threshold: float | None = (data.get("threshold") or {}).get("similarity")
-        self.shape_sha256 = ((data.get("package") or {}).get("files") or {}).get(dlib_models.SHAPE_5)
+        self.threshold: float | None = card.similarity_threshold
+        self.shape_sha256 = ((card.data.get("package") or {}).get("files") or {}).get(dlib_models.SHAPE_5)
 
     @property
     def dim(self) -> int:
@@ -95,7 +94,7 @@ class KerasEmbedder(Embedder):
         import keras
 
         self._model = keras.Model(model.inputs[0], model.get_layer("embedding").output)
-        shape = (card.data.get("input") or {}).get("shape") or model.input_shape[1:]
+        shape = card.input.shape or model.input_shape[1:]
         self.size = int(shape[0])
         self._dim = int(self._model.output_shape[-1])
 
@@ -137,7 +136,7 @@ def get_embedder(key: str | None = None, registry: Any = None) -> Embedder:
         card = reg.card(key)
         if card.task != TASK:
             raise ModelError(f"“{key}” is a {card.task} model, not a face model.")
-        if card.data.get("runtime") == DLIB_RUNTIME:
+        if card.runtime == DLIB_RUNTIME:
             reg.verify(card)
             emb: Embedder = DlibEmbedder(card)
         else:
