@@ -84,7 +84,9 @@ def export_json(store: CaseStore, path: str | Path) -> int:
         fh.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()))
         fh.write(',\n  "prints": [')
         for pid in store.iter_print_ids():
-            fh.write(("," if n else "") + "\n    " + json.dumps(print_record(store, pid), default=str))
+            rec = print_record(store, pid)  # "results": the newest analysis; "analyses": every one, each with its own
+            rec["analyses"] = [dict(a, results=store.results(pid, a["id"])) for a in rec["analyses"]]
+            fh.write(("," if n else "") + "\n    " + json.dumps(rec, default=str))
             n += 1
         fh.write('\n  ],\n  "file_errors": ' + json.dumps(store.file_errors()) + "\n}\n")
     return n
@@ -149,12 +151,31 @@ def _e(v: Any) -> str:
     return "" if v is None else html.escape(no_cli_hints(v))
 
 
-def _view_width(width: int) -> tuple[int, int]:
-    """(display width in px, enlargement factor) for an image ``width`` pixels wide."""
+def _view_width(width: int, max_width: int | None = None) -> tuple[int, float]:
+    """(display width in px, display scale) for an image ``width`` pixels wide: enlarged by a whole
+    factor (at most ×4) when small, reduced to ``max_width`` (a PDF page's half) when large."""
     k = 1
     while width * k < VIEW_MIN_PX and k < 4:
         k += 1
-    return width * k, k
+    vw = width * k
+    if max_width and vw > max_width:
+        return max_width, max_width / width
+    return vw, float(k)
+
+
+def scale_bar_html(dpi: float | None, scale: float) -> str:
+    """A 5 mm scale bar for an image of ``dpi`` shown at ``scale`` display px per image px, as an
+    embedded PNG with its length in words ("" when the resolution is unknown: no scale is invented)."""
+    import numpy as np
+
+    if not dpi:
+        return "<span class='cap'>No scale: the resolution is unknown.</span>"
+    mm = 5.0
+    length = int(round(mm / 25.4 * float(dpi) * scale))
+    bar = np.full((8, length + 2), 255, np.uint8)
+    bar[1:7, 1:-1] = 0
+    return (f"<img alt='scale bar' width='{length + 2}' height='8' src='data:image/png;base64,{png_base64(bar)}'>"
+            f" <span class='cap'>{mm:g} mm</span>")
 
 
 def dpi_words(p: dict[str, Any]) -> str:
@@ -220,9 +241,11 @@ def _pad_words(r: dict[str, Any], card: dict[str, Any] | None) -> list[tuple[str
             f"At the model's threshold, on held-out subjects: BPCER {t['bpcer'] * 100:.1f} % (live prints "
             f"rejected); APCER (attacks passed as live) {per or '—'}.")))
     seen = pl.get("attack_types_seen") or (card or {}).get("attack_types_seen") or []
+    unseen = [k for k in ("gelatine", "latex", "silicone", "wood glue", "printed spoofs", "altered fingers")
+              if not any(k.split()[0] in str(x).lower() for x in seen)]
     rows.append(("Attack kinds seen in training", _e(
         (", ".join(seen) if seen else "not stated")
-        + ". Attacks of other kinds (e.g. gelatine, latex or printed spoofs) were never seen: the score "
+        + f". Attacks of other kinds (e.g. {', '.join(unseen[:3])}) were never seen: the score "
           "says nothing reliable about them.")))
     dw = _domain_words(card, pl)
     if dw:
@@ -274,7 +297,7 @@ def _other_analyses(store: CaseStore, rec: dict[str, Any]) -> list[str]:
 
 
 STEP_TITLES = {"pad": "Presentation-attack detection (liveness)", "gender": "Gender estimate",
-               "restoration": "Restoration"}
+               "restoration": "Restoration", "quality": "Print quality (NFIQ 2)"}
 
 
 def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, restore: Restorer | None = None,
@@ -305,8 +328,10 @@ def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, resto
 
 def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | None = None,
                       reader: Callable[[str], list[FingerprintImage]] | None = None,
-                      cards: dict[str, dict[str, Any]] | None = None, analysis_id: int | None = None) -> str:
-    """The HTML of :func:`print_report_html` as a string (the GUI also prints it to PDF)."""
+                      cards: dict[str, dict[str, Any]] | None = None, analysis_id: int | None = None,
+                      max_image_width: int | None = None) -> str:
+    """The HTML of :func:`print_report_html` as a string (the GUI also prints it to PDF, with
+    ``max_image_width`` so that the two prints fit side by side on the page)."""
     if reader is None:
         from fpstation.core.imageio import read_prints as reader
     cards = cards or {}
@@ -319,16 +344,20 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
     notes = [note] if note else []
     figs: list[str] = []
     if image is not None:
-        vw, k = _view_width(image.width)
-        shown = f", shown ×{k}" if k > 1 else ""
-        figs.append(f"<td><img alt='original' width='{vw}' src='data:image/png;base64,{png_base64(image.pixels)}'>"
+        vw, k = _view_width(image.width, max_image_width)
+        vh = int(round(image.height * vw / image.width))
+        shown = f", shown ×{k:g}" if k > 1 else ""
+        bar = scale_bar_html(image.dpi, vw / image.width)
+        figs.append(f"<td><img alt='original' width='{vw}' height='{vh}' "
+                    f"src='data:image/png;base64,{png_base64(image.pixels)}'><br>{bar}"
                     f"<br><span class='cap'>Original, {image.width}×{image.height} px{shown}</span></td>")
         if restore is not None:
             try:
                 r = restore(image)
                 m = r.model
                 cap = f"{r.method}" + (f" — {m.name} v{m.version}" if m else "")
-                figs.append(f"<td><img alt='restored' width='{vw}' src='data:image/png;base64,{png_base64(r.pixels)}'>"
+                figs.append(f"<td><img alt='restored' width='{vw}' height='{vh}' "
+                            f"src='data:image/png;base64,{png_base64(r.pixels)}'><br>{bar}"
                             f"<br><span class='cap'>Restored ({_e(cap)}, recomputed at export){shown}</span></td>")
             except FpError as exc:
                 notes.append(f"The restored image could not be produced: {exc.user_message}")
@@ -364,13 +393,19 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
         parts.append(f"<tr><th>Print quality</th><td><b>{_e(qual['model_name'])} {int(qual['score'])}</b> "
                      "(0–100, higher is better)</td></tr>")
     parts.append(f"<tr><th>Resolution</th><td>{_e(dpi_words(p))}</td></tr></table>")
+    if figs:
+        # right under the summary, a table (not CSS layout): browsers and the PDF page both put the
+        # two prints side by side, each with its scale
+        parts.append("<table class='imgs'><tr>" + "".join(figs) + "</tr></table>")
     models = ((pad or {}).get("payload") or {}).get("models") or []
     if models:  # every PAD model side by side (the verdict above is their combination, docs/adr/0101)
         parts.append("<table><tr><th>Liveness model</th><th>Verdict</th><th>Attack score</th><th>Threshold</th>"
                      "<th>Attack kinds it has seen</th><th>Domain</th></tr>")
         for m in models:
-            dom = "inside" if m.get("in_domain", True) else f"outside: {m.get('domain_reason', '')}"
-            dom = re.sub(r"^outside: outside\b:?\s*", "outside: ", dom)
+            reason = str(m.get("domain_reason") or "").strip()
+            # the reason may already begin with "outside" ("outside the 450–550 dpi …"): never "outside: outside"
+            dom = ("inside" if m.get("in_domain", True)
+                   else reason if reason.lower().startswith("outside") else f"outside: {reason}".rstrip(": "))
             parts.append(f"<tr><td>{_e(m.get('model'))} v{_e(m.get('version'))}</td>"
                          f"<td class='{_e(m.get('verdict'))}'>{_e(m.get('verdict'))}</td>"
                          f"<td>{float(m.get('attack_score', 0)):.3f}</td><td>{float(m.get('threshold', 0)):.3f}</td>"
@@ -381,9 +416,6 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
             parts.append(f"<p class='note'>{_e(reason)}</p>")
     for n in notes:
         parts.append(f"<p class='note'>{_e(n)}</p>")
-    if figs:
-        # a table, not CSS layout: browsers and Qt's PDF printer both put the images side by side
-        parts.append("<table class='imgs'><tr>" + "".join(figs) + "</tr></table>")
     # -- the evidence
     parts.append("<h2>File</h2><table>")
     facts = [("Path", _e(p["path"])), ("SHA-256 of the file", f"<code>{_e(p['sha256'])}</code>"),
@@ -411,9 +443,12 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
             rows = _gender_words(r, card)
         elif step == "restoration":
             rows = [("Method", _e(r.get("verdict")))]
+        elif step == "quality":
+            sc = r.get("score")
+            rows = [("NFIQ 2 score", "—" if sc is None else f"<b>{int(round(sc))}</b> (0–100, higher is better)")]
         else:
             rows = [("Result", _e(r.get("verdict"))),
-                    ("Score", "" if r.get("score") is None else f"{r['score']:.4f}")]
+                    ("Score", "" if r.get("score") is None else f"{r['score']:.4g}")]
         ml = _model_line(r)
         if ml:
             rows.append(("Model", f"<code>{_e(ml)}</code>"))

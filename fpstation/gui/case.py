@@ -47,9 +47,10 @@ def report_job(store: CaseStore, print_id: int, out: str, settings: Any, restore
                analysis_id: int | None = None, *, progress, cancel) -> str:
     """The same report as ``fpstation report --print … --analysis ID`` (same store rows, same cards),
     holding analysis ``analysis_id`` (default: the print's newest), its restored image recomputed with
-    that analysis's restorer; a ``.pdf`` name gets the HTML here and is printed to PDF by
-    :func:`html_to_pdf` on the GUI thread."""
-    from fpstation.core.report import print_report_html
+    that analysis's restorer. Returns the path written; for a ``.pdf`` name it returns the report's
+    HTML (laid out for the page), which :func:`html_to_pdf` prints on the GUI thread — only the PDF
+    is written."""
+    from fpstation.core.report import print_report_html, print_report_text
     from fpstation.ml.inference import restorer_settings
     from fpstation.ml.registry import cards_by_name
 
@@ -58,23 +59,110 @@ def report_job(store: CaseStore, print_id: int, out: str, settings: Any, restore
         a = store.get_analysis(analysis_id) if analysis_id is not None else None
         fn = analyzers_for(restorer_settings(settings, (a or {}).get("restorer")), pad_=False, gender_=False).restore
     progress(0.0, f"writing {Path(out).name}")
-    html_out = str(Path(out).with_suffix(".html")) if out.lower().endswith(".pdf") else out
-    return str(print_report_html(store, print_id, html_out, restore=fn, cards=cards_by_name(),
+    if out.lower().endswith(".pdf"):
+        return print_report_text(store, print_id, restore=fn, cards=cards_by_name(), analysis_id=analysis_id,
+                                 max_image_width=PDF_IMAGE_PX)
+    return str(print_report_html(store, print_id, out, restore=fn, cards=cards_by_name(),
                                  analysis_id=analysis_id))
 
 
-def html_to_pdf(html_path: str, pdf_path: str) -> str:
-    """Print an HTML report to an A4 PDF with Qt's rich-text engine (embedded images included)."""
-    from PySide6.QtGui import QPageSize, QPdfWriter, QTextDocument
+#: the PDF page: A4 at 150 dpi, 12 mm margins; two prints side by side fit its width
+PDF_DPI, PDF_MARGIN_PX = 150, 71
+PDF_IMAGE_PX = 320  # logical px (1/96 in): two of them and their gap fit the 186 mm wide page
+
+
+def _page_layout(doc, device) -> tuple[float, float]:
+    """Lay ``doc`` out in pages for ``device`` (A4 at PDF_DPI); returns the page content (w, h) in px.
+    Qt's page layout never splits a line, and an image is part of its line, so no image is cut."""
+    from PySide6.QtCore import QSizeF
+
+    w = 210 / 25.4 * PDF_DPI - 2 * PDF_MARGIN_PX
+    h = 297 / 25.4 * PDF_DPI - 2 * PDF_MARGIN_PX
+    doc.documentLayout().setPaintDevice(device)
+    doc.setDocumentMargin(0)
+    doc.setPageSize(QSizeF(w, h))
+    return w, h
+
+
+def _paint_pages(html_text: str, device, new_page) -> int:
+    from PySide6.QtGui import QPainter, QTextDocument
 
     doc = QTextDocument()
-    doc.setHtml(Path(html_path).read_text(encoding="utf-8"))
+    w, h = _page_layout(doc, device)
+    doc.setHtml(html_text)
+    n = doc.pageCount()
+    p = QPainter(device)
+    try:
+        for i in range(n):
+            if i:
+                new_page()
+            _draw_page(p, doc, i, n, w, h)
+    finally:
+        p.end()
+    return n
+
+
+def _draw_page(p, doc, i: int, n: int, w: float, h: float) -> None:
+    """Page ``i`` of ``n``: its slice of the document and a "page i of n" footer in the margin."""
+    from PySide6.QtCore import QRectF, Qt
+    from PySide6.QtGui import QColor, QFont
+
+    p.save()
+    p.translate(PDF_MARGIN_PX, PDF_MARGIN_PX - i * h)
+    doc.drawContents(p, QRectF(0, i * h, w, h))
+    p.restore()
+    f = QFont()
+    f.setPointSize(8)
+    p.setFont(f)
+    p.setPen(QColor("#555555"))
+    p.drawText(QRectF(PDF_MARGIN_PX, PDF_MARGIN_PX + h + 12, w, 30), int(Qt.AlignmentFlag.AlignRight),
+               f"page {i + 1} of {n}")
+
+
+def html_to_pdf(html_text: str, pdf_path: str) -> str:
+    """Print a report's HTML to an A4 PDF (its pages exactly as :func:`report_pages` renders them)."""
+    from PySide6.QtCore import QMarginsF
+    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter
+
     writer = QPdfWriter(pdf_path)
     writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setResolution(150)
+    writer.setPageMargins(QMarginsF(0, 0, 0, 0), QPageLayout.Unit.Millimeter)
+    writer.setResolution(PDF_DPI)
     writer.setTitle(Path(pdf_path).stem)
-    doc.print_(writer)
+    _paint_pages(html_text, writer, writer.newPage)
     return pdf_path
+
+
+def report_pages(html_text: str) -> list:
+    """The PDF's pages as images (A4 at 150 dpi), for checking the layout by eye and in tests."""
+    from PySide6.QtGui import QColor, QImage
+
+    pages: list[QImage] = []
+    w, h = int(round(210 / 25.4 * PDF_DPI)), int(round(297 / 25.4 * PDF_DPI))
+
+    def blank() -> QImage:
+        img = QImage(w, h, QImage.Format.Format_RGB32)
+        img.fill(QColor("white"))
+        dpm = int(round(PDF_DPI / 0.0254))
+        img.setDotsPerMeterX(dpm)
+        img.setDotsPerMeterY(dpm)
+        return img
+
+    # one image per page: paint the whole document page by page into fresh images
+    from PySide6.QtGui import QPainter, QTextDocument
+
+    probe = blank()
+    doc = QTextDocument()
+    cw, ch = _page_layout(doc, probe)
+    doc.setHtml(html_text)
+    n = doc.pageCount()
+    for i in range(n):
+        img = blank()
+        p = QPainter(img)
+        _draw_page(p, doc, i, n, cw, ch)
+        p.end()
+        pages.append(img)
+    return pages
 
 
 class CaseController(QObject):
@@ -237,6 +325,11 @@ class CaseController(QObject):
         if len(self._recorded) > 64:
             self._recorded.pop(next(iter(self._recorded)))
         self._recorded[id(res)] = (res, store.path, pid, aid)
+        info = getattr(self.window, "info", None)
+        if info is not None and res is getattr(self.window, "last_analysis", lambda: None)():
+            lab = info.values.get("Analysis")
+            if lab is not None and "in case" not in lab.text():  # the screen says which record it is
+                lab.setText(f"{lab.text()} · in case “{store.name}” as analysis #{aid}")
         self.analysisRecorded.emit(pid, aid)
         return pid, aid
 
@@ -272,7 +365,7 @@ class CaseController(QObject):
 
         def done(written: str) -> None:
             if out.lower().endswith(".pdf"):
-                written = html_to_pdf(written, out)
+                written = html_to_pdf(written, out)  # the job returned the HTML: only the PDF is written
             self.window.status.message(f"Report written: {written}")
 
         task.signals.result.connect(done)

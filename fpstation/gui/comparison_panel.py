@@ -386,6 +386,16 @@ def install(window: Any) -> ComparisonPanel:
         panel.case_label.setText(f"Case: {Path(s.path).name}")
         return s
 
+    def on_case_changed(s) -> None:
+        """Another case: the old case's search results leave the panel (issue 25)."""
+        panel.show_candidates([], None)
+        panel.search_status.setText("")
+        panel.case_label.setText(f"Case: {Path(s.path).name}" if s is not None else "no case open")
+
+    from fpstation.gui.case import case_controller as _ctl
+
+    _ctl(window).caseChanged.connect(on_case_changed)
+
     def enroll_folder(folder: str | None = None) -> Task | None:
         if folder is None:
             folder = QFileDialog.getExistingDirectory(window, "Enrol a folder of prints into the case")

@@ -207,6 +207,7 @@ class FileList(QListWidget):
             e: FileEntry = it.data(ENTRY_ROLE)
             if e.image is old:
                 e.image = new
+                self._images[id(it)] = new
                 it.setData(ENTRY_ROLE, e)
                 it.setText(self._caption(new))
                 return

@@ -858,7 +858,8 @@ class MainWindow(QMainWindow):
                 return
             existing = [r for r in self.file_list.rows_for(path) if not self.file_list.entry(r).pending]
             if existing:
-                rows = existing  # opened before: keep the rows (and the prints they hold)
+                rows = existing  # opened before: keep the rows (and the prints they hold)...
+                self._restate(rows, prints)  # ...at the dpi it was opened at now
             else:
                 rows = self.file_list.set_prints(path, prints, thumbs)
             if self._auto_show_pending and rows:
@@ -867,6 +868,19 @@ class MainWindow(QMainWindow):
         elif kind == "error":
             _, path, exc = item
             self._report_file_error(path, exc)
+
+    def _restate(self, rows: list, prints: list[FingerprintImage]) -> None:
+        """A file opened again at another dpi (e.g. from a batch row analysed at 1000 dpi): its rows
+        take the new resolution, and the print shown is analysed again at it."""
+        by_index = {im.index: im for im in prints}
+        for r in rows:
+            old = self.file_list.entry(r).image
+            new = by_index.get(old.index) if old is not None else None
+            if new is None or (new.dpi, new.dpi_source) == (old.dpi, old.dpi_source):
+                continue
+            self.file_list.replace_print(old, new)
+            if self._current is old:
+                self.show_print(new)
 
     def _report_file_error(self, path: str, exc: BaseException) -> None:
         text = describe(exc)

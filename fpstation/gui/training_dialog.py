@@ -82,7 +82,8 @@ def _fmt_seconds(s: float) -> str:
 
 #: a metric's key in words (the result panel never shows raw keys such as "val_n")
 METRIC_WORDS = {
-    "n": "validation prints", "val_n": "validation prints", "val_items": "validation prints",
+    "n": "validation prints", "val_n": "validation prints", "n_val": "validation prints",
+    "val_items": "validation prints", "n_train": "training prints",
     "train_items": "training prints", "n_attack": "attack prints", "n_bona_fide": "live prints",
     "val_subjects": "validation subjects", "accuracy": "accuracy", "val_accuracy": "accuracy",
     "balanced_accuracy": "balanced accuracy", "auc": "AUC", "val_auc": "AUC", "eer": "equal error rate",
@@ -698,7 +699,8 @@ class TrainingDialog(QDialog):
             self.status_label.setText(f"{how} ({took}). Registered as {out.card.key}.")
             lines = [f"Model: {out.card.display}  — key {out.card.key}",
                      f"Best epoch: {out.fit.best_epoch + 1 if out.fit.best_epoch is not None else '—'} "
-                     f"of {out.fit.epochs_run} run ({out.fit.monitor} {out.fit.best_value if out.fit.best_value is None else format(out.fit.best_value, '.4g')})",
+                     f"of {out.fit.epochs_run} run ({metric_words(out.fit.monitor)} "
+                     f"{out.fit.best_value if out.fit.best_value is None else format(out.fit.best_value, '.4g')})",
                      "Validation: " + ", ".join(_fmt_metrics(out.metrics)),
                      f"Model card: {out.card_path}",
                      f"Same run from the command line: {out.command}"]

@@ -20,7 +20,14 @@ from fpstation.workers import Pools
 from tests.unit.bad_corpus import good_files, ridge_image
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("FPSTATION_SCREENSHOTS", ROOT / "docs" / "screenshots"))
+#: where the screenshots go: FPSTATION_SCREENSHOTS=docs/screenshots to refresh the committed ones
+SHOTS_ENV = "FPSTATION_SCREENSHOTS"
+
+
+def _shots(tmp_path: Path) -> Path:
+    d = Path(os.environ[SHOTS_ENV]) if os.environ.get(SHOTS_ENV) else tmp_path / "shots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def _window_analyzers(settings=None, **_):
@@ -82,8 +89,9 @@ def test_report_holds_the_analysis_on_screen_not_the_older_batch_one(window, qtb
     store = window.case_controller.store
     assert store.get_analysis(ids[1])["dpi"] == 1000
     assert store.get_analysis(ids[1])["origin"] == "window"
-    # recording the same on-screen analysis twice gives the same record
+    # recording the same on-screen analysis twice gives the same record, and the screen names it
     assert window.case_controller.record_shown_analysis() == ids
+    assert f"as analysis #{ids[1]}" in window.info.values["Analysis"].text()
     out = tmp_path / "r.html"
     report_job(store, ids[0], str(out), window.settings, False, ids[1], progress=lambda *a: None, cancel=None)
     text = out.read_text(encoding="utf-8")
@@ -191,11 +199,11 @@ def _button_whole(b) -> bool:
     return b.width() >= b.fontMetrics().horizontalAdvance(b.text()) + 8
 
 
-def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot):
+def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot, tmp_path):
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QDockWidget
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = _shots(tmp_path)
     window.resize(1600, 1000)
     window.show()
     qtbot.waitExposed(window)
@@ -217,10 +225,22 @@ def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot):
                    else [desk.stop_button, desk.confirm_button, desk.override_button])
         for b in buttons:
             assert _button_whole(b), (name, b.text(), b.width())
-        panel.verdict_label.setText("PRESENTATION ATTACK")
-        panel.verdict_label.setStyleSheet("color:white; background:#b00020; padding:8px; border-radius:6px;")
+        if panel is desk:  # a real print, LIVE, with what it was checked for
+            from fpstation.core.samples import load_sample
+
+            live = PadResult(0.08, 0.5, "LIVE", ModelRef("pad-livdet", "2", ""), attack_types_seen=("gelatine",))
+            row = {"status": "done", "path": "/scanner/Fake/Gelatine/010_1_0.png", "pad_verdict": "LIVE",
+                   "pad_score": 0.08, "pad_threshold": 0.5, "print_id": 1, "sha256": "ab" * 32, "decision": ""}
+            desk.folder = "/scanner"
+            desk.show_item(SimpleNamespace(row=row, image=load_sample(), result=SimpleNamespace(
+                pad=live, pad_models=(live,))))
+            assert _fits(desk.verdict_label) and desk.coverage_label.text().startswith("checked for: gelatine")
+            assert desk.file_label.text().startswith("Fake/Gelatine/010_1_0.png")
+        else:
+            panel.verdict_label.setText("PRESENTATION ATTACK")
+            panel.verdict_label.setStyleSheet("color:white; background:#b00020; padding:8px; border-radius:6px;")
         qtbot.wait(20)
-        dock.grab().save(str(SHOTS / f"verdict_300px_{name}.png"))
+        dock.grab().save(str(shots / f"verdict_300px_{name}.png"))
 
 
 def test_damage_mask_keeps_the_panes_side_by_side(window, qtbot, tmp_path):
@@ -284,7 +304,10 @@ def test_new_case_clears_the_desk_and_the_face_panel(window, qtbot, tmp_path):
     face = window.face_panel
     face.verdict_label.setText("alice")
     face.table.setRowCount(2)
+    cmp_panel = window.findChild(__import__("fpstation.gui.comparison_panel", fromlist=["x"]).ComparisonPanel)
+    cmp_panel.show_candidates([SimpleNamespace(score=0.9, label="old", print_id=1, path="/a")], 0.5)
     window.case_controller.open(tmp_path / "other.db")
+    assert cmp_panel.table.rowCount() == 0
     assert desk.current is None and desk.verdict_label.text() == "—" and desk.recent.count() == 0
     assert not desk.confirm_button.isEnabled()
     assert face.verdict_label.text() == "—" and face.table.rowCount() == 0
@@ -335,3 +358,18 @@ def test_live_verdict_states_what_it_did_not_check(window):
     row2 = dict(row, pad_verdict="ATTACK")
     desk.show_item(SimpleNamespace(row=row2, image=None, result=res))
     assert desk.coverage_label.text() == ""
+
+
+def test_opening_a_batch_row_shows_the_print_at_the_rows_dpi(window, qtbot, tmp_path):
+    folder = tmp_path / "in"
+    f = _no_dpi_png(folder / "a.png")
+    window.open_paths([str(f)])  # opened first at the file's (unknown) dpi
+    qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
+    assert window.current_print().dpi is None
+    _batch(window, qtbot, folder, dpi=1000)
+    panel = window.batch_panel
+    panel._open_row(panel.proxy.index(0, 0))
+    qtbot.waitUntil(lambda: window.current_print().dpi == 1000 and window.last_analysis() is not None,
+                    timeout=10000)
+    assert window.current_print().dpi_source == "stated"
+    assert window.file_list.count() == 1 and window.file_list.images()[0].dpi == 1000

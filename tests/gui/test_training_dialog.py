@@ -91,7 +91,9 @@ def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, t
     assert [s[1] for s in ep][-1] == 2 and ep[0][0] < ep[-1][0]  # both curves grew
     assert _n(dlg.curves["val_loss"]) == 2 and _n(dlg.curves["metric"]) == 2
     assert "epoch 2/2 · ETA 0 s" in dlg.epoch_label.text()
-    assert "val_accuracy" in dlg.result_text.toPlainText()
+    # issue 25: metrics in words, never raw keys
+    assert "accuracy" in dlg.result_text.toPlainText() and "val_" not in dlg.result_text.toPlainText()
+    assert "n val" not in dlg.result_text.toPlainText()
     key = dlg.outcome.card.key
     assert key == "tiny-cnn2@v1"
     # selectable in the Models manager without a restart
