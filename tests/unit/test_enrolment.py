@@ -274,3 +274,12 @@ def test_a_ray_worker_killed_mid_run_still_enrols_each_print_once(tmp_path, ray_
 @pytest.mark.slow
 def test_a_killed_ray_driver_rerun_enrols_each_print_once(tmp_path, ray_address):
     _kill_and_rerun(tmp_path, ["--engine", "ray", "--address", ray_address, "--workers", "2"], n=48)
+
+
+def test_cli_engine_ray_without_ray_says_how_to_install(tmp_path, monkeypatch, capsys):
+    from fpstation.cli import main
+
+    files = _prints(tmp_path / "in", 1)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert main(["enroll", str(files[0]), "--case", str(tmp_path / "c.db"), "--engine", "ray"]) == 2
+    assert 'pip install -e ".[cluster]"' in capsys.readouterr().err
