@@ -146,12 +146,17 @@ def test_not_checked_prints_are_counted_once(window, qtbot, tmp_path):
     for i in range(3):
         _no_dpi_png(folder / f"nodpi_{i}.png", seed=i)
     good_files(folder, 1, start_seed=9)  # 500 dpi in the file
+    window.show()
+    qtbot.waitExposed(window)
     _batch(window, qtbot, folder)
     notices = [n.text for n in window.notifications.notices]
     assert [t for t in notices if "not checked" in t] == [
         "3 of 4 prints not checked for presentation attacks: their resolution is unknown. "
         "State the scanner's dpi (File → Analyse Folder…, Resolution) and analyse again."]
     assert "--dpi" not in " ".join(notices)
+    assert window.notifications.text().startswith("3 of 4 prints not checked")
+    _batch(window, qtbot, folder, dpi=1000)  # stated now: every print checked, the old notice goes
+    assert window.notifications.text() == ""
 
 
 def test_desk_dpi_change_while_watching_applies_to_the_next_print(window, qtbot, tmp_path):
