@@ -227,7 +227,8 @@ def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot, tmp_path):
             assert panel.verdict_label.width() <= dock.width()
             assert _fits(panel.verdict_label), (name, text, panel.verdict_label.font().pointSize())
         buttons = ([pad.confirm_button, pad.live_button, pad.attack_button, pad.reset_button] if panel is pad
-                   else [desk.stop_button, desk.confirm_button, desk.override_button])
+                   else [desk.stop_button, desk.confirm_button, desk.override_button,
+                         *[b for b in [getattr(desk, "new_tx_button", None)] if b is not None]])
         for b in buttons:
             assert _button_whole(b), (name, b.text(), b.width())
         if panel is desk:  # a real print, LIVE, with what it was checked for
