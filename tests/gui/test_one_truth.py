@@ -173,6 +173,7 @@ def test_desk_dpi_change_while_watching_applies_to_the_next_print(window, qtbot,
     _no_dpi_png(scanner / "second.png", seed=2)
     qtbot.waitUntil(lambda: desk.current is not None and "second" in desk.current.row["path"], timeout=20000)
     assert desk.current.row["dpi"] == 1000 and desk.current.row["dpi_source"] == "stated"
+    assert desk.recent.item(0).text().endswith("second.png")
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
 
