@@ -380,3 +380,18 @@ def test_opening_a_batch_row_shows_the_print_at_the_rows_dpi(window, qtbot, tmp_
                     timeout=10000)
     assert window.current_print().dpi_source == "stated"
     assert window.file_list.count() == 1 and window.file_list.images()[0].dpi == 1000
+
+
+def test_file_list_names_files_reached_through_symlinks_relative_to_the_folder(window, qtbot, tmp_path):
+    real = tmp_path / "store"
+    a = _no_dpi_png(real / "x" / "010_1_0.png", seed=1)
+    b = _no_dpi_png(real / "y" / "010_1_0.png", seed=2)
+    opened = tmp_path / "livdet"
+    (opened / "Live").mkdir(parents=True)
+    (opened / "Fake" / "Gelatine").mkdir(parents=True)
+    (opened / "Live" / "010_1_0.png").symlink_to(a)
+    (opened / "Fake" / "Gelatine" / "010_1_0.png").symlink_to(b)
+    window.open_paths([str(opened)])
+    qtbot.waitUntil(lambda: window.file_list.count() == 2 and not window.loading(), timeout=10000)
+    texts = sorted(window.file_list.item(i).text().split("\n")[0] for i in range(2))
+    assert texts == ["Fake/Gelatine/010_1_0.png", "Live/010_1_0.png"]
