@@ -61,6 +61,10 @@ class ModelIntegrityError(ModelError):
     """The weights file does not match the sha256 in its model card."""
 
 
+class CardError(ModelError):
+    """A model card (JSON) is malformed: the message names the file and the entry."""
+
+
 class DatasetError(FpError):
     title = "Dataset problem"
 

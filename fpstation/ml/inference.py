@@ -18,6 +18,17 @@ RESTORERS = [("U-Net (trained)", "unet"), ("Encoder-decoder baseline", "autoenco
              ("Classical (pyfing)", "classical")]
 
 
+def restorer_settings(settings, restorer: str | None):
+    """A copy of ``settings`` whose restorer is ``restorer`` when it names one (a report recomputes the
+    restored image with the restorer of the analysis it holds, not with today's choice)."""
+    import copy
+
+    s = copy.copy(settings)
+    if restorer and restorer in {k for _, k in RESTORERS}:
+        s.restorer = restorer
+    return s
+
+
 def restore(image: FingerprintImage, method: str = "unet") -> RestorationResult:
     """Restore/enhance one print; output has the input's size and alignment."""
     if method == "classical":
@@ -55,16 +66,18 @@ def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = T
                       gender_: bool = True, quality: bool = True) -> Analyzers:
     """The analysers configured by ``settings`` (a :class:`fpstation.settings.Settings`).
 
-    Called on a worker thread (or in the CLI) before the first analysis: it first loads
-    TensorFlow's native libraries without the GIL (a no-op after the first call and off Linux),
-    which shortens the GUI stall of the later ``import tensorflow``.
+    The models run on onnxruntime (or numpy): no TensorFlow. Only the classical (pyfing) restorer
+    runs Keras networks; when it is chosen, TensorFlow's native libraries are loaded here first
+    without the GIL (a no-op after the first call, off Linux or without TensorFlow), which shortens
+    the GUI stall of its later ``import tensorflow``.
     """
-    from fpstation.ml.preload import preload_tensorflow_libraries
     from fpstation.settings import Settings
 
-    preload_tensorflow_libraries()
-
     s = settings or Settings()
+    if restoration and s.restorer == "classical":
+        from fpstation.ml.preload import preload_tensorflow_libraries
+
+        preload_tensorflow_libraries()
     return Analyzers(
         restore=(lambda im: restore(im, s.restorer)) if restoration else None,
         pad=(lambda im: pad_all(im, s.pad_model, s.pad_threshold, s.uncertain_band,
@@ -171,8 +184,7 @@ class ClusterSetup:
                     f"The {step} model “{card.name}” on this worker is not the driver's (its card's sha256 "
                     f"{card.sha256[:12]}… differs from {want['sha256'][:12]}…). Install the same models on every node.")
             reg.verify(card)  # the weights file's bytes against the card
-            if step == "restoration":
-                reg.onnx_file(card)  # and its ONNX export, when it has one
+            reg.onnx_file(card)  # and its ONNX export (what inference runs), when it has one
             out.append({"step": step, **want})
         return out
 

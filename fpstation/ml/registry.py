@@ -11,14 +11,16 @@ A model is a weights file plus a model card ``<name>.json`` beside it::
       "created": "2026-11-21T10:00:00Z"
     }
 
-A card may also list an ONNX export of the same weights, ``"onnx": {"file": ..., "sha256": ...}``
-(restorers; see ml/restoration/onnx_export.py), verified the same way.
+A card of a Keras model also lists the ONNX export of the same weights that inference runs,
+``"onnx": {"file": ..., "sha256": ..., "max_abs_diff_vs_keras": ...}`` (see ml/onnx_export.py),
+verified the same way. The cards are parsed once into :class:`fpstation.ml.cards.ModelCard`.
 
 A card with ``"runtime": "dlib"`` and a ``"package"`` entry names a weights file that stays inside
 a pip package (the face embedding, see ml/face/dlib_models.py): ``file`` is resolved there.
 
 Tasks: "restoration", "pad", "gender", "face". The registry refuses a file whose sha256
-differs from its card. Keras is imported lazily, only when a model is actually loaded.
+differs from its card. Keras is imported lazily, only when Keras weights are actually loaded
+(training, Grad-CAM, a user model without an ONNX export): analysis runs on onnxruntime.
 User models are versioned: ``<user models dir>/<name>/v<N>/`` each holding a card + weights.
 """
 
@@ -26,15 +28,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fpstation import paths
 from fpstation.core.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+from fpstation.ml.cards import CardError, ModelCard, parse_card
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ModelCard", "Registry", "cards_by_name", "get_registry", "sha256_file"]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -45,34 +52,27 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class ModelCard:
-    name: str
-    task: str
-    file: Path  # absolute path of the weights file
-    sha256: str
-    version: str
-    shipped: bool
-    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def key(self) -> str:
-        """Unique id used in settings: ``name`` for shipped, ``name@vN`` for user versions."""
-        return self.name if self.shipped else f"{self.name}@v{self.version}"
-
-    @property
-    def display(self) -> str:
-        origin = "shipped" if self.shipped else "trained"
-        return f"{self.name} v{self.version} ({origin})"
-
-
 def _read_card(card_path: Path, shipped: bool) -> ModelCard | None:
+    """The card at ``card_path``; None for a JSON file that is not a model card (no ``task``).
+
+    Raises
+    ------
+    CardError
+        The file is not valid JSON, or a model card with a malformed entry (the message names it).
+    """
     try:
         d = json.loads(card_path.read_text(encoding="utf-8"))
-        return ModelCard(name=d["name"], task=d["task"], file=_weights_path(card_path, d),
-                         sha256=d["sha256"], version=str(d.get("version", "1")), shipped=shipped, data=d)
-    except (OSError, ValueError, KeyError):
-        return None
+    except OSError as exc:
+        raise CardError(f"Model card “{card_path.name}” could not be read: {exc}", path=str(card_path)) from exc
+    except ValueError as exc:
+        raise CardError(f"Model card “{card_path.name}” is not valid JSON: {exc}", path=str(card_path)) from exc
+    if not isinstance(d, dict) or "task" not in d:
+        return None  # another JSON beside the models (e.g. matching-operating-points.json)
+    try:
+        fname = d.get("file")
+        return parse_card(d, _weights_path(card_path, d) if isinstance(fname, str) and fname else None, shipped)
+    except CardError as exc:
+        raise CardError(f"Model card “{card_path.name}” is malformed: {exc}", path=str(card_path)) from exc
 
 
 def _weights_path(card_path: Path, d: dict[str, Any]) -> Path:
@@ -96,6 +96,8 @@ class Registry:
         self._cache: dict[str, Any] = {}
         self._cards: list[ModelCard] = []
         self._cards_signature: list[tuple[str, bool, int, int]] | None = None
+        #: malformed model cards found by the last scan: file path -> what is wrong (said in words)
+        self.problems: dict[str, str] = {}
         self._lock = threading.RLock()
 
     @property
@@ -121,8 +123,18 @@ class Registry:
             signature.append((str(p), shipped, st.st_mtime_ns, st.st_size))
         with self._lock:
             if self._cards_signature != signature:
-                parsed = (_read_card(Path(p), shipped=shipped) for p, shipped, _, _ in signature)
-                self._cards = [c for c in parsed if c]
+                cards, problems = [], {}
+                for p, shipped, _, _ in signature:
+                    try:
+                        c = _read_card(Path(p), shipped=shipped)
+                    except CardError as exc:
+                        problems[p] = str(exc)
+                        if p not in self.problems:
+                            log.warning("%s", exc)
+                        continue
+                    if c is not None:
+                        cards.append(c)
+                self._cards, self.problems = cards, problems
                 self._cards_signature = signature
             found = self._cards
         return [c for c in found if task is None or c.task == task]
@@ -131,13 +143,14 @@ class Registry:
         for c in self.cards():
             if c.key == key or (c.shipped and c.name == key):
                 return c
-        raise ModelNotFoundError(f"No model called “{key}” is installed.")
+        bad = "".join(f" {m}." for m in self.problems.values())
+        raise ModelNotFoundError(f"No model called “{key}” is installed.{bad}")
 
     def default(self, task: str) -> ModelCard | None:
         """The shipped model for a task marked ``"default": true`` (else the first shipped one)."""
         cs = [c for c in self.cards(task) if c.shipped]
         for c in cs:
-            if c.data.get("default"):
+            if c.default:
                 return c
         return cs[0] if cs else None
 
@@ -146,35 +159,37 @@ class Registry:
 
     def onnx_file(self, card: ModelCard) -> Path | None:
         """The card's ONNX export (``"onnx": {"file", "sha256"}``), verified; None when it has none."""
-        spec = card.data.get("onnx")
-        if not isinstance(spec, dict) or not spec.get("file"):
+        path = card.onnx_path
+        if path is None or card.onnx is None:
             return None
-        path = (card.file.parent / spec["file"]).resolve()
-        _check_file(card, path, spec.get("sha256"), "ONNX file")
+        _check_file(card, path, card.onnx.sha256, "ONNX file")
         return path
 
     def load(self, key: str) -> Any:
-        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the cached model."""
+        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the
+        cached model. The cache is keyed by the card's key, file and sha256: when the models folder changes
+        (FPSTATION_MODELS_DIR) or a model is retrained under the same name, the new weights are loaded."""
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
             card = self.card(key)
+            ck = f"{card.key}|{card.file}|{card.sha256}"
+            if ck in self._cache:
+                return self._cache[ck]
             self.verify(card)
-            if card.data.get("runtime") == "dlib":  # dlib network, not Keras (ml/face/dlib_models.py)
+            if card.runtime == "dlib":  # dlib network, not Keras (ml/face/dlib_models.py)
                 from fpstation.ml.face import dlib_models
 
-                self._cache[key] = dlib_models.resnet(card.sha256)
-                return self._cache[key]
-            if card.data.get("architecture") in ("pad_texture_linear", "pad_local_texture"):  # .npz, no Keras
+                self._cache[ck] = dlib_models.resnet(card.sha256)
+                return self._cache[ck]
+            if card.is_texture:  # classical texture PAD (.npz, no Keras)
                 from fpstation.ml.classifiers.pad_local import LocalPadModel
                 from fpstation.ml.classifiers.patches import LinearModel
 
-                local = card.data.get("architecture") == "pad_local_texture"
+                local = card.architecture == "pad_local_texture"
                 try:
                     model = LocalPadModel.load(card.file) if local else LinearModel.load(card.file)
                 except Exception as exc:  # noqa: BLE001
                     raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
-                self._cache[key] = model
+                self._cache[ck] = model
                 return model
             try:
                 if card.file.suffix == ".npz":  # a numpy feature model (gender v2), no Keras
@@ -182,12 +197,13 @@ class Registry:
 
                     model = FeatureModel.load(card.file)
                 else:
-                    import keras
-
+                    keras = _keras_or_explain(card)
                     model = keras.models.load_model(card.file, compile=False, safe_mode=False)
+            except ModelError:
+                raise
             except Exception as exc:  # noqa: BLE001
                 raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
-            self._cache[key] = model
+            self._cache[ck] = model
             return model
 
     def unregister(self, card: ModelCard) -> None:
@@ -200,8 +216,12 @@ class Registry:
             raise ValueError(f"{card.key} is not inside the user models folder")
         shutil.rmtree(folder)
 
-    def register(self, card_data: dict[str, Any], weights: str | Path) -> ModelCard:
-        """Copy a freshly trained model into the user models dir as the next version of its name."""
+    def register(self, card_data: dict[str, Any], weights: str | Path, onnx: str | Path | None = None) -> ModelCard:
+        """Copy a freshly trained model into the user models dir as the next version of its name.
+
+        ``onnx``: its checked ONNX export (``card_data["onnx"]`` describes it), copied beside the
+        weights as ``model.onnx``."""
+        parse_card(card_data, strict=False)  # a malformed card is refused before anything is copied
         name = card_data["name"]
         base = self.user_dir / name
         base.mkdir(parents=True, exist_ok=True)
@@ -214,11 +234,27 @@ class Registry:
         shutil.copy2(weights, target)
         data = dict(card_data)
         data.update(file=target.name, sha256=sha256_file(target), version=str(version))
+        if onnx is not None:
+            onnx_target = dest / "model.onnx"
+            shutil.copy2(onnx, onnx_target)
+            data["onnx"] = {**(data.get("onnx") or {}), "file": onnx_target.name, "sha256": sha256_file(onnx_target)}
         data.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
         (dest / "card.json").write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
         card = _read_card(dest / "card.json", shipped=False)
-        assert card is not None
+        if card is None:
+            raise CardError(f"The card of “{name}” names no task.", path=str(dest / "card.json"))
         return card
+
+
+def _keras_or_explain(card: ModelCard) -> Any:
+    """``keras``, or a :class:`ModelError` saying how to install it (the ``train`` extra)."""
+    try:
+        import keras
+    except ImportError as exc:
+        what = "has no ONNX export, so it needs its Keras weights" if card.onnx is None else "needs its Keras weights here"
+        raise ModelError(f"Model “{card.name}” {what}, which need TensorFlow: install the training extra, "
+                         "pip install 'fpstation[train]'.", path=str(card.file)) from exc
+    return keras
 
 
 def _check_file(card: ModelCard, path: Path, expected: str | None, what: str) -> None:

@@ -9,6 +9,7 @@ card's validation subjects; ``"all"`` keeps everything (leaky when the folder ov
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +17,21 @@ import numpy as np
 
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress, wrap_progress
+from fpstation.ml.cards import ModelCard, card_of
 from fpstation.ml.classifiers import metrics as cm
+from fpstation.ml.classifiers.preprocess import DEFAULT_SHAPE
 
 SUBJECT_MODES = ("heldout", "val", "all")
 
 
-def _select(items: list[dict], card_data: dict, mode: str, layout: str = "") -> tuple[list[dict], str]:
-    trained_layout = (card_data.get("data") or {}).get("layout")
+def _select(items: list[dict], card: ModelCard | Mapping[str, Any], mode: str, layout: str = "",
+            ) -> tuple[list[dict], str]:
+    split = card_of(card).split
+    trained_layout = split.layout
     if mode != "all" and trained_layout and layout and layout != trained_layout:
         # subject ids of different datasets are different people even when the numbers collide
         return items, f"all subjects (the model was trained on a {trained_layout} folder, this is {layout})"
-    split = card_data.get("split") or {}
-    # cards written by training/train_*.py list both id sets; cards from ml/training.train() list
-    # the validation ids ("val_subject_ids") and only the number of training subjects
-    train_ids = split.get("train_subjects")
-    val_ids = split.get("val_subjects") if isinstance(split.get("val_subjects"), list) else split.get(
-        "val_subject_ids", [])
-    val = {str(s) for s in val_ids or []}
-    if isinstance(train_ids, list):
-        train = {str(s) for s in train_ids}
-    else:
-        train = None
+    train, val = split.train_subjects, split.val_subjects
     if mode == "all":
         note = "all subjects (includes the model's training subjects if the folder overlaps them: leaky)"
         return items, note
@@ -61,7 +56,7 @@ def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: P
     """Per-print path (patch models, or a stated dpi): each file read as a FingerprintImage with
     the stated dpi, scored like inference does; also counts prints outside the model's domain."""
     from fpstation.core.imageio import read_print
-    from fpstation.ml.classifiers import _model_logits, domain_check
+    from fpstation.ml.classifiers import domain_check, model_logits
 
     z, keep, outside = [], [], 0
     for i, it in enumerate(items):
@@ -72,8 +67,8 @@ def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: P
             im = read_print(it["path"]).with_stated_dpi(dpi)
         except Exception:  # noqa: BLE001 - unreadable files are skipped, as in load_array
             continue
-        z.append(float(_model_logits(loaded, [im])[0]))
-        outside += int(not domain_check(im, loaded.card.data).in_domain)
+        z.append(float(model_logits(loaded, [im])[0]))
+        outside += int(not domain_check(im, loaded.card).in_domain)
         keep.append(it)
     y = np.array([it["y"] for it in keep], np.int32)
     return np.array(z, np.float64), y, keep, outside
@@ -83,7 +78,7 @@ def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cance
             ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     from fpstation.ml.classifiers.tasks import load_array
 
-    shape = (int(loaded.card.data["input"]["shape"][0]), int(loaded.card.data["input"]["shape"][1]))
+    shape = loaded.card.input.hw(DEFAULT_SHAPE)
     x, bad = load_array(items, shape, None, progress, cancel)
     badset = {p for p, _ in bad}
     keep = [i for i, it in enumerate(items) if it["path"] not in badset]
@@ -100,16 +95,16 @@ def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjec
     Returns ``(loaded, layout, notes, sel_note, z, y, kept)``; shared by the PAD and gender reports.
     ``dpi`` = the folder's resolution stated by the user (files without dpi metadata).
     """
-    from fpstation.ml.classifiers import is_patch_model, is_texture_model, load_classifier
+    from fpstation.ml.classifiers import load_classifier
 
     loaded = load_classifier(kind, model_key, registry)
     layout, items, notes = task._items(Path(root), task.default_hyper())
     if not items:  # say so plainly: the subject selection below is not what emptied the list
         raise DatasetError(f"No images found in “{root}”.", path=str(root))
-    items, sel_note = _select(items, loaded.card.data, subjects, layout)
+    items, sel_note = _select(items, loaded.card, subjects, layout)
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
-    if dpi is not None or is_patch_model(loaded.card.data) or is_texture_model(loaded.card.data):
+    if dpi is not None or loaded.card.input.patches or loaded.card.is_texture:
         z, y, kept, outside = _image_logits(loaded, items, dpi, wrap_progress(progress, 0, 0.9), cancel)
         notes = list(notes) + [f"dpi: {f'{dpi:g} (stated)' if dpi else 'from the files'}"]
         if outside:
@@ -135,10 +130,10 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
 
     loaded, layout, notes, sel_note, z, y, kept = _score_folder(
         "pad", PadTask(), root, model_key, subjects, registry, progress, cancel, dpi)
-    s = cm.sigmoid(cm.apply_calibration(z, loaded.card.data.get("calibration")))
+    s = cm.sigmoid(loaded.card.calibrate(z))
     types = [it["attack_type"] if it["y"] else None for it in kept]
-    thr = float(threshold) if threshold is not None else float(
-        (loaded.card.data.get("threshold") or {}).get("value", 0.5))
+    card_thr = loaded.card.threshold
+    thr = float(threshold) if threshold is not None else (card_thr if card_thr is not None else 0.5)
     rates = cm.pad_rates(s, y, types, thr)
     pred = (s >= thr).astype(int)
     conf = [[int(((y == t) & (pred == q)).sum()) for q in (0, 1)] for t in (0, 1)]
@@ -208,7 +203,7 @@ def evaluate_gender_folder(root: str | Path, model_key: str = "", subjects: str 
     task = GenderTask()
     loaded = load_classifier("gender", model_key, registry)
     layout, items, notes = task._items(Path(root), task.default_hyper())
-    items, sel_note = _select(items, loaded.card.data, subjects, layout)
+    items, sel_note = _select(items, loaded.card, subjects, layout)
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
     zc, ok, kept, n_bad = _gender_folder_scores(loaded, items, registry, wrap_progress(progress, 0, 0.9), cancel)
@@ -217,7 +212,8 @@ def evaluate_gender_folder(root: str | Path, model_key: str = "", subjects: str 
     if not ok.any():
         raise DatasetError(f"None of the {len(kept)} prints in “{root}” is inside the domain the gender model "
                            "was validated on; there is nothing to evaluate.")
-    band = float(uncertain_band) if uncertain_band is not None else float(loaded.card.data.get("uncertain_band", 0.1))
+    card_band = loaded.card.uncertain_band
+    band = float(uncertain_band) if uncertain_band is not None else (card_band if card_band is not None else 0.1)
     y_all = np.array([it["y"] for it in kept], np.int32)
     subj_all = [str(it["subject"]) for it in kept]
     z, y = zc[ok], y_all[ok]

@@ -52,9 +52,9 @@ def find_card(method_or_key: str, registry: Any = None) -> Any:
 
     reg = registry or get_registry()
     if method_or_key in _ARCH_NAMES:
-        cards = [c for c in reg.cards("restoration") if c.data.get("architecture") == method_or_key]
+        cards = [c for c in reg.cards("restoration") if c.architecture == method_or_key]
         shipped = [c for c in cards if c.shipped]
-        pick = next((c for c in shipped if c.data.get("default")), shipped[0] if shipped else None)
+        pick = next((c for c in shipped if c.default), shipped[0] if shipped else None)
         if pick is None:
             raise ModelNotFoundError(
                 f"No trained {_ARCH_NAMES[method_or_key]} restorer is installed (no model card with task "
@@ -72,21 +72,20 @@ def card_levels(card: Any) -> int:
     d = card.data
     if "levels" in d:
         return int(d["levels"])
-    return 2 if d.get("architecture") == "autoencoder" else int((d.get("hyper") or {}).get("levels", 3))
+    return 2 if card.architecture == "autoencoder" else int((d.get("hyper") or {}).get("levels", 3))
 
 
 def card_guidance(card: Any) -> tuple[str, ...]:
     """Guidance channels a restorer takes after the print (``input.guidance`` in its card; none for
     v1/v2). See :mod:`fpstation.ml.restoration.guidance`."""
-    return tuple((card.data.get("input") or {}).get("guidance") or ())
+    return card.input.guidance
 
 
 def card_min_size(card: Any) -> int:
     """Smallest side a restorer was trained on: the fixed input side of a model with a fixed input
     shape in its card (the reference encoder-decoder: 224, trained on white-padded 224 px patches),
     else 0. Smaller prints are padded with white to it at inference, as in training."""
-    shape = (card.data.get("input") or {}).get("shape") or []
-    sides = [int(v) for v in shape[:2] if v]
+    sides = [int(v) for v in (card.input.shape or ())[:2] if v]
     return min(sides) if len(sides) == 2 else 0
 
 
@@ -96,7 +95,7 @@ def _size_agnostic(model: Any, card: Any) -> Any:
     shape = tuple(model.input_shape)
     if shape[1] is None and shape[2] is None:
         return model
-    if card.data.get("architecture") == "autoencoder":
+    if card.architecture == "autoencoder":
         from fpstation.ml.architectures import build_autoencoder
 
         flex = build_autoencoder((None, None, 1), compile=False)
@@ -295,17 +294,17 @@ def restore_with_model(image: FingerprintImage, method_or_key: str, *, registry:
     """
     card = find_card(method_or_key, registry)
     fn, levels, used = _get_fn(card, registry, runtime)
-    model_dpi = float((card.data.get("input") or {}).get("dpi") or 500)
+    model_dpi = float(card.input.dpi or 500)
     extras: dict[str, Any] = {"model_dpi": model_dpi, "runtime": used}
     if used == "onnx":  # the file that computed the result (the ModelRef names the Keras weights)
-        extras["onnx_sha256"] = card.data["onnx"]["sha256"]
+        extras["onnx_sha256"] = card.onnx.sha256
     if image.dpi is None:
         extras["note"] = (f"The print's resolution is unknown; {model_dpi:g} dpi (the restorer's training "
                           "resolution) was assumed.")
     t0 = time.perf_counter()
     out = restore_pixels(fn, image.pixels, levels, image.dpi, model_dpi, min_size=card_min_size(card))
     extras["resampled"] = bool(image.dpi and abs(image.dpi / model_dpi - 1.0) > 0.02)
-    method = method_or_key if method_or_key in _ARCH_NAMES else str(card.data.get("architecture", method_or_key))
+    method = method_or_key if method_or_key in _ARCH_NAMES else (card.architecture or method_or_key)
     return RestorationResult(pixels=out, method=method, model=ModelRef(card.name, card.version, card.sha256),
                              seconds=time.perf_counter() - t0, extras=extras)
 

@@ -173,13 +173,12 @@ class RestorationTask:
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: Any, scan: DatasetScan, hyper: Hyper, progress: Progress = null_progress,
                  cancel: CancelToken = NEVER_CANCELLED) -> dict[str, Any]:
-        from types import SimpleNamespace
-
+        from fpstation.ml.cards import parse_card
         from fpstation.ml.restoration import _size_agnostic, card_levels, card_min_size, model_fn
         from fpstation.ml.restoration.eval import evaluate_sources
 
         # the card this run will get decides levels, minimum size and size-agnostic rebuild, as at inference
-        card = SimpleNamespace(data=self.card_fields(scan, hyper))
+        card = parse_card(self.card_fields(scan, hyper), strict=False)
         srcs = sorted(_to_sources(scan.val_items), key=lambda s: rd.stable_seed("pick", s.rel))[:MAX_EVAL]
         r = evaluate_sources(model_fn(_size_agnostic(model, card)), card_levels(card), srcs,
                              tag=f"eval:{hyper.seed}", min_size=card_min_size(card), progress=progress, cancel=cancel)
