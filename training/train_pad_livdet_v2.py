@@ -598,7 +598,7 @@ def ship(args, items, ev, y, subj, types, cs, rules, beats, results, log, approa
         "threshold": {"value": thr, "rule": "lowest threshold with BPCER <= 0.01 on the leave-one-subject-out "
                                             "scores of all 7 subjects", "apcer": r["apcer"], "apcer_max": r["apcer_max"],
                       "bpcer": r["bpcer"]},
-        "uncertain_band": {"lo": rule.lo, "hi": rule.hi,
+        "attempt_band": {"lo": rule.lo, "hi": rule.hi,
                            "note": "per attempt: LIVE below lo, ATTACK at or above hi, UNCERTAIN between"},
         "transaction": {**rule.to_dict(), "chosen": "on simulated transactions of the leave-one-subject-out scores: "
                                                      "lowest APCER with BPCER <= 1 % and <= 1.3 attempts for live users"},
