@@ -482,7 +482,7 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
     out = Path(args.results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
-    det_png(approaches, out.with_suffix(".det.png"))
+    det_png(approaches, out.with_name(out.stem + "_det.png"))
     log(f"wrote {out}  ({results['total_seconds']:.0f} s)")
     if args.ship:
         ship_and_record(args, items, ev, y, subj, types, cs, rules, results, log)
@@ -499,32 +499,14 @@ def ship_and_record(args, items, ev, y, subj, types, cs, rules, results, log) ->
     log(f"updated {args.results}")
 
 
-def det_png(approaches: dict, path: Path) -> None:
-    try:
-        import matplotlib
+def det_png(approaches: dict, path: Path, names: tuple[str, ...] = ("grid", "selected", "minutiae", "whole",
+                                                                      "fusion_p")) -> Path:
+    """DET curves (APCER against BPCER, log axes) of the pooled out-of-fold scores of ``names``."""
+    from fpstation.commands.plots import roc_plot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from scipy.stats import norm
-    except ImportError:
-        return
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for a, r in approaches.items():
-        d = r["det"]
-        ap = np.clip(d["apcer"], 1e-3, 1 - 1e-3)
-        bp = np.clip(d["bpcer"], 1e-3, 1 - 1e-3)
-        ax.plot(norm.ppf(bp), norm.ppf(ap), label=a, lw=2 if a == "selected" else 1)
-    ticks = [0.001, 0.01, 0.05, 0.2, 0.5, 0.8]
-    ax.set_xticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
-    ax.set_yticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
-    ax.set_xlabel("BPCER")
-    ax.set_ylabel("APCER (gelatine)")
-    ax.set_title("pad-livdet v2, nested LOSO (pooled out-of-fold)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    curves = {a: (approaches[a]["det"]["bpcer"], approaches[a]["det"]["apcer"]) for a in names if a in approaches}
+    return roc_plot(path, curves, "pad-livdet v2, nested LOSO, pooled out-of-fold", xlabel="BPCER",
+                    ylabel="APCER (gelatine)", log_axes=True)
 
 
 def subject_stats(items, ev, y, subj) -> dict:
