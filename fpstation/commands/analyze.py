@@ -1,8 +1,12 @@
-"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] ...``
+"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] [--subject NAME|auto] ...``
 
 Reads each file (every print of a NIST file), runs :func:`fpstation.core.pipeline.analyse` with
 the analysers from :func:`fpstation.ml.inference.default_analyzers`, prints one table row per
-print and, with ``--json``, writes every detail (``-`` = stdout instead of the table).
+print and, with ``--json``, writes every detail (``-`` = stdout instead of the table). With
+``--subject NAME`` the files are prints of one person: a line (and ``persons`` in the JSON) gives their
+combined gender estimate, the fingers used, its interval and how strong the evidence is
+(:mod:`fpstation.commands.person`); ``--subject auto`` gives one per person found (SOCOFing subject
+id, else the folder).
 
 A file that cannot be read becomes an error entry and the others go on; a step that fails (for
 example a model that is not installed) becomes an entry in that print's ``errors``.
