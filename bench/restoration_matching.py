@@ -17,6 +17,17 @@ for every condition, so differences between conditions are paired).
     python bench/restoration_matching.py --probes 7
     python bench/restoration_matching.py --conditions identity,classical,unet+classical \
         --out bench/results/restoration_matching_chain.json
+
+Issue #20 (judge a new restorer on scanners it never saw): ``--dbs`` keeps only those FVC sets and
+``--all-fingers`` takes every finger of them (not only the validation fingers: a model that held the
+set out never saw any of it); ``--models DIR`` adds the restorers whose cards are in DIR, named by
+card (``restore-unet-v3``); ``--recipe heldout`` degrades the probes with the independent recipe
+(ml/restoration/degrade_heldout.py) instead of the training generator's; ``--natural`` does not
+degrade them at all: the raw impressions of naturally poor scanners (``identity`` = raw input).
+
+    python bench/restoration_matching.py --dbs fvc2002-db3b fvc2004-db2b --all-fingers --probes 3 --natural \
+        --models /work/rv3/out --conditions identity,classical,unet,restore-unet-v3 \
+        --out bench/results/restoration_v3_matching_natural.json
 """
 
 from __future__ import annotations
@@ -57,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extractor", default="leader", help="minutiae extractor (fpstation.core.matching)")
     ap.add_argument("--matcher", default="consensus", help="matcher (fpstation.core.matching)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "restoration_matching.json"))
+    ap.add_argument("--dbs", nargs="*", default=[], help="only these FVC sets (default: all)")
+    ap.add_argument("--all-fingers", action="store_true",
+                    help="every finger of the chosen sets, not only the validation fingers")
+    ap.add_argument("--models", nargs="*", default=[], help="folders of extra restoration model cards")
+    ap.add_argument("--recipe", choices=["v2", "heldout"], default="v2", help="how probes are degraded")
+    ap.add_argument("--natural", action="store_true", help="probes as scanned (no synthetic degradation)")
     args = ap.parse_args(argv)
 
     from fpstation.core.matching.extractors import extract
@@ -70,8 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     if data is None:
         print("shared data not found", file=sys.stderr)
         return 2
-    _t, val, _ts, _vs = rd.split_sources(rd.collect_sources(data, socofing=False, altered=False))
-    fvc = [s for s in val if s.kind == "fvc"]
+    all_fvc = rd.collect_sources(data, socofing=False, altered=False)
+    _t, val, _ts, _vs = rd.split_sources(all_fvc)
+    fvc = [s for s in (all_fvc if args.all_fingers else val) if s.kind == "fvc"]
+    if args.dbs:
+        fvc = [s for s in fvc if s.subject.split("/")[0] in args.dbs]
+    extra = {}
+    for folder in args.models:
+        from fpstation.ml.registry import Registry
+        from fpstation.ml.restoration import restore_with_model
+
+        reg = Registry(shipped_dir=Path(folder), user_dir=Path(folder) / "_user")
+        for card in reg.cards("restoration"):
+            extra[card.name] = (lambda im, reg=reg, key=card.key: restore_with_model(im, key, registry=reg))
 
     def imp(s) -> int:
         return int(FVC_RE.match(Path(s.rel).stem).group("impression"))
@@ -94,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     # per probe and condition: (genuine scores, impostor scores), for the bootstrap
     per_probe: dict[str, list[tuple[list[float], list[float]]]] = {c: [] for c in conditions}
     for k, s in enumerate(probes):
-        deg, _target = rd.make_pair(s, "eval")
+        if args.natural:
+            deg = to_float(clean_pixels(s))
+        else:
+            deg, _target = rd.make_pair(s, "eval", recipe=args.recipe)
         db = s.subject.split("/")[0]
         for c in conditions:
             if c == "clean":
@@ -104,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 px = im.pixels
                 if c != "identity":  # "unet+classical": restorers applied in turn
                     for step in c.split("+"):
-                        px = restore(FingerprintImage(px, 500.0, s.clean, "0" * 64), step).pixels
+                        im = FingerprintImage(px, 500.0, s.clean, "0" * 64)
+                        px = (extra[step](im) if step in extra else restore(im, step)).pixels
             tp = template(px)
             minutiae[c].append(tp.n)
             gen: list[float] = []
@@ -142,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "protocol": {"gallery": "clean impression 1 of each FVC validation finger",
-                     "probes": f"impressions 2..{1 + args.probes}, degraded with make_pair(src, 'eval')",
+                     "probes": f"impressions 2..{1 + args.probes}, " + (
+                         "as scanned (natural quality)" if args.natural
+                         else f"degraded with make_pair(src, 'eval', recipe={args.recipe!r})"),
+                     "dbs": sorted({s.subject.split('/')[0] for s in gallery}),
+                     "fingers_rule": "every finger of the sets" if args.all_fingers else "validation fingers",
+                     "models": sorted(extra), "model_dirs": args.models,
                      "comparisons": "probe vs every gallery finger of the same FVC database",
                      "extractor": args.extractor, "matcher": args.matcher,
                      "fingers": len(gallery), "probes_n": len(probes)},
@@ -150,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                            "mean_minutiae": float(np.mean(minutiae[c]))} for c, v in scores.items()},
         "vs_degraded": {c: paired(c, "identity") for c in conditions if c not in ("identity", "clean")
                         and "identity" in conditions},
+        "command": "python bench/restoration_matching.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "scores": scores, "seconds": round(time.perf_counter() - t0, 1), "loadavg": os.getloadavg(),
     }
     out = Path(args.out)

@@ -109,6 +109,28 @@ def tf_dataset(x: np.ndarray, y: np.ndarray, batch: int, train: bool, seed: int,
     return ds.map(prep, num_parallel_calls=2).batch(batch).prefetch(2)
 
 
+def check_device_run(run: dict, args) -> None:
+    """Refuse a device run whose held-out scanners differ from ``--holdout-dbs`` (the card would lie)."""
+    if run and sorted(run.get("pack", {}).get("holdout_dbs", [])) != held_out_dbs(args):
+        raise SystemExit(f"--device-run held out {run['pack'].get('holdout_dbs')} but --holdout-dbs is "
+                         f"{held_out_dbs(args)}: the card would misstate which scanners are unseen")
+
+
+def from_device_run(args, state: dict) -> tuple[dict, int]:
+    """The card's training record for weights trained elsewhere (``training/device_train.py``)."""
+    run = json.loads(Path(args.device_run).read_text(encoding="utf-8")) if args.device_run else {}
+    check_device_run(run, args)
+    best = run.get("best", {})
+    info = {"trained_on": f"{run.get('backend', '?')} on {', '.join(run.get('devices', [])) or 'unknown device'}"
+                          if run else "weights given with --from-weights (no run record)",
+            "epochs_run": len(run.get("history", [])), "stopped": False, "best_epoch": best.get("epoch"),
+            "monitor": "val_ssim", "best_value": best.get("val_ssim"),
+            "compute_seconds_total": run.get("fit_seconds"), "data_seconds": run.get("data_seconds"),
+            "sessions": state["sessions"], "device_hyper": run.get("hyper"), "device_pack": run.get("pack"),
+            "history": run.get("history", [])}
+    return info, int(run.get("train_patches", 0))
+
+
 def held_out_dbs(args) -> list[str]:
     """FVC sets left out of training and validation (``--holdout-dbs``; "all-fvc" = every one)."""
     if "all-fvc" in args.holdout_dbs:
@@ -185,6 +207,7 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
                   "validation_subjects": sorted(val_subj), "train_subjects": len(train_subj)},
         "hyper": {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
                   "learning_rate": args.lr, "optimizer": "Adam, cosine decay" if args.arch == "unet" else "RMSprop",
+                  "clipnorm": args.clipnorm or None, "init_weights": args.init_weights,
                   "base": args.base if args.arch == "unet" else None, "levels": levels,
                   "residual": bool(args.residual) if args.arch == "unet" else False,
                   "upsampling": args.upsampling if args.arch == "unet" else "nearest",
@@ -207,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps-per-epoch", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--clipnorm", type=float, default=0.0,
+                    help="unet only: clip each gradient to this norm (0 = off, as v2 was trained)")
+    ap.add_argument("--init-weights", default=None,
+                    help="start the fit from these weights (a .keras/.weights.h5 of the same architecture)")
     ap.add_argument("--loss", default="l1_ssim", help="unet only: mse, l1, ssim, mse_ssim, l1_ssim")
     ap.add_argument("--base", type=int, default=16)
     ap.add_argument("--levels", type=int, default=3)
@@ -238,6 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="continue from the resume checkpoint in --work")
     ap.add_argument("--per-image", nargs="*", default=[], metavar="KIND=DEG,CROPS",
                     help="override training patches per source kind, e.g. socofing=3,1 (degradations, crops each)")
+    ap.add_argument("--from-weights", default=None,
+                    help="skip the fit: load these weights (e.g. $OUT/restore-unet-device.best.weights.h5 from a "
+                         "lent GPU machine), then evaluate, export and write the card as usual")
+    ap.add_argument("--finalize", action="store_true",
+                    help="no more training: write the card (and ONNX) from the best checkpoint and the resume "
+                         "record in --work of a run that was stopped (e.g. killed to free the CPU)")
+    ap.add_argument("--device-run", default=None,
+                    help="with --from-weights: the device_run.json written beside them (compute, history)")
     ap.add_argument("--max-sources", type=int, default=0,
                     help="use at most this many training sources (a deterministic sample by hash; 0 = all); "
                          "validation sources are cut in the same proportion")
@@ -251,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown FVC sets {unknown}; choose from {', '.join(sorted(rd.FVC_DPI))} or all-fvc")
     name = args.name or f"restore-{args.arch}"
+    if args.device_run and not args.from_weights:
+        ap.error("--device-run goes with --from-weights")
+    if args.device_run:
+        check_device_run(json.loads(Path(args.device_run).read_text(encoding="utf-8")), args)
 
     import tensorflow as tf
 
@@ -318,12 +357,16 @@ def main(argv: list[str] | None = None) -> int:
         model = build_unet(in_shape, base=args.base, levels=args.levels, residual=args.residual,
                            upsampling=args.upsampling, dilations=tuple(args.dilations), compile=False)
         sched = keras.optimizers.schedules.CosineDecay(args.lr, total, alpha=0.05)
-        model.compile(optimizer=keras.optimizers.Adam(sched), loss=restoration_loss(args.loss),
+        opt = keras.optimizers.Adam(sched, **({"clipnorm": args.clipnorm} if args.clipnorm > 0 else {}))
+        model.compile(optimizer=opt, loss=restoration_loss(args.loss),
                       metrics=["mae", ssim_metric])
         levels, loss_name = args.levels, args.loss
     else:  # the reference as published: 224×224 input, RMSprop + MSE, constant learning rate
         model = build_autoencoder((224, 224, 1), learning_rate=args.lr)
         levels, loss_name = 2, "mse"
+    if args.init_weights:
+        model.load_weights(args.init_weights)
+        log(f"initialised from {args.init_weights}")
     log(f"model {model.name}: {model.count_params()} parameters")
     work = Path(args.work or args.cache or ".")
     ckpt = work / f"ckpt-{name}.keras"
@@ -353,24 +396,49 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None and (state["best"] is None or v < state["best"]):
             state["best"], state["best_epoch"] = v, e.epoch
 
-    t_fit = time.perf_counter()
-    periodic = resume.callback(state, t_fit, base_seconds)
-    fit = fit_keras(model, train_ds, val_ds, epochs=args.epochs, checkpoint=ckpt, steps_per_epoch=args.steps_per_epoch,
-                    cancel=token, on_epoch=on_epoch, initial_epoch=int(state["epoch"]), best=state["best"],
-                    callbacks=[periodic])
-    fit_s = time.perf_counter() - t_fit
-    if fit.stopped:  # the deadline ended a partial epoch: save where we are, to resume from it
-        state["epoch"] = max(int(state["epoch"]), fit.epochs_run - 1)
-        state["compute_seconds"] = round(base_seconds + fit_s, 1)
-        session["seconds"] = round(fit_s, 1)
-        resume.save(model, state)
-    log(f"fit done: epochs_run={fit.epochs_run} best_epoch={state['best_epoch']} best={state['best']} "
-        f"stopped={fit.stopped} ({fit_s:.0f} s this session, {base_seconds + fit_s:.0f} s in all); "
-        f"resume checkpoint {resume.json}")
-    if fit.checkpoint is None:
-        print("nothing was trained (stopped before the first batch)", file=sys.stderr)
-        return 1
-    model.load_weights(fit.checkpoint)
+    if args.finalize:
+        if not (ckpt.is_file() and resume.json.is_file()):
+            print(f"--finalize: no checkpoint {ckpt} or resume record {resume.json}", file=sys.stderr)
+            return 2
+        model.load_weights(ckpt)
+        done = resume.state()
+        n_trained = len(xt)
+        fit_info = {"epochs_run": len(done["history"]), "stopped": True, "best_epoch": done.get("best_epoch"),
+                    "monitor": "val_loss", "best_value": done.get("best"),
+                    "compute_seconds_total": done.get("compute_seconds"), "sessions": done.get("sessions"),
+                    "fit_seconds": 0.0, "history": done["history"],
+                    "finalized": "the run was stopped and its best checkpoint taken (--finalize)"}
+        log(f"finalizing {ckpt}: {fit_info['epochs_run']} epochs, best epoch {fit_info['best_epoch']}, "
+            f"{fit_info['compute_seconds_total']} s of compute")
+    elif args.from_weights:
+        model.load_weights(args.from_weights)
+        fit_info, n_trained = from_device_run(args, state)
+        log(f"loaded {args.from_weights} (no fit here): {fit_info.get('compute_seconds_total')} s of compute "
+            f"on {fit_info.get('trained_on')}")
+    else:
+        t_fit = time.perf_counter()
+        periodic = resume.callback(state, t_fit, base_seconds)
+        fit = fit_keras(model, train_ds, val_ds, epochs=args.epochs, checkpoint=ckpt, steps_per_epoch=args.steps_per_epoch,
+                        cancel=token, on_epoch=on_epoch, initial_epoch=int(state["epoch"]), best=state["best"],
+                        callbacks=[periodic])
+        fit_s = time.perf_counter() - t_fit
+        if fit.stopped:  # the deadline ended a partial epoch: save where we are, to resume from it
+            state["epoch"] = max(int(state["epoch"]), fit.epochs_run - 1)
+            state["compute_seconds"] = round(base_seconds + fit_s, 1)
+            session["seconds"] = round(fit_s, 1)
+            resume.save(model, state)
+        log(f"fit done: epochs_run={fit.epochs_run} best_epoch={state['best_epoch']} best={state['best']} "
+            f"stopped={fit.stopped} ({fit_s:.0f} s this session, {base_seconds + fit_s:.0f} s in all); "
+            f"resume checkpoint {resume.json}")
+        if fit.checkpoint is None:
+            print("nothing was trained (stopped before the first batch)", file=sys.stderr)
+            return 1
+        model.load_weights(fit.checkpoint)
+        n_trained = len(xt)
+        fit_info = {"epochs_run": fit.epochs_run, "stopped": fit.stopped, "best_epoch": state["best_epoch"],
+                    "monitor": fit.monitor, "best_value": state["best"],
+                    "compute_seconds_total": round(base_seconds + fit_s, 1), "sessions": state["sessions"],
+                    "fit_seconds": round(fit_s, 1), "history": state["history"]}
 
     # Ship weights only (no optimizer state): rebuild uncompiled and copy the weights.
     if args.arch == "unet":
@@ -397,13 +465,8 @@ def main(argv: list[str] | None = None) -> int:
             f"identity {metrics['identity']}")
 
     card = make_card(args, ship=ship, weights=weights, name=name, sources=sources, data=data,
-                     train_subj=train_subj, val_subj=val_subj, n_train=len(xt), n_val=len(xv), patch=patch,
-                     levels=levels, loss_name=loss_name, metrics=metrics,
-                     fit_info={"epochs_run": fit.epochs_run, "stopped": fit.stopped, "best_epoch": state["best_epoch"],
-                               "monitor": fit.monitor, "best_value": state["best"],
-                               "compute_seconds_total": round(base_seconds + fit_s, 1),
-                               "sessions": state["sessions"],
-                               "fit_seconds": round(fit_s, 1), "history": state["history"]})
+                     train_subj=train_subj, val_subj=val_subj, n_train=n_trained, n_val=len(xv), patch=patch,
+                     levels=levels, loss_name=loss_name, metrics=metrics, fit_info=fit_info)
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {weights} ({os.path.getsize(weights) / 1e6:.2f} MB) and {name}.json")
     if args.arch == "unet" and args.upsampling == "transpose":  # onnxruntime runs it faster (ADR 0090)

@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help=".html (with --print), .csv or .json")
     p.add_argument("--print", dest="print_key", metavar="SHA256[:INDEX]",
                    help="file hash (or unique prefix) of the print to report on")
+    p.add_argument("--analysis", type=int, metavar="ID",
+                   help="which analysis of the print to report on (default: its newest; the report names it "
+                        "and lists the others)")
     p.add_argument("--no-restore", action="store_true", help="do not recompute the restored image")
     p.set_defaults(func=run)
 
@@ -40,14 +43,21 @@ def run(args) -> int:
             keys = ", ".join(f"{f['sha256'][:12]}:{f['idx']}" for f in found[:5])
             raise CaseStoreError(f"“{args.print_key}” matches {len(found)} prints ({keys}…); give more of the "
                                  "hash or add :INDEX.")
+        pid = found[0]["id"]
+        aid = args.analysis if args.analysis is not None else store.analysis_id(pid, any_inputs=True)
+        a = store.get_analysis(aid) if aid is not None else None
+        if args.analysis is not None and (a is None or a["print_id"] != pid):
+            ids = ", ".join(f"#{x['id']}" for x in store.analyses(pid)) or "none"
+            raise CaseStoreError(f"Analysis {args.analysis} is not one of this print's (its analyses: {ids}).")
         restore = None
         if not args.no_restore:
-            from fpstation.ml.inference import default_analyzers
+            from fpstation.ml.inference import default_analyzers, restorer_settings
             from fpstation.settings import Settings
 
-            restore = default_analyzers(Settings.load(), pad_=False, gender_=False).restore
+            s = restorer_settings(Settings.load(), (a or {}).get("restorer"))
+            restore = default_analyzers(s, pad_=False, gender_=False).restore
         from fpstation.ml.registry import cards_by_name
 
-        out = print_report_html(store, found[0]["id"], args.out, restore=restore, cards=cards_by_name())
+        out = print_report_html(store, pid, args.out, restore=restore, cards=cards_by_name(), analysis_id=aid)
         print(f"report written to {out}")
         return 0

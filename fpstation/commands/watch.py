@@ -35,8 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from fpstation.commands.batch import RowWriter, folder_and_analyzers
-    from fpstation.core.batch import stated_dpi_reader
+    from fpstation.commands.batch import RowWriter, cli_inputs, folder_and_analyzers
     from fpstation.core.store import CaseStore
     from fpstation.core.watch import watch_folder
 
@@ -60,7 +59,7 @@ def run(args) -> int:
             s = watch_folder(args.folder, store, analyzers, partial=on_item, poll_interval=args.interval,
                              undecodable_after=args.undecodable_after, extensions=args.ext,
                              recursive=args.recursive, keep_images=False, max_polls=args.polls,
-                             reader=stated_dpi_reader(getattr(args, "dpi", None)))
+                             inputs=cli_inputs(args, "desk"))
     finally:
         if writer is not None:
             writer.close()

@@ -31,7 +31,7 @@ from typing import Any
 from fpstation.core.errors import FileAccessError, FpError, ImageReadError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
 from fpstation.core.pipeline import Analyzers, analyse, analysis_steps
-from fpstation.core.store import CaseStore
+from fpstation.core.store import AnalysisInputs, CaseStore, step_records
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, ModelRef, PadResult
 
 Reader = Callable[[str], list[FingerprintImage]]
@@ -173,6 +173,8 @@ class Loaded:
     prints: list[FingerprintImage] | None = None
     error: FpError | None = None
     skipped: bool = False
+    #: what its analysis is asked to use (set by load_file; process_loaded stores under it)
+    inputs: AnalysisInputs | None = None
 
 
 def _as_fp_error(exc: BaseException, path: str) -> FpError:
@@ -192,9 +194,12 @@ def _as_fp_error(exc: BaseException, path: str) -> FpError:
     return ImageReadError(f"The file could not be decoded ({type(exc).__name__}: {exc}).", path=path)
 
 
-def load_file(path: str, store: CaseStore | None, steps: frozenset[str], reader: Reader) -> Loaded:
-    """Hash ``path``, skip it when the store already has it, else decode it. Never raises (but Cancelled)."""
-    item = Loaded(path=path)
+def load_file(path: str, store: CaseStore | None, steps: frozenset[str], reader: Reader,
+              inputs: AnalysisInputs | None = None, *, decode_skipped: bool = False) -> Loaded:
+    """Hash ``path``, skip it when the store already has an analysis of it with these ``inputs``
+    (stated dpi, restorer, settings), else decode it. ``decode_skipped``: decode a skipped file too
+    (the scanner desk shows every print it asks about). Never raises (but Cancelled)."""
+    item = Loaded(path=path, inputs=inputs)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
             raise FileAccessError("This is not a regular file (a pipe, device or folder).", path=path)
@@ -202,9 +207,10 @@ def load_file(path: str, store: CaseStore | None, steps: frozenset[str], reader:
     except Exception as exc:  # noqa: BLE001 - becomes an error row
         item.error = _as_fp_error(exc, path)
         return item
-    if store is not None and store.file_done(item.sha256, steps):
+    if store is not None and store.file_done(item.sha256, steps, inputs):
         item.skipped = True
-        return item
+        if not decode_skipped:
+            return item
     try:
         item.prints = reader(path)
     except Exception as exc:  # noqa: BLE001 - becomes an error row
@@ -217,22 +223,26 @@ def _error_type(exc: FpError) -> str:
 
 
 def process_loaded(item: Loaded, store: CaseStore, analyzers: Analyzers, *, cancel: CancelToken = NEVER_CANCELLED,
-                   keep: bool = False) -> Iterator[BatchItem]:
+                   keep: bool = False, inputs: AnalysisInputs | None = None) -> Iterator[BatchItem]:
     """Analyse and store every print of one loaded file, yielding one :class:`BatchItem` per row.
 
-    Each print is committed to the store before its item is yielded. Raises ``Cancelled`` between prints.
+    Each print is committed to the store before its item is yielded, in the analysis of these
+    ``inputs`` (a new dated one when the case has none). Raises ``Cancelled`` between prints.
     """
     steps = requested_steps(analyzers)
+    if inputs is None:
+        inputs = item.inputs
     if item.error is not None:
         eid = store.record_file_error(item.path, _error_type(item.error), item.error.user_message,
                                       sha256=item.sha256, size=item.size)
         yield BatchItem(store.error_row(eid))
         return
     if item.skipped:
+        shown = {im.index: im for im in (item.prints or [])} if keep else {}
         for pid in store.print_ids_of_file(item.sha256):
-            row = store.print_row(pid)
+            row = store.print_row(pid, store.analysis_id(pid, inputs))
             row.update(status="skipped", path=item.path)
-            yield BatchItem(row)
+            yield BatchItem(row, image=shown.get(row["index"]))
         return
     prints = item.prints or []
     if not prints:  # a container with no print records: say so instead of silently dropping it
@@ -243,18 +253,18 @@ def process_loaded(item: Loaded, store: CaseStore, analyzers: Analyzers, *, canc
     for k in range(len(prints)):
         cancel.raise_if_cancelled()
         image = prints[k]
-        done = store.done_steps(image.sha256, image.index)
+        done = store.done_steps(image.sha256, image.index, inputs)
         # a print already stored with every requested step is skipped; with no step requested at all
         # (list, hash and measure a folder) a print not yet stored is still recorded below
         if done is not None and steps <= done:
             pid = store.print_id(image.sha256, image.index)
-            row = store.print_row(pid)
+            row = store.print_row(pid, store.analysis_id(pid, inputs))
             row.update(status="skipped", path=item.path)
             yield BatchItem(row, image=image if keep else None)
             continue
         result = analyse(image, _missing(analyzers, done or set()), cancel=cancel)
-        pid = store.record_analysis(result, size=item.size)
-        row = store.print_row(pid)
+        pid, aid = store.record_print_analysis(image, step_records(result), size=item.size, inputs=inputs)
+        row = store.print_row(pid, aid)
         yield BatchItem(row, image=image if keep else None, result=result if keep else None)
         prints[k] = None  # type: ignore[call-overload]  # drop pixels as soon as they are stored
         del result, image
@@ -280,6 +290,7 @@ def run_batch(
     recursive: bool = True,
     prefetch: int = 4,
     reader: Reader | None = None,
+    inputs: AnalysisInputs | None = None,
 ) -> BatchSummary:
     """Analyse every image under ``source`` into ``store``; see the module docstring.
 
@@ -293,6 +304,8 @@ def run_batch(
     extensions, recursive : folder filter, see :func:`list_images`.
     prefetch : how many files are decoded ahead on a separate thread (0 = decode inline).
     reader : file → prints (default ``core.imageio.read_prints``); injectable for tests.
+    inputs : what the analysis is asked to use (stated dpi, restorer, settings; ``store.analysis_inputs``):
+        prints are skipped only when the case holds an analysis of them with the same inputs.
 
     Returns
     -------
@@ -307,7 +320,7 @@ def run_batch(
     """
     t0 = time.perf_counter()
     files = list_images(source, extensions, recursive)
-    read = reader or default_reader
+    read = reader or stated_dpi_reader(inputs.stated_dpi if inputs is not None else None)
     steps = requested_steps(analyzers)
     emit = partial or (lambda _item: None)
     summary = BatchSummary(files=len(files))
@@ -323,7 +336,7 @@ def run_batch(
             nxt = next(queue, None)
             if nxt is None:
                 return
-            pending.append(pool.submit(load_file, nxt, store, steps, read))
+            pending.append(pool.submit(load_file, nxt, store, steps, read, inputs))
 
     last_report = -1e9
     analysed_t = 0.0  # time spent on files that were actually analysed (for the ETA)
@@ -336,8 +349,8 @@ def run_batch(
                 top_up()
                 item = pending.popleft().result()
             else:
-                item = load_file(files[i], store, steps, read)
-            for out in process_loaded(item, store, analyzers, cancel=cancel):
+                item = load_file(files[i], store, steps, read, inputs)
+            for out in process_loaded(item, store, analyzers, cancel=cancel, inputs=inputs):
                 summary.count(out.row)
                 out.done, out.total = i + 1, total
                 out.eta_s = (analysed_t / analysed_n) * (total - i - 1) if analysed_n else None

@@ -54,7 +54,7 @@ from fpstation.core.batch import (
 from fpstation.core.errors import FpError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
 from fpstation.core.pipeline import Analyzers, analyse
-from fpstation.core.store import CaseStore, StepRecord, step_records
+from fpstation.core.store import AnalysisInputs, CaseStore, StepRecord, step_records
 
 ENGINES = ("local", "ray")
 TRANSPORTS = ("auto", "path", "bytes")
@@ -131,7 +131,7 @@ class _DoneSet:
     def __init__(self, done: frozenset[str] | set[str]) -> None:
         self.done = done
 
-    def file_done(self, sha256: str, steps: object = ()) -> bool:
+    def file_done(self, sha256: str, steps: object = (), inputs: object = None) -> bool:
         return sha256 in self.done
 
 
@@ -149,7 +149,7 @@ def _decode_bytes(data: bytes) -> Reader:
 
 
 def analyse_file(path: str, data: bytes | None, done: frozenset[str] | set[str], analyzers: Analyzers,
-                 reader: Reader | None = None) -> FileOutcome:
+                 reader: Reader | None = None, stated_dpi: float | None = None) -> FileOutcome:
     """Worker side: hash, skip when done, decode, analyse one file. Never raises (bad file = outcome).
 
     ``data`` is the file's bytes (transport ``bytes``) or ``None`` (the worker opens ``path``, with
@@ -164,6 +164,8 @@ def analyse_file(path: str, data: bytes | None, done: frozenset[str] | set[str],
         except Exception as exc:  # noqa: BLE001 - becomes an error row
             item.error = _as_fp_error(exc, path)
     del data
+    if stated_dpi and item.prints:  # the resolution the user stated, as the local engine's reader does
+        item.prints = [im.with_stated_dpi(stated_dpi) for im in item.prints]
     out = FileOutcome(path=path, sha256=item.sha256, size=item.size, skipped=item.skipped)
     if item.error is not None:
         out.error_type, out.error_message = type(item.error).__name__, item.error.user_message
@@ -187,10 +189,12 @@ class BatchWorker:
     the driver can say which host refused what instead of retrying forever.
     """
 
-    def __init__(self, setup: Callable[[], Analyzers], done: frozenset[str], reader: Reader | None = None):
+    def __init__(self, setup: Callable[[], Analyzers], done: frozenset[str], reader: Reader | None = None,
+                 stated_dpi: float | None = None):
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.done = done
         self.reader = reader
+        self.stated_dpi = stated_dpi
         self.error = ""
         self.analyzers = Analyzers()
         try:
@@ -215,7 +219,7 @@ class BatchWorker:
     def run(self, items: list[tuple[str, bytes | None]]) -> list[FileOutcome]:
         outs = []
         for path, data in items:
-            o = analyse_file(path, data, self.done, self.analyzers, self.reader)
+            o = analyse_file(path, data, self.done, self.analyzers, self.reader, self.stated_dpi)
             o.worker = self.id
             outs.append(o)
         return outs
@@ -253,16 +257,17 @@ def start_ray(address: str | None = None, workers: int | None = None) -> RayStar
                     float(ray.cluster_resources().get("CPU", 0)))
 
 
-def _emit_rows(o: FileOutcome, store: CaseStore, steps: frozenset[str]) -> list[dict[str, Any]]:
+def _emit_rows(o: FileOutcome, store: CaseStore, steps: frozenset[str],
+               inputs: AnalysisInputs | None = None) -> list[dict[str, Any]]:
     """Driver side: write one file's outcome to the case (the only writer) and return its rows —
     exactly what :func:`fpstation.core.batch.process_loaded` writes and yields for the local engine."""
     if o.error_type:
         eid = store.record_file_error(o.path, o.error_type, o.error_message, sha256=o.sha256, size=o.size)
         return [store.error_row(eid)]
     rows = []
-    if o.skipped or (o.sha256 and store.file_done(o.sha256, steps)):  # a duplicate finished meanwhile
+    if o.skipped or (o.sha256 and store.file_done(o.sha256, steps, inputs)):  # a duplicate finished meanwhile
         for pid in store.print_ids_of_file(o.sha256):
-            row = store.print_row(pid)
+            row = store.print_row(pid, store.analysis_id(pid, inputs))
             row.update(status="skipped", path=o.path)
             rows.append(row)
         return rows
@@ -271,14 +276,16 @@ def _emit_rows(o: FileOutcome, store: CaseStore, steps: frozenset[str]) -> list[
                                       sha256=o.sha256, size=o.size)
         return [store.error_row(eid)]
     for meta, records in o.prints:
-        done = store.done_steps(meta.sha256, meta.index)
+        done = store.done_steps(meta.sha256, meta.index, inputs)
         if done is not None and steps <= done:  # (with no step requested a new print is still recorded)
-            row = store.print_row(store.print_id(meta.sha256, meta.index))
+            pid = store.print_id(meta.sha256, meta.index)
+            row = store.print_row(pid, store.analysis_id(pid, inputs))
             row.update(status="skipped", path=o.path)
         else:
             # as the local engine, which runs only the missing steps: stored successes stay untouched
             missing = [r for r in records if r.step not in (done or ())]
-            row = store.print_row(store.record_print(meta, missing, size=o.size))  # type: ignore[arg-type]
+            row = store.print_row(*store.record_print_analysis(meta, missing, size=o.size,  # type: ignore[arg-type]
+                                                               inputs=inputs))
         rows.append(row)
     store.mark_file_complete(o.sha256, len(o.prints), size=o.size, fmt=o.prints[0][0].format)
     return rows
@@ -313,6 +320,7 @@ def run_batch_ray(
     files_per_task: int = 8,
     in_flight_per_worker: int = 2,
     shutdown: bool | None = None,
+    inputs: AnalysisInputs | None = None,
 ) -> BatchSummary:
     """:func:`fpstation.core.batch.run_batch` with the analysis spread over Ray workers.
 
@@ -328,6 +336,7 @@ def run_batch_ray(
     transport : ``"auto"``, ``"path"`` or ``"bytes"`` (see the module docstring).
     files_per_task, in_flight_per_worker : task granularity and queue depth per worker.
     shutdown : stop Ray at the end (default: only when this call started it).
+    inputs : as for ``run_batch`` (its stated dpi is applied on the workers, whatever the transport).
 
     Returns
     -------
@@ -371,10 +380,11 @@ def run_batch_ray(
         if started.cpus and n_workers > started.cpus:
             raise ClusterError(f"The Ray cluster has {started.cpus:g} CPUs: {n_workers} workers (one CPU each) "
                                "cannot all start. Ask for fewer workers or add nodes.")
-        done = store.done_files(want)
+        done = store.done_files(want, inputs)
         frozen = frozenset(done)
         Actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(BatchWorker)
-        actors = [Actor.remote(setup, frozen, reader) for _ in range(n_workers)]
+        dpi = inputs.stated_dpi if inputs is not None else None
+        actors = [Actor.remote(setup, frozen, reader, dpi) for _ in range(n_workers)]
         probe, probe_size = files[0], -1
         try:
             probe_size = os.path.getsize(probe)
@@ -401,7 +411,7 @@ def run_batch_ray(
                              workers=n_workers, transport=mode, worker_ids=[i["worker"] for i in infos],
                              models=infos[0]["models"], setup_s=round(time.perf_counter() - t0, 3))
         _drive(files, store, actors, ray, mode, done, want, summary, emit, progress, cancel, t0,
-               max(1, files_per_task), max(1, in_flight_per_worker))
+               max(1, files_per_task), max(1, in_flight_per_worker), inputs)
     except BaseException:
         summary.cancelled = True
         raise
@@ -419,7 +429,8 @@ def run_batch_ray(
 
 def _drive(files: list[str], store: CaseStore, actors: list[Any], ray: Any, mode: str, done: set[str],
            steps: frozenset[str], summary: BatchSummary, emit: Partial, progress: Progress,
-           cancel: CancelToken, t0: float, per_task: int, depth: int) -> None:
+           cancel: CancelToken, t0: float, per_task: int, depth: int,
+           inputs: AnalysisInputs | None = None) -> None:
     """Keep every worker ``depth`` tasks busy and write results as they arrive, in file order.
 
     Writing in the folder's order (a few chunks of outcomes may wait for an earlier one) gives the
@@ -441,7 +452,7 @@ def _drive(files: list[str], store: CaseStore, actors: list[Any], ray: Any, mode
         nonlocal finished, last_report, t_first
         for o in outcomes:
             tw = time.perf_counter()
-            rows = _emit_rows(o, store, steps)
+            rows = _emit_rows(o, store, steps, inputs)
             summary.extra["driver_write_s"] = summary.extra.get("driver_write_s", 0.0) + time.perf_counter() - tw
             finished += 1
             if t_first is None and not o.skipped:

@@ -162,7 +162,7 @@ def check_domain(domain: CardDomain | Mapping | None, image: FingerprintImage, f
     dpi = image.dpi
     if dpi is None:
         if rule.unknown == "outside":
-            reasons.append("the print's dpi is unknown (state it with --dpi / the dpi field)")
+            reasons.append("the print's resolution is unknown (the scanner's dpi was not stated)")
         dpi_eff = rule.nominal
     else:
         dpi_eff = float(dpi)

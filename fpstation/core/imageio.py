@@ -144,14 +144,15 @@ def read_file_bytes(path: str | os.PathLike[str]) -> bytes:
     return _read_file_bytes(Path(path))
 
 
-def decode_prints(data: bytes, path: str | os.PathLike[str]) -> list[FingerprintImage]:
+def decode_prints(data: bytes, path: str | os.PathLike[str], sha256: str | None = None) -> list[FingerprintImage]:
     """:func:`read_prints` on bytes already read from ``path`` (a batch worker that received the
-    file's bytes rather than a path it can open). ``path`` names the file in messages and results."""
+    file's bytes rather than a path it can open). ``path`` names the file in messages and results;
+    ``sha256``, the bytes' hash when the caller has already computed it (not computed twice)."""
     p = Path(path)
     if not data:
         raise EmptyFileError(f"“{p.name}” is empty (0 bytes): there is no image in it. The copy or "
                              "scan that produced it probably failed.", path=str(p))
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256 or hashlib.sha256(data).hexdigest()
     kind = _sniff(data)
     ext = p.suffix.lower()
     name = p.name

@@ -13,13 +13,14 @@ import base64
 import csv
 import html
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fpstation import __version__
 from fpstation.core.errors import FpError
-from fpstation.core.store import ROW_COLUMNS, CaseStore, now_iso
+from fpstation.core.store import ORIGIN_WORDS, ROW_COLUMNS, CaseStore, now_iso
 from fpstation.core.types import FingerprintImage, RestorationResult
 
 Restorer = Callable[[FingerprintImage], RestorationResult]
@@ -58,14 +59,20 @@ def export_csv(store: CaseStore, path: str | Path) -> int:
     return write_csv_rows(case_rows(store), path)
 
 
-def print_record(store: CaseStore, print_id: int) -> dict[str, Any]:
-    """Everything the case knows about one print: file facts, every result, every decision."""
+def print_record(store: CaseStore, print_id: int, analysis_id: int | None = None) -> dict[str, Any]:
+    """Everything the case knows about one print: file facts, the analysis reported on (default: the
+    newest) with its results, every analysis of it, every decision."""
+    from fpstation.core.errors import CaseStoreError
+
     p = store.get_print(print_id)
     if p is None:
-        from fpstation.core.errors import CaseStoreError
-
         raise CaseStoreError(f"There is no print {print_id} in this case.")
-    return {"print": p, "results": store.results(print_id), "decisions": store.decisions(print_id)}
+    aid = analysis_id if analysis_id is not None else store.analysis_id(print_id, any_inputs=True)
+    a = store.get_analysis(aid) if aid is not None else None
+    if analysis_id is not None and (a is None or a["print_id"] != print_id):
+        raise CaseStoreError(f"Analysis {analysis_id} is not one of print {print_id} in this case.")
+    return {"print": p, "analysis": a, "analyses": store.analyses(print_id),
+            "results": store.results(print_id, aid), "decisions": store.decisions(print_id)}
 
 
 def export_json(store: CaseStore, path: str | Path) -> int:
@@ -77,7 +84,9 @@ def export_json(store: CaseStore, path: str | Path) -> int:
         fh.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()))
         fh.write(',\n  "prints": [')
         for pid in store.iter_print_ids():
-            fh.write(("," if n else "") + "\n    " + json.dumps(print_record(store, pid), default=str))
+            rec = print_record(store, pid)  # "results": the newest analysis; "analyses": every one, each with its own
+            rec["analyses"] = [dict(a, results=store.results(pid, a["id"])) for a in rec["analyses"]]
+            fh.write(("," if n else "") + "\n    " + json.dumps(rec, default=str))
             n += 1
         fh.write('\n  ],\n  "file_errors": ' + json.dumps(store.file_errors()) + "\n}\n")
     return n
@@ -96,6 +105,15 @@ def png_base64(pixels) -> str:
     from fpstation.core.imageio import encode_image
 
     return base64.b64encode(encode_image(pixels, "PNG")).decode("ascii")
+
+
+#: a command-line hint written into results by older versions ("state it with --dpi / the dpi field")
+_CLI_HINT = re.compile(r"\s*\((?:state it with )?--[a-z-]+[^)]*\)")
+
+
+def no_cli_hints(text: Any) -> str:
+    """``text`` without command-line hints: a forensic document speaks of the print, not of flags."""
+    return _CLI_HINT.sub("", "" if text is None else str(text))
 
 
 def _load_original(p: dict[str, Any], reader) -> tuple[FingerprintImage | None, str]:
@@ -130,15 +148,34 @@ VIEW_MIN_PX = 360
 
 
 def _e(v: Any) -> str:
-    return "" if v is None else html.escape(str(v))
+    return "" if v is None else html.escape(no_cli_hints(v))
 
 
-def _view_width(width: int) -> tuple[int, int]:
-    """(display width in px, enlargement factor) for an image ``width`` pixels wide."""
+def _view_width(width: int, max_width: int | None = None) -> tuple[int, float]:
+    """(display width in px, display scale) for an image ``width`` pixels wide: enlarged by a whole
+    factor (at most ×4) when small, reduced to ``max_width`` (a PDF page's half) when large."""
     k = 1
     while width * k < VIEW_MIN_PX and k < 4:
         k += 1
-    return width * k, k
+    vw = width * k
+    if max_width and vw > max_width:
+        return max_width, max_width / width
+    return vw, float(k)
+
+
+def scale_bar_html(dpi: float | None, scale: float) -> str:
+    """A 5 mm scale bar for an image of ``dpi`` shown at ``scale`` display px per image px, as an
+    embedded PNG with its length in words ("" when the resolution is unknown: no scale is invented)."""
+    import numpy as np
+
+    if not dpi:
+        return "<span class='cap'>No scale: the resolution is unknown.</span>"
+    mm = 5.0
+    length = int(round(mm / 25.4 * float(dpi) * scale))
+    bar = np.full((8, length + 2), 255, np.uint8)
+    bar[1:7, 1:-1] = 0
+    return (f"<img alt='scale bar' width='{length + 2}' height='8' src='data:image/png;base64,{png_base64(bar)}'>"
+            f" <span class='cap'>{mm:g} mm</span>")
 
 
 def dpi_words(p: dict[str, Any]) -> str:
@@ -204,9 +241,11 @@ def _pad_words(r: dict[str, Any], card: dict[str, Any] | None) -> list[tuple[str
             f"At the model's threshold, on held-out subjects: BPCER {t['bpcer'] * 100:.1f} % (live prints "
             f"rejected); APCER (attacks passed as live) {per or '—'}.")))
     seen = pl.get("attack_types_seen") or (card or {}).get("attack_types_seen") or []
+    unseen = [k for k in ("gelatine", "latex", "silicone", "wood glue", "printed spoofs", "altered fingers")
+              if not any(k.split()[0] in str(x).lower() for x in seen)]
     rows.append(("Attack kinds seen in training", _e(
         (", ".join(seen) if seen else "not stated")
-        + ". Attacks of other kinds (e.g. gelatine, latex or printed spoofs) were never seen: the score "
+        + f". Attacks of other kinds (e.g. {', '.join(unseen[:3])}) were never seen: the score "
           "says nothing reliable about them.")))
     dw = _domain_words(card, pl)
     if dw:
@@ -229,18 +268,51 @@ def _gender_words(r: dict[str, Any], card: dict[str, Any] | None) -> list[tuple[
     return rows
 
 
+def analysis_words(a: dict[str, Any] | None, results: list[dict[str, Any]]) -> str:
+    """Which analysis a document holds, in words: number, date, where it ran, its inputs, its models."""
+    if a is None:
+        return "No analysis of this print is recorded in the case."
+    where = ORIGIN_WORDS.get(a.get("origin") or "", a.get("origin") or "")
+    dpi = dpi_words(a)
+    rst = a.get("restorer") or "none asked for"
+    def named(r: dict[str, Any]) -> str:
+        v = str(r.get("model_version") or "")
+        return f"{r['model_name']} v{v}" if v[:1].isdigit() else f"{r['model_name']} {v}".strip()
+
+    models = sorted({named(r) for r in results if r.get("model_name")})
+    return (f"Analysis #{a['id']}, made {a['created']} (UTC) in the {where}: resolution {dpi}; restorer {rst}; "
+            f"models {', '.join(models) or 'none'}.")
+
+
+def _other_analyses(store: CaseStore, rec: dict[str, Any]) -> list[str]:
+    """One line per other analysis of the print (newest first): what it concluded and with which inputs."""
+    a = rec.get("analysis") or {}
+    out = []
+    for o in reversed(rec.get("analyses") or []):
+        if o["id"] == a.get("id"):
+            continue
+        pad = next((r for r in store.results(o["print_id"], o["id"]) if r["step"] == "pad" and not r["error"]), None)
+        verdict = f"liveness {pad['verdict']}" if pad else "no liveness verdict"
+        where = ORIGIN_WORDS.get(o.get("origin") or "", o.get("origin") or "")
+        out.append(f"#{o['id']}, {o['created']} in the {where}: {dpi_words(o)}, restorer "
+                   f"{o.get('restorer') or 'none asked for'}, {verdict}")
+    return out
+
+
 STEP_TITLES = {"pad": "Presentation-attack detection (liveness)", "gender": "Gender estimate",
-               "restoration": "Restoration"}
+               "restoration": "Restoration", "quality": "Print quality (NFIQ 2)"}
 
 
 def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, restore: Restorer | None = None,
                       reader: Callable[[str], list[FingerprintImage]] | None = None,
-                      cards: dict[str, dict[str, Any]] | None = None) -> Path:
+                      cards: dict[str, dict[str, Any]] | None = None, analysis_id: int | None = None) -> Path:
     """Write a self-contained HTML report of one print, laid out as a forensic document.
 
     Parameters
     ----------
     store, print_id : the case and the print (see :meth:`CaseStore.find_prints`).
+    analysis_id : the analysis of the print the report holds (default: its newest); the report says
+        which one it is and lists the print's other analyses in the case.
     out : the .html file to write.
     restore : restoration step used to recompute the restored image (``None`` = original only).
     reader : file → prints (default ``core.imageio.read_prints``).
@@ -252,33 +324,43 @@ def print_report_html(store: CaseStore, print_id: int, out: str | Path, *, resto
     Path of the written report. Missing images are explained in the report, never fatal.
     """
     with _open_out(out) as fh:
-        fh.write(print_report_text(store, print_id, restore=restore, reader=reader, cards=cards))
+        fh.write(print_report_text(store, print_id, restore=restore, reader=reader, cards=cards,
+                                   analysis_id=analysis_id))
     return Path(out)
 
 
 def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | None = None,
                       reader: Callable[[str], list[FingerprintImage]] | None = None,
-                      cards: dict[str, dict[str, Any]] | None = None) -> str:
-    """The HTML of :func:`print_report_html` as a string (the GUI also prints it to PDF)."""
+                      cards: dict[str, dict[str, Any]] | None = None, analysis_id: int | None = None,
+                      max_image_width: int | None = None) -> str:
+    """The HTML of :func:`print_report_html` as a string (the GUI also prints it to PDF, with
+    ``max_image_width`` so that the two prints fit side by side on the page)."""
     if reader is None:
         from fpstation.core.imageio import read_prints as reader
     cards = cards or {}
-    rec = print_record(store, print_id)
-    p = rec["print"]
+    rec = print_record(store, print_id, analysis_id)
+    p = dict(rec["print"])
+    a = rec["analysis"]
+    if a is not None:  # the resolution the reported analysis used, not the one first recorded
+        p.update(dpi=a.get("dpi"), dpi_source=a.get("dpi_source"), dpi_note=a.get("dpi_note"))
     image, note = _load_original(p, reader)
     notes = [note] if note else []
     figs: list[str] = []
     if image is not None:
-        vw, k = _view_width(image.width)
-        shown = f", shown ×{k}" if k > 1 else ""
-        figs.append(f"<td><img alt='original' width='{vw}' src='data:image/png;base64,{png_base64(image.pixels)}'>"
+        vw, k = _view_width(image.width, max_image_width)
+        vh = int(round(image.height * vw / image.width))
+        shown = f", shown ×{k:g}" if k > 1 else ""
+        bar = scale_bar_html(image.dpi, vw / image.width)
+        figs.append(f"<td><img alt='original' width='{vw}' height='{vh}' "
+                    f"src='data:image/png;base64,{png_base64(image.pixels)}'><br>{bar}"
                     f"<br><span class='cap'>Original, {image.width}×{image.height} px{shown}</span></td>")
         if restore is not None:
             try:
                 r = restore(image)
                 m = r.model
                 cap = f"{r.method}" + (f" — {m.name} v{m.version}" if m else "")
-                figs.append(f"<td><img alt='restored' width='{vw}' src='data:image/png;base64,{png_base64(r.pixels)}'>"
+                figs.append(f"<td><img alt='restored' width='{vw}' height='{vh}' "
+                            f"src='data:image/png;base64,{png_base64(r.pixels)}'><br>{bar}"
                             f"<br><span class='cap'>Restored ({_e(cap)}, recomputed at export){shown}</span></td>")
             except FpError as exc:
                 notes.append(f"The restored image could not be produced: {exc.user_message}")
@@ -292,7 +374,12 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>",
              f"<p class='meta'>Case “{_e(store.name)}” · report generated {now_iso()} (UTC) by fpstation "
-             f"{__version__} · print first analysed {_e(p.get('first_seen'))}</p>"]
+             f"{__version__} · print first analysed {_e(p.get('first_seen'))}</p>",
+             f"<p><b>This report holds {_e(analysis_words(a, rec['results']))}</b></p>"]
+    others = _other_analyses(store, rec)
+    if others:
+        parts.append("<p class='meta'>Other analyses of this print in the case (not the subject of this report): "
+                     + "; ".join(_e(o) for o in others) + ".</p>")
     # -- summary: the final state first (the operator's last decision), the model's verdict beside it
     parts.append("<h2>Summary</h2><table>")
     if pad:
@@ -309,12 +396,19 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
         parts.append(f"<tr><th>Print quality</th><td><b>{_e(qual['model_name'])} {int(qual['score'])}</b> "
                      "(0–100, higher is better)</td></tr>")
     parts.append(f"<tr><th>Resolution</th><td>{_e(dpi_words(p))}</td></tr></table>")
+    if figs:
+        # right under the summary, a table (not CSS layout): browsers and the PDF page both put the
+        # two prints side by side, each with its scale
+        parts.append("<table class='imgs'><tr>" + "".join(figs) + "</tr></table>")
     models = ((pad or {}).get("payload") or {}).get("models") or []
     if models:  # every PAD model side by side (the verdict above is their combination, docs/adr/0101)
         parts.append("<table><tr><th>Liveness model</th><th>Verdict</th><th>Attack score</th><th>Threshold</th>"
                      "<th>Attack kinds it has seen</th><th>Domain</th></tr>")
         for m in models:
-            dom = "inside" if m.get("in_domain", True) else f"outside: {m.get('domain_reason', '')}"
+            reason = str(m.get("domain_reason") or "").strip()
+            # the reason may already begin with "outside" ("outside the 450–550 dpi …"): never "outside: outside"
+            dom = ("inside" if m.get("in_domain", True)
+                   else reason if reason.lower().startswith("outside") else f"outside: {reason}".rstrip(": "))
             parts.append(f"<tr><td>{_e(m.get('model'))} v{_e(m.get('version'))}</td>"
                          f"<td class='{_e(m.get('verdict'))}'>{_e(m.get('verdict'))}</td>"
                          f"<td>{float(m.get('attack_score', 0)):.3f}</td><td>{float(m.get('threshold', 0)):.3f}</td>"
@@ -325,9 +419,6 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
             parts.append(f"<p class='note'>{_e(reason)}</p>")
     for n in notes:
         parts.append(f"<p class='note'>{_e(n)}</p>")
-    if figs:
-        # a table, not CSS layout: browsers and Qt's PDF printer both put the images side by side
-        parts.append("<table class='imgs'><tr>" + "".join(figs) + "</tr></table>")
     # -- the evidence
     parts.append("<h2>File</h2><table>")
     facts = [("Path", _e(p["path"])), ("SHA-256 of the file", f"<code>{_e(p['sha256'])}</code>"),
@@ -355,9 +446,12 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
             rows = _gender_words(r, card)
         elif step == "restoration":
             rows = [("Method", _e(r.get("verdict")))]
+        elif step == "quality":
+            sc = r.get("score")
+            rows = [("NFIQ 2 score", "—" if sc is None else f"<b>{int(round(sc))}</b> (0–100, higher is better)")]
         else:
             rows = [("Result", _e(r.get("verdict"))),
-                    ("Score", "" if r.get("score") is None else f"{r['score']:.4f}")]
+                    ("Score", "" if r.get("score") is None else f"{r['score']:.4g}")]
         ml = _model_line(r)
         if ml:
             rows.append(("Model", f"<code>{_e(ml)}</code>"))
@@ -374,10 +468,12 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
             sc = "" if d["pad_score"] is None else f" (score {d['pad_score']:.3f})"
             parts.append(f"<tr><td>{_e(d['created'])}</td><td>{_e(d['decision'])}</td>"
                          f"<td>{_e(d['operator'] or '(not named)')}</td><td>{_e(d['note'])}</td>"
-                         f"<td>{_e(d['pad_verdict'])}{sc}</td></tr>")
+                         f"<td>{_e(d['pad_verdict'])}{sc}"
+                         + (f" (analysis #{d['analysis_id']})" if d.get("analysis_id") else "") + "</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No decision recorded.</p>")
     parts.append(f"<p class='meta'>Images are re-read from the file and checked against its SHA-256 when "
-                 f"the report is made. Case “{_e(store.name)}”, print id {p['id']}.</p></body></html>")
+                 f"the report is made. Case “{_e(store.name)}”, print id {p['id']}"
+                 + (f", analysis #{a['id']}" if a else "") + ".</p></body></html>")
     return "\n".join(parts)

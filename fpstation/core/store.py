@@ -6,7 +6,11 @@ What is kept (derived data only — never pixels, so a case of 10k prints stays 
   once every print of it has been analysed (``n_prints``; NULL while incomplete);
 - ``prints``: one row per print, identified by ``(sha256, idx)`` (idx = position inside a
   multi-print NIST file), with the path where it was first seen, size, dimensions, dpi, format;
-- ``results``: one row per ``(print, step)`` with the model's name, version and sha256, score,
+- ``analyses``: one dated row per analysis of a print, with its inputs: the dpi and where it came
+  from, the restorer, the other settings that change a result (``key``), where it ran (batch, desk,
+  window, CLI) and the model versions its results came from. Restating the dpi or changing the
+  restorer makes a new analysis; nothing is reused by file hash alone (schema 3);
+- ``results``: one row per ``(analysis, step)`` with the model's name, version and sha256, score,
   verdict, a JSON payload, timing and error text;
 - ``file_errors``: files that could not be read (one row per ``(path, sha256)``, re-seen ones only
   update ``last_seen``);
@@ -38,9 +42,12 @@ from fpstation.core.imageio import dpi_note
 from fpstation.core.steps import STEP_NAMES
 from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: schema 2 (stated dpi): prints.dpi_source = "file" | "stated" | "" (NULL in cases written by
 #: version 1, which are upgraded in place on open and stay readable)
+#: schema 3 (analysis records): results belong to an ``analyses`` row (its inputs, dated); a case of
+#: version 1 or 2 is upgraded in place: each print's results become one analysis whose origin reads
+#: "recorded before analysis records" (its restorer and settings were not kept, so it is never reused)
 #: analysis steps in display order (the table: fpstation.core.steps)
 STEPS = STEP_NAMES
 
@@ -70,9 +77,22 @@ CREATE TABLE IF NOT EXISTS prints (
     dpi_note TEXT,                 -- where dpi came from, in words (core.imageio.dpi_note)
     UNIQUE (sha256, idx)
 );
+CREATE TABLE IF NOT EXISTS analyses (
+    id INTEGER PRIMARY KEY,
+    print_id INTEGER NOT NULL REFERENCES prints(id),
+    key TEXT NOT NULL,             -- the inputs that change a result (AnalysisInputs.key)
+    origin TEXT NOT NULL,          -- batch | desk | window | cli | recorded before analysis records
+    dpi REAL,
+    dpi_source TEXT,
+    dpi_note TEXT,
+    restorer TEXT,                 -- the restorer asked for ("" = restoration not asked for)
+    settings TEXT,                 -- JSON of the other settings in the key
+    created TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY,
     print_id INTEGER NOT NULL REFERENCES prints(id),
+    analysis_id INTEGER REFERENCES analyses(id),
     step TEXT NOT NULL,
     model_name TEXT,
     model_version TEXT,
@@ -83,7 +103,7 @@ CREATE TABLE IF NOT EXISTS results (
     seconds REAL,
     error TEXT,
     created TEXT NOT NULL,
-    UNIQUE (print_id, step)
+    UNIQUE (analysis_id, step)
 );
 CREATE TABLE IF NOT EXISTS file_errors (
     id INTEGER PRIMARY KEY,
@@ -104,7 +124,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     note TEXT NOT NULL DEFAULT '',
     pad_verdict TEXT,
     pad_score REAL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    analysis_id INTEGER            -- the analysis it was made on (NULL: made before schema 3)
 );
 CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
@@ -135,8 +156,32 @@ CREATE TABLE IF NOT EXISTS face_templates (  -- the case's face gallery (ml/face
     UNIQUE (identity, model, image_sha256)
 );
 CREATE INDEX IF NOT EXISTS results_print ON results(print_id);
+CREATE INDEX IF NOT EXISTS results_analysis ON results(analysis_id);
+CREATE INDEX IF NOT EXISTS analyses_print ON analyses(print_id, key);
 CREATE INDEX IF NOT EXISTS decisions_print ON decisions(print_id);
 """
+
+
+def _ddl(table: str) -> str:
+    """The ``CREATE TABLE`` statement of ``table`` in :data:`_SCHEMA` (used by the upgrade)."""
+    start = _SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {table} (")
+    return _SCHEMA[start:_SCHEMA.index(");", start) + 2]
+
+
+_ANALYSES_DDL, _RESULTS_DDL = _ddl("analyses"), _ddl("results")
+
+
+def _insert_print(db: sqlite3.Connection, image: Any, size: int | None, ts: str) -> int:
+    """Insert a print (and its file) unless stored; its id. Runs inside the caller's transaction."""
+    db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
+               (image.sha256, size, image.format, ts))
+    db.execute(
+        "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
+        " finger_position, first_seen, dpi_source, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (image.sha256, image.index, str(image.source), size, image.width, image.height,
+         image.dpi, image.format, image.record, image.finger_position, ts, image.dpi_source,
+         dpi_note(image)))
+    return int(db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?", (image.sha256, image.index)).fetchone()[0])
 
 
 def now_iso() -> str:
@@ -155,6 +200,59 @@ class StepRecord:
     payload: dict[str, Any] | None = None
     seconds: float | None = None
     error: str | None = None
+
+
+#: origin of an analysis upgraded from a case written before schema 3
+LEGACY_ORIGIN = "recorded before analysis records"
+ORIGIN_WORDS = {"batch": "folder batch", "desk": "scanner desk", "window": "print view", "cli": "command line",
+                LEGACY_ORIGIN: LEGACY_ORIGIN}
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """What an analysis was asked to use besides the print's bytes.
+
+    ``stated_dpi``: the resolution the user stated (``None`` = each file's own, a function of its
+    bytes); ``restorer``: the restorer asked for ("" = no restoration asked for); ``settings``: the
+    other settings that change a result (PAD models, threshold, gender model); ``origin``: where it ran
+    (not part of the key: the same inputs give the same result wherever they ran).
+    """
+
+    stated_dpi: float | None = None
+    restorer: str = ""
+    settings: tuple[tuple[str, str], ...] = ()
+    origin: str = "batch"
+
+    def key(self) -> str:
+        return json.dumps({"dpi": None if not self.stated_dpi else float(self.stated_dpi),
+                           "restorer": self.restorer, "settings": dict(self.settings)}, sort_keys=True)
+
+    def with_origin(self, origin: str) -> AnalysisInputs:
+        from dataclasses import replace
+
+        return replace(self, origin=origin)
+
+
+def analysis_inputs(settings: Any = None, *, stated_dpi: float | None = None, origin: str = "batch",
+                    restoration: bool = True) -> AnalysisInputs:
+    """The :class:`AnalysisInputs` of an analysis run with ``settings`` (a ``fpstation.settings.Settings``
+    or anything with its attributes; ``None`` = defaults) at ``stated_dpi``."""
+    g = (lambda k, d="": getattr(settings, k, d)) if settings is not None else (lambda k, d="": d)
+    pads = g("pad_models", ()) or ()
+    extra = (("pad_model", str(g("pad_model") or "")), ("pad_models", ",".join(map(str, pads))),
+             ("pad_threshold", "" if g("pad_threshold", None) is None else f"{float(g('pad_threshold')):g}"),
+             ("uncertain_band", f"{float(g('uncertain_band', 0.1) or 0):g}"),
+             ("gender_model", str(g("gender_model") or "")))
+    return AnalysisInputs(float(stated_dpi) if stated_dpi else None,
+                          str(g("restorer") or "") if restoration else "", extra, origin)
+
+
+#: the inputs of callers that state none (tests, old scripts): file dpi, no named restorer
+DEFAULT_INPUTS = AnalysisInputs()
+
+
+def _key(inputs: AnalysisInputs | None) -> str:
+    return (inputs or DEFAULT_INPUTS).key()
 
 
 def _jsonable(value: Any) -> Any:
@@ -245,10 +343,11 @@ class CaseStore:
                                      path=self.path)
             if row is not None and int(row[0]) < SCHEMA_VERSION:
                 self._migrate(int(row[0]))
+            if row is None or int(row[0]) >= 3:
+                cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)")}
+                if cols and "dpi_note" not in cols:  # written before the column existed (additive)
+                    self._db.execute("ALTER TABLE prints ADD COLUMN dpi_note TEXT")
             self._db.executescript(_SCHEMA)
-            cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)")}
-            if "dpi_note" not in cols:  # a case written before the column existed (additive, same version)
-                self._db.execute("ALTER TABLE prints ADD COLUMN dpi_note TEXT")
             if row is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created', ?)", (now_iso(),))
@@ -261,16 +360,45 @@ class CaseStore:
 
     def _migrate(self, version: int) -> None:
         """Upgrade an older case in place (one transaction); its rows stay as they were."""
-        self._db.execute("BEGIN IMMEDIATE")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            if version < 2:
-                cols = {r[1] for r in self._db.execute("PRAGMA table_info(prints)").fetchall()}
-                if "dpi_source" not in cols:
-                    self._db.execute("ALTER TABLE prints ADD COLUMN dpi_source TEXT")
-            self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
-            self._db.execute("COMMIT")
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            cols = {r[1] for r in db.execute("PRAGMA table_info(prints)").fetchall()}
+            if cols and "dpi_source" not in cols:
+                db.execute("ALTER TABLE prints ADD COLUMN dpi_source TEXT")
+            if cols and "dpi_note" not in cols:
+                db.execute("ALTER TABLE prints ADD COLUMN dpi_note TEXT")
+            if version < 3 and "prints" in tables:
+                # every print's results become one dated analysis, its dpi as the print recorded it;
+                # its restorer and settings were not kept, so its key matches no new analysis
+                db.execute(_ANALYSES_DDL)
+                first = ("COALESCE((SELECT MIN(r.created) FROM results r WHERE r.print_id=p.id), p.first_seen)"
+                         if "results" in tables else "p.first_seen")
+                rst = ("(SELECT r.model_name FROM results r WHERE r.print_id=p.id AND r.step='restoration')"
+                       if "results" in tables else "NULL")
+                db.execute(
+                    "INSERT INTO analyses (print_id, key, origin, dpi, dpi_source, dpi_note, restorer, settings, created)"
+                    f" SELECT p.id, 'schema 2', ?, p.dpi, p.dpi_source, p.dpi_note, COALESCE({rst}, ''), '{{}}',"  # noqa: S608
+                    f" {first} FROM prints p ORDER BY p.id", (LEGACY_ORIGIN,))
+                if "results" in tables:
+                    db.execute("ALTER TABLE results RENAME TO results_v2")
+                    db.execute("DROP INDEX IF EXISTS results_print")
+                    db.execute(_RESULTS_DDL)
+                    db.execute("INSERT INTO results (id, print_id, analysis_id, step, model_name, model_version,"
+                               " model_sha256, score, verdict, payload, seconds, error, created)"
+                               " SELECT r.id, r.print_id, (SELECT a.id FROM analyses a WHERE a.print_id=r.print_id),"
+                               " r.step, r.model_name, r.model_version, r.model_sha256, r.score, r.verdict,"
+                               " r.payload, r.seconds, r.error, r.created FROM results_v2 r ORDER BY r.id")
+                    db.execute("DROP TABLE results_v2")
+                if "decisions" in tables:
+                    dcols = {r[1] for r in db.execute("PRAGMA table_info(decisions)").fetchall()}
+                    if "analysis_id" not in dcols:  # NULL: made on the print's only (upgraded) analysis
+                        db.execute("ALTER TABLE decisions ADD COLUMN analysis_id INTEGER")
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -336,46 +464,58 @@ class CaseStore:
         rows = self._q("SELECT n_prints FROM files WHERE sha256=?", (sha256,))
         return bool(rows) and rows[0][0] is not None
 
-    def file_done(self, sha256: str, steps: set[str] | frozenset[str] | tuple[str, ...] = ()) -> bool:
-        """True when every print of this file is stored with a successful result for every step in ``steps``."""
+    def file_done(self, sha256: str, steps: set[str] | frozenset[str] | tuple[str, ...] = (),
+                  inputs: AnalysisInputs | None = None) -> bool:
+        """True when every print of this file is stored with an analysis of these ``inputs`` (same
+        stated dpi, restorer and settings) holding a successful result for every step in ``steps``."""
         steps = tuple(sorted(set(steps)))
         with self._lock:
             row = self._q("SELECT n_prints FROM files WHERE sha256=?", (sha256,))
             if not row or row[0][0] is None:
                 return False
             n = int(row[0][0])
-            if not steps:
-                return True
-            marks = ",".join("?" * len(steps))
+            marks = ",".join("?" * len(steps)) or "''"
             ok = self._q(
-                "SELECT COUNT(*) FROM prints p WHERE p.sha256=? AND (SELECT COUNT(DISTINCT r.step) FROM results r"
-                f" WHERE r.print_id=p.id AND r.error IS NULL AND r.step IN ({marks}))=?",  # noqa: S608
-                (sha256, *steps, len(steps)))[0][0]
+                "SELECT COUNT(*) FROM prints p WHERE p.sha256=? AND EXISTS (SELECT 1 FROM analyses a WHERE"
+                " a.print_id=p.id AND a.key=? AND (SELECT COUNT(DISTINCT r.step) FROM results r"
+                f" WHERE r.analysis_id=a.id AND r.error IS NULL AND r.step IN ({marks}))=?)",  # noqa: S608
+                (sha256, _key(inputs), *steps, len(steps)))[0][0]
             return int(ok) >= n
 
-    def done_files(self, steps: set[str] | frozenset[str] | tuple[str, ...] = ()) -> set[str]:
+    def done_files(self, steps: set[str] | frozenset[str] | tuple[str, ...] = (),
+                   inputs: AnalysisInputs | None = None) -> set[str]:
         """SHA-256 of every file for which :meth:`file_done` is true (one query; a cluster batch sends
         this set to its workers so a resumed run skips finished files without decoding them)."""
         steps = tuple(sorted(set(steps)))
-        if not steps:
-            return {r[0] for r in self._q("SELECT sha256 FROM files WHERE n_prints IS NOT NULL")}
-        marks = ",".join("?" * len(steps))
+        marks = ",".join("?" * len(steps)) or "''"
         rows = self._q(
             "SELECT f.sha256 FROM files f WHERE f.n_prints IS NOT NULL AND (SELECT COUNT(*) FROM prints p"
-            " WHERE p.sha256=f.sha256 AND (SELECT COUNT(DISTINCT r.step) FROM results r WHERE r.print_id=p.id"
-            f" AND r.error IS NULL AND r.step IN ({marks}))=?) >= f.n_prints",  # noqa: S608
-            (*steps, len(steps)))
+            " WHERE p.sha256=f.sha256 AND EXISTS (SELECT 1 FROM analyses a WHERE a.print_id=p.id AND a.key=?"
+            " AND (SELECT COUNT(DISTINCT r.step) FROM results r WHERE r.analysis_id=a.id"
+            f" AND r.error IS NULL AND r.step IN ({marks}))=?)) >= f.n_prints",  # noqa: S608
+            (_key(inputs), *steps, len(steps)))
         return {r[0] for r in rows}
 
     def print_ids_of_file(self, sha256: str) -> list[int]:
         return [int(r[0]) for r in self._q("SELECT id FROM prints WHERE sha256=? ORDER BY idx", (sha256,))]
 
-    def done_steps(self, sha256: str, idx: int = 0) -> set[str] | None:
-        """Steps with a successful result for a print; ``None`` when the print is not stored at all."""
-        rows = self._q("SELECT id FROM prints WHERE sha256=? AND idx=?", (sha256, idx))
-        if not rows:
+    def analysis_id(self, print_id: int, inputs: AnalysisInputs | None = None, *, any_inputs: bool = False) -> int | None:
+        """The newest analysis of a print made with ``inputs`` (``any_inputs``: the newest of any)."""
+        if any_inputs:
+            rows = self._q("SELECT id FROM analyses WHERE print_id=? ORDER BY id DESC LIMIT 1", (print_id,))
+        else:
+            rows = self._q("SELECT id FROM analyses WHERE print_id=? AND key=? ORDER BY id DESC LIMIT 1",
+                           (print_id, _key(inputs)))
+        return int(rows[0][0]) if rows else None
+
+    def done_steps(self, sha256: str, idx: int = 0, inputs: AnalysisInputs | None = None) -> set[str] | None:
+        """Steps with a successful result in the newest analysis of these ``inputs``; ``None`` when the
+        print has no such analysis (not stored at all, or only at another dpi / restorer / settings)."""
+        pid = self.print_id(sha256, idx)
+        aid = self.analysis_id(pid, inputs) if pid is not None else None
+        if aid is None:
             return None
-        steps = self._q("SELECT step FROM results WHERE print_id=? AND error IS NULL", (rows[0][0],))
+        steps = self._q("SELECT step FROM results WHERE analysis_id=? AND error IS NULL", (aid,))
         return {r[0] for r in steps}
 
     def print_id(self, sha256: str, idx: int = 0) -> int | None:
@@ -399,45 +539,57 @@ class CaseStore:
                 raise CaseStoreError(f"The case store could not be written: {exc}.", path=self.path,
                                      detail=str(exc)) from exc
 
-    def record_print(self, image: FingerprintImage, records: list[StepRecord], *, size: int | None = None) -> int:
+    def record_print(self, image: FingerprintImage, records: list[StepRecord], *, size: int | None = None,
+                     inputs: AnalysisInputs | None = None, new: bool = False) -> int:
         """Store one print and its step results atomically; returns the print id.
 
-        A step that already has a result is replaced only when the new record is a success or the
-        stored one was an error (a re-run retries failed steps; it never degrades a good result).
+        The results go to the newest analysis of the print made with the same ``inputs`` (a re-run
+        completes it), or to a new dated analysis when there is none or ``new`` is set. Within an
+        analysis a step's result is replaced only when the new record is a success or the stored one
+        was an error (a re-run retries failed steps; it never degrades a good result).
         """
-        ts = now_iso()
+        return self.record_print_analysis(image, records, size=size, inputs=inputs, new=new)[0]
 
-        def tx(db: sqlite3.Connection) -> int:
-            db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
-                       (image.sha256, size, image.format, ts))
-            db.execute(
-                "INSERT OR IGNORE INTO prints (sha256, idx, path, size, width, height, dpi, format, record,"
-                " finger_position, first_seen, dpi_source, dpi_note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (image.sha256, image.index, str(image.source), size, image.width, image.height,
-                 image.dpi, image.format, image.record, image.finger_position, ts, image.dpi_source,
-                 dpi_note(image)))
-            pid = db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?",
-                             (image.sha256, image.index)).fetchone()[0]
+    def record_print_analysis(self, image: FingerprintImage, records: list[StepRecord], *, size: int | None = None,
+                              inputs: AnalysisInputs | None = None, new: bool = False) -> tuple[int, int]:
+        """As :meth:`record_print`; returns ``(print id, analysis id)``."""
+        ts = now_iso()
+        inp = inputs or DEFAULT_INPUTS
+        key = inp.key()
+
+        def tx(db: sqlite3.Connection) -> tuple[int, int]:
+            pid = _insert_print(db, image, size, ts)
+            found = None if new else db.execute(
+                "SELECT id FROM analyses WHERE print_id=? AND key=? ORDER BY id DESC LIMIT 1", (pid, key)).fetchone()
+            if found is not None:
+                aid = int(found[0])
+            else:
+                aid = int(db.execute(
+                    "INSERT INTO analyses (print_id, key, origin, dpi, dpi_source, dpi_note, restorer, settings,"
+                    " created) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (pid, key, inp.origin, image.dpi, image.dpi_source, dpi_note(image), inp.restorer,
+                     json.dumps(dict(inp.settings)), ts)).lastrowid)
             for r in records:
                 m = r.model
                 db.execute(
-                    "INSERT INTO results (print_id, step, model_name, model_version, model_sha256, score,"
-                    " verdict, payload, seconds, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT(print_id, step) DO UPDATE SET model_name=excluded.model_name,"
+                    "INSERT INTO results (print_id, analysis_id, step, model_name, model_version, model_sha256,"
+                    " score, verdict, payload, seconds, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(analysis_id, step) DO UPDATE SET model_name=excluded.model_name,"
                     " model_version=excluded.model_version, model_sha256=excluded.model_sha256,"
                     " score=excluded.score, verdict=excluded.verdict, payload=excluded.payload,"
                     " seconds=excluded.seconds, error=excluded.error, created=excluded.created"
                     " WHERE results.error IS NOT NULL OR excluded.error IS NULL",
-                    (pid, r.step, m.name if m else None, m.version if m else None, m.sha256 if m else None,
+                    (pid, aid, r.step, m.name if m else None, m.version if m else None, m.sha256 if m else None,
                      r.score, r.verdict, json.dumps(r.payload) if r.payload is not None else None,
                      r.seconds, r.error, ts))
-            return int(pid)
+            return int(pid), aid
 
         return self._write(tx)
 
-    def record_analysis(self, result: AnalysisResult, *, size: int | None = None) -> int:
+    def record_analysis(self, result: AnalysisResult, *, size: int | None = None,
+                        inputs: AnalysisInputs | None = None, new: bool = False) -> int:
         """Store an :class:`AnalysisResult` (derived values only); returns the print id."""
-        return self.record_print(result.image, step_records(result), size=size)
+        return self.record_print(result.image, step_records(result), size=size, inputs=inputs, new=new)
 
     def mark_file_complete(self, sha256: str, n_prints: int, *, size: int | None = None, fmt: str = "") -> None:
         """Record that all ``n_prints`` prints of a file are stored, so re-runs skip it by hash alone."""
@@ -468,8 +620,10 @@ class CaseStore:
 
         return self._write(tx)
 
-    def add_decision(self, print_id: int, decision: str, operator: str = "", note: str = "") -> int:
-        """Append an operator decision (never rewritten). Captures the PAD verdict it was made on."""
+    def add_decision(self, print_id: int, decision: str, operator: str = "", note: str = "",
+                     analysis_id: int | None = None) -> int:
+        """Append an operator decision (never rewritten) on ``analysis_id`` (default: the print's newest
+        analysis). Captures the PAD verdict it was made on and which analysis that was."""
         if not decision:
             raise CaseStoreError("A decision needs a value (e.g. “confirm” or “override”).")
         ts = now_iso()
@@ -477,12 +631,19 @@ class CaseStore:
         def tx(db: sqlite3.Connection) -> int:
             if db.execute("SELECT 1 FROM prints WHERE id=?", (print_id,)).fetchone() is None:
                 raise CaseStoreError(f"There is no print {print_id} in this case.", path=self.path)
-            pad = db.execute("SELECT verdict, score FROM results WHERE print_id=? AND step='pad'",
-                             (print_id,)).fetchone()
+            aid = analysis_id
+            if aid is None:
+                found = db.execute("SELECT id FROM analyses WHERE print_id=? ORDER BY id DESC LIMIT 1",
+                                   (print_id,)).fetchone()
+                aid = int(found[0]) if found else None
+            elif db.execute("SELECT 1 FROM analyses WHERE id=? AND print_id=?", (aid, print_id)).fetchone() is None:
+                raise CaseStoreError(f"Analysis {aid} is not one of print {print_id}.", path=self.path)
+            pad = db.execute("SELECT verdict, score FROM results WHERE analysis_id=? AND step='pad' AND error IS NULL",
+                             (aid,)).fetchone()
             cur = db.execute(
-                "INSERT INTO decisions (print_id, decision, operator, note, pad_verdict, pad_score, created)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (print_id, decision, operator, note, pad[0] if pad else None, pad[1] if pad else None, ts))
+                "INSERT INTO decisions (print_id, decision, operator, note, pad_verdict, pad_score, created,"
+                " analysis_id) VALUES (?,?,?,?,?,?,?,?)",
+                (print_id, decision, operator, note, pad[0] if pad else None, pad[1] if pad else None, ts, aid))
             return int(cur.lastrowid)
 
         return self._write(tx)
@@ -499,6 +660,54 @@ class CaseStore:
             " extractor_version=excluded.extractor_version, template=excluded.template, iso=excluded.iso,"
             " seconds=excluded.seconds, created=excluded.created",
             (print_id, extractor, version, template_json, iso, seconds, ts)))
+
+    def put_enrolment(self, items: list[tuple[Any, int | None, str, str, str, bytes | None, float | None]],
+                      complete: list[tuple[str, int, int | None, str]] = ()) -> list[int]:
+        """Store several prints with their templates in ONE transaction (the enrolment's batched commit).
+
+        ``items``: ``(print, file size, extractor, version, template JSON, ISO bytes, seconds)``, the print
+        being a :class:`~fpstation.core.types.FingerprintImage` or anything with its metadata (e.g.
+        :class:`fpstation.core.cluster.PrintMeta`); ``complete``: ``(sha256, n_prints, size, format)`` of
+        files whose every print is now stored. All or nothing: a crash loses the whole batch, which a
+        re-run makes again (a print is unique by content and index, a template by print and extractor).
+        Returns the print ids, in order.
+        """
+        ts = now_iso()
+
+        def tx(db: sqlite3.Connection) -> list[int]:
+            ids = []
+            for image, size, extractor, version, tjson, iso, seconds in items:
+                pid = _insert_print(db, image, size, ts)
+                db.execute(
+                    "INSERT INTO templates (print_id, extractor, extractor_version, template, iso, seconds, created)"
+                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT(print_id, extractor) DO UPDATE SET"
+                    " extractor_version=excluded.extractor_version, template=excluded.template, iso=excluded.iso,"
+                    " seconds=excluded.seconds, created=excluded.created",
+                    (pid, extractor, version, tjson, iso, seconds, ts))
+                ids.append(pid)
+            for sha, n, size, fmt in complete:
+                db.execute("INSERT OR IGNORE INTO files (sha256, size, format, first_seen) VALUES (?,?,?,?)",
+                           (sha, size, fmt, ts))
+                db.execute("UPDATE files SET n_prints=? WHERE sha256=?", (n, sha))
+            return ids
+
+        return self._write(tx)
+
+    def enrolled(self, extractor: str, version: str) -> tuple[dict[str, int], set[tuple[str, int]]]:
+        """What an enrolment with ``extractor`` at ``version`` can skip, in two queries:
+        ``({file sha256: n_prints} of files whose every print has such a template, {(sha256, idx)} of
+        every print that has one)``."""
+        rows = self._q("SELECT p.sha256, p.idx FROM templates t JOIN prints p ON p.id=t.print_id"
+                       " WHERE t.extractor=? AND t.extractor_version=?", (extractor, version))
+        have = {(r[0], int(r[1])) for r in rows}
+        per_file: dict[str, int] = {}
+        for sha, _ in have:
+            per_file[sha] = per_file.get(sha, 0) + 1
+        files = {}
+        for r in self._q("SELECT sha256, n_prints FROM files WHERE n_prints IS NOT NULL"):
+            if r[1] and per_file.get(r[0]) == int(r[1]):
+                files[r[0]] = int(r[1])
+        return files, have
 
     def template_version(self, print_id: int, extractor: str) -> str | None:
         """Version of the extractor that made the stored template of a print (None: no template)."""
@@ -529,9 +738,28 @@ class CaseStore:
             params.append(int(idx))
         return [dict(r) for r in self._q(sql + " ORDER BY id", tuple(params))]
 
-    def results(self, print_id: int) -> list[dict[str, Any]]:
+    def analyses(self, print_id: int) -> list[dict[str, Any]]:
+        """Every analysis of a print, oldest first (``settings`` decoded)."""
         out = []
-        for r in self._q("SELECT * FROM results WHERE print_id=? ORDER BY id", (print_id,)):
+        for r in self._q("SELECT * FROM analyses WHERE print_id=? ORDER BY id", (print_id,)):
+            d = dict(r)
+            d["settings"] = json.loads(d["settings"]) if d.get("settings") else {}
+            out.append(d)
+        return out
+
+    def get_analysis(self, analysis_id: int) -> dict[str, Any] | None:
+        rows = self._q("SELECT * FROM analyses WHERE id=?", (analysis_id,))
+        if not rows:
+            return None
+        d = dict(rows[0])
+        d["settings"] = json.loads(d["settings"]) if d.get("settings") else {}
+        return d
+
+    def results(self, print_id: int, analysis_id: int | None = None) -> list[dict[str, Any]]:
+        """The step results of one analysis of a print (default: its newest)."""
+        aid = analysis_id if analysis_id is not None else self.analysis_id(print_id, any_inputs=True)
+        out = []
+        for r in self._q("SELECT * FROM results WHERE print_id=? AND analysis_id IS ? ORDER BY id", (print_id, aid)):
             d = dict(r)
             d["payload"] = json.loads(d["payload"]) if d["payload"] else None
             out.append(d)
@@ -552,14 +780,17 @@ class CaseStore:
         for r in self._q("SELECT id FROM prints ORDER BY id"):
             yield int(r[0])
 
-    def print_row(self, print_id: int) -> dict[str, Any]:
-        """The flat table row of a print (same columns in the GUI table, CSV and CLI output)."""
+    def print_row(self, print_id: int, analysis_id: int | None = None) -> dict[str, Any]:
+        """The flat table row of one analysis of a print (default: its newest), the same columns in the
+        GUI table, CSV and CLI output; the row names the analysis it shows."""
         p = self.get_print(print_id)
         if p is None:
             raise CaseStoreError(f"There is no print {print_id} in this case.", path=self.path)
-        res = {r["step"]: r for r in self.results(print_id)}
+        aid = analysis_id if analysis_id is not None else self.analysis_id(print_id, any_inputs=True)
+        a = self.get_analysis(aid) if aid is not None else None
+        res = {r["step"]: r for r in self.results(print_id, aid)}
         dec = self.decisions(print_id)
-        return flat_row(p, res, dec[-1] if dec else None)
+        return flat_row(p, res, dec[-1] if dec else None, analysis=a)
 
     def error_row(self, error_id: int) -> dict[str, Any]:
         rows = self._q("SELECT * FROM file_errors WHERE id=?", (error_id,))
@@ -573,7 +804,7 @@ ROW_COLUMNS = [
     "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_source", "dpi_note", "size", "nfiq2",
     "pad_verdict", "pad_score", "pad_threshold", "pad_models", "gender", "p_female", "restoration",
     "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
-    "print_id",
+    "print_id", "analysis_id", "analysed_at", "analysis_origin", "restorer",
 ]
 
 
@@ -585,8 +816,12 @@ def _model_text(r: dict[str, Any] | None) -> str:
 
 
 def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: dict[str, Any] | None,
-             status: str = "") -> dict[str, Any]:
-    """Build the flat row of a stored print from its ``prints`` row and results keyed by step."""
+             status: str = "", analysis: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the flat row of a stored print from its ``prints`` row, one analysis of it (its dpi and
+    inputs win over what the print first recorded) and that analysis's results keyed by step."""
+    if analysis is not None:
+        p = {**p, "dpi": analysis.get("dpi"), "dpi_source": analysis.get("dpi_source"),
+             "dpi_note": analysis.get("dpi_note")}
     pad, gen, rst, qual = res.get("pad"), res.get("gender"), res.get("restoration"), res.get("quality")
     errors = [f"{s}: {r['error']}" for s, r in res.items() if r.get("error")]
     secs = [r["seconds"] for r in res.values() if r.get("seconds") is not None]
@@ -611,6 +846,8 @@ def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: d
         "decision": last_decision["decision"] if last_decision else "",
         "decision_time": last_decision["created"] if last_decision else "",
         "print_id": p["id"],
+        "analysis_id": (analysis or {}).get("id"), "analysed_at": (analysis or {}).get("created") or "",
+        "analysis_origin": (analysis or {}).get("origin") or "", "restorer": (analysis or {}).get("restorer") or "",
     }
 
 
@@ -630,5 +867,5 @@ def flat_error_row(e: dict[str, Any]) -> dict[str, Any]:
     row.update(status="bad file", path=e["path"], sha256=e["sha256"], size=e["size"], index=None,
                error=f"{e['error_type']}: {e['message']}", pad_verdict="", gender="", restoration="",
                format="", dpi_note="", pad_model="", gender_model="", restoration_model="", decision="",
-               decision_time="", dpi_source="", pad_models="")
+               decision_time="", dpi_source="", pad_models="", analysed_at="", analysis_origin="", restorer="")
     return row

@@ -34,11 +34,12 @@ from fpstation.core.batch import (
     load_file,
     process_loaded,
     requested_steps,
+    stated_dpi_reader,
 )
 from fpstation.core.errors import FileAccessError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
 from fpstation.core.pipeline import Analyzers
-from fpstation.core.store import CaseStore
+from fpstation.core.store import AnalysisInputs, CaseStore
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,19 @@ class FolderWatcher:
     undecodable_after : seconds a stable file may stay undecodable before it becomes an error.
     store, steps : when given, files whose prints are all in the store are returned as skipped.
     reader : file → prints (default ``core.imageio.read_prints``).
+    inputs : what each file's analysis is asked to use, or a function returning it that is asked at
+        every file (the desk's stated dpi then takes effect from the next print); its stated dpi is
+        applied to the prints read.
+    decode_skipped : decode files the store already has too (the desk shows every print).
     clock : monotonic clock (injectable for tests).
     """
 
     def __init__(self, folder: str | Path, *, extensions: str | Iterable[str] | None = None,
                  recursive: bool = False, stable_polls: int = 1, undecodable_after: float = 10.0,
                  store: CaseStore | None = None, steps: frozenset[str] = frozenset(),
-                 reader: Reader | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 reader: Reader | None = None, clock: Callable[[], float] = time.monotonic,
+                 inputs: AnalysisInputs | Callable[[], AnalysisInputs] | None = None,
+                 decode_skipped: bool = False) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileAccessError(f"The folder “{self.folder}” does not exist or is not a folder.",
@@ -77,6 +84,8 @@ class FolderWatcher:
         self.stable_polls, self.undecodable_after = max(1, stable_polls), undecodable_after
         self.store, self.steps = store, steps
         self.reader = reader or default_reader
+        self.inputs = inputs
+        self.decode_skipped = decode_skipped
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
         self._done: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) already handed out
@@ -108,7 +117,9 @@ class FolderWatcher:
             seen.stable += 1
             if seen.stable < self.stable_polls:
                 continue
-            item = load_file(path, self.store, self.steps, self.reader)
+            inp = self.inputs() if callable(self.inputs) else self.inputs
+            read = stated_dpi_reader(inp.stated_dpi, self.reader) if inp is not None else self.reader
+            item = load_file(path, self.store, self.steps, read, inp, decode_skipped=self.decode_skipped)
             if item.error is not None:
                 if isinstance(item.error, FileAccessError) and not os.path.exists(path):
                     self._seen.pop(path, None)
@@ -153,6 +164,7 @@ def watch_folder(
     reader: Reader | None = None,
     keep_images: bool = True,
     max_polls: int | None = None,
+    inputs: AnalysisInputs | Callable[[], AnalysisInputs] | None = None,
 ) -> BatchSummary:
     """Watch ``folder`` until cancelled: analyse each complete new file into ``store``.
 
@@ -162,7 +174,8 @@ def watch_folder(
     """
     watcher = FolderWatcher(folder, extensions=extensions, recursive=recursive, stable_polls=stable_polls,
                             undecodable_after=undecodable_after, store=store,
-                            steps=requested_steps(analyzers), reader=reader)
+                            steps=requested_steps(analyzers), reader=reader, inputs=inputs,
+                            decode_skipped=keep_images)
     emit = partial or (lambda _item: None)
     summary = BatchSummary()
     t0 = time.perf_counter()
@@ -200,6 +213,8 @@ def watch_files(
     recursive: bool = False,
     reader: Reader | None = None,
     max_polls: int | None = None,
+    inputs: AnalysisInputs | Callable[[], AnalysisInputs] | None = None,
+    decode_skipped: bool = False,
 ) -> int:
     """Poll ``folder`` until cancelled and hand each newly complete file to ``partial`` as a
     :class:`~fpstation.core.batch.Loaded` (decoded prints, an error, or ``skipped`` when the store
@@ -208,7 +223,8 @@ def watch_files(
     (only when ``max_polls`` ends it; otherwise it stops by raising ``Cancelled``).
     """
     watcher = FolderWatcher(folder, extensions=extensions, recursive=recursive, stable_polls=stable_polls,
-                            undecodable_after=undecodable_after, store=store, steps=steps, reader=reader)
+                            undecodable_after=undecodable_after, store=store, steps=steps, reader=reader,
+                            inputs=inputs, decode_skipped=decode_skipped)
     emit = partial or (lambda _item: None)
     n = polls = 0
     progress(0.0, f"watching {watcher.folder}")

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 COLUMNS = [("status", "Status"), ("file", "File"), ("index", "#"), ("pad_verdict", "PAD"),
            ("pad_score", "Attack score"), ("gender", "Gender"), ("p_female", "P(female)"),
            ("restoration", "Restoration"), ("size_px", "Size"), ("dpi", "dpi"), ("seconds", "Time (s)"),
-           ("decision", "Decision"), ("error", "Error")]
+           ("decision", "Decision"), ("analysis", "Analysis"), ("error", "Error")]
 STATUS_FILTERS = ["All", "Errors", "ATTACK", "LIVE", "UNCERTAIN", "Skipped"]
 _ERROR_BRUSH = QBrush(QColor("#b00020"))
 _VERDICT_BRUSH = {"ATTACK": QBrush(QColor("#b00020")), "LIVE": QBrush(QColor("#1b7d2a")),
@@ -56,21 +57,71 @@ _VERDICT_BRUSH = {"ATTACK": QBrush(QColor("#b00020")), "LIVE": QBrush(QColor("#1
 
 def batch_job(source: str | list[str], store: CaseStore, settings: Any, extensions: str | list[str] | None,
               recursive: bool, analyzers_factory: Callable[[Any], Any] = analyzers_for, *, progress, cancel,
-              partial, engine: str = "local", address: str = "", setup_factory: Callable[[Any], Any] | None = None):
+              partial, engine: str = "local", address: str = "", setup_factory: Callable[[Any], Any] | None = None,
+              dpi: float | None = None):
     """The batch, as a pool job (analysers are built on the worker thread). With
     ``engine="ray"`` the analysis runs on Ray workers (started here, or joined at ``address``) and
-    this thread stays the only writer of the case."""
+    this thread stays the only writer of the case. ``dpi``: the resolution stated for every print
+    (``None`` = each file's own); with the restorer and settings it is recorded with each analysis."""
+    from fpstation.core.store import analysis_inputs
+
+    inputs = analysis_inputs(settings, stated_dpi=dpi, origin="batch")
     if engine == "ray":
         from fpstation.core.cluster import run_batch_ray
         from fpstation.ml.inference import ClusterSetup
 
         setup = setup_factory(settings) if setup_factory is not None else ClusterSetup(settings)
         return run_batch_ray(source, store, setup, progress, cancel, partial,
-                             extensions=extensions, recursive=recursive, address=address or None)
+                             extensions=extensions, recursive=recursive, address=address or None, inputs=inputs)
     from fpstation.core.batch import run_batch
 
     return run_batch(source, store, analyzers_factory(settings), progress, cancel, partial,
-                     extensions=extensions, recursive=recursive)
+                     extensions=extensions, recursive=recursive, inputs=inputs)
+
+
+def relative_path(path: str, root: str) -> str:
+    """``path`` relative to the opened folder ``root`` ("Fake/Gelatine/010_1_0.png"), so equal file
+    names in different folders can be told apart; the file name when it is not under ``root``."""
+    if not path:
+        return ""
+    if root:
+        try:
+            rel = Path(path).relative_to(root)
+            return rel.as_posix()
+        except ValueError:
+            pass
+    return Path(path).name
+
+
+def common_root(paths: list[str]) -> str:
+    """The deepest folder holding every path ("" when there is none)."""
+    import os
+
+    dirs = [str(Path(p).parent) for p in paths if p]
+    if not dirs:
+        return ""
+    try:
+        return os.path.commonpath(dirs)
+    except ValueError:  # mixed drives / relative and absolute
+        return ""
+
+
+def analysis_text(row: dict[str, Any]) -> str:
+    """The Analysis cell: which analysis of the print the row shows ("#12 · batch · 16:40")."""
+    from fpstation.core.store import ORIGIN_WORDS
+
+    if row.get("analysis_id") is None:
+        return ""
+    when = str(row.get("analysed_at") or "")[11:16]
+    origin = row.get("analysis_origin") or ""
+    origin = {"window": "print view", "desk": "desk", "batch": "batch"}.get(origin, ORIGIN_WORDS.get(origin, origin))
+    return " · ".join(x for x in (f"#{row['analysis_id']}", origin, when) if x)
+
+
+def not_checked_count(rows: list[dict[str, Any]]) -> int:
+    """Prints whose liveness models could not check them because their resolution is unknown."""
+    return sum(1 for r in rows if r.get("print_id") is not None and r.get("dpi") is None
+               and (r.get("pad_verdict") or r.get("pad_models")))
 
 
 def load_case_rows_job(store: CaseStore, *, progress, cancel) -> list[dict[str, Any]]:
@@ -92,6 +143,8 @@ class ResultsModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._rows: list[dict[str, Any]] = []
+        #: the opened folder: the File column shows paths relative to it
+        self.root = ""
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self._rows)
@@ -104,10 +157,11 @@ class ResultsModel(QAbstractTableModel):
             return COLUMNS[section][1]
         return None
 
-    @staticmethod
-    def _value(row: dict[str, Any], key: str) -> Any:
+    def _value(self, row: dict[str, Any], key: str) -> Any:
         if key == "file":
-            return Path(row.get("path") or "").name
+            return relative_path(row.get("path") or "", self.root)
+        if key == "analysis":
+            return analysis_text(row)
         if key == "size_px":
             return f"{row['width']}×{row['height']}" if row.get("width") else ""
         return row.get(key)
@@ -124,12 +178,14 @@ class ResultsModel(QAbstractTableModel):
                 return f"unknown ({note})" if note else "unknown"
             if v is None:
                 return ""
-            if key in ("pad_score", "p_female"):
+            if key == "pad_score":  # the score names the model it came from
+                return f"{v:.3f} ({row['pad_model']})" if row.get("pad_model") else f"{v:.3f}"
+            if key == "p_female":
                 return f"{v:.3f}"
             if key == "seconds":
                 return f"{v:.2f}"
             if key == "dpi":
-                return f"{v:g}"
+                return f"{v:g} (stated)" if row.get("dpi_source") == "stated" else f"{v:g}"
             if key == "error":
                 return str(v).splitlines()[0] if v else ""
             return str(v)
@@ -144,6 +200,10 @@ class ResultsModel(QAbstractTableModel):
                 return row["error"]
             if key == "dpi" and row.get("dpi_note"):
                 return f"Resolution: {row['dpi_note']}"
+            if key == "analysis" and row.get("analysis_id") is not None:
+                return (f"Analysis #{row['analysis_id']} of this print, made {row.get('analysed_at')} "
+                        f"({row.get('analysis_origin')}); restorer {row.get('restorer') or 'none'}; "
+                        "Report… reports on this analysis")
             return f"{row.get('path')}\nSHA-256 {row.get('sha256') or '—'}"
         if role == Qt.ItemDataRole.ForegroundRole:
             if row.get("status") in ("bad file", "error") or (key == "error" and row.get("error")):
@@ -167,6 +227,23 @@ class ResultsModel(QAbstractTableModel):
 
     def row(self, i: int) -> dict[str, Any]:
         return self._rows[i]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows)
+
+    def set_root(self, root: str) -> None:
+        self.beginResetModel()
+        self.root = root
+        self.endResetModel()
+
+    def replace_print(self, print_id: int, row: dict[str, Any]) -> None:
+        """Show ``row`` (a newer analysis of the print) in place of the print's row, keeping its path."""
+        for i, r in enumerate(self._rows):
+            if r.get("print_id") == print_id:
+                new = dict(row)
+                new["path"], new["status"] = r.get("path"), row.get("status") or r.get("status")
+                self._rows[i] = new
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
     def update_decision(self, print_id: int, decision: dict[str, Any]) -> None:
         col = [c[0] for c in COLUMNS].index("decision")
@@ -224,7 +301,7 @@ class AnalyseFolderDialog(QDialog):
     ENGINES = [("This computer", "local"), ("Ray cluster", "ray")]
 
     def __init__(self, parent: QWidget | None, folder: str, extensions: list[str], engine: str = "local",
-                 address: str = "") -> None:
+                 address: str = "", dpi: int = 0) -> None:
         super().__init__(parent)
         self.setWindowTitle("Analyse folder")
         self.folder_edit = QLineEdit(folder)
@@ -237,9 +314,19 @@ class AnalyseFolderDialog(QDialog):
         self.ext_edit.setToolTip("Only files with these endings are analysed (comma-separated)")
         self.recursive = QCheckBox("Include sub-folders")
         self.recursive.setChecked(True)
+        self.dpi_spin = QSpinBox()
+        self.dpi_spin.setRange(0, 5000)
+        self.dpi_spin.setSingleStep(100)
+        self.dpi_spin.setSpecialValueText("as each file says")
+        self.dpi_spin.setSuffix(" dpi (stated)")
+        self.dpi_spin.setValue(int(dpi or 0))
+        self.dpi_spin.setToolTip("The scanner's resolution when the files carry none or a wrong one (e.g. 1000 "
+                                 "for LivDet PNGs); recorded with every analysis. A case keeps a separate "
+                                 "analysis per stated dpi.")
         form = QFormLayout(self)
         form.addRow("Folder:", row)
         form.addRow("Extensions:", self.ext_edit)
+        form.addRow("Resolution:", self.dpi_spin)
         form.addRow("", self.recursive)
         from fpstation.core.cluster import INSTALL_HINT, ray_available
 
@@ -276,6 +363,10 @@ class AnalyseFolderDialog(QDialog):
         exts = [e.strip() for e in self.ext_edit.text().split(",") if e.strip()]
         return self.folder_edit.text().strip(), exts, self.recursive.isChecked()
 
+    def dpi(self) -> float | None:
+        """The stated dpi (``None`` = each file's own)."""
+        return float(self.dpi_spin.value()) or None
+
     def _engine_changed(self, *_: object) -> None:
         self.address_edit.setEnabled(self.engine_combo.currentData() == "ray")
 
@@ -302,6 +393,7 @@ class BatchPanel(QWidget):
         self._pending: list[dict[str, Any]] = []
         self._latest: tuple[int, int, float | None] | None = None
         self._case_gen = 0
+        self._notice = ""  # the "N of M prints not checked" notice this panel put up, while it is up
 
         self.case_label = QLabel("No case open")
         self.progress = QProgressBar()
@@ -336,7 +428,7 @@ class BatchPanel(QWidget):
         self.table.setMinimumHeight(180)  # a dock squeezed to two rows hides the live results
         # room for the file name; "#" (the print's index in a NIST file) needs only a few digits
         head = self.table.horizontalHeader()
-        for key, width in (("status", 80), ("file", 260), ("index", 32), ("pad_verdict", 90),
+        for key, width in (("status", 80), ("file", 260), ("index", 32), ("pad_verdict", 90), ("pad_score", 170),
                            ("dpi", 170), ("size_px", 90)):
             head.resizeSection([c[0] for c in COLUMNS].index(key), width)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
@@ -364,6 +456,7 @@ class BatchPanel(QWidget):
         self._timer.timeout.connect(self.flush)
         self.case.caseChanged.connect(self._on_case_changed)
         self.case.decisionAdded.connect(self.model.update_decision)
+        self.case.analysisRecorded.connect(self._on_analysis_recorded)
         if self.case.store is not None:
             self._on_case_changed(self.case.store)
 
@@ -373,22 +466,26 @@ class BatchPanel(QWidget):
         return self.task is not None and not self.task.done.is_set()
 
     def start(self, source: str | list[str], extensions: list[str] | str | None = None,
-              recursive: bool = True, engine: str = "local", address: str = "") -> Task | None:
+              recursive: bool = True, engine: str = "local", address: str = "",
+              dpi: float | None = None) -> Task | None:
         """Analyse ``source`` (a folder or files) into the current case (created when none is open),
-        here or on Ray workers (``engine="ray"``, joining ``address`` or a Ray started here)."""
+        here or on Ray workers (``engine="ray"``, joining ``address`` or a Ray started here), at the
+        stated ``dpi`` (``None`` = each file's own)."""
         if self.running:
             self.window.status.message("A batch is already running; cancel it first.")
             return None
         store = self.case.ensure()
         self._case_gen += 1  # drop the rows of a case listing still on its way
+        self._withdraw_notice()
         self.model.clear()
+        self.model.set_root(str(Path(source)) if isinstance(source, str | Path) else common_root(list(source)))
         self._pending.clear()
         self.progress.setValue(0)
         self.eta_label.setText("starting…")
         self.summary_label.setText("")
         task = Task(batch_job, source, store, copy.copy(self.window.settings), extensions or None, recursive,
                     self.analyzers_factory, name="batch", with_partial=True, engine=engine, address=address,
-                    setup_factory=self.setup_factory)
+                    setup_factory=self.setup_factory, dpi=dpi)
         task.signals.partial.connect(self._on_partial)
         task.signals.result.connect(self._on_result)
         task.signals.cancelled.connect(lambda: self.summary_label.setText("Cancelled — finished prints are in the case."))
@@ -429,11 +526,38 @@ class BatchPanel(QWidget):
         self._latest = (item.done, item.total, item.eta_s)
 
     def _on_result(self, summary: Any) -> None:
-        self.summary_label.setText(
-            f"{summary.files} files: {summary.prints_analysed} analysed, {summary.prints_skipped} already in the "
-            f"case, {summary.bad_files} bad files, {summary.step_errors} with step errors · "
-            f"{summary.seconds:.1f} s ({summary.prints_per_s:.1f} prints/s)")
+        self.flush()
+        text = (f"{summary.files} files: {summary.prints_analysed} analysed, {summary.prints_skipped} already in "
+                f"the case, {summary.bad_files} bad files, {summary.step_errors} with step errors · "
+                f"{summary.seconds:.1f} s ({summary.prints_per_s:.1f} prints/s)")
         self.progress.setValue(1000)
+        self.summary_label.setText(text)
+        self._notify_not_checked()
+
+    def not_checked_notice(self) -> str:
+        """"12 of 394 prints not checked: state the scanner's dpi" for the rows shown ("" when none)."""
+        rows = [r for r in self.model.rows() if r.get("print_id") is not None]
+        n = not_checked_count(rows)
+        if not n:
+            return ""
+        return (f"{n} of {len(rows)} prints not checked for presentation attacks: their resolution is unknown. "
+                "State the scanner's dpi (File → Analyse Folder…, Resolution) and analyse again.")
+
+    def _notify_not_checked(self) -> None:
+        """Say once, with a count, that prints went unchecked for want of a dpi (not once per print);
+        a notice about an earlier batch never stays up beside a batch that checked everything."""
+        self._withdraw_notice()
+        text = self.not_checked_notice()
+        if text:
+            self.summary_label.setText(self.summary_label.text() + "\n" + text.split(":")[0] + ".")
+            self.window.notifications.notify(text, "warning")
+            self._notice = text
+
+    def _withdraw_notice(self) -> None:
+        bar = getattr(self.window, "notifications", None)
+        if self._notice and bar is not None and bar.text().startswith(self._notice):
+            bar.dismiss()
+        self._notice = ""
 
     def _on_finished(self) -> None:
         self.flush()
@@ -460,16 +584,34 @@ class BatchPanel(QWidget):
     def _on_case_rows(self, gen: int, rows: list[dict[str, Any]]) -> None:
         # a batch started (or another case opened) meanwhile: those rows would be stale duplicates
         if gen == self._case_gen and not self.running:
+            self.model.set_root(common_root([r.get("path") or "" for r in rows]))
             self.model.add_rows(rows)
+
+    def _on_analysis_recorded(self, print_id: int, analysis_id: int) -> None:
+        """The window recorded its analysis of a print: the row shows the case's newest analysis."""
+        store = self.case.store
+        if store is not None:
+            self.model.replace_print(print_id, store.print_row(print_id, analysis_id))
 
     # ------------------------------------------------------------------ rows
     def source_row(self, proxy_row: int) -> dict[str, Any]:
         return self.model.row(self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row())
 
     def _open_row(self, index: QModelIndex) -> None:
+        """Open the row's print as the row analysed it: at the dpi it stated (the screen and the row
+        then agree; a restorer other than the window's is said in the status bar)."""
         row = self.model.row(self.proxy.mapToSource(index).row())
-        if row.get("path"):
+        if not row.get("path"):
+            return
+        dpi = row.get("dpi") if row.get("dpi_source") == "stated" else None
+        try:
+            self.window.open_paths([row["path"]], dpi=dpi or 0)
+        except TypeError:  # a window without the dpi argument (older extension API)
             self.window.open_paths([row["path"]])
+        rst = row.get("restorer") or ""
+        if rst and rst != getattr(self.window.settings, "restorer", rst):
+            self.window.status.message(f"Row analysis #{row.get('analysis_id')} used the {rst} restorer; the view "
+                                       f"uses {self.window.settings.restorer}: its analysis is a new record.")
 
     def _report_selected(self) -> None:
         sel = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
@@ -480,12 +622,15 @@ class BatchPanel(QWidget):
         if row.get("print_id") is None:
             self.window.status.message("This file could not be read: there is no print to report on.")
             return
-        self.case.report_dialog(int(row["print_id"]))
+        self.case.report_dialog(int(row["print_id"]), row.get("analysis_id"))
 
 
 def analyse_folder_dialog(window: Any, panel: BatchPanel) -> None:
     s = window.settings
-    dlg = AnalyseFolderDialog(window, s.last_open_dir, list(s.batch_extensions), s.batch_engine, s.ray_address)
+    # the toolbar's "Open at" dpi is the default: a folder opened at 1000 dpi is analysed at 1000 dpi
+    spin = getattr(window, "open_dpi_spin", None)
+    dlg = AnalyseFolderDialog(window, s.last_open_dir, list(s.batch_extensions), s.batch_engine, s.ray_address,
+                              dpi=spin.value() if spin is not None else 0)
     if dlg.exec() != QDialog.DialogCode.Accepted:
         return
     folder, exts, recursive = dlg.values()
@@ -494,7 +639,7 @@ def analyse_folder_dialog(window: Any, panel: BatchPanel) -> None:
         window.notifications.notify(f"“{folder}” is not a folder.", "error")
         return
     s.batch_engine, s.ray_address = engine, address
-    panel.start(folder, exts, recursive, engine, address)
+    panel.start(folder, exts, recursive, engine, address, dpi=dlg.dpi())
 
 
 def install(window: Any) -> BatchPanel:

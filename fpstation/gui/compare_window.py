@@ -128,6 +128,11 @@ class CompareWindow(QWidget):
         self.pools = pools
         self.setWindowTitle("Compare prints")
         self.resize(1200, 720)
+        # Esc or Ctrl+W closes this window (its jobs stop with it), as in any document window
+        from PySide6.QtGui import QKeySequence, QShortcut
+
+        self.close_shortcuts = [QShortcut(QKeySequence(k), self, self.close)
+                                for k in ("Esc", "Ctrl+W")]
         self.images: list[FingerprintImage | None] = [None, None]
         self.templates: list[Any] = [None, None]
         self.quality: list[Any] = [None, None]

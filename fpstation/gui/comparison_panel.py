@@ -56,9 +56,9 @@ def minutiae_job(image: FingerprintImage, extractor: str, *, progress, cancel):
 
 
 def quality_map_job(image: FingerprintImage, *, progress, cancel):
-    from fpstation.core.matching.quality import local_quality_map
+    from fpstation.core.matching.quality import local_quality_overlay
 
-    return image, local_quality_map(image.pixels)
+    return image, local_quality_overlay(image.pixels)
 
 
 def enroll_job(store, folder: str, extractor: str, *, progress, cancel):
@@ -105,7 +105,21 @@ class ComparisonPanel(QWidget):
                                             "restoration changed stands out")
         self.quality_map = QCheckBox("Local quality map (left view)")
         self.quality_map.setToolTip("Block ridge clarity (orientation coherence × contrast): green clear, "
-                                    "red unclear. Not part of NFIQ 2.")
+                                    "red unclear; the background (no ridges) is left uncoloured. Not part of NFIQ 2.")
+        from fpstation.gui.damage_view import _ColourBar
+
+        # the legend of the map, shown with it: what each colour means
+        self.quality_legend = QWidget()
+        ql = QHBoxLayout(self.quality_legend)
+        ql.setContentsMargins(18, 0, 0, 0)
+        ql.addWidget(QLabel("clear"))
+        self.quality_bar = _ColourBar()
+        ql.addWidget(self.quality_bar)
+        ql.addWidget(QLabel("unclear ridges"))
+        ql.addStretch(1)
+        self.quality_legend.setToolTip("No colour: background, where there are no ridges to judge")
+        self.quality_legend.setVisible(False)
+        self.quality_map.toggled.connect(self.quality_legend.setVisible)
         self.nfiq2_label = QLabel("—")
         self.minutiae_label = QLabel("—")
         self.minutiae_label.setWordWrap(True)
@@ -119,6 +133,7 @@ class ComparisonPanel(QWidget):
         f1.addRow(self.right_from_restored)
         f1.addRow("Minutiae:", self.minutiae_label)
         f1.addRow(self.quality_map)
+        f1.addRow(self.quality_legend)
         f1.addRow("Matcher:", self.matcher_combo)
         f1.addRow(self.compare_button)
 
@@ -142,6 +157,7 @@ class ComparisonPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)  # the rank column says it; once is enough
         self.table.setToolTip("Double-click a candidate to open it in the Compare window")
         g2 = QGroupBox("Gallery (1:N search in the case)")
         v2 = QVBoxLayout(g2)
@@ -286,7 +302,7 @@ def install(window: Any) -> ComparisonPanel:
         def done(out, t=task) -> None:
             image, qm = out
             if current("qmap", t, image) and panel.quality_map.isChecked():
-                window.left_view.set_overlay(1.0 - qm, 0.35)  # heat colours: red = unclear ridges
+                window.left_view.set_overlay(qm, 0.35)  # red = unclear ridges; background untinted
 
         task.signals.result.connect(done)
         run("qmap", "inference", task, "local quality map")
@@ -369,6 +385,16 @@ def install(window: Any) -> ComparisonPanel:
         s = case_controller(window).ensure()
         panel.case_label.setText(f"Case: {Path(s.path).name}")
         return s
+
+    def on_case_changed(s) -> None:
+        """Another case: the old case's search results leave the panel (issue 25)."""
+        panel.show_candidates([], None)
+        panel.search_status.setText("")
+        panel.case_label.setText(f"Case: {Path(s.path).name}" if s is not None else "no case open")
+
+    from fpstation.gui.case import case_controller as _ctl
+
+    _ctl(window).caseChanged.connect(on_case_changed)
 
     def enroll_folder(folder: str | None = None) -> Task | None:
         if folder is None:

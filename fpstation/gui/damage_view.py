@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from fpstation.core.damage import FULL_AT, SHOWN_FROM, DamageMap, damage_map
 from fpstation.gui.image_view import ImageView
@@ -23,7 +23,10 @@ class _ColourBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setFixedSize(140, 12)
+        # shrinks with a narrow pane: the legend must never widen the restored pane (issue #25)
+        self.setMinimumSize(40, 12)
+        self.setMaximumSize(140, 12)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         p = QPainter(self)
@@ -43,17 +46,28 @@ class DamageLegend(QWidget):
         self.setObjectName("damageLegend")
         self.setStyleSheet("QWidget#damageLegend {background:#1d1f22;} QLabel {color:#d8dce2;}")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(8, 3, 8, 3)
+        # two lines: the scale, then the words, which wrap; its minimum width is small, so turning the
+        # mask on never takes width from the original pane (the two panes stay side by side, equal)
+        self.setMinimumWidth(1)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 3, 8, 3)
+        outer.setSpacing(2)
+        lay = QHBoxLayout()
         lay.setSpacing(6)
         self.title = QLabel("Damage mask:")
         self.low = QLabel(f"{SHOWN_FROM:g}")
         self.bar = _ColourBar()
-        self.high = QLabel(f"≥{FULL_AT:g} grey levels changed")
-        self.summary = QLabel("")
-        for w in (self.title, self.low, self.bar, self.high, self.summary):
+        self.high = QLabel(f"≥{FULL_AT:g}")
+        for w in (self.title, self.low, self.bar, self.high):
             lay.addWidget(w)
         lay.addStretch(1)
+        outer.addLayout(lay)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setMinimumWidth(1)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        outer.addWidget(self.summary)
         self.setToolTip("Where the restorer changed the print: |restored − original| averaged over about one "
                         f"ridge period. Uncoloured = changed by less than {SHOWN_FROM:g} grey levels (as captured); "
                         f"red = {FULL_AT:g} or more (reconstructed or removed by the restorer).")
@@ -62,7 +76,8 @@ class DamageLegend(QWidget):
         if dm is None:
             self.summary.setText("")
             return
-        self.summary.setText(f"· {dm.changed_fraction:.0%} of the image marked, {dm.strong_fraction:.0%} strongly")
+        self.summary.setText(f"grey levels changed · {dm.changed_fraction:.0%} of the image marked, "
+                             f"{dm.strong_fraction:.0%} strongly")
 
 
 def show_damage(view: ImageView, legend: DamageLegend, original: np.ndarray | None,

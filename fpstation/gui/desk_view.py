@@ -10,13 +10,15 @@ the single-print view for longer than one print. Decisions go to the case store'
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QFont
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -37,7 +40,7 @@ from PySide6.QtWidgets import (
 from fpstation.core.errors import FpError
 from fpstation.gui.case import analyzers_for, case_controller
 from fpstation.gui.qimage import to_qpixmap
-from fpstation.gui.widgets import ElidedLabel
+from fpstation.gui.widgets import FitLabel
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -68,9 +71,10 @@ def final_verdict(row: dict[str, Any]) -> tuple[str, str]:
     return model, "model"
 
 
-def recent_text(row: dict[str, Any], when: str) -> str:
-    """One line of the Recent list: the final state first, the model's verdict beside it."""
-    name = Path(row.get("path") or "").name
+def recent_text(row: dict[str, Any], when: str, name: str = "") -> str:
+    """One line of the Recent list: the final state first, the model's verdict beside it. ``name``:
+    how the file is called (its path relative to the watched folder; default its file name)."""
+    name = name or Path(row.get("path") or "").name
     if row.get("status") == "bad file":
         return f"{when}  BAD FILE  {name}"
     model = row.get("pad_verdict") or "no verdict"
@@ -82,6 +86,63 @@ def recent_text(row: dict[str, Any], when: str) -> str:
         return f"{when}  {final} (confirmed)  {name}"
     return f"{when}  {model}  {name}"
 
+
+
+#: "TruncatedFileError: …" → "…": an operator reads the message, never a Python class name
+_CLASS_PREFIX = re.compile(r"^\s*[A-Z][A-Za-z0-9_]*(?:Error|Exception|Warning):\s*")
+
+
+def plain_message(text: str | None) -> str:
+    """An error as a person reads it: without the exception class name in front of each line."""
+    return "\n".join(_CLASS_PREFIX.sub("", line) for line in str(text or "").splitlines())
+
+
+def _pad_models_of(item: Any, store: Any) -> list[dict[str, Any]]:
+    """The PAD models behind an item's verdict as dicts (model, attack_types_seen, in_domain): from
+    its analysis in memory, else from the stored analysis the row shows."""
+    res = getattr(item, "result", None)
+    if res is not None and (res.pad_models or res.pad is not None):
+        return [{"model": m.model.name if m.model else "?", "attack_types_seen": list(m.attack_types_seen),
+                 "in_domain": bool(m.in_domain)} for m in (res.pad_models or [res.pad])]
+    row = item.row
+    if store is None or row.get("print_id") is None:
+        return []
+    pad = next((r for r in store.results(int(row["print_id"]), row.get("analysis_id")) if r["step"] == "pad"
+                and not r["error"]), None)
+    pl = (pad or {}).get("payload") or {}
+    if pl.get("models"):
+        return list(pl["models"])
+    return [{"model": (pad or {}).get("model_name") or "?", "attack_types_seen": pl.get("attack_types_seen") or [],
+             "in_domain": pl.get("in_domain", True)}] if pad else []
+
+
+def coverage_text(models: list[dict[str, Any]]) -> str:
+    """What a LIVE verdict did and did not look for: "checked for: gelatine; not checked: other
+    materials" (the kinds come from each model card; a model outside its domain checked nothing)."""
+    kinds: list[str] = []
+    for m in models:
+        if m.get("in_domain", True):
+            kinds += [k for k in (m.get("attack_types_seen") or []) if k not in kinds]
+    if not kinds:
+        return "checked for: nothing (no liveness model could judge this print); not checked: every attack kind"
+    return f"checked for: {', '.join(kinds)}; not checked: other materials and other alterations"
+
+
+def _transaction_card(models: list) -> Any:
+    """The card of the first PAD model whose card defines a liveness transaction, or None."""
+    from fpstation.ml.registry import get_registry
+
+    reg = get_registry()
+    for r in models:
+        if r is None or r.model is None:
+            continue
+        try:
+            card = reg.card(r.model.name)
+        except Exception:  # noqa: BLE001 - a result from a model no longer installed: no transaction
+            continue
+        if card.data.get("transaction"):
+            return card
+    return None
 
 
 def analyse_job(item: Any, store: Any, settings: Any, factory, *, progress, cancel) -> list:
@@ -105,15 +166,27 @@ class DeskPanel(QWidget):
         self._items: list[Any] = []  # BatchItems, newest last (images dropped beyond KEEP_IMAGES)
         self.current: Any = None  # the BatchItem shown
 
-        self.folder_label = ElidedLabel("Not watching", mode=Qt.TextElideMode.ElideMiddle)
+        # wraps (a path elided to "Wa…d)" says nothing); the full path is its tooltip
+        self.folder_label = QLabel("Not watching")
+        self.folder_label.setWordWrap(True)
+        self.folder_label.setMinimumWidth(1)
+        self.folder_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         # the watched scanner's resolution when its files carry none (0 = what each file says)
         self.dpi_spin = QSpinBox()
         self.dpi_spin.setRange(0, 5000)
         self.dpi_spin.setSingleStep(100)
         self.dpi_spin.setSpecialValueText("file's dpi")
         self.dpi_spin.setSuffix(" dpi (stated)")
-        self.dpi_spin.setToolTip("Resolution of the scanner's files when they carry none (e.g. 1000); applies "
-                                 "from the next watch start")
+        self.dpi_spin.setToolTip("Resolution of the scanner's files when they carry none (e.g. 1000); while "
+                                 "watching, a change applies from the next print")
+        #: the stated dpi as the watch job reads it (a plain attribute: the job runs on a pool thread)
+        self.stated_dpi: float | None = None
+        self.dpi_spin.valueChanged.connect(self._on_dpi_changed)
+        self.coverage_label = QLabel("")
+        self.coverage_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.coverage_label.setWordWrap(True)
+        self.coverage_label.setMinimumWidth(1)
+        self.coverage_label.setStyleSheet("color:#6a4a00;")
         self.stop_button = QPushButton("Stop watching")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
@@ -121,14 +194,8 @@ class DeskPanel(QWidget):
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image_label.setMinimumSize(160, 160)  # the banner and buttons must fit under it
         self.image_label.setStyleSheet("background:#202225; color:#ccc;")
-        self.verdict_label = QLabel("—")
-        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        f = QFont()
-        f.setPointSize(30)
-        f.setBold(True)
-        self.verdict_label.setFont(f)
-        self.verdict_label.setMinimumHeight(70)
-        self.verdict_label.setWordWrap(True)
+        # wraps and shrinks to the dock (down to 300 px) rather than cutting "PRESENTATION ATTACK"
+        self.verdict_label = FitLabel("—", max_points=30, max_lines=2)
         self.score_label = QLabel("")
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         # a bad file's message can be one long line: wrap it, never widen the dock
@@ -161,16 +228,28 @@ class DeskPanel(QWidget):
         self.decision_label = QLabel("")
         self.decision_label.setWordWrap(True)
         self.decision_label.setMinimumWidth(1)
+        # liveness transaction: up to 3 presentations of the same finger, one verdict (docs/adr/0102)
+        self.transaction: Any = None
+        self.tx_label = QLabel("")
+        self.tx_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tx_label.setWordWrap(True)
+        self.tx_label.setTextFormat(Qt.TextFormat.RichText)
+        self.new_tx_button = QPushButton("New transaction")
+        self.new_tx_button.setToolTip("Forget the attempts so far: the next print starts a new transaction")
+        self.new_tx_button.clicked.connect(self.new_transaction)
         self.recent = QListWidget()
         self.recent.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.recent.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.recent.currentRowChanged.connect(self._on_recent_selected)
 
+        # the folder (wrapping) beside Stop; the scanner's dpi on its own line: in a 300 px dock every
+        # control keeps its whole label
         top = QHBoxLayout()
         top.addWidget(self.folder_label, 1)
-        top.addWidget(QLabel("Scanner:"))
-        top.addWidget(self.dpi_spin)
-        top.addWidget(self.stop_button)
+        top.addWidget(self.stop_button, 0, Qt.AlignmentFlag.AlignTop)
+        dpi_row = QHBoxLayout()
+        dpi_row.addWidget(QLabel("Scanner:"))
+        dpi_row.addWidget(self.dpi_spin, 1)
         form = QFormLayout()
         form.addRow("Operator:", self.operator_edit)
         form.addRow("Note:", self.note_edit)
@@ -179,9 +258,15 @@ class DeskPanel(QWidget):
         buttons.addWidget(self.override_button)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addLayout(dpi_row)
         lay.addWidget(self.image_label, 2)
         lay.addWidget(self.verdict_label)
+        tx_row = QHBoxLayout()
+        tx_row.addWidget(self.tx_label, 1)
+        tx_row.addWidget(self.new_tx_button)
+        lay.addLayout(tx_row)
         lay.addWidget(self.model_label)
+        lay.addWidget(self.coverage_label)
         lay.addWidget(self.score_label)
         lay.addWidget(self.models_label)
         lay.addWidget(self.file_label)
@@ -190,6 +275,24 @@ class DeskPanel(QWidget):
         lay.addWidget(self.decision_label)
         lay.addWidget(QLabel("Recent arrivals:"))
         lay.addWidget(self.recent, 2)
+
+        self.case.caseChanged.connect(self._on_case_changed)
+
+    def _on_case_changed(self, _store: Any) -> None:
+        """A new or other case: the old case's last verdict, decisions and arrivals leave the desk
+        (a running watch goes on into the case it started with until it is restarted)."""
+        self.current = None
+        self._items.clear()
+        self.recent.clear()
+        self.image_label.clear()
+        self.image_label.setText("No print yet")
+        self.verdict_label.setText("—")
+        self.verdict_label.setStyleSheet("")
+        for lab in (self.model_label, self.coverage_label, self.score_label, self.models_label, self.file_label,
+                    self.decision_label):
+            lab.setText("")
+        self.confirm_button.setEnabled(False)
+        self.override_button.setEnabled(False)
 
     # ------------------------------------------------------------------ watching
     @property
@@ -201,20 +304,39 @@ class DeskPanel(QWidget):
         self.stop()
         store = self.case.ensure()
         self.folder = folder
-        from fpstation.core.batch import stated_dpi_reader
+        from fpstation.core.store import analysis_inputs
         from fpstation.core.watch import watch_files
 
-        dpi = self.dpi_spin.value() or None
+        self.stated_dpi = float(self.dpi_spin.value()) or None
+        settings = copy.copy(self.window.settings)
+
+        def inputs():  # asked for every file: a dpi stated while watching applies from the next print
+            return analysis_inputs(settings, stated_dpi=self.stated_dpi, origin="desk")
+
         task = Task(watch_files, folder, name="watch", with_partial=True, store=store,
                     poll_interval=self.poll_interval, undecodable_after=self.undecodable_after,
-                    reader=stated_dpi_reader(dpi))
+                    inputs=inputs, decode_skipped=True)
         task.signals.partial.connect(self._on_new_file)
         task.signals.finished.connect(self._on_watch_finished)
         self.watch_task = task
-        self.folder_label.setText(f"Watching {folder} → case {store.name}" + (f" at {dpi} dpi (stated)" if dpi else ""))
+        self._show_watching(store.name)
         self.stop_button.setEnabled(True)
         self.window.settings.watch_folder = folder
         return self.window.run_task("io", task, f"Watching {Path(folder).name}")
+
+    def _show_watching(self, case_name: str) -> None:
+        dpi = self.stated_dpi
+        self.folder_label.setText(f"Watching {self.folder} → case {case_name}"
+                                  + (f" at {dpi:g} dpi (stated)" if dpi else " at each file's dpi"))
+
+    def _on_dpi_changed(self, value: int) -> None:
+        """Takes effect for the next print while watching (never silently ignored)."""
+        self.stated_dpi = float(value) or None
+        if self.watching:
+            store = self.case.store
+            self._show_watching(store.name if store is not None else "")
+            self.window.status.message("Scanner resolution " + (f"{value} dpi (stated)" if value else "as each file says")
+                                       + ": applies from the next print.")
 
     def stop(self) -> None:
         if self.watch_task is not None:
@@ -236,7 +358,7 @@ class DeskPanel(QWidget):
             self._items.append(it)
             row = it.row
             it.arrived = f"{datetime.now():%H:%M:%S}"
-            li = QListWidgetItem(recent_text(row, it.arrived))
+            li = QListWidgetItem(recent_text(row, it.arrived, self._relative(row.get("path") or "")))
             li.setToolTip(row.get("error") or row.get("path") or "")
             self.recent.insertItem(0, li)
         while self.recent.count() > RECENT:
@@ -244,6 +366,8 @@ class DeskPanel(QWidget):
         del self._items[:-RECENT]
         for it in self._items[:-KEEP_IMAGES]:
             it.image = it.result = None  # memory stays flat on a long shift
+        for it in items:
+            self.feed_transaction(it)
         if items:
             self.recent.blockSignals(True)
             self.recent.setCurrentRow(0)
@@ -254,10 +378,49 @@ class DeskPanel(QWidget):
         if 0 <= row < len(self._items):
             self.show_item(self._items[len(self._items) - 1 - row])
 
+    # ------------------------------------------------------------------ transaction
+    def new_transaction(self) -> None:
+        self.transaction = None
+        self.tx_label.setText("")
+
+    def feed_transaction(self, item: Any) -> str | None:
+        """Add an analysed print as the next attempt of the open transaction (a new one when none
+        is open), record the attempt in the case and show "present again (2/3)" or the final
+        verdict. Returns the transaction state, None when no PAD model defines a transaction."""
+        from fpstation.core.pad_transaction import Transaction, TransactionRule, attempt_from_results
+
+        res = getattr(item, "result", None)
+        pid = item.row.get("print_id")
+        models = list(getattr(res, "pad_models", ()) or ([res.pad] if res is not None and res.pad else []))
+        card = _transaction_card(models)
+        if card is None or pid is None:
+            return None
+        attempt = attempt_from_results(models, card.name, label=Path(item.row.get("path") or "").name)
+        if attempt is None:
+            return None
+        if self.transaction is None or self.transaction.done:
+            self.transaction = Transaction(TransactionRule.from_card(card.data))
+        tx = self.transaction
+        state = tx.add(attempt)
+        note = json.dumps({"print_id": int(pid), **tx.to_dict()})
+        try:
+            self.case.add_decision(int(pid), f"liveness transaction attempt {len(tx.attempts)}/"
+                                              f"{tx.rule.max_attempts}: {state}", "desk (automatic)", note)
+        except FpError as exc:
+            self.window.notifications.notify(f"Attempt not recorded: {exc.user_message}", "error")
+        colour = {"ATTACK": "#b00020", "LIVE": "#1b7d2a"}.get(state, "#a66b00" if not tx.done else "#555555")
+        text = tx.prompt().upper() if not tx.done else f"TRANSACTION: {tx.prompt()}"
+        self.tx_label.setText(f"<span style='background:{colour}; color:white; font-size:16pt;'>&nbsp;{text}&nbsp;"
+                              f"</span><br><small>attempt scores: "
+                              + ", ".join(f"{a.score:.2f}" for a in tx.attempts) + "</small>")
+        return state
+
     # ------------------------------------------------------------------ display
     def show_item(self, item: Any) -> None:
         self.current = item
         row = item.row
+        if item.image is None and row.get("print_id") is not None and row.get("path"):
+            item.image = self._reread(row)  # a print already in the case: show it all the same
         if item.image is not None:
             pm = to_qpixmap(item.image.pixels)
             self.image_label.setPixmap(pm.scaled(self.image_label.size(), Qt.AspectRatioMode.KeepAspectRatio,
@@ -270,7 +433,7 @@ class DeskPanel(QWidget):
         self.model_label.setText("")
         if row.get("status") == "bad file":
             text, colour = "FILE NOT READABLE", "#555555"
-            self.score_label.setText(row.get("error") or "")
+            self.score_label.setText(plain_message(row.get("error")))
         elif verdict in VERDICT_STYLE:
             # the operator's decision is the final state; the model's verdict stays beside it
             text, colour = VERDICT_STYLE.get(final, VERDICT_STYLE[verdict])
@@ -290,13 +453,15 @@ class DeskPanel(QWidget):
                                          + (f" (threshold {thr:.2f})" if thr is not None else ""))
         else:
             text, colour = "NO PAD VERDICT", "#555555"
-            self.score_label.setText(row.get("error") or "presentation-attack detection did not run")
+            self.score_label.setText(plain_message(row.get("error")) or "presentation-attack detection did not run")
+        # a LIVE verdict says what it looked for and what it did not (from the model cards)
+        self.coverage_label.setText(coverage_text(_pad_models_of(item, self.case.store)) if final == "LIVE" else "")
         self.models_label.setText(self._models_html(item))
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet(f"color:white; background:{colour}; padding:8px; border-radius:6px;")
         sha = row.get("sha256") or "—"
         # the hash in groups of 16 so it can wrap (the whole value identifies the evidence)
-        self.file_label.setText(f"{Path(row.get('path') or '').name}\nSHA-256 "
+        self.file_label.setText(f"{self._relative(row.get('path') or '')}\nSHA-256 "
                                 + " ".join(sha[i:i + 16] for i in range(0, len(sha), 16)))
         self.file_label.setToolTip(f"{row.get('path')}\nSHA-256 {sha}")
         can_decide = row.get("print_id") is not None
@@ -304,6 +469,28 @@ class DeskPanel(QWidget):
         self.override_button.setEnabled(can_decide and verdict in VERDICT_STYLE)
         self.decision_label.setText(f"Last decision: {row['decision']} at {row['decision_time']}"
                                     if row.get("decision") else "No decision recorded yet.")
+
+    def _relative(self, path: str) -> str:
+        """The path relative to the watched folder (sub-folders of a scanner stay apart)."""
+        if self.folder and path:
+            try:
+                return Path(path).relative_to(self.folder).as_posix()
+            except ValueError:
+                pass
+        return Path(path).name
+
+    @staticmethod
+    def _reread(row: dict[str, Any]) -> Any:
+        """Read a print again for display (checked against its hash; ``None`` when that fails)."""
+        from fpstation.core.imageio import read_prints
+
+        try:
+            for im in read_prints(row["path"]):
+                if im.index == int(row.get("index") or 0) and im.sha256 == row.get("sha256"):
+                    return im
+        except Exception:  # noqa: BLE001 - only the picture is missing; the verdict still shows
+            log.info("cannot re-read %s for display", row.get("path"))
+        return None
 
     @staticmethod
     def _models_html(item: Any) -> str:
@@ -340,7 +527,7 @@ class DeskPanel(QWidget):
             return None
         try:
             d = self.case.add_decision(int(it.row["print_id"]), decision, self.operator_edit.text().strip(),
-                                       self.note_edit.text().strip())
+                                       self.note_edit.text().strip(), analysis_id=it.row.get("analysis_id"))
         except FpError as exc:
             self.window.notifications.notify(f"Decision not recorded: {exc.user_message}", "error")
             return None
@@ -353,7 +540,7 @@ class DeskPanel(QWidget):
             r = len(self._items) - 1 - self._items.index(it)
             li = self.recent.item(r)
             if li is not None:
-                li.setText(recent_text(it.row, getattr(it, "arrived", "")))
+                li.setText(recent_text(it.row, getattr(it, "arrived", ""), self._relative(it.row.get("path") or "")))
         self.note_edit.clear()
         return d
 
@@ -381,16 +568,19 @@ def _connect_pad_panel(window: Any, ctl) -> None:
         if not sha:
             return
         try:
-            store = ctl.ensure()
-            pid = store.print_id(sha, int(idx or 0))
-            if pid is None:
-                res = window.last_analysis() if hasattr(window, "last_analysis") else None
-                if res is None or res.image.sha256 != sha:
+            res = window.last_analysis() if hasattr(window, "last_analysis") else None
+            if res is not None and res.image.sha256 == sha and res.image.index == int(idx or 0):
+                ids = ctl.record_shown_analysis(res)  # the decision is made on the analysis on screen
+            else:  # not the print on screen: its newest analysis in the case, if it is there
+                store = ctl.ensure()
+                pid = store.print_id(sha, int(idx or 0))
+                ids = (pid, store.analysis_id(pid, any_inputs=True)) if pid is not None else None
+                if ids is None:
                     window.status.message("Decision not stored in the case: the print's analysis is not available.")
-                    return
-                pid = store.record_analysis(res)
+            if ids is None:
+                return
             action = "confirm" if d.get("action") == "confirmed" else f"override: {d.get('final_verdict', '')}"
-            ctl.add_decision(pid, action, str(d.get("operator", "")), str(d.get("note", "")))
+            ctl.add_decision(ids[0], action, str(d.get("operator", "")), str(d.get("note", "")), analysis_id=ids[1])
         except FpError as exc:
             window.notifications.notify(f"Decision not stored in the case: {exc.user_message}", "error")
 

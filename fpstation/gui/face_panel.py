@@ -149,8 +149,26 @@ class FacePanel(QWidget):
         lay.addWidget(self.table, 2)
         lay.addWidget(self.gallery_label)
         lay.addLayout(gal)
-        self.case.caseChanged.connect(lambda _s: self._refresh_gallery())
+        self.case.caseChanged.connect(self._on_case_changed)
         self._load_models()
+
+    def _on_case_changed(self, _store: Any) -> None:
+        """A new or other case: nothing identified against the old case's gallery stays on screen."""
+        self.clear_result()
+        self._refresh_gallery()
+
+    def clear_result(self) -> None:
+        self.result = None
+        self.path = ""
+        if self._box_item is not None:
+            self.view.scene().removeItem(self._box_item)
+            self._box_item = None
+        self.view.set_image(None)
+        self.view.set_message("Open a face image")
+        self.verdict_label.setText("—")
+        self.verdict_label.setStyleSheet("")
+        self.detail_label.setText("")
+        self.table.setRowCount(0)
 
     # ------------------------------------------------------------------ models / gallery
     @property

@@ -59,7 +59,8 @@ class FileList(QListWidget):
         super().__init__(parent)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setUniformItemSizes(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # several rows may be selected (Ctrl/Shift-click): the prints of one person to combine
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setWordWrap(False)
@@ -73,7 +74,44 @@ class FileList(QListWidget):
         #: loaded prints by row (id of the item), kept in step with the rows: images() is then a
         #: plain list copy, not a walk over thousands of Qt items
         self._images: dict[int, FingerprintImage] = {}
+        #: folders opened: a row shows its path relative to the deepest one holding it, so equal
+        #: names in different folders (Live/010_1_0.png, Fake/Gelatine/010_1_0.png) can be told apart
+        self._roots: list[str] = []
+        #: relative names given by the loader (a file reached through a symlink resolves elsewhere)
+        self._names: dict[str, str] = {}
         self.currentItemChanged.connect(self._on_current)
+
+    # ------------------------------------------------------------------ names
+    def add_root(self, folder: str | Path) -> None:
+        """A folder was opened: rows under it show their path relative to it."""
+        root = _norm(str(folder))
+        if root not in self._roots:
+            self._roots.append(root)
+            self._roots.sort(key=len, reverse=True)
+
+    def set_names(self, names: dict[str, str]) -> None:
+        """Relative names of files, by path, as the folder listing saw them."""
+        self._names.update({_norm(k): v for k, v in names.items()})
+
+    def display_name(self, path: str | Path) -> str:
+        """The path relative to the opened folder that holds it, else the file name."""
+        known = self._names.get(_norm(str(path)))
+        if known:
+            return known
+        p = Path(_norm(str(path)))
+        for root in self._roots:
+            try:
+                rel = p.relative_to(root)
+            except ValueError:
+                continue
+            if rel.parts:
+                return rel.as_posix()
+        return p.name
+
+    def display_label(self, im: FingerprintImage) -> str:
+        """:attr:`FingerprintImage.label` with the relative path instead of the bare file name."""
+        name = self.display_name(im.source)
+        return name + im.label[len(Path(im.source).name):]
 
     # ------------------------------------------------------------------ rows
     def rows_for(self, path: str) -> list[QListWidgetItem]:
@@ -84,7 +122,7 @@ class FileList(QListWidget):
 
     def add_pending(self, path: str) -> QListWidgetItem:
         """A placeholder row for a file being loaded."""
-        item = QListWidgetItem(self._pending_icon, f"{Path(path).name}\nloading…")
+        item = QListWidgetItem(self._pending_icon, f"{self.display_name(path)}\nloading…")
         item.setData(ENTRY_ROLE, FileEntry(path=_norm(path)))
         item.setToolTip(str(path))
         item.setSizeHint(QSize(0, THUMB + 8))
@@ -126,6 +164,11 @@ class FileList(QListWidget):
             self.setCurrentItem(made[0])
         return made
 
+    def selected_images(self) -> list[FingerprintImage]:
+        """The loaded prints of the selected rows, in list order."""
+        rows = sorted(self.selectedItems(), key=self.row)
+        return [self._images[id(it)] for it in rows if id(it) in self._images]
+
     def images(self) -> list[FingerprintImage]:
         """Every loaded print, in the order they were loaded (cheap: no Qt call per row)."""
         return list(self._images.values())
@@ -155,7 +198,7 @@ class FileList(QListWidget):
         entry.image = None
         item.setData(ENTRY_ROLE, entry)
         item.setIcon(self._error_icon)
-        item.setText(f"{Path(path).name}\n⚠ {short or message}")
+        item.setText(f"{self.display_name(path)}\n⚠ {short or message}")
         item.setForeground(QBrush(ERROR_COLOUR))
         item.setToolTip(f"{path}\n\n{message}")
         if self.currentItem() is item:
@@ -179,6 +222,7 @@ class FileList(QListWidget):
             e: FileEntry = it.data(ENTRY_ROLE)
             if e.image is old:
                 e.image = new
+                self._images[id(it)] = new
                 it.setData(ENTRY_ROLE, e)
                 it.setText(self._caption(new))
                 return
@@ -220,9 +264,8 @@ class FileList(QListWidget):
         elif e.error is not None:
             self.errorSelected.emit(e.path, e.error)
 
-    @staticmethod
-    def _caption(im: FingerprintImage) -> str:
-        return f"{im.label}\n{im.width}×{im.height} · {dpi_text(im.dpi, im.dpi_source)} · {im.format or '?'}"
+    def _caption(self, im: FingerprintImage) -> str:
+        return f"{self.display_label(im)}\n{im.width}×{im.height} · {dpi_text(im.dpi, im.dpi_source)} · {im.format or '?'}"
 
     @staticmethod
     def _blank_icon() -> QIcon:

@@ -77,6 +77,9 @@ QWIDGETSIZE_MAX = (1 << 24) - 1
 #: default window size, shrunk to the screen when it is smaller
 DEFAULT_SIZE = (1400, 860)
 
+#: task names (``Task(name=…)``) of long work that Esc, Cancel or Quit never stops without asking
+LONG_JOBS = frozenset({"batch", "enrol", "enrol faces", "watch", "train", "training"})
+
 #: right-pane display modes
 MODE_RESTORED, MODE_DIFFERENCE, MODE_OVERLAY = "restored", "difference", "overlay"
 
@@ -110,6 +113,7 @@ def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], Non
     progress = throttled(progress, 0.1)
     _background_priority()
     files: list[str] = []
+    names: dict[str, str] = {}  # resolved path -> path relative to the folder opened (symlinks too)
     for p in paths:
         cancel.raise_if_cancelled()
         if Path(p).is_dir():
@@ -117,9 +121,15 @@ def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], Non
             for f in imageio.iter_image_files(p, recursive=True):
                 cancel.raise_if_cancelled()
                 files.append(str(f))
+                try:
+                    names[_resolved(str(f))] = Path(f).relative_to(p).as_posix()
+                except ValueError:
+                    pass
         else:
             files.append(str(p))
     files = [_resolved(f) for f in files]
+    if names:
+        partial(("names", names))
     for i in range(0, len(files), LIST_CHUNK_FILES):
         partial(("files", files[i:i + LIST_CHUNK_FILES]))
     if not files:
@@ -423,6 +433,7 @@ class MainWindow(QMainWindow):
 
         # --- status bar
         self.status = TaskStatus(self.statusBar())
+        self.status.before_cancel = self._confirm_cancel
         self.left_view.pixelHovered.connect(self._on_hover)
         self.right_view.pixelHovered.connect(self._on_hover)
         self.left_view.viewChanged.connect(self._on_zoom)  # the right view follows it (ViewLink)
@@ -557,11 +568,12 @@ class MainWindow(QMainWindow):
         task.signals.cancelled.connect(lambda d=description: self.status.message(f"Cancelled: {d}"))
         return self.pools.start(pool_name, task)
 
-    def open_paths(self, paths: Sequence[str | Path]) -> Task | None:
+    def open_paths(self, paths: Sequence[str | Path], dpi: float | None = None) -> Task | None:
         """Open files and folders (recursively) on the io pool; rows appear as files are decoded.
 
         The first print that loads is shown when nothing is shown yet, or when a single file was
-        asked for. Returns the load task (``None`` when there was nothing to open).
+        asked for. ``dpi``: the resolution stated for them (``None`` = the toolbar's "Open at"; 0 =
+        each file's own). Returns the load task (``None`` when there was nothing to open).
         """
         items = [str(Path(p)) for p in paths if str(p)]
         if not items or self._closed:
@@ -572,7 +584,10 @@ class MainWindow(QMainWindow):
                 break
             self.settings.last_open_dir = str(Path(p).parent)
         self._auto_show_pending = self._current is None or (len(items) == 1 and not Path(items[0]).is_dir())
-        dpi = self.open_dpi_spin.value() or None
+        for p in items:
+            if Path(p).is_dir():
+                self.file_list.add_root(p)
+        dpi = (self.open_dpi_spin.value() if dpi is None else dpi) or None
         task = Task(load_files_job, items, name="load", with_partial=True, dpi=dpi)
         task.signals.partial.connect(self._on_load_partial)
         task.signals.finished.connect(lambda t=task: self._on_load_finished(t))
@@ -592,8 +607,9 @@ class MainWindow(QMainWindow):
         self.right_view.set_overlay(None)
         self.damage_legend.setVisible(False)
         self.left_view.set_image(image.pixels, fit=True)
-        self.left_pane.caption.setText(f"Original — {image.label}")
+        self.left_pane.caption.setText(f"Original — {self.file_list.display_label(image)}")
         self.info.show_print(image)
+        self.info.values["File"].setText(self.file_list.display_label(image))
         self.status.info_label.setText(f"{image.width}×{image.height} px · {dpi_text(image.dpi, image.dpi_source)} · "
                                        f"{image.format or '?'}")
         self.setWindowTitle(f"{image.label} — {__display_name__} {__version__}")
@@ -656,6 +672,7 @@ class MainWindow(QMainWindow):
     # ================================================================== actions / menus
     def _build_actions(self) -> None:
         from fpstation.ml.inference import RESTORERS  # cheap: no TensorFlow
+        from fpstation.ml.restoration.notes import restorer_note
 
         def act(text: str, slot: Callable[..., Any], shortcut: str | QKeySequence | None = None,
                 tip: str = "", checkable: bool = False) -> QAction:
@@ -686,7 +703,9 @@ class MainWindow(QMainWindow):
                               "Right pane: colour where the restorer changed the print most "
                               "(reconstructed or removed, not as captured)", checkable=True)
         self.act_reanalyse = act("&Re-run Analysis", self.reanalyse, "F5")
-        self.act_cancel = act("&Cancel Jobs", self.status.cancel_all, "Esc")
+        self.act_cancel = act("&Cancel Jobs", self.status.cancel_all, "Esc",
+                              "Cancel running jobs (a batch, an enrolment or a watch is cancelled only after you "
+                              "confirm)")
         self.act_next = act("&Next Print", lambda: self._step(1), "PgDown")
         self.act_prev = act("&Previous Print", lambda: self._step(-1), "PgUp")
         self.act_about = act("&About", self._about)
@@ -724,6 +743,9 @@ class MainWindow(QMainWindow):
         self.restorer_combo.setToolTip("Method used for the right-hand pane")
         for label, key in RESTORERS:
             self.restorer_combo.addItem(label, key)
+            # which restorer is the default, why, and what it does to matching: from the model cards
+            self.restorer_combo.setItemData(self.restorer_combo.count() - 1, restorer_note(key),
+                                            Qt.ItemDataRole.ToolTipRole)
         idx = self.restorer_combo.findData(self.settings.restorer)
         if idx < 0:  # unknown key in the settings file: show it rather than silently change it
             self.restorer_combo.addItem(self.settings.restorer, self.settings.restorer)
@@ -796,6 +818,9 @@ class MainWindow(QMainWindow):
     def _on_load_partial(self, item: object) -> None:
         """Queue a chunk from :func:`load_files_job`; rows are added by :meth:`_drain_feed`."""
         kind = item[0]  # type: ignore[index]
+        if kind == "names":  # before any row of them: rows show these relative names
+            self.file_list.set_names(item[1])  # type: ignore[index]
+            return
         if kind == "files":
             files = item[1]  # type: ignore[index]
             if not files:
@@ -843,7 +868,8 @@ class MainWindow(QMainWindow):
                 return
             existing = [r for r in self.file_list.rows_for(path) if not self.file_list.entry(r).pending]
             if existing:
-                rows = existing  # opened before: keep the rows (and the prints they hold)
+                rows = existing  # opened before: keep the rows (and the prints they hold)...
+                self._restate(rows, prints)  # ...at the dpi it was opened at now
             else:
                 rows = self.file_list.set_prints(path, prints, thumbs)
             if self._auto_show_pending and rows:
@@ -852,6 +878,19 @@ class MainWindow(QMainWindow):
         elif kind == "error":
             _, path, exc = item
             self._report_file_error(path, exc)
+
+    def _restate(self, rows: list, prints: list[FingerprintImage]) -> None:
+        """A file opened again at another dpi (e.g. from a batch row analysed at 1000 dpi): its rows
+        take the new resolution, and the print shown is analysed again at it."""
+        by_index = {im.index: im for im in prints}
+        for r in rows:
+            old = self.file_list.entry(r).image
+            new = by_index.get(old.index) if old is not None else None
+            if new is None or (new.dpi, new.dpi_source) == (old.dpi, old.dpi_source):
+                continue
+            self.file_list.replace_print(old, new)
+            if self._current is old:
+                self.show_print(new)
 
     def _report_file_error(self, path: str, exc: BaseException) -> None:
         text = describe(exc)
@@ -1049,9 +1088,35 @@ class MainWindow(QMainWindow):
         else:
             event.ignore()
 
+    def long_jobs(self) -> list[str]:
+        """Long work running now, in words ("Batch LivDet (65 %)", "Watching scanner")."""
+        return [f"{d} ({f * 100:.0f} %)" if 0 < f < 1 else d for t, d, f in self.status.running()
+                if t.name in LONG_JOBS and not t.done.is_set()]
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask a yes/no question (default No); tests replace this method."""
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _confirm_cancel(self) -> bool:
+        """Esc / Cancel: short jobs stop at once; long work only when the user confirms."""
+        long = self.long_jobs()
+        if not long or not self.isVisible():  # a window not on screen has nobody to ask (scripts)
+            return True
+        return self.confirm("Cancel running work?", "Cancel " + ", ".join(long) + "?\n\n"
+                            "What is finished stays in the case; the rest is not analysed.")
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         # Ask running jobs to stop now; app.py drains the pools once the event loop has ended.
         # Results still queued (a file decoded just now) must not start new jobs after this.
+        long = self.long_jobs()
+        if long and not self._closed and self.isVisible() and not self.confirm(
+                "Quit while work is running?", "Quitting stops " + ", ".join(long) + ".\n\nQuit anyway?"):
+            event.ignore()
+            return
         self._closed = True
         self.pools.cancel_all()
         self._save_settings()

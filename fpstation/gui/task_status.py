@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton
@@ -51,6 +52,9 @@ class TaskStatus:
             pol.setRetainSizeWhenHidden(True)
             w.setSizePolicy(pol)
         self._tasks: list[tuple[Task, str]] = []
+        #: asked before cancelling (returns False to keep the work running); the window asks the
+        #: user when long work (a batch, an enrolment) would be lost by a stray Esc
+        self.before_cancel: Callable[[], bool] | None = None
         self._fraction: dict[int, tuple[float, str]] = {}
         self._shown = True
         self._refresh()
@@ -83,7 +87,13 @@ class TaskStatus:
     def tasks(self) -> list[Task]:
         return [t for t, _ in self._tasks]
 
+    def running(self) -> list[tuple[Task, str, float]]:
+        """(task, description, fraction done) of every tracked task."""
+        return [(t, d, self._fraction.get(id(t), (0.0, ""))[0]) for t, d in self._tasks]
+
     def cancel_all(self) -> None:
+        if self._tasks and self.before_cancel is not None and not self.before_cancel():
+            return
         for t, d in self._tasks:
             log.info("cancel requested: %s", d)
             t.cancel()

@@ -80,15 +80,42 @@ def _fmt_seconds(s: float) -> str:
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
+#: a metric's key in words (the result panel never shows raw keys such as "val_n")
+METRIC_WORDS = {
+    "n": "validation prints", "val_n": "validation prints", "n_val": "validation prints",
+    "val_items": "validation prints", "n_train": "training prints",
+    "train_items": "training prints", "n_attack": "attack prints", "n_bona_fide": "live prints",
+    "val_subjects": "validation subjects", "accuracy": "accuracy", "val_accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy", "auc": "AUC", "val_auc": "AUC", "eer": "equal error rate",
+    "bpcer": "BPCER (live prints rejected)", "apcer": "APCER (attacks passed as live)",
+    "threshold": "threshold", "loss": "loss", "val_loss": "validation loss", "ssim": "SSIM",
+    "val_ssim": "SSIM", "psnr": "PSNR (dB)", "mae": "mean absolute error", "identity": "unchanged input",
+    "val_logloss_before": "log-loss before calibration", "val_logloss_after": "log-loss after calibration",
+}
+#: metrics that are rates in [0, 1], shown as percentages
+_RATES = {"accuracy", "val_accuracy", "balanced_accuracy", "eer", "bpcer", "apcer"}
+
+
+def metric_words(key: str) -> str:
+    """``"val_n"`` → "validation prints"; an unknown key in plain words ("val_top_1" → "validation top 1")."""
+    if key in METRIC_WORDS:
+        return METRIC_WORDS[key]
+    words = key.replace("_", " ").strip()
+    return "validation " + words[4:] if words.startswith("val ") else words
+
+
 def _fmt_metrics(metrics: dict[str, Any]) -> list[str]:
     lines = []
     for k, v in metrics.items():
         if isinstance(v, bool) or isinstance(v, dict | list):
             continue
-        if isinstance(v, float):
-            lines.append(f"{k}: {v:.4g}")
+        name = metric_words(k)
+        if isinstance(v, float) and k in _RATES:
+            lines.append(f"{name} {v * 100:.1f} %")
+        elif isinstance(v, float):
+            lines.append(f"{name} {v:.4g}")
         elif isinstance(v, int):
-            lines.append(f"{k}: {v}")
+            lines.append(f"{name} {v:,}")
     return lines
 
 
@@ -194,6 +221,10 @@ class TrainingDialog(QDialog):
         form.addRow("Dataset folder", row)
         hp = QFormLayout()
         hp.addRow("Resolution of the data", self.dpi_spin)
+        self.change_label = QLabel("")
+        self.change_label.setWordWrap(True)
+        self.change_label.setStyleSheet("color:#6a4a00;")
+        hp.addRow(self.change_label)
         hp.addRow("Architecture", self.arch_combo)
         hp.addRow("Epochs", self.epochs_spin)
         hp.addRow("Batch size", self.batch_spin)
@@ -211,7 +242,8 @@ class TrainingDialog(QDialog):
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)
         self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("End after the current batch; the best checkpoint so far is kept and registered.")
+        self.stop_button.setToolTip("End after the current batch; you are then asked whether to keep the best "
+                                    "checkpoint so far as a model (marked “stopped”).")
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
         self.progress_bar = QProgressBar()
@@ -334,6 +366,7 @@ class TrainingDialog(QDialog):
         self.arch_combo.clear()
         self.arch_combo.addItems(list(t.architectures))
         self.arch_combo.setCurrentText(h.architecture)
+        self.change_label.clear()  # a new task starts from its own defaults: nothing "changed"
         self.epochs_spin.setValue(h.epochs)
         self.batch_spin.setValue(h.batch_size)
         self.lr_spin.setValue(h.learning_rate)
@@ -365,15 +398,22 @@ class TrainingDialog(QDialog):
         if self._task_obj is None or not arch:
             return
         h = self._arch_hyper(arch)
-        self.epochs_spin.setValue(h.epochs)
-        self.batch_spin.setValue(h.batch_size)
-        self.lr_spin.setValue(h.learning_rate)
-        self.size_spin.setValue(h.input_size)
+        fields = (("epochs", self.epochs_spin, h.epochs), ("batch size", self.batch_spin, h.batch_size),
+                  ("learning rate", self.lr_spin, h.learning_rate), ("input size", self.size_spin, h.input_size))
+        changed = [f"{name} {spin.value():g} → {new:g}" for name, spin, new in fields
+                   if abs(float(spin.value()) - float(new)) > 1e-12]
+        for _name, spin, new in fields:
+            spin.setValue(new)
+        # never silently: the form shows what the run will use, and says what just changed
+        self.change_label.setText(f"Settings for {arch}: " + ", ".join(changed) + "." if changed else "")
 
     def _dpi_changed(self, value: int) -> None:
-        # a stated dpi for presentation-attack data means texture patches at that resolution
-        if value and self._task_obj is not None and "pad_patch_cnn" in self._task_obj.architectures:
+        # a stated dpi for presentation-attack data means texture patches at that resolution; the
+        # switch and the settings it changes are said in the form (change_label)
+        if value and self._task_obj is not None and "pad_patch_cnn" in self._task_obj.architectures \
+                and self.arch_combo.currentText() != "pad_patch_cnn":
             self.arch_combo.setCurrentText("pad_patch_cnn")
+            self.change_label.setText("A stated dpi uses the texture-patch model. " + self.change_label.text())
 
     def hyper(self) -> Any:
         """The Hyper for the current choices (task defaults overridden by the form)."""
@@ -497,7 +537,8 @@ class TrainingDialog(QDialog):
             return
         self.run.stop()
         self.stop_button.setEnabled(False)
-        self.status_label.setText("Stopping after this batch… the best checkpoint will be kept.")
+        self.status_label.setText("Stopping after this batch… then evaluating the best checkpoint; you will be "
+                                  "asked whether to keep it.")
 
     @property
     def running(self) -> bool:
@@ -534,8 +575,12 @@ class TrainingDialog(QDialog):
             if not (self.run and self.run.stop_requested_at):
                 # after Stop the bar stays where the fit was; evaluating the checkpoint is not progress
                 self.progress_bar.setValue(int(fraction * 1000))
-            # After Stop keep "Stopping…" until train() reports the fit ended (fraction ≥ 0.9).
-            if message and (fraction >= 0.9 or not (self.run and self.run.stop_requested_at)):
+            # After Stop keep "Stopping…" until train() reports the fit ended (fraction ≥ 0.9); a
+            # stopped run is not "registered" until the user said to keep it
+            stopping = bool(self.run and self.run.stop_requested_at)
+            if message and stopping and fraction >= 1.0:
+                message = "stopped — keep the best checkpoint? (answer the question)"
+            if message and (fraction >= 0.9 or not stopping):
                 self.status_label.setText(message[0].upper() + message[1:])
         elif kind == "scan":
             self.scan_result = payload
@@ -654,7 +699,8 @@ class TrainingDialog(QDialog):
             self.status_label.setText(f"{how} ({took}). Registered as {out.card.key}.")
             lines = [f"Model: {out.card.display}  — key {out.card.key}",
                      f"Best epoch: {out.fit.best_epoch + 1 if out.fit.best_epoch is not None else '—'} "
-                     f"of {out.fit.epochs_run} run ({out.fit.monitor} {out.fit.best_value if out.fit.best_value is None else format(out.fit.best_value, '.4g')})",
+                     f"of {out.fit.epochs_run} run ({metric_words(out.fit.monitor)} "
+                     f"{out.fit.best_value if out.fit.best_value is None else format(out.fit.best_value, '.4g')})",
                      "Validation: " + ", ".join(_fmt_metrics(out.metrics)),
                      f"Model card: {out.card_path}",
                      f"Same run from the command line: {out.command}"]

@@ -22,33 +22,35 @@ AUTOENCODER_PARAMS = 314_625
 
 
 def ssim_per_image(y_true: Any, y_pred: Any, win: int = 7) -> Any:
-    """SSIM of each image in a batch (N×H×W×1, data range 1) as a differentiable TF op.
+    """SSIM of each image in a batch (N×H×W×1, data range 1) as a differentiable Keras op.
 
     The same definition as the evaluation (``skimage.metrics.structural_similarity(...,
     data_range=1, win_size=7)``): a uniform ``win``×``win`` window, sample covariances, the mean of
     the SSIM map over the positions where the window fits. The five local moments are box-filtered
     together with one separable depthwise convolution, which with its gradient costs about a
-    quarter of ``tf.image.ssim`` (Gaussian window) on this CPU.
+    quarter of ``tf.image.ssim`` (Gaussian window) on this CPU. Written with ``keras.ops`` so the
+    same loss trains on every Keras backend (TensorFlow here, JAX or PyTorch on a lent GPU machine,
+    ``training/device_train.py``).
     """
-    import tensorflow as tf
+    from keras import ops
 
-    x = tf.cast(y_true, tf.float32)
-    y = tf.cast(y_pred, tf.float32)
-    stack = tf.concat([x, y, x * x, y * y, x * y], axis=-1)
-    k = tf.ones([win, 1, 5, 1], tf.float32) / float(win)
-    stack = tf.nn.depthwise_conv2d(stack, k, [1, 1, 1, 1], "VALID")
-    stack = tf.nn.depthwise_conv2d(stack, tf.transpose(k, [1, 0, 2, 3]), [1, 1, 1, 1], "VALID")
-    mx, my, xx, yy, xy = tf.unstack(stack, axis=-1)
+    x = ops.cast(y_true, "float32")
+    y = ops.cast(y_pred, "float32")
+    stack = ops.concatenate([x, y, x * x, y * y, x * y], axis=-1)
+    k = np.full((win, 1, 5, 1), 1.0 / win, np.float32)
+    stack = ops.depthwise_conv(stack, k, strides=1, padding="valid")
+    stack = ops.depthwise_conv(stack, np.ascontiguousarray(k.transpose(1, 0, 2, 3)), strides=1, padding="valid")
+    mx, my, xx, yy, xy = (stack[..., i] for i in range(5))
     n = float(win * win)
     cov = n / (n - 1.0)
     vx, vy, vxy = cov * (xx - mx * mx), cov * (yy - my * my), cov * (xy - mx * my)
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     ssim_map = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return tf.reduce_mean(ssim_map, axis=[1, 2])
+    return ops.mean(ssim_map, axis=[1, 2])
 
 
 def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
-    """Loss for restoration on images in [0, 1].
+    """Loss for restoration on images in [0, 1] (``keras.ops``: any Keras backend).
 
     Parameters
     ----------
@@ -61,16 +63,16 @@ def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
     -------
     A callable ``loss(y_true, y_pred)`` usable by ``model.compile``.
     """
-    import tensorflow as tf
+    from keras import ops
 
     def _ssim(y_true, y_pred):
-        return 1.0 - tf.reduce_mean(ssim_per_image(y_true, y_pred))
+        return 1.0 - ops.mean(ssim_per_image(y_true, y_pred))
 
     def mse(y_true, y_pred):
-        return tf.reduce_mean(tf.square(y_true - y_pred))
+        return ops.mean(ops.square(y_true - y_pred))
 
     def l1(y_true, y_pred):
-        return tf.reduce_mean(tf.abs(y_true - y_pred))
+        return ops.mean(ops.abs(y_true - y_pred))
 
     def ssim(y_true, y_pred):
         return _ssim(y_true, y_pred)
@@ -90,9 +92,9 @@ def restoration_loss(name: str = "l1_ssim", alpha: float = 0.84) -> Any:
 def ssim_metric(y_true, y_pred):
     """Mean SSIM (:func:`ssim_per_image`) of the prediction clipped to [0, 1], as inference
     returns it; a Keras metric logged as ``ssim`` / ``val_ssim``."""
-    import tensorflow as tf
+    from keras import ops
 
-    return tf.reduce_mean(ssim_per_image(y_true, tf.clip_by_value(y_pred, 0.0, 1.0)))
+    return ops.mean(ssim_per_image(y_true, ops.clip(y_pred, 0.0, 1.0)))
 
 
 ssim_metric.__name__ = "ssim"

@@ -30,6 +30,8 @@ __all__ = ["CardCalibration", "CardDomain", "CardError", "CardInput", "CardOnnx"
 
 #: architectures that are not TensorFlow graphs (classical texture PAD, numpy feature gender)
 TEXTURE_ARCHITECTURE = "pad_texture_linear"
+#: every classical texture PAD (.npz weights): whole-print and local-patch (ml/classifiers/pad_local.py)
+TEXTURE_ARCHITECTURES = (TEXTURE_ARCHITECTURE, "pad_local_texture")
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,10 @@ class ModelCard:
     #: cross-validated balanced accuracy per metrics level (``metrics.<level>.balanced_accuracy``):
     #: level -> (value, ci95 low, ci95 high), or () for a level measured without a confidence interval
     cv_balanced_accuracy: Mapping[str, tuple[float, ...]] = field(default_factory=dict, compare=False)
+    #: restoration: why this model is (or is not) the default, and what it does to matching, in words
+    #: (the GUI shows both beside the restorer; issue #20)
+    why_default: str = field(default="", compare=False)
+    matching_note: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -199,8 +205,9 @@ class ModelCard:
 
     @property
     def is_texture(self) -> bool:
-        """The classical texture PAD model (LBP/LPQ/WLD histograms + a linear model, .npz)."""
-        return self.architecture == TEXTURE_ARCHITECTURE
+        """A classical texture PAD model (LBP/LPQ/WLD histograms + linear models, .npz): the whole-print
+        ``pad_texture_linear`` or the local-patch ``pad_local_texture``."""
+        return self.architecture in TEXTURE_ARCHITECTURES
 
     @property
     def onnx_path(self) -> Path | None:
@@ -271,7 +278,8 @@ def parse_card(d: Any, file: Path | None = None, shipped: bool = True, strict: b
         split=CardSplit.parse(d.get("split"), d.get("data")),
         uncertain_band=number_field(d.get("uncertain_band"), "uncertain_band"),
         uncertain_band_combined=number_field(d.get("uncertain_band_combined"), "uncertain_band_combined"),
-        cv_balanced_accuracy=_cv_balanced_accuracy(metrics))
+        cv_balanced_accuracy=_cv_balanced_accuracy(metrics),
+        why_default=_text(d, "why_default", "", False), matching_note=_text(d, "matching_note", "", False))
 
 
 def _cv_balanced_accuracy(metrics: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:

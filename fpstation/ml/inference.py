@@ -18,6 +18,17 @@ RESTORERS = [("U-Net (trained)", "unet"), ("Encoder-decoder baseline", "autoenco
              ("Classical (pyfing)", "classical")]
 
 
+def restorer_settings(settings, restorer: str | None):
+    """A copy of ``settings`` whose restorer is ``restorer`` when it names one (a report recomputes the
+    restored image with the restorer of the analysis it holds, not with today's choice)."""
+    import copy
+
+    s = copy.copy(settings)
+    if restorer and restorer in {k for _, k in RESTORERS}:
+        s.restorer = restorer
+    return s
+
+
 def restore(image: FingerprintImage, method: str = "unet") -> RestorationResult:
     """Restore/enhance one print; output has the input's size and alignment."""
     if method == "classical":

@@ -158,25 +158,30 @@ class Registry:
         return path
 
     def load(self, key: str) -> Any:
-        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the cached model."""
+        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the
+        cached model. The cache is keyed by the card's key, file and sha256: when the models folder changes
+        (FPSTATION_MODELS_DIR) or a model is retrained under the same name, the new weights are loaded."""
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
             card = self.card(key)
+            ck = f"{card.key}|{card.file}|{card.sha256}"
+            if ck in self._cache:
+                return self._cache[ck]
             self.verify(card)
             if card.runtime == "dlib":  # dlib network, not Keras (ml/face/dlib_models.py)
                 from fpstation.ml.face import dlib_models
 
-                self._cache[key] = dlib_models.resnet(card.sha256)
-                return self._cache[key]
+                self._cache[ck] = dlib_models.resnet(card.sha256)
+                return self._cache[ck]
             if card.is_texture:  # classical texture PAD (.npz, no Keras)
+                from fpstation.ml.classifiers.pad_local import LocalPadModel
                 from fpstation.ml.classifiers.patches import LinearModel
 
+                local = card.architecture == "pad_local_texture"
                 try:
-                    model = LinearModel.load(card.file)
+                    model = LocalPadModel.load(card.file) if local else LinearModel.load(card.file)
                 except Exception as exc:  # noqa: BLE001
                     raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
-                self._cache[key] = model
+                self._cache[ck] = model
                 return model
             try:
                 if card.file.suffix == ".npz":  # a numpy feature model (gender v2), no Keras
@@ -190,7 +195,7 @@ class Registry:
                 raise
             except Exception as exc:  # noqa: BLE001
                 raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
-            self._cache[key] = model
+            self._cache[ck] = model
             return model
 
     def unregister(self, card: ModelCard) -> None:

@@ -86,3 +86,13 @@ def test_damage_map_scale_and_errors():
     assert np.isnan(damage_map(a, small).heat).all()
     with pytest.raises(ValueError):
         damage_map(a, b[:, :50])
+
+
+def test_restorer_choices_say_which_is_the_default_and_why(window):
+    """Issue #20: the toolbar's restorer list tells which restorer is the default and why (from the cards)."""
+    from PySide6.QtCore import Qt
+
+    combo = window.restorer_combo
+    tips = {combo.itemData(i): combo.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(combo.count())}
+    assert "the default restorer" in tips["unet"]
+    assert "pyfing" in tips["classical"]

@@ -91,7 +91,9 @@ def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, t
     assert [s[1] for s in ep][-1] == 2 and ep[0][0] < ep[-1][0]  # both curves grew
     assert _n(dlg.curves["val_loss"]) == 2 and _n(dlg.curves["metric"]) == 2
     assert "epoch 2/2 · ETA 0 s" in dlg.epoch_label.text()
-    assert "val_accuracy" in dlg.result_text.toPlainText()
+    # issue 25: metrics in words, never raw keys
+    assert "accuracy" in dlg.result_text.toPlainText() and "val_" not in dlg.result_text.toPlainText()
+    assert "n val" not in dlg.result_text.toPlainText()
     key = dlg.outcome.card.key
     assert key == "tiny-cnn2@v1"
     # selectable in the Models manager without a restart
@@ -261,6 +263,19 @@ def test_dpi_field_selects_the_patch_pad_model(window, qtbot, tmp_path):
     h = dlg.hyper()
     assert h.architecture == "pad_patch_cnn" and h.extra["dpi"] == 1000 and h.extra["model_dpi"] == 1000
     assert h.input_size == 96 and dlg.size_spin.value() == 96
+    # issue 25: the switch is said in the form, with what it changed (never silently)
+    note = dlg.change_label.text()
+    assert "texture-patch model" in note and "batch size" in note and "learning rate" in note
+    assert f"→ {h.batch_size}" in note and dlg.batch_spin.value() == h.batch_size
+
+
+def test_metrics_are_shown_in_words():
+    from fpstation.gui.training_dialog import _fmt_metrics
+
+    lines = _fmt_metrics({"val_n": 120, "bpcer": 0.009, "auc": 0.98765, "val_top_1": 0.5})
+    assert lines == ["validation prints 120", "BPCER (live prints rejected) 0.9 %", "AUC 0.9877",
+                     "validation top 1 0.5"]
+    assert not any("val_" in x for x in lines)
 
 
 def test_stopped_run_is_discarded_unless_kept_and_choices_are_remembered(window, qtbot, tmp_path):
@@ -272,12 +287,14 @@ def test_stopped_run_is_discarded_unless_kept_and_choices_are_remembered(window,
     dlg.epochs_spin.setValue(300)
     dlg.batch_spin.setValue(2)
     dlg.activate_check.setChecked(False)
-    dlg.confirm_keep_stopped = lambda summary: False  # the user says No
+    asked = []  # the status line while the question is asked (issue 25: not "registered")
+    dlg.confirm_keep_stopped = lambda summary: asked.append(dlg.status_label.text()) or False  # the user says No
     dlg.start_button.click()
     qtbot.waitUntil(lambda: _n(dlg.curves["loss"]) >= 1, timeout=90000)
     with qtbot.waitSignal(dlg.runEnded, timeout=60000):
         dlg.stop_button.click()
     assert dlg.outcome.stopped and "discarded" in dlg.status_label.text()
+    assert asked and "registered" not in asked[0].lower()
     assert window.registry.cards("tiny") == []  # nothing selectable
     assert dlg.progress_bar.value() < 1000
     # the next session's dialog opens on the same task and folder

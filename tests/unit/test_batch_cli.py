@@ -140,7 +140,8 @@ def test_html_report_embeds_both_images_and_explains_missing_ones(tmp_path):
                                 restore=lambda im: RestorationResult(255 - im.pixels, "inverse",
                                                                      ModelRef("inv", "2", "ab" * 32)))
         text = out.read_text()
-        assert text.count("data:image/png;base64,") == 2 and "inv v2" in text and ("LIVE" in text or "ATTACK" in text)
+        assert text.count("data:image/png;base64,") == 4  # both prints, each with its 5 mm scale bar
+        assert "alt='original'" in text and "alt='restored'" in text and "inv v2" in text and ("LIVE" in text or "ATTACK" in text)
         f.write_bytes(f.read_bytes() + b"tampered")
         text = print_report_html(st, pid, tmp_path / "r2.html", restore=None).read_text()
         assert "has changed since it was analysed" in text and "base64" not in text

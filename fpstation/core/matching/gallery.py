@@ -1,9 +1,9 @@
 """1:N: enrol prints into a case's gallery and search a probe against it.
 
 Templates live in the case store (table ``templates``: print, extractor name + version, the
-template as JSON and as ISO/IEC 19794-2). Enrolment skips every print whose stored template was
-made by the same extractor version, so a cancelled or crashed enrolment resumes where it stopped
-and a re-run costs only the file hashing.
+template as JSON and as ISO/IEC 19794-2). Enrolment (:mod:`.enrolment`) skips every print whose
+stored template was made by the same extractor version, so a cancelled or crashed enrolment resumes
+where it stopped and a re-run costs only the file hashing.
 
 Search is two-staged so that 10k templates take about a second in Python:
 
@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fpstation.core.errors import FpError, ImageReadError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
 from fpstation.core.matching import extractors as ex
 from fpstation.core.matching import matchers as mt
-from fpstation.core.matching.template import Template, to_iso19794_2
+from fpstation.core.matching.enrolment import EnrolReport
+from fpstation.core.matching.template import Template
 
 D_BINS, A_BINS = 10, 12
 D_MIN, D_STEP = 16.0, 16.0  # pixels at 500 dpi
@@ -121,60 +121,13 @@ class GalleryIndex:
                 for k in rank]
 
 
-@dataclass
-class EnrolReport:
-    enrolled: int = 0
-    skipped: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"enrolled": self.enrolled, "skipped": self.skipped,
-                "failed": [{"path": p, "error": e} for p, e in self.failed], "seconds": self.seconds}
-
-
 def enroll(store, files: Iterable[str | Path], extractor: str = ex.DEFAULT_EXTRACTOR, *, dpi: float | None = None,
-           progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED) -> EnrolReport:
-    """Enrol every print of ``files`` into the case ``store`` (a :class:`~fpstation.core.store.CaseStore`).
+           progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED, **kw) -> EnrolReport:
+    """Enrol every print of ``files`` into the case ``store``: :func:`.enrolment.enroll` (parallel
+    extraction, one writer, batched commits; resumable — see there)."""
+    from fpstation.core.matching.enrolment import enroll as run
 
-    Each print is committed as soon as its template is made, so cancelling (``Cancelled``) or a crash
-    loses at most one print, and a re-run skips what is stored with the same extractor version.
-    A file that cannot be read or processed is recorded in the report and the enrolment goes on.
-    ``dpi`` states the resolution of prints whose files do not say it.
-    """
-    from fpstation.core.imageio import read_prints
-
-    files = [Path(f) for f in files]
-    version = ex.extractor_version(extractor)
-    rep = EnrolReport()
-    t0 = time.perf_counter()
-    for k, f in enumerate(files):
-        cancel.raise_if_cancelled()
-        progress(k / max(len(files), 1), f"{f.name} ({k + 1}/{len(files)})")
-        try:
-            prints = read_prints(f)
-        except (ImageReadError, OSError) as exc:
-            rep.failed.append((str(f), getattr(exc, "user_message", str(exc))))
-            continue
-        for image in prints:
-            pid = store.record_print(image, [], size=None)
-            if store.template_version(pid, extractor) == version:
-                rep.skipped += 1
-                continue
-            if image.dpi is None and dpi:
-                image = image.with_stated_dpi(dpi)
-            t1 = time.perf_counter()
-            try:
-                t = ex.extract(image, extractor)
-            except FpError as exc:
-                rep.failed.append((str(f), exc.user_message))
-                continue
-            store.put_template(pid, extractor, version, json.dumps(t.to_dict()), to_iso19794_2(t),
-                               time.perf_counter() - t1)
-            rep.enrolled += 1
-    progress(1.0, f"enrolled {rep.enrolled}, already there {rep.skipped}, failed {len(rep.failed)}")
-    rep.seconds = time.perf_counter() - t0
-    return rep
+    return run(store, files, extractor, dpi=dpi, progress=progress, cancel=cancel, **kw)
 
 
 def load_gallery(store, extractor: str = ex.DEFAULT_EXTRACTOR) -> GalleryIndex:

@@ -92,3 +92,17 @@ def local_quality_map(pixels: np.ndarray, block: int = 16) -> np.ndarray:
     std = np.sqrt(np.maximum(ndimage.uniform_filter(a * a, size) - ndimage.uniform_filter(a, size) ** 2, 0))
     gate = np.clip(std / 20.0, 0, 1)  # flat background has no ridges, however coherent its noise
     return np.clip(coh * gate, 0, 1).astype(np.float32)
+
+
+def local_quality_overlay(pixels: np.ndarray, block: int = 16, background_std: float = 4.0) -> np.ndarray:
+    """The view's quality overlay: ``1 - local_quality_map`` (0 = clear ridges, 1 = unclear), NaN
+    (uncoloured) on the background, where the grey level barely varies (block standard deviation
+    below ``background_std``) and there are no ridges to judge."""
+    from scipy import ndimage
+
+    a = np.asarray(pixels, dtype=np.float32)
+    size = (block, block)
+    std = np.sqrt(np.maximum(ndimage.uniform_filter(a * a, size) - ndimage.uniform_filter(a, size) ** 2, 0))
+    out = 1.0 - local_quality_map(pixels, block)
+    out[std < background_std] = np.nan
+    return out.astype(np.float32)

@@ -54,6 +54,10 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     """
     loaded = load_classifier("pad", model_key, registry)
     card = loaded.card
+    if card.architecture == "pad_local_texture":
+        from fpstation.ml.classifiers.pad_local import local_heatmap
+
+        return local_heatmap(loaded.model, card.data, image.pixels, card.input_dpi_for(image))
     if card.is_texture:
         # the classical model applied to each 96 px patch's own texture histograms
         from fpstation.ml.classifiers.patches import PATCH_SIZE, patch_heatmap, texture_features

@@ -114,6 +114,11 @@ def _texture_logits(loaded: Loaded, images: Sequence[FingerprintImage]) -> np.nd
     from fpstation.ml.classifiers.patches import texture_features
 
     card = loaded.card
+    if card.architecture == "pad_local_texture":
+        from fpstation.ml.classifiers.pad_local import local_logits
+
+        return np.array([local_logits(loaded.model, card.data, im.pixels, card.input_dpi_for(im))[0]
+                         for im in images])
     x = np.stack([texture_features(im.pixels, card.input_dpi_for(im), card.input.dpi) for im in images])
     return loaded.logits(x)
 

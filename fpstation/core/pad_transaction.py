@@ -1,0 +1,169 @@
+"""A liveness transaction at the desk: up to 3 presentations of the same finger, one verdict (no Qt).
+
+ISO/IEC 30107-3 distinguishes the presentation (one attempt) from the transaction (the attempts
+the system combines into one decision). The rule (docs/adr/0102, card ``transaction``):
+
+- every attempt gives a calibrated attack score s_i from the PAD model in its domain;
+- after attempt n the running mean m_n = mean(s_1..s_n) decides:
+  ATTACK when m_n >= ``hi``; LIVE when m_n < ``lo``; otherwise, before the last attempt,
+  PRESENT AGAIN (the operator asks for the same finger once more, "present again (2/3)");
+- at the last attempt (``max_attempts``, 3) the mean is compared with the operating threshold:
+  ATTACK when m_n >= ``threshold``, else LIVE;
+- an attempt the model could not check (outside its domain: unknown dpi, other sensor) ends the
+  transaction as NOT CHECKED — never LIVE; an in-domain ATTACK from any other PAD model ends it as
+  ATTACK.
+
+``lo <= threshold <= hi`` are chosen out of fold (training/train_pad_livdet_v2.py) for BPCER <= 1 %
+per transaction with at most 1.3 attempts on average for live users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+LIVE = "LIVE"
+ATTACK = "ATTACK"
+AGAIN = "PRESENT AGAIN"
+NOT_CHECKED = "NOT CHECKED"
+
+
+@dataclass(frozen=True)
+class TransactionRule:
+    """The band and threshold of a transaction on the calibrated attack score."""
+
+    lo: float
+    threshold: float
+    hi: float
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if not (self.lo <= self.threshold <= self.hi):
+            raise ValueError(f"transaction rule needs lo <= threshold <= hi, got {self.lo}, {self.threshold}, "
+                             f"{self.hi}")
+        if self.max_attempts < 1:
+            raise ValueError("a transaction needs at least one attempt")
+
+    @classmethod
+    def from_card(cls, card_data: dict, threshold: float | None = None) -> TransactionRule:
+        """The card's ``transaction`` entry; without one, a single-attempt rule at the threshold.
+
+        An operator ``threshold`` moves the band with it (same widths below and above)."""
+        thr0 = float((card_data.get("threshold") or {}).get("value", 0.5))
+        tx = card_data.get("transaction") or {}
+        lo, hi = float(tx.get("lo", thr0)), float(tx.get("hi", thr0))
+        n = int(tx.get("max_attempts", 3 if tx else 1))
+        if threshold is None:
+            return cls(min(lo, thr0), thr0, max(hi, thr0), n)
+        t = float(threshold)
+        return cls(t - max(thr0 - lo, 0.0), t, t + max(hi - thr0, 0.0), n)
+
+    def to_dict(self) -> dict:
+        return {"lo": self.lo, "threshold": self.threshold, "hi": self.hi, "max_attempts": self.max_attempts,
+                "rule": describe(self)}
+
+
+def describe(rule: TransactionRule) -> str:
+    return (f"after each attempt, the mean attack score m of the attempts so far: ATTACK if m >= {rule.hi:.3f}, "
+            f"LIVE if m < {rule.lo:.3f}, otherwise present the same finger again; at attempt "
+            f"{rule.max_attempts}: ATTACK if m >= {rule.threshold:.3f}, else LIVE. An attempt outside the "
+            "model's domain ends the transaction as NOT CHECKED (never LIVE).")
+
+
+def decide(scores: Sequence[float], rule: TransactionRule) -> str:
+    """LIVE / ATTACK / PRESENT AGAIN after the attempts ``scores`` (calibrated attack scores)."""
+    if not scores:
+        return AGAIN
+    n = len(scores)
+    m = float(sum(scores)) / n
+    if m >= rule.hi:
+        return ATTACK
+    if m < rule.lo:
+        return LIVE
+    if n >= rule.max_attempts:
+        return ATTACK if m >= rule.threshold else LIVE
+    return AGAIN
+
+
+@dataclass
+class Attempt:
+    """One presentation: its score, the per-attempt verdict, and whether the model checked it."""
+
+    score: float
+    verdict: str
+    in_domain: bool = True
+    other_attack: bool = False   #: another PAD model inside its domain said ATTACK
+    label: str = ""              #: the print's name / case id, for the record
+
+
+@dataclass
+class Transaction:
+    """The attempts of one transaction and its state; feed attempts with :meth:`add`."""
+
+    rule: TransactionRule
+    attempts: list[Attempt] = field(default_factory=list)
+    verdict: str = AGAIN
+
+    @property
+    def done(self) -> bool:
+        return self.verdict != AGAIN
+
+    @property
+    def next_attempt(self) -> int:
+        """Number of the attempt the desk waits for (1-based)."""
+        return len(self.attempts) + 1
+
+    def add(self, attempt: Attempt) -> str:
+        """Record one attempt; returns the transaction state after it."""
+        if self.done:
+            raise ValueError("this transaction is finished: start a new one")
+        self.attempts.append(attempt)
+        if not attempt.in_domain:
+            self.verdict = NOT_CHECKED
+        elif attempt.other_attack:
+            self.verdict = ATTACK
+        else:
+            self.verdict = decide([a.score for a in self.attempts], self.rule)
+        return self.verdict
+
+    def prompt(self) -> str:
+        """What the desk shows: "present again (2/3)" or the final verdict."""
+        if not self.done:
+            return f"present again ({self.next_attempt}/{self.rule.max_attempts})"
+        return f"{self.verdict} after {len(self.attempts)} attempt{'s' if len(self.attempts) > 1 else ''}"
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "attempts": [
+            {"n": i + 1, "score": round(a.score, 6), "verdict": a.verdict, "in_domain": a.in_domain,
+             "other_attack": a.other_attack, "label": a.label} for i, a in enumerate(self.attempts)],
+            "rule": self.rule.to_dict()}
+
+
+def simulate(sequences: Sequence[Sequence[float]], rule: TransactionRule) -> tuple[list[str], list[int]]:
+    """Final verdict and number of attempts of each transaction whose attempt scores, in order, are
+    ``sequences`` (each at least ``rule.max_attempts`` long, or as long as the finger allows)."""
+    verdicts, used = [], []
+    for seq in sequences:
+        v, n = AGAIN, 0
+        for n in range(1, len(seq) + 1):
+            v = decide(list(seq[:n]), TransactionRule(rule.lo, rule.threshold, rule.hi, min(rule.max_attempts,
+                                                                                              len(seq))))
+            if v != AGAIN:
+                break
+        verdicts.append(v)
+        used.append(n)
+    return verdicts, used
+
+
+def attempt_from_results(results: Sequence, model_name: str, label: str = "") -> Attempt | None:
+    """The attempt one analysed print gives to a transaction run on the PAD model ``model_name``
+    (``results``: every PAD model's :class:`~fpstation.core.types.PadResult` for the print).
+
+    None when that model gave no result. ``other_attack`` = another PAD model inside its domain
+    said ATTACK (that ends the transaction as ATTACK, as in the combined verdict, docs/adr/0101)."""
+    own = next((r for r in results if r is not None and r.model is not None and r.model.name == model_name), None)
+    if own is None:
+        return None
+    other = any(r is not own and r is not None and r.in_domain and r.verdict == ATTACK for r in results)
+    return Attempt(score=float(own.attack_score), verdict=own.verdict, in_domain=bool(own.in_domain),
+                   other_attack=other, label=label)

@@ -1,0 +1,108 @@
+"""training/device_pack.py -> device_train.sh (the lent-GPU script, here on the CPU with the
+TensorFlow backend) -> train_restoration.py --from-weights: the whole device round trip on a tiny
+fake FVC root, so the script is known to work before a device is lent."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ml.test_restoration_generalisation import _fake_fvc
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "training" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def device_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("device")
+    _fake_fvc(tmp / "data")
+    manifest = _load("device_pack").pack(tmp / "data", tmp / "p1", holdout=["fvc2004-db2b"], val_fraction=0.34)
+    env = {**os.environ, "PYTHON": sys.executable, "KERAS_BACKEND": "tensorflow", "PACK": str(tmp / "p1"),
+           "OUT": str(tmp / "out"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(["bash", str(ROOT / "training" / "device_train.sh"), "--cpu", "--tiny"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    return tmp, manifest, proc
+
+
+def test_pack_leaves_the_held_out_scanner_out(device_run):
+    _, manifest, _ = device_run
+    rels = [e["rel"] for e in manifest["sources"]]
+    assert rels
+    assert not [r for r in rels if r.startswith("fvc2004-db2b/")]
+
+
+def test_device_script_trains_and_writes_its_record(device_run):
+    tmp, _, proc = device_run
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = json.loads((tmp / "out" / "device_run.json").read_text(encoding="utf-8"))
+    assert run["done"] is True
+    assert run["backend"] == "tensorflow"
+    assert run["pack"]["holdout_dbs"] == ["fvc2004-db2b"]
+    assert run["history"]
+    assert (tmp / "out" / "restore-unet-device.best.weights.h5").is_file()
+    assert "device_train.sh" in (tmp / "out" / "device_train.log").read_text(encoding="utf-8")
+
+
+def test_device_weights_become_a_card_with_onnx(device_run):
+    tmp, _, _ = device_run
+    train = _load("train_restoration")
+    common = ["--data", str(tmp / "data"), "--holdout-dbs", "fvc2004-db2b", "--recipe", "wide",
+              "--dilations", "2", "4", "8", "--per-image", "fvc=1,2", "--val-fraction", "0.34", "--no-eval",
+              "--out", str(tmp / "card"), "--work", str(tmp / "work"), "--name", "restore-unet-dev", "--version", "3",
+              "--from-weights", str(tmp / "out" / "restore-unet-device.best.weights.h5"),
+              "--device-run", str(tmp / "out" / "device_run.json")]
+    assert train.main(common) == 0
+    card = json.loads((tmp / "card" / "restore-unet-dev.json").read_text(encoding="utf-8"))
+    assert card["training"]["trained_on"].startswith("tensorflow")
+    assert card["training"]["compute_seconds_total"] > 0
+    assert card["data"]["holdout_dbs"] == ["fvc2004-db2b"]
+    assert card["default"] is False
+
+
+def test_device_run_with_other_held_out_scanners_is_refused(device_run):
+    tmp, _, _ = device_run
+    train = _load("train_restoration")
+    with pytest.raises(SystemExit, match="misstate"):
+        train.main(["--data", str(tmp / "data"), "--holdout-dbs", "fvc2002-db1b", "--no-eval", "--per-image",
+                    "fvc=1,2", "--val-fraction", "0.34", "--out", str(tmp / "card2"), "--work", str(tmp / "work2"),
+                    "--dilations", "2", "4", "8", "--name", "restore-unet-dev2",
+                    "--from-weights", str(tmp / "out" / "restore-unet-device.best.weights.h5"),
+                    "--device-run", str(tmp / "out" / "device_run.json")])
+
+
+def test_finalize_writes_the_card_of_a_stopped_run_from_its_best_checkpoint(tmp_path):
+    _fake_fvc(tmp_path / "data")
+    train = _load("train_restoration")
+    common = ["--data", str(tmp_path / "data"), "--steps-per-epoch", "2", "--batch-size", "4", "--base", "2",
+              "--levels", "2", "--no-eval", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"),
+              "--name", "restore-unet-f", "--per-image", "fvc=1,2", "--val-fraction", "0.34"]
+    assert train.main(["--epochs", "2", *common]) == 0
+    (tmp_path / "out" / "restore-unet-f.json").unlink()
+    assert train.main(["--epochs", "2", "--finalize", *common]) == 0
+    card = json.loads((tmp_path / "out" / "restore-unet-f.json").read_text(encoding="utf-8"))
+    assert card["training"]["epochs_run"] == 2
+    assert "--finalize" in card["training"]["finalized"]
+    assert card["training"]["compute_seconds_total"] > 0
+
+
+def test_finalize_without_a_run_says_so(tmp_path, capsys):
+    _fake_fvc(tmp_path / "data")
+    train = _load("train_restoration")
+    assert train.main(["--data", str(tmp_path / "data"), "--finalize", "--no-eval", "--per-image", "fvc=1,2",
+                       "--val-fraction", "0.34", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "w"),
+                       "--base", "2", "--levels", "2", "--name", "restore-unet-g"]) == 2
+    assert "--finalize: no checkpoint" in capsys.readouterr().err

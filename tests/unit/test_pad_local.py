@@ -1,0 +1,108 @@
+"""Local texture PAD (ml/classifiers/pad_local.py): code maps, patch centres, fusion, model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fpstation.ml.classifiers.pad_local import (
+    GREY_BINS,
+    LABELS,
+    N_FEATURES,
+    PATCH,
+    LocalPadModel,
+    NoveltyModel,
+    code_maps,
+    fuse,
+    grid_centres,
+    minutiae_centres,
+    part_rows,
+    print_evidence,
+    region_features,
+)
+from fpstation.ml.classifiers.patches import LinearModel
+
+
+def _print(seed: int = 0, size: int = 500) -> np.ndarray:
+    """A synthetic ridge pattern (curved ridges, ~10 px period) on white paper."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    r = np.hypot(yy - size * 0.6, xx - size * 0.45)
+    img = 255 - 110 * (1 + np.sin(2 * np.pi * r / 10 + rng.uniform(0, 6))) + rng.normal(0, 8, (size, size))
+    paper = np.full((size, size), 250.0)
+    inside = ((yy - size / 2) / (0.4 * size)) ** 2 + ((xx - size / 2) / (0.3 * size)) ** 2 < 1
+    return np.clip(np.where(inside, img, paper), 0, 255).astype(np.uint8)
+
+
+def test_region_features_are_366_values():
+    assert region_features(code_maps(_print(), 1000)).shape == (N_FEATURES,)
+
+
+def test_each_histogram_sums_to_one():
+    f = region_features(code_maps(_print(), 1000)).astype(np.float64) ** 2
+    sums = [f[a:a + n].sum() for a, n in zip(np.cumsum((0, *LABELS[:-1])), LABELS, strict=True)]
+    assert np.allclose(sums, 1.0)
+
+
+def test_grey_histogram_of_white_paper_is_in_the_last_bin():
+    cm = code_maps(_print(), 1000)
+    sel = np.zeros_like(cm.mask)
+    sel[:5, :5] = True
+    assert region_features(cm, sel)[-1] ** 2 == pytest.approx(1.0)
+    assert GREY_BINS == 16
+
+
+def test_grid_centres_lie_on_the_foreground():
+    cm = code_maps(_print(), 1000)
+    c = grid_centres(cm)
+    assert cm.mask[c[:, 0], c[:, 1]].all()
+
+
+def test_minutiae_centres_give_at_least_four_patches():
+    im = _print()
+    cm = code_maps(im, 1000)
+    c, _ = minutiae_centres(cm, 1000, im)
+    assert len(c) >= 4
+
+
+def test_resampling_a_500_dpi_print_doubles_its_patch_side_in_output_pixels():
+    ev = print_evidence(_print(size=250), 500, parts=("grid",))
+    assert ev["patch_side"] == PATCH // 2
+
+
+def test_both_part_stacks_minutiae_and_grid_rows():
+    ev = {"minutiae": np.zeros((3, 4)), "grid": np.ones((2, 4))}
+    assert part_rows(ev, "both").shape == (5, 4)
+
+
+@pytest.mark.parametrize(("rule", "expected"), [("mean", 2.2), ("trimmed", 2.0), ("top25", 4.0)])
+def test_patch_fusion_rules(rule, expected):
+    assert fuse(np.array([0.0, 1.0, 2.0, 3.0, 5.0]), rule) == pytest.approx(expected)
+
+
+def test_unknown_fusion_rule_is_refused():
+    with pytest.raises(ValueError):
+        fuse(np.zeros(3), "max")
+
+
+def test_novelty_is_larger_far_from_the_live_prints():
+    rng = np.random.default_rng(0)
+    live = rng.normal(0, 1, (200, 6))
+    m = NoveltyModel(k=4).fit(np.vstack([live, live + 10]), np.r_[np.zeros(200), np.ones(200)])
+    assert m.decision(np.full((1, 6), 8.0))[0] > m.decision(np.zeros((1, 6)))[0]
+
+
+def test_saved_model_gives_the_same_logit(tmp_path):
+    rng = np.random.default_rng(1)
+    ev = print_evidence(_print(), 1000)
+    x = rng.normal(0, 1, (60, N_FEATURES))
+    y = np.r_[np.zeros(30), np.ones(30)]
+    grid = LinearModel(0.1).fit(x, y)
+    whole = LinearModel(0.1).fit(x[:, :350], y)
+    nov = NoveltyModel(4).fit(x, y)
+    fusion = LinearModel(1.0).fit(rng.normal(0, 1, (60, 3)), y)
+    m = LocalPadModel("fusion", {"grid": grid, "whole": whole, "novelty": nov}, {"grid": "top25"},
+                      {p: {"a": 0.5, "b": 0.1} for p in ("grid", "whole", "novelty")}, fusion, False,
+                      {"grid": N_FEATURES, "whole": 350, "novelty": N_FEATURES})
+    m.save(tmp_path / "m.npz")
+    assert LocalPadModel.load(tmp_path / "m.npz").logit(ev) == pytest.approx(m.logit(ev))

@@ -1,0 +1,133 @@
+"""The desk's liveness transaction (core/pad_transaction.py): up to 3 attempts, one verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from fpstation.core.pad_transaction import (
+    AGAIN,
+    ATTACK,
+    LIVE,
+    NOT_CHECKED,
+    Attempt,
+    Transaction,
+    TransactionRule,
+    attempt_from_results,
+    decide,
+    simulate,
+)
+from fpstation.core.types import ModelRef, PadResult
+
+RULE = TransactionRule(lo=0.2, threshold=0.5, hi=0.8)
+
+
+def test_low_first_score_is_live_at_once():
+    assert decide([0.1], RULE) == LIVE
+
+
+def test_high_first_score_is_attack_at_once():
+    assert decide([0.9], RULE) == ATTACK
+
+
+def test_score_in_the_band_asks_again():
+    assert decide([0.5], RULE) == AGAIN
+
+
+def test_running_mean_decides_the_second_attempt():
+    assert decide([0.3, 0.0], RULE) == LIVE  # mean 0.15 < lo
+
+
+def test_mean_in_band_at_second_attempt_asks_again():
+    assert decide([0.5, 0.1], RULE) == AGAIN  # mean 0.3
+
+
+def test_last_attempt_is_decided_at_the_threshold():
+    assert decide([0.5, 0.5, 0.55], RULE) == ATTACK
+
+
+def test_last_attempt_below_threshold_is_live():
+    assert decide([0.5, 0.4, 0.45], RULE) == LIVE
+
+
+def test_rule_rejects_a_band_that_does_not_hold_the_threshold():
+    with pytest.raises(ValueError):
+        TransactionRule(lo=0.6, threshold=0.5, hi=0.8)
+
+
+def test_transaction_prompts_present_again_two_of_three():
+    tx = Transaction(RULE)
+    tx.add(Attempt(0.5, "UNCERTAIN"))
+    assert tx.prompt() == "present again (2/3)"
+
+
+def test_transaction_final_verdict_after_three_attempts():
+    tx = Transaction(RULE)
+    for s in (0.5, 0.6, 0.7):
+        tx.add(Attempt(s, "UNCERTAIN"))
+    assert tx.prompt() == "ATTACK after 3 attempts"
+
+
+def test_attempt_outside_the_domain_is_never_live():
+    tx = Transaction(RULE)
+    tx.add(Attempt(0.0, "UNCERTAIN", in_domain=False))
+    assert tx.verdict == NOT_CHECKED
+
+
+def test_another_models_attack_ends_the_transaction_as_attack():
+    tx = Transaction(RULE)
+    tx.add(Attempt(0.0, "LIVE", other_attack=True))
+    assert tx.verdict == ATTACK
+
+
+def test_finished_transaction_refuses_more_attempts():
+    tx = Transaction(RULE)
+    tx.add(Attempt(0.0, "LIVE"))
+    with pytest.raises(ValueError):
+        tx.add(Attempt(0.0, "LIVE"))
+
+
+def test_transaction_record_lists_every_attempt():
+    tx = Transaction(RULE)
+    tx.add(Attempt(0.5, "UNCERTAIN", label="a.png"))
+    tx.add(Attempt(0.0, "LIVE", label="b.png"))
+    assert [a["label"] for a in tx.to_dict()["attempts"]] == ["a.png", "b.png"]
+
+
+def test_simulate_counts_attempts_used():
+    _, used = simulate([[0.1, 0.9, 0.9], [0.5, 0.5, 0.9]], RULE)
+    assert used == [1, 3]
+
+
+def test_simulate_verdicts():
+    verdicts, _ = simulate([[0.1, 0.9, 0.9], [0.5, 0.5, 0.9]], RULE)
+    assert verdicts == [LIVE, ATTACK]  # mean of the three = 0.633 >= 0.5
+
+
+def test_rule_from_card_reads_the_band():
+    rule = TransactionRule.from_card({"threshold": {"value": 0.5}, "transaction": {"lo": 0.3, "hi": 0.7}})
+    assert (rule.lo, rule.threshold, rule.hi, rule.max_attempts) == (0.3, 0.5, 0.7, 3)
+
+
+def test_rule_from_card_moves_the_band_with_the_operator_threshold():
+    rule = TransactionRule.from_card({"threshold": {"value": 0.5}, "transaction": {"lo": 0.3, "hi": 0.7}}, 0.6)
+    assert (round(rule.lo, 6), round(rule.hi, 6)) == (0.4, 0.8)
+
+
+def test_card_without_transaction_gives_one_attempt():
+    assert TransactionRule.from_card({"threshold": {"value": 0.4}}).max_attempts == 1
+
+
+def test_attempt_from_results_flags_other_models_attack():
+    own = PadResult(0.1, 0.5, "LIVE", ModelRef("pad-livdet", "2"))
+    other = PadResult(0.9, 0.5, "ATTACK", ModelRef("pad-socofing", "2"))
+    assert attempt_from_results([other, own], "pad-livdet").other_attack
+
+
+def test_attempt_from_results_ignores_an_out_of_domain_attack():
+    own = PadResult(0.1, 0.5, "LIVE", ModelRef("pad-livdet", "2"))
+    other = PadResult(0.9, 0.5, "UNCERTAIN", ModelRef("pad-socofing", "2"), in_domain=False)
+    assert not attempt_from_results([other, own], "pad-livdet").other_attack
+
+
+def test_attempt_from_results_without_the_model_is_none():
+    assert attempt_from_results([PadResult(0.1, 0.5, "LIVE", ModelRef("x"))], "pad-livdet") is None
