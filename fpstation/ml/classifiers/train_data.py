@@ -1,0 +1,110 @@
+"""Training data of the PAD and gender tasks: prints decoded once into a uint8 array (optionally
+cached), augmentation as ``tf.data`` maps, class weights. TensorFlow is imported inside the functions
+that build graphs (training only)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
+from fpstation.ml.datasets import read_gray
+
+
+def load_array(items: list[dict[str, Any]], shape: tuple[int, int], cache_dir: str | Path | None = None,
+               progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED,
+               ) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Decode and fit every item's image to ``shape``; uint8 (N, H, W).
+
+    Unreadable files are returned as (path, reason) and their rows are zero; callers drop them.
+    """
+    from fpstation.ml.classifiers import fit_to_input
+
+    paths = [it["path"] for it in items]
+    cache = None
+    if cache_dir:
+        key = hashlib.sha256(("\n".join(paths) + f"|{shape}").encode()).hexdigest()[:16]
+        cache = Path(cache_dir) / f"prints_{shape[0]}x{shape[1]}_{key}.npz"
+        if cache.is_file():
+            with np.load(cache, allow_pickle=False) as z:
+                bad = [tuple(b) for b in z["bad"].tolist()]
+                return z["x"], bad  # type: ignore[return-value]
+    x = np.zeros((len(paths), shape[0], shape[1]), np.uint8)
+    bad: list[tuple[str, str]] = []
+    for i, p in enumerate(paths):
+        if i % 64 == 0:
+            cancel.raise_if_cancelled()
+            progress(i / max(len(paths), 1), f"reading {i}/{len(paths)}")
+        try:
+            x[i] = np.round(fit_to_input(read_gray(p), shape) * 255).astype(np.uint8)
+        except Exception as exc:  # noqa: BLE001 - a bad file is reported and skipped, not fatal
+            bad.append((p, f"{type(exc).__name__}: {exc}"))
+    progress(1.0, "images read")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, x=x, bad=np.array(bad, dtype=str).reshape(-1, 2))
+    return x, bad
+
+
+def _augment_fn(rotate: bool, shift: int = 6):
+    """tf.data map function on a *batch*: per-sample flips, brightness/contrast and (optionally)
+    small rotations; one random integer shift per batch (reflect padding). Vectorised over the
+    batch because per-image tf ops cost more CPU than the small CNN itself. PAD uses no rotation:
+    interpolation would blur the resampling artefacts that give a synthetically rotated region away.
+    """
+    import tensorflow as tf
+
+    rot = None
+    if rotate:
+        import keras
+
+        rot = keras.layers.RandomRotation(0.03, fill_mode="reflect")
+
+    def aug(x, y):
+        n = tf.shape(x)[0]
+        h, w = x.shape[1], x.shape[2]
+        flip = tf.random.uniform([n, 1, 1, 1]) < 0.5
+        x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+        x = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]], mode="REFLECT")
+        dy = tf.random.uniform([], 0, 2 * shift + 1, dtype=tf.int32)
+        dx = tf.random.uniform([], 0, 2 * shift + 1, dtype=tf.int32)
+        x = x[:, dy:dy + h, dx:dx + w, :]
+        if rot is not None:
+            x = rot(x, training=True)
+        c = tf.random.uniform([n, 1, 1, 1], 0.85, 1.15)
+        b = tf.random.uniform([n, 1, 1, 1], -0.05, 0.05)
+        m = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        x = tf.clip_by_value((x - m) * c + m + b, 0.0, 1.0)
+        return tf.ensure_shape(x, [None, h, w, 1]), y
+
+    return aug
+
+
+def _patch_augment(enabled: bool):
+    """Batch map for uint8 patches: to [0, 1]; when ``enabled``, random flips and 90° turns only.
+    No brightness/contrast jitter and no interpolation: grey-level spread and edge sharpness are
+    the cues that tell gelatine from skin."""
+    import tensorflow as tf
+
+    def aug(x, y):
+        x = tf.cast(x, tf.float32) / 255.0
+        if enabled:
+            x = tf.image.rot90(x, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+            n = tf.shape(x)[0]
+            flip = tf.random.uniform([n, 1, 1, 1]) < 0.5
+            x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+        return x, y
+
+    return aug
+
+
+def _balanced_weights(y: np.ndarray) -> dict[int, float]:
+    counts = Counter(int(v) for v in y)
+    n = len(y)
+    return {k: n / (len(counts) * c) for k, c in counts.items()}
+
+
