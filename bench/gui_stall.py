@@ -12,6 +12,8 @@ Workloads:
 - ``classical``: right pane = pyfing classical enhancement only (PAD/gender switched off);
 - ``full``: classical enhancement + the shipped PAD and gender models (TensorFlow on the inference
   thread), i.e. what an analyst gets with ``restorer = classical``.
+- ``onnx``: the defaults since issue #23: U-Net restorer + the shipped PAD and gender models, all on
+  onnxruntime (``tensorflow_imported`` records that TensorFlow never loaded).
 
 - ``folder``: open a folder of 4,800 SOCOFing prints (``/work/shared/data/socofing/Real``, reached
   through a symlinked sub-folder) and, once every row is in, a second folder of 800 more
@@ -181,7 +183,7 @@ def run_one(workload: str, timeout_s: float) -> dict:
 
     app = QApplication.instance() or QApplication([])
     settings = Settings.load(tmp / "settings.json")
-    settings.restorer = "classical"
+    settings.restorer = "unet" if workload == "onnx" else "classical"
     window = MainWindow(settings, Pools())
     window.resize(1400, 860)
     window.show()
@@ -245,12 +247,12 @@ def run_one(workload: str, timeout_s: float) -> dict:
     all_worst = [p["worst_stall_ms"] for p in per_print]
     return {"workload": workload, "prints": per_print, "window_startup_s": round(startup_s, 2),
             "worst_stall_ms": max(all_worst, default=float("nan")),
-            "completed": len(per_print) == len(samples)}
+            "completed": len(per_print) == len(samples), "tensorflow_imported": "tensorflow" in sys.modules}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workloads", nargs="+", default=["classical", "full"], choices=["classical", "full", "folder"])
+    p.add_argument("--workloads", nargs="+", default=["classical", "full"], choices=["classical", "full", "onnx", "folder"])
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "gui_stall.json"))
