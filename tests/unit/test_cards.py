@@ -120,22 +120,10 @@ def test_heat_map_of_a_texture_card_without_nominal_dpi_uses_the_scores_dpi(tmp_
     when neither the print nor the card's domain states one), not at an unknown dpi."""
     from fpstation.ml.classifiers import pad_explain, pad_predict
     from fpstation.ml.classifiers import patches as pt
-    from fpstation.ml.classifiers.patches import LinearModel
-    from fpstation.ml.registry import Registry, sha256_file
     from tests.unit.test_patches import _print
+    from tests.unit.test_texture_model import _install
 
-    rng = np.random.default_rng(0)
-    m = LinearModel()
-    m.mean, m.scale, m.w, m.b = np.zeros(350), np.ones(350), rng.normal(0, 0.1, 350), 0.0
-    d = tmp_path / "models"
-    d.mkdir()
-    m.save(d / "pad-tex.npz")
-    card = {"name": "pad-tex", "task": "pad", "version": "1", "file": "pad-tex.npz",
-            "sha256": sha256_file(d / "pad-tex.npz"), "architecture": "pad_texture_linear",
-            "input": {"shape": None, "dpi": 1000}, "threshold": {"value": 0.5},
-            "domain": {"size_px": {"height": [100, 1500], "width": [100, 1500]}}}  # no dpi.nominal
-    (d / "pad-tex.json").write_text(json.dumps(card))
-    reg = Registry(shipped_dir=d, user_dir=tmp_path / "user")
+    reg = _install(tmp_path, domain={"size_px": {"height": [100, 1500], "width": [100, 1500]}})  # no dpi.nominal
     seen: dict[str, list] = {"score": [], "heat": []}
     features, extract = pt.texture_features, pt.extract_patches
     monkeypatch.setattr(pt, "texture_features", lambda p, dpi, model_dpi=None, **k: (

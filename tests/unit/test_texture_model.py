@@ -14,7 +14,8 @@ from fpstation.ml.classifiers.patches import LinearModel
 from tests.unit.test_patches import _print
 
 
-def _install(tmp_path):
+def _install(tmp_path, **card_entries):
+    """A texture PAD model with random weights in a fresh registry; ``card_entries`` replace the card's."""
     from fpstation.ml.registry import Registry, sha256_file
 
     rng = np.random.default_rng(0)
@@ -29,7 +30,7 @@ def _install(tmp_path):
             "calibration": {"a": 1.0, "b": 0.0}, "threshold": {"value": 0.5}, "attack_types_seen": ["gelatine"],
             "domain": {"dpi": {"nominal": 1000, "min": 900, "max": 1100, "unknown": "assume"},
                        "size_px": {"height": [300, 1500], "width": [300, 1500]}}}
-    (d / "pad-tex.json").write_text(json.dumps(card))
+    (d / "pad-tex.json").write_text(json.dumps({**card, **card_entries}))
     return Registry(shipped_dir=d, user_dir=tmp_path / "user")
 
 
