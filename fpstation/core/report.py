@@ -192,7 +192,8 @@ def dpi_words(p: dict[str, Any]) -> str:
 def _model_line(r: dict[str, Any]) -> str:
     if not r.get("model_name"):
         return ""
-    v = f" v{r['model_version']}" if r.get("model_version") else ""
+    ver = str(r.get("model_version") or "")
+    v = f" v{ver}" if ver[:1].isdigit() else (f" {ver}" if ver else "")
     sha = f", weights SHA-256 {r['model_sha256']}" if r.get("model_sha256") else ""
     return f"{r['model_name']}{v}{sha}"
 
@@ -201,8 +202,10 @@ def _domain_words(card: dict[str, Any] | None, payload: dict[str, Any]) -> str:
     """The model's validated domain and whether this print is inside it, in words."""
     parts = []
     if payload.get("in_domain") is False:
+        # the reason may restate "outside what this model was validated on:": said once, not twice
+        reason = re.sub(r"^\s*outside (?:what|the domain)[^:]*:\s*", "", str(payload.get("domain_reason") or ""))
         parts.append("This print is OUTSIDE the domain the model was validated on"
-                     + (f": {payload.get('domain_reason')}" if payload.get("domain_reason") else "")
+                     + (f": {reason}" if reason else "")
                      + ". The result is reported as uncertain.")
     elif payload.get("in_domain") is True:
         parts.append("This print is within the domain the model was validated on.")

@@ -456,6 +456,7 @@ class DeskPanel(QWidget):
             self.score_label.setText(plain_message(row.get("error")) or "presentation-attack detection did not run")
         # a LIVE verdict says what it looked for and what it did not (from the model cards)
         self.coverage_label.setText(coverage_text(_pad_models_of(item, self.case.store)) if final == "LIVE" else "")
+        self.coverage_label.setVisible(bool(self.coverage_label.text()))  # no blank line under other verdicts
         self.models_label.setText(self._models_html(item))
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet(f"color:white; background:{colour}; padding:8px; border-radius:6px;")
