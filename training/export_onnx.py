@@ -7,11 +7,11 @@ Writes ``<weights stem>.onnx`` beside the weights and adds to the card::
     "onnx": {"file": ..., "sha256": ..., "opset": 17, "max_abs_diff_vs_keras": ..., "checked_inputs": [...],
              "size_bytes": ..., "command": "python training/export_onnx.py models/pad-socofing.json"}
 
-The graph exported is the one inference runs (:func:`fpstation.ml.onnx_export.inference_graph`: a
+The graph exported is the one inference runs (:func:`fpstation.ml.export.inference_graph`: a
 restorer rebuilt for any size, a face model cut at its ``embedding`` layer). Before writing, it is
 run in onnxruntime and compared with the Keras model on random inputs; the export is refused when
 any output differs by more than ``--tolerance``, or when the file would exceed ``--max-mb``.
-Needs TensorFlow/Keras and the ``onnx`` package (extra ``train``). See ADR 0090 and 0120.
+Needs TensorFlow/Keras and the ``onnx`` package (extra ``train``). See ADR 0090 and 0230.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def export(card_path: Path, tolerance: float, max_mb: float) -> int:
-    from fpstation.ml.onnx_export import ExportMismatchError, UnsupportedLayerError, export_checked
+    from fpstation.ml.export import ExportMismatchError, export_checked
+    from fpstation.ml.onnx_export import UnsupportedLayerError
     from fpstation.ml.registry import Registry
 
     card_path = card_path.resolve()

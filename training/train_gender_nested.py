@@ -202,6 +202,8 @@ def level_figures(z: np.ndarray, y: np.ndarray, groups: np.ndarray, fold: np.nda
         "auc": lambda r: auc(z[r][ok[r]], y[r][ok[r]]),
         "balanced_accuracy_decided": lambda r: ba(z[r][~abst[r]], y[r][~abst[r]]),
         "balanced_accuracy_abstentions_as_errors": lambda r: ba_abstain(z[r], y[r], abst[r]),
+        # no uncertain band (every estimate given as a lean), refusals by the domain check still wrong
+        "balanced_accuracy_refusals_as_errors": lambda r: ba_abstain(z[r], y[r], refused[r]),
     }
     allr = np.arange(len(y))
     for key, st in stats.items():
@@ -431,7 +433,8 @@ def _v2_card_figures(path: Path) -> dict | None:
     if not path.is_file():
         return None
     card = json.loads(path.read_text(encoding="utf-8"))
-    if str(card.get("version")) != "2" or "per_print_finger_known" not in card.get("metrics", {}):
+    if str(card.get("version")) != "2" or "superseded" in card.get("metrics", {}) \
+            or "per_print_finger_known" not in card.get("metrics", {}):
         return {"note": f"card version {card.get('version')}: v2's own figures not in it"}
     m = card["metrics"]
     return {"per_print_ba_finger_unknown": m["per_print"]["balanced_accuracy"]["value"],
@@ -728,7 +731,8 @@ def _plain(x):
 
 
 def _brief(level: dict) -> dict:
-    keys = ("balanced_accuracy", "auc", "balanced_accuracy_abstentions_as_errors", "balanced_accuracy_decided")
+    keys = ("balanced_accuracy", "auc", "balanced_accuracy_abstentions_as_errors", "balanced_accuracy_decided",
+            "balanced_accuracy_refusals_as_errors")
     return {k: level[k] for k in keys if k in level} | {
         k: level[k] for k in ("n", "n_female", "refused_fraction", "uncertain_fraction", "decided_fraction")}
 
@@ -812,9 +816,18 @@ def correct_v2_card(args, out: dict, final: dict) -> dict:
                                  "prints (mean calibrated logit, combined calibration)",
                        "superseded": "v2's first card stated 3x5-fold CV figures over all subjects (print 0.695, "
                                      "subject 0.78) with every choice made on the same folds (ADR 0111)",
-                       "source": "bench/results/classifiers/gender_nested_cv.json"}
+                       "source": "bench/results/classifiers/gender_nested_cv.json",
+                       "command": out["command"]}
+    card.setdefault("split", {})["rule"] = (
+        "weights: fitted on all 478 shared subjects with standard-size prints (training/train_gender_v2.py, no "
+        "split); figures: nested cross-validation by subject with a reserved slice (metrics.cv)")
     card["combined_calibration"] = final["combined_calibration"]
     card["confident_single"] = final["confident_single"]
+    # the bands that go with the combined calibration: chosen like every other choice, on the v2
+    # recipe's inner out-of-fold scores of the development subjects
+    card["uncertain_band"] = final["band"]
+    card["uncertain_band_combined"] = final["band_combined"]
+    card["bands_fitted_on"] = "the v2 recipe's inner out-of-fold scores of the development subjects (ADR 0111)"
     card["uncertainty"] = ("interval of a person's estimate: 5-95 % over the members and a bootstrap of the "
                            "person's prints (fpstation.core.gender_person); one print is weak evidence")
     path.write_text(json.dumps(_plain(card), indent=2), encoding="utf-8")

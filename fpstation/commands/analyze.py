@@ -1,8 +1,12 @@
-"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] ...``
+"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] [--subject NAME|auto] ...``
 
 Reads each file (every print of a NIST file), runs :func:`fpstation.core.pipeline.analyse` with
 the analysers from :func:`fpstation.ml.inference.default_analyzers`, prints one table row per
-print and, with ``--json``, writes every detail (``-`` = stdout instead of the table).
+print and, with ``--json``, writes every detail (``-`` = stdout instead of the table). With
+``--subject NAME`` the files are prints of one person: a line (and ``persons`` in the JSON) gives their
+combined gender estimate, the fingers used, its interval and how strong the evidence is
+(:mod:`fpstation.commands.person`); ``--subject auto`` gives one per person found (SOCOFing subject
+id, else the folder).
 
 A file that cannot be read becomes an error entry and the others go on; a step that fails (for
 example a model that is not installed) becomes an entry in that print's ``errors``.
@@ -183,8 +187,9 @@ def analyze_files(files: list[str], analyzers, debug: bool = False,
 
     entries: list[dict[str, Any]] = []
     all_read = True
-    skipped = [n for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
-                              ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is None]
+    from fpstation.core.steps import STEP_NAMES
+
+    skipped = [n for n in STEP_NAMES if analyzers.step(n) is None]
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -218,7 +223,7 @@ def analyze_files(files: list[str], analyzers, debug: bool = False,
 
 def run(args) -> int:
     from fpstation import __version__
-    from fpstation.core.pipeline import Analyzers
+    from fpstation.core.steps import STEPS
     from fpstation.ml.inference import default_analyzers
     from fpstation.settings import Settings
 
@@ -227,11 +232,8 @@ def run(args) -> int:
         settings.restorer = args.restorer
     base = default_analyzers(settings, restoration=not args.no_restore, pad_=not args.no_pad,
                              gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
-    analyzers = Analyzers(restore=_missing_module_guard("Restoration", base.restore),
-                          quality=_missing_module_guard("NFIQ 2", base.quality),
-                          pad=_missing_module_guard("Presentation-attack detection", base.pad),
-                          gender=_missing_module_guard("Gender estimation", base.gender),
-                          not_fingerprint=base.not_fingerprint)
+    titles = {s.name: s.title for s in STEPS}
+    analyzers = base.replace_steps(lambda name, fn: _missing_module_guard(titles[name], fn))
     debug = bool(getattr(args, "debug", False))
     subject = getattr(args, "subject", None)
     kept: list = []

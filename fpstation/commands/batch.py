@@ -4,7 +4,9 @@ Runs :func:`fpstation.core.batch.run_batch` — the same job the GUI's "Analyse 
 a text progress bar. Rows are written to ``--out`` as they come (CSV, or JSON with ``--json`` or a
 ``.json`` name): the same columns as the GUI table. With ``--case`` the results also go to that case
 store, and a re-run (even after the process was killed) resumes: prints already done are skipped
-and appear as ``skipped`` rows with their stored results.
+and appear as ``skipped`` rows with their stored results. With ``--persons`` the rows name their
+person (``person``: SOCOFing subject id, else the sub-folder) and the table ends with one ``person``
+row each: the prints' gender combined, the fingers used, its interval and the evidence.
 
 Exit code 0 even when some files were bad (they are rows with status ``bad file``); 2 when the run
 cannot proceed (missing folder, output or case not writable).

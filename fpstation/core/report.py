@@ -275,8 +275,11 @@ def analysis_words(a: dict[str, Any] | None, results: list[dict[str, Any]]) -> s
     where = ORIGIN_WORDS.get(a.get("origin") or "", a.get("origin") or "")
     dpi = dpi_words(a)
     rst = a.get("restorer") or "none asked for"
-    models = sorted({f"{r['model_name']} v{r['model_version']}" if r.get("model_version") else r["model_name"]
-                     for r in results if r.get("model_name")})
+    def named(r: dict[str, Any]) -> str:
+        v = str(r.get("model_version") or "")
+        return f"{r['model_name']} v{v}" if v[:1].isdigit() else f"{r['model_name']} {v}".strip()
+
+    models = sorted({named(r) for r in results if r.get("model_name")})
     return (f"Analysis #{a['id']}, made {a['created']} (UTC) in the {where}: resolution {dpi}; restorer {rst}; "
             f"models {', '.join(models) or 'none'}.")
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from fpstation.core.errors import CaseStoreError
 from fpstation.core.imageio import dpi_note
+from fpstation.core.steps import STEP_NAMES
 from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
 
 SCHEMA_VERSION = 3
@@ -47,8 +48,8 @@ SCHEMA_VERSION = 3
 #: schema 3 (analysis records): results belong to an ``analyses`` row (its inputs, dated); a case of
 #: version 1 or 2 is upgraded in place: each print's results become one analysis whose origin reads
 #: "recorded before analysis records" (its restorer and settings were not kept, so it is never reused)
-#: analysis steps in display order (names used by core.pipeline.analyse)
-STEPS = ("quality", "restoration", "pad", "gender")
+#: analysis steps in display order (the table: fpstation.core.steps)
+STEPS = STEP_NAMES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -763,9 +763,14 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
 
     def on_print(image: FingerprintImage) -> None:
         state["shown"] = image
+        # Ctrl-click changes the current print too: the selection's combined estimate stays shown
+        same = state.get("combined_for") and tuple(id(im) for im in _selected_prints(window)) == state["combined_for"]
+        keep = gender.combined if same else None
         pad.clear(image)
         gender.clear()
         update_group(image)
+        if keep is not None:
+            gender.show_combined(keep)
 
     def on_cleared() -> None:  # an unreadable file is selected: nothing of the last print stays
         state["shown"] = None
@@ -784,16 +789,35 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
             start_explain()
 
     def on_combine(images: list) -> None:
+        images = list(images)
         task = Task(combined_gender_job, images, window.settings.gender_model, gender.band(combined=True),
                     name="gender combined")
-        task.signals.result.connect(gender.show_combined)
+
+        def done(g: GenderResult) -> None:
+            if gender._group == images:  # else stale: the offered prints changed meanwhile
+                gender.show_combined(g)
+
+        task.signals.result.connect(done)
+        task.signals.error.connect(lambda exc: gender.combined_label.setText(f"No combined estimate: {exc}"))
         window.run_task("inference", task, f"Combining {len(images)} prints (gender)")
+
+    def on_selection() -> None:
+        """Two or more prints selected: the panel shows their combined estimate at once."""
+        update_group(state.get("shown"))
+        selected = _selected_prints(window)
+        key = tuple(id(im) for im in selected)
+        if len(selected) >= 2 and key != state.get("combined_for"):
+            state["combined_for"] = key
+            gender.combined_label.setText(f"Combining the {len(selected)} selected prints…")
+            on_combine(selected)
+        elif len(selected) < 2:
+            state["combined_for"] = None
 
     pad.explainToggled.connect(on_explain)
     gender.combineRequested.connect(on_combine)
     fl = getattr(window, "file_list", None)
     if fl is not None and hasattr(fl, "itemSelectionChanged"):
-        fl.itemSelectionChanged.connect(lambda: update_group(state.get("shown")))
+        fl.itemSelectionChanged.connect(on_selection)
     window.printShown.connect(on_print)
     if hasattr(window, "printCleared"):
         window.printCleared.connect(on_cleared)

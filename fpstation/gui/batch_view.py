@@ -393,6 +393,7 @@ class BatchPanel(QWidget):
         self._pending: list[dict[str, Any]] = []
         self._latest: tuple[int, int, float | None] | None = None
         self._case_gen = 0
+        self._notice = ""  # the "N of M prints not checked" notice this panel put up, while it is up
 
         self.case_label = QLabel("No case open")
         self.progress = QProgressBar()
@@ -475,6 +476,7 @@ class BatchPanel(QWidget):
             return None
         store = self.case.ensure()
         self._case_gen += 1  # drop the rows of a case listing still on its way
+        self._withdraw_notice()
         self.model.clear()
         self.model.set_root(str(Path(source)) if isinstance(source, str | Path) else common_root(list(source)))
         self._pending.clear()
@@ -542,11 +544,20 @@ class BatchPanel(QWidget):
                 "State the scanner's dpi (File → Analyse Folder…, Resolution) and analyse again.")
 
     def _notify_not_checked(self) -> None:
-        """Say once, with a count, that prints went unchecked for want of a dpi (not once per print)."""
+        """Say once, with a count, that prints went unchecked for want of a dpi (not once per print);
+        a notice about an earlier batch never stays up beside a batch that checked everything."""
+        self._withdraw_notice()
         text = self.not_checked_notice()
         if text:
             self.summary_label.setText(self.summary_label.text() + "\n" + text.split(":")[0] + ".")
             self.window.notifications.notify(text, "warning")
+            self._notice = text
+
+    def _withdraw_notice(self) -> None:
+        bar = getattr(self.window, "notifications", None)
+        if self._notice and bar is not None and bar.text().startswith(self._notice):
+            bar.dismiss()
+        self._notice = ""
 
     def _on_finished(self) -> None:
         self.flush()

@@ -330,6 +330,8 @@ class CaseController(QObject):
             lab = info.values.get("Analysis")
             if lab is not None and "in case" not in lab.text():  # the screen says which record it is
                 lab.setText(f"{lab.text()} · in case “{store.name}” as analysis #{aid}")
+                if hasattr(info, "_fit_height"):
+                    info._fit_height()  # the longer line must not be clipped
         self.analysisRecorded.emit(pid, aid)
         return pid, aid
 

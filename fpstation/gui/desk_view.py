@@ -71,9 +71,10 @@ def final_verdict(row: dict[str, Any]) -> tuple[str, str]:
     return model, "model"
 
 
-def recent_text(row: dict[str, Any], when: str) -> str:
-    """One line of the Recent list: the final state first, the model's verdict beside it."""
-    name = Path(row.get("path") or "").name
+def recent_text(row: dict[str, Any], when: str, name: str = "") -> str:
+    """One line of the Recent list: the final state first, the model's verdict beside it. ``name``:
+    how the file is called (its path relative to the watched folder; default its file name)."""
+    name = name or Path(row.get("path") or "").name
     if row.get("status") == "bad file":
         return f"{when}  BAD FILE  {name}"
     model = row.get("pad_verdict") or "no verdict"
@@ -357,7 +358,7 @@ class DeskPanel(QWidget):
             self._items.append(it)
             row = it.row
             it.arrived = f"{datetime.now():%H:%M:%S}"
-            li = QListWidgetItem(recent_text(row, it.arrived))
+            li = QListWidgetItem(recent_text(row, it.arrived, self._relative(row.get("path") or "")))
             li.setToolTip(row.get("error") or row.get("path") or "")
             self.recent.insertItem(0, li)
         while self.recent.count() > RECENT:
@@ -539,7 +540,7 @@ class DeskPanel(QWidget):
             r = len(self._items) - 1 - self._items.index(it)
             li = self.recent.item(r)
             if li is not None:
-                li.setText(recent_text(it.row, getattr(it, "arrived", "")))
+                li.setText(recent_text(it.row, getattr(it, "arrived", ""), self._relative(it.row.get("path") or "")))
         self.note_edit.clear()
         return d
 

@@ -77,6 +77,8 @@ class FileList(QListWidget):
         #: folders opened: a row shows its path relative to the deepest one holding it, so equal
         #: names in different folders (Live/010_1_0.png, Fake/Gelatine/010_1_0.png) can be told apart
         self._roots: list[str] = []
+        #: relative names given by the loader (a file reached through a symlink resolves elsewhere)
+        self._names: dict[str, str] = {}
         self.currentItemChanged.connect(self._on_current)
 
     # ------------------------------------------------------------------ names
@@ -87,8 +89,15 @@ class FileList(QListWidget):
             self._roots.append(root)
             self._roots.sort(key=len, reverse=True)
 
+    def set_names(self, names: dict[str, str]) -> None:
+        """Relative names of files, by path, as the folder listing saw them."""
+        self._names.update({_norm(k): v for k, v in names.items()})
+
     def display_name(self, path: str | Path) -> str:
         """The path relative to the opened folder that holds it, else the file name."""
+        known = self._names.get(_norm(str(path)))
+        if known:
+            return known
         p = Path(_norm(str(path)))
         for root in self._roots:
             try:

@@ -113,6 +113,7 @@ def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], Non
     progress = throttled(progress, 0.1)
     _background_priority()
     files: list[str] = []
+    names: dict[str, str] = {}  # resolved path -> path relative to the folder opened (symlinks too)
     for p in paths:
         cancel.raise_if_cancelled()
         if Path(p).is_dir():
@@ -120,9 +121,15 @@ def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], Non
             for f in imageio.iter_image_files(p, recursive=True):
                 cancel.raise_if_cancelled()
                 files.append(str(f))
+                try:
+                    names[_resolved(str(f))] = Path(f).relative_to(p).as_posix()
+                except ValueError:
+                    pass
         else:
             files.append(str(p))
     files = [_resolved(f) for f in files]
+    if names:
+        partial(("names", names))
     for i in range(0, len(files), LIST_CHUNK_FILES):
         partial(("files", files[i:i + LIST_CHUNK_FILES]))
     if not files:
@@ -811,6 +818,9 @@ class MainWindow(QMainWindow):
     def _on_load_partial(self, item: object) -> None:
         """Queue a chunk from :func:`load_files_job`; rows are added by :meth:`_drain_feed`."""
         kind = item[0]  # type: ignore[index]
+        if kind == "names":  # before any row of them: rows show these relative names
+            self.file_list.set_names(item[1])  # type: ignore[index]
+            return
         if kind == "files":
             files = item[1]  # type: ignore[index]
             if not files:

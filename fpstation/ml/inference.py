@@ -146,11 +146,14 @@ class ClusterSetup:
 
         self.settings = settings or Settings()
         # NFIQ 2 (quality) needs no model card: nbis-py's NIST code, the same version on every node
+        from fpstation.core.steps import STEP_NAMES
+
         self.flags = {"restoration": restoration, "pad_": pad_, "gender_": gender_, "quality": quality}
-        self.steps = frozenset(s for s, on in (("restoration", restoration), ("pad", pad_),
-                                               ("gender", gender_)) if on)
+        on = {"quality": quality, "restoration": restoration, "pad": pad_, "gender": gender_}
         #: every step a print must hold to count as done on a re-run (as core.batch.requested_steps)
-        self.requested = self.steps | ({"quality"} if quality else set())
+        self.requested = frozenset(n for n in STEP_NAMES if on[n])
+        #: the steps that run a model (their cards are checked on every worker)
+        self.steps = self.requested & frozenset(_STEP_TASK)
         cards = _selected_cards(self.settings, self.steps, registry)
         if pad_:  # pad_all runs every shipped PAD model beside the selected one: verify them all
             from fpstation.ml.classifiers import pad_model_keys

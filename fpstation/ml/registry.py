@@ -26,7 +26,6 @@ User models are versioned: ``<user models dir>/<name>/v<N>/`` each holding a car
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -37,19 +36,12 @@ from typing import Any
 
 from fpstation import paths
 from fpstation.core.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+from fpstation.core.hashing import sha256_file
 from fpstation.ml.cards import CardError, ModelCard, parse_card
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ModelCard", "Registry", "cards_by_name", "get_registry", "sha256_file"]
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_card(card_path: Path, shipped: bool) -> ModelCard | None:

@@ -282,7 +282,7 @@ def _export_onnx(task_name: str, card: dict[str, Any], checkpoint: Path, out: Pa
     """
     import keras
 
-    from fpstation.ml.onnx_export import export_checked
+    from fpstation.ml.export import export_checked
 
     try:
         model = keras.models.load_model(checkpoint, compile=False, safe_mode=False)

@@ -112,11 +112,10 @@ def window(qtbot, sync_pools, tmp_path):
     return w, gender
 
 
-def test_selecting_prints_offers_to_combine_them(window):
+def test_selecting_prints_offers_to_combine_them(window, combined_calls):
     w, gender = window
     w.printShown.emit(w.file_list._images[0])
-    w.file_list.selected = [w.file_list._images[0], w.file_list._images[3]]
-    w.file_list.itemSelectionChanged.emit()
+    _select(w, 0, 3)
     assert gender.combine_button.text() == "Combine the 2 selected prints as one person"
 
 
@@ -126,19 +125,57 @@ def test_prints_of_one_folder_are_offered_together(window):
     assert gender.combine_button.text() == "Combine the 3 loaded prints in folder /case/suspect"
 
 
-def test_combining_a_selection_runs_on_exactly_those_prints(window, monkeypatch):
+@pytest.fixture
+def combined_calls(monkeypatch):
     import fpstation.ml.classifiers as clf
 
-    w, gender = window
-    seen = {}
+    calls = []
 
     def fake_combined(images, key="", band=0.1):
-        seen["images"] = list(images)
-        return GenderResult(0.7, "female", n_prints=len(images), evidence=f"{len(images)} fingers combined")
+        calls.append(list(images))
+        return GenderResult(0.7, "female", n_prints=len(images), interval=(0.6, 0.8),
+                            evidence=f"{len(images)} fingers combined")
 
     monkeypatch.setattr(clf, "gender_combined", fake_combined)
-    w.printShown.emit(w.file_list._images[0])
-    w.file_list.selected = [w.file_list._images[1], w.file_list._images[3]]
+    return calls
+
+
+def _select(w, *idx):
+    w.file_list.selected = [w.file_list._images[i] for i in idx]
     w.file_list.itemSelectionChanged.emit()
+
+
+def test_selecting_prints_shows_their_combined_estimate(window, combined_calls):
+    w, gender = window
+    w.printShown.emit(w.file_list._images[0])
+    _select(w, 1, 3)
+    assert combined_calls == [[w.file_list._images[1], w.file_list._images[3]]]
+
+
+def test_selection_estimate_names_fingers_and_interval(window, combined_calls):
+    w, gender = window
+    w.printShown.emit(w.file_list._images[0])
+    _select(w, 1, 3)
+    t = gender.combined_label.text()
+    assert "Combined over 2 prints" in t and "interval 60–80 %" in t and "2 fingers combined" in t
+
+
+def test_showing_a_selected_print_keeps_the_selection_estimate(window, combined_calls):
+    w, gender = window
+    _select(w, 1, 3)
+    w.printShown.emit(w.file_list._images[3])  # Ctrl-click made it the current print
+    assert "Combined over 2 prints" in gender.combined_label.text()
+
+
+def test_the_same_selection_is_not_combined_twice(window, combined_calls):
+    w, gender = window
+    _select(w, 1, 3)
+    w.file_list.itemSelectionChanged.emit()
+    assert len(combined_calls) == 1
+
+
+def test_combine_button_runs_on_exactly_the_selected_prints(window, combined_calls):
+    w, gender = window
+    _select(w, 1, 3)
     gender.combine_button.click()
-    assert seen["images"] == [w.file_list._images[1], w.file_list._images[3]]
+    assert combined_calls[-1] == [w.file_list._images[1], w.file_list._images[3]]

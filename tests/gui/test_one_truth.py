@@ -146,12 +146,17 @@ def test_not_checked_prints_are_counted_once(window, qtbot, tmp_path):
     for i in range(3):
         _no_dpi_png(folder / f"nodpi_{i}.png", seed=i)
     good_files(folder, 1, start_seed=9)  # 500 dpi in the file
+    window.show()
+    qtbot.waitExposed(window)
     _batch(window, qtbot, folder)
     notices = [n.text for n in window.notifications.notices]
     assert [t for t in notices if "not checked" in t] == [
         "3 of 4 prints not checked for presentation attacks: their resolution is unknown. "
         "State the scanner's dpi (File → Analyse Folder…, Resolution) and analyse again."]
     assert "--dpi" not in " ".join(notices)
+    assert window.notifications.text().startswith("3 of 4 prints not checked")
+    _batch(window, qtbot, folder, dpi=1000)  # stated now: every print checked, the old notice goes
+    assert window.notifications.text() == ""
 
 
 def test_desk_dpi_change_while_watching_applies_to_the_next_print(window, qtbot, tmp_path):
@@ -168,6 +173,7 @@ def test_desk_dpi_change_while_watching_applies_to_the_next_print(window, qtbot,
     _no_dpi_png(scanner / "second.png", seed=2)
     qtbot.waitUntil(lambda: desk.current is not None and "second" in desk.current.row["path"], timeout=20000)
     assert desk.current.row["dpi"] == 1000 and desk.current.row["dpi_source"] == "stated"
+    assert desk.recent.item(0).text().endswith("second.png")
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
 
@@ -222,7 +228,8 @@ def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot, tmp_path):
             assert panel.verdict_label.width() <= dock.width()
             assert _fits(panel.verdict_label), (name, text, panel.verdict_label.font().pointSize())
         buttons = ([pad.confirm_button, pad.live_button, pad.attack_button, pad.reset_button] if panel is pad
-                   else [desk.stop_button, desk.confirm_button, desk.override_button])
+                   else [desk.stop_button, desk.confirm_button, desk.override_button,
+                         *[b for b in [getattr(desk, "new_tx_button", None)] if b is not None]])
         for b in buttons:
             assert _button_whole(b), (name, b.text(), b.width())
         if panel is desk:  # a real print, LIVE, with what it was checked for
@@ -373,3 +380,18 @@ def test_opening_a_batch_row_shows_the_print_at_the_rows_dpi(window, qtbot, tmp_
                     timeout=10000)
     assert window.current_print().dpi_source == "stated"
     assert window.file_list.count() == 1 and window.file_list.images()[0].dpi == 1000
+
+
+def test_file_list_names_files_reached_through_symlinks_relative_to_the_folder(window, qtbot, tmp_path):
+    real = tmp_path / "store"
+    a = _no_dpi_png(real / "x" / "010_1_0.png", seed=1)
+    b = _no_dpi_png(real / "y" / "010_1_0.png", seed=2)
+    opened = tmp_path / "livdet"
+    (opened / "Live").mkdir(parents=True)
+    (opened / "Fake" / "Gelatine").mkdir(parents=True)
+    (opened / "Live" / "010_1_0.png").symlink_to(a)
+    (opened / "Fake" / "Gelatine" / "010_1_0.png").symlink_to(b)
+    window.open_paths([str(opened)])
+    qtbot.waitUntil(lambda: window.file_list.count() == 2 and not window.loading(), timeout=10000)
+    texts = sorted(window.file_list.item(i).text().split("\n")[0] for i in range(2))
+    assert texts == ["Fake/Gelatine/010_1_0.png", "Live/010_1_0.png"]

@@ -21,7 +21,9 @@ def soco(tmp_path_factory):
 @pytest.fixture(scope="module")
 def models(soco, tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
-    install_feature_gender_model(d, soco)
+    # its own name: the registry caches loaded models by name, and other test modules fit
+    # "gender-features-tiny" on other prints in the same process
+    install_feature_gender_model(d, soco, name="gender-features-person")
     return d
 
 

@@ -19,6 +19,11 @@ valleys. On the SOCOFing images (a whole finger downscaled to about 96×103 px, 
   finger position or a SOCOFing name. Thumbs are larger and coarser than little fingers in both
   sexes; knowing the finger removes that offset. Unknown = NaN, which the model fills with the
   training mean: the estimate averaged over fingers.
+- ``literature``: the forensic literature's own measurements at the print's physical scale
+  (:data:`SOCOFING_PX_PER_MM`): ridge density in ridges per mm counted across the ridges in 5 mm
+  windows (distal, left and right of the centre; their spread over a grid of windows) and the
+  ridge-to-valley thickness ratio with the ridge and valley widths in mm. Placed after ``finger`` so
+  that older models' column indices stay valid.
 
 :class:`FeatureModel` is a standardiser + an ensemble of logistic regressions (one per
 cross-validation fold) + Platt calibration fitted out-of-fold; it is stored as a ``.npz`` beside its
