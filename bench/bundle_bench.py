@@ -10,6 +10,9 @@ Measures the BUILT artifact (dist/fpstation by default):
   (``posix_fadvise(DONTNEED)``; system libraries stay cached); *warm*: straight after a run.
 * ``tensorflow_at_startup``  whether ``tensorflow`` was in ``sys.modules`` when the window showed
 * ``cli_version_s``  ``fpstation-cli --version`` (the CLI's own start-up), cold and warm
+* ``cli_analyze_s``  ``fpstation-cli analyze <bundled sample>`` (start-up, every model loaded, one
+  print analysed: restoration, NFIQ 2, both PAD models, gender), cold and warm
+* ``load_average``   ``os.getloadavg()`` before and after (the machine is shared)
 
 Results are stored per variant (``--variant``; default ``default``) so a build without the size
 exclusions (``FPSTATION_BUNDLE_EXCLUDES=0``) or a one-file build can be compared in the same file.
@@ -142,6 +145,13 @@ def cli_version(exe: Path, home: Path) -> float:
     return time.perf_counter() - t0
 
 
+def cli_analyze(exe: Path, sample: Path, home: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([str(exe), "analyze", str(sample)], cwd=tempfile.gettempdir(), env=clean_env(home),
+                   capture_output=True, check=True, timeout=600)
+    return time.perf_counter() - t0
+
+
 def summary(values: list[float]) -> dict:
     return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
             "runs": [round(v, 3) for v in values]}
@@ -164,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         env_extra["FPSTATION_BUNDLE_ONEFILE"] = "1"
     dist = args.dist.resolve()
     bundle = dist / __app_name__
-    res: dict = {"variant": args.variant, "build_env": env_extra, "bundle": str(bundle)}
+    res: dict = {"variant": args.variant, "build_env": env_extra, "bundle": str(bundle),
+                 "command": "python bench/bundle_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                 "load_average": {"before": [round(v, 2) for v in os.getloadavg()]}}
     if args.build:
         res["build_s"] = round(build(dist, env_extra), 1)
     gui = bundle if args.onefile else bundle / __app_name__
@@ -208,9 +220,16 @@ def main(argv: list[str] | None = None) -> int:
                 c = cli_version(cli, home)
                 w = [cli_version(cli, home) for _ in range(args.runs)]
                 res["cli_version_s"] = {"cold": round(c, 3), "warm": summary(w)}
+                sample = next(iter(sorted((internal / "resources" / "samples").glob("*.png"))), None)
+                if sample is not None:
+                    evict(bundle)
+                    c = cli_analyze(cli, sample, home)
+                    w = [cli_analyze(cli, sample, home) for _ in range(args.runs)]
+                    res["cli_analyze_s"] = {"cold": round(c, 3), "warm": summary(w), "sample": sample.name}
         finally:
             shutil.rmtree(home, ignore_errors=True)
 
+    res["load_average"]["after"] = [round(v, 2) for v in os.getloadavg()]
     res.update({
         "version": __version__,
         "measured": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -11,7 +11,15 @@ bytes, print by print.
 This machine has 2 cores shared with other jobs, so 2 workers is as far as it goes here; the
 figures say what 1 → 2 workers gives under that load, not what a cluster gives.
 
+``--simulate S`` measures the engine itself on a simulated cluster instead: Ray gets 8 logical CPUs,
+and each extraction is NIST mindtct (~0.03 CPU-s) plus S seconds of waiting, standing for a node of
+its own; 1, 2, 4 and 8 workers with ``--per-worker`` prints each (weak scaling, so every run lasts
+about as long); scaling = steady rate with n / (n × rate with 1)
+(-> bench/results/enroll_ray_simulated.json).
+
     flock /tmp/fpstation-heavy.lock nice -n 5 .venv/bin/python bench/enroll_ray_bench.py
+    .venv/bin/python bench/enroll_ray_bench.py --simulate 0.5 --data ../shared/data/fvc*/images \
+        --out bench/results/enroll_ray_simulated.json
 """
 
 from __future__ import annotations
@@ -40,6 +48,44 @@ def content(db: Path) -> list[tuple]:
         con.close()
 
 
+class SlowExtract:
+    """mindtct plus a fixed wait: one worker stands for one node of a simulated cluster."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def __call__(self, image, extractor):
+        from fpstation.core.matching import extract
+
+        time.sleep(self.delay)
+        return extract(image, "mindtct")
+
+
+def simulate(files: list[Path], delay: float, per_worker: int, res: dict, tmp: Path) -> None:
+    import ray
+
+    from fpstation.core.matching.enrolment import enroll_ray
+    from fpstation.core.store import CaseStore
+
+    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, logging_level="error",
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})
+    try:
+        for n in (1, 2, 4, 8):
+            load0 = os.getloadavg()
+            with CaseStore(tmp / f"sim{n}.db") as st:
+                rep = enroll_ray(st, files[:n * per_worker], "mindtct", dpi=500, workers=n, files_per_task=2,
+                                 extract=SlowExtract(delay))
+            setup = float(rep.extra.get("setup_s", 0.0))
+            res["runs"][f"ray_w{n}"] = {"enrolled": rep.enrolled, "seconds": rep.seconds, "setup_s": setup,
+                                        "steady_prints_per_s": rep.enrolled / max(rep.seconds - setup, 1e-9),
+                                        "load_before": load0, "load_after": os.getloadavg()}
+            print(time.strftime("%H:%M:%S"), n, json.dumps(res["runs"][f"ray_w{n}"]), flush=True)
+    finally:
+        ray.shutdown()
+    r1 = res["runs"]["ray_w1"]["steady_prints_per_s"]
+    res["scaling_vs_linear"] = {str(n): res["runs"][f"ray_w{n}"]["steady_prints_per_s"] / (n * r1) for n in (2, 4, 8)}
+
+
 def main(argv: list[str] | None = None) -> int:
     import ray
 
@@ -48,14 +94,29 @@ def main(argv: list[str] | None = None) -> int:
     from fpstation.core.store import CaseStore
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data/fvc2004-db2b/images"))
+    ap.add_argument("--data", type=Path, nargs="+", default=[Path("/work/shared/data/fvc2004-db2b/images")])
+    ap.add_argument("--per-worker", type=int, default=40, help="--simulate: prints per worker")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "enroll_ray.json")
+    ap.add_argument("--simulate", type=float, default=None, metavar="S",
+                    help="simulated cluster: mindtct + S seconds of waiting per print, 1/2/4/8 workers")
     args = ap.parse_args(argv)
-    files = sorted(iter_image_files(args.data, recursive=True))
+    files = [f for d in args.data for f in sorted(iter_image_files(d, recursive=True))]
     res: dict = {"command": "python bench/enroll_ray_bench.py " + " ".join(argv or sys.argv[1:]),
                  "machine": {"cpu": platform.machine(), "cores_visible": os.cpu_count()},
-                 "data": str(args.data), "n_files": len(files), "runs": {}}
+                 "data": [str(d) for d in args.data], "n_files": len(files), "runs": {}}
     tmp = Path(tempfile.mkdtemp(prefix="h27-ray-"))
+    if args.simulate is not None:
+        res["simulated_wait_s"] = args.simulate
+        try:
+            res["per_worker"] = args.per_worker
+            simulate(files, args.simulate, args.per_worker, res, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        res["target_scaling"] = 0.8
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=2), encoding="utf-8")
+        print("scaling", res["scaling_vs_linear"])
+        return 0
     t = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})

@@ -1,8 +1,12 @@
-"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] ...``
+"""``fpstation analyze FILE... [--json OUT] [--restorer unet|autoencoder|classical] [--no-restore] [--no-quality] [--subject NAME|auto] ...``
 
 Reads each file (every print of a NIST file), runs :func:`fpstation.core.pipeline.analyse` with
 the analysers from :func:`fpstation.ml.inference.default_analyzers`, prints one table row per
-print and, with ``--json``, writes every detail (``-`` = stdout instead of the table).
+print and, with ``--json``, writes every detail (``-`` = stdout instead of the table). With
+``--subject NAME`` the files are prints of one person: a line (and ``persons`` in the JSON) gives their
+combined gender estimate, the fingers used, its interval and how strong the evidence is
+(:mod:`fpstation.commands.person`); ``--subject auto`` gives one per person found (SOCOFing subject
+id, else the folder).
 
 A file that cannot be read becomes an error entry and the others go on; a step that fails (for
 example a model that is not installed) becomes an entry in that print's ``errors``.
@@ -35,6 +39,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
     p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
+    p.add_argument("--subject", metavar="NAME",
+                   help="the files are prints of one person NAME: add their combined gender estimate (one row); "
+                        "'auto' = one row per person found (SOCOFing subject id, else the folder)")
     from fpstation.commands import add_dpi_argument
 
     add_dpi_argument(p)
@@ -170,17 +177,19 @@ def format_table(entries: list[dict[str, Any]]) -> str:
 
 def analyze_files(files: list[str], analyzers, debug: bool = False,
                   log: Callable[[str], None] | None = None, dpi: float | None = None,
-                  ) -> tuple[list[dict[str, Any]], bool]:
+                  keep: list | None = None) -> tuple[list[dict[str, Any]], bool]:
     """Read and analyse every file; returns (entries, all files were read). ``dpi`` = the
-    resolution stated by the user (replaces the files' own; recorded as stated)."""
+    resolution stated by the user (replaces the files' own; recorded as stated). ``keep``: a list
+    that receives (path, image) of every print read."""
     from fpstation.core.errors import FpError
     from fpstation.core.imageio import read_prints
     from fpstation.core.pipeline import analyse
 
     entries: list[dict[str, Any]] = []
     all_read = True
-    skipped = [n for n, f in (("quality", analyzers.quality), ("restoration", analyzers.restore),
-                              ("pad", analyzers.pad), ("gender", analyzers.gender)) if f is None]
+    from fpstation.core.steps import STEP_NAMES
+
+    skipped = [n for n in STEP_NAMES if analyzers.step(n) is None]
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -205,6 +214,8 @@ def analyze_files(files: list[str], analyzers, debug: bool = False,
         load_s = (time.perf_counter() - t0) / len(prints)
         for image in prints:
             image = image.with_stated_dpi(dpi)
+            if keep is not None:
+                keep.append((path, image))
             result = analyse(image, analyzers)
             entries.append(_print_entry(path, image, result, load_s, skipped))
     return entries, all_read
@@ -212,7 +223,7 @@ def analyze_files(files: list[str], analyzers, debug: bool = False,
 
 def run(args) -> int:
     from fpstation import __version__
-    from fpstation.core.pipeline import Analyzers
+    from fpstation.core.steps import STEPS
     from fpstation.ml.inference import default_analyzers
     from fpstation.settings import Settings
 
@@ -221,24 +232,31 @@ def run(args) -> int:
         settings.restorer = args.restorer
     base = default_analyzers(settings, restoration=not args.no_restore, pad_=not args.no_pad,
                              gender_=not args.no_gender, quality=not getattr(args, "no_quality", False))
-    analyzers = Analyzers(restore=_missing_module_guard("Restoration", base.restore),
-                          quality=_missing_module_guard("NFIQ 2", base.quality),
-                          pad=_missing_module_guard("Presentation-attack detection", base.pad),
-                          gender=_missing_module_guard("Gender estimation", base.gender),
-                          not_fingerprint=base.not_fingerprint)
+    titles = {s.name: s.title for s in STEPS}
+    analyzers = base.replace_steps(lambda name, fn: _missing_module_guard(titles[name], fn))
     debug = bool(getattr(args, "debug", False))
+    subject = getattr(args, "subject", None)
+    kept: list = []
     entries, all_read = analyze_files(list(args.files), analyzers, debug=debug,
-                                      log=lambda m: print(m, file=sys.stderr), dpi=getattr(args, "dpi", None))
+                                      log=lambda m: print(m, file=sys.stderr), dpi=getattr(args, "dpi", None),
+                                      keep=kept if subject else None)
+    persons = _persons(subject, kept, settings.gender_model, args.no_gender)
     doc = {"fpstation": __version__, "created": datetime.now(UTC).isoformat(timespec="seconds"),
            "options": {"restorer": None if args.no_restore else settings.restorer,
                        "restore": not args.no_restore, "pad": not args.no_pad, "gender": not args.no_gender,
                        "dpi_stated": getattr(args, "dpi", None)},
            "results": entries}
+    if subject:
+        doc["persons"] = persons
     if args.json == "-":
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(format_table(entries))
+        if subject:
+            from fpstation.commands.person import format_person
+
+            print("\n" + "\n".join(format_person(e) for e in persons))
         if args.json:
             from fpstation.core.errors import FpError
 
@@ -249,3 +267,27 @@ def run(args) -> int:
             except OSError as exc:
                 raise FpError(f"The JSON output “{out}” cannot be written: {exc.strerror or exc}.") from exc
     return 0 if all_read else 2
+
+
+def _persons(subject: str | None, kept: list, model_key: str, no_gender: bool) -> list[dict[str, Any]]:
+    """Per-person gender entries: every print under ``subject``, or grouped by person ('auto')."""
+    if not subject:
+        return []
+    from fpstation.commands.person import person_entry
+    from fpstation.core.errors import FpError
+    from fpstation.core.gender_person import person_key
+
+    groups: dict[str, list] = {}
+    for path, image in kept:
+        name = person_key(path) if subject == "auto" else subject
+        groups.setdefault(name, []).append(image)
+    out = []
+    for name, images in groups.items():
+        if no_gender:
+            out.append({"person": name, "prints": len(images), "error": "gender estimation was skipped (--no-gender)"})
+            continue
+        try:
+            out.append(person_entry(name, images, model_key))
+        except FpError as exc:
+            out.append({"person": name, "prints": len(images), "error": exc.user_message})
+    return out

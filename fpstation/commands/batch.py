@@ -4,7 +4,9 @@ Runs :func:`fpstation.core.batch.run_batch` — the same job the GUI's "Analyse 
 a text progress bar. Rows are written to ``--out`` as they come (CSV, or JSON with ``--json`` or a
 ``.json`` name): the same columns as the GUI table. With ``--case`` the results also go to that case
 store, and a re-run (even after the process was killed) resumes: prints already done are skipped
-and appear as ``skipped`` rows with their stored results.
+and appear as ``skipped`` rows with their stored results. With ``--persons`` the rows name their
+person (``person``: SOCOFing subject id, else the sub-folder) and the table ends with one ``person``
+row each: the prints' gender combined, the fingers used, its interval and the evidence.
 
 Exit code 0 even when some files were bad (they are rows with status ``bad file``); 2 when the run
 cannot proceed (missing folder, output or case not writable).
@@ -35,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-pad", action="store_true", help="skip presentation-attack detection")
     p.add_argument("--no-gender", action="store_true", help="skip gender estimation")
     p.add_argument("--no-quality", action="store_true", help="skip NFIQ 2")
+    p.add_argument("--persons", action="store_true",
+                   help="add a 'person' column and, after the print rows, one gender row per person (SOCOFing "
+                        "subject id, else the sub-folder) combining that person's prints")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from fpstation.commands import add_dpi_argument
 
@@ -55,11 +60,21 @@ def add_parser(sub) -> None:
 class RowWriter:
     """Streams rows to CSV or JSON as they arrive (nothing accumulates in memory)."""
 
-    def __init__(self, target: str | None, as_json: bool) -> None:
+    def __init__(self, target: str | None, as_json: bool, person_root: str | Path | None = None) -> None:
+        """``person_root``: the batch folder; print rows then name their person (``person`` column,
+        :func:`fpstation.core.gender_person.person_key`) and :func:`person_rows` can follow."""
         from fpstation.core.errors import FpError
         from fpstation.core.store import ROW_COLUMNS
 
-        self.columns = ROW_COLUMNS
+        self.columns = list(ROW_COLUMNS)
+        self.person_root = None if person_root is None else str(person_root)
+        if self.person_root is not None:
+            from fpstation.commands.person import PERSON_COLUMNS
+
+            self.columns += PERSON_COLUMNS
+        #: person -> [(calibrated P(female) or None when outside the domain, gender model)] of the
+        #: prints that got a gender result
+        self.gendered: dict[str, list[tuple[float | None, str]]] = {}
         self.as_json = as_json
         self.n = 0
         if target in (None, "-"):
@@ -78,6 +93,19 @@ class RowWriter:
 
     def __call__(self, item) -> None:
         row = {k: item.row.get(k) for k in self.columns}
+        if self.person_root is not None and row.get("status") != "bad file" and row.get("path"):
+            from fpstation.core.gender_person import person_key
+
+            row["person"] = person_key(row["path"], self.person_root)
+            if row.get("gender"):
+                p = row.get("p_female")
+                self.gendered.setdefault(row["person"], []).append(
+                    (None if p in (None, "") else float(p), str(row.get("gender_model") or "")))
+        self.write(row)
+
+    def write(self, row: dict) -> None:
+        """One row (missing columns empty)."""
+        row = {k: row.get(k) for k in self.columns}
         if self.as_json:
             self.fh.write(("," if self.n else "") + "\n  " + json.dumps(row))
         else:
@@ -165,7 +193,8 @@ def run(args) -> int:
     if case is None:
         tmpdir = tempfile.mkdtemp(prefix="fpstation-batch-")
         case = Path(tmpdir) / "case.db"
-    writer = RowWriter(args.out, as_json)
+    persons = bool(getattr(args, "persons", False)) and not args.no_gender
+    writer = RowWriter(args.out, as_json, person_root=args.folder if persons else None)
     bar = TextProgress(enabled=False if args.quiet else None)
     if args.quiet:
         bar.stream = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the run
@@ -182,6 +211,8 @@ def run(args) -> int:
             else:
                 s = run_batch(args.folder, store, analyzers, progress, partial=writer,
                               extensions=args.ext, recursive=not args.no_recursive, inputs=inputs)
+        if persons:
+            person_rows(writer)
     finally:
         writer.close()
         if tmpdir:
@@ -197,3 +228,39 @@ def run(args) -> int:
         print(f"Ray: {x.get('workers')} workers at {x.get('ray_address')}, files sent as {x.get('transport')}, "
               f"start-up {x.get('setup_s', 0):.1f} s", file=out)
     return 0
+
+
+def _gender_card(model_text: str) -> dict:
+    """The card data of the gender model named in the rows ("name vX"), or {} when it is not installed
+    (the combination then uses no combined calibration and the default band)."""
+    try:
+        from fpstation.ml.registry import get_registry
+
+        cards = get_registry().cards("gender")
+    except Exception:  # noqa: BLE001 - no registry: combine without the card's extras
+        return {}
+    for c in cards:
+        if f"{c.name} v{c.version}" == model_text or c.name == model_text:
+            return dict(c.data)
+    return {}
+
+
+def person_rows(writer: RowWriter) -> int:
+    """Append one row per person to ``writer``: the prints' calibrated P(female) from their rows,
+    combined by :func:`fpstation.core.gender_person.combine_person` (prints outside the model's
+    domain are counted, not combined). Returns the number of person rows."""
+    from fpstation.commands.person import person_entry_from_probabilities, person_row
+
+    cards: dict[str, dict] = {}
+    for person, prints in sorted(writer.gendered.items()):
+        models = sorted({m for _, m in prints if m})
+        model = models[0] if models else ""
+        if len(models) > 1:
+            writer.write(person_row({"person": person, "error": "prints scored by different gender models: "
+                                                                + ", ".join(models)}))
+            continue
+        if model not in cards:
+            cards[model] = _gender_card(model)
+        writer.write(person_row(person_entry_from_probabilities(person, [p for p, _ in prints], cards[model],
+                                                                model)))
+    return len(writer.gendered)

@@ -10,9 +10,11 @@ check with its time:
   WSQ) — comparing pixels (exactly for lossless formats, mean absolute error for JPEG/WSQ),
   dpi and finger positions;
 * bad input gives the typed errors (empty, truncated, text named .png);
-* one sample is enhanced with the classical pyfing pipeline;
-* every model in the registry loads (its sha256 checked) and runs once on a sample where an
-  inference function exists for its task;
+* one sample is enhanced with the classical pyfing pipeline (SKIP without TensorFlow: pyfing runs
+  Keras networks, so the classical restorer needs the ``train`` extra);
+* every model in the registry loads (the sha256 of its weights and of its ONNX export checked) and
+  runs once on a sample where an inference function exists for its task (on onnxruntime when its
+  card lists an ONNX export: no TensorFlow);
 * a sample goes through the analysis pipeline (restoration with the default restorer, or the
   classical one when no trained restorer is installed; PAD and gender when their models are);
 * unless ``--no-gui``: the main window opens (offscreen when there is no display) and shows a sample.
@@ -22,6 +24,7 @@ Exit code 0 only when every check passed.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import sys
@@ -170,6 +173,8 @@ def _enhance_check(r: _Runner, sample) -> None:
     def fn() -> str:
         from fpstation.ml.classical import enhance
 
+        if importlib.util.find_spec("keras") is None or importlib.util.find_spec("tensorflow") is None:
+            raise _Skip("pyfing's networks need TensorFlow, which is not installed here (the train extra)")
         res = enhance(sample)
         _expect(res.pixels.shape == sample.pixels.shape, f"output {res.pixels.shape} ≠ input {sample.pixels.shape}")
         _expect(res.pixels.dtype == np.uint8, str(res.pixels.dtype))
@@ -247,7 +252,11 @@ def _model_checks(r: _Runner, sample) -> None:
     for card in cards:
         def fn(card=card) -> str:
             t0 = time.perf_counter()
-            reg.load(card.key)  # verifies the sha256 of the weights against the card
+            if card.onnx is not None and card.file.suffix == ".keras":
+                reg.verify(card)  # the Keras weights against the card; inference runs the ONNX file:
+                reg.onnx_file(card)  # verified too, and no TensorFlow is needed to load it
+            else:
+                reg.load(card.key)  # verifies the sha256 of the weights against the card
             load_ms = (time.perf_counter() - t0) * 1000
             ran = _run_model(card, sample)
             return (f"{card.display}, task {card.task}: loaded (sha256 ok) in {load_ms:.0f} ms; "
@@ -300,7 +309,6 @@ def _gui_check(r: _Runner, sample_path: Path, tmp: Path) -> None:
 
         app = QApplication.instance() or QApplication(["fpstation-selftest"])
         settings = Settings.load(tmp / "gui-settings.json")  # never touches the user's settings
-        settings.restorer = "classical"
         pools = Pools(io_threads=2)
         win = main_window.MainWindow(settings, pools)
         shown: list = []

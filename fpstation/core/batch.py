@@ -159,11 +159,8 @@ def requested_steps(analyzers: Analyzers) -> frozenset[str]:
 
 
 def _missing(analyzers: Analyzers, done: set[str]) -> Analyzers:
-    return Analyzers(restore=None if "restoration" in done else analyzers.restore,
-                     pad=None if "pad" in done else analyzers.pad,
-                     gender=None if "gender" in done else analyzers.gender,
-                     quality=None if "quality" in done else analyzers.quality,
-                     not_fingerprint=analyzers.not_fingerprint)
+    """The steps of ``analyzers`` a print does not hold yet (``done``: the steps it holds)."""
+    return analyzers.without(done)
 
 
 @dataclass

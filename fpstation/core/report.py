@@ -20,7 +20,7 @@ from typing import Any
 
 from fpstation import __version__
 from fpstation.core.errors import FpError
-from fpstation.core.store import ORIGIN_WORDS, ROW_COLUMNS, CaseStore, now_iso
+from fpstation.core.store import ORIGIN_WORDS, ROW_COLUMNS, CaseStore, last_operator_decision, now_iso
 from fpstation.core.types import FingerprintImage, RestorationResult
 
 Restorer = Callable[[FingerprintImage], RestorationResult]
@@ -388,8 +388,8 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
     if pad:
         parts.append(f"<tr><th>Model verdict (liveness)</th><td><span class='verdict {_e(pad['verdict'])}'>"
                      f"{_e(pad['verdict'])}</span> (attack score {pad['score']:.3f})</td></tr>")
-    if decisions:
-        d = decisions[-1]
+    d = last_operator_decision(decisions)
+    if d is not None:
         parts.append(f"<tr><th>Operator's decision</th><td><b>{_e(d['decision'])}</b> by "
                      f"{_e(d['operator'] or '(operator not named)')} at {_e(d['created'])}</td></tr>")
     else:

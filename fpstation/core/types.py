@@ -143,6 +143,12 @@ class GenderResult:
     #: the model's cross-validated balanced accuracy at this level (one print / combined):
     #: (value, ci95 low, ci95 high); () when its card states none
     cv_balanced_accuracy: tuple[float, ...] = ()
+    #: (low, high) P(female), 5–95 % over the members and a bootstrap of the prints combined
+    #: (fpstation.core.gender_person); () when none can be given
+    interval: tuple[float, ...] = ()
+    #: "weak evidence" (one print, not beyond the card's confident level), "confident single print",
+    #: or "N fingers combined"; "" when not judged
+    evidence: str = ""
 
     @property
     def p_male(self) -> float:

@@ -34,10 +34,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fpstation.core.gender_person import CONFIDENT_SINGLE, WEAK
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, PadResult
 from fpstation.gui.widgets import FitLabel
 
 log = logging.getLogger(__name__)
+#: GenderPanel.set_group's ``subject`` for prints the analyst selected as one person
+SELECTED = "<selected>"
 
 #: verdict -> (background, text) colours; chosen to stay distinct for red-green colour blindness
 #: together with the word itself (the word is always shown, colour is only a second cue)
@@ -561,7 +564,8 @@ class GenderPanel(QWidget):
             self.band_label.setText("No estimate is given for prints outside the model's domain.")
             return
         self.headline.setFont(_big_font(18))
-        self.headline.setText(self._words(g))
+        weak = g.n_prints <= 1 and g.evidence == WEAK and g.label != "uncertain"
+        self.headline.setText(self._words(g) + (" — weak evidence" if weak else ""))
         self.detail_label.setText(self._detail(g))
         self._bars(g)
         band = self.band()
@@ -576,8 +580,12 @@ class GenderPanel(QWidget):
 
     def _detail(self, g: GenderResult) -> str:
         parts = [f"P(female) {g.p_female * 100:.0f} %"]
-        if len(g.p_range) == 2:
+        if len(g.interval) == 2:
+            parts[0] += f" (interval {g.interval[0] * 100:.0f}–{g.interval[1] * 100:.0f} %)"
+        elif len(g.p_range) == 2:
             parts[0] += f" (model range {g.p_range[0] * 100:.0f}–{g.p_range[1] * 100:.0f} %)"
+        if g.n_prints > 1:
+            parts.append(f"{g.n_prints} fingers combined")
         if g.label == "uncertain":
             parts.append("inside the uncertain band: no lean either way is supported")
         if len(g.cv_balanced_accuracy) == 3:
@@ -585,17 +593,29 @@ class GenderPanel(QWidget):
             what = "one print" if g.n_prints <= 1 else f"{g.n_prints} prints combined"
             parts.append(f"the model is right about {v * 100:.0f} % of the time for {what} "
                          f"(cross-validated balanced accuracy, 95 % CI {lo:.2f}–{hi:.2f})")
-        if g.n_prints <= 1:
+        if g.n_prints <= 1 and g.evidence == CONFIDENT_SINGLE:
+            parts.append("a confident single print (beyond the level at which single prints were right at least "
+                         "90 % of the time out of fold)")
+        elif g.n_prints <= 1:
             parts.append("a single print is weak evidence — combine several fingers of the person")
         return "; ".join(parts) + "."
 
     def set_group(self, images: list[FingerprintImage], subject: str | None) -> None:
-        """Prints of the current subject that are loaded (the button appears for two or more)."""
+        """Prints of one person to combine (the button appears for two or more): ``subject`` is
+        "subject N" (SOCOFing name), a folder, a bare id, or :data:`SELECTED` (the analyst's selection)."""
         self._group = list(images)
         many = len(images) >= 2
         self.combine_button.setVisible(many)
         if many:
-            self.combine_button.setText(f"Combine the {len(images)} loaded prints of subject {subject}")
+            n = len(images)
+            if subject == SELECTED:
+                what = f"the {n} selected prints as one person"
+            elif subject and (subject.startswith("subject ") or subject.isdigit()):
+                who = subject if subject.startswith("subject ") else f"subject {subject}"
+                what = f"the {n} loaded prints of {who}"
+            else:
+                what = f"the {n} loaded prints in folder {subject}"
+            self.combine_button.setText(f"Combine {what}")
 
     def show_combined(self, g: GenderResult) -> None:
         self.combined = g
@@ -604,12 +624,28 @@ class GenderPanel(QWidget):
             self.combined_label.setText(f"Combined over {n} prints — cannot tell: {g.domain_reason}")
             return
         used = f" ({g.n_prints} inside the model's domain)" if g.n_prints != n else ""
-        self.combined_label.setText(f"Combined over {n} prints{used} — <b>{self._words(g)}</b>: {self._detail(g)}")
+        weak = " — weak evidence" if g.n_prints <= 1 and g.evidence == WEAK and g.label != "uncertain" else ""
+        self.combined_label.setText(f"Combined over {n} prints{used} — <b>{self._words(g)}{weak}</b>: "
+                                    f"{self._detail(g)}")
 
 
 # ---------------------------------------------------------------------- install
 def _subject_of(image: FingerprintImage) -> str | None:
     return _subject_of_source(image.source)
+
+
+def _person_of(image: FingerprintImage) -> str | None:
+    """The person a loaded print belongs to: "subject N" (SOCOFing name), else its folder."""
+    if not image.source:
+        return None
+    from fpstation.core.gender_person import person_key
+
+    return person_key(str(image.source))
+
+
+def _selected_prints(window: Any) -> list[FingerprintImage]:
+    fl = getattr(window, "file_list", None)
+    return list(fl.selected_images()) if fl is not None and hasattr(fl, "selected_images") else []
 
 
 @functools.lru_cache(maxsize=1 << 16)  # asked for every loaded print each time one is shown
@@ -709,19 +745,35 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
             window.left_view.set_overlay(None)
             pad.why_label.setText("")
 
-    def update_group(image: FingerprintImage) -> None:
-        subj = _subject_of(image)
-        group = [im for im in _loaded_prints(window) if subj is not None and _subject_of(im) == subj]
-        if image not in group and subj is not None:
+    def update_group(image: FingerprintImage | None) -> None:
+        """The prints the combine button offers: the analyst's selection (two or more prints), else
+        the loaded prints of the shown print's person (SOCOFing subject, else its folder)."""
+        selected = _selected_prints(window)
+        if len(selected) >= 2:
+            gender.set_group(selected, SELECTED)
+            return
+        if image is None:
+            gender.set_group([], None)
+            return
+        person = _person_of(image)
+        group = [im for im in _loaded_prints(window) if person is not None and _person_of(im) == person]
+        if image not in group and person is not None:
             group.append(image)
-        gender.set_group(group if subj is not None else [], subj)
+        gender.set_group(group if person is not None else [], person)
 
     def on_print(image: FingerprintImage) -> None:
+        state["shown"] = image
+        # Ctrl-click changes the current print too: the selection's combined estimate stays shown
+        same = state.get("combined_for") and tuple(id(im) for im in _selected_prints(window)) == state["combined_for"]
+        keep = gender.combined if same else None
         pad.clear(image)
         gender.clear()
         update_group(image)
+        if keep is not None:
+            gender.show_combined(keep)
 
     def on_cleared() -> None:  # an unreadable file is selected: nothing of the last print stays
+        state["shown"] = None
         pad.clear(None)
         pad.score_label.setText("Attack score: —")
         gender.clear()
@@ -737,13 +789,35 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
             start_explain()
 
     def on_combine(images: list) -> None:
+        images = list(images)
         task = Task(combined_gender_job, images, window.settings.gender_model, gender.band(combined=True),
                     name="gender combined")
-        task.signals.result.connect(gender.show_combined)
+
+        def done(g: GenderResult) -> None:
+            if gender._group == images:  # else stale: the offered prints changed meanwhile
+                gender.show_combined(g)
+
+        task.signals.result.connect(done)
+        task.signals.error.connect(lambda exc: gender.combined_label.setText(f"No combined estimate: {exc}"))
         window.run_task("inference", task, f"Combining {len(images)} prints (gender)")
+
+    def on_selection() -> None:
+        """Two or more prints selected: the panel shows their combined estimate at once."""
+        update_group(state.get("shown"))
+        selected = _selected_prints(window)
+        key = tuple(id(im) for im in selected)
+        if len(selected) >= 2 and key != state.get("combined_for"):
+            state["combined_for"] = key
+            gender.combined_label.setText(f"Combining the {len(selected)} selected prints…")
+            on_combine(selected)
+        elif len(selected) < 2:
+            state["combined_for"] = None
 
     pad.explainToggled.connect(on_explain)
     gender.combineRequested.connect(on_combine)
+    fl = getattr(window, "file_list", None)
+    if fl is not None and hasattr(fl, "itemSelectionChanged"):
+        fl.itemSelectionChanged.connect(on_selection)
     window.printShown.connect(on_print)
     if hasattr(window, "printCleared"):
         window.printCleared.connect(on_cleared)

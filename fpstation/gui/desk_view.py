@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.core.errors import FpError
+from fpstation.core.store import AUTOMATIC_OPERATOR, last_operator_decision
 from fpstation.gui.case import analyzers_for, case_controller
 from fpstation.gui.qimage import to_qpixmap
 from fpstation.gui.widgets import FitLabel
@@ -405,7 +406,7 @@ class DeskPanel(QWidget):
         note = json.dumps({"print_id": int(pid), **tx.to_dict()})
         try:
             self.case.add_decision(int(pid), f"liveness transaction attempt {len(tx.attempts)}/"
-                                              f"{tx.rule.max_attempts}: {state}", "desk (automatic)", note)
+                                              f"{tx.rule.max_attempts}: {state}", AUTOMATIC_OPERATOR, note)
         except FpError as exc:
             self.window.notifications.notify(f"Attempt not recorded: {exc.user_message}", "error")
         colour = {"ATTACK": "#b00020", "LIVE": "#1b7d2a"}.get(state, "#a66b00" if not tx.done else "#555555")
@@ -597,10 +598,10 @@ def _connect_pad_panel(window: Any, ctl) -> None:
         store = ctl.store
         pid = store.print_id(im.sha256, im.index) if (store is not None and im is not None) else None
         decs = store.decisions(pid) if pid is not None else []
-        if not decs:
+        d = last_operator_decision(decs)
+        if d is None:
             label.setText("")
             return
-        d = decs[-1]
         label.setText(f"In case {store.name}: {d['decision']} by {d['operator'] or 'an unnamed operator'} "
                       f"at {d['created']}" + (f" ({len(decs)} decisions)" if len(decs) > 1 else ""))
 

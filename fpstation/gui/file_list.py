@@ -59,7 +59,8 @@ class FileList(QListWidget):
         super().__init__(parent)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setUniformItemSizes(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # several rows may be selected (Ctrl/Shift-click): the prints of one person to combine
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setWordWrap(False)
@@ -162,6 +163,11 @@ class FileList(QListWidget):
         if was_current and made:
             self.setCurrentItem(made[0])
         return made
+
+    def selected_images(self) -> list[FingerprintImage]:
+        """The loaded prints of the selected rows, in list order."""
+        rows = sorted(self.selectedItems(), key=self.row)
+        return [self._images[id(it)] for it in rows if id(it) in self._images]
 
     def images(self) -> list[FingerprintImage]:
         """Every loaded print, in the order they were loaded (cheap: no Qt call per row)."""

@@ -150,6 +150,7 @@ class TrainingDialog(QDialog):
         self.outcome: Any = None
         self._scan_task: Task | None = None
         self._task_obj: Any = None
+        self._training_missing = ""  # why training cannot run here (the train extra is missing), or ""
         self._t_start = 0.0
         self._epochs = 0
         self._batch_x: list[float] = []
@@ -360,6 +361,7 @@ class TrainingDialog(QDialog):
             self.start_button.setEnabled(False)
             return
         t = self._task_obj
+        self._say_if_training_is_not_installed()
         h = t.default_hyper()
         self.arch_combo.clear()
         self.arch_combo.addItems(list(t.architectures))
@@ -374,8 +376,16 @@ class TrainingDialog(QDialog):
         self.val_spin.setValue(h.val_fraction)
         self.val_spin.blockSignals(False)
         self.metric_plot.setTitle(t.metric)
-        self.start_button.setEnabled(self.run is None)
+        self.start_button.setEnabled(self.run is None and not self._training_missing)
         self.rescan()
+
+    def _say_if_training_is_not_installed(self) -> None:
+        """Without the ``train`` extra (TensorFlow), say plainly how to add it and keep Start off."""
+        from fpstation.ml.tasks import training_unavailable
+
+        self._training_missing = training_unavailable()
+        if self._training_missing:
+            self.error_label.setText(self._training_missing)
 
     def _arch_hyper(self, arch: str) -> Any:
         """The task's defaults for ``arch`` (the patch PAD model has its own)."""
@@ -491,6 +501,9 @@ class TrainingDialog(QDialog):
     def start(self) -> None:
         """Start a fit with the current choices (no-op while one runs)."""
         if self.run is not None or self._task_obj is None:
+            return
+        if self._training_missing:
+            self.error_label.setText(self._training_missing)
             return
         folder = self.folder_edit.text().strip()
         if not folder:

@@ -166,7 +166,12 @@ def enhance(image: FingerprintImage, method: str = "GBFEN", progress: Progress =
 
         seg, ori, freq, enh = (_algorithm(n) for n in ("SUFS", "SNFOE", "SNFFE", m))
     except ImportError as exc:
-        raise EnhancementError("Classical enhancement needs the pyfing package, which is not installed.",
+        # pyfing runs Keras networks: without TensorFlow (no train extra; the packaged application)
+        # it is unavailable, the model restorers (U-Net, encoder-decoder) are not: they need onnxruntime
+        raise EnhancementError("Classical (pyfing) enhancement runs pyfing's Keras networks, which need "
+                               "pyfing and TensorFlow: install the training extra, pip install "
+                               "'fpstation[train]' (the packaged application does not include them). "
+                               "The U-Net and encoder-decoder restorers work without them.",
                                detail=str(exc)) from exc
     timings["load"] = time.perf_counter() - t
 

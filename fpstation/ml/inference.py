@@ -66,16 +66,18 @@ def default_analyzers(settings=None, *, restoration: bool = True, pad_: bool = T
                       gender_: bool = True, quality: bool = True) -> Analyzers:
     """The analysers configured by ``settings`` (a :class:`fpstation.settings.Settings`).
 
-    Called on a worker thread (or in the CLI) before the first analysis: it first loads
-    TensorFlow's native libraries without the GIL (a no-op after the first call and off Linux),
-    which shortens the GUI stall of the later ``import tensorflow``.
+    The models run on onnxruntime (or numpy): no TensorFlow. Only the classical (pyfing) restorer
+    runs Keras networks; when it is chosen, TensorFlow's native libraries are loaded here first
+    without the GIL (a no-op after the first call, off Linux or without TensorFlow), which shortens
+    the GUI stall of its later ``import tensorflow``.
     """
-    from fpstation.ml.preload import preload_tensorflow_libraries
     from fpstation.settings import Settings
 
-    preload_tensorflow_libraries()
-
     s = settings or Settings()
+    if restoration and s.restorer == "classical":
+        from fpstation.ml.preload import preload_tensorflow_libraries
+
+        preload_tensorflow_libraries()
     return Analyzers(
         restore=(lambda im: restore(im, s.restorer)) if restoration else None,
         pad=(lambda im: pad_all(im, s.pad_model, s.pad_threshold, s.uncertain_band,
@@ -144,11 +146,14 @@ class ClusterSetup:
 
         self.settings = settings or Settings()
         # NFIQ 2 (quality) needs no model card: nbis-py's NIST code, the same version on every node
+        from fpstation.core.steps import STEP_NAMES
+
         self.flags = {"restoration": restoration, "pad_": pad_, "gender_": gender_, "quality": quality}
-        self.steps = frozenset(s for s, on in (("restoration", restoration), ("pad", pad_),
-                                               ("gender", gender_)) if on)
+        on = {"quality": quality, "restoration": restoration, "pad": pad_, "gender": gender_}
         #: every step a print must hold to count as done on a re-run (as core.batch.requested_steps)
-        self.requested = self.steps | ({"quality"} if quality else set())
+        self.requested = frozenset(n for n in STEP_NAMES if on[n])
+        #: the steps that run a model (their cards are checked on every worker)
+        self.steps = self.requested & frozenset(_STEP_TASK)
         cards = _selected_cards(self.settings, self.steps, registry)
         if pad_:  # pad_all runs every shipped PAD model beside the selected one: verify them all
             from fpstation.ml.classifiers import pad_model_keys
@@ -182,8 +187,7 @@ class ClusterSetup:
                     f"The {step} model “{card.name}” on this worker is not the driver's (its card's sha256 "
                     f"{card.sha256[:12]}… differs from {want['sha256'][:12]}…). Install the same models on every node.")
             reg.verify(card)  # the weights file's bytes against the card
-            if step == "restoration":
-                reg.onnx_file(card)  # and its ONNX export, when it has one
+            reg.onnx_file(card)  # and its ONNX export (what inference runs), when it has one
             out.append({"step": step, **want})
         return out
 

@@ -11,20 +11,21 @@ A model is a weights file plus a model card ``<name>.json`` beside it::
       "created": "2026-11-21T10:00:00Z"
     }
 
-A card may also list an ONNX export of the same weights, ``"onnx": {"file": ..., "sha256": ...}``
-(restorers; see ml/restoration/onnx_export.py), verified the same way.
+A card of a Keras model also lists the ONNX export of the same weights that inference runs,
+``"onnx": {"file": ..., "sha256": ..., "max_abs_diff_vs_keras": ...}`` (see ml/onnx_export.py),
+verified the same way. The cards are parsed once into :class:`fpstation.ml.cards.ModelCard`.
 
 A card with ``"runtime": "dlib"`` and a ``"package"`` entry names a weights file that stays inside
 a pip package (the face embedding, see ml/face/dlib_models.py): ``file`` is resolved there.
 
 Tasks: "restoration", "pad", "gender", "face". The registry refuses a file whose sha256
-differs from its card. Keras is imported lazily, only when a model is actually loaded.
+differs from its card. Keras is imported lazily, only when Keras weights are actually loaded
+(training, Grad-CAM, a user model without an ONNX export): analysis runs on onnxruntime.
 User models are versioned: ``<user models dir>/<name>/v<N>/`` each holding a card + weights.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -35,19 +36,12 @@ from typing import Any
 
 from fpstation import paths
 from fpstation.core.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+from fpstation.core.hashing import sha256_file
 from fpstation.ml.cards import CardError, ModelCard, parse_card
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ModelCard", "Registry", "cards_by_name", "get_registry", "sha256_file"]
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_card(card_path: Path, shipped: bool) -> ModelCard | None:
@@ -164,17 +158,20 @@ class Registry:
         return path
 
     def load(self, key: str) -> Any:
-        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the cached model."""
+        """Verify sha256 and load the model once (Keras, or a ``.npz`` feature model); later calls return the
+        cached model. The cache is keyed by the card's key, file and sha256: when the models folder changes
+        (FPSTATION_MODELS_DIR) or a model is retrained under the same name, the new weights are loaded."""
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
             card = self.card(key)
+            ck = f"{card.key}|{card.file}|{card.sha256}"
+            if ck in self._cache:
+                return self._cache[ck]
             self.verify(card)
             if card.runtime == "dlib":  # dlib network, not Keras (ml/face/dlib_models.py)
                 from fpstation.ml.face import dlib_models
 
-                self._cache[key] = dlib_models.resnet(card.sha256)
-                return self._cache[key]
+                self._cache[ck] = dlib_models.resnet(card.sha256)
+                return self._cache[ck]
             if card.is_texture:  # classical texture PAD (.npz, no Keras)
                 from fpstation.ml.classifiers.pad_local import LocalPadModel
                 from fpstation.ml.classifiers.patches import LinearModel
@@ -184,7 +181,7 @@ class Registry:
                     model = LocalPadModel.load(card.file) if local else LinearModel.load(card.file)
                 except Exception as exc:  # noqa: BLE001
                     raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
-                self._cache[key] = model
+                self._cache[ck] = model
                 return model
             try:
                 if card.file.suffix == ".npz":  # a numpy feature model (gender v2), no Keras
@@ -192,12 +189,13 @@ class Registry:
 
                     model = FeatureModel.load(card.file)
                 else:
-                    import keras
-
+                    keras = _keras_or_explain(card)
                     model = keras.models.load_model(card.file, compile=False, safe_mode=False)
+            except ModelError:
+                raise
             except Exception as exc:  # noqa: BLE001
                 raise ModelError(f"Model “{card.name}” could not be loaded: {exc}", path=str(card.file)) from exc
-            self._cache[key] = model
+            self._cache[ck] = model
             return model
 
     def unregister(self, card: ModelCard) -> None:
@@ -210,8 +208,11 @@ class Registry:
             raise ValueError(f"{card.key} is not inside the user models folder")
         shutil.rmtree(folder)
 
-    def register(self, card_data: dict[str, Any], weights: str | Path) -> ModelCard:
-        """Copy a freshly trained model into the user models dir as the next version of its name."""
+    def register(self, card_data: dict[str, Any], weights: str | Path, onnx: str | Path | None = None) -> ModelCard:
+        """Copy a freshly trained model into the user models dir as the next version of its name.
+
+        ``onnx``: its checked ONNX export (``card_data["onnx"]`` describes it), copied beside the
+        weights as ``model.onnx``."""
         parse_card(card_data, strict=False)  # a malformed card is refused before anything is copied
         name = card_data["name"]
         base = self.user_dir / name
@@ -225,12 +226,27 @@ class Registry:
         shutil.copy2(weights, target)
         data = dict(card_data)
         data.update(file=target.name, sha256=sha256_file(target), version=str(version))
+        if onnx is not None:
+            onnx_target = dest / "model.onnx"
+            shutil.copy2(onnx, onnx_target)
+            data["onnx"] = {**(data.get("onnx") or {}), "file": onnx_target.name, "sha256": sha256_file(onnx_target)}
         data.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
         (dest / "card.json").write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
         card = _read_card(dest / "card.json", shipped=False)
         if card is None:
             raise CardError(f"The card of “{name}” names no task.", path=str(dest / "card.json"))
         return card
+
+
+def _keras_or_explain(card: ModelCard) -> Any:
+    """``keras``, or a :class:`ModelError` saying how to install it (the ``train`` extra)."""
+    try:
+        import keras
+    except ImportError as exc:
+        what = "has no ONNX export, so it needs its Keras weights" if card.onnx is None else "needs its Keras weights here"
+        raise ModelError(f"Model “{card.name}” {what}, which need TensorFlow: install the training extra, "
+                         "pip install 'fpstation[train]'.", path=str(card.file)) from exc
+    return keras
 
 
 def _check_file(card: ModelCard, path: Path, expected: str | None, what: str) -> None:

@@ -20,6 +20,30 @@ from typing import Any, Protocol
 
 from fpstation.core.jobs import CancelToken, Progress
 
+#: how to add training (TensorFlow/Keras and the ONNX exporter): the optional ``train`` extra
+TRAIN_EXTRA_HINT = ("Training needs TensorFlow, which this installation does not include (analysis runs "
+                    "on onnxruntime without it). To add training, install the training extra: "
+                    "pip install 'fpstation[train]' (from a source checkout: pip install -e '.[train]'), "
+                    "then reopen this window.")
+
+
+def training_unavailable() -> str:
+    """Why training cannot run here (:data:`TRAIN_EXTRA_HINT`), or "" when TensorFlow, Keras and
+    onnx are installed. Looks the packages up without importing them (cheap)."""
+    import importlib.util
+
+    from fpstation import paths
+
+    missing = [m for m in ("tensorflow", "keras", "onnx") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return ""
+    if paths.is_frozen():  # pip cannot add to the packaged application
+        return ("The packaged application analyses prints without TensorFlow and does not include training. "
+                "To train models, install fpstation from its source with the training extra: "
+                "pip install -e '.[train]'.")
+    return f"{TRAIN_EXTRA_HINT} (missing: {', '.join(missing)})"
+
+
 TASKS: dict[str, str] = {
     "restoration": "fpstation.ml.restoration.task:RestorationTask",
     "pad": "fpstation.ml.classifiers.tasks:PadTask",

@@ -10,6 +10,7 @@ result says ``stopped=True``; the caller decides whether that is a usable model.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import Any
 
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, Cancelled, CancelToken, Progress, null_progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -269,6 +272,29 @@ def _id_order(subject: str) -> tuple[int, int, str]:
     return (0, int(s), "") if s.isdigit() else (1, 0, s)
 
 
+def _export_onnx(task_name: str, card: dict[str, Any], checkpoint: Path, out: Path) -> Path | None:
+    """Export the checkpoint that is registered to ONNX, checked against its Keras outputs, so that
+    analysis runs it on onnxruntime; the card gets the ``onnx`` entry (with the largest difference).
+
+    A model the exporter cannot translate (a layer kind it does not know) or whose export differs
+    from Keras is still registered, and its card says why (``onnx_export``); it then runs on
+    TensorFlow, which needs the ``train`` extra.
+    """
+    import keras
+
+    from fpstation.ml.export import export_checked
+
+    try:
+        model = keras.models.load_model(checkpoint, compile=False, safe_mode=False)
+        card["onnx"] = export_checked(task_name, card, model, out)
+    except Exception as exc:  # noqa: BLE001 - an export problem never loses the trained model
+        log.warning("ONNX export of %s failed: %s", card.get("name"), exc)
+        card["onnx_export"] = {"error": f"{type(exc).__name__}: {exc}",
+                               "note": "runs on TensorFlow (the train extra) instead"}
+        return None
+    return out
+
+
 def _check_scan(scan: Any) -> None:
     """Refuse datasets that cannot train a model, in words a person understands."""
     if not scan.items:
@@ -462,14 +488,18 @@ def train(
                 card[k] = v
             elif isinstance(card[k], dict) and isinstance(v, dict):
                 card[k] = {**v, **card[k]}
-        progress(0.98, "registering the model")
-        registered = registry.register(card, fit.checkpoint)
+        progress(0.98, "exporting to ONNX and checking it against the Keras model")
+        onnx_file = _export_onnx(task_name, card, fit.checkpoint, work / "model.onnx")
+        progress(0.99, "registering the model")
+        registered = registry.register(card, fit.checkpoint, onnx=onnx_file)
         card_path = registered.file.parent / "card.json"
         out_copy = None
         if out_dir is not None:
             out_copy = Path(out_dir)
             out_copy.mkdir(parents=True, exist_ok=True)
             shutil.copy2(registered.file, out_copy / registered.file.name)
+            if registered.onnx_path is not None:
+                shutil.copy2(registered.onnx_path, out_copy / registered.onnx_path.name)
             (out_copy / "card.json").write_text(card_path.read_text(encoding="utf-8"), encoding="utf-8")
         progress(1.0, "stopped — best checkpoint registered" if fit.stopped else "done")
         return TrainOutcome(card=registered, card_path=card_path, checkpoint=registered.file,

@@ -1,5 +1,5 @@
 """The small face CNN's training task end to end on a tiny generated folder (2 epochs), and the
-trained model used as a gallery embedder (KerasEmbedder)."""
+trained model used as a gallery embedder (OnnxEmbedder)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def people(tmp_path):
 
 
 def test_train_face_task_registers_a_model_usable_as_embedder(people, tmp_path, fake_progress):
-    from fpstation.ml.face.embed import KerasEmbedder, get_embedder
+    from fpstation.ml.face.embed import OnnxEmbedder, get_embedder
     from fpstation.ml.registry import Registry
     from fpstation.ml.tasks import get_task
     from fpstation.ml.training import train
@@ -52,6 +52,8 @@ def test_train_face_task_registers_a_model_usable_as_embedder(people, tmp_path, 
     m = card["metrics"]["heldout_people_closed_set"]
     assert m["people"] == len(card["split"]["val_subjects"]) and 0.0 <= m["rank1"] <= 1.0
     emb = get_embedder(out.card.key, reg)
-    assert isinstance(emb, KerasEmbedder) and emb.dim == 128
+    assert isinstance(emb, OnnxEmbedder)  # registration exported it, checked against Keras
+    assert emb.dim == 128
+    assert card["onnx"]["max_abs_diff_vs_keras"] <= 1e-4
     v = emb.embed(read_print(FACES / "orl_s1_1.png").pixels).vector
     assert v.shape == (128,) and abs(float(np.linalg.norm(v)) - 1) < 1e-4

@@ -32,3 +32,19 @@ def test_tools_menu_has_training_and_models(qtbot, tmp_path):
     md.select_task("restoration")
     assert [r.value for r in md.rows()][:3] == ["unet", "autoencoder", "classical"]
     win.pools.drain(5000)
+
+
+def test_without_the_train_extra_the_dialog_says_how_to_add_training(qtbot, tmp_path, monkeypatch):
+    import importlib.util
+
+    mw = pytest.importorskip("fpstation.gui.main_window")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "tensorflow" else real(name, *a, **k))
+    win = mw.MainWindow(Settings.load(tmp_path / "settings.json"), Pools(),
+                        Registry(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user"))
+    qtbot.addWidget(win)
+    next(a for a in win.menu("&Tools").actions() if a.objectName() == "actionTrainModel").trigger()
+    dlg = win._training_dialog
+    assert "pip install 'fpstation[train]'" in dlg.error_label.text()
+    assert not dlg.start_button.isEnabled()

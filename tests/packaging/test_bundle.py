@@ -28,7 +28,7 @@ BUNDLE = Path(os.environ.get("FPSTATION_BUNDLE_DIR", ROOT / "dist" / __app_name_
 CLI = BUNDLE / f"{__app_name__}-cli"
 GUI = BUNDLE / __app_name__
 INTERNAL = BUNDLE / "_internal"  # PyInstaller 6 one-dir: sys._MEIPASS
-#: selftest loads TensorFlow, every model and pyfing on a slow shared CPU
+#: selftest loads every model on a slow shared CPU
 TIMEOUT_S = 900
 #: the window shows in a few seconds; a GUI that never quits must not stall CI for long
 GUI_TIMEOUT_S = 180
@@ -79,9 +79,13 @@ def test_bundle_mirrors_paths_layout():
         for f in (ROOT / src).rglob("*"):
             if f.is_file() and "__pycache__" not in f.parts and not f.name.startswith("."):
                 assert (INTERNAL / dest / f.relative_to(ROOT / src)).is_file(), f
-    # pyfing finds its weights beside its own modules: they must be there when frozen
-    for name in ("SNFEN", "SUFS", "SNFOE", "SNFFE", "LEADER"):
-        assert (INTERNAL / "pyfing" / "models" / f"{name}.weights.h5").is_file(), name
+
+
+@pytest.mark.parametrize("package", ["tensorflow", "keras", "pyfing"])
+def test_the_training_framework_stays_out(package):
+    """Every shipped model runs on onnxruntime: TensorFlow, Keras and pyfing (which imports Keras)
+    are the train extra, not part of the bundle (ADR 0230)."""
+    assert not (INTERNAL / package).exists()
 
 
 @pytest.mark.parametrize("exe", [GUI, CLI], ids=["gui", "cli"])
@@ -115,6 +119,17 @@ def test_selftest_passes_and_runs_from_the_bundle(tmp_path):
     # the code that ran is the frozen copy in the bundle, not the checkout's fpstation/
     assert _inside(pkg, INTERNAL), f"package ran from {pkg}, not from {INTERNAL}"
     assert not _inside(pkg, ROOT / "fpstation"), pkg
+
+
+def test_bundled_selftest_runs_every_shipped_model(tmp_path):
+    import json
+
+    proc = run_bundled(CLI, ["selftest", "--no-gui"], tmp_path)
+    lines = {ln.split()[2]: ln.split()[0] for ln in proc.stdout.splitlines() if ln[6:12] == "model "}
+    shipped = sorted(json.loads(p.read_text(encoding="utf-8"))["name"] for p in (ROOT / "models").glob("*.json")
+                     if "task" in json.loads(p.read_text(encoding="utf-8")))
+    assert sorted(lines) == shipped
+    assert set(lines.values()) == {"OK"}, proc.stdout
 
 
 def _sample() -> Path:

@@ -640,7 +640,9 @@ def test_wsq_decoder_crash_and_hang_are_contained(tmp_path, monkeypatch):
         with pytest.raises(TruncatedFileError, match="damaged") as ei:
             read_print(p)
         assert "crashed" in ei.value.detail
-    monkeypatch.setattr(imageio, "WSQ_DECODE_TIMEOUT_S", 0.5)
+    from fpstation.core import imagecodecs
+
+    monkeypatch.setattr(imagecodecs, "WSQ_DECODE_TIMEOUT_S", 0.5)
     monkeypatch.setattr(_wsq, "decompress", lambda data: time.sleep(30))
     t0 = time.perf_counter()
     with pytest.raises(TruncatedFileError) as ei:

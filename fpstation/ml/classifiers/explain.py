@@ -100,10 +100,10 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
         return _to_image_space(heat / np.maximum(count, 1), image, card)
     if method != "gradcam":
         raise ValueError(f"unknown explanation method {method!r}")
+    model = loaded.keras_model()  # Grad-CAM needs the Keras graph (and TensorFlow: the train extra)
     import keras
     import tensorflow as tf
 
-    model = loaded.model
     layer = next((lyr for lyr in model.layers if lyr.name == "last_conv_relu"), None)
     if layer is None:  # a user model from another builder: the last layer with a 4-D output
         for lyr in reversed(model.layers):

@@ -80,7 +80,12 @@ def gender_logits(images: Sequence[FingerprintImage], model_key: str = "", regis
 
 
 def _gender_result(z: float, members: np.ndarray, reasons: Sequence[str], loaded: Any, n: int,
-                   uncertain_band: float | None, t0: float, finger_known: bool = False) -> GenderResult:
+                   uncertain_band: float | None, t0: float, finger_known: bool = False,
+                   prints: np.ndarray | None = None) -> GenderResult:
+    """``prints``: (n, M) calibrated member logits of the prints combined (inside the domain): the
+    estimate is then :func:`fpstation.core.gender_person.combine_person`'s."""
+    from fpstation.core.gender_person import combine_person
+
     card = loaded.card
     card_band = card.uncertain_band_combined if n > 1 and card.uncertain_band_combined is not None \
         else card.uncertain_band
@@ -93,7 +98,10 @@ def _gender_result(z: float, members: np.ndarray, reasons: Sequence[str], loaded
     if reasons:
         return GenderResult(p_female=p, label="uncertain", in_domain=False,
                             domain_reason=f"{OUTSIDE}: " + "; ".join(reasons), **common)
-    return GenderResult(p_female=p, label=gender_label(p, band), **common)
+    person = combine_person(prints if prints is not None else np.atleast_2d(members), card.data)
+    p = person.p_female
+    return GenderResult(p_female=p, label=gender_label(p, band), interval=person.interval,
+                        evidence=person.evidence, **common)
 
 
 def gender_predict(image: FingerprintImage, model_key: str = "", uncertain_band: float | None = None,
@@ -133,4 +141,5 @@ def gender_combined(images: Sequence[FingerprintImage], model_key: str = "", unc
         return _gender_result(float(combine_logits(members.mean(axis=1))), members.mean(axis=0), reasons,
                               loaded, len(images), uncertain_band, t0)
     mem = members[ok].mean(axis=0)
-    return _gender_result(float(mem.mean()), mem, (), loaded, int(ok.sum()), uncertain_band, t0)
+    return _gender_result(float(mem.mean()), mem, (), loaded, int(ok.sum()), uncertain_band, t0,
+                          prints=members[ok])

@@ -19,6 +19,11 @@ valleys. On the SOCOFing images (a whole finger downscaled to about 96×103 px, 
   finger position or a SOCOFing name. Thumbs are larger and coarser than little fingers in both
   sexes; knowing the finger removes that offset. Unknown = NaN, which the model fills with the
   training mean: the estimate averaged over fingers.
+- ``literature``: the forensic literature's own measurements at the print's physical scale
+  (:data:`SOCOFING_PX_PER_MM`): ridge density in ridges per mm counted across the ridges in 5 mm
+  windows (distal, left and right of the centre; their spread over a grid of windows) and the
+  ridge-to-valley thickness ratio with the ridge and valley widths in mm. Placed after ``finger`` so
+  that older models' column indices stay valid.
 
 :class:`FeatureModel` is a standardiser + an ensemble of logistic regressions (one per
 cross-validation fold) + Platt calibration fitted out-of-fold; it is stored as a ``.npz`` beside its
@@ -82,6 +87,128 @@ def _runs(b: np.ndarray, fg: np.ndarray) -> list[tuple[float, float]]:
     return out
 
 
+# ------------------------------------------------------------ the literature's cues, in millimetres
+#: physical scale of a standard SOCOFing print (px per mm along x, y). SOCOFing was captured on a
+#: SecuGen Hamster Plus (500 dpi, native image 260×300 px; Shehu et al. 2018) and released at 96×103
+#: px: 96/260 × 500/25.4 = 7.27 px/mm across, 103/300 × 500/25.4 = 6.76 px/mm down (≈ 178 dpi).
+#: bench/gender_nested_cv.py checks it against the ridge period of the 27 prints kept near native size.
+SOCOFING_PX_PER_MM = (96 / 260 * 500 / 25.4, 103 / 300 * 500 / 25.4)
+LIT_WINDOW_MM = 5.0  # Acree (1999) counts ridges in a 5 mm × 5 mm square
+GROUPS["literature"] = ["lit_density_distal", "lit_density_left", "lit_density_right", "lit_density_mean",
+                        "lit_density_grid_median", "lit_density_grid_iqr", "lit_rtvtr_distal", "lit_rtvtr_mean",
+                        "lit_ridge_width_mm", "lit_valley_width_mm"]
+NAMES += GROUPS["literature"]
+
+
+def _orientation(x: np.ndarray, sigma: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge-normal angle (radians, the direction across the ridges) and coherence, per pixel."""
+    import cv2
+
+    gx = cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3)
+    gxx, gyy, gxy = _gauss(gx * gx, sigma), _gauss(gy * gy, sigma), _gauss(gx * gy, sigma)
+    theta = 0.5 * np.arctan2(2 * gxy, gxx - gyy)  # dominant gradient direction = across the ridges
+    coh = np.sqrt((gxx - gyy) ** 2 + 4 * gxy ** 2) / np.maximum(gxx + gyy, 1e-9)
+    return theta, coh
+
+
+def _profile_cues(xs: np.ndarray, cy: float, cx: float, normal: float, length_px: float,
+                  px_per_mm: tuple[float, float]) -> tuple[float, float, float, float]:
+    """Ridge density (ridges/mm) and ridge / valley widths (mm) along a line across the ridges.
+
+    The line through (cy, cx) follows ``normal`` (the direction across the ridges); 7 parallel lines
+    1 px apart along the ridges are averaged. Ridges are the dark half-periods of the detrended
+    profile; crossings are interpolated to sub-pixel. NaN when fewer than 3 ridges are crossed."""
+    from scipy.ndimage import map_coordinates
+
+    ny, nx = np.sin(normal), np.cos(normal)
+    t = np.arange(-length_px / 2, length_px / 2 + 0.5, 0.5)
+    offs = np.arange(-3, 4)
+    yy = cy + t[None, :] * ny + offs[:, None] * nx
+    xx = cx + t[None, :] * nx - offs[:, None] * ny
+    prof = map_coordinates(xs, [yy, xx], order=1, mode="reflect").mean(axis=0)
+    k = max(3, int(round(4.0 / 0.5)) | 1)  # detrend over ~4 px (about one ridge period) of samples
+    trend = np.convolve(np.pad(prof, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+    d = prof - trend
+    s = np.sign(d)
+    idx = np.nonzero(s[:-1] * s[1:] < 0)[0]
+    nan4 = (np.nan, np.nan, np.nan, np.nan)
+    if len(idx) < 5:
+        return nan4
+    pos = idx + d[idx] / (d[idx] - d[idx + 1])  # sub-sample crossing positions
+    down = s[idx] > 0  # light -> dark: a ridge starts
+    step_mm = float(np.hypot(0.5 * nx / px_per_mm[0], 0.5 * ny / px_per_mm[1]))  # one sample in mm
+    starts = pos[down]
+    if len(starts) < 3:
+        return nan4
+    density = (len(starts) - 1) / max((starts[-1] - starts[0]) * step_mm, 1e-9)
+    runs = np.diff(pos) * step_mm
+    ridge = runs[down[:-1]]  # from a light->dark crossing to the next crossing: a dark run
+    valley = runs[~down[:-1]]
+    if len(ridge) < 2 or len(valley) < 2:
+        return (density, np.nan, np.nan, np.nan)
+    rw, vw = float(np.median(ridge)), float(np.median(valley))
+    return (float(density), rw / max(vw, 1e-9), rw, vw)
+
+
+def literature_features(x: np.ndarray, fg: np.ndarray,
+                        px_per_mm: tuple[float, float] = SOCOFING_PX_PER_MM) -> dict[str, float]:
+    """Ridge density (ridges per mm) and ridge-to-valley thickness ratio as the forensic literature
+    measures them (Acree 1999; Gungadin 2007; Nayak 2010; Omidiora 2012): in 5 mm windows of the
+    fingertip — distal (above the centre of the finger area), left and right of the centre — counted
+    across the ridges (perpendicular to their local orientation), plus their spread over a grid of
+    windows. ``x``: [0, 1] print; ``fg``: its finger area (:func:`foreground`)."""
+    out = {n: np.nan for n in GROUPS["literature"]}
+    if fg.sum() < 200:
+        return out
+    xs = _gauss(x, 0.7)
+    theta, coh = _orientation(x)
+    ys, xs_ = np.nonzero(fg)
+    top, bottom = np.percentile(ys, 2), np.percentile(ys, 98)
+    left, right = np.percentile(xs_, 2), np.percentile(xs_, 98)
+    cy, cx = (top + bottom) / 2, (left + right) / 2
+    ppm = float(np.mean(px_per_mm))
+    half = LIT_WINDOW_MM * ppm / 2
+    h, w = x.shape
+
+    def window(wy: float, wx: float) -> tuple[float, float, float, float]:
+        y0, y1 = int(max(wy - half, 0)), int(min(wy + half, h))
+        x0, x1 = int(max(wx - half, 0)), int(min(wx + half, w))
+        if y1 - y0 < 8 or x1 - x0 < 8 or fg[y0:y1, x0:x1].mean() < 0.7:
+            return (np.nan, np.nan, np.nan, np.nan)
+        th = theta[y0:y1, x0:x1]
+        c = coh[y0:y1, x0:x1] + 1e-6
+        normal = 0.5 * np.arctan2((c * np.sin(2 * th)).sum(), (c * np.cos(2 * th)).sum())
+        return _profile_cues(xs, (y0 + y1) / 2, (x0 + x1) / 2, normal, 2 * half, px_per_mm)
+
+    distal = window(top + 0.3 * (bottom - top), cx)
+    lw = window(cy, cx - 0.25 * (right - left))
+    rw = window(cy, cx + 0.25 * (right - left))
+    named = [distal, lw, rw]
+    out["lit_density_distal"], out["lit_density_left"], out["lit_density_right"] = (v[0] for v in named)
+    dens = [v[0] for v in named if np.isfinite(v[0])]
+    out["lit_density_mean"] = float(np.mean(dens)) if dens else np.nan
+    out["lit_rtvtr_distal"] = distal[1]
+    grid = []
+    step = max(int(half), 4)
+    for wy in np.arange(top + half, bottom - half + 1, step):
+        for wx in np.arange(left + half, right - half + 1, step):
+            grid.append(window(float(wy), float(wx)))
+    g = np.array(grid, np.float64).reshape(-1, 4)
+    ok = np.isfinite(g[:, 0])
+    if ok.any():
+        out["lit_density_grid_median"] = float(np.median(g[ok, 0]))
+        q75, q25 = np.percentile(g[ok, 0], [75, 25])
+        out["lit_density_grid_iqr"] = float(q75 - q25)
+    all_w = np.array([v for v in named] + grid, np.float64).reshape(-1, 4)
+    okw = np.isfinite(all_w[:, 1])
+    if okw.any():
+        out["lit_rtvtr_mean"] = float(np.median(all_w[okw, 1]))
+        out["lit_ridge_width_mm"] = float(np.median(all_w[okw, 2]))
+        out["lit_valley_width_mm"] = float(np.median(all_w[okw, 3]))
+    return out
+
+
 def finger_code(image: Any) -> int:
     """ANSI/NIST finger position 1–10 of a :class:`FingerprintImage` (its own field, else a SOCOFing
     file name such as ``12__F_Left_index_finger.BMP``); 0 = unknown."""
@@ -96,10 +223,12 @@ def finger_code(image: Any) -> int:
     return _SOCOFING_FINGERS.index(n.finger) + (1 if n.hand.lower() == "right" else 6)
 
 
-def features(pixels: np.ndarray, finger: int = 0) -> np.ndarray:
+def features(pixels: np.ndarray, finger: int = 0,
+             px_per_mm: tuple[float, float] = SOCOFING_PX_PER_MM) -> np.ndarray:
     """The feature vector (``len(NAMES)``, float64) of one uint8 H×W print; NaN where undefined.
 
-    ``finger``: ANSI/NIST position 1–10 (:func:`finger_code`), 0 = unknown (NaN one-hot)."""
+    ``finger``: ANSI/NIST position 1–10 (:func:`finger_code`), 0 = unknown (NaN one-hot).
+    ``px_per_mm``: the print's physical scale (x, y) for the ``literature`` group (ridges per mm)."""
     img = np.asarray(pixels)
     if img.ndim == 3:
         img = img[..., 0]
@@ -188,6 +317,7 @@ def features(pixels: np.ndarray, finger: int = 0) -> np.ndarray:
         out.update(fg_area=float(fg.mean()), fg_width=0.0, fg_height=0.0)
     for k in range(1, 11):
         out[f"finger_{k}"] = float(k == finger) if 1 <= finger <= 10 else np.nan
+    out.update(literature_features(x, fg, px_per_mm))
     return np.array([out[n] for n in NAMES], np.float64)
 
 
@@ -247,7 +377,7 @@ class FeatureModel:
 
     def image_inputs(self, feats: np.ndarray) -> np.ndarray:
         """Standardised inputs measured on the image (no finger metadata): the domain statistic's input."""
-        return self.standardise(feats)[:, self.cols < len(IMAGE_NAMES)]
+        return self.standardise(feats)[:, ~np.isin(self.cols, columns(["finger"]))]
 
     def logits(self, feats: np.ndarray) -> np.ndarray:
         """(N,) calibrated logit of "female" (mean over the fold models)."""

@@ -1,7 +1,9 @@
 """Loading a PAD or gender model once (cached per registry and sha256) and computing its raw logits.
 
-CNNs run through a cached ``tf.function`` per model (never ``model.predict`` per image: that costs
-~60 ms of overhead). TensorFlow is imported lazily: importing this module is cheap.
+CNNs run on onnxruntime from the ONNX export their card lists (checked against the Keras weights
+when it was written, see :mod:`fpstation.ml.onnx_export`): analysis never imports TensorFlow. A user
+model without an export (trained before exports existed) runs its Keras weights as a cached
+``tf.function``, which needs the ``train`` extra.
 """
 
 from __future__ import annotations
@@ -19,24 +21,46 @@ from fpstation.ml.classifiers.preprocess import card_shape, prepare, print_patch
 
 
 class Loaded:
-    """A loaded model with its card and a compiled forward function."""
+    """A loaded model with its card and a forward function (onnxruntime, or TensorFlow for a
+    user model without an ONNX export)."""
 
-    def __init__(self, card: ModelCard, model: Any) -> None:
+    def __init__(self, card: ModelCard, registry: Any) -> None:
         self.card = card
-        self.model = model
+        self.registry = registry
         self.ref = ModelRef(card.name, card.version, card.sha256)
         self.cam_fn: Any = None  # Grad-CAM function, built on first use (pad_explain)
-        if card.is_texture:  # classical texture features + linear model: no TensorFlow graph
-            self.forward = None
+        self._keras: Any = None
+        self.model: Any = None  # the texture model (numpy); CNNs: see keras_model()
+        self.forward: Any = None
+        if card.is_texture:  # classical texture features + linear model
+            self.model = registry.load(card.key)
+            self.runtime = "numpy"
+            return
+        onnx_path = registry.onnx_file(card)  # verified against the card's sha256
+        if onnx_path is not None:
+            from fpstation.ml.onnx_export import nhwc_fn, session
+
+            self.forward = nhwc_fn(session(str(onnx_path)))
+            self.runtime = "onnx"
             return
         import tensorflow as tf
 
+        model = self.keras_model()
         shape = card_shape(card)
         # Fixed signature: one trace, then ~1 ms per call on a small CNN.
         self.forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
                                    input_signature=[tf.TensorSpec([None, shape[0], shape[1], 1], tf.float32)])
+        self.runtime = "tf"
+
+    def keras_model(self) -> Any:
+        """The Keras weights (loaded on first use: only Grad-CAM and models without an ONNX export
+        need them, and they need TensorFlow)."""
+        if self._keras is None:
+            self._keras = self.registry.load(self.card.key)
+        return self._keras
 
     def logits(self, x: np.ndarray) -> np.ndarray:
+        """Raw logits, (N,): image rows N×H×W×1 for a CNN, feature rows for the texture model."""
         if self.forward is None:  # texture model: x = feature rows
             return np.asarray(self.model.decision(x), np.float64).reshape(-1)
         return np.asarray(self.forward(x.astype(np.float32))).reshape(-1)
@@ -79,8 +103,10 @@ def load_classifier(task: str, model_key: str = "", registry: Any | None = None)
         cache_key = (id(reg), card.key + ":" + card.sha256)
         if cache_key not in _loaded:
             # .npz: gender's feature model, or the texture PAD model (Loaded handles it without TensorFlow)
-            cls = FeatureLoaded if card.file.suffix == ".npz" and not card.is_texture else Loaded
-            _loaded[cache_key] = cls(card, reg.load(card.key))
+            if card.file.suffix == ".npz" and not card.is_texture:
+                _loaded[cache_key] = FeatureLoaded(card, reg.load(card.key))
+            else:
+                _loaded[cache_key] = Loaded(card, reg)
         return _loaded[cache_key]
 
 

@@ -109,7 +109,7 @@ def file_path(name: str) -> Path:
 
 @lru_cache(maxsize=8)
 def _sha(path: str, size: int, mtime: int) -> str:
-    from fpstation.ml.registry import sha256_file
+    from fpstation.core.hashing import sha256_file
 
     return sha256_file(path)
 

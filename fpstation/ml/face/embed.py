@@ -85,6 +85,40 @@ class DlibEmbedder(Embedder):
         return l2n(np.array(out, np.float32))
 
 
+def chips_to_input(chips: np.ndarray, size: int) -> np.ndarray:
+    """(N, 150, 150, 3) uint8 aligned chips -> (N, size, size, 1) float32 grey in [0, 1]."""
+    import cv2
+
+    chips = np.asarray(chips)
+    out = np.empty((len(chips), size, size, 1), np.float32)
+    for i, c in enumerate(chips):
+        g = c.mean(axis=2) if c.ndim == 3 else c
+        out[i, :, :, 0] = cv2.resize(g.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) / 255.0
+    return out
+
+
+class OnnxEmbedder(Embedder):
+    """The small CNN trained here, run on onnxruntime from its card's ONNX export (the graph cut at
+    the ``embedding`` layer, checked against Keras when exported): the chip, grey, resized to the
+    model's input, to the embedding. No TensorFlow."""
+
+    def __init__(self, card: Any, onnx_path: Any) -> None:
+        super().__init__(card)
+        from fpstation.ml.onnx_export import nhwc_fn, session
+
+        sess = session(str(onnx_path))
+        self._run = nhwc_fn(sess)
+        self.size = int(card.input.hw((0, 0))[0] or sess.get_inputs()[0].shape[2])
+        self._dim = int(sess.get_outputs()[0].shape[-1])
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        return l2n(self._run(chips_to_input(chips, self.size)))
+
+
 class KerasEmbedder(Embedder):
     """The small CNN trained here: the chip, grey, resized to the model's input, through every layer
     up to the embedding (named ``embedding``)."""
@@ -103,8 +137,6 @@ class KerasEmbedder(Embedder):
         return self._dim
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
-        from fpstation.ml.face.task import chips_to_input
-
         x = chips_to_input(chips, self.size)
         out = self._model(x, training=False)
         return l2n(np.asarray(out))
@@ -139,7 +171,9 @@ def get_embedder(key: str | None = None, registry: Any = None) -> Embedder:
         if card.runtime == DLIB_RUNTIME:
             reg.verify(card)
             emb: Embedder = DlibEmbedder(card)
-        else:
+        elif card.onnx is not None:
+            emb = OnnxEmbedder(card, reg.onnx_file(card))  # verifies the ONNX file's sha256
+        else:  # a user model without an ONNX export: its Keras weights (the train extra)
             emb = KerasEmbedder(card, reg.load(key))
         _embedders[key] = emb
         return emb

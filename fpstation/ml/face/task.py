@@ -22,22 +22,11 @@ import numpy as np
 
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
+from fpstation.ml.face.embed import chips_to_input
 from fpstation.ml.tasks import DatasetScan, Hyper
 
 ARCH = "face_mobilenet"
 EMBEDDING_DIM = 128
-
-
-def chips_to_input(chips: np.ndarray, size: int) -> np.ndarray:
-    """(N, 150, 150, 3) uint8 aligned chips -> (N, size, size, 1) float32 grey in [0, 1]."""
-    import cv2
-
-    chips = np.asarray(chips)
-    out = np.empty((len(chips), size, size, 1), np.float32)
-    for i, c in enumerate(chips):
-        g = c.mean(axis=2) if c.ndim == 3 else c
-        out[i, :, :, 0] = cv2.resize(g.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) / 255.0
-    return out
 
 
 def build_face_mobilenet(input_size: int, n_classes: int, *, width: int = 32, augment: bool = True,
