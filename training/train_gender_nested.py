@@ -816,7 +816,11 @@ def correct_v2_card(args, out: dict, final: dict) -> dict:
                                  "prints (mean calibrated logit, combined calibration)",
                        "superseded": "v2's first card stated 3x5-fold CV figures over all subjects (print 0.695, "
                                      "subject 0.78) with every choice made on the same folds (ADR 0111)",
-                       "source": "bench/results/classifiers/gender_nested_cv.json"}
+                       "source": "bench/results/classifiers/gender_nested_cv.json",
+                       "command": out["command"]}
+    card.setdefault("split", {})["rule"] = (
+        "weights: fitted on all 478 shared subjects with standard-size prints (training/train_gender_v2.py, no "
+        "split); figures: nested cross-validation by subject with a reserved slice (metrics.cv)")
     card["combined_calibration"] = final["combined_calibration"]
     card["confident_single"] = final["confident_single"]
     # the bands that go with the combined calibration: chosen like every other choice, on the v2

@@ -166,7 +166,7 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
     p.add_argument("--data", default=str(sd / "livdet2015-hiscan") if sd else None)
     p.add_argument("--dpi", type=float, default=1000)
     p.add_argument("--cache", default="/work/cache/h21/evidence")
-    p.add_argument("--cs", default="0.1,1", help="C values tried for the linear models")
+    p.add_argument("--cs", default="0.01,0.1,1", help="C values tried for the linear models")
     p.add_argument("--results", default=str(REPO / "bench" / "results" / "pad_livdet_loso_v2.json"))
     p.add_argument("--extract-only", action="store_true")
     p.add_argument("--folds", type=int, default=0, help="development: first N outer folds only")

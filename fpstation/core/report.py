@@ -20,7 +20,7 @@ from typing import Any
 
 from fpstation import __version__
 from fpstation.core.errors import FpError
-from fpstation.core.store import ORIGIN_WORDS, ROW_COLUMNS, CaseStore, now_iso
+from fpstation.core.store import ORIGIN_WORDS, ROW_COLUMNS, CaseStore, last_operator_decision, now_iso
 from fpstation.core.types import FingerprintImage, RestorationResult
 
 Restorer = Callable[[FingerprintImage], RestorationResult]
@@ -192,7 +192,8 @@ def dpi_words(p: dict[str, Any]) -> str:
 def _model_line(r: dict[str, Any]) -> str:
     if not r.get("model_name"):
         return ""
-    v = f" v{r['model_version']}" if r.get("model_version") else ""
+    ver = str(r.get("model_version") or "")
+    v = f" v{ver}" if ver[:1].isdigit() else (f" {ver}" if ver else "")
     sha = f", weights SHA-256 {r['model_sha256']}" if r.get("model_sha256") else ""
     return f"{r['model_name']}{v}{sha}"
 
@@ -201,8 +202,10 @@ def _domain_words(card: dict[str, Any] | None, payload: dict[str, Any]) -> str:
     """The model's validated domain and whether this print is inside it, in words."""
     parts = []
     if payload.get("in_domain") is False:
+        # the reason may restate "outside what this model was validated on:": said once, not twice
+        reason = re.sub(r"^\s*outside (?:what|the domain)[^:]*:\s*", "", str(payload.get("domain_reason") or ""))
         parts.append("This print is OUTSIDE the domain the model was validated on"
-                     + (f": {payload.get('domain_reason')}" if payload.get("domain_reason") else "")
+                     + (f": {reason}" if reason else "")
                      + ". The result is reported as uncertain.")
     elif payload.get("in_domain") is True:
         parts.append("This print is within the domain the model was validated on.")
@@ -385,8 +388,8 @@ def print_report_text(store: CaseStore, print_id: int, *, restore: Restorer | No
     if pad:
         parts.append(f"<tr><th>Model verdict (liveness)</th><td><span class='verdict {_e(pad['verdict'])}'>"
                      f"{_e(pad['verdict'])}</span> (attack score {pad['score']:.3f})</td></tr>")
-    if decisions:
-        d = decisions[-1]
+    d = last_operator_decision(decisions)
+    if d is not None:
         parts.append(f"<tr><th>Operator's decision</th><td><b>{_e(d['decision'])}</b> by "
                      f"{_e(d['operator'] or '(operator not named)')} at {_e(d['created'])}</td></tr>")
     else:

@@ -184,6 +184,16 @@ def _insert_print(db: sqlite3.Connection, image: Any, size: int | None, ts: str)
     return int(db.execute("SELECT id FROM prints WHERE sha256=? AND idx=?", (image.sha256, image.index)).fetchone()[0])
 
 
+#: operator name of records the desk writes by itself (liveness transaction attempts): kept in the
+#: append-only decisions trail, never shown as "the operator's decision"
+AUTOMATIC_OPERATOR = "desk (automatic)"
+
+
+def last_operator_decision(decisions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest decision made by a person (automatic desk records skipped), or None."""
+    return next((d for d in reversed(decisions) if d.get("operator") != AUTOMATIC_OPERATOR), None)
+
+
 def now_iso() -> str:
     """UTC timestamp with milliseconds, ISO 8601 (sorts as text)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -789,8 +799,7 @@ class CaseStore:
         aid = analysis_id if analysis_id is not None else self.analysis_id(print_id, any_inputs=True)
         a = self.get_analysis(aid) if aid is not None else None
         res = {r["step"]: r for r in self.results(print_id, aid)}
-        dec = self.decisions(print_id)
-        return flat_row(p, res, dec[-1] if dec else None, analysis=a)
+        return flat_row(p, res, last_operator_decision(self.decisions(print_id)), analysis=a)
 
     def error_row(self, error_id: int) -> dict[str, Any]:
         rows = self._q("SELECT * FROM file_errors WHERE id=?", (error_id,))

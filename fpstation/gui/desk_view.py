@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.core.errors import FpError
+from fpstation.core.store import AUTOMATIC_OPERATOR, last_operator_decision
 from fpstation.gui.case import analyzers_for, case_controller
 from fpstation.gui.qimage import to_qpixmap
 from fpstation.gui.widgets import FitLabel
@@ -405,7 +406,7 @@ class DeskPanel(QWidget):
         note = json.dumps({"print_id": int(pid), **tx.to_dict()})
         try:
             self.case.add_decision(int(pid), f"liveness transaction attempt {len(tx.attempts)}/"
-                                              f"{tx.rule.max_attempts}: {state}", "desk (automatic)", note)
+                                              f"{tx.rule.max_attempts}: {state}", AUTOMATIC_OPERATOR, note)
         except FpError as exc:
             self.window.notifications.notify(f"Attempt not recorded: {exc.user_message}", "error")
         colour = {"ATTACK": "#b00020", "LIVE": "#1b7d2a"}.get(state, "#a66b00" if not tx.done else "#555555")
@@ -456,6 +457,7 @@ class DeskPanel(QWidget):
             self.score_label.setText(plain_message(row.get("error")) or "presentation-attack detection did not run")
         # a LIVE verdict says what it looked for and what it did not (from the model cards)
         self.coverage_label.setText(coverage_text(_pad_models_of(item, self.case.store)) if final == "LIVE" else "")
+        self.coverage_label.setVisible(bool(self.coverage_label.text()))  # no blank line under other verdicts
         self.models_label.setText(self._models_html(item))
         self.verdict_label.setText(text)
         self.verdict_label.setStyleSheet(f"color:white; background:{colour}; padding:8px; border-radius:6px;")
@@ -596,10 +598,10 @@ def _connect_pad_panel(window: Any, ctl) -> None:
         store = ctl.store
         pid = store.print_id(im.sha256, im.index) if (store is not None and im is not None) else None
         decs = store.decisions(pid) if pid is not None else []
-        if not decs:
+        d = last_operator_decision(decs)
+        if d is None:
             label.setText("")
             return
-        d = decs[-1]
         label.setText(f"In case {store.name}: {d['decision']} by {d['operator'] or 'an unnamed operator'} "
                       f"at {d['created']}" + (f" ({len(decs)} decisions)" if len(decs) > 1 else ""))
 

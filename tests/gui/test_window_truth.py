@@ -122,7 +122,9 @@ def test_load_job_sends_chunks(tmp_path):
     got = []
     n = mw.load_files_job([str(folder)], progress=lambda *a: None, cancel=CancelToken(), partial=got.append)
     assert n == mw.LOAD_CHUNK_FILES + 6
-    assert [k for k, *_ in got][0] == "files" and all(k == "rows" for k, *_ in got[1:])
+    # the relative names first (issue 25: rows show "sub/folder/name"), then the paths, then rows
+    assert got[0][0] == "names" and len(got[0][1]) == n
+    assert got[1][0] == "files" and all(k == "rows" for k, *_ in got[2:])
     assert sum(len(x[1]) for x in got if x[0] == "rows") == n
     assert all(len(x[1]) <= mw.LOAD_CHUNK_FILES for x in got if x[0] == "rows")
 

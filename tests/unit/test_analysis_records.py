@@ -163,3 +163,18 @@ def test_cli_report_holds_the_analysis_asked_for(tmp_path, monkeypatch, capsys):
                  "--no-restore"]) == 2
     assert "#1, #2" in capsys.readouterr().err
     assert json.loads(json.dumps(rows[0]))["restorer"] == "unet"
+
+
+def test_report_never_says_outside_twice_nor_vversion(tmp_path):
+    from fpstation.core.types import GenderResult
+
+    with CaseStore(tmp_path / "c.db") as st:
+        img = _img()
+        g = GenderResult(0.5, "uncertain", ModelRef("gender-socofing", "2", ""), in_domain=False,
+                         domain_reason="outside what this model was validated on: 1000 dpi is outside 450–550 dpi")
+        q = type("Q", (), {"name": "NFIQ 2", "version": "nbis-py 0.1.3", "score": 58, "actionable": {},
+                           "note": ""})()
+        pid = st.record_analysis(AnalysisResult(img, gender=g, quality=q))
+        html = print_report_text(st, pid, reader=lambda p: [])
+        assert "validated on: outside" not in html and "1000 dpi is outside 450–550 dpi" in html
+        assert "vnbis" not in html and "NFIQ 2 nbis-py 0.1.3" in html

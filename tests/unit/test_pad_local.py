@@ -106,3 +106,32 @@ def test_saved_model_gives_the_same_logit(tmp_path):
                       {"grid": N_FEATURES, "whole": 350, "novelty": N_FEATURES})
     m.save(tmp_path / "m.npz")
     assert LocalPadModel.load(tmp_path / "m.npz").logit(ev) == pytest.approx(m.logit(ev))
+
+
+def _image(dpi=None):
+    from fpstation.core.types import FingerprintImage
+
+    return FingerprintImage(pixels=_print(size=800), dpi=dpi, source="synthetic.png", sha256="0" * 64,
+                            format="PNG")
+
+
+def test_shipped_v2_model_never_says_live_without_a_dpi():
+    from fpstation.ml.classifiers import pad_predict
+
+    r = pad_predict(_image(), "pad-livdet")
+    assert (r.verdict, r.in_domain) == ("UNCERTAIN", False)
+
+
+def test_shipped_v2_model_scores_a_stated_1000_dpi_print():
+    from fpstation.ml.classifiers import pad_predict
+
+    r = pad_predict(_image().with_stated_dpi(1000), "pad-livdet")
+    assert r.in_domain and 0.0 <= r.attack_score <= 1.0
+
+
+def test_shipped_v2_card_holds_a_transaction_rule():
+    from fpstation.core.pad_transaction import TransactionRule
+    from fpstation.ml.registry import get_registry
+
+    rule = TransactionRule.from_card(get_registry().card("pad-livdet").data)
+    assert rule.max_attempts == 3

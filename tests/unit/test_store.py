@@ -151,3 +151,14 @@ def test_per_model_pad_results_are_stored_and_flattened(tmp_path):
         assert row["pad_models"] == "pad-socofing LIVE 0.10; pad-livdet ATTACK 0.90"
         pay = {r["step"]: r for r in st.results(pid)}["pad"]["payload"]
         assert [m["model"] for m in pay["models"]] == ["pad-socofing", "pad-livdet"]
+
+
+def test_automatic_desk_records_are_never_the_operators_decision():
+    """Liveness transaction attempts are logged by the desk itself: the row, the report and the
+    panel show the last decision a person made, not the desk's own record."""
+    from fpstation.core.store import AUTOMATIC_OPERATOR, last_operator_decision
+
+    trail = [{"decision": "LIVE confirmed", "operator": "ana"},
+             {"decision": "liveness transaction attempt 1/3: present again", "operator": AUTOMATIC_OPERATOR}]
+    assert last_operator_decision(trail)["decision"] == "LIVE confirmed"
+    assert last_operator_decision(trail[1:]) is None
