@@ -32,15 +32,31 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fpstation.core.analysis_records import (  # noqa: F401 - re-exported: the store's public names
+    DEFAULT_INPUTS,
+    LEGACY_ORIGIN,
+    ORIGIN_WORDS,
+    AnalysisInputs,
+    StepRecord,
+    _jsonable,
+    _key,
+    analysis_inputs,
+    step_records,
+)
+from fpstation.core.case_rows import (  # noqa: F401 - re-exported
+    ROW_COLUMNS,
+    flat_error_row,
+    flat_row,
+    pad_models_text,
+)
 from fpstation.core.errors import CaseStoreError
 from fpstation.core.imageio import dpi_note
 from fpstation.core.steps import STEP_NAMES
-from fpstation.core.types import AnalysisResult, FingerprintImage, ModelRef
+from fpstation.core.types import AnalysisResult, FingerprintImage
 
 SCHEMA_VERSION = 3
 #: schema 2 (stated dpi): prints.dpi_source = "file" | "stated" | "" (NULL in cases written by
@@ -51,124 +67,7 @@ SCHEMA_VERSION = 3
 #: analysis steps in display order (the table: fpstation.core.steps)
 STEPS = STEP_NAMES
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    sha256 TEXT PRIMARY KEY,
-    size INTEGER,
-    format TEXT,
-    n_prints INTEGER,              -- NULL until every print of the file is stored
-    first_seen TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS prints (
-    id INTEGER PRIMARY KEY,
-    sha256 TEXT NOT NULL,
-    idx INTEGER NOT NULL DEFAULT 0,
-    path TEXT NOT NULL,
-    size INTEGER,
-    width INTEGER,
-    height INTEGER,
-    dpi REAL,
-    format TEXT,
-    record TEXT,
-    finger_position INTEGER,
-    first_seen TEXT NOT NULL,
-    dpi_source TEXT,
-    dpi_note TEXT,                 -- where dpi came from, in words (core.imageio.dpi_note)
-    UNIQUE (sha256, idx)
-);
-CREATE TABLE IF NOT EXISTS analyses (
-    id INTEGER PRIMARY KEY,
-    print_id INTEGER NOT NULL REFERENCES prints(id),
-    key TEXT NOT NULL,             -- the inputs that change a result (AnalysisInputs.key)
-    origin TEXT NOT NULL,          -- batch | desk | window | cli | recorded before analysis records
-    dpi REAL,
-    dpi_source TEXT,
-    dpi_note TEXT,
-    restorer TEXT,                 -- the restorer asked for ("" = restoration not asked for)
-    settings TEXT,                 -- JSON of the other settings in the key
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS results (
-    id INTEGER PRIMARY KEY,
-    print_id INTEGER NOT NULL REFERENCES prints(id),
-    analysis_id INTEGER REFERENCES analyses(id),
-    step TEXT NOT NULL,
-    model_name TEXT,
-    model_version TEXT,
-    model_sha256 TEXT,
-    score REAL,
-    verdict TEXT,
-    payload TEXT,
-    seconds REAL,
-    error TEXT,
-    created TEXT NOT NULL,
-    UNIQUE (analysis_id, step)
-);
-CREATE TABLE IF NOT EXISTS file_errors (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL,
-    sha256 TEXT NOT NULL DEFAULT '',
-    size INTEGER,
-    error_type TEXT NOT NULL,
-    message TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    UNIQUE (path, sha256)
-);
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY,
-    print_id INTEGER NOT NULL REFERENCES prints(id),
-    decision TEXT NOT NULL,
-    operator TEXT NOT NULL DEFAULT '',
-    note TEXT NOT NULL DEFAULT '',
-    pad_verdict TEXT,
-    pad_score REAL,
-    created TEXT NOT NULL,
-    analysis_id INTEGER            -- the analysis it was made on (NULL: made before schema 3)
-);
-CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
-BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
-BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
-CREATE TABLE IF NOT EXISTS templates (
-    id INTEGER PRIMARY KEY,
-    print_id INTEGER NOT NULL REFERENCES prints(id),
-    extractor TEXT NOT NULL,
-    extractor_version TEXT NOT NULL,
-    template TEXT NOT NULL,        -- JSON (fpstation.core.matching.template.Template.to_dict)
-    iso BLOB,                      -- the same minutiae as ISO/IEC 19794-2:2005
-    seconds REAL,
-    created TEXT NOT NULL,
-    UNIQUE (print_id, extractor)
-);
-CREATE TABLE IF NOT EXISTS face_templates (  -- the case's face gallery (ml/face/gallery.py)
-    id INTEGER PRIMARY KEY,
-    identity TEXT NOT NULL,
-    model TEXT NOT NULL,           -- registry key of the embedding model
-    model_sha256 TEXT NOT NULL,
-    dim INTEGER NOT NULL,
-    vector BLOB NOT NULL,          -- float32, little-endian, unit length
-    path TEXT,
-    image_sha256 TEXT NOT NULL,
-    box TEXT,                      -- JSON: the face box and how it was found
-    created TEXT NOT NULL,
-    UNIQUE (identity, model, image_sha256)
-);
-CREATE INDEX IF NOT EXISTS results_print ON results(print_id);
-CREATE INDEX IF NOT EXISTS results_analysis ON results(analysis_id);
-CREATE INDEX IF NOT EXISTS analyses_print ON analyses(print_id, key);
-CREATE INDEX IF NOT EXISTS decisions_print ON decisions(print_id);
-"""
-
-
-def _ddl(table: str) -> str:
-    """The ``CREATE TABLE`` statement of ``table`` in :data:`_SCHEMA` (used by the upgrade)."""
-    start = _SCHEMA.index(f"CREATE TABLE IF NOT EXISTS {table} (")
-    return _SCHEMA[start:_SCHEMA.index(");", start) + 2]
-
-
-_ANALYSES_DDL, _RESULTS_DDL = _ddl("analyses"), _ddl("results")
+from fpstation.core.store_schema import _ANALYSES_DDL, _RESULTS_DDL, _SCHEMA  # noqa: E402 - after the constants
 
 
 def _insert_print(db: sqlite3.Connection, image: Any, size: int | None, ts: str) -> int:
@@ -197,127 +96,6 @@ def last_operator_decision(decisions: list[dict[str, Any]]) -> dict[str, Any] | 
 def now_iso() -> str:
     """UTC timestamp with milliseconds, ISO 8601 (sorts as text)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One analysis step's outcome, flattened for the store (no pixels)."""
-
-    step: str
-    model: ModelRef | None = None
-    score: float | None = None
-    verdict: str | None = None
-    payload: dict[str, Any] | None = None
-    seconds: float | None = None
-    error: str | None = None
-
-
-#: origin of an analysis upgraded from a case written before schema 3
-LEGACY_ORIGIN = "recorded before analysis records"
-ORIGIN_WORDS = {"batch": "folder batch", "desk": "scanner desk", "window": "print view", "cli": "command line",
-                LEGACY_ORIGIN: LEGACY_ORIGIN}
-
-
-@dataclass(frozen=True)
-class AnalysisInputs:
-    """What an analysis was asked to use besides the print's bytes.
-
-    ``stated_dpi``: the resolution the user stated (``None`` = each file's own, a function of its
-    bytes); ``restorer``: the restorer asked for ("" = no restoration asked for); ``settings``: the
-    other settings that change a result (PAD models, threshold, gender model); ``origin``: where it ran
-    (not part of the key: the same inputs give the same result wherever they ran).
-    """
-
-    stated_dpi: float | None = None
-    restorer: str = ""
-    settings: tuple[tuple[str, str], ...] = ()
-    origin: str = "batch"
-
-    def key(self) -> str:
-        return json.dumps({"dpi": None if not self.stated_dpi else float(self.stated_dpi),
-                           "restorer": self.restorer, "settings": dict(self.settings)}, sort_keys=True)
-
-    def with_origin(self, origin: str) -> AnalysisInputs:
-        from dataclasses import replace
-
-        return replace(self, origin=origin)
-
-
-def analysis_inputs(settings: Any = None, *, stated_dpi: float | None = None, origin: str = "batch",
-                    restoration: bool = True) -> AnalysisInputs:
-    """The :class:`AnalysisInputs` of an analysis run with ``settings`` (a ``fpstation.settings.Settings``
-    or anything with its attributes; ``None`` = defaults) at ``stated_dpi``."""
-    g = (lambda k, d="": getattr(settings, k, d)) if settings is not None else (lambda k, d="": d)
-    pads = g("pad_models", ()) or ()
-    extra = (("pad_model", str(g("pad_model") or "")), ("pad_models", ",".join(map(str, pads))),
-             ("pad_threshold", "" if g("pad_threshold", None) is None else f"{float(g('pad_threshold')):g}"),
-             ("uncertain_band", f"{float(g('uncertain_band', 0.1) or 0):g}"),
-             ("gender_model", str(g("gender_model") or "")))
-    return AnalysisInputs(float(stated_dpi) if stated_dpi else None,
-                          str(g("restorer") or "") if restoration else "", extra, origin)
-
-
-#: the inputs of callers that state none (tests, old scripts): file dpi, no named restorer
-DEFAULT_INPUTS = AnalysisInputs()
-
-
-def _key(inputs: AnalysisInputs | None) -> str:
-    return (inputs or DEFAULT_INPUTS).key()
-
-
-def _jsonable(value: Any) -> Any:
-    """Best-effort conversion of extras (numpy scalars, tuples) into JSON-safe values."""
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "size", 2) == 1:
-        return value.item()
-    if hasattr(value, "shape"):  # arrays (e.g. a heat map): keep the shape, not the pixels
-        return {"array_shape": list(value.shape)}
-    return str(value)
-
-
-def step_records(result: AnalysisResult) -> list[StepRecord]:
-    """Flatten an :class:`AnalysisResult` into one record per step that ran (or failed)."""
-    out: list[StepRecord] = []
-    t = result.timings
-    r = result.restoration
-    if r is not None:
-        out.append(StepRecord("restoration", r.model, None, r.method,
-                              {"method": r.method, "extras": _jsonable(dict(r.extras))},
-                              t.get("restoration", r.seconds)))
-    p = result.pad
-    if p is not None:
-        from fpstation.core.pad import pad_dict
-
-        payload: dict[str, Any] = {"threshold": float(p.threshold), "attack_types_seen": list(p.attack_types_seen),
-                                   "in_domain": bool(p.in_domain), "domain_reason": p.domain_reason}
-        if len(result.pad_models) > 1 or (result.pad_models and result.pad_models[0] is not p):
-            payload["models"] = [pad_dict(m) for m in result.pad_models]
-        out.append(StepRecord("pad", p.model, float(p.attack_score), p.verdict, payload, t.get("pad", p.seconds)))
-    q = result.quality
-    if q is not None:
-        out.append(StepRecord("quality", ModelRef(q.name, q.version), float(q.score), str(q.score),
-                              {"actionable": _jsonable(dict(q.actionable)), "note": q.note},
-                              t.get("quality")))
-    g = result.gender
-    if g is not None:
-        # outside the model's validated domain the probability is no figure to keep or show
-        inside = bool(g.in_domain)
-        out.append(StepRecord("gender", g.model, float(g.p_female) if inside else None, g.label,
-                              {"p_female": float(g.p_female) if inside else None,
-                               "p_male": float(g.p_male) if inside else None,
-                               "in_domain": inside, "domain_reason": g.domain_reason},
-                              t.get("gender", g.seconds)))
-    for step, msg in result.errors.items():
-        out.append(StepRecord(step, None, error=msg, seconds=t.get(step)))
-    return out
 
 
 class CaseStore:
@@ -806,75 +584,3 @@ class CaseStore:
         if not rows:
             raise CaseStoreError(f"There is no file error {error_id} in this case.", path=self.path)
         return flat_error_row(dict(rows[0]))
-
-
-#: the columns of a flat row, in table/CSV order
-ROW_COLUMNS = [
-    "status", "path", "index", "sha256", "format", "width", "height", "dpi", "dpi_source", "dpi_note", "size", "nfiq2",
-    "pad_verdict", "pad_score", "pad_threshold", "pad_models", "gender", "p_female", "restoration",
-    "pad_model", "gender_model", "restoration_model", "seconds", "error", "decision", "decision_time",
-    "print_id", "analysis_id", "analysed_at", "analysis_origin", "restorer",
-]
-
-
-def _model_text(r: dict[str, Any] | None) -> str:
-    if not r or not r.get("model_name"):
-        return ""
-    v = f" v{r['model_version']}" if r.get("model_version") else ""
-    return f"{r['model_name']}{v}"
-
-
-def flat_row(p: dict[str, Any], res: dict[str, dict[str, Any]], last_decision: dict[str, Any] | None,
-             status: str = "", analysis: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build the flat row of a stored print from its ``prints`` row, one analysis of it (its dpi and
-    inputs win over what the print first recorded) and that analysis's results keyed by step."""
-    if analysis is not None:
-        p = {**p, "dpi": analysis.get("dpi"), "dpi_source": analysis.get("dpi_source"),
-             "dpi_note": analysis.get("dpi_note")}
-    pad, gen, rst, qual = res.get("pad"), res.get("gender"), res.get("restoration"), res.get("quality")
-    errors = [f"{s}: {r['error']}" for s, r in res.items() if r.get("error")]
-    secs = [r["seconds"] for r in res.values() if r.get("seconds") is not None]
-    return {
-        "status": status or ("done" if not errors else "partial" if len(errors) < len(res) else "error"),
-        "path": p["path"], "index": p["idx"], "sha256": p["sha256"], "format": p["format"] or "",
-        "width": p["width"], "height": p["height"], "dpi": p["dpi"],
-        "dpi_source": p.get("dpi_source") or ("" if p["dpi"] is None else "file"),
-        "dpi_note": p.get("dpi_note") or "", "size": p["size"],
-        "nfiq2": int(qual["score"]) if qual and not qual.get("error") and qual.get("score") is not None else None,
-        "pad_models": pad_models_text((pad.get("payload") or {}).get("models")) if pad and not pad.get("error")
-        else "",
-        "pad_verdict": (pad or {}).get("verdict") if pad and not pad.get("error") else "",
-        "pad_score": pad["score"] if pad and not pad.get("error") else None,
-        "pad_threshold": (pad.get("payload") or {}).get("threshold") if pad and not pad.get("error") else None,
-        "gender": gen["verdict"] if gen and not gen.get("error") else "",
-        "p_female": gen["score"] if gen and not gen.get("error") else None,
-        "restoration": rst["verdict"] if rst and not rst.get("error") else "",
-        "pad_model": _model_text(pad), "gender_model": _model_text(gen), "restoration_model": _model_text(rst),
-        "seconds": round(sum(secs), 4) if secs else None,
-        "error": "; ".join(errors),
-        "decision": last_decision["decision"] if last_decision else "",
-        "decision_time": last_decision["created"] if last_decision else "",
-        "print_id": p["id"],
-        "analysis_id": (analysis or {}).get("id"), "analysed_at": (analysis or {}).get("created") or "",
-        "analysis_origin": (analysis or {}).get("origin") or "", "restorer": (analysis or {}).get("restorer") or "",
-    }
-
-
-def pad_models_text(models: list[dict[str, Any]] | None) -> str:
-    """One cell for every PAD model's own verdict: "pad-socofing LIVE 0.02; pad-livdet ATTACK 0.97"
-    (a model outside its domain: "pad-livdet UNCERTAIN 0.40 (outside domain)")."""
-    parts = []
-    for m in models or []:
-        extra = "" if m.get("in_domain", True) else " (outside domain)"
-        parts.append(f"{m.get('model', '?')} {m.get('verdict', '')} {float(m.get('attack_score', 0)):.2f}{extra}")
-    return "; ".join(parts)
-
-
-def flat_error_row(e: dict[str, Any]) -> dict[str, Any]:
-    """Flat row of a file that could not be read."""
-    row = dict.fromkeys(ROW_COLUMNS, None)
-    row.update(status="bad file", path=e["path"], sha256=e["sha256"], size=e["size"], index=None,
-               error=f"{e['error_type']}: {e['message']}", pad_verdict="", gender="", restoration="",
-               format="", dpi_note="", pad_model="", gender_model="", restoration_model="", decision="",
-               decision_time="", dpi_source="", pad_models="", analysed_at="", analysis_origin="", restorer="")
-    return row
