@@ -439,12 +439,7 @@ def _drive(files: list[str], store: CaseStore, actors: list[Any], ray: Any, mode
     restarting worker pauses the queue instead of growing the driver's memory.
     """
     total = len(files)
-    queue = deque(range(total))
-    inflight: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (actor index, chunk number)
-    chunks: dict[int, list[FileOutcome | None]] = {}  # chunk number -> outcomes (None = at a worker)
-    load = [0] * len(actors)
-    window = 4 * depth * len(actors)
-    created = written = finished = 0
+    finished = 0
     last_report = -1e9
     t_first: float | None = None
 
@@ -469,25 +464,48 @@ def _drive(files: list[str], store: CaseStore, actors: list[Any], ray: Any, mode
                 progress(finished / total, f"{finished}/{total} files · {rate:.1f} prints/s · ETA {_fmt_eta(eta)}"
                                            f" · {len(actors)} Ray workers")
 
+    def prepare(path: str) -> tuple[tuple[str, bytes | None] | None, FileOutcome | None]:
+        if mode != "bytes":
+            return (path, None), None
+        data, out = _read_for_transport(path, done)
+        return ((path, data), None) if out is None else (None, out)
+
+    drive_in_order(files, actors, ray, cancel, per_task=per_task, depth=depth, prepare=prepare,
+                   handle=lambda o: handle([o]))
+
+
+def drive_in_order(files: list[str], actors: list[Any], ray: Any, cancel: CancelToken, *, per_task: int,
+                   depth: int, prepare: Callable[[str], tuple[Any, Any]], handle: Callable[[Any], None]) -> None:
+    """Keep every Ray actor ``depth`` tasks of ``per_task`` files busy and hand the outcomes to
+    ``handle`` one by one, in file order (the batch engine and the enrolment both write the case from
+    the driver alone, in the folder's order). ``prepare(path)`` gives ``(item for the worker, None)``
+    or ``(None, an outcome made on the driver)``, e.g. a file that could not be read for the bytes
+    transport. The window of chunks not yet handled is bounded, so a restarting worker pauses the
+    queue instead of growing the driver's memory. Each actor has ``run(items) -> outcomes``."""
+    queue = deque(range(len(files)))
+    inflight: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (actor index, chunk number)
+    chunks: dict[int, list[Any]] = {}  # chunk number -> outcomes (None = still at a worker)
+    load = [0] * len(actors)
+    window = 4 * depth * len(actors)
+    created = written = 0
+
     def flush() -> None:
         nonlocal written
         while written in chunks and all(o is not None for o in chunks[written]):
-            handle(chunks.pop(written))  # type: ignore[arg-type]
+            for o in chunks.pop(written):
+                handle(o)
             written += 1
 
     def submit(k: int) -> None:
         nonlocal created
-        items: list[tuple[str, bytes | None]] = []
-        entries: list[FileOutcome | None] = []
+        items: list[Any] = []
+        entries: list[Any] = []
         while queue and len(items) < per_task:
-            path = files[queue.popleft()]
-            data: bytes | None = None
-            if mode == "bytes":
-                data, out = _read_for_transport(path, done)
-                if out is not None:
-                    entries.append(out)
-                    continue
-            items.append((path, data))
+            item, out = prepare(files[queue.popleft()])
+            if out is not None:
+                entries.append(out)
+                continue
+            items.append(item)
             entries.append(None)
         chunks[created] = entries
         if items:

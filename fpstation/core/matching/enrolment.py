@@ -445,60 +445,18 @@ def _drive(files: list[str], actors: list[Any], ray: Any, mode: str, writer: _Wr
            cancel: CancelToken, per_task: int, depth: int, read_bytes: Callable[[str], bytes]) -> None:
     """Keep every worker ``depth`` tasks busy; hand results to the writer in file order (a bounded
     window of finished chunks may wait for an earlier one)."""
-    from fpstation.core.cluster import ClusterError
+    from fpstation.core.cluster import drive_in_order
 
-    queue = deque(range(len(files)))
-    inflight: dict[Any, tuple[int, int]] = {}
-    chunks: dict[int, list[FileDone | None]] = {}
-    load = [0] * len(actors)
-    window = 4 * depth * len(actors)
-    created = written = 0
+    def prepare(path: str) -> tuple[tuple[str, bytes | None] | None, FileDone | None]:
+        if mode != "bytes":
+            return (path, None), None
+        try:
+            return (path, read_bytes(path)), None
+        except FpError as exc:
+            return None, FileDone(path=path, error=exc.user_message, worker="driver")
 
-    def flush() -> None:
-        nonlocal written
-        while written in chunks and all(o is not None for o in chunks[written]):
-            for fd in chunks.pop(written):
-                writer.add(fd)  # type: ignore[arg-type]
-                tick(fd)
-            written += 1
+    def handle(fd: FileDone) -> None:
+        writer.add(fd)
+        tick(fd)
 
-    def submit(k: int) -> None:
-        nonlocal created
-        items: list[tuple[str, bytes | None]] = []
-        entries: list[FileDone | None] = []
-        while queue and len(items) < per_task:
-            path = files[queue.popleft()]
-            data = None
-            if mode == "bytes":
-                try:
-                    data = read_bytes(path)
-                except FpError as exc:
-                    entries.append(FileDone(path=path, error=exc.user_message, worker="driver"))
-                    continue
-            items.append((path, data))
-            entries.append(None)
-        chunks[created] = entries
-        if items:
-            inflight[actors[k].run.remote(items)] = (k, created)
-            load[k] += 1
-        created += 1
-
-    while queue or inflight:
-        cancel.raise_if_cancelled()
-        for k in range(len(actors)):
-            while queue and load[k] < depth and created - written < window:
-                submit(k)
-        flush()
-        if not inflight:
-            continue
-        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.5)
-        for ref in ready:
-            k, seq = inflight.pop(ref)
-            load[k] -= 1
-            try:
-                outs = iter(ray.get(ref))
-            except Exception as exc:  # noqa: BLE001 - a task that failed after every retry
-                raise ClusterError(f"A Ray task failed after its retries: {exc}", detail=repr(exc)) from exc
-            chunks[seq] = [o if o is not None else next(outs) for o in chunks[seq]]
-        flush()
-    flush()
+    drive_in_order(files, actors, ray, cancel, per_task=per_task, depth=depth, prepare=prepare, handle=handle)
