@@ -176,6 +176,10 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
         cmd += ["--per-image", *args.per_image]
     if args.checkpoint_minutes != 5.0:
         cmd += ["--checkpoint-minutes", f"{args.checkpoint_minutes:g}"]
+    if args.clipnorm:
+        cmd += ["--clipnorm", f"{args.clipnorm:g}"]
+    if args.init_weights:
+        cmd += ["--init-weights", args.init_weights]
     if name != f"restore-{args.arch}":
         cmd += ["--name", name]
     counts = {k: sum(1 for s in sources if s.kind == k) for k in ("fvc", "socofing", "altered")}
