@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 "p_not_lower": float(np.mean(d >= 0))}
 
     result = {
-        "protocol": {"gallery": "clean impression 1 of each FVC validation finger",
+        "protocol": {"gallery": "impression 1 (as scanned) of each FVC " + ("finger of the chosen sets" if args.all_fingers
+                                                                      else "validation finger"),
                      "probes": f"impressions 2..{1 + args.probes}, " + (
                          "as scanned (natural quality)" if args.natural
                          else f"degraded with make_pair(src, 'eval', recipe={args.recipe!r})"),
