@@ -27,7 +27,9 @@ from fpstation.ml.classifiers.patches import (
     _RIU2,
     LinearModel,
     foreground_mask,
+    lpq_codes,
     resample_to,
+    wld_codes,
 )
 
 MODEL_DPI = 1000
@@ -47,40 +49,6 @@ def _lbp_codes(img: np.ndarray, r: int) -> np.ndarray:
     for i, (dy, dx) in enumerate(offs):
         code |= (f[r + dy:r + dy + h, r + dx:r + dx + w] >= c).view(np.uint8) << np.uint8(i)
     return _RIU2[code].astype(np.int32)
-
-
-def _lpq_codes(img: np.ndarray, win: int = 7) -> np.ndarray:
-    import cv2
-
-    f = img.astype(np.float32)
-    r = (win - 1) // 2
-    x = np.arange(-r, r + 1, dtype=np.float64)
-    one = np.ones(win, np.float32)
-    cr = np.cos(2 * np.pi * x / win).astype(np.float32)
-    ci = (-np.sin(2 * np.pi * x / win)).astype(np.float32)
-
-    def sep(kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
-        return cv2.sepFilter2D(f, cv2.CV_32F, kx, ky, borderType=cv2.BORDER_REFLECT)
-
-    rr, ii, ri, ir = sep(cr, cr), sep(ci, ci), sep(ci, cr), sep(cr, ci)
-    parts = [sep(cr, one), sep(ci, one), sep(one, cr), sep(one, ci), rr - ii, ri + ir, rr + ii, ir - ri]
-    code = np.zeros(f.shape, np.int32)
-    for i, p in enumerate(parts):
-        code |= (p > 0).astype(np.int32) << i
-    return code
-
-
-def _wld_codes(img: np.ndarray, bins_xi: int = 8, bins_theta: int = 8) -> np.ndarray:
-    import cv2
-
-    f = img.astype(np.float32) + 1.0
-    k = np.ones((3, 3), np.float32)
-    k[1, 1] = -8
-    xi = np.arctan(cv2.filter2D(f, -1, k, borderType=cv2.BORDER_REFLECT) / f)
-    theta = np.arctan2(cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=1), cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=1))
-    bx = np.clip(((xi + np.pi / 2) / np.pi * bins_xi).astype(np.int32), 0, bins_xi - 1)
-    bt = np.clip(((theta + np.pi) / (2 * np.pi) * bins_theta).astype(np.int32), 0, bins_theta - 1)
-    return bx * bins_theta + bt
 
 
 @dataclass
@@ -107,7 +75,7 @@ def code_maps(pixels: np.ndarray, dpi: float) -> CodeMaps:
     y0, x0 = max(ys.min() - m, 0), max(xs.min() - m, 0)
     sl = (slice(y0, ys.max() + m + 1), slice(x0, xs.max() + m + 1))
     crop, cmask = img[sl], mask[sl]
-    maps = [_lbp_codes(crop, r) for r in (1, 2, 3)] + [_lpq_codes(crop), _wld_codes(crop),
+    maps = [_lbp_codes(crop, r) for r in (1, 2, 3)] + [lpq_codes(crop), wld_codes(crop),
                                                        (crop.astype(np.int32) * GREY_BINS) // 256]
     return CodeMaps(maps, cmask, (int(y0), int(x0)), img.shape[1] / max(src.shape[1], 1), img.shape, crop)
 

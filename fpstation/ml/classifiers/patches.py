@@ -167,8 +167,8 @@ def _lbp_hist(img: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
     return hist / max(hist.sum(), 1.0)
 
 
-def _lpq_hist(img: np.ndarray, mask: np.ndarray, win: int = 7) -> np.ndarray:
-    """Local phase quantisation (Ojansivu & Heikkilä 2008), no decorrelation: 256-bin histogram.
+def lpq_codes(img: np.ndarray, win: int = 7) -> np.ndarray:
+    """Per-pixel local phase quantisation codes (Ojansivu & Heikkilä 2008), no decorrelation: 0..255.
     The four complex STFT responses are built from real separable OpenCV filters (fast)."""
     import cv2
 
@@ -190,12 +190,18 @@ def _lpq_hist(img: np.ndarray, mask: np.ndarray, win: int = 7) -> np.ndarray:
     code = np.zeros(f.shape, np.int32)
     for i, p in enumerate(parts):
         code |= (p > 0).astype(np.int32) << i
-    h = np.bincount(code[mask], minlength=256).astype(np.float64)
+    return code
+
+
+def _lpq_hist(img: np.ndarray, mask: np.ndarray, win: int = 7) -> np.ndarray:
+    """Local phase quantisation: 256-bin histogram of :func:`lpq_codes` over ``mask``."""
+    h = np.bincount(lpq_codes(img, win)[mask], minlength=256).astype(np.float64)
     return h / max(h.sum(), 1.0)
 
 
-def _wld_hist(img: np.ndarray, mask: np.ndarray, bins_xi: int = 8, bins_theta: int = 8) -> np.ndarray:
-    """Weber local descriptor (Chen et al. 2010): differential excitation × gradient orientation."""
+def wld_codes(img: np.ndarray, bins_xi: int = 8, bins_theta: int = 8) -> np.ndarray:
+    """Per-pixel Weber local descriptor codes (Chen et al. 2010): differential excitation ×
+    gradient orientation, 0..bins_xi*bins_theta-1."""
     import cv2
 
     f = img.astype(np.float32) + 1.0
@@ -208,7 +214,12 @@ def _wld_hist(img: np.ndarray, mask: np.ndarray, bins_xi: int = 8, bins_theta: i
     theta = np.arctan2(gy, gx)  # (-pi, pi]
     bx = np.clip(((xi + np.pi / 2) / np.pi * bins_xi).astype(np.int32), 0, bins_xi - 1)
     bt = np.clip(((theta + np.pi) / (2 * np.pi) * bins_theta).astype(np.int32), 0, bins_theta - 1)
-    h = np.bincount((bx * bins_theta + bt)[mask], minlength=bins_xi * bins_theta).astype(np.float64)
+    return bx * bins_theta + bt
+
+
+def _wld_hist(img: np.ndarray, mask: np.ndarray, bins_xi: int = 8, bins_theta: int = 8) -> np.ndarray:
+    """Weber local descriptor: histogram of :func:`wld_codes` over ``mask``."""
+    h = np.bincount(wld_codes(img, bins_xi, bins_theta)[mask], minlength=bins_xi * bins_theta).astype(np.float64)
     return h / max(h.sum(), 1.0)
 
 
