@@ -5,27 +5,27 @@ the per-print analysis (restoration + PAD + gender, :func:`fpstation.core.pipeli
 ``inference``. Results come back through queued signals; a result for a print that is no longer
 shown is dropped.
 
-Extension points (teammates plug in without editing this file): the signals ``printShown``,
-``analysisFinished`` and ``modelsChanged``; the methods ``add_dock``, ``menu``, ``run_task``,
-``open_paths``, ``show_print``, ``current_print``, ``last_analysis``, ``reanalyse``; the views'
-``set_overlay``; and the modules listed in :data:`EXTENSIONS`, each of which gets
-``install(window)`` at the end of construction.
+Extension points: what an extension may use of the window is the typed contract
+:class:`fpstation.gui.contracts.Window` (the signals ``printShown``, ``printCleared``,
+``analysisFinished`` and ``modelsChanged``; ``add_dock``, ``menu``, ``run_task``, ``open_paths``,
+``current_print``, ``last_analysis``; the views, the file list, the info panel, the case). Each
+module in :data:`EXTENSIONS` gets ``install(window)`` at the end of construction and returns its
+panels, which the window keeps in its own typed attributes (``pad_panel``, ``batch_dock``, …).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -59,9 +59,18 @@ from fpstation.gui.task_status import TaskStatus
 from fpstation.settings import Settings
 from fpstation.workers import Pools, Task
 
+if TYPE_CHECKING:
+    from fpstation.gui.analysis_panel import GenderPanel, PadPanel
+    from fpstation.gui.batch_view import BatchPanel
+    from fpstation.gui.case import CaseController
+    from fpstation.gui.compare_window import CompareWindow
+    from fpstation.gui.comparison_panel import ComparisonPanel, ComparisonTools
+    from fpstation.gui.desk_view import DeskPanel
+    from fpstation.gui.face_panel import FacePanel
+
 log = logging.getLogger(__name__)
 
-#: optional modules written by teammates; each exposes ``install(window)``
+#: the extension modules, in install order; each exposes ``install(window: contracts.Window)``
 EXTENSIONS = ["fpstation.gui.analysis_panel", "fpstation.gui.training_dialog",
               "fpstation.gui.batch_view", "fpstation.gui.desk_view", "fpstation.gui.comparison_panel",
               "fpstation.gui.face_panel"]
@@ -282,9 +291,9 @@ class InfoPanel(QWidget):
             if name == "Resolution":
                 form.addRow("State dpi:", self.dpi_spin)
         self._show_unavailable(False)
-        self._fit_height()
+        self.fit_height()
 
-    def _fit_height(self) -> None:
+    def fit_height(self) -> None:
         # Never squeeze rows into clipped half-lines: the sidebar splitter may not go below this
         # (recomputed whenever the texts change; the hash takes four lines, the analysis two).
         self.setMinimumHeight(self.layout().heightForWidth(max(self.width(), 200)) if self.layout().hasHeightForWidth()
@@ -317,7 +326,14 @@ class InfoPanel(QWidget):
         v["Analysis"].setText("running…")
         v["Unavailable"].setText("—")
         self._show_unavailable(False)
-        self._fit_height()
+        self.fit_height()
+
+    def show_case_record(self, case_name: str, analysis_id: int) -> None:
+        """Say which case record the analysis shown is (once; the longer line is not clipped)."""
+        lab = self.values["Analysis"]
+        if "in case" not in lab.text():
+            lab.setText(f"{lab.text()} · in case “{case_name}” as analysis #{analysis_id}")
+            self.fit_height()
 
     def copy_sha256(self) -> None:
         """Put the current print's full SHA-256 on the clipboard."""
@@ -333,7 +349,7 @@ class InfoPanel(QWidget):
         errs = [f"{k}: {msg}" for k, msg in result.errors.items()]
         self.values["Unavailable"].setText("\n".join(errs) or "—")
         self._show_unavailable(bool(errs))
-        self._fit_height()
+        self.fit_height()
 
     def _show_unavailable(self, on: bool) -> None:
         """The "Unavailable" row appears only when a step could not run."""
@@ -343,6 +359,9 @@ class InfoPanel(QWidget):
 # ---------------------------------------------------------------------- main window
 class MainWindow(QMainWindow):
     """The workstation window. See the module docstring for the extension API."""
+
+    #: the case shared by the Batch, Desk, Comparison and Face docks (created by _load_extensions)
+    case_controller: CaseController
 
     printShown = Signal(object)  # FingerprintImage
     #: no print is shown any more (an unreadable file's row was selected): panels show nothing
@@ -372,6 +391,8 @@ class MainWindow(QMainWindow):
         self._mode = MODE_RESTORED
         self._menus: dict[str, QMenu] = {}
         self._closed = False  # set by closeEvent: no new jobs from then on
+        #: the first-run dock layout (View → Reset Layout); None while the window is being built
+        self._default_state: QByteArray | None = None
 
         self.setWindowTitle(f"{__display_name__} {__version__}")
         self.setAcceptDrops(True)
@@ -438,6 +459,21 @@ class MainWindow(QMainWindow):
         self.right_view.pixelHovered.connect(self._on_hover)
         self.left_view.viewChanged.connect(self._on_zoom)  # the right view follows it (ViewLink)
 
+        #: the analyst's confirm/override decisions on the PAD verdict, in order
+        self.pad_decisions: list[dict] = []
+        # the extensions' panels and docks (see _load_extensions)
+        self.pad_panel: PadPanel | None = None
+        self.gender_panel: GenderPanel | None = None
+        self.batch_panel: BatchPanel | None = None
+        self.batch_dock: QDockWidget | None = None
+        self.desk_panel: DeskPanel | None = None
+        self.desk_dock: QDockWidget | None = None
+        self.comparison_panel: ComparisonPanel | None = None
+        self.comparison_dock: QDockWidget | None = None
+        self.face_panel: FacePanel | None = None
+        self.face_dock: QDockWidget | None = None
+        self._comparison: ComparisonTools | None = None
+
         self._build_actions()
         self.modelsChanged.connect(self.reanalyse)
         self._load_extensions()
@@ -483,7 +519,7 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.menu("&View").addAction(dock.toggleViewAction())
-        if hasattr(self, "_default_state"):  # added after construction: keep it on screen too
+        if self._default_state is not None:  # added after construction: keep it on screen too
             dock.visibilityChanged.connect(self._schedule_fit)
         return dock
 
@@ -1062,14 +1098,44 @@ class MainWindow(QMainWindow):
             self.resizeDocks(right, [RIGHT_DOCK_WIDTH] * len(right), Qt.Orientation.Horizontal)
 
     def _load_extensions(self) -> None:
-        for name in EXTENSIONS:
-            try:
-                mod = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name == name:
-                    continue  # that teammate's module is not there (yet)
-                raise
-            mod.install(self)
+        """Install the docks and dialogs of :data:`EXTENSIONS`, in that order, and keep the panels
+        each ``install`` returns (the extensions see the window as a ``contracts.Window``)."""
+        from fpstation.gui import (
+            analysis_panel,
+            batch_view,
+            case,
+            comparison_panel,
+            desk_view,
+            face_panel,
+            training_dialog,
+        )
+
+        self.pad_panel, self.gender_panel = analysis_panel.install(self)
+        self.pad_panel.decisionRecorded.connect(self.pad_decisions.append)
+        training_dialog.install(self)
+        # one case for the Batch, Desk, Comparison and Face docks (its actions go in the File menu)
+        self.case_controller = case.CaseController(self)
+        self.batch_panel, self.batch_dock = batch_view.install(self)
+        self.desk_panel, self.desk_dock = desk_view.install(self, self.pad_panel)
+        self._comparison = comparison_panel.install(self)
+        self.comparison_panel, self.comparison_dock = self._comparison.panel, self._comparison.dock
+        self.face_panel, self.face_dock = face_panel.install(self)
+
+    # ---- the Comparison dock's actions (scripts and tests call them)
+    def open_compare(self, a: FingerprintImage | None = None, b_path: str | None = None) -> CompareWindow:
+        """Open the 1:1 Compare window (``a`` on the left, the file ``b_path`` on the right)."""
+        assert self._comparison is not None
+        return self._comparison.open_compare(a, b_path)
+
+    def enroll_folder(self, folder: str | None = None) -> Task | None:
+        """Enrol a folder of prints into the case's gallery (``None`` = ask for one)."""
+        assert self._comparison is not None
+        return self._comparison.enroll_folder(folder)
+
+    def gallery_search(self) -> Task | None:
+        """Search the shown print in the case's gallery."""
+        assert self._comparison is not None
+        return self._comparison.gallery_search()
 
     # ================================================================== Qt events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fpstation.gui.contracts import Window
+
 #: task -> the Settings attribute holding its active model
 SETTING_FOR_TASK = {"restoration": "restorer", "pad": "pad_model", "gender": "gender_model"}
 TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (liveness)", "gender": "Gender"}
@@ -258,7 +260,7 @@ class ModelsDialog(QDialog):
         self.activeChanged.emit(self.task)
 
 
-def install(window: Any) -> None:
+def install(window: Window) -> None:
     """Tools → "Models…" (called by training_dialog.install)."""
     act = QAction("Models…", window)
     act.setObjectName("actionModels")
@@ -267,7 +269,7 @@ def install(window: Any) -> None:
     window.modelsChanged.connect(lambda: _refresh(window))
 
 
-def open_models_dialog(window: Any) -> ModelsDialog:
+def open_models_dialog(window: Window) -> ModelsDialog:
     dlg = getattr(window, "_models_dialog", None)
     if dlg is None:
         dlg = ModelsDialog(window.registry, window.settings, window)
@@ -281,7 +283,7 @@ def open_models_dialog(window: Any) -> ModelsDialog:
     return dlg
 
 
-def _refresh(window: Any) -> None:
+def _refresh(window: Window) -> None:
     dlg = getattr(window, "_models_dialog", None)
     if dlg is not None:
         dlg.refresh()

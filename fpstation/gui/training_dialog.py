@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fpstation.gui.contracts import Window
 from fpstation.gui.errors import describe
 from fpstation.gui.training_runner import TrainingRun, make_run, preload
 from fpstation.workers import Pools, Task
@@ -727,7 +728,7 @@ class TrainingDialog(QDialog):
                 run.kill(wait_s)
 
 
-def install(window: Any) -> None:
+def install(window: Window) -> None:
     """Add Tools → "Train model…" and Tools → "Models…" to the main window.
 
     ``window`` provides ``menu(title) -> QMenu``, ``pools``, ``settings``, ``registry`` and the
@@ -748,7 +749,7 @@ def install(window: Any) -> None:
         app.aboutToQuit.connect(lambda: _shutdown(window))
 
 
-def open_training_dialog(window: Any) -> TrainingDialog:
+def open_training_dialog(window: Window) -> TrainingDialog:
     dlg = getattr(window, "_training_dialog", None)
     if dlg is None:
         dlg = TrainingDialog(window.pools, window.registry, window, settings=window.settings)
@@ -759,7 +760,7 @@ def open_training_dialog(window: Any) -> TrainingDialog:
     return dlg
 
 
-def _registered(window: Any, dlg: TrainingDialog, card: Any) -> None:
+def _registered(window: Window, dlg: TrainingDialog, card: Any) -> None:
     if dlg.activate_check.isChecked():
         from fpstation.gui.models_dialog import activate
 
@@ -767,7 +768,7 @@ def _registered(window: Any, dlg: TrainingDialog, card: Any) -> None:
     window.modelsChanged.emit()
 
 
-def _shutdown(window: Any) -> None:
+def _shutdown(window: Window) -> None:
     dlg = getattr(window, "_training_dialog", None)
     if dlg is not None:
         dlg.shutdown()

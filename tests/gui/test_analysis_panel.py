@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, ModelRef, PadResult
@@ -40,8 +40,27 @@ class _View:
         self.overlay = heat
 
 
+class _Prints(QObject):
+    """The file list's part of the window contract: ``loaded`` prints, none selected."""
+
+    itemSelectionChanged = Signal()
+
+    def __init__(self, loaded=()):
+        super().__init__()
+        self.loaded = list(loaded)
+
+    def images(self):
+        return list(self.loaded)
+
+    def selected_images(self):
+        return []
+
+
 class FakeWindow(QMainWindow):
+    """The slice of ``contracts.Window`` that analysis_panel.install() uses."""
+
     printShown = Signal(object)
+    printCleared = Signal()
     analysisFinished = Signal(object)
     modelsChanged = Signal()
 
@@ -49,6 +68,7 @@ class FakeWindow(QMainWindow):
         super().__init__()
         self.settings, self.pools, self.registry = settings, pools, FakeRegistry()
         self.left_view = _View()
+        self.file_list = _Prints()
         self.docks = []
         self.tasks = []
 
@@ -126,6 +146,8 @@ def test_moving_the_threshold_changes_verdict_rates_and_settings(window):
 
 def test_override_is_recorded_with_timestamp(window, qtbot):
     w, pad, _ = window
+    decisions = []
+    pad.decisionRecorded.connect(decisions.append)
     im = _image()
     w.printShown.emit(im)
     w.analysisFinished.emit(_result(im, 0.9))
@@ -136,7 +158,7 @@ def test_override_is_recorded_with_timestamp(window, qtbot):
     assert d["timestamp"].endswith("+00:00") and d["sha256"] == im.sha256
     assert d["model"]["name"] == "pad-test"
     pad.confirm_button.click()
-    assert [x["action"] for x in w.pad_decisions] == ["override", "confirmed"]
+    assert [x["action"] for x in decisions] == ["override", "confirmed"]
     assert "confirm" in pad.decision_label.text().lower()  # what the case now holds for this print
 
 
@@ -177,15 +199,7 @@ def test_combined_offer_for_same_subject(window, monkeypatch):
     w, _, gender = window
     ims = [_image(f"12__F_Left_{f}_finger.BMP") for f in ("thumb", "index")] + [_image("7__M_Left_thumb_finger.BMP")]
 
-    class _Entry:
-        def __init__(self, image):
-            self.image = image
-
-    class _List:
-        def entries(self):
-            return [_Entry(i) for i in ims]
-
-    w.file_list = _List()
+    w.file_list.loaded = ims
     seen = {}
 
     def fake_combined(images, key="", band=0.1):
