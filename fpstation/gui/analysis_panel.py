@@ -249,6 +249,11 @@ class PadPanel(QWidget):
         self.model_results = ()
         self._set_buttons_enabled(False)
 
+    def show_nothing(self) -> None:
+        """No print is shown (New Case, an unreadable file): nothing of the last print stays."""
+        self.clear(None)
+        self.score_label.setText("Attack score: —")
+
     def show_result(self, result: AnalysisResult) -> None:
         self.image = result.image
         self.result = result.pad
@@ -546,6 +551,12 @@ class GenderPanel(QWidget):
         self._bars(None)
         self.combined_label.setText("")
 
+    def show_nothing(self) -> None:
+        """No print is shown: no estimate, and no prints to combine."""
+        self.clear()
+        self.headline.setText("—")
+        self.set_group([], None)
+
     def show_result(self, result: AnalysisResult) -> None:
         self.result = result.gender
         if result.gender is None:
@@ -766,11 +777,8 @@ def install(window: Window) -> tuple[PadPanel, GenderPanel]:
 
     def on_cleared() -> None:  # an unreadable file is selected: nothing of the last print stays
         state["shown"] = None
-        pad.clear(None)
-        pad.score_label.setText("Attack score: —")
-        gender.clear()
-        gender.headline.setText("—")
-        gender.set_group([], None)
+        pad.show_nothing()
+        gender.show_nothing()
         window.left_view.set_overlay(None)
 
     def on_analysis(result: AnalysisResult) -> None:

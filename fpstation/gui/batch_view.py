@@ -568,16 +568,19 @@ class BatchPanel(QWidget):
         t = self.task
         self.eta_label.setText("cancelled" if t is not None and t.token.cancelled else "finished")
 
+    def show_nothing(self) -> None:
+        """No batch: no summary, no progress, no rows."""
+        self.summary_label.setText("")
+        self.eta_label.setText("")
+        self.progress.setValue(0)
+        self.model.clear()
+
     # ------------------------------------------------------------------ case
     def _on_case_changed(self, store: CaseStore | None) -> None:
         self.case_label.setText(f"Case: {store.name}" if store else "No case open")
         if store is None or self.running:
             return
-        # nothing of the previous case's batch stays next to this case's rows
-        self.summary_label.setText("")
-        self.eta_label.setText("")
-        self.progress.setValue(0)
-        self.model.clear()
+        self.show_nothing()  # nothing of the previous case's batch stays next to this case's rows
         self._case_gen += 1
         task = Task(load_case_rows_job, store, name="case rows")
         task.signals.result.connect(lambda rows, g=self._case_gen: self._on_case_rows(g, rows))

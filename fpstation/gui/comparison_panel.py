@@ -193,6 +193,11 @@ class ComparisonPanel(QWidget):
     def matcher(self) -> str:
         return self.matcher_combo.currentData()
 
+    def show_nothing(self) -> None:
+        """No print is shown: no quality figure, no minutiae count."""
+        self.nfiq2_label.setText("—")
+        self.minutiae_label.setText("—")
+
     def show_candidates(self, cands: list[Any], threshold: float | None) -> None:
         self.candidates = list(cands)
         self.table.setRowCount(len(cands))
@@ -341,9 +346,8 @@ def install(window: Window) -> ComparisonTools:
         for t in state["tasks"].values():
             t.cancel()
         state.update(image=None, restored=None, q=None, t_orig=None, t_rest=None)
-        panel.nfiq2_label.setText("—")
+        panel.show_nothing()
         nfiq_row.setText("—")
-        panel.minutiae_label.setText("—")
         left.set(None)
         right.set(None)
 

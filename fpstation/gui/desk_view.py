@@ -287,6 +287,10 @@ class DeskPanel(QWidget):
     def _on_case_changed(self, _store: Any) -> None:
         """A new or other case: the old case's last verdict, decisions and arrivals leave the desk
         (a running watch goes on into the case it started with until it is restarted)."""
+        self.show_nothing()
+
+    def show_nothing(self) -> None:
+        """No print, no verdict, no arrivals (a new or other case)."""
         self.current = None
         self._items.clear()
         self.recent.clear()

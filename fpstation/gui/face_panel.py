@@ -155,10 +155,11 @@ class FacePanel(QWidget):
 
     def _on_case_changed(self, _store: Any) -> None:
         """A new or other case: nothing identified against the old case's gallery stays on screen."""
-        self.clear_result()
+        self.show_nothing()
         self._refresh_gallery()
 
-    def clear_result(self) -> None:
+    def show_nothing(self) -> None:
+        """No face, no identification result."""
         self.result = None
         self.path = ""
         if self._box_item is not None:

@@ -299,16 +299,21 @@ class InfoPanel(QWidget):
         self.setMinimumHeight(self.layout().heightForWidth(max(self.width(), 200)) if self.layout().hasHeightForWidth()
                               else self.sizeHint().height())
 
+    def show_nothing(self) -> None:
+        """No print is shown: every field says "—" and nothing can be copied or stated."""
+        for lab in self.values.values():
+            lab.setText("—")
+            lab.setToolTip("")
+        self._sha256 = ""
+        self.copy_sha_action.setEnabled(False)
+        self.dpi_spin.setEnabled(False)
+        self._show_unavailable(False)
+
     def show_print(self, im: FingerprintImage | None) -> None:
+        """Show ``im``'s file facts (``None``: :meth:`show_nothing`)."""
         v = self.values
         if im is None:
-            for lab in v.values():
-                lab.setText("—")
-                lab.setToolTip("")
-            self._sha256 = ""
-            self.copy_sha_action.setEnabled(False)
-            self.dpi_spin.setEnabled(False)
-            self._show_unavailable(False)
+            self.show_nothing()
             return
         v["File"].setText(im.label)
         v["File"].setToolTip(im.source)
@@ -966,7 +971,7 @@ class MainWindow(QMainWindow):
         self.left_pane.caption.setText(f"Original — {Path(path).name}")
         self.right_view.set_image(None)
         self.right_pane.caption.setText("Restored")
-        self.info.show_print(None)
+        self.info.show_nothing()
         self.info.values["File"].setText(path)
         self.status.info_label.setText("")
         self.status.zoom_label.setText("")

@@ -76,3 +76,22 @@ def test_opening_a_case_from_the_menu_shows_the_batch_dock(window, tmp_path, mon
     window.case_controller.open(tmp_path / "c.db")  # the file exists: Open Case… can pick it
     window.case_controller.open_case_dialog()
     assert window.batch_dock.isVisible()
+
+
+@pytest.mark.parametrize("name", ["pad_panel", "gender_panel", "batch_panel", "desk_panel", "comparison_panel",
+                                  "face_panel", "info"])
+def test_every_panel_clears_itself(window, name):
+    assert callable(getattr(window, name).show_nothing)
+
+
+def test_an_unreadable_file_leaves_every_panel_showing_nothing(window, tmp_path):
+    window.pad_panel.score_label.setText("Attack score: 0.900")
+    window.gender_panel.headline.setText("Female more likely")
+    window.comparison_panel.nfiq2_label.setText("55")
+    window.info.values["SHA-256"].setText("ab" * 32)
+    window._show_file_error(str(tmp_path / "bad.png"), "not an image")
+    assert window.pad_panel.score_label.text() == "Attack score: —"
+    assert window.gender_panel.headline.text() == "—"
+    assert window.comparison_panel.nfiq2_label.text() == "—"
+    assert window.info.values["SHA-256"].text() == "—"
+    assert window.info.values["File"].text() == str(tmp_path / "bad.png")
