@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fpstation.gui.case import CaseController
     from fpstation.gui.file_list import FileList
     from fpstation.gui.image_view import ImageView
-    from fpstation.gui.main_window import InfoPanel
+    from fpstation.gui.info_panel import InfoPanel
     from fpstation.gui.notifications import NotificationBar
     from fpstation.gui.task_status import TaskStatus
     from fpstation.settings import Settings

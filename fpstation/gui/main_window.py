@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -26,14 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QFont, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
@@ -41,20 +37,21 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from fpstation import __display_name__, __version__
-from fpstation.core.imageio import SUPPORTED_EXTENSIONS, dpi_note
+from fpstation.core.imageio import SUPPORTED_EXTENSIONS
 from fpstation.core.types import AnalysisResult, FingerprintImage
 from fpstation.gui.damage_view import DamageLegend, show_damage
 from fpstation.gui.errors import describe
 from fpstation.gui.file_list import FileList, dpi_text
 from fpstation.gui.image_view import ImageView, ViewLink
+from fpstation.gui.info_panel import InfoPanel
+from fpstation.gui.jobs import LIST_CHUNK_FILES, LOAD_CHUNK_FILES, LOAD_CHUNK_S, analysis_job, load_files_job
 from fpstation.gui.notifications import NotificationBar
-from fpstation.gui.qimage import red_cyan_overlay, stretched_difference, thumbnail
+from fpstation.gui.qimage import red_cyan_overlay, stretched_difference
 from fpstation.gui.task_status import TaskStatus
 from fpstation.settings import Settings
 from fpstation.workers import Pools, Task
@@ -96,102 +93,8 @@ FILE_FILTER = ("Fingerprint images (" + " ".join(f"*{e}" for e in sorted(SUPPORT
                "All files (*)")
 
 
-# ---------------------------------------------------------------------- jobs (run on pool threads)
-#: a decoding job sends its rows in chunks of at most this many files, or after this long
-LOAD_CHUNK_FILES, LOAD_CHUNK_S = 64, 0.05
-#: paths per "files" message (rows shown as "loading…" before they are decoded)
-LIST_CHUNK_FILES = 512
 #: the GUI thread applies queued rows for at most this long per event-loop turn (no stall > 50 ms)
 FEED_SLICE_S = 0.005
-
-
-def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], None], cancel,
-                   partial: Callable[[object], None], dpi: float | None = None) -> int:
-    """Expand folders (recursively, following symlinked folders) and decode every file, in chunks.
-
-    Partials: ``("files", [path, ...])`` per :data:`LIST_CHUNK_FILES` listed paths (resolved here,
-    off the GUI thread), then ``("rows", [row, ...])`` every :data:`LOAD_CHUNK_FILES` files or
-    :data:`LOAD_CHUNK_S` seconds, a row being ``("ok", path, prints, thumbnails)`` or
-    ``("error", path, exception)``. Hashing, decoding and thumbnails all happen here; the GUI only
-    adds rows. A bad file never stops the others. Returns the file count. ``dpi``: a resolution
-    stated by the user for every print opened (``None`` = the files' own).
-    """
-    from fpstation.core import imageio
-    from fpstation.core.jobs import throttled
-
-    progress = throttled(progress, 0.1)
-    _background_priority()
-    files: list[str] = []
-    names: dict[str, str] = {}  # resolved path -> path relative to the folder opened (symlinks too)
-    for p in paths:
-        cancel.raise_if_cancelled()
-        if Path(p).is_dir():
-            progress(0.0, f"scanning {Path(p).name}")
-            for f in imageio.iter_image_files(p, recursive=True):
-                cancel.raise_if_cancelled()
-                files.append(str(f))
-                try:
-                    names[_resolved(str(f))] = Path(f).relative_to(p).as_posix()
-                except ValueError:
-                    pass
-        else:
-            files.append(str(p))
-    files = [_resolved(f) for f in files]
-    if names:
-        partial(("names", names))
-    for i in range(0, len(files), LIST_CHUNK_FILES):
-        partial(("files", files[i:i + LIST_CHUNK_FILES]))
-    if not files:
-        partial(("files", []))
-    rows: list[tuple] = []
-    last = time.monotonic()
-    for i, f in enumerate(files):
-        cancel.raise_if_cancelled()
-        try:
-            prints = [im.with_stated_dpi(dpi) for im in imageio.read_prints(f)]
-            thumbs = [thumbnail(im.pixels) for im in prints]  # QImage is safe off the GUI thread
-            rows.append(("ok", f, prints, thumbs))
-        except Exception as exc:  # noqa: BLE001 - reported per file in the GUI (logged there)
-            rows.append(("error", f, exc))
-        time.sleep(0)  # let the GUI thread take the GIL now rather than at the next 5 ms switch
-        now = time.monotonic()
-        if len(rows) >= LOAD_CHUNK_FILES or now - last >= LOAD_CHUNK_S:
-            partial(("rows", rows))
-            rows, last = [], now
-        progress((i + 1) / max(len(files), 1), f"{i + 1}/{len(files)} · {Path(f).name}")
-    if rows:
-        partial(("rows", rows))
-    return len(files)
-
-
-def _background_priority(niceness: int = 5) -> None:
-    """Lower this pool thread's CPU priority (Linux: per-thread nice) so that on a busy machine the
-    GUI thread is scheduled first; the io pool only runs background work. Best effort, once."""
-    import threading
-
-    if not hasattr(os, "setpriority") or getattr(_background_priority, "done", set()) & {threading.get_native_id()}:
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
-        _background_priority.done = getattr(_background_priority, "done", set()) | {tid}  # type: ignore[attr-defined]
-    except OSError:
-        pass
-
-
-def _resolved(path: str) -> str:
-    try:
-        return str(Path(path).resolve())
-    except OSError:
-        return path
-
-
-def analysis_job(image: FingerprintImage, settings: Settings, *, progress, cancel) -> AnalysisResult:
-    """Restoration + PAD + gender for one print (ml is imported here, on the inference thread)."""
-    from fpstation.core.pipeline import analyse
-    from fpstation.ml import inference
-
-    return analyse(image, inference.default_analyzers(settings), progress, cancel)
 
 
 # ---------------------------------------------------------------------- widgets
@@ -223,142 +126,6 @@ class _Pane(QWidget):
         lay.setSpacing(0)
         lay.addWidget(self.caption)
         lay.addWidget(self.view, 1)
-
-
-class InfoPanel(QWidget):
-    """Size, resolution (explicitly "unknown dpi"), SHA-256 and format of the current print."""
-
-    FIELDS = ["File", "Format", "Size", "Resolution", "SHA-256", "Analysis", "Unavailable"]
-    #: the operator stated this print's dpi (0 = back to what the file says)
-    statedDpiChanged = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        form = QFormLayout(self)
-        self.dpi_spin = QSpinBox()
-        self.dpi_spin.setRange(0, 5000)
-        self.dpi_spin.setSingleStep(100)
-        self.dpi_spin.setSpecialValueText("as the file says")
-        self.dpi_spin.setSuffix(" dpi")
-        self.dpi_spin.setKeyboardTracking(False)  # one re-analysis per value, not per keystroke
-        self.dpi_spin.setToolTip("State this print's resolution when the file carries none or a wrong one; "
-                                 "every model resamples by it. Shown as “(stated)”.")
-        self.dpi_spin.setEnabled(False)
-        self.dpi_spin.valueChanged.connect(self.statedDpiChanged.emit)
-        form.setContentsMargins(8, 6, 8, 6)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        self.values: dict[str, QLabel] = {}
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.copy_sha_action = QAction("Copy SHA-256", self)
-        self.copy_sha_action.setToolTip("Copy the file's full SHA-256 to the clipboard")
-        self.copy_sha_action.triggered.connect(self.copy_sha256)
-        self.copy_sha_action.setEnabled(False)
-        self._sha256 = ""
-        self._form = form
-        for name in self.FIELDS:
-            lab = QLabel("—")
-            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            lab.setWordWrap(True)
-            lab.setMinimumWidth(1)  # wrap inside a narrow sidebar instead of widening it
-            if name == "Unavailable":
-                lab.setStyleSheet("color: palette(mid);")
-            self.values[name] = lab
-            if name == "SHA-256":
-                # The whole hash, in monospace lines of 16 hex digits that fit a narrow sidebar (it
-                # identifies the evidence, so it is never elided), with a copy button + context menu.
-                lab.setFont(mono)
-                lab.setWordWrap(False)
-                lab.setMinimumWidth(lab.fontMetrics().horizontalAdvance("0" * 17))
-                lab.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-                lab.addAction(self.copy_sha_action)
-                copy_btn = QToolButton()
-                copy_btn.setText("Copy")
-                copy_btn.setToolTip(self.copy_sha_action.toolTip())
-                copy_btn.clicked.connect(self.copy_sha256)
-                self.copy_sha_action.enabledChanged.connect(copy_btn.setEnabled)
-                copy_btn.setEnabled(False)
-                self.copy_sha_button = copy_btn
-                row = QHBoxLayout()
-                row.setContentsMargins(0, 0, 0, 0)
-                row.addWidget(lab)
-                row.addWidget(copy_btn, 0, Qt.AlignmentFlag.AlignTop)
-                row.addStretch(1)
-                form.addRow(name + ":", row)
-            else:
-                form.addRow(name + ":", lab)
-            if name == "Resolution":
-                form.addRow("State dpi:", self.dpi_spin)
-        self._show_unavailable(False)
-        self.fit_height()
-
-    def fit_height(self) -> None:
-        # Never squeeze rows into clipped half-lines: the sidebar splitter may not go below this
-        # (recomputed whenever the texts change; the hash takes four lines, the analysis two).
-        self.setMinimumHeight(self.layout().heightForWidth(max(self.width(), 200)) if self.layout().hasHeightForWidth()
-                              else self.sizeHint().height())
-
-    def show_nothing(self) -> None:
-        """No print is shown: every field says "—" and nothing can be copied or stated."""
-        for lab in self.values.values():
-            lab.setText("—")
-            lab.setToolTip("")
-        self._sha256 = ""
-        self.copy_sha_action.setEnabled(False)
-        self.dpi_spin.setEnabled(False)
-        self._show_unavailable(False)
-
-    def show_print(self, im: FingerprintImage | None) -> None:
-        """Show ``im``'s file facts (``None``: :meth:`show_nothing`)."""
-        v = self.values
-        if im is None:
-            self.show_nothing()
-            return
-        v["File"].setText(im.label)
-        v["File"].setToolTip(im.source)
-        v["Format"].setText(im.format + (f" ({im.record})" if im.record else "") or "—")
-        v["Size"].setText(f"{im.width} × {im.height} px")
-        v["Resolution"].setText(f"{dpi_text(im.dpi, im.dpi_source)} ({dpi_note(im)})")
-        self.dpi_spin.blockSignals(True)
-        self.dpi_spin.setValue(int(round(im.dpi)) if im.dpi_source == "stated" and im.dpi else 0)
-        self.dpi_spin.blockSignals(False)
-        self.dpi_spin.setEnabled(True)
-        v["SHA-256"].setText("\n".join(im.sha256[i:i + 16] for i in range(0, len(im.sha256), 16)))
-        v["SHA-256"].setToolTip(f"{im.sha256}\n(SHA-256 of the file's bytes; right-click or Copy to copy it)")
-        self._sha256 = im.sha256
-        self.copy_sha_action.setEnabled(True)
-        v["Analysis"].setText("running…")
-        v["Unavailable"].setText("—")
-        self._show_unavailable(False)
-        self.fit_height()
-
-    def show_case_record(self, case_name: str, analysis_id: int) -> None:
-        """Say which case record the analysis shown is (once; the longer line is not clipped)."""
-        lab = self.values["Analysis"]
-        if "in case" not in lab.text():
-            lab.setText(f"{lab.text()} · in case “{case_name}” as analysis #{analysis_id}")
-            self.fit_height()
-
-    def copy_sha256(self) -> None:
-        """Put the current print's full SHA-256 on the clipboard."""
-        if self._sha256:
-            QApplication.clipboard().setText(self._sha256)
-
-    def show_analysis(self, result: AnalysisResult | None) -> None:
-        if result is None:
-            self.values["Analysis"].setText("—")
-            return
-        parts = [f"{k} {t * 1000:.0f} ms" for k, t in result.timings.items() if k not in result.errors]
-        self.values["Analysis"].setText(", ".join(parts) or "nothing computed")
-        errs = [f"{k}: {msg}" for k, msg in result.errors.items()]
-        self.values["Unavailable"].setText("\n".join(errs) or "—")
-        self._show_unavailable(bool(errs))
-        self.fit_height()
-
-    def _show_unavailable(self, on: bool) -> None:
-        """The "Unavailable" row appears only when a step could not run."""
-        self._form.setRowVisible(self.values["Unavailable"], on)
 
 
 # ---------------------------------------------------------------------- main window
@@ -1201,4 +968,6 @@ def file_urls(paths: Sequence[str | Path]) -> QMimeData:
     return mime
 
 
-__all__ = ["EXTENSIONS", "InfoPanel", "MainWindow", "analysis_job", "file_urls", "load_files_job"]
+#: InfoPanel and the jobs moved to gui/info_panel.py and gui/jobs.py; still importable from here
+__all__ = ["EXTENSIONS", "LIST_CHUNK_FILES", "LOAD_CHUNK_FILES", "LOAD_CHUNK_S", "InfoPanel", "MainWindow",
+           "analysis_job", "file_urls", "load_files_job"]
