@@ -17,7 +17,8 @@ def test_tools_menu_has_training_and_models(qtbot, tmp_path):
     qtbot.addWidget(win)
     tools = win.menu("&Tools")
     names = [a.objectName() for a in tools.actions()]
-    assert "actionTrainModel" in names and "actionModels" in names
+    assert "actionTrainModel" in names
+    assert "actionModels" in names
     next(a for a in tools.actions() if a.objectName() == "actionTrainModel").trigger()
     dlg = win._training_dialog
     assert dlg.isVisible()
@@ -25,7 +26,8 @@ def test_tools_menu_has_training_and_models(qtbot, tmp_path):
     for name in ("restoration", "pad", "gender"):  # the real tasks load without TensorFlow
         dlg.task_combo.setCurrentIndex(dlg.task_combo.findData(name))
         assert dlg.error_label.text() == "", dlg.error_label.text()
-        assert dlg.arch_combo.currentText() and dlg.epochs_spin.value() >= 1  # the task's defaults
+        assert dlg.arch_combo.currentText()
+        assert dlg.epochs_spin.value() >= 1  # the task's defaults
         assert dlg.start_button.isEnabled()
     next(a for a in win.findChildren(QAction) if a.objectName() == "actionModels").trigger()
     md = win._models_dialog
