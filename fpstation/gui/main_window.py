@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from fpstation.gui.comparison_panel import ComparisonPanel, ComparisonTools
     from fpstation.gui.desk_view import DeskPanel
     from fpstation.gui.face_panel import FacePanel
+    from fpstation.gui.training_dialog import TrainingDialogs
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ class MainWindow(QMainWindow):
         self.face_panel: FacePanel | None = None
         self.face_dock: QDockWidget | None = None
         self._comparison: ComparisonTools | None = None
+        self.training_dialogs: TrainingDialogs | None = None
 
         self._build_actions()
         self.modelsChanged.connect(self.reanalyse)
@@ -884,7 +886,7 @@ class MainWindow(QMainWindow):
 
         self.pad_panel, self.gender_panel = analysis_panel.install(self)
         self.pad_panel.decisionRecorded.connect(self.pad_decisions.append)
-        training_dialog.install(self)
+        self.training_dialogs = training_dialog.install(self)
         # one case for the Batch, Desk, Comparison and Face docks (its actions go in the File menu)
         self.case_controller = case.CaseController(self)
         self.batch_panel, self.batch_dock = batch_view.install(self)

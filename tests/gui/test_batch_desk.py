@@ -113,12 +113,11 @@ def test_desk_watch_shows_verdict_and_records_decisions(window, qtbot, tmp_path)
     assert decisions[0]["pad_verdict"] == shown
     assert "Recorded: override" in desk.decision_label.text()
     # the analysis panel's decisions land in the same append-only trail
-    pad_panel = getattr(window, "pad_panel", None)
-    if pad_panel is not None:
-        key = f"{desk.current.row['sha256']}:0"
-        pad_panel.decisionRecorded.emit({"action": "confirmed", "print_key": key, "final_verdict": shown})
-        assert window.case_controller.store.decisions()[-1]["decision"] == "confirm"
-        assert len(window.case_controller.store.decisions()) == 3
+    pad_panel = window.pad_panel
+    key = f"{desk.current.row['sha256']}:0"
+    pad_panel.decisionRecorded.emit({"action": "confirmed", "print_key": key, "final_verdict": shown})
+    assert window.case_controller.store.decisions()[-1]["decision"] == "confirm"
+    assert len(window.case_controller.store.decisions()) == 3
     # a second arrival becomes the newest shown
     good_files(scanner, 1, start_seed=50)
     qtbot.waitUntil(lambda: desk.recent.count() == 2, timeout=20000)

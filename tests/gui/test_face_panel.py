@@ -104,10 +104,10 @@ def test_training_dialog_trains_the_face_cnn_with_live_curves(qtbot, tmp_path):
     data = make_people(tmp_path / "people")
     w = FakeWindow(tmp_path)
     qtbot.addWidget(w)
-    install(w)
+    dialogs = install(w)
     try:
         next(a for a in w.findChildren(QAction) if a.objectName() == "actionTrainModel").trigger()
-        dlg = w._training_dialog
+        dlg = dialogs.training
         dlg.backend = "thread"
         dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("face"))
         assert dlg.task_combo.currentText() == "Face identification (small CNN)"
@@ -125,7 +125,5 @@ def test_training_dialog_trains_the_face_cnn_with_live_curves(qtbot, tmp_path):
         assert dlg.outcome.card.data["task"] == "face"
         assert "heldout_people_closed_set" in dlg.outcome.card.data["metrics"]
     finally:
-        d = getattr(w, "_training_dialog", None)
-        if d is not None:
-            d.shutdown()
+        dialogs.shutdown()
         w.pools.drain(20000)

@@ -479,9 +479,7 @@ def test_cancelled_job_helper_really_raises():
 def test_unavailable_gender_is_normal_text_not_the_verdict_font(window, qtbot):
     window.open_paths([sample_file()])  # the fake analysers compute no gender
     _wait_analysed(qtbot, window)
-    panel = getattr(window, "gender_panel", None)
-    if panel is None:
-        pytest.skip("the gender panel extension is not installed")
+    panel = window.gender_panel
     assert panel.headline.text().startswith("Gender unavailable")
     assert panel.headline.font().pointSizeF() == pytest.approx(QApplication.font().pointSizeF())
     assert not panel.headline.font().bold()

@@ -44,11 +44,9 @@ def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setitem(tasks.TASKS, "tiny", TINY_SPEC)
     w = FakeWindow(tmp_path)
     qtbot.addWidget(w)
-    install(w)
+    w.dialogs = install(w)
     yield w
-    dlg = getattr(w, "_training_dialog", None)
-    if dlg is not None:
-        dlg.shutdown()
+    w.dialogs.shutdown()
     w.pools.drain(10000)
 
 
@@ -59,7 +57,7 @@ def _trigger(window, name):
 
 def _open(window, qtbot, data, backend):
     _trigger(window, "actionTrainModel")
-    dlg = window._training_dialog
+    dlg = window.dialogs.training
     dlg.backend = backend
     dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("tiny"))
     dlg.set_folder(data)
@@ -104,7 +102,7 @@ def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, t
     assert key == "tiny-cnn2@v1"
     # selectable in the Models manager without a restart
     _trigger(window, "actionModels")
-    md = window._models_dialog
+    md = window.dialogs.models.dialog
     md.select_task("tiny")
     assert key in [r.value for r in md.rows()]
     md.select_value(key)
@@ -170,7 +168,6 @@ def _fake_model(dirpath: Path, name: str) -> Path:
 
 
 def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
-    from fpstation.gui.models_dialog import open_models_dialog
     from fpstation.ml.registry import sha256_file
 
     shipped = tmp_path / "shipped"
@@ -181,7 +178,7 @@ def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
     reg = window.registry
     for acc in (0.8, 0.9):
         reg.register({"name": "pad-cnn", "task": "pad", "metrics": {"val_auc": acc}}, _fake_model(tmp_path / "w", "x"))
-    dlg = open_models_dialog(window)
+    dlg = window.dialogs.open_models()
     dlg.select_task("pad")
     rows = dlg.rows()
     assert [r.value for r in rows] == ["", "pad-socofing", "pad-cnn@v1", "pad-cnn@v2"]
@@ -269,7 +266,7 @@ def test_dpi_field_selects_the_patch_pad_model(window, qtbot, tmp_path):
     """A stated dpi for presentation-attack data switches to the texture-patch model and its
     defaults; the dpi reaches the Hyper the run is started with."""
     _trigger(window, "actionTrainModel")
-    dlg = window._training_dialog
+    dlg = window.dialogs.training
     dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
     assert dlg.arch_combo.currentText() == "pad_cnn"
     assert dlg.dpi_spin.value() == 0
