@@ -363,9 +363,3 @@ class CaseController(QObject):
 
         task.signals.result.connect(done)
         return self.window.run_task("inference", task, f"Report {Path(out).name}")
-
-
-def case_controller(window: Window) -> CaseController:
-    """The window's case controller (the window creates it, with its menu actions, before the
-    extensions that share it are installed)."""
-    return window.case_controller

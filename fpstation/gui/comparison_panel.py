@@ -239,7 +239,7 @@ def install(window: Window) -> ComparisonTools:
     nfiq_row = QLabel("—")
     nfiq_row.setWordWrap(True)
     nfiq_row.setMinimumWidth(1)  # like the other info rows: wrap inside the sidebar, never widen it
-    window.info.layout().addRow("NFIQ 2:", nfiq_row)
+    window.info.add_row("NFIQ 2", nfiq_row)
     left = MinutiaeOverlay(window.left_view.scene())
     right = MinutiaeOverlay(window.right_view.scene())
     state: dict[str, Any] = {"image": None, "restored": None, "q": None, "tasks": {}, "enroll": None,

@@ -120,6 +120,10 @@ class InfoPanel(QWidget):
         self._show_unavailable(False)
         self.fit_height()
 
+    def add_row(self, name: str, value: QLabel) -> None:
+        """An extension's own fact about the print shown (e.g. "NFIQ 2"), below the file's facts."""
+        self._form.addRow(name + ":", value)
+
     def show_case_record(self, case_name: str, analysis_id: int) -> None:
         """Say which case record the analysis shown is (once; the longer line is not clipped)."""
         lab = self.values["Analysis"]
