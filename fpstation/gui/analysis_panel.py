@@ -7,8 +7,8 @@ cards. No algorithm runs here: the heat map and the combined gender estimate are
 the only arithmetic here is reading the validation APCER/BPCER for a slider position from the card.
 
 The operator's confirm/override decisions are emitted as ``PadPanel.decisionRecorded(dict)`` (with
-a UTC timestamp); the window/case store relays them (``install`` also stores them on
-``window.pad_decisions``).
+a UTC timestamp); the window keeps them (``MainWindow.pad_decisions``) and the desk stores them in
+the case.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from fpstation.core.gender_person import CONFIDENT_SINGLE, WEAK
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, PadResult
+from fpstation.gui.contracts import Window
 from fpstation.gui.widgets import FitLabel
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,11 @@ class PadPanel(QWidget):
         self.models_label.setText("")
         self.model_results = ()
         self._set_buttons_enabled(False)
+
+    def show_nothing(self) -> None:
+        """No print is shown (New Case, an unreadable file): nothing of the last print stays."""
+        self.clear(None)
+        self.score_label.setText("Attack score: —")
 
     def show_result(self, result: AnalysisResult) -> None:
         self.image = result.image
@@ -545,6 +551,12 @@ class GenderPanel(QWidget):
         self._bars(None)
         self.combined_label.setText("")
 
+    def show_nothing(self) -> None:
+        """No print is shown: no estimate, and no prints to combine."""
+        self.clear()
+        self.headline.setText("—")
+        self.set_group([], None)
+
     def show_result(self, result: AnalysisResult) -> None:
         self.result = result.gender
         if result.gender is None:
@@ -643,9 +655,8 @@ def _person_of(image: FingerprintImage) -> str | None:
     return person_key(str(image.source))
 
 
-def _selected_prints(window: Any) -> list[FingerprintImage]:
-    fl = getattr(window, "file_list", None)
-    return list(fl.selected_images()) if fl is not None and hasattr(fl, "selected_images") else []
+def _selected_prints(window: Window) -> list[FingerprintImage]:
+    return list(window.file_list.selected_images())
 
 
 @functools.lru_cache(maxsize=1 << 16)  # asked for every loaded print each time one is shown
@@ -656,13 +667,8 @@ def _subject_of_source(source: str) -> str | None:
     return str(n.subject) if n else None
 
 
-def _loaded_prints(window: Any) -> list[FingerprintImage]:
-    fl = getattr(window, "file_list", None)
-    if fl is not None and hasattr(fl, "images"):
-        return fl.images()
-    if fl is None or not hasattr(fl, "entries"):
-        return []
-    return [e.image for e in fl.entries() if getattr(e, "image", None) is not None]
+def _loaded_prints(window: Window) -> list[FingerprintImage]:
+    return window.file_list.images()
 
 
 def _scrollable(panel: QWidget) -> QScrollArea:
@@ -683,16 +689,13 @@ def explain_model(pad: PadPanel) -> str:
     return max(results, key=lambda r: r.attack_score - r.threshold).model.name  # type: ignore[union-attr]
 
 
-def install(window: Any) -> tuple[PadPanel, GenderPanel]:
-    """Add the "Liveness (PAD)" and "Gender" docks to ``window`` and connect them."""
+def install(window: Window) -> tuple[PadPanel, GenderPanel]:
+    """Add the "Liveness (PAD)" and "Gender" docks to ``window``, connect them, and return the two
+    panels (the window keeps them; it also keeps the PAD decisions, ``decisionRecorded``)."""
     from fpstation.workers import Task
 
     pad = PadPanel(window.settings)
     gender = GenderPanel(window.settings)
-    window.pad_panel, window.gender_panel = pad, gender
-    if not hasattr(window, "pad_decisions"):
-        window.pad_decisions = []
-    pad.decisionRecorded.connect(window.pad_decisions.append)
     # Scrollable: on a short screen the docks share the height and their text must not be clipped.
     window.add_dock(_scrollable(pad), "Liveness (PAD)")
     window.add_dock(_scrollable(gender), "Gender")
@@ -774,11 +777,8 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
 
     def on_cleared() -> None:  # an unreadable file is selected: nothing of the last print stays
         state["shown"] = None
-        pad.clear(None)
-        pad.score_label.setText("Attack score: —")
-        gender.clear()
-        gender.headline.setText("—")
-        gender.set_group([], None)
+        pad.show_nothing()
+        gender.show_nothing()
         window.left_view.set_overlay(None)
 
     def on_analysis(result: AnalysisResult) -> None:
@@ -815,12 +815,9 @@ def install(window: Any) -> tuple[PadPanel, GenderPanel]:
 
     pad.explainToggled.connect(on_explain)
     gender.combineRequested.connect(on_combine)
-    fl = getattr(window, "file_list", None)
-    if fl is not None and hasattr(fl, "itemSelectionChanged"):
-        fl.itemSelectionChanged.connect(on_selection)
+    window.file_list.itemSelectionChanged.connect(on_selection)
     window.printShown.connect(on_print)
-    if hasattr(window, "printCleared"):
-        window.printCleared.connect(on_cleared)
+    window.printCleared.connect(on_cleared)
     window.analysisFinished.connect(on_analysis)
     window.modelsChanged.connect(reload_cards)
     reload_cards()

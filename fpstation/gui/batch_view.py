@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDockWidget,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -38,7 +39,8 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.core.store import CaseStore
-from fpstation.gui.case import analyzers_for, case_controller
+from fpstation.gui.case import analyzers_for
+from fpstation.gui.contracts import Window
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -380,16 +382,16 @@ class BatchPanel(QWidget):
 
     FLUSH_MS = 100
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: Window) -> None:
         super().__init__()
         self.window = window
-        self.case = case_controller(window)
+        self.case = window.case_controller
         #: builds the Analyzers on the worker thread from the settings (tests inject fakes)
         self.analyzers_factory: Callable[[Any], Any] = analyzers_for
         #: settings -> the Ray workers' set-up (None = fpstation.ml.inference.ClusterSetup; tests inject fakes)
         self.setup_factory: Callable[[Any], Any] | None = None
         self.task: Task | None = None
-        self.dock = None  # set by install()
+        self.dock: QDockWidget | None = None  # set by install()
         self._pending: list[dict[str, Any]] = []
         self._latest: tuple[int, int, float | None] | None = None
         self._case_gen = 0
@@ -554,8 +556,8 @@ class BatchPanel(QWidget):
             self._notice = text
 
     def _withdraw_notice(self) -> None:
-        bar = getattr(self.window, "notifications", None)
-        if self._notice and bar is not None and bar.text().startswith(self._notice):
+        bar = self.window.notifications
+        if self._notice and bar.text().startswith(self._notice):
             bar.dismiss()
         self._notice = ""
 
@@ -566,16 +568,19 @@ class BatchPanel(QWidget):
         t = self.task
         self.eta_label.setText("cancelled" if t is not None and t.token.cancelled else "finished")
 
+    def show_nothing(self) -> None:
+        """No batch: no summary, no progress, no rows."""
+        self.summary_label.setText("")
+        self.eta_label.setText("")
+        self.progress.setValue(0)
+        self.model.clear()
+
     # ------------------------------------------------------------------ case
     def _on_case_changed(self, store: CaseStore | None) -> None:
         self.case_label.setText(f"Case: {store.name}" if store else "No case open")
         if store is None or self.running:
             return
-        # nothing of the previous case's batch stays next to this case's rows
-        self.summary_label.setText("")
-        self.eta_label.setText("")
-        self.progress.setValue(0)
-        self.model.clear()
+        self.show_nothing()  # nothing of the previous case's batch stays next to this case's rows
         self._case_gen += 1
         task = Task(load_case_rows_job, store, name="case rows")
         task.signals.result.connect(lambda rows, g=self._case_gen: self._on_case_rows(g, rows))
@@ -625,12 +630,11 @@ class BatchPanel(QWidget):
         self.case.report_dialog(int(row["print_id"]), row.get("analysis_id"))
 
 
-def analyse_folder_dialog(window: Any, panel: BatchPanel) -> None:
+def analyse_folder_dialog(window: Window, panel: BatchPanel) -> None:
     s = window.settings
     # the toolbar's "Open at" dpi is the default: a folder opened at 1000 dpi is analysed at 1000 dpi
-    spin = getattr(window, "open_dpi_spin", None)
     dlg = AnalyseFolderDialog(window, s.last_open_dir, list(s.batch_extensions), s.batch_engine, s.ray_address,
-                              dpi=spin.value() if spin is not None else 0)
+                              dpi=window.open_dpi_spin.value())
     if dlg.exec() != QDialog.DialogCode.Accepted:
         return
     folder, exts, recursive = dlg.values()
@@ -642,8 +646,8 @@ def analyse_folder_dialog(window: Any, panel: BatchPanel) -> None:
     panel.start(folder, exts, recursive, engine, address, dpi=dlg.dpi())
 
 
-def install(window: Any) -> BatchPanel:
-    """Add the Batch dock and File → Analyse Folder… to ``window``."""
+def install(window: Window) -> tuple[BatchPanel, QDockWidget]:
+    """Add the Batch dock and File → Analyse Folder… to ``window``; return the panel and its dock."""
     panel = BatchPanel(window)
     dock = window.add_dock(panel, "Batch", Qt.DockWidgetArea.BottomDockWidgetArea)
     panel.dock = dock
@@ -654,6 +658,10 @@ def install(window: Any) -> BatchPanel:
     m = window.menu("&File")
     anchor = panel.case.act_new
     m.insertAction(anchor, act)
-    window.batch_panel = panel
-    window.batch_dock = dock
-    return panel
+
+    def show_case() -> None:
+        dock.show()
+        dock.raise_()
+
+    panel.case.openedByUser.connect(show_case)
+    return panel, dock

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog
 from fpstation import paths
 from fpstation.core.errors import CaseStoreError
 from fpstation.core.store import CaseStore
+from fpstation.gui.contracts import Window
 from fpstation.workers import Task
 
 log = logging.getLogger(__name__)
@@ -172,9 +173,11 @@ class CaseController(QObject):
     decisionAdded = Signal(int, object)  # print id, decision dict
     #: the window's analysis of a print was recorded in the case (print id, analysis id)
     analysisRecorded = Signal(int, int)
+    #: the analyst opened a case from the File menu (the Batch dock then shows what it holds)
+    openedByUser = Signal()
 
-    def __init__(self, window: Any) -> None:
-        super().__init__(window)
+    def __init__(self, window: Window) -> None:
+        super().__init__(window)  # type: ignore[arg-type] - the window is a QMainWindow
         self.window = window
         self.settings = window.settings
         self._store: CaseStore | None = None
@@ -190,8 +193,7 @@ class CaseController(QObject):
         self.act_report.setToolTip("One-print HTML report: both images, verdicts, models, decisions")
         self.act_report.triggered.connect(self.report_current_dialog)
         m = window.menu("&File")
-        quit_act = getattr(window, "act_quit", None)  # case actions go just above Quit
-        anchor = quit_act if quit_act in m.actions() else None
+        anchor = window.act_quit if window.act_quit in m.actions() else None  # case actions go just above Quit
         for a in (self.act_new, self.act_open, self.act_export, self.act_report):
             if anchor is not None:
                 m.insertAction(anchor, a)
@@ -200,10 +202,8 @@ class CaseController(QObject):
         if anchor is not None:
             m.insertSeparator(anchor)
         self._sync_actions()
-        for name in ("printShown", "printCleared"):
-            sig = getattr(window, name, None)
-            if sig is not None:
-                sig.connect(self._sync_actions)
+        window.printShown.connect(self._sync_actions)
+        window.printCleared.connect(self._sync_actions)
         last = getattr(self.settings, "current_case", "")
         if last and Path(last).is_file():
             try:
@@ -220,7 +220,7 @@ class CaseController(QObject):
         has = self._store is not None
         self.act_export.setEnabled(has)
         # a report can always be made of the print shown (it is added to the case if needed)
-        shown = hasattr(self.window, "current_print") and self.window.current_print() is not None
+        shown = self.window.current_print() is not None
         self.act_report.setEnabled(has or shown)
 
     def open(self, path: str | Path) -> CaseStore:
@@ -271,10 +271,7 @@ class CaseController(QObject):
     def _try_open(self, path: str) -> None:
         try:
             self.open(path)
-            dock = getattr(self.window, "batch_dock", None)
-            if dock is not None:  # show what the case holds
-                dock.show()
-                dock.raise_()
+            self.openedByUser.emit()  # the Batch dock shows what the case holds
         except CaseStoreError as exc:
             self.window.notifications.notify(f"Case not opened: {exc.user_message}", "error")
 
@@ -298,9 +295,8 @@ class CaseController(QObject):
         dpi and where it came from, the window's restorer and settings, the model versions), never
         swapped for an older record of the same file. Recording an analysis is not a decision.
         ``None`` (with a message) while the print is still being analysed."""
-        im = self.window.current_print() if hasattr(self.window, "current_print") else None
-        res = result if result is not None else (
-            self.window.last_analysis() if hasattr(self.window, "last_analysis") else None)
+        im = self.window.current_print()
+        res = result if result is not None else self.window.last_analysis()
         if res is None and im is None:
             self.window.status.message("Open a print first: the report is made of the print shown.")
             return None
@@ -325,13 +321,8 @@ class CaseController(QObject):
         if len(self._recorded) > 64:
             self._recorded.pop(next(iter(self._recorded)))
         self._recorded[id(res)] = (res, store.path, pid, aid)
-        info = getattr(self.window, "info", None)
-        if info is not None and res is getattr(self.window, "last_analysis", lambda: None)():
-            lab = info.values.get("Analysis")
-            if lab is not None and "in case" not in lab.text():  # the screen says which record it is
-                lab.setText(f"{lab.text()} · in case “{store.name}” as analysis #{aid}")
-                if hasattr(info, "_fit_height"):
-                    info._fit_height()  # the longer line must not be clipped
+        if res is self.window.last_analysis():
+            self.window.info.show_case_record(store.name, aid)
         self.analysisRecorded.emit(pid, aid)
         return pid, aid
 
@@ -372,12 +363,3 @@ class CaseController(QObject):
 
         task.signals.result.connect(done)
         return self.window.run_task("inference", task, f"Report {Path(out).name}")
-
-
-def case_controller(window: Any) -> CaseController:
-    """The window's case controller (created, with its menu actions, on first call)."""
-    ctl = getattr(window, "case_controller", None)
-    if ctl is None:
-        ctl = CaseController(window)
-        window.case_controller = ctl
-    return ctl

@@ -10,15 +10,17 @@ for a print that is no longer shown are dropped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -34,8 +36,12 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.core.types import AnalysisResult, FingerprintImage
+from fpstation.gui.contracts import Window
 from fpstation.gui.minutiae_items import MinutiaeOverlay
 from fpstation.workers import Task
+
+if TYPE_CHECKING:
+    from fpstation.gui.compare_window import CompareWindow
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +193,11 @@ class ComparisonPanel(QWidget):
     def matcher(self) -> str:
         return self.matcher_combo.currentData()
 
+    def show_nothing(self) -> None:
+        """No print is shown: no quality figure, no minutiae count."""
+        self.nfiq2_label.setText("—")
+        self.minutiae_label.setText("—")
+
     def show_candidates(self, cands: list[Any], threshold: float | None) -> None:
         self.candidates = list(cands)
         self.table.setRowCount(len(cands))
@@ -199,14 +210,27 @@ class ComparisonPanel(QWidget):
                 self.table.setItem(r, col, it)
 
 
-def install(window: Any) -> ComparisonPanel:
+class ComparisonTools(NamedTuple):
+    """What :func:`install` built: the panel, its dock, and the actions the window offers (scripts
+    and tests call them)."""
+
+    panel: ComparisonPanel
+    dock: QDockWidget
+    #: open the 1:1 Compare window (``a`` on the left, the file ``b_path`` on the right)
+    open_compare: Callable[..., CompareWindow]
+    #: enrol a folder of prints into the case's gallery (``None`` = ask for one)
+    enroll_folder: Callable[..., Task | None]
+    #: search the shown print in the case's gallery
+    gallery_search: Callable[[], Task | None]
+
+
+def install(window: Window) -> ComparisonTools:
     """Add the Comparison dock and the Tools → Compare Prints… action to ``window``."""
     from PySide6.QtWidgets import QScrollArea
 
     from fpstation.gui.compare_window import CompareWindow
 
     panel = ComparisonPanel()
-    window.comparison_panel = panel
     scroll = QScrollArea()
     scroll.setWidget(panel)
     scroll.setWidgetResizable(True)
@@ -215,7 +239,7 @@ def install(window: Any) -> ComparisonPanel:
     nfiq_row = QLabel("—")
     nfiq_row.setWordWrap(True)
     nfiq_row.setMinimumWidth(1)  # like the other info rows: wrap inside the sidebar, never widen it
-    window.info.layout().addRow("NFIQ 2:", nfiq_row)
+    window.info.add_row("NFIQ 2", nfiq_row)
     left = MinutiaeOverlay(window.left_view.scene())
     right = MinutiaeOverlay(window.right_view.scene())
     state: dict[str, Any] = {"image": None, "restored": None, "q": None, "tasks": {}, "enroll": None,
@@ -322,9 +346,8 @@ def install(window: Any) -> ComparisonPanel:
         for t in state["tasks"].values():
             t.cancel()
         state.update(image=None, restored=None, q=None, t_orig=None, t_rest=None)
-        panel.nfiq2_label.setText("—")
+        panel.show_nothing()
         nfiq_row.setText("—")
-        panel.minutiae_label.setText("—")
         left.set(None)
         right.set(None)
 
@@ -343,8 +366,7 @@ def install(window: Any) -> ComparisonPanel:
         want_minutiae()
 
     window.printShown.connect(on_print)
-    if hasattr(window, "printCleared"):
-        window.printCleared.connect(on_cleared)
+    window.printCleared.connect(on_cleared)
     window.analysisFinished.connect(on_analysis)
     panel.show_minutiae.toggled.connect(lambda _on: want_minutiae())
     panel.right_from_restored.toggled.connect(lambda _on: want_minutiae())
@@ -370,7 +392,6 @@ def install(window: Any) -> ComparisonPanel:
             open_compare(state["image"], path)
 
     panel.compare_button.clicked.connect(compare_with)
-    window.open_compare = open_compare
     tools = window.menu("&Tools")
     act = tools.addAction("&Compare Prints…")
     act.setToolTip("1:1 comparison: two prints side by side with their paired minutiae")
@@ -380,9 +401,7 @@ def install(window: Any) -> ComparisonPanel:
 
     # ---- gallery
     def store():
-        from fpstation.gui.case import case_controller
-
-        s = case_controller(window).ensure()
+        s = window.case_controller.ensure()
         panel.case_label.setText(f"Case: {Path(s.path).name}")
         return s
 
@@ -392,9 +411,7 @@ def install(window: Any) -> ComparisonPanel:
         panel.search_status.setText("")
         panel.case_label.setText(f"Case: {Path(s.path).name}" if s is not None else "no case open")
 
-    from fpstation.gui.case import case_controller as _ctl
-
-    _ctl(window).caseChanged.connect(on_case_changed)
+    window.case_controller.caseChanged.connect(on_case_changed)
 
     def enroll_folder(folder: str | None = None) -> Task | None:
         if folder is None:
@@ -464,8 +481,5 @@ def install(window: Any) -> ComparisonPanel:
     panel.cancel_button.clicked.connect(cancel_enroll)
     panel.search_button.clicked.connect(search)
     panel.table.cellDoubleClicked.connect(open_candidate)
-    window.enroll_folder = enroll_folder
-    window.gallery_search = search
     panel._open_candidate = open_candidate  # for tests
-    window.comparison_dock = dock
-    return panel
+    return ComparisonTools(panel, dock, open_compare, enroll_folder, search)

@@ -15,7 +15,7 @@ import logging
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
@@ -39,10 +39,15 @@ from PySide6.QtWidgets import (
 
 from fpstation.core.errors import FpError
 from fpstation.core.store import AUTOMATIC_OPERATOR, last_operator_decision
-from fpstation.gui.case import analyzers_for, case_controller
+from fpstation.gui.case import analyzers_for
+from fpstation.gui.contracts import Window
 from fpstation.gui.qimage import to_qpixmap
 from fpstation.gui.widgets import FitLabel
 from fpstation.workers import Task
+
+if TYPE_CHECKING:
+    from fpstation.gui.analysis_panel import PadPanel
+    from fpstation.gui.case import CaseController
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +160,10 @@ def analyse_job(item: Any, store: Any, settings: Any, factory, *, progress, canc
 class DeskPanel(QWidget):
     """Newest print, its verdict (large), the operator's Confirm / Override, and recent arrivals."""
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: Window) -> None:
         super().__init__()
         self.window = window
-        self.case = case_controller(window)
+        self.case = window.case_controller
         self.analyzers_factory = analyzers_for
         self.poll_interval = 1.0
         self.undecodable_after = 10.0
@@ -282,6 +287,10 @@ class DeskPanel(QWidget):
     def _on_case_changed(self, _store: Any) -> None:
         """A new or other case: the old case's last verdict, decisions and arrivals leave the desk
         (a running watch goes on into the case it started with until it is restarted)."""
+        self.show_nothing()
+
+    def show_nothing(self) -> None:
+        """No print, no verdict, no arrivals (a new or other case)."""
         self.current = None
         self._items.clear()
         self.recent.clear()
@@ -547,7 +556,7 @@ class DeskPanel(QWidget):
         return d
 
 
-def watch_dialog(window: Any, panel: DeskPanel, dock) -> None:
+def watch_dialog(window: Window, panel: DeskPanel, dock) -> None:
     folder = QFileDialog.getExistingDirectory(window, "Scanner folder to watch",
                                               window.settings.watch_folder or window.settings.last_open_dir)
     if folder:
@@ -556,21 +565,17 @@ def watch_dialog(window: Any, panel: DeskPanel, dock) -> None:
         panel.start(folder)
 
 
-def _connect_pad_panel(window: Any, ctl) -> None:
-    """Keep the analysis panel's confirm/override decisions (``window.pad_panel.decisionRecorded``) in
+def _connect_pad_panel(window: Window, panel: PadPanel, ctl: CaseController) -> None:
+    """Keep the analysis panel's confirm/override decisions (``PadPanel.decisionRecorded``) in
     the case too. A print that is not in the case yet is added with the window's analysis of it, so
     the decision always has its print and scores beside it in the audit trail."""
-    panel = getattr(window, "pad_panel", None)
-    sig = getattr(panel, "decisionRecorded", None)
-    if sig is None:
-        return
 
     def on_decision(d: dict) -> None:
         sha, _, idx = str(d.get("print_key") or d.get("sha256") or "").partition(":")
         if not sha:
             return
         try:
-            res = window.last_analysis() if hasattr(window, "last_analysis") else None
+            res = window.last_analysis()
             if res is not None and res.image.sha256 == sha and res.image.index == int(idx or 0):
                 ids = ctl.record_shown_analysis(res)  # the decision is made on the analysis on screen
             else:  # not the print on screen: its newest analysis in the case, if it is there
@@ -586,15 +591,13 @@ def _connect_pad_panel(window: Any, ctl) -> None:
         except FpError as exc:
             window.notifications.notify(f"Decision not stored in the case: {exc.user_message}", "error")
 
-    sig.connect(on_decision)
+    panel.decisionRecorded.connect(on_decision)
 
     def show_case_decision(*_args: Any) -> None:
         """The PAD dock's decision line shows what the *current case* holds for the print shown
         (after New Case that is nothing), never a decision made in another case."""
-        label = getattr(panel, "decision_label", None)
-        im = window.current_print() if hasattr(window, "current_print") else None
-        if label is None:
-            return
+        label = panel.decision_label
+        im = window.current_print()
         store = ctl.store
         pid = store.print_id(im.sha256, im.index) if (store is not None and im is not None) else None
         decs = store.decisions(pid) if pid is not None else []
@@ -607,14 +610,13 @@ def _connect_pad_panel(window: Any, ctl) -> None:
 
     ctl.caseChanged.connect(show_case_decision)
     ctl.decisionAdded.connect(show_case_decision)
-    for name in ("printShown", "analysisFinished", "printCleared"):
-        s = getattr(window, name, None)
-        if s is not None:
-            s.connect(show_case_decision)
+    for sig in (window.printShown, window.analysisFinished, window.printCleared):
+        sig.connect(show_case_decision)
 
 
-def install(window: Any) -> DeskPanel:
-    """Add Tools → Watch Scanner Folder… and the Desk dock to ``window``."""
+def install(window: Window, pad: PadPanel | None = None) -> tuple[DeskPanel, QDockWidget]:
+    """Add Tools → Watch Scanner Folder… and the Desk dock to ``window``; return the panel and its
+    dock. ``pad``: the Liveness dock's panel, whose confirm/override decisions go into the case too."""
     panel = DeskPanel(window)
     # scrollable, so its minimum height never grows the window past the screen (it shares the
     # right-hand column with the PAD and gender docks)
@@ -650,7 +652,6 @@ def install(window: Any) -> DeskPanel:
     stop = QAction("Stop &Watching", window)
     stop.triggered.connect(panel.stop)
     window.menu("&Tools").addAction(stop)
-    _connect_pad_panel(window, panel.case)
-    window.desk_panel = panel
-    window.desk_dock = dock
-    return panel
+    if pad is not None:
+        _connect_pad_panel(window, pad, panel.case)
+    return panel, dock

@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QFont, QPen
 from PySide6.QtWidgets import (
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from fpstation.core.imageio import SUPPORTED_EXTENSIONS
-from fpstation.gui.case import case_controller
+from fpstation.gui.contracts import Window
 from fpstation.gui.errors import describe
 from fpstation.gui.image_view import ImageView
 from fpstation.ml.face.gallery import natural_key
@@ -90,10 +91,10 @@ def enrol_job(folder: str, case_path: str, model: str, *, progress, cancel) -> A
 class FacePanel(QWidget):
     """Face image with its detection box, the verdict, the top-k table and the gallery controls."""
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: Window) -> None:
         super().__init__()
         self.window = window
-        self.case = case_controller(window)
+        self.case = window.case_controller
         self.result: Any = None
         self.path = ""
         self._box_item = None
@@ -154,10 +155,11 @@ class FacePanel(QWidget):
 
     def _on_case_changed(self, _store: Any) -> None:
         """A new or other case: nothing identified against the old case's gallery stays on screen."""
-        self.clear_result()
+        self.show_nothing()
         self._refresh_gallery()
 
-    def clear_result(self) -> None:
+    def show_nothing(self) -> None:
+        """No face, no identification result."""
         self.result = None
         self.path = ""
         if self._box_item is not None:
@@ -305,8 +307,9 @@ class FacePanel(QWidget):
         return n
 
 
-def install(window: Any) -> FacePanel:
-    """Add Tools → Face Identification… and the (initially hidden) Face dock to ``window``."""
+def install(window: Window) -> tuple[FacePanel, QDockWidget]:
+    """Add Tools → Face Identification… and the (initially hidden) Face dock to ``window``; return
+    the panel and its dock."""
     panel = FacePanel(window)
     dock = window.add_dock(panel, "Face identification", Qt.DockWidgetArea.RightDockWidgetArea)
     dock.hide()
@@ -314,6 +317,4 @@ def install(window: Any) -> FacePanel:
     act.setToolTip("Identify a face image against the case's gallery of known people")
     act.triggered.connect(lambda: (dock.show(), dock.raise_(), panel.open_dialog()))
     window.menu("&Tools").addAction(act)
-    window.face_panel = panel
-    window.face_dock = dock
-    return panel
+    return panel, dock

@@ -5,35 +5,31 @@ the per-print analysis (restoration + PAD + gender, :func:`fpstation.core.pipeli
 ``inference``. Results come back through queued signals; a result for a print that is no longer
 shown is dropped.
 
-Extension points (teammates plug in without editing this file): the signals ``printShown``,
-``analysisFinished`` and ``modelsChanged``; the methods ``add_dock``, ``menu``, ``run_task``,
-``open_paths``, ``show_print``, ``current_print``, ``last_analysis``, ``reanalyse``; the views'
-``set_overlay``; and the modules listed in :data:`EXTENSIONS`, each of which gets
-``install(window)`` at the end of construction.
+Extension points: what an extension may use of the window is the typed contract
+:class:`fpstation.gui.contracts.Window` (the signals ``printShown``, ``printCleared``,
+``analysisFinished`` and ``modelsChanged``; ``add_dock``, ``menu``, ``run_task``, ``open_paths``,
+``current_print``, ``last_analysis``; the views, the file list, the info panel, the case). Each
+module in :data:`EXTENSIONS` gets ``install(window)`` at the end of construction and returns its
+panels, which the window keeps in its own typed attributes (``pad_panel``, ``batch_dock``, …).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QFont, QKeySequence
+from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
@@ -41,27 +37,38 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from fpstation import __display_name__, __version__
-from fpstation.core.imageio import SUPPORTED_EXTENSIONS, dpi_note
+from fpstation.core.imageio import SUPPORTED_EXTENSIONS
 from fpstation.core.types import AnalysisResult, FingerprintImage
 from fpstation.gui.damage_view import DamageLegend, show_damage
 from fpstation.gui.errors import describe
 from fpstation.gui.file_list import FileList, dpi_text
 from fpstation.gui.image_view import ImageView, ViewLink
+from fpstation.gui.info_panel import InfoPanel
+from fpstation.gui.jobs import LIST_CHUNK_FILES, LOAD_CHUNK_FILES, LOAD_CHUNK_S, analysis_job, load_files_job
 from fpstation.gui.notifications import NotificationBar
-from fpstation.gui.qimage import red_cyan_overlay, stretched_difference, thumbnail
+from fpstation.gui.qimage import red_cyan_overlay, stretched_difference
 from fpstation.gui.task_status import TaskStatus
 from fpstation.settings import Settings
 from fpstation.workers import Pools, Task
 
+if TYPE_CHECKING:
+    from fpstation.gui.analysis_panel import GenderPanel, PadPanel
+    from fpstation.gui.batch_view import BatchPanel
+    from fpstation.gui.case import CaseController
+    from fpstation.gui.compare_window import CompareWindow
+    from fpstation.gui.comparison_panel import ComparisonPanel, ComparisonTools
+    from fpstation.gui.desk_view import DeskPanel
+    from fpstation.gui.face_panel import FacePanel
+    from fpstation.gui.training_dialog import TrainingDialogs
+
 log = logging.getLogger(__name__)
 
-#: optional modules written by teammates; each exposes ``install(window)``
+#: the extension modules, in install order; each exposes ``install(window: contracts.Window)``
 EXTENSIONS = ["fpstation.gui.analysis_panel", "fpstation.gui.training_dialog",
               "fpstation.gui.batch_view", "fpstation.gui.desk_view", "fpstation.gui.comparison_panel",
               "fpstation.gui.face_panel"]
@@ -87,102 +94,8 @@ FILE_FILTER = ("Fingerprint images (" + " ".join(f"*{e}" for e in sorted(SUPPORT
                "All files (*)")
 
 
-# ---------------------------------------------------------------------- jobs (run on pool threads)
-#: a decoding job sends its rows in chunks of at most this many files, or after this long
-LOAD_CHUNK_FILES, LOAD_CHUNK_S = 64, 0.05
-#: paths per "files" message (rows shown as "loading…" before they are decoded)
-LIST_CHUNK_FILES = 512
 #: the GUI thread applies queued rows for at most this long per event-loop turn (no stall > 50 ms)
 FEED_SLICE_S = 0.005
-
-
-def load_files_job(paths: Sequence[str], *, progress: Callable[[float, str], None], cancel,
-                   partial: Callable[[object], None], dpi: float | None = None) -> int:
-    """Expand folders (recursively, following symlinked folders) and decode every file, in chunks.
-
-    Partials: ``("files", [path, ...])`` per :data:`LIST_CHUNK_FILES` listed paths (resolved here,
-    off the GUI thread), then ``("rows", [row, ...])`` every :data:`LOAD_CHUNK_FILES` files or
-    :data:`LOAD_CHUNK_S` seconds, a row being ``("ok", path, prints, thumbnails)`` or
-    ``("error", path, exception)``. Hashing, decoding and thumbnails all happen here; the GUI only
-    adds rows. A bad file never stops the others. Returns the file count. ``dpi``: a resolution
-    stated by the user for every print opened (``None`` = the files' own).
-    """
-    from fpstation.core import imageio
-    from fpstation.core.jobs import throttled
-
-    progress = throttled(progress, 0.1)
-    _background_priority()
-    files: list[str] = []
-    names: dict[str, str] = {}  # resolved path -> path relative to the folder opened (symlinks too)
-    for p in paths:
-        cancel.raise_if_cancelled()
-        if Path(p).is_dir():
-            progress(0.0, f"scanning {Path(p).name}")
-            for f in imageio.iter_image_files(p, recursive=True):
-                cancel.raise_if_cancelled()
-                files.append(str(f))
-                try:
-                    names[_resolved(str(f))] = Path(f).relative_to(p).as_posix()
-                except ValueError:
-                    pass
-        else:
-            files.append(str(p))
-    files = [_resolved(f) for f in files]
-    if names:
-        partial(("names", names))
-    for i in range(0, len(files), LIST_CHUNK_FILES):
-        partial(("files", files[i:i + LIST_CHUNK_FILES]))
-    if not files:
-        partial(("files", []))
-    rows: list[tuple] = []
-    last = time.monotonic()
-    for i, f in enumerate(files):
-        cancel.raise_if_cancelled()
-        try:
-            prints = [im.with_stated_dpi(dpi) for im in imageio.read_prints(f)]
-            thumbs = [thumbnail(im.pixels) for im in prints]  # QImage is safe off the GUI thread
-            rows.append(("ok", f, prints, thumbs))
-        except Exception as exc:  # noqa: BLE001 - reported per file in the GUI (logged there)
-            rows.append(("error", f, exc))
-        time.sleep(0)  # let the GUI thread take the GIL now rather than at the next 5 ms switch
-        now = time.monotonic()
-        if len(rows) >= LOAD_CHUNK_FILES or now - last >= LOAD_CHUNK_S:
-            partial(("rows", rows))
-            rows, last = [], now
-        progress((i + 1) / max(len(files), 1), f"{i + 1}/{len(files)} · {Path(f).name}")
-    if rows:
-        partial(("rows", rows))
-    return len(files)
-
-
-def _background_priority(niceness: int = 5) -> None:
-    """Lower this pool thread's CPU priority (Linux: per-thread nice) so that on a busy machine the
-    GUI thread is scheduled first; the io pool only runs background work. Best effort, once."""
-    import threading
-
-    if not hasattr(os, "setpriority") or getattr(_background_priority, "done", set()) & {threading.get_native_id()}:
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
-        _background_priority.done = getattr(_background_priority, "done", set()) | {tid}  # type: ignore[attr-defined]
-    except OSError:
-        pass
-
-
-def _resolved(path: str) -> str:
-    try:
-        return str(Path(path).resolve())
-    except OSError:
-        return path
-
-
-def analysis_job(image: FingerprintImage, settings: Settings, *, progress, cancel) -> AnalysisResult:
-    """Restoration + PAD + gender for one print (ml is imported here, on the inference thread)."""
-    from fpstation.core.pipeline import analyse
-    from fpstation.ml import inference
-
-    return analyse(image, inference.default_analyzers(settings), progress, cancel)
 
 
 # ---------------------------------------------------------------------- widgets
@@ -216,133 +129,12 @@ class _Pane(QWidget):
         lay.addWidget(self.view, 1)
 
 
-class InfoPanel(QWidget):
-    """Size, resolution (explicitly "unknown dpi"), SHA-256 and format of the current print."""
-
-    FIELDS = ["File", "Format", "Size", "Resolution", "SHA-256", "Analysis", "Unavailable"]
-    #: the operator stated this print's dpi (0 = back to what the file says)
-    statedDpiChanged = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        form = QFormLayout(self)
-        self.dpi_spin = QSpinBox()
-        self.dpi_spin.setRange(0, 5000)
-        self.dpi_spin.setSingleStep(100)
-        self.dpi_spin.setSpecialValueText("as the file says")
-        self.dpi_spin.setSuffix(" dpi")
-        self.dpi_spin.setKeyboardTracking(False)  # one re-analysis per value, not per keystroke
-        self.dpi_spin.setToolTip("State this print's resolution when the file carries none or a wrong one; "
-                                 "every model resamples by it. Shown as “(stated)”.")
-        self.dpi_spin.setEnabled(False)
-        self.dpi_spin.valueChanged.connect(self.statedDpiChanged.emit)
-        form.setContentsMargins(8, 6, 8, 6)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        self.values: dict[str, QLabel] = {}
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.copy_sha_action = QAction("Copy SHA-256", self)
-        self.copy_sha_action.setToolTip("Copy the file's full SHA-256 to the clipboard")
-        self.copy_sha_action.triggered.connect(self.copy_sha256)
-        self.copy_sha_action.setEnabled(False)
-        self._sha256 = ""
-        self._form = form
-        for name in self.FIELDS:
-            lab = QLabel("—")
-            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            lab.setWordWrap(True)
-            lab.setMinimumWidth(1)  # wrap inside a narrow sidebar instead of widening it
-            if name == "Unavailable":
-                lab.setStyleSheet("color: palette(mid);")
-            self.values[name] = lab
-            if name == "SHA-256":
-                # The whole hash, in monospace lines of 16 hex digits that fit a narrow sidebar (it
-                # identifies the evidence, so it is never elided), with a copy button + context menu.
-                lab.setFont(mono)
-                lab.setWordWrap(False)
-                lab.setMinimumWidth(lab.fontMetrics().horizontalAdvance("0" * 17))
-                lab.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-                lab.addAction(self.copy_sha_action)
-                copy_btn = QToolButton()
-                copy_btn.setText("Copy")
-                copy_btn.setToolTip(self.copy_sha_action.toolTip())
-                copy_btn.clicked.connect(self.copy_sha256)
-                self.copy_sha_action.enabledChanged.connect(copy_btn.setEnabled)
-                copy_btn.setEnabled(False)
-                self.copy_sha_button = copy_btn
-                row = QHBoxLayout()
-                row.setContentsMargins(0, 0, 0, 0)
-                row.addWidget(lab)
-                row.addWidget(copy_btn, 0, Qt.AlignmentFlag.AlignTop)
-                row.addStretch(1)
-                form.addRow(name + ":", row)
-            else:
-                form.addRow(name + ":", lab)
-            if name == "Resolution":
-                form.addRow("State dpi:", self.dpi_spin)
-        self._show_unavailable(False)
-        self._fit_height()
-
-    def _fit_height(self) -> None:
-        # Never squeeze rows into clipped half-lines: the sidebar splitter may not go below this
-        # (recomputed whenever the texts change; the hash takes four lines, the analysis two).
-        self.setMinimumHeight(self.layout().heightForWidth(max(self.width(), 200)) if self.layout().hasHeightForWidth()
-                              else self.sizeHint().height())
-
-    def show_print(self, im: FingerprintImage | None) -> None:
-        v = self.values
-        if im is None:
-            for lab in v.values():
-                lab.setText("—")
-                lab.setToolTip("")
-            self._sha256 = ""
-            self.copy_sha_action.setEnabled(False)
-            self.dpi_spin.setEnabled(False)
-            self._show_unavailable(False)
-            return
-        v["File"].setText(im.label)
-        v["File"].setToolTip(im.source)
-        v["Format"].setText(im.format + (f" ({im.record})" if im.record else "") or "—")
-        v["Size"].setText(f"{im.width} × {im.height} px")
-        v["Resolution"].setText(f"{dpi_text(im.dpi, im.dpi_source)} ({dpi_note(im)})")
-        self.dpi_spin.blockSignals(True)
-        self.dpi_spin.setValue(int(round(im.dpi)) if im.dpi_source == "stated" and im.dpi else 0)
-        self.dpi_spin.blockSignals(False)
-        self.dpi_spin.setEnabled(True)
-        v["SHA-256"].setText("\n".join(im.sha256[i:i + 16] for i in range(0, len(im.sha256), 16)))
-        v["SHA-256"].setToolTip(f"{im.sha256}\n(SHA-256 of the file's bytes; right-click or Copy to copy it)")
-        self._sha256 = im.sha256
-        self.copy_sha_action.setEnabled(True)
-        v["Analysis"].setText("running…")
-        v["Unavailable"].setText("—")
-        self._show_unavailable(False)
-        self._fit_height()
-
-    def copy_sha256(self) -> None:
-        """Put the current print's full SHA-256 on the clipboard."""
-        if self._sha256:
-            QApplication.clipboard().setText(self._sha256)
-
-    def show_analysis(self, result: AnalysisResult | None) -> None:
-        if result is None:
-            self.values["Analysis"].setText("—")
-            return
-        parts = [f"{k} {t * 1000:.0f} ms" for k, t in result.timings.items() if k not in result.errors]
-        self.values["Analysis"].setText(", ".join(parts) or "nothing computed")
-        errs = [f"{k}: {msg}" for k, msg in result.errors.items()]
-        self.values["Unavailable"].setText("\n".join(errs) or "—")
-        self._show_unavailable(bool(errs))
-        self._fit_height()
-
-    def _show_unavailable(self, on: bool) -> None:
-        """The "Unavailable" row appears only when a step could not run."""
-        self._form.setRowVisible(self.values["Unavailable"], on)
-
-
 # ---------------------------------------------------------------------- main window
 class MainWindow(QMainWindow):
     """The workstation window. See the module docstring for the extension API."""
+
+    #: the case shared by the Batch, Desk, Comparison and Face docks (created by _load_extensions)
+    case_controller: CaseController
 
     printShown = Signal(object)  # FingerprintImage
     #: no print is shown any more (an unreadable file's row was selected): panels show nothing
@@ -372,6 +164,8 @@ class MainWindow(QMainWindow):
         self._mode = MODE_RESTORED
         self._menus: dict[str, QMenu] = {}
         self._closed = False  # set by closeEvent: no new jobs from then on
+        #: the first-run dock layout (View → Reset Layout); None while the window is being built
+        self._default_state: QByteArray | None = None
 
         self.setWindowTitle(f"{__display_name__} {__version__}")
         self.setAcceptDrops(True)
@@ -438,6 +232,22 @@ class MainWindow(QMainWindow):
         self.right_view.pixelHovered.connect(self._on_hover)
         self.left_view.viewChanged.connect(self._on_zoom)  # the right view follows it (ViewLink)
 
+        #: the analyst's confirm/override decisions on the PAD verdict, in order
+        self.pad_decisions: list[dict] = []
+        # the extensions' panels and docks (see _load_extensions)
+        self.pad_panel: PadPanel | None = None
+        self.gender_panel: GenderPanel | None = None
+        self.batch_panel: BatchPanel | None = None
+        self.batch_dock: QDockWidget | None = None
+        self.desk_panel: DeskPanel | None = None
+        self.desk_dock: QDockWidget | None = None
+        self.comparison_panel: ComparisonPanel | None = None
+        self.comparison_dock: QDockWidget | None = None
+        self.face_panel: FacePanel | None = None
+        self.face_dock: QDockWidget | None = None
+        self._comparison: ComparisonTools | None = None
+        self.training_dialogs: TrainingDialogs | None = None
+
         self._build_actions()
         self.modelsChanged.connect(self.reanalyse)
         self._load_extensions()
@@ -483,7 +293,7 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.menu("&View").addAction(dock.toggleViewAction())
-        if hasattr(self, "_default_state"):  # added after construction: keep it on screen too
+        if self._default_state is not None:  # added after construction: keep it on screen too
             dock.visibilityChanged.connect(self._schedule_fit)
         return dock
 
@@ -930,7 +740,7 @@ class MainWindow(QMainWindow):
         self.left_pane.caption.setText(f"Original — {Path(path).name}")
         self.right_view.set_image(None)
         self.right_pane.caption.setText("Restored")
-        self.info.show_print(None)
+        self.info.show_nothing()
         self.info.values["File"].setText(path)
         self.status.info_label.setText("")
         self.status.zoom_label.setText("")
@@ -1062,14 +872,44 @@ class MainWindow(QMainWindow):
             self.resizeDocks(right, [RIGHT_DOCK_WIDTH] * len(right), Qt.Orientation.Horizontal)
 
     def _load_extensions(self) -> None:
-        for name in EXTENSIONS:
-            try:
-                mod = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name == name:
-                    continue  # that teammate's module is not there (yet)
-                raise
-            mod.install(self)
+        """Install the docks and dialogs of :data:`EXTENSIONS`, in that order, and keep the panels
+        each ``install`` returns (the extensions see the window as a ``contracts.Window``)."""
+        from fpstation.gui import (
+            analysis_panel,
+            batch_view,
+            case,
+            comparison_panel,
+            desk_view,
+            face_panel,
+            training_dialog,
+        )
+
+        self.pad_panel, self.gender_panel = analysis_panel.install(self)
+        self.pad_panel.decisionRecorded.connect(self.pad_decisions.append)
+        self.training_dialogs = training_dialog.install(self)
+        # one case for the Batch, Desk, Comparison and Face docks (its actions go in the File menu)
+        self.case_controller = case.CaseController(self)
+        self.batch_panel, self.batch_dock = batch_view.install(self)
+        self.desk_panel, self.desk_dock = desk_view.install(self, self.pad_panel)
+        self._comparison = comparison_panel.install(self)
+        self.comparison_panel, self.comparison_dock = self._comparison.panel, self._comparison.dock
+        self.face_panel, self.face_dock = face_panel.install(self)
+
+    # ---- the Comparison dock's actions (scripts and tests call them)
+    def open_compare(self, a: FingerprintImage | None = None, b_path: str | None = None) -> CompareWindow:
+        """Open the 1:1 Compare window (``a`` on the left, the file ``b_path`` on the right)."""
+        assert self._comparison is not None
+        return self._comparison.open_compare(a, b_path)
+
+    def enroll_folder(self, folder: str | None = None) -> Task | None:
+        """Enrol a folder of prints into the case's gallery (``None`` = ask for one)."""
+        assert self._comparison is not None
+        return self._comparison.enroll_folder(folder)
+
+    def gallery_search(self) -> Task | None:
+        """Search the shown print in the case's gallery."""
+        assert self._comparison is not None
+        return self._comparison.gallery_search()
 
     # ================================================================== Qt events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
@@ -1130,4 +970,6 @@ def file_urls(paths: Sequence[str | Path]) -> QMimeData:
     return mime
 
 
-__all__ = ["EXTENSIONS", "InfoPanel", "MainWindow", "analysis_job", "file_urls", "load_files_job"]
+#: InfoPanel and the jobs moved to gui/info_panel.py and gui/jobs.py; still importable from here
+__all__ = ["EXTENSIONS", "LIST_CHUNK_FILES", "LOAD_CHUNK_FILES", "LOAD_CHUNK_S", "InfoPanel", "MainWindow",
+           "analysis_job", "file_urls", "load_files_job"]

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fpstation.gui.contracts import Window
+
 #: task -> the Settings attribute holding its active model
 SETTING_FOR_TASK = {"restoration": "restorer", "pad": "pad_model", "gender": "gender_model"}
 TASK_TITLES = {"restoration": "Restoration", "pad": "Presentation attack (liveness)", "gender": "Gender"}
@@ -258,30 +260,37 @@ class ModelsDialog(QDialog):
         self.activeChanged.emit(self.task)
 
 
-def install(window: Any) -> None:
-    """Tools → "Models…" (called by training_dialog.install)."""
-    act = QAction("Models…", window)
+class ModelsDialogOpener:
+    """Tools → "Models…": the dialog is created on first use (keeps start-up light), then kept."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.dialog: ModelsDialog | None = None
+
+    def open(self) -> ModelsDialog:
+        window, dlg = self.window, self.dialog
+        if dlg is None:
+            dlg = ModelsDialog(window.registry, window.settings, window)  # type: ignore[arg-type] - a QMainWindow
+            # activeChanged -> modelsChanged (panels reload); modelsChanged -> refresh (below)
+            dlg.activeChanged.connect(lambda _task: window.modelsChanged.emit())
+            self.dialog = dlg
+        else:
+            dlg.refresh()
+        dlg.show()
+        dlg.raise_()
+        return dlg
+
+    def refresh(self) -> None:
+        if self.dialog is not None:
+            self.dialog.refresh()
+
+
+def install(window: Window) -> ModelsDialogOpener:
+    """Tools → "Models…" (called by training_dialog.install); returns what opens the dialog."""
+    opener = ModelsDialogOpener(window)
+    act = QAction("Models…", window)  # type: ignore[call-overload] - the window is a QMainWindow
     act.setObjectName("actionModels")
-    act.triggered.connect(lambda: open_models_dialog(window))
+    act.triggered.connect(lambda: opener.open())
     window.menu("&Tools").addAction(act)
-    window.modelsChanged.connect(lambda: _refresh(window))
-
-
-def open_models_dialog(window: Any) -> ModelsDialog:
-    dlg = getattr(window, "_models_dialog", None)
-    if dlg is None:
-        dlg = ModelsDialog(window.registry, window.settings, window)
-        # activeChanged -> modelsChanged (panels reload); modelsChanged -> refresh (below)
-        dlg.activeChanged.connect(lambda _task: window.modelsChanged.emit())
-        window._models_dialog = dlg
-    else:
-        dlg.refresh()
-    dlg.show()
-    dlg.raise_()
-    return dlg
-
-
-def _refresh(window: Any) -> None:
-    dlg = getattr(window, "_models_dialog", None)
-    if dlg is not None:
-        dlg.refresh()
+    window.modelsChanged.connect(lambda: opener.refresh())
+    return opener

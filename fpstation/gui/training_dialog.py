@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -41,9 +41,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fpstation.gui.contracts import Window
 from fpstation.gui.errors import describe
 from fpstation.gui.training_runner import TrainingRun, make_run, preload
 from fpstation.workers import Pools, Task
+
+if TYPE_CHECKING:
+    from fpstation.gui.models_dialog import ModelsDialog, ModelsDialogOpener
 
 log = logging.getLogger(__name__)
 
@@ -727,47 +731,61 @@ class TrainingDialog(QDialog):
                 run.kill(wait_s)
 
 
-def install(window: Any) -> None:
-    """Add Tools → "Train model…" and Tools → "Models…" to the main window.
+class TrainingDialogs:
+    """The Tools menu's "Train model…" and "Models…" dialogs, each created on first use (keeps
+    start-up light) and then kept by this object (the window keeps it)."""
+
+    def __init__(self, window: Window, models: ModelsDialogOpener) -> None:
+        self.window = window
+        self.models = models
+        self.training: TrainingDialog | None = None
+
+    def open_training(self) -> TrainingDialog:
+        window, dlg = self.window, self.training
+        if dlg is None:
+            dlg = TrainingDialog(window.pools, window.registry, window,  # type: ignore[arg-type] - a QMainWindow
+                                 settings=window.settings)
+            dlg.modelRegistered.connect(lambda card, d=dlg: _registered(window, d, card))
+            self.training = dlg
+        dlg.show()
+        dlg.raise_()
+        return dlg
+
+    def open_models(self) -> ModelsDialog:
+        return self.models.open()
+
+    def shutdown(self) -> None:
+        """Stop a training run that is still going (the application is quitting)."""
+        if self.training is not None:
+            self.training.shutdown()
+
+
+def install(window: Window) -> TrainingDialogs:
+    """Add Tools → "Train model…" and Tools → "Models…" to the main window; return the object that
+    opens (and keeps) their dialogs.
 
     ``window`` provides ``menu(title) -> QMenu``, ``pools``, ``settings``, ``registry`` and the
-    ``modelsChanged`` signal. Dialogs are created on first use (keeps start-up light).
+    ``modelsChanged`` signal.
     """
     from fpstation.gui.models_dialog import install as install_models
 
     menu = window.menu("&Tools")
-    act = QAction("Train model…", window)
+    act = QAction("Train model…", window)  # type: ignore[call-overload] - the window is a QMainWindow
     act.setObjectName("actionTrainModel")
-    act.triggered.connect(lambda: open_training_dialog(window))
     menu.addAction(act)
-    install_models(window)
+    dialogs = TrainingDialogs(window, install_models(window))
+    act.triggered.connect(lambda: dialogs.open_training())
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
     if app is not None:
-        app.aboutToQuit.connect(lambda: _shutdown(window))
+        app.aboutToQuit.connect(dialogs.shutdown)
+    return dialogs
 
 
-def open_training_dialog(window: Any) -> TrainingDialog:
-    dlg = getattr(window, "_training_dialog", None)
-    if dlg is None:
-        dlg = TrainingDialog(window.pools, window.registry, window, settings=window.settings)
-        dlg.modelRegistered.connect(lambda card: _registered(window, dlg, card))
-        window._training_dialog = dlg
-    dlg.show()
-    dlg.raise_()
-    return dlg
-
-
-def _registered(window: Any, dlg: TrainingDialog, card: Any) -> None:
+def _registered(window: Window, dlg: TrainingDialog, card: Any) -> None:
     if dlg.activate_check.isChecked():
         from fpstation.gui.models_dialog import activate
 
         activate(window.settings, card.task, card.key)
     window.modelsChanged.emit()
-
-
-def _shutdown(window: Any) -> None:
-    dlg = getattr(window, "_training_dialog", None)
-    if dlg is not None:
-        dlg.shutdown()

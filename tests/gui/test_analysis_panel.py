@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from fpstation.core.types import AnalysisResult, FingerprintImage, GenderResult, ModelRef, PadResult
@@ -40,8 +40,27 @@ class _View:
         self.overlay = heat
 
 
+class _Prints(QObject):
+    """The file list's part of the window contract: ``loaded`` prints, none selected."""
+
+    itemSelectionChanged = Signal()
+
+    def __init__(self, loaded=()):
+        super().__init__()
+        self.loaded = list(loaded)
+
+    def images(self):
+        return list(self.loaded)
+
+    def selected_images(self):
+        return []
+
+
 class FakeWindow(QMainWindow):
+    """The slice of ``contracts.Window`` that analysis_panel.install() uses."""
+
     printShown = Signal(object)
+    printCleared = Signal()
     analysisFinished = Signal(object)
     modelsChanged = Signal()
 
@@ -49,6 +68,7 @@ class FakeWindow(QMainWindow):
         super().__init__()
         self.settings, self.pools, self.registry = settings, pools, FakeRegistry()
         self.left_view = _View()
+        self.file_list = _Prints()
         self.docks = []
         self.tasks = []
 
@@ -88,7 +108,8 @@ def test_docks_and_card_info(window):
     assert w.docks == ["Liveness (PAD)", "Gender"]
     assert "obliteration, z-cut, central rotation" in pad.seen_label.text()
     assert abs(pad.slider.value() / 1000 - 0.4) < 1e-9
-    assert "APCER 3.0 %" in pad.rates_label.text() and "BPCER 1.0 %" in pad.rates_label.text()
+    assert "APCER 3.0 %" in pad.rates_label.text()
+    assert "BPCER 1.0 %" in pad.rates_label.text()
 
 
 def test_verdict_shown_large_and_coloured(window):
@@ -106,8 +127,10 @@ def test_verdict_shown_large_and_coloured(window):
     assert pad.verdict_label.text() == "UNCERTAIN"
     assert "0.420" in pad.score_label.text()
     # gender: both probabilities, never a bare label
-    assert gender.headline.text() == "Female more likely" and "P(female) 62 %" in gender.detail_label.text()
-    assert gender.female_bar.value() == 620 and gender.male_bar.value() == 380
+    assert gender.headline.text() == "Female more likely"
+    assert "P(female) 62 %" in gender.detail_label.text()
+    assert gender.female_bar.value() == 620
+    assert gender.male_bar.value() == 380
 
 
 def test_moving_the_threshold_changes_verdict_rates_and_settings(window):
@@ -118,7 +141,8 @@ def test_moving_the_threshold_changes_verdict_rates_and_settings(window):
     pad.slider.setValue(950)
     assert w.settings.pad_threshold == pytest.approx(0.95)
     assert pad.verdict_label.text() == "UNCERTAIN"  # 0.9 is within ±0.05 of 0.95
-    assert "operator's" in pad.rates_label.text() and "APCER 100.0 %" in pad.rates_label.text()
+    assert "operator's" in pad.rates_label.text()
+    assert "APCER 100.0 %" in pad.rates_label.text()
     pad.reset_threshold()
     assert w.settings.pad_threshold is None
     assert pad.verdict_label.text() == "ATTACK"
@@ -126,17 +150,22 @@ def test_moving_the_threshold_changes_verdict_rates_and_settings(window):
 
 def test_override_is_recorded_with_timestamp(window, qtbot):
     w, pad, _ = window
+    decisions = []
+    pad.decisionRecorded.connect(decisions.append)
     im = _image()
     w.printShown.emit(im)
     w.analysisFinished.emit(_result(im, 0.9))
     with qtbot.waitSignal(pad.decisionRecorded) as blocker:
         pad.live_button.click()
     d = blocker.args[0]
-    assert d["action"] == "override" and d["model_verdict"] == "ATTACK" and d["final_verdict"] == "LIVE"
-    assert d["timestamp"].endswith("+00:00") and d["sha256"] == im.sha256
+    assert d["action"] == "override"
+    assert d["model_verdict"] == "ATTACK"
+    assert d["final_verdict"] == "LIVE"
+    assert d["timestamp"].endswith("+00:00")
+    assert d["sha256"] == im.sha256
     assert d["model"]["name"] == "pad-test"
     pad.confirm_button.click()
-    assert [x["action"] for x in w.pad_decisions] == ["override", "confirmed"]
+    assert [x["action"] for x in decisions] == ["override", "confirmed"]
     assert "confirm" in pad.decision_label.text().lower()  # what the case now holds for this print
 
 
@@ -166,7 +195,8 @@ def test_why_toggle_runs_heat_map_on_inference_pool(window, monkeypatch):
     w.analysisFinished.emit(_result(im, 0.9))
     pad.why_button.setChecked(True)
     assert w.tasks[-1][0] == "inference"
-    assert isinstance(w.left_view.overlay, np.ndarray) and w.left_view.overlay.shape == (103, 96)
+    assert isinstance(w.left_view.overlay, np.ndarray)
+    assert w.left_view.overlay.shape == (103, 96)
     pad.why_button.setChecked(False)
     assert w.left_view.overlay is None
 
@@ -177,15 +207,7 @@ def test_combined_offer_for_same_subject(window, monkeypatch):
     w, _, gender = window
     ims = [_image(f"12__F_Left_{f}_finger.BMP") for f in ("thumb", "index")] + [_image("7__M_Left_thumb_finger.BMP")]
 
-    class _Entry:
-        def __init__(self, image):
-            self.image = image
-
-    class _List:
-        def entries(self):
-            return [_Entry(i) for i in ims]
-
-    w.file_list = _List()
+    w.file_list.loaded = ims
     seen = {}
 
     def fake_combined(images, key="", band=0.1):
@@ -208,7 +230,8 @@ def test_gender_note_names_training_domain(window):
     gender.set_card({"name": "g", "data": {"layout": "socofing"},
                      "metrics": {"balanced_accuracy": 0.7, "auc": 0.76}})
     text = gender.note_label.text()
-    assert "balanced accuracy 0.70" in text and "Trained on SOCOFing" in text
+    assert "balanced accuracy 0.70" in text
+    assert "Trained on SOCOFing" in text
     assert "other sensors" in text
 
 
@@ -231,12 +254,16 @@ def test_two_models_side_by_side_and_combined_verdict(window):
     w.analysisFinished.emit(_two_models(im, 0.1, 0.9))
     assert pad.verdict_label.text() == "ATTACK"  # any model saying attack
     text = pad.models_label.text()
-    assert "pad-test" in text and "pad-livdet" in text and "gelatine" in text and "z-cut" in text
+    assert "pad-test" in text
+    assert "pad-livdet" in text
+    assert "gelatine" in text
+    assert "z-cut" in text
     assert "Combined verdict of 2" in pad.score_label.text()
     # the material model outside its domain: not checked, listed; the alteration model decides
     w.analysisFinished.emit(_two_models(im, 0.1, 0.9, spoof_in_domain=False))
     assert pad.verdict_label.text() == "LIVE"
-    assert "NOT CHECKED" in pad.models_label.text() and "500 dpi" in pad.models_label.text()
+    assert "NOT CHECKED" in pad.models_label.text()
+    assert "500 dpi" in pad.models_label.text()
     assert "500 dpi" in pad.models_label.toolTip()
     # both outside: no confident verdict
     w.analysisFinished.emit(_two_models(im, 0.1, 0.9, spoof_in_domain=False, alt_in_domain=False))
@@ -254,7 +281,8 @@ def test_slider_moves_only_the_primary_model(window):
     assert pad.verdict_label.text() == "ATTACK"
     d = pad.record("confirmed")
     assert [m["model"] for m in d["models"]] == ["pad-test", "pad-livdet"]
-    assert d["models"][0]["verdict"] == "ATTACK" and d["models"][1]["verdict"] == "LIVE"
+    assert d["models"][0]["verdict"] == "ATTACK"
+    assert d["models"][1]["verdict"] == "LIVE"
 
 
 def test_why_explains_the_deciding_model(window, monkeypatch):

@@ -55,9 +55,12 @@ def test_exception_in_qt_slot_is_logged_and_shown(qtbot, hooks, caplog):
     with caplog.at_level(logging.CRITICAL, logger="fpstation.app"):
         QTimer.singleShot(0, em.fired.emit)
         qtbot.waitUntil(lambda: bool(hooks.shown), timeout=3000)
-    assert isinstance(hooks.shown[0], ValueError) and str(hooks.shown[0]) == "boom in a slot"
+    assert isinstance(hooks.shown[0], ValueError)
+    assert str(hooks.shown[0]) == "boom in a slot"
     rec = [r for r in caplog.records if r.name == "fpstation.app" and r.levelno == logging.CRITICAL]
-    assert rec and rec[0].exc_info and rec[0].exc_info[0] is ValueError
+    assert rec
+    assert rec[0].exc_info
+    assert rec[0].exc_info[0] is ValueError
 
 
 def test_exception_in_thread_is_logged_and_shown(hooks, caplog):
@@ -79,7 +82,8 @@ def test_system_exit_in_thread_and_keyboard_interrupt_are_not_shown(hooks, monke
     seen = []
     monkeypatch.setattr(hooks, "_old_sys", lambda *a: seen.append(a[0]))
     hooks.sys_hook(KeyboardInterrupt, KeyboardInterrupt(), None)
-    assert hooks.shown == [] and seen == [KeyboardInterrupt]
+    assert hooks.shown == []
+    assert seen == [KeyboardInterrupt]
 
 
 def test_a_failing_show_never_raises_from_the_hook(caplog):
@@ -123,8 +127,11 @@ def test_hooks_with_error_reporter_show_a_dialog_on_gui_thread(qtbot, monkeypatc
     finally:
         h.uninstall()
     exc, modal, on_main = dialogs[0]
-    assert isinstance(exc, ZeroDivisionError) and modal is False and on_main
-    assert reporter.shown and reporter.shown[0].expected is False
+    assert isinstance(exc, ZeroDivisionError)
+    assert modal is False
+    assert on_main
+    assert reporter.shown
+    assert reporter.shown[0].expected is False
     assert "ZeroDivisionError" in reporter.shown[0].message
 
 

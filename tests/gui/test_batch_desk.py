@@ -43,11 +43,13 @@ def test_batch_fills_table_with_error_row_and_opens_print(window, qtbot, tmp_pat
         raise AssertionError((panel.model.rowCount(), panel.summary_label.text(), panel.eta_label.text())) from exc
     rows = [panel.model.row(i) for i in range(5)]
     assert sorted(r["status"] for r in rows) == ["bad file", "done", "done", "done", "done"]
-    assert "4 analysed" in panel.summary_label.text() and "1 bad files" in panel.summary_label.text()
+    assert "4 analysed" in panel.summary_label.text()
+    assert "1 bad files" in panel.summary_label.text()
     assert panel.progress.value() == 1000
     # filter: errors only
     panel.status_combo.setCurrentText("Errors")
-    assert panel.proxy.rowCount() == 1 and panel.source_row(0)["path"].endswith("broken.png")
+    assert panel.proxy.rowCount() == 1
+    assert panel.source_row(0)["path"].endswith("broken.png")
     panel.status_combo.setCurrentText("All")
     panel.filter_edit.setText("good_0002")
     assert panel.proxy.rowCount() == 1
@@ -77,7 +79,8 @@ def test_batch_cancel_keeps_finished_prints(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=10000)
     qtbot.waitUntil(lambda: panel.eta_label.text() == "cancelled", timeout=5000)
     n_rows = panel.model.rowCount()
-    assert 3 <= n_rows < 40 and "Cancelled" in panel.summary_label.text()
+    assert 3 <= n_rows < 40
+    assert "Cancelled" in panel.summary_label.text()
     stored = sqlite3.connect(tmp_path / "case.db").execute("SELECT COUNT(*) FROM prints").fetchone()[0]
     assert stored == n_rows
 
@@ -94,7 +97,8 @@ def test_desk_watch_shows_verdict_and_records_decisions(window, qtbot, tmp_path)
     (f,) = good_files(scanner, 1)
     qtbot.waitUntil(lambda: desk.current is not None, timeout=20000)
     assert desk.verdict_label.text() in ("PRESENTATION ATTACK", "LIVE")
-    assert desk.confirm_button.isEnabled() and desk.image_label.pixmap() is not None
+    assert desk.confirm_button.isEnabled()
+    assert desk.image_label.pixmap() is not None
     desk.operator_edit.setText("op7")
     desk.note_edit.setText("checked the sensor")
     desk.confirm_button.click()
@@ -103,16 +107,17 @@ def test_desk_watch_shows_verdict_and_records_decisions(window, qtbot, tmp_path)
     decisions = window.case_controller.store.decisions()
     opposite = {"ATTACK": "LIVE", "LIVE": "ATTACK"}[shown]
     assert [d["decision"] for d in decisions] == ["confirm", f"override: {opposite}"]
-    assert decisions[0]["operator"] == "op7" and decisions[0]["note"] == "checked the sensor"
-    assert decisions[1]["note"] == "" and decisions[0]["pad_verdict"] == shown
+    assert decisions[0]["operator"] == "op7"
+    assert decisions[0]["note"] == "checked the sensor"
+    assert decisions[1]["note"] == ""
+    assert decisions[0]["pad_verdict"] == shown
     assert "Recorded: override" in desk.decision_label.text()
     # the analysis panel's decisions land in the same append-only trail
-    pad_panel = getattr(window, "pad_panel", None)
-    if pad_panel is not None:
-        key = f"{desk.current.row['sha256']}:0"
-        pad_panel.decisionRecorded.emit({"action": "confirmed", "print_key": key, "final_verdict": shown})
-        assert window.case_controller.store.decisions()[-1]["decision"] == "confirm"
-        assert len(window.case_controller.store.decisions()) == 3
+    pad_panel = window.pad_panel
+    key = f"{desk.current.row['sha256']}:0"
+    pad_panel.decisionRecorded.emit({"action": "confirmed", "print_key": key, "final_verdict": shown})
+    assert window.case_controller.store.decisions()[-1]["decision"] == "confirm"
+    assert len(window.case_controller.store.decisions()) == 3
     # a second arrival becomes the newest shown
     good_files(scanner, 1, start_seed=50)
     qtbot.waitUntil(lambda: desk.recent.count() == 2, timeout=20000)
@@ -175,8 +180,11 @@ def test_desk_states_the_watched_scanners_dpi_and_lists_each_pad_model(window, q
     qtbot.waitUntil(lambda: desk.current is not None, timeout=20000)
     assert desk.verdict_label.text() == "PRESENTATION ATTACK"  # pad-livdet saw the stated 1000 dpi
     text = desk.models_label.text()
-    assert "pad-livdet" in text and "NOT CHECKED" in text and "pad-socofing" in text
+    assert "pad-livdet" in text
+    assert "NOT CHECKED" in text
+    assert "pad-socofing" in text
     row = desk.current.row
-    assert row["dpi_source"] == "stated" and "pad-livdet ATTACK 0.90" in row["pad_models"]
+    assert row["dpi_source"] == "stated"
+    assert "pad-livdet ATTACK 0.90" in row["pad_models"]
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)

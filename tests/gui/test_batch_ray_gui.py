@@ -17,11 +17,14 @@ def test_dialog_offers_engine_and_address(qtbot, tmp_path):
     dlg = AnalyseFolderDialog(None, str(tmp_path), [".png"], "ray", "ray://head:10001")
     qtbot.addWidget(dlg)
     if not ray_available():  # the Ray entry is there but disabled, with the install command as tooltip
-        assert dlg.engine()[0] == "local" and "pip install" in dlg.engine_combo.model().item(1).toolTip()
+        assert dlg.engine()[0] == "local"
+        assert "pip install" in dlg.engine_combo.model().item(1).toolTip()
         return
-    assert dlg.engine() == ("ray", "ray://head:10001") and dlg.address_edit.isEnabled()
+    assert dlg.engine() == ("ray", "ray://head:10001")
+    assert dlg.address_edit.isEnabled()
     dlg.engine_combo.setCurrentIndex(0)
-    assert dlg.engine()[0] == "local" and not dlg.address_edit.isEnabled()
+    assert dlg.engine()[0] == "local"
+    assert not dlg.address_edit.isEnabled()
     assert dlg.values() == (str(tmp_path), [".png"], True)
 
 

@@ -29,20 +29,28 @@ def test_compare_window_charts_pairs_and_rescores_hand_edits(qtbot, sync_pools):
     qtbot.addWidget(w)
     w.show()
     ta, tb = w.templates
-    assert ta is not None and tb is not None and ta.n > 10
+    assert ta is not None
+    assert tb is not None
+    assert ta.n > 10
     d = w.decision
-    assert d is not None and d.comparison.score > 0.5 and len(d.comparison.pairs) > 10
+    assert d is not None
+    assert d.comparison.score > 0.5
+    assert len(d.comparison.pairs) > 10
     assert not w.lines.path().isEmpty()  # the charted pairs are drawn
     # both prints in one scene, B to the right of A: one transform = linked zoom and pan
-    assert w.pix[1].offset().x() == a.width + GAP and w.pix[0].scene() is w.pix[1].scene()
-    assert "NFIQ 2" in w.side_labels[0].text() and f"{ta.n} minutiae" in w.side_labels[0].text()
+    assert w.pix[1].offset().x() == a.width + GAP
+    assert w.pix[0].scene() is w.pix[1].scene()
+    assert "NFIQ 2" in w.side_labels[0].text()
+    assert f"{ta.n} minutiae" in w.side_labels[0].text()
     assert w.verdict_label.text()
     # remove a minutia by clicking it in Remove mode
     w.mode_remove.setChecked(True)
     x, y = ta.minutiae[0, :2]
     w._on_press(QPointF(x + 1, y), Qt.KeyboardModifier.NoModifier)
-    assert w.templates[0].n == ta.n - 1 and w.templates[0].extractor.endswith("+edited")
-    assert w.decision is not d and "edited by hand" in w.score_label.text()
+    assert w.templates[0].n == ta.n - 1
+    assert w.templates[0].extractor.endswith("+edited")
+    assert w.decision is not d
+    assert "edited by hand" in w.score_label.text()
     # add one on B in Add mode: press at the spot, drag towards its direction, release (Shift = bifurcation)
     w.mode_add.setChecked(True)
     bx = a.width + GAP + 100.0
@@ -50,7 +58,8 @@ def test_compare_window_charts_pairs_and_rescores_hand_edits(qtbot, sync_pools):
     w._on_release(QPointF(bx + 10, 110.0), Qt.KeyboardModifier.ShiftModifier)
     tb2 = w.templates[1]
     assert tb2.n == tb.n + 1
-    assert tb2.minutiae[-1, 0] == pytest.approx(100.0) and tb2.minutiae[-1, 3] == 2
+    assert tb2.minutiae[-1, 0] == pytest.approx(100.0)
+    assert tb2.minutiae[-1, 3] == 2
     assert tb2.minutiae[-1, 2] == pytest.approx(45.0)  # up and to the right = 45° counter-clockwise
     assert w.overlays[1].minutiae.shape[0] == tb2.n
     # a click outside both prints changes nothing

@@ -35,15 +35,18 @@ def window(qtbot, tmp_path, monkeypatch):
 def test_damage_mask_marks_only_what_the_restorer_changed(window, qtbot):
     window.open_paths([sample_file()])
     _wait_analysed(qtbot, window)
-    assert not window.act_damage.isChecked() and window.right_view.overlay() is None
+    assert not window.act_damage.isChecked()
+    assert window.right_view.overlay() is None
     assert not window.damage_legend.isVisible()
     im = window.current_print()
     restored = window.right_view.pixels().copy()
 
     window.act_damage.trigger()
     heat = window.right_view.overlay()
-    assert heat is not None and heat.shape == im.pixels.shape
-    assert window.damage_legend.isVisible() and "%" in window.damage_legend.summary.text()
+    assert heat is not None
+    assert heat.shape == im.pixels.shape
+    assert window.damage_legend.isVisible()
+    assert "%" in window.damage_legend.summary.text()
     h, w = heat.shape
     # where the print was rewritten the mask is drawn...
     changed = restored.astype(int) != im.pixels.astype(int)
@@ -58,7 +61,8 @@ def test_damage_mask_marks_only_what_the_restorer_changed(window, qtbot):
     assert np.array_equal(window.right_view.pixels(), restored)
 
     window.act_damage.trigger()  # off again
-    assert window.right_view.overlay() is None and not window.damage_legend.isVisible()
+    assert window.right_view.overlay() is None
+    assert not window.damage_legend.isVisible()
 
 
 def test_damage_mask_stays_on_across_modes_and_shortcut_m(window, qtbot):
@@ -67,7 +71,8 @@ def test_damage_mask_stays_on_across_modes_and_shortcut_m(window, qtbot):
     assert window.act_damage.shortcut().toString() == "M"
     window.act_damage.trigger()
     window._act_overlay.trigger()  # the overlay mode redraws the pane; the mask is drawn again over it
-    assert window.right_view.overlay() is not None and window.damage_legend.isVisible()
+    assert window.right_view.overlay() is not None
+    assert window.damage_legend.isVisible()
     window._act_overlay.trigger()
     assert window.right_view.overlay() is not None
 
@@ -79,8 +84,10 @@ def test_damage_map_scale_and_errors():
     b = a.copy()
     b[20:40, 20:40] = 0  # a 200-level change: saturates in the middle of the square
     dm = damage_map(a, b)
-    assert dm.heat[30, 30] == pytest.approx(1.0) and np.isnan(dm.heat[2, 2])
-    assert 0 < dm.strong_fraction <= dm.changed_fraction < 1 and dm.max_change > FULL_AT
+    assert dm.heat[30, 30] == pytest.approx(1.0)
+    assert np.isnan(dm.heat[2, 2])
+    assert 0 < dm.strong_fraction <= dm.changed_fraction < 1
+    assert dm.max_change > FULL_AT
     small = a.copy()
     small[20:40, 20:40] = 200 - int(SHOWN_FROM) + 4  # below the drawing threshold
     assert np.isnan(damage_map(a, small).heat).all()

@@ -53,9 +53,11 @@ def test_face_panel_enrols_identifies_shows_box_and_says_not_in_gallery(window, 
     assert panel.table.rowCount() == 2
     assert [panel.table.item(r, 1).text() for r in range(2)] == ["s1", "s2"]
     sims = [float(panel.table.item(r, 2).text()) for r in range(2)]
-    assert sims[0] > sims[1] and sims[0] >= panel.result.threshold
+    assert sims[0] > sims[1]
+    assert sims[0] >= panel.result.threshold
     # the detection box is drawn over the image, where the detector put it
-    assert panel.view.has_image() and panel._box_item is not None
+    assert panel.view.has_image()
+    assert panel._box_item is not None
     r = panel._box_item.rect()
     b = panel.result.box
     assert (r.x(), r.y(), r.width(), r.height()) == (b.left, b.top, b.width, b.height)
@@ -102,10 +104,10 @@ def test_training_dialog_trains_the_face_cnn_with_live_curves(qtbot, tmp_path):
     data = make_people(tmp_path / "people")
     w = FakeWindow(tmp_path)
     qtbot.addWidget(w)
-    install(w)
+    dialogs = install(w)
     try:
         next(a for a in w.findChildren(QAction) if a.objectName() == "actionTrainModel").trigger()
-        dlg = w._training_dialog
+        dlg = dialogs.training
         dlg.backend = "thread"
         dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("face"))
         assert dlg.task_combo.currentText() == "Face identification (small CNN)"
@@ -116,12 +118,12 @@ def test_training_dialog_trains_the_face_cnn_with_live_curves(qtbot, tmp_path):
         dlg.batch_spin.setValue(8)
         with qtbot.waitSignal(w.modelsChanged, timeout=600000):
             dlg.start_button.click()
-        assert dlg.outcome is not None and not dlg.outcome.stopped
-        assert len(dlg.curves["val_loss"].getData()[0]) == 2 and len(dlg.curves["metric"].getData()[0]) == 2
+        assert dlg.outcome is not None
+        assert not dlg.outcome.stopped
+        assert len(dlg.curves["val_loss"].getData()[0]) == 2
+        assert len(dlg.curves["metric"].getData()[0]) == 2
         assert dlg.outcome.card.data["task"] == "face"
         assert "heldout_people_closed_set" in dlg.outcome.card.data["metrics"]
     finally:
-        d = getattr(w, "_training_dialog", None)
-        if d is not None:
-            d.shutdown()
+        dialogs.shutdown()
         w.pools.drain(20000)

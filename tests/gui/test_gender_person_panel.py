@@ -50,7 +50,8 @@ def test_combined_shows_interval_and_fingers(panel):
     panel.set_group([_image()] * 4, "subject 12")
     panel.show_combined(GenderResult(0.2, "male", REF, n_prints=4, interval=(0.1, 0.3), evidence="4 fingers combined"))
     t = panel.combined_label.text()
-    assert "interval 10–30 %" in t and "4 fingers combined" in t
+    assert "interval 10–30 %" in t
+    assert "4 fingers combined" in t
 
 
 def test_combined_single_print_in_domain_is_weak_evidence(panel):
@@ -157,7 +158,9 @@ def test_selection_estimate_names_fingers_and_interval(window, combined_calls):
     w.printShown.emit(w.file_list._images[0])
     _select(w, 1, 3)
     t = gender.combined_label.text()
-    assert "Combined over 2 prints" in t and "interval 60–80 %" in t and "2 fingers combined" in t
+    assert "Combined over 2 prints" in t
+    assert "interval 60–80 %" in t
+    assert "2 fingers combined" in t
 
 
 def test_showing_a_selected_print_keeps_the_selection_estimate(window, combined_calls):

@@ -13,10 +13,12 @@ def test_worst_unseen_level_sets_colour_and_keeps_the_strip(qtbot):
     bar = NotificationBar()
     qtbot.addWidget(bar)
     bar.notify("scan saved", "info")
-    assert _colour(bar) == "info" and bar.text() == "scan saved"
+    assert _colour(bar) == "info"
+    assert bar.text() == "scan saved"
     bar.notify("low contrast", "warning")
     bar.notify("indexed 3 files", "info")  # a later info does not hide an unseen warning
-    assert _colour(bar) == "warning" and "(3 problems" in bar.text()
+    assert _colour(bar) == "warning"
+    assert "(3 problems" in bar.text()
     bar._auto_hide()  # the info timer firing
     assert bar.text().startswith("indexed 3 files")
     bar.notify("damaged.wsq could not be read", "error")
@@ -24,7 +26,8 @@ def test_worst_unseen_level_sets_colour_and_keeps_the_strip(qtbot):
     bar.dismiss()
     assert bar.text() == ""
     bar.notify("next scan saved", "info")  # a dismissed strip starts over
-    assert _colour(bar) == "info" and bar.text() == "next scan saved"
+    assert _colour(bar) == "info"
+    assert bar.text() == "next scan saved"
     bar._auto_hide()
     assert bar.text() == ""
     assert [n.level for n in bar.notices] == ["info", "warning", "info", "error", "info"]

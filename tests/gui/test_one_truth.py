@@ -77,7 +77,8 @@ def test_report_holds_the_analysis_on_screen_not_the_older_batch_one(window, qtb
     folder = tmp_path / "livdet"
     f = _no_dpi_png(folder / "Fake" / "Gelatine" / "010_1_0.png")
     rows = _batch(window, qtbot, folder)
-    assert rows[0]["dpi"] is None and rows[0]["analysis_origin"] == "batch"
+    assert rows[0]["dpi"] is None
+    assert rows[0]["analysis_origin"] == "batch"
     batch_aid = rows[0]["analysis_id"]
     # the examiner opens it at 1000 dpi: the screen shows a new analysis
     window.open_dpi_spin.setValue(1000)
@@ -85,7 +86,8 @@ def test_report_holds_the_analysis_on_screen_not_the_older_batch_one(window, qtb
     qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
     assert window.current_print().dpi == 1000
     ids = window.case_controller.record_shown_analysis()
-    assert ids is not None and ids[1] != batch_aid
+    assert ids is not None
+    assert ids[1] != batch_aid
     store = window.case_controller.store
     assert store.get_analysis(ids[1])["dpi"] == 1000
     assert store.get_analysis(ids[1])["origin"] == "window"
@@ -100,7 +102,8 @@ def test_report_holds_the_analysis_on_screen_not_the_older_batch_one(window, qtb
     assert f"#{batch_aid}, " in text  # the older batch analysis is listed as another one, not reported
     # the batch row now shows the case's newest analysis of that print, named
     row = window.batch_panel.model.row(0)
-    assert row["analysis_id"] == ids[1] and row["dpi"] == 1000
+    assert row["analysis_id"] == ids[1]
+    assert row["dpi"] == 1000
 
 
 def test_batch_row_report_holds_that_rows_analysis(window, qtbot, tmp_path, monkeypatch):
@@ -138,7 +141,8 @@ def test_analyse_folder_dialog_has_a_dpi_field_defaulting_to_open_at(window, qtb
     qtbot.waitUntil(lambda: window.batch_panel.model.rowCount() == 1, timeout=5000)
     row = window.batch_panel.model.row(0)
     assert made["dpi_field"] == 1000
-    assert row["dpi"] == 1000 and row["dpi_source"] == "stated"
+    assert row["dpi"] == 1000
+    assert row["dpi_source"] == "stated"
 
 
 def test_not_checked_prints_are_counted_once(window, qtbot, tmp_path):
@@ -172,7 +176,8 @@ def test_desk_dpi_change_while_watching_applies_to_the_next_print(window, qtbot,
     assert "1000 dpi (stated)" in desk.folder_label.text()
     _no_dpi_png(scanner / "second.png", seed=2)
     qtbot.waitUntil(lambda: desk.current is not None and "second" in desk.current.row["path"], timeout=20000)
-    assert desk.current.row["dpi"] == 1000 and desk.current.row["dpi_source"] == "stated"
+    assert desk.current.row["dpi"] == 1000
+    assert desk.current.row["dpi_source"] == "stated"
     assert desk.recent.item(0).text().endswith("second.png")
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
@@ -241,7 +246,8 @@ def test_verdicts_and_buttons_fit_a_300_px_dock(window, qtbot, tmp_path):
             desk.folder = "/scanner"
             desk.show_item(SimpleNamespace(row=row, image=load_sample(), result=SimpleNamespace(
                 pad=live, pad_models=(live,))))
-            assert _fits(desk.verdict_label) and desk.coverage_label.text().startswith("checked for: gelatine")
+            assert _fits(desk.verdict_label)
+            assert desk.coverage_label.text().startswith("checked for: gelatine")
             assert desk.file_label.text().startswith("Fake/Gelatine/010_1_0.png")
         else:
             panel.verdict_label.setText("PRESENTATION ATTACK")
@@ -276,7 +282,8 @@ def test_esc_asks_before_cancelling_a_batch(window, qtbot, tmp_path):
     asked = []
     window.confirm = lambda title, text: asked.append(text) or False
     window.act_cancel.trigger()
-    assert asked and "Batch" in asked[0]
+    assert asked
+    assert "Batch" in asked[0]
     assert not task.token.cancelled
     window.confirm = lambda title, text: True
     window.act_cancel.trigger()
@@ -292,7 +299,8 @@ def test_quit_while_watching_asks_first(window, qtbot, tmp_path):
     task = window.desk_panel.start(str(scanner))
     window.confirm = lambda title, text: False
     window.act_quit.trigger()
-    assert window.isVisible() and not task.token.cancelled
+    assert window.isVisible()
+    assert not task.token.cancelled
     window.desk_panel.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
 
@@ -315,9 +323,12 @@ def test_new_case_clears_the_desk_and_the_face_panel(window, qtbot, tmp_path):
     cmp_panel.show_candidates([SimpleNamespace(score=0.9, label="old", print_id=1, path="/a")], 0.5)
     window.case_controller.open(tmp_path / "other.db")
     assert cmp_panel.table.rowCount() == 0
-    assert desk.current is None and desk.verdict_label.text() == "—" and desk.recent.count() == 0
+    assert desk.current is None
+    assert desk.verdict_label.text() == "—"
+    assert desk.recent.count() == 0
     assert not desk.confirm_button.isEnabled()
-    assert face.verdict_label.text() == "—" and face.table.rowCount() == 0
+    assert face.verdict_label.text() == "—"
+    assert face.table.rowCount() == 0
 
 
 def test_desk_shows_a_print_already_in_the_case(window, qtbot, tmp_path):
@@ -330,7 +341,8 @@ def test_desk_shows_a_print_already_in_the_case(window, qtbot, tmp_path):
     task = desk.start(str(scanner))
     (scanner / f.name).write_bytes(f.read_bytes())
     qtbot.waitUntil(lambda: desk.current is not None, timeout=20000)
-    assert desk.image_label.pixmap() is not None and not desk.image_label.pixmap().isNull()
+    assert desk.image_label.pixmap() is not None
+    assert not desk.image_label.pixmap().isNull()
     assert "(image not kept)" not in desk.image_label.text()
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
@@ -347,7 +359,9 @@ def test_desk_never_shows_a_python_class_name(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: desk.current is not None, timeout=20000)
     assert desk.verdict_label.text() == "FILE NOT READABLE"
     text = desk.score_label.text()
-    assert text and "Error:" not in text and "Error" not in text.split(" ")[0]
+    assert text
+    assert "Error:" not in text
+    assert "Error" not in text.split(" ")[0]
     desk.stop()
     qtbot.waitUntil(lambda: task.done.is_set(), timeout=5000)
 
@@ -379,7 +393,8 @@ def test_opening_a_batch_row_shows_the_print_at_the_rows_dpi(window, qtbot, tmp_
     qtbot.waitUntil(lambda: window.current_print().dpi == 1000 and window.last_analysis() is not None,
                     timeout=10000)
     assert window.current_print().dpi_source == "stated"
-    assert window.file_list.count() == 1 and window.file_list.images()[0].dpi == 1000
+    assert window.file_list.count() == 1
+    assert window.file_list.images()[0].dpi == 1000
 
 
 def test_file_list_names_files_reached_through_symlinks_relative_to_the_folder(window, qtbot, tmp_path):

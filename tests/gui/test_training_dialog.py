@@ -44,11 +44,9 @@ def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setitem(tasks.TASKS, "tiny", TINY_SPEC)
     w = FakeWindow(tmp_path)
     qtbot.addWidget(w)
-    install(w)
+    w.dialogs = install(w)
     yield w
-    dlg = getattr(w, "_training_dialog", None)
-    if dlg is not None:
-        dlg.shutdown()
+    w.dialogs.shutdown()
     w.pools.drain(10000)
 
 
@@ -59,7 +57,7 @@ def _trigger(window, name):
 
 def _open(window, qtbot, data, backend):
     _trigger(window, "actionTrainModel")
-    dlg = window._training_dialog
+    dlg = window.dialogs.training
     dlg.backend = backend
     dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("tiny"))
     dlg.set_folder(data)
@@ -76,7 +74,8 @@ def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, t
     data = make_dataset(tmp_path / "data")
     dlg = _open(window, qtbot, data, "thread")
     text = dlg.scan_text.toPlainText()
-    assert "horizontal: 40, vertical: 40" in text and "Subjects: 10" in text
+    assert "horizontal: 40, vertical: 40" in text
+    assert "Subjects: 10" in text
     assert "s99_broken.png" in text  # unreadable files are listed
     dlg.epochs_spin.setValue(2)
     dlg.batch_spin.setValue(4)
@@ -85,28 +84,36 @@ def test_two_epochs_curves_grow_model_registered_and_selectable(window, qtbot, t
         lambda *_: seen.append((_n(dlg.curves["batch_loss"]), _n(dlg.curves["loss"]))))
     with qtbot.waitSignal(window.modelsChanged, timeout=60000):
         dlg.start_button.click()
-        assert dlg.running and not dlg.start_button.isEnabled()
-    assert dlg.outcome is not None and not dlg.outcome.stopped
+        assert dlg.running
+        assert not dlg.start_button.isEnabled()
+    assert dlg.outcome is not None
+    assert not dlg.outcome.stopped
     ep = [s for s in seen if s[1] > 0]
-    assert [s[1] for s in ep][-1] == 2 and ep[0][0] < ep[-1][0]  # both curves grew
-    assert _n(dlg.curves["val_loss"]) == 2 and _n(dlg.curves["metric"]) == 2
+    assert [s[1] for s in ep][-1] == 2
+    assert ep[0][0] < ep[-1][0]  # both curves grew
+    assert _n(dlg.curves["val_loss"]) == 2
+    assert _n(dlg.curves["metric"]) == 2
     assert "epoch 2/2 · ETA 0 s" in dlg.epoch_label.text()
     # issue 25: metrics in words, never raw keys
-    assert "accuracy" in dlg.result_text.toPlainText() and "val_" not in dlg.result_text.toPlainText()
+    assert "accuracy" in dlg.result_text.toPlainText()
+    assert "val_" not in dlg.result_text.toPlainText()
     assert "n val" not in dlg.result_text.toPlainText()
     key = dlg.outcome.card.key
     assert key == "tiny-cnn2@v1"
     # selectable in the Models manager without a restart
     _trigger(window, "actionModels")
-    md = window._models_dialog
+    md = window.dialogs.models.dialog
     md.select_task("tiny")
     assert key in [r.value for r in md.rows()]
     md.select_value(key)
     details = md.details.toPlainText()
-    assert "key tiny-cnn2@v1" in details and "Command: python -m fpstation train tiny" in details
-    assert "Validation: " in details and "Split: " in details
+    assert "key tiny-cnn2@v1" in details
+    assert "Command: python -m fpstation train tiny" in details
+    assert "Validation: " in details
+    assert "Split: " in details
     card = json.loads(dlg.outcome.card_path.read_text())
-    assert card["data"]["unreadable"] == 1 and card["training"]["epochs_run"] == 2
+    assert card["data"]["unreadable"] == 1
+    assert card["training"]["epochs_run"] == 2
 
 
 def test_stop_midway_in_child_process_keeps_usable_checkpoint(window, qtbot, tmp_path):
@@ -123,8 +130,10 @@ def test_stop_midway_in_child_process_keeps_usable_checkpoint(window, qtbot, tmp
         dlg.stop_button.click()
     assert ended.args == ["done"]
     out = dlg.outcome
-    assert out.stopped and 1 <= out.fit.epochs_run < 500
-    assert len(asked) == 1 and f"stopped at epoch {out.fit.epochs_run}/500" in asked[0]
+    assert out.stopped
+    assert 1 <= out.fit.epochs_run < 500
+    assert len(asked) == 1
+    assert f"stopped at epoch {out.fit.epochs_run}/500" in asked[0]
     assert "kept at your request" in dlg.status_label.text()
     assert dlg.progress_bar.value() < 1000  # not "100 %" next to "epoch 2/500"
     # registered, verified against its card and loadable
@@ -142,7 +151,8 @@ def test_dataset_problem_is_shown_in_words(window, qtbot, tmp_path):
         dlg.start_button.click()
     assert ended.args == ["error"]
     assert "The class “vertical” has no images" in dlg.error_label.text()
-    assert dlg.start_button.isEnabled() and window.registry.cards("tiny") == []
+    assert dlg.start_button.isEnabled()
+    assert window.registry.cards("tiny") == []
     # the folder field losing focus (Start disables it) must not rescan and wipe the message
     dlg.folder_edit.editingFinished.emit()
     assert dlg._scan_task is None
@@ -158,7 +168,6 @@ def _fake_model(dirpath: Path, name: str) -> Path:
 
 
 def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
-    from fpstation.gui.models_dialog import open_models_dialog
     from fpstation.ml.registry import sha256_file
 
     shipped = tmp_path / "shipped"
@@ -169,11 +178,12 @@ def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
     reg = window.registry
     for acc in (0.8, 0.9):
         reg.register({"name": "pad-cnn", "task": "pad", "metrics": {"val_auc": acc}}, _fake_model(tmp_path / "w", "x"))
-    dlg = open_models_dialog(window)
+    dlg = window.dialogs.open_models()
     dlg.select_task("pad")
     rows = dlg.rows()
     assert [r.value for r in rows] == ["", "pad-socofing", "pad-cnn@v1", "pad-cnn@v2"]
-    assert rows[0].label.startswith("Always the shipped default (now pad-socofing") and "val_auc 0.8" in rows[2].metrics
+    assert rows[0].label.startswith("Always the shipped default (now pad-socofing")
+    assert "val_auc 0.8" in rows[2].metrics
     assert rows[0].origin == "follows updates"  # not a look-alike of the shipped card row
     assert dlg.table.item(0, 0).text() == "●"  # default active
     with qtbot.waitSignal(window.modelsChanged, timeout=2000):
@@ -181,7 +191,8 @@ def test_models_manager_switches_versions_and_back(window, qtbot, tmp_path):
         dlg.use_button.click()
     assert window.settings.pad_model == "pad-cnn@v1"
     assert Settings.load(tmp_path / "settings.json").pad_model == "pad-cnn@v1"  # saved
-    assert dlg.table.item(2, 0).text() == "●" and dlg.table.item(0, 0).text() == ""
+    assert dlg.table.item(2, 0).text() == "●"
+    assert dlg.table.item(0, 0).text() == ""
     # switch back to the shipped default; both trained versions are still listed
     dlg.select_value("")
     dlg.use_selected()
@@ -210,7 +221,8 @@ def test_killed_child_process_is_reported_in_words(window, qtbot, tmp_path):
     assert ended.args == ["error"]
     assert "training process ended unexpectedly" in dlg.error_label.text()
     assert "out of memory" in dlg.error_label.text()
-    assert dlg.start_button.isEnabled() and window.registry.cards("tiny") == []
+    assert dlg.start_button.isEnabled()
+    assert window.registry.cards("tiny") == []
 
 
 def test_child_does_not_rerun_an_unguarded_main_script(tmp_path):
@@ -254,19 +266,26 @@ def test_dpi_field_selects_the_patch_pad_model(window, qtbot, tmp_path):
     """A stated dpi for presentation-attack data switches to the texture-patch model and its
     defaults; the dpi reaches the Hyper the run is started with."""
     _trigger(window, "actionTrainModel")
-    dlg = window._training_dialog
+    dlg = window.dialogs.training
     dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
-    assert dlg.arch_combo.currentText() == "pad_cnn" and dlg.dpi_spin.value() == 0
+    assert dlg.arch_combo.currentText() == "pad_cnn"
+    assert dlg.dpi_spin.value() == 0
     assert "dpi" not in dlg.hyper().extra
     dlg.dpi_spin.setValue(1000)
     assert dlg.arch_combo.currentText() == "pad_patch_cnn"
     h = dlg.hyper()
-    assert h.architecture == "pad_patch_cnn" and h.extra["dpi"] == 1000 and h.extra["model_dpi"] == 1000
-    assert h.input_size == 96 and dlg.size_spin.value() == 96
+    assert h.architecture == "pad_patch_cnn"
+    assert h.extra["dpi"] == 1000
+    assert h.extra["model_dpi"] == 1000
+    assert h.input_size == 96
+    assert dlg.size_spin.value() == 96
     # issue 25: the switch is said in the form, with what it changed (never silently)
     note = dlg.change_label.text()
-    assert "texture-patch model" in note and "batch size" in note and "learning rate" in note
-    assert f"→ {h.batch_size}" in note and dlg.batch_spin.value() == h.batch_size
+    assert "texture-patch model" in note
+    assert "batch size" in note
+    assert "learning rate" in note
+    assert f"→ {h.batch_size}" in note
+    assert dlg.batch_spin.value() == h.batch_size
 
 
 def test_metrics_are_shown_in_words():
@@ -283,7 +302,8 @@ def test_stopped_run_is_discarded_unless_kept_and_choices_are_remembered(window,
     back in the next session; the legends sit under the plots, not over the curves."""
     data = make_dataset(tmp_path / "data")
     dlg = _open(window, qtbot, data, "thread")
-    assert dlg.loss_legend.isVisibleTo(dlg) and dlg.loss_plot.getPlotItem().legend is None
+    assert dlg.loss_legend.isVisibleTo(dlg)
+    assert dlg.loss_plot.getPlotItem().legend is None
     dlg.epochs_spin.setValue(300)
     dlg.batch_spin.setValue(2)
     dlg.activate_check.setChecked(False)
@@ -293,14 +313,18 @@ def test_stopped_run_is_discarded_unless_kept_and_choices_are_remembered(window,
     qtbot.waitUntil(lambda: _n(dlg.curves["loss"]) >= 1, timeout=90000)
     with qtbot.waitSignal(dlg.runEnded, timeout=60000):
         dlg.stop_button.click()
-    assert dlg.outcome.stopped and "discarded" in dlg.status_label.text()
-    assert asked and "registered" not in asked[0].lower()
+    assert dlg.outcome.stopped
+    assert "discarded" in dlg.status_label.text()
+    assert asked
+    assert "registered" not in asked[0].lower()
     assert window.registry.cards("tiny") == []  # nothing selectable
     assert dlg.progress_bar.value() < 1000
     # the next session's dialog opens on the same task and folder
-    assert window.settings.train_task == "tiny" and window.settings.train_folder == str(data)
+    assert window.settings.train_task == "tiny"
+    assert window.settings.train_folder == str(data)
     from fpstation.gui.training_dialog import TrainingDialog
 
     again = TrainingDialog(window.pools, window.registry, window, settings=window.settings)
     qtbot.addWidget(again)
-    assert again.task_name == "tiny" and again.folder_edit.text() == str(data)
+    assert again.task_name == "tiny"
+    assert again.folder_edit.text() == str(data)

@@ -56,15 +56,18 @@ def test_unreadable_row_clears_every_panel(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.last_analysis() is not None, timeout=10000)
     pad, gender = window.pad_panel, window.gender_panel
     qtbot.waitUntil(lambda: "0.048" in pad.score_label.text(), timeout=5000)
-    assert pad.verdict_label.text() == "LIVE" and "93 %" in gender.detail_label.text()
+    assert pad.verdict_label.text() == "LIVE"
+    assert "93 %" in gender.detail_label.text()
     window.open_paths([str(bad)])
     qtbot.waitUntil(lambda: not window.loading(), timeout=10000)
     fl = window.file_list
     row = next(i for i in range(fl.count()) if fl.entry(fl.item(i)).error)
     fl.setCurrentRow(row)
     assert window.current_print() is None
-    assert "0.048" not in pad.score_label.text() and pad.verdict_label.text() == "—"
-    assert "93" not in gender.headline.text() and "93" not in gender.detail_label.text()
+    assert "0.048" not in pad.score_label.text()
+    assert pad.verdict_label.text() == "—"
+    assert "93" not in gender.headline.text()
+    assert "93" not in gender.detail_label.text()
     assert not pad.confirm_button.isEnabled()
 
 
@@ -87,7 +90,8 @@ def test_new_case_clears_decision_and_batch_summary(window, qtbot, tmp_path):
     assert window.settings.operator == "examiner 4"  # remembered for the next session
     ctl.open(tmp_path / "b.db")  # File → New Case
     assert window.pad_panel.decision_label.text() == ""
-    assert panel.summary_label.text() == "" and panel.progress.value() == 0
+    assert panel.summary_label.text() == ""
+    assert panel.progress.value() == 0
     qtbot.waitUntil(lambda: panel.model.rowCount() == 0, timeout=5000)
     ctl.open(tmp_path / "a.db")  # back to the first case: its decision is shown again
     assert "examiner 4" in window.pad_panel.decision_label.text()
@@ -123,8 +127,10 @@ def test_load_job_sends_chunks(tmp_path):
     n = mw.load_files_job([str(folder)], progress=lambda *a: None, cancel=CancelToken(), partial=got.append)
     assert n == mw.LOAD_CHUNK_FILES + 6
     # the relative names first (issue 25: rows show "sub/folder/name"), then the paths, then rows
-    assert got[0][0] == "names" and len(got[0][1]) == n
-    assert got[1][0] == "files" and all(k == "rows" for k, *_ in got[2:])
+    assert got[0][0] == "names"
+    assert len(got[0][1]) == n
+    assert got[1][0] == "files"
+    assert all(k == "rows" for k, *_ in got[2:])
     assert sum(len(x[1]) for x in got if x[0] == "rows") == n
     assert all(len(x[1]) <= mw.LOAD_CHUNK_FILES for x in got if x[0] == "rows")
 
@@ -159,8 +165,10 @@ def test_desk_override_is_the_final_state(window, qtbot, tmp_path):
     other = {"ATTACK": "LIVE", "LIVE": "ATTACK"}[model]
     desk.override_button.click()
     assert final_verdict(desk.current.row) == (other, "operator override")
-    assert other in desk.verdict_label.text() and model not in desk.verdict_label.text()
-    assert "OPERATOR OVERRIDE" in desk.model_label.text() and f"model said {model}" in desk.model_label.text()
+    assert other in desk.verdict_label.text()
+    assert model not in desk.verdict_label.text()
+    assert "OPERATOR OVERRIDE" in desk.model_label.text()
+    assert f"model said {model}" in desk.model_label.text()
     recent = desk.recent.item(0).text()
     assert f"{other} (operator; model said {model})" in recent
     desk.stop()
@@ -193,8 +201,8 @@ def test_docks_and_long_errors_keep_the_window_on_screen(window, qtbot, tmp_path
         if d.isVisible() and window.dockWidgetArea(d) != mw.Qt.DockWidgetArea.BottomDockWidgetArea:
             assert d.width() <= avail.width() * mw.MAX_DOCK_SHARE + 1, d.windowTitle()
     # the print views keep their share (on this 800 px offscreen screen: sidebar + one 40 % dock)
-    assert window.left_view.width() >= avail.width() * 0.1 and abs(window.left_view.width()
-                                                                   - window.right_view.width()) <= 2
+    assert window.left_view.width() >= avail.width() * 0.1
+    assert abs(window.left_view.width() - window.right_view.width()) <= 2
 
 
 def test_saved_geometry_is_validated_and_reset_layout(window, qtbot):
@@ -208,7 +216,8 @@ def test_saved_geometry_is_validated_and_reset_layout(window, qtbot):
     window.desk_dock.show()
     assert window.act_reset_layout in window.menu("&View").actions()
     window.act_reset_layout.trigger()
-    assert window.batch_dock.isHidden() and window.desk_dock.isHidden()
+    assert window.batch_dock.isHidden()
+    assert window.desk_dock.isHidden()
     assert _inside(window)
 
 
@@ -221,10 +230,12 @@ def test_small_things(window, qtbot):
     head = window.batch_panel.table.horizontalHeader()
     keys = [c[0] for c in COLUMNS]
     assert head.sectionSize(keys.index("file")) > 3 * head.sectionSize(keys.index("index"))
-    assert "model" in window.pad_panel.reset_button.text().lower() and len(window.pad_panel.reset_button.text()) > 8
+    assert "model" in window.pad_panel.reset_button.text().lower()
+    assert len(window.pad_panel.reset_button.text()) > 8
     assert window.pad_panel.why_label.wordWrap()
     text = _format(Notice("error", "Could not open x.png: not an image", "/tmp/x.png\nnot an image\n"))
-    assert text.count("not an image") == 1 and "/tmp/x.png" in text
+    assert text.count("not an image") == 1
+    assert "/tmp/x.png" in text
 
 
 # ---------------------------------------------------------------- item 5: reports
@@ -251,8 +262,11 @@ def test_report_in_one_step_from_the_print_shown(window, qtbot, tmp_path, monkey
     text = out.read_text()
     assert "unknown (the file does not say); no resolution was assumed" in text  # dpi in words
     assert "against the threshold 0.500" in text  # threshold in words, not raw JSON
-    assert "Attack kinds seen in training" in text and "{&quot;" not in text and '{"' not in text
-    assert "width='280'" in text and "shown ×4" in text  # 70 px print enlarged to be seen
+    assert "Attack kinds seen in training" in text
+    assert "{&quot;" not in text
+    assert '{"' not in text
+    assert "width='280'" in text
+    assert "shown ×4" in text # 70 px print enlarged to be seen
     assert ctl.store.decisions() == []  # no Confirm was needed
     # an operator's decision carries their name into the report
     window.pad_panel.operator_edit.setText("J. Doe")
@@ -281,7 +295,8 @@ def test_report_pdf(window, qtbot, tmp_path):
     pdf = tmp_path / "r.pdf"
     task = ctl.report(pid, str(pdf), restore=False)
     qtbot.waitUntil(lambda: task.done.is_set() and pdf.exists() and pdf.stat().st_size > 0, timeout=20000)
-    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert pdf.stat().st_size > 5000
     assert CaseStore  # the case stays usable
 
 
@@ -294,7 +309,8 @@ def test_difference_view_is_stretched_and_states_its_scale(window, qtbot, tmp_pa
     base = rng.integers(40, 200, (90, 80), dtype=np.uint8)
     small = np.clip(base.astype(int) + rng.integers(0, 16, base.shape), 0, 255).astype(np.uint8)  # mean ~8
     out, top = stretched_difference(base, small)
-    assert 10 <= top <= 16 and out.mean() > 100  # no longer almost black
+    assert 10 <= top <= 16
+    assert out.mean() > 100  # no longer almost black
     Image.fromarray(base).save(tmp_path / "b.png")
     monkeypatch.setattr(inference, "default_analyzers", lambda settings=None, **_: Analyzers(
         restore=lambda im: RestorationResult(small.copy(), "test-small")))

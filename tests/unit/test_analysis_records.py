@@ -66,7 +66,8 @@ def test_a_batch_rerun_at_another_dpi_analyses_again(tmp_path):
                   partial=lambda it: rows.append(it.row))
         assert [r["status"] for r in rows] == ["skipped", "skipped"]
         assert all(r["dpi"] == 1000 and r["dpi_source"] == "stated" for r in rows)
-        assert st.counts()["prints"] == 2 and len(st.analyses(1)) == 2
+        assert st.counts()["prints"] == 2
+        assert len(st.analyses(1)) == 2
 
 
 def test_decision_names_the_analysis_it_was_made_on(tmp_path):
@@ -110,8 +111,10 @@ def test_a_version_2_case_is_upgraded_in_place_and_stays_readable(tmp_path):
     con.close()
     with CaseStore(db) as st:
         (a,) = st.analyses(1)
-        assert a["origin"] == LEGACY_ORIGIN and a["created"] == "2026-01-01T00:00:01Z"
-        assert a["restorer"] == "unet" and a["dpi"] is None
+        assert a["origin"] == LEGACY_ORIGIN
+        assert a["created"] == "2026-01-01T00:00:01Z"
+        assert a["restorer"] == "unet"
+        assert a["dpi"] is None
         row = st.print_row(1)
         assert (row["pad_verdict"], row["analysis_id"], row["decision"]) == ("UNCERTAIN", a["id"], "confirm")
         assert st.decisions(1)[0]["analysis_id"] is None
@@ -139,7 +142,8 @@ def test_report_says_which_analysis_it_holds_and_carries_no_command_line_hint(tm
         older = print_report_text(st, pid, reader=lambda p: [], analysis_id=old)
         assert f"This report holds Analysis #{old}," in older
         assert "UNCERTAIN" in older.split("Other analyses")[0]
-        assert "--dpi" not in older and "--dpi" not in newest
+        assert "--dpi" not in older
+        assert "--dpi" not in newest
 
 
 def test_cli_report_holds_the_analysis_asked_for(tmp_path, monkeypatch, capsys):
@@ -152,7 +156,8 @@ def test_cli_report_holds_the_analysis_asked_for(tmp_path, monkeypatch, capsys):
     assert main(["batch", str(folder), "--out", str(tmp_path / "b.csv"), "--case", str(case), "--quiet",
                  "--dpi", "1000"]) == 0
     rows = list(csv.DictReader((tmp_path / "b.csv").open()))
-    assert rows[0]["status"] == "done" and rows[0]["analysis_id"] == "2"
+    assert rows[0]["status"] == "done"
+    assert rows[0]["analysis_id"] == "2"
     with CaseStore(case) as st:
         sha = st.get_print(1)["sha256"]
     html = tmp_path / "p.html"
@@ -176,5 +181,7 @@ def test_report_never_says_outside_twice_nor_vversion(tmp_path):
                            "note": ""})()
         pid = st.record_analysis(AnalysisResult(img, gender=g, quality=q))
         html = print_report_text(st, pid, reader=lambda p: [])
-        assert "validated on: outside" not in html and "1000 dpi is outside 450–550 dpi" in html
-        assert "vnbis" not in html and "NFIQ 2 nbis-py 0.1.3" in html
+        assert "validated on: outside" not in html
+        assert "1000 dpi is outside 450–550 dpi" in html
+        assert "vnbis" not in html
+        assert "NFIQ 2 nbis-py 0.1.3" in html

@@ -32,16 +32,19 @@ def test_every_file_gets_one_clear_row(tmp_path):
             (row,) = by_name[name]  # exactly one row each
             if exp == "ok":
                 assert row["status"] == "done", (name, row["error"])
-                assert row["pad_verdict"] in ("LIVE", "ATTACK") and row["sha256"]
+                assert row["pad_verdict"] in ("LIVE", "ATTACK")
+                assert row["sha256"]
             else:
                 assert row["status"] == "bad file", name
                 etype, _, msg = row["error"].partition(": ")
                 assert etype in READ_ERRORS, (name, row["error"])
                 if exp != "ImageReadError":
                     assert etype == exp, (name, row["error"])
-                assert msg and "Traceback" not in msg
+                assert msg
+                assert "Traceback" not in msg
         n_ok = sum(v == "ok" for v in expected.values())
-        assert s.prints_analysed == n_ok and s.bad_files == len(expected) - n_ok
+        assert s.prints_analysed == n_ok
+        assert s.bad_files == len(expected) - n_ok
         assert st.counts()["prints"] == n_ok
         # 16-bit and RGBA inputs were converted, not refused
         assert by_name["sixteen_bit.tif"][0]["format"] == "TIFF"
@@ -66,9 +69,11 @@ def test_unreadable_file_is_an_error_row(tmp_path, monkeypatch):
     rows = []
     with CaseStore(tmp_path / "c.db") as st:
         s = run_batch(folder, st, fake_analyzers(), partial=rows.append)
-    assert s.prints_analysed == 2 and s.bad_files == 1
+    assert s.prints_analysed == 2
+    assert s.bad_files == 1
     bad = [r.row for r in rows if r.row["status"] == "bad file"]
-    assert bad[0]["path"] == locked and "Permission denied" in bad[0]["error"]
+    assert bad[0]["path"] == locked
+    assert "Permission denied" in bad[0]["error"]
     assert bad[0]["error"].startswith("FileAccessError")
 
 
@@ -117,7 +122,9 @@ def test_half_written_file_in_watched_folder_waits_until_complete(tmp_path):
     assert w.poll() == []  # size changed: wait one more poll
     t[0] = 5
     (item,) = w.poll()
-    assert item.error is None and item.prints and item.prints[0].width == 103
+    assert item.error is None
+    assert item.prints
+    assert item.prints[0].width == 103
 
 
 def test_watch_job_on_real_files_records_error_only_for_broken(tmp_path):
@@ -129,7 +136,8 @@ def test_watch_job_on_real_files_records_error_only_for_broken(tmp_path):
     with CaseStore(tmp_path / "c.db") as st:
         s = watch_folder(folder, st, fake_analyzers(), partial=rows.append, poll_interval=0.01,
                          undecodable_after=0.0, max_polls=3)
-    assert s.prints_analysed == 2 and s.bad_files == 1
+    assert s.prints_analysed == 2
+    assert s.bad_files == 1
     assert sorted(r.row["status"] for r in rows) == ["bad file", "done", "done"]
 
 
@@ -141,5 +149,6 @@ def test_fifo_does_not_block_the_batch(tmp_path):
     rows = []
     with CaseStore(tmp_path / "c.db") as st:
         s = run_batch(folder, st, fake_analyzers(), partial=rows.append)
-    assert s.prints_analysed == 1 and s.bad_files == 1
+    assert s.prints_analysed == 1
+    assert s.bad_files == 1
     assert "not a regular file" in next(r.row["error"] for r in rows if r.row["status"] == "bad file")

@@ -44,7 +44,8 @@ def test_list_images_filters_and_recurses(tmp_path):
     (d / "notes.txt").write_text("x")
     (d / ".hidden.toy").write_text("1")
     files = list_images(d, ".TOY")
-    assert len(files) == 6 and all(f.endswith(".toy") for f in files)
+    assert len(files) == 6
+    assert all(f.endswith(".toy") for f in files)
     assert len(list_images(d, ["toy"], recursive=False)) == 3
     assert normalise_extensions("bmp, .PNG,") == {".bmp", ".png"}
     with pytest.raises(FileAccessError):
@@ -59,19 +60,31 @@ def test_batch_rows_bad_file_and_rerun_skips(tmp_path, fake_progress):
     with CaseStore(tmp_path / "c.db") as st:
         s = run_batch(d, st, fake_analyzers(), fake_progress, partial=rows.append, extensions=".toy",
                       reader=toy_reader)
-        assert s.files == 8 and s.prints_analysed == 9 and s.bad_files == 1 and s.prints_skipped == 0
+        assert s.files == 8
+        assert s.prints_analysed == 9
+        assert s.bad_files == 1
+        assert s.prints_skipped == 0
         statuses = [r.row["status"] for r in rows]
-        assert statuses.count("bad file") == 1 and statuses.count("done") == 9
+        assert statuses.count("bad file") == 1
+        assert statuses.count("done") == 9
         bad = next(r.row for r in rows if r.row["status"] == "bad file")
-        assert bad["path"].endswith("zz_bad.toy") and "cut short" in bad["error"]
-        assert rows[-1].done == 8 and rows[-1].total == 8
-        assert fake_progress.last == 1.0 and "ETA" in fake_progress.calls[-1][1]
-        assert st.counts()["prints"] == 9 and st.counts()["results"] == 18
+        assert bad["path"].endswith("zz_bad.toy")
+        assert "cut short" in bad["error"]
+        assert rows[-1].done == 8
+        assert rows[-1].total == 8
+        assert fake_progress.last == 1.0
+        assert "ETA" in fake_progress.calls[-1][1]
+        assert st.counts()["prints"] == 9
+        assert st.counts()["results"] == 18
         # second run: everything skipped by hash, nothing duplicated
         rows2 = []
         s2 = run_batch(d, st, fake_analyzers(), partial=rows2.append, extensions=".toy", reader=toy_reader)
-        assert s2.prints_analysed == 0 and s2.prints_skipped == 9 and s2.bad_files == 1
-        assert st.counts()["prints"] == 9 and st.counts()["results"] == 18 and st.counts()["file_errors"] == 1
+        assert s2.prints_analysed == 0
+        assert s2.prints_skipped == 9
+        assert s2.bad_files == 1
+        assert st.counts()["prints"] == 9
+        assert st.counts()["results"] == 18
+        assert st.counts()["file_errors"] == 1
         skipped = [r.row for r in rows2 if r.row["status"] == "skipped"]
         assert all(r["pad_verdict"] for r in skipped)
 
@@ -102,7 +115,8 @@ def test_new_step_runs_only_the_missing_step(tmp_path):
     with CaseStore(tmp_path / "c.db") as st:
         run_batch(d, st, only_gender, extensions=".toy", reader=toy_reader)
         s = run_batch(d, st, Analyzers(pad=pad, gender=full.gender), extensions=".toy", reader=toy_reader)
-        assert s.prints_analysed == 2 and len(calls) == 2
+        assert s.prints_analysed == 2
+        assert len(calls) == 2
         assert st.counts()["results"] == 4
 
 
@@ -137,9 +151,11 @@ def test_file_deleted_mid_batch_is_an_error_row(tmp_path):
     with CaseStore(tmp_path / "c.db") as st:
         s = run_batch(d, st, fake_analyzers(), partial=rows.append, extensions=".toy", reader=deleting_reader,
                       prefetch=0)
-        assert s.bad_files == 1 and s.prints_analysed == 3
+        assert s.bad_files == 1
+        assert s.prints_analysed == 3
     bad = [r.row for r in rows if r.row["status"] == "bad file"]
-    assert bad[0]["path"] == str(victim) and "disappeared" in bad[0]["error"]
+    assert bad[0]["path"] == str(victim)
+    assert "disappeared" in bad[0]["error"]
 
 
 def test_cancel_keeps_what_is_done(tmp_path):
@@ -157,7 +173,9 @@ def test_cancel_keeps_what_is_done(tmp_path):
             run_batch(d, st, fake_analyzers(), cancel=token, partial=on_row, extensions=".toy", reader=toy_reader)
         assert st.counts()["prints"] == 2
         s = run_batch(d, st, fake_analyzers(), extensions=".toy", reader=toy_reader)
-        assert s.prints_skipped == 2 and s.prints_analysed == 4 and st.counts()["prints"] == 6
+        assert s.prints_skipped == 2
+        assert s.prints_analysed == 4
+        assert st.counts()["prints"] == 6
 
 
 def test_prefetch_decodes_on_another_thread(tmp_path):
@@ -170,7 +188,8 @@ def test_prefetch_decodes_on_another_thread(tmp_path):
 
     with CaseStore(tmp_path / "c.db") as st:
         run_batch(d, st, fake_analyzers(), extensions=".toy", reader=reader, prefetch=2)
-    assert threads and all(t.startswith("fp-prefetch") for t in threads)
+    assert threads
+    assert all(t.startswith("fp-prefetch") for t in threads)
 
 
 def test_rows_do_not_keep_pixels(tmp_path):

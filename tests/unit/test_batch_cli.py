@@ -36,7 +36,8 @@ def test_cli_csv_json_and_exit_codes(tmp_path, monkeypatch, capsys):
     assert main(["batch", str(folder), "--out", str(out), "--case", str(tmp_path / "c.db"),
                  "--ext", ".png", "--quiet"]) == 0
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 4 and sum(r["status"] == "bad file" for r in rows) == 1
+    assert len(rows) == 4
+    assert sum(r["status"] == "bad file" for r in rows) == 1
     assert all(r["pad_model"] == "test-fake v0" for r in rows if r["status"] == "done")
     # same again as JSON: all skipped, with their stored results
     outj = tmp_path / "r.json"
@@ -63,13 +64,17 @@ def test_report_command_exports_and_html(tmp_path, monkeypatch, capsys):
         sha = st.get_print(pid)["sha256"]
     assert main(["report", "--case", str(case), "--out", str(tmp_path / "all.json")]) == 0
     doc = json.loads((tmp_path / "all.json").read_text())
-    assert len(doc["prints"]) == 2 and doc["prints"][0]["decisions"][0]["decision"] == "confirm"
+    assert len(doc["prints"]) == 2
+    assert doc["prints"][0]["decisions"][0]["decision"] == "confirm"
     assert main(["report", "--case", str(case), "--out", str(tmp_path / "all.csv")]) == 0
     assert len(list(csv.DictReader((tmp_path / "all.csv").open()))) == 2
     html = tmp_path / "p.html"
     assert main(["report", "--case", str(case), "--print", sha[:16], "--out", str(html), "--no-restore"]) == 0
     text = html.read_text()
-    assert sha in text and "data:image/png;base64," in text and "confirm" in text and "op1" in text
+    assert sha in text
+    assert "data:image/png;base64," in text
+    assert "confirm" in text
+    assert "op1" in text
     assert main(["report", "--case", str(case), "--print", "ffffffff", "--out", str(html)]) == 2
 
 
@@ -141,10 +146,14 @@ def test_html_report_embeds_both_images_and_explains_missing_ones(tmp_path):
                                                                      ModelRef("inv", "2", "ab" * 32)))
         text = out.read_text()
         assert text.count("data:image/png;base64,") == 4  # both prints, each with its 5 mm scale bar
-        assert "alt='original'" in text and "alt='restored'" in text and "inv v2" in text and ("LIVE" in text or "ATTACK" in text)
+        assert "alt='original'" in text
+        assert "alt='restored'" in text
+        assert "inv v2" in text
+        assert "LIVE" in text or "ATTACK" in text
         f.write_bytes(f.read_bytes() + b"tampered")
         text = print_report_html(st, pid, tmp_path / "r2.html", restore=None).read_text()
-        assert "has changed since it was analysed" in text and "base64" not in text
+        assert "has changed since it was analysed" in text
+        assert "base64" not in text
         f.unlink()
         text = print_report_html(st, pid, tmp_path / "r3.html").read_text()
         assert "cannot be read now" in text
@@ -160,10 +169,12 @@ def test_watch_command_processes_existing_and_bad_files(tmp_path, monkeypatch, c
     assert main(["watch", str(folder), "--case", str(case), "--interval", "0.01", "--polls", "3",
                  "--undecodable-after", "0", "--out", str(tmp_path / "w.csv")]) == 0
     out = capsys.readouterr().out
-    assert out.count("good_") == 2 and "broken.bmp" in out
+    assert out.count("good_") == 2
+    assert "broken.bmp" in out
     assert len(list(csv.DictReader((tmp_path / "w.csv").open()))) == 3
     with CaseStore(case) as st:
-        assert st.counts()["prints"] == 2 and st.counts()["file_errors"] == 1
+        assert st.counts()["prints"] == 2
+        assert st.counts()["file_errors"] == 1
     assert main(["watch", str(tmp_path / "nope"), "--case", str(case), "--polls", "1"]) == 2
 
 
@@ -177,7 +188,8 @@ def test_stated_dpi_reaches_rows_case_and_report(tmp_path, monkeypatch):
     out = tmp_path / "r.csv"
     assert main(["batch", str(folder), "--out", str(out), "--case", str(case), "--dpi", "1000", "--quiet"]) == 0
     rows = [r for r in csv.DictReader(out.open()) if r["status"] == "done"]
-    assert rows and all(r["dpi"] == "1000.0" and r["dpi_source"] == "stated" for r in rows)
+    assert rows
+    assert all(r["dpi"] == "1000.0" and r["dpi_source"] == "stated" for r in rows)
     with CaseStore(case) as st:
         sha = st.get_print(1)["sha256"]
         assert st.get_print(1)["dpi_source"] == "stated"

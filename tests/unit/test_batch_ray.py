@@ -87,13 +87,17 @@ def test_same_rows_and_case_as_the_local_engine(tmp_path, ray_address, transport
     with CaseStore(tmp_path / "ray.db") as st:
         s = run_batch_ray(d, st, FakeSetup(), fake_progress, partial=lambda it: remote.append(it.row),
                           workers=2, transport=transport, files_per_task=2)
-    assert s.extra["transport"] == transport and s.extra["workers"] == 2
+    assert s.extra["transport"] == transport
+    assert s.extra["workers"] == 2
     assert len(set(s.extra["worker_ids"])) == 2
-    assert s.prints_analysed == len(files) and s.prints_skipped == 1 and s.bad_files == 2
+    assert s.prints_analysed == len(files)
+    assert s.prints_skipped == 1
+    assert s.bad_files == 2
     assert _strip(remote) == _strip(local)
     assert {r["status"] for r in remote} == {"done", "skipped", "bad file"}
     assert _case_content(tmp_path / "ray.db") == _case_content(tmp_path / "local.db")
-    assert fake_progress.last == 1.0 and "Ray workers" in fake_progress.calls[-1][1]
+    assert fake_progress.last == 1.0
+    assert "Ray workers" in fake_progress.calls[-1][1]
 
 
 @pytest.mark.slow
@@ -108,8 +112,11 @@ def test_bad_files_are_rows_and_a_rerun_skips_everything(tmp_path, ray_address):
         assert "TruncatedFileError" in bad["bad.png"]["error"] or "ImageReadError" in bad["bad.png"]["error"]
         again = []
         s = run_batch_ray(d, st, FakeSetup(), partial=lambda it: again.append(it.row), workers=2)
-        assert s.prints_analysed == 0 and s.prints_skipped == len(files) + 1 and s.bad_files == 2
-        assert st.counts()["prints"] == len(files) and st.counts()["file_errors"] == 2
+        assert s.prints_analysed == 0
+        assert s.prints_skipped == len(files) + 1
+        assert s.bad_files == 2
+        assert st.counts()["prints"] == len(files)
+        assert st.counts()["file_errors"] == 2
 
 
 class KillOnce:
@@ -150,7 +157,8 @@ def test_a_worker_killed_mid_run_still_gives_every_print_once(tmp_path, ray_addr
     assert marker.exists(), "no worker was killed"
     victim = int(marker.read_text())
     assert f"{os.uname().nodename}:{victim}" in s.extra["worker_ids"]
-    assert s.prints_analysed == len(files) and s.step_errors == 0, [r["error"] for r in rows][:2]
+    assert s.prints_analysed == len(files), [r["error"] for r in rows][:2]
+    assert s.step_errors == 0, [r["error"] for r in rows][:2]
     assert sorted(r["sha256"] for r in rows) == sorted(sha256_file(f)[0] for f in files)
     assert _table(tmp_path / "c.db", "SELECT COUNT(*), COUNT(DISTINCT sha256) FROM prints") == [(24, 24)]
     assert _table(tmp_path / "c.db", "SELECT COUNT(*) FROM results") == [(48,)]
@@ -222,7 +230,8 @@ def test_cli_engine_ray_without_ray_says_how_to_install(tmp_path, monkeypatch, c
     monkeypatch.setenv(TEST_ANALYZERS_ENV, "fake")
     assert main(["batch", str(tmp_path), "--out", str(tmp_path / "o.csv"), "--engine", "ray"]) == 2
     err = capsys.readouterr().err
-    assert 'pip install -e ".[cluster]"' in err and "--engine local" in err
+    assert 'pip install -e ".[cluster]"' in err
+    assert "--engine local" in err
     assert not (tmp_path / "o.csv").exists()  # refused before anything was written
 
 
@@ -247,7 +256,8 @@ def test_each_worker_verifies_the_drivers_models(tmp_path):
 
     driver = _registry(tmp_path / "driver", b"weights v3")
     setup = ClusterSetup(Settings(), restoration=False, gender_=False, registry=driver)
-    assert setup.steps == {"pad"} and setup.expected["pad"]["name"] == "pad-x"
+    assert setup.steps == {"pad"}
+    assert setup.expected["pad"]["name"] == "pad-x"
     assert setup.verify(driver) == [{"step": "pad", **setup.expected["pad"]}]
     # a worker whose model file was damaged (its card still says the right sha256)
     damaged = _registry(tmp_path / "damaged", b"weights v3!", sha=setup.expected["pad"]["sha256"])
@@ -285,7 +295,8 @@ def test_all_steps_off_records_the_prints_like_the_local_engine(tmp_path, ray_ad
         run_batch(d, st, Analyzers(), partial=lambda it: local.append(it.row))
     with CaseStore(tmp_path / "ray.db") as st:
         run_batch_ray(d, st, NoSteps(), partial=lambda it: remote.append(it.row), workers=2)
-    assert _strip(remote) == _strip(local) and len(remote) == len(files) + 3
+    assert _strip(remote) == _strip(local)
+    assert len(remote) == len(files) + 3
     assert _case_content(tmp_path / "ray.db") == _case_content(tmp_path / "local.db")
 
 
@@ -309,7 +320,8 @@ def test_every_pad_model_that_runs_is_verified_and_quality_counts_for_resume(tmp
     driver = two_pads(tmp_path / "driver", b"second model")
     setup = ClusterSetup(Settings(), restoration=False, gender_=False, registry=driver)
     assert setup.requested == {"pad", "quality"}  # a re-run skips only prints that hold NFIQ 2 too
-    assert setup.expected["pad"]["name"] == "pad-x" and setup.expected["pad:pad-y"]["name"] == "pad-y"
+    assert setup.expected["pad"]["name"] == "pad-x"
+    assert setup.expected["pad:pad-y"]["name"] == "pad-y"
     assert [v["step"] for v in setup.verify(driver)] == ["pad", "pad:pad-y"]
     damaged = two_pads(tmp_path / "damaged", b"second model!", hashlib.sha256(b"second model").hexdigest())
     with pytest.raises(ModelIntegrityError, match="does not match its model card"):

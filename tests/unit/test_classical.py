@@ -19,14 +19,18 @@ def test_enhance_sample(fake_progress):
     image = load_sample()
     res = enhance(image, progress=fake_progress)
     assert res.method == "classical"
-    assert res.pixels.dtype == np.uint8 and res.pixels.shape == image.pixels.shape
+    assert res.pixels.dtype == np.uint8
+    assert res.pixels.shape == image.pixels.shape
     assert not np.array_equal(res.pixels, image.pixels)
     mask = res.extras["mask"]
-    assert mask.shape == image.pixels.shape and 0.2 < res.extras["foreground_fraction"] < 0.95
+    assert mask.shape == image.pixels.shape
+    assert 0.2 < res.extras["foreground_fraction"] < 0.95
     assert (res.pixels[mask == 0] == 255).all()  # background white
     fg = res.pixels[mask > 0]
-    assert (fg < 64).mean() > 0.2 and (fg > 192).mean() > 0.2  # ridges and valleys, high contrast
-    assert "note" not in res.extras and res.extras["dpi_used"] == 500.0
+    assert (fg < 64).mean() > 0.2
+    assert (fg > 192).mean() > 0.2  # ridges and valleys, high contrast
+    assert "note" not in res.extras
+    assert res.extras["dpi_used"] == 500.0
     assert fake_progress.last == 1.0
     fr = [f for f, _ in fake_progress.calls]
     assert fr == sorted(fr)
@@ -39,7 +43,8 @@ def test_unknown_dpi_is_noted_and_other_dpi_keeps_size():
     res = enhance(dataclasses.replace(image, dpi=None))
     assert res.extras["note"] == "dpi unknown: assumed 500 for enhancement"
     hi = enhance(dataclasses.replace(image, dpi=1000.0), method="SNFEN")
-    assert hi.pixels.shape == image.pixels.shape and hi.extras["enhancer"] == "SNFEN"
+    assert hi.pixels.shape == image.pixels.shape
+    assert hi.extras["enhancer"] == "SNFEN"
     assert hi.extras["resampled_to"] == [image.width // 2, image.height // 2]
 
 
@@ -67,10 +72,12 @@ def test_analyze_cli_with_classical_restorer(capsys, tmp_path):
     assert rc == 0
     first, second = json.loads(capsys.readouterr().out)["results"]
     rest = first["computed"]["restoration"]
-    assert rest["method"] == "classical" and rest["enhancer"] == "GBFEN"
+    assert rest["method"] == "classical"
+    assert rest["enhancer"] == "GBFEN"
     assert (rest["width"], rest["height"]) == (first["width"], first["height"])
     assert set(rest["stage_seconds"]) >= {"segmentation", "orientation", "frequency", "enhancement"}
-    assert first["errors"] == {} and first["timings"]["restoration"] > 0
+    assert first["errors"] == {}
+    assert first["timings"]["restoration"] > 0
     assert second["dpi"] is None
     assert second["computed"]["restoration"]["note"] == "dpi unknown: assumed 500 for enhancement"
 

@@ -18,7 +18,8 @@ def test_platt_recovers_known_scaling():
     assert cal["b"] == pytest.approx(-1.0, abs=0.07)
     assert cal["val_logloss_after"] < cal["val_logloss_before"]
     t = cm.platt_fit(z, y, temperature_only=True)
-    assert t["b"] == 0.0 and t["method"] == "temperature"
+    assert t["b"] == 0.0
+    assert t["method"] == "temperature"
 
 
 def test_balanced_platt_centres_the_decision_for_equal_priors():
@@ -98,8 +99,10 @@ def test_binary_summary_balanced_accuracy_and_confusion():
 
 def test_roc_points_ends():
     r = cm.roc_points(np.array([0.2, 0.8, 0.5]), np.array([0, 1, 1]))
-    assert r["tpr"][0] == 0.0 and r["fpr"][0] == 0.0
-    assert r["tpr"][-1] == 1.0 and r["fpr"][-1] == 1.0
+    assert r["tpr"][0] == 0.0
+    assert r["fpr"][0] == 0.0
+    assert r["tpr"][-1] == 1.0
+    assert r["fpr"][-1] == 1.0
     assert r["threshold"] == sorted(r["threshold"], reverse=True)
 
 
@@ -116,7 +119,9 @@ def test_verdict_rules_and_rates_from_card():
     assert pad_verdict(0.52, 0.5, 0.1) == "UNCERTAIN"
     assert pad_verdict(0.3, 0.5, 0.1) == "LIVE"
     assert pad_verdict(0.5, 0.5, 0.0) == "ATTACK"
-    assert gender_label(0.7) == "female" and gender_label(0.3) == "male" and gender_label(0.52) == "uncertain"
+    assert gender_label(0.7) == "female"
+    assert gender_label(0.3) == "male"
+    assert gender_label(0.52) == "uncertain"
     card = {"roc": {"threshold": [1.0, 0.8, 0.5, 0.2], "tpr": [0.0, 0.5, 0.9, 1.0], "fpr": [0.0, 0.0, 0.1, 0.6]}}
     r = pad_rates_at(card, 0.6)
     assert r == {"threshold": 0.8, "apcer": 0.5, "bpcer": 0.0}
@@ -131,7 +136,10 @@ def test_fit_to_input_keeps_aspect_and_size():
     img = np.zeros((103, 96), np.uint8)
     img[:, :48] = 255
     x = fit_to_input(img, (104, 96))
-    assert x.shape == (104, 96) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (104, 96)
+    assert x.dtype == np.float32
+    assert 0 <= x.min()
+    assert x.max() <= 1
     big = np.full((298, 241), 200, np.uint8)
     assert fit_to_input(big, (104, 96)).shape == (104, 96)
     # a 500 dpi print fed to a 250 dpi model is halved first
@@ -148,6 +156,7 @@ def test_apcer_by_type_matches_pad_rates():
     by = cm.apcer_by_type_at(s, y, types, roc["threshold"])
     for k in (0, 10, 25, len(roc["threshold"]) - 1):
         r = cm.pad_rates(s, y, types, roc["threshold"][k])
-        assert by["a"][k] == pytest.approx(r["apcer"]["a"]) and by["b"][k] == pytest.approx(r["apcer"]["b"])
+        assert by["a"][k] == pytest.approx(r["apcer"]["a"])
+        assert by["b"][k] == pytest.approx(r["apcer"]["b"])
         assert 1 - roc["tpr"][k] == pytest.approx(r["apcer_pooled"])
         assert roc["fpr"][k] == pytest.approx(r["bpcer"])

@@ -39,15 +39,21 @@ def test_good_files_exit_0_with_table(files, capsys, tmp_path):
                    "--no-restore", "--no-pad", "--no-gender", "--no-quality", "--json", str(out_json)])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "good.png" in out and "388" not in out and "120" in out and "unknown" in out
+    assert "good.png" in out
+    assert "388" not in out
+    assert "120" in out
+    assert "unknown" in out
     doc = json.loads(out_json.read_text(encoding="utf-8"))
     res = doc["results"]
     assert [r["path"] for r in res] == [str(files["good"]), str(files["nodpi"]), str(files["nist"]),
                                        str(files["nist"])]
     g = res[0]
     assert (g["width"], g["height"], g["dpi"], g["format"]) == (140, 120, 500.0, "PNG")
-    assert len(g["sha256"]) == 64 and g["errors"] == {} and g["computed"] == {}
-    assert g["skipped"] == ["quality", "restoration", "pad", "gender"] and "load" in g["timings"]
+    assert len(g["sha256"]) == 64
+    assert g["errors"] == {}
+    assert g["computed"] == {}
+    assert g["skipped"] == ["quality", "restoration", "pad", "gender"]
+    assert "load" in g["timings"]
     assert res[1]["dpi"] is None
     assert [r["finger_position"] for r in res[2:]] == [2, 7]
     assert [r["record"] for r in res[2:]] == ["Type-14", "Type-14"]
@@ -66,13 +72,16 @@ def test_bad_files_do_not_stop_the_others(files, capsys):
     assert res[str(files["empty"])]["error_type"] == "EmptyFileError"
     assert res[str(files["missing"])]["error_type"] == "FileAccessError"
     assert "does not exist" in res[str(files["missing"])]["error"]
-    assert "Traceback" not in cap.err and "empty" in cap.err
+    assert "Traceback" not in cap.err
+    assert "empty" in cap.err
 
 
 def test_unreadable_rows_in_table(files, capsys):
     rc = cli.main(["analyze", str(files["text"]), "--no-restore", "--no-pad", "--no-gender"])
     out = capsys.readouterr().out
-    assert rc == 2 and "UNREADABLE" in out and "text" in out
+    assert rc == 2
+    assert "UNREADABLE" in out
+    assert "text" in out
 
 
 def test_missing_models_are_step_errors_not_crashes(files, capsys, tmp_path, monkeypatch):
@@ -86,7 +95,8 @@ def test_missing_models_are_step_errors_not_crashes(files, capsys, tmp_path, mon
     (entry,) = doc["results"]
     assert set(entry["errors"]) == {"pad", "gender"}
     for msg in entry["errors"].values():
-        assert msg and "Traceback" not in msg
+        assert msg
+        assert "Traceback" not in msg
 
 
 def test_missing_module_guard_gives_clear_message():
@@ -109,4 +119,5 @@ def test_stated_dpi_is_shown_and_recorded(files, capsys, tmp_path):
     nodpi, good = d["results"]
     assert (nodpi["dpi"], nodpi["dpi_source"], nodpi["dpi_text"], nodpi["file_dpi"]) == (
         1000, "stated", "1000 dpi (stated)", None)
-    assert good["dpi_source"] == "stated" and good["file_dpi"] == 500  # the file's value is kept apart
+    assert good["dpi_source"] == "stated"
+    assert good["file_dpi"] == 500  # the file's value is kept apart

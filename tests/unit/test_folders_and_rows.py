@@ -73,7 +73,8 @@ def test_implausible_file_dpi_is_named_not_hidden(tmp_path):
     bmp = tmp_path / "x.bmp"
     Image.fromarray(np.full((30, 30), 128, np.uint8)).save(bmp, dpi=(96, 96))
     im = read_print(bmp)
-    assert im.dpi is None and dpi_note(im) == "96 dpi in the file, not plausible"
+    assert im.dpi is None
+    assert dpi_note(im) == "96 dpi in the file, not plausible"
     _png(tmp_path / "none.png")
     assert dpi_note(read_print(tmp_path / "none.png")) == "the file does not say"
     stated = read_print(bmp).with_stated_dpi(500)

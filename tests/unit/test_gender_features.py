@@ -28,7 +28,8 @@ def _ridges(freq: float, rng: np.random.Generator, h: int = 103, w: int = 96, du
 
 def test_feature_vector_is_complete_and_finite():
     f = features(_ridges(0.28, np.random.default_rng(0)))
-    assert f.shape == (len(NAMES),) and np.isfinite(f[: len(IMAGE_NAMES)]).all()
+    assert f.shape == (len(NAMES),)
+    assert np.isfinite(f[: len(IMAGE_NAMES)]).all()
     assert np.isnan(f[columns(["finger"])]).all()  # finger unknown
     assert sorted(columns(["spectrum"])) == [NAMES.index(n) for n in GROUPS["spectrum"]]
     g = features(_ridges(0.28, np.random.default_rng(0)), finger=7)
@@ -68,7 +69,8 @@ def test_ridge_frequency_follows_ridge_density():
     for name in ("freq_centroid", "freq_peak", "freq_block_median"):
         i = NAMES.index(name)
         assert fine[:, i].min() > coarse[:, i].max(), name
-        assert abs(np.median(fine[:, i]) - 0.32) < 0.03 and abs(np.median(coarse[:, i]) - 0.22) < 0.03
+        assert abs(np.median(fine[:, i]) - 0.32) < 0.03
+        assert abs(np.median(coarse[:, i]) - 0.22) < 0.03
     i = NAMES.index("period_spatial")
     assert np.median(coarse[:, i]) == pytest.approx(1 / 0.22, rel=0.15)
     assert np.median(fine[:, i]) == pytest.approx(1 / 0.32, rel=0.15)
@@ -114,5 +116,6 @@ def test_subject_bootstrap_interval():
     z = y * 1.0 + rng.normal(0, 1, len(y))
     auc = cm.roc_auc(z, y)
     lo, hi = cm.subject_bootstrap(lambda i: cm.roc_auc(z[i], y[i]), subj, 300)
-    assert lo < auc < hi and 0.02 < hi - lo < 0.4
+    assert lo < auc < hi
+    assert 0.02 < hi - lo < 0.4
     assert cm.subject_bootstrap(lambda i: cm.roc_auc(z[i], y[i]), subj, 300) == [lo, hi]  # seeded

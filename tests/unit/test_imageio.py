@@ -68,12 +68,16 @@ def img():
 def test_lossless_round_trip(tmp_path, img, ext):
     p = write_image(tmp_path / f"a{ext}", img, dpi=500)
     im = read_print(p)
-    assert im.pixels.dtype == np.uint8 and im.pixels.shape == img.shape
+    assert im.pixels.dtype == np.uint8
+    assert im.pixels.shape == img.shape
     assert np.array_equal(im.pixels, img)
     assert im.dpi == (None if ext == ".pgm" else 500.0)  # PGM has no resolution field
     assert im.format == {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".pgm": "PGM"}[ext]
     assert im.sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
-    assert im.source == str(p) and im.index == 0 and im.record == "" and im.finger_position is None
+    assert im.source == str(p)
+    assert im.index == 0
+    assert im.record == ""
+    assert im.finger_position is None
 
 
 @pytest.mark.parametrize("ext", [".png", ".bmp", ".tif", ".jpg", ".wsq"])
@@ -85,7 +89,8 @@ def test_dpi_written_and_read_back(tmp_path, img, ext, dpi):
 
 def test_jpeg_round_trip_is_close(tmp_path, img):
     im = read_print(write_image(tmp_path / "a.jpeg", img, dpi=500))
-    assert im.format == "JPEG" and im.dpi == 500.0
+    assert im.format == "JPEG"
+    assert im.dpi == 500.0
     assert mae(im.pixels, img) < 3.0
 
 
@@ -93,7 +98,9 @@ def test_wsq_round_trip(tmp_path, img):
     p = write_image(tmp_path / "a.wsq", img, dpi=500)
     assert p.read_bytes()[:2] == b"\xff\xa0"
     im = read_print(p)
-    assert im.format == "WSQ" and im.dpi == 500.0 and im.pixels.shape == img.shape
+    assert im.format == "WSQ"
+    assert im.dpi == 500.0
+    assert im.pixels.shape == img.shape
     assert 0 < mae(im.pixels, img) < 10.0  # lossy, but close
 
 
@@ -105,8 +112,11 @@ def test_wsq_written_by_nbis_elsewhere_reads():
     if not p.is_file():
         pytest.skip("wsq package ships no test.wsq here")
     im = read_print(p)
-    assert im.format == "WSQ" and im.pixels.dtype == np.uint8 and im.pixels.ndim == 2
-    assert im.width > 100 and im.height > 100
+    assert im.format == "WSQ"
+    assert im.pixels.dtype == np.uint8
+    assert im.pixels.ndim == 2
+    assert im.width > 100
+    assert im.height > 100
     assert im.dpi is None or 100 <= im.dpi <= 2000
 
 
@@ -150,8 +160,10 @@ def test_12bit_tiff_uses_declared_bits(tmp_path):
     p = tmp_path / "a12.tif"
     p.write_bytes(tiff_12bit([[0, 4095], [2048, 1024]]))
     im = read_print(p)
-    assert im.pixels[0, 0] == 0 and im.pixels[0, 1] == 255
-    assert abs(int(im.pixels[1, 0]) - 128) <= 1 and abs(int(im.pixels[1, 1]) - 64) <= 1
+    assert im.pixels[0, 0] == 0
+    assert im.pixels[0, 1] == 255
+    assert abs(int(im.pixels[1, 0]) - 128) <= 1
+    assert abs(int(im.pixels[1, 1]) - 64) <= 1
     assert any("12-bit" in n for n in im.notes)
 
 
@@ -166,12 +178,14 @@ def test_rgba_png_composited_on_white(tmp_path):
     p = tmp_path / "rgba.png"
     Image.fromarray(rgba, "RGBA").save(p)
     im = read_print(p)
-    assert im.pixels.dtype == np.uint8 and im.pixels.shape == (4, 4)
+    assert im.pixels.dtype == np.uint8
+    assert im.pixels.shape == (4, 4)
     assert (im.pixels[0] == 255).all()
     assert (im.pixels[1] == 0).all()
     assert (abs(im.pixels[2].astype(int) - 127) <= 1).all()
     assert (abs(im.pixels[3].astype(int) - 76) <= 1).all()  # ITU-R 601: 0.299*255
-    assert any("transparency" in n for n in im.notes) and any("colour" in n for n in im.notes)
+    assert any("transparency" in n for n in im.notes)
+    assert any("colour" in n for n in im.notes)
 
 
 def test_rgb_and_palette_converted(tmp_path, img):
@@ -222,7 +236,8 @@ def test_content_decides_format_not_the_name(tmp_path, img):
     p = tmp_path / "really_a_jpeg.png"
     p.write_bytes(encode_image(img, "JPEG", 500))
     im = read_print(p)
-    assert im.format == "JPEG" and im.dpi == 500.0
+    assert im.format == "JPEG"
+    assert im.dpi == 500.0
     assert any("named .png but contains JPEG" in n for n in im.notes)
 
 
@@ -250,21 +265,24 @@ def test_nist_multi_print_round_trip(tmp_path, compression, record_type):
             assert np.array_equal(got.pixels, want)
         else:
             assert 0 < mae(got.pixels, want) < 10.0
-    assert "finger 7" in prints[1].label and "Type-" in prints[1].label
+    assert "finger 7" in prints[1].label
+    assert "Type-" in prints[1].label
     assert read_print(p).finger_position == 2
 
 
 def test_nist_type14_dpi_unknown_and_other_dpi(tmp_path):
     p = write_nist(tmp_path / "t.nist", [(ridges(), None, 1), (ridges(seed=3), 1000.0, 6)], compression="none")
     first, second = read_prints(p)
-    assert first.dpi is None and second.dpi == 1000.0
+    assert first.dpi is None
+    assert second.dpi == 1000.0
 
 
 @pytest.mark.parametrize("dpi", [1000.0, 569.0, 750.0, 333.0])
 def test_nist_type4_native_resolution(tmp_path, dpi):
     p = write_nist(tmp_path / "t4.an2", [(ridges(), dpi, 3)], compression="wsq", record_type=4)
     (im,) = read_prints(p)
-    assert im.dpi == dpi and im.finger_position == 3
+    assert im.dpi == dpi
+    assert im.finger_position == 3
 
 
 def test_nist_type4_rejects_mixed_dpi(tmp_path):
@@ -281,9 +299,13 @@ def test_nist_structure_has_type1_type2_and_cnt(tmp_path):
     types = [r.type for r in msg]
     assert types == [1, 2, 14, 14]
     cnt = msg[0]["CNT"].value
-    assert cnt[0] == ["1", "3"] and [c[0] for c in cnt[1:]] == ["2", "14", "14"]
+    assert cnt[0] == ["1", "3"]
+    assert [c[0] for c in cnt[1:]] == ["2", "14", "14"]
     rec = msg[2]
-    assert rec.CGA == "WSQ20" and rec.SLC == "1" and rec.THPS == "500" and rec.HLL == "150"
+    assert rec.CGA == "WSQ20"
+    assert rec.SLC == "1"
+    assert rec.THPS == "500"
+    assert rec.HLL == "150"
 
 
 def test_nist_without_fingerprint_records(tmp_path):
@@ -332,7 +354,8 @@ def test_zero_byte_file(tmp_path, ext):
     p.write_bytes(b"")
     with pytest.raises(EmptyFileError) as ei:
         read_print(p)
-    assert "empty" in ei.value.user_message and p.name in ei.value.user_message
+    assert "empty" in ei.value.user_message
+    assert p.name in ei.value.user_message
 
 
 @pytest.mark.parametrize("fmt,ext", [("PNG", ".png"), ("BMP", ".bmp"), ("TIFF", ".tif"), ("WSQ", ".wsq"),
@@ -354,7 +377,8 @@ def test_text_named_png(tmp_path):
     p.write_text("Case 2041: suspect prints attached\n", encoding="utf-8")
     with pytest.raises(UnsupportedFormatError) as ei:
         read_print(p)
-    assert "text" in ei.value.user_message and "PNG" in ei.value.user_message
+    assert "text" in ei.value.user_message
+    assert "PNG" in ei.value.user_message
 
 
 def test_random_bytes_unknown_extension(tmp_path):
@@ -498,7 +522,8 @@ def test_write_image_refuses_bad_input(tmp_path, img):
 def test_colour_figures_can_be_written(tmp_path, img):
     rgb = np.dstack([img, np.zeros_like(img), 255 - img])
     with Image.open(write_image(tmp_path / "fig.png", rgb)) as pil:
-        assert pil.mode == "RGB" and np.array_equal(np.asarray(pil), rgb)
+        assert pil.mode == "RGB"
+        assert np.array_equal(np.asarray(pil), rgb)
     assert read_print(tmp_path / "fig.png").pixels.shape == img.shape  # read back as grey
 
 
@@ -552,7 +577,9 @@ def test_bundled_samples():
     assert sum(f.stat().st_size for f in files) < 1_000_000
     for f in files:
         im = read_print(f)
-        assert im.dpi == 500.0 and im.format == "PNG" and min(im.pixels.shape) >= 200
+        assert im.dpi == 500.0
+        assert im.format == "PNG"
+        assert min(im.pixels.shape) >= 200
     assert sample_file(files[1].stem) == files[1]
     assert load_sample().source == str(files[0])
     with pytest.raises(FileAccessError):
@@ -566,7 +593,8 @@ def test_nist_file_readable_by_an_independent_parser(tmp_path):
     a = ridges(130, 150, 4)
     p = write_nist(tmp_path / "one.eft", [(a, 500.0, 3)], compression="none")
     f = nist_format._read_nist_file(str(p))
-    assert f["1.002"] == [["0400"]] and f["1.003"] == [["1", "2"], ["2", "0"], ["14", "1"]]
+    assert f["1.002"] == [["0400"]]
+    assert f["1.003"] == [["1", "2"], ["2", "0"], ["14", "1"]]
     assert (f["14.006"], f["14.007"], f["14.008"], f["14.009"]) == ([["150"]], [["130"]], [["1"]], [["500"]])
     assert (f["14.011"], f["14.012"], f["14.013"]) == ([["NONE"]], [["8"]], [["3"]])
     assert np.array_equal(np.frombuffer(f["14.999"], np.uint8).reshape(130, 150), a)
@@ -592,7 +620,8 @@ def test_nist_type13_latent_and_pixels_per_cm(tmp_path):
     msg += r
     (tmp_path / "latent.nist").write_bytes(msg.NIST)
     (im,) = read_prints(tmp_path / "latent.nist")
-    assert im.record == "Type-13" and im.finger_position is None  # code 0 = unknown finger
+    assert im.record == "Type-13"
+    assert im.finger_position is None  # code 0 = unknown finger
     assert np.array_equal(im.pixels, a)
     assert im.dpi == 1000.76  # 394 px/cm × 2.54
 
@@ -620,7 +649,8 @@ def test_damaged_wsq_is_an_image_or_a_typed_error_never_a_lost_process(tmp_path)
             assert e.detail  # a reason a person can read
             outcomes["error"] += 1
         else:
-            assert im.pixels.dtype == np.uint8 and im.pixels.ndim == 2
+            assert im.pixels.dtype == np.uint8
+            assert im.pixels.ndim == 2
             outcomes["image"] += 1
     assert outcomes["error"] >= 5, outcomes  # header/table damage is always caught
     assert read_print(write_image(tmp_path / "fine.wsq", ridges(), 500)).pixels.shape == (120, 150)
@@ -647,4 +677,5 @@ def test_wsq_decoder_crash_and_hang_are_contained(tmp_path, monkeypatch):
     t0 = time.perf_counter()
     with pytest.raises(TruncatedFileError) as ei:
         read_print(p)
-    assert time.perf_counter() - t0 < 10 and "did not finish" in ei.value.detail
+    assert time.perf_counter() - t0 < 10
+    assert "did not finish" in ei.value.detail

@@ -33,7 +33,8 @@ def test_analyse_keeps_going_after_a_failing_step(fake_progress):
         raise ImageReadError("broken model input")
 
     res = analyse(_img(), Analyzers(restore=lambda im: RestorationResult(im.pixels, "id"), pad=bad), fake_progress)
-    assert res.restoration is not None and res.pad is None
+    assert res.restoration is not None
+    assert res.pad is None
     assert res.errors == {"pad": "broken model input"}
     assert fake_progress.last == 1.0
 

@@ -43,10 +43,12 @@ def moved(t: T.Template, deg: float = 12.0, dx: float = 15.0, dy: float = -10.0,
 def test_iso_round_trip_is_exact_at_iso_precision():
     t = synthetic(1)
     b = T.to_iso19794_2(t)
-    assert b[:8] == b"FMR\x00 20\x00" and int.from_bytes(b[8:12], "big") == len(b)
+    assert b[:8] == b"FMR\x00 20\x00"
+    assert int.from_bytes(b[8:12], "big") == len(b)
     assert int.from_bytes(b[18:20], "big") == 197  # 500 dpi in pixels per centimetre
     r = T.from_iso19794_2(b)
-    assert r.n == t.n and (r.width, r.height, r.dpi) == (t.width, t.height, 500.0)
+    assert r.n == t.n
+    assert (r.width, r.height, r.dpi) == (t.width, t.height, 500.0)
     assert np.abs(r.minutiae[:, :2] - np.round(t.minutiae[:, :2])).max() == 0
     dang = np.abs((r.minutiae[:, 2] - t.minutiae[:, 2] + 180) % 360 - 180)
     assert dang.max() <= 1.40625 / 2 + 1e-9
@@ -72,7 +74,8 @@ def test_iso_reads_fvc_templates_byte_exact():
     for f in files:
         raw = f.read_bytes()
         t = T.from_iso19794_2(raw)
-        assert t.n > 0 and t.dpi == 500.0
+        assert t.n > 0
+        assert t.dpi == 500.0
         assert T.to_iso19794_2(t) == raw
 
 
@@ -113,7 +116,8 @@ def test_pairs_are_the_true_correspondences(matcher):
     b = T.Template(a.minutiae[::-1].copy(), a.width, a.height)  # same minutiae, reversed order
     c = M.compare(a, b, matcher)
     assert c.score == pytest.approx(1.0)
-    assert len(c.pairs) == a.n and all(j == a.n - 1 - i for i, j in c.pairs)
+    assert len(c.pairs) == a.n
+    assert all(j == a.n - 1 - i for i, j in c.pairs)
     m = moved(a, deg=20, dx=30, dy=5, noise=1.0, drop=0)
     c2 = M.compare(a, m, matcher)
     assert sum(i == j for i, j in c2.pairs) >= 0.9 * a.n  # still finds who is who after moving
@@ -135,9 +139,12 @@ def test_decision_uses_the_calibrated_threshold(tmp_path, monkeypatch):
     a = synthetic(12)
     yes = matching.decide(M.compare(a, moved(a), "geometric"), "synthetic")
     no = matching.decide(M.compare(a, synthetic(13), "geometric"), "synthetic")
-    assert yes.match is True and no.match is False and yes.threshold == 0.5
+    assert yes.match is True
+    assert no.match is False
+    assert yes.threshold == 0.5
     none = matching.decide(M.compare(a, a, "bozorth3"), "synthetic")
-    assert none.match is None and "no calibrated" in none.verdict
+    assert none.match is None
+    assert "no calibrated" in none.verdict
 
 
 # ---- evaluation --------------------------------------------------------------------------------
@@ -148,9 +155,11 @@ def test_error_rates_on_known_scores():
     r = ev.error_rates(g, i)
     assert r["eer"] == pytest.approx(0.175, abs=0.08)  # one genuine (0.2) below 2 impostors
     assert r["fmr100"] == pytest.approx(0.25)  # at FMR 0 (<=1 %): threshold above 0.3 -> 0.2 is lost
-    assert r["n_genuine"] == 4 and r["n_impostor"] == 10
+    assert r["n_genuine"] == 4
+    assert r["n_impostor"] == 10
     perfect = ev.error_rates(np.array([0.9, 0.8]), np.array([0.1, 0.2]))
-    assert perfect["eer"] == 0.0 and perfect["fmr1000"] == 0.0
+    assert perfect["eer"] == 0.0
+    assert perfect["fmr1000"] == 0.0
 
 
 def test_threshold_at_fmr_keeps_the_false_match_rate():
@@ -182,8 +191,10 @@ def _fvc_folder(tmp_path: Path, fingers: int = 3, impressions: int = 3) -> Path:
 def test_evaluate_folder_mindtct_bozorth3(tmp_path):
     folder = _fvc_folder(tmp_path)
     rep = ev.evaluate_folder(folder, "mindtct", "bozorth3", cache_dir=tmp_path / "cache")
-    assert rep["n_genuine"] == 9 and rep["n_impostor"] == 27
-    assert rep["eer"] < 0.2 and rep["rank1"] == 1.0
+    assert rep["n_genuine"] == 9
+    assert rep["n_impostor"] == 27
+    assert rep["eer"] < 0.2
+    assert rep["rank1"] == 1.0
     assert {"fmr100", "fmr1000", "det"} <= set(rep)
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 9  # templates cached: a re-run only compares
     with pytest.raises(Exception, match="FVC-layout"):
@@ -197,7 +208,8 @@ def test_pair_histogram_is_rotation_and_translation_invariant():
     b = moved(a, deg=30, dx=40, noise=0.0, drop=0)
     c = synthetic(31)
     ha, hb, hc = (G.pair_histogram(t) for t in (a, b, c))
-    assert float(ha @ hb) > 0.95 and float(ha @ hc) < float(ha @ hb) - 0.2
+    assert float(ha @ hb) > 0.95
+    assert float(ha @ hc) < float(ha @ hb) - 0.2
 
 
 def test_gallery_search_ranks_the_mate_first():
@@ -205,7 +217,8 @@ def test_gallery_search_ranks_the_mate_first():
     gi = G.GalleryIndex(list(range(60)), gal, [f"g{k}" for k in range(60)])
     for k in (0, 17, 59):
         cands = gi.search(moved(gal[k], seed=k), top=5, shortlist=20, matcher="fusion")
-        assert cands[0].print_id == k and len(cands) == 5
+        assert cands[0].print_id == k
+        assert len(cands) == 5
         assert cands[0].score >= cands[1].score
     assert G.GalleryIndex([], []).search(gal[0]) == []
 
@@ -230,12 +243,16 @@ def test_enroll_stores_templates_resumes_and_cancels(tmp_path):
         done = len(store.templates("mindtct"))
         assert 1 <= done < len(files)
         rep = G.enroll(store, files + [bad], "mindtct")
-        assert rep.skipped == done and rep.enrolled == len(files) - done
-        assert rep.failed and rep.failed[0][0] == str(bad)
+        assert rep.skipped == done
+        assert rep.enrolled == len(files) - done
+        assert rep.failed
+        assert rep.failed[0][0] == str(bad)
         rows = store.templates("mindtct")
-        assert len(rows) == len(files) and rows[0]["extractor_version"].startswith("nbis-py ")
+        assert len(rows) == len(files)
+        assert rows[0]["extractor_version"].startswith("nbis-py ")
         again = G.enroll(store, files, "mindtct")
-        assert again.enrolled == 0 and again.skipped == len(files)  # never recomputed needlessly
+        assert again.enrolled == 0
+        assert again.skipped == len(files)  # never recomputed needlessly
         gi = G.load_gallery(store, "mindtct")
         assert len(gi) == len(files)
         probe = gi.templates[1]
@@ -251,13 +268,19 @@ def test_nfiq2_and_extractors_on_a_sample():
 
     img = load_sample()
     q = nfiq2(img)
-    assert 0 <= q.score <= 100 and q.name == NFIQ2_NAME and q.version.startswith("nbis-py")
+    assert 0 <= q.score <= 100
+    assert q.name == NFIQ2_NAME
+    assert q.version.startswith("nbis-py")
     for name in ("mindtct", "leader"):
         t = extract(img, name)
-        assert t.n > 5 and t.extractor == name
-        assert (t.minutiae[:, 0] < img.width).all() and (t.minutiae[:, 1] < img.height).all()
+        assert t.n > 5
+        assert t.extractor == name
+        assert (t.minutiae[:, 0] < img.width).all()
+        assert (t.minutiae[:, 1] < img.height).all()
     qm = local_quality_map(img.pixels)
-    assert qm.shape == img.pixels.shape and 0 <= qm.min() and qm.max() <= 1
+    assert qm.shape == img.pixels.shape
+    assert 0 <= qm.min()
+    assert qm.max() <= 1
     blank = np.full((200, 200), 255, np.uint8)
     assert local_quality_map(blank).max() == 0.0
 
@@ -270,7 +293,9 @@ def test_cli_compare_enroll_search(tmp_path, capsys):
     out = tmp_path / "c.json"
     assert main(["compare", str(files[0]), str(files[0]), "--extractor", "mindtct", "--json", str(out)]) == 0
     d = json.loads(out.read_text())
-    assert d["a"]["minutiae"] > 0 and d["score"] > 0.9 and len(d["pairs"]) > 5
+    assert d["a"]["minutiae"] > 0
+    assert d["score"] > 0.9
+    assert len(d["pairs"]) > 5
     iso = tmp_path / "a.iso"
     from fpstation.core.matching import extract
     from fpstation.core.samples import load_sample
@@ -296,7 +321,8 @@ def test_cli_compare_enroll_search(tmp_path, capsys):
     assert main(["search", str(files[2]), "--case", str(case), "--extractor", "mindtct", "--top", "2",
                  "--json", str(js)]) == 0
     s = json.loads(js.read_text())
-    assert s["gallery_size"] == len(files) and s["candidates"][0]["path"].endswith(files[2].name)
+    assert s["gallery_size"] == len(files)
+    assert s["candidates"][0]["path"].endswith(files[2].name)
     capsys.readouterr()
     assert main(["search", str(files[0]), "--case", str(tmp_path / "none.sqlite")]) == 2
     assert "no case file" in capsys.readouterr().err.lower()
@@ -312,4 +338,5 @@ def test_evaluate_folder_applies_a_restorer_to_probes_only(tmp_path):
 
     rep = ev.evaluate_folder(folder, "mindtct", "consensus", prepare=prepare, prepare_tag="test")
     assert sorted(seen) == ["101_2", "101_3", "102_2", "102_3"]  # impression 1 is the untouched gallery
-    assert rep["prepare"] == "test" and rep["n_genuine"] == 6
+    assert rep["prepare"] == "test"
+    assert rep["n_genuine"] == 6

@@ -15,7 +15,9 @@ def test_nfiq2_step_reaches_the_case_row_and_report(tmp_path):
 
     im = load_sample()
     res = analyse(im, Analyzers(quality=nfiq2))
-    assert res.quality is not None and 0 <= res.quality.score <= 100 and "quality" in res.timings
+    assert res.quality is not None
+    assert 0 <= res.quality.score <= 100
+    assert "quality" in res.timings
     with CaseStore(tmp_path / "c.db") as store:
         pid = store.record_analysis(res)
         row = store.print_row(pid)
@@ -33,4 +35,5 @@ def test_analyze_cli_shows_nfiq2(tmp_path, capsys):
     assert main(["analyze", str(sample_file()), "--no-restore", "--no-pad", "--no-gender", "--json", str(out)]) == 0
     d = json.loads(out.read_text())
     q = d["results"][0]["computed"]["quality"]
-    assert 0 <= q["nfiq2"] <= 100 and q["name"].startswith("NFIQ 2")
+    assert 0 <= q["nfiq2"] <= 100
+    assert q["name"].startswith("NFIQ 2")

@@ -28,9 +28,14 @@ def test_record_and_read_back(tmp_path):
         assert st.done_steps(img.sha256, 0) == {"restoration", "pad"}
         row = st.print_row(pid)
         assert set(row) == set(ROW_COLUMNS)
-        assert row["pad_verdict"] == "ATTACK" and row["pad_score"] == pytest.approx(0.8)
-        assert row["pad_model"] == "pad-net v3" and row["restoration"] == "unet"
-        assert row["width"] == 12 and row["height"] == 10 and row["dpi"] == 500.0 and row["size"] == 123
+        assert row["pad_verdict"] == "ATTACK"
+        assert row["pad_score"] == pytest.approx(0.8)
+        assert row["pad_model"] == "pad-net v3"
+        assert row["restoration"] == "unet"
+        assert row["width"] == 12
+        assert row["height"] == 10
+        assert row["dpi"] == 500.0
+        assert row["size"] == 123
         res = {r["step"]: r for r in st.results(pid)}
         assert res["pad"]["model_sha256"] == "cd" * 32
         assert res["restoration"]["payload"]["extras"] == {"tiles": 4, "map": {"array_shape": [3, 3]}}
@@ -47,7 +52,8 @@ def test_rerun_is_idempotent_and_retries_only_errors(tmp_path):
         assert st.print_row(pid)["status"] == "partial"
         pid2 = st.record_analysis(_result(img))
         assert pid2 == pid
-        assert st.counts()["prints"] == 1 and st.counts()["results"] == 2
+        assert st.counts()["prints"] == 1
+        assert st.counts()["results"] == 2
         assert st.print_row(pid)["status"] == "done"
         # an error never overwrites a good result
         st.record_analysis(_result(img, pad_error="later failure"))
@@ -74,7 +80,8 @@ def test_decisions_are_append_only(tmp_path):
         st.add_decision(pid, "override", "bob")
         decs = st.decisions(pid)
         assert [d["decision"] for d in decs] == ["confirm", "override"]
-        assert decs[0]["pad_verdict"] == "ATTACK" and decs[0]["operator"] == "alice"
+        assert decs[0]["pad_verdict"] == "ATTACK"
+        assert decs[0]["operator"] == "alice"
         assert decs[0]["created"] <= decs[1]["created"]
         assert st.print_row(pid)["decision"] == "override"
         with pytest.raises(CaseStoreError):
@@ -91,9 +98,11 @@ def test_file_errors_deduplicated_and_cleared_when_file_reads(tmp_path):
     with CaseStore(tmp_path / "c.db") as st:
         e1 = st.record_file_error("/x/bad.png", "TruncatedFileError", "cut short", sha256="aa" * 32, size=3)
         e2 = st.record_file_error("/x/bad.png", "TruncatedFileError", "cut short", sha256="aa" * 32, size=3)
-        assert e1 == e2 and len(st.file_errors()) == 1
+        assert e1 == e2
+        assert len(st.file_errors()) == 1
         row = st.error_row(e1)
-        assert row["status"] == "bad file" and "TruncatedFileError" in row["error"]
+        assert row["status"] == "bad file"
+        assert "TruncatedFileError" in row["error"]
         st.mark_file_complete("aa" * 32, 1)
         assert st.file_errors() == []
 
@@ -128,11 +137,14 @@ def test_version_1_case_is_upgraded_and_stays_readable(tmp_path):
     con.close()
     with CaseStore(db) as st:
         old = st.print_row(1)
-        assert old["dpi"] == 500 and old["dpi_source"] == "file" and old["path"] == "/old/a.png"
+        assert old["dpi"] == 500
+        assert old["dpi_source"] == "file"
+        assert old["path"] == "/old/a.png"
         img = _img(sha="cd" * 32).with_stated_dpi(1000)
         pid = st.record_analysis(_result(img))
         row = st.print_row(pid)
-        assert row["dpi"] == 1000 and row["dpi_source"] == "stated"
+        assert row["dpi"] == 1000
+        assert row["dpi_source"] == "stated"
     version = sqlite3.connect(db).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     assert version == "3"
 

@@ -36,7 +36,9 @@ def test_file_processed_only_when_stable_and_decodable(tmp_path):
     assert w.poll() == []  # changed: wait for stability again
     clock.t = 3
     got = w.poll()
-    assert [g.path for g in got] == [str(f)] and got[0].prints and got[0].error is None
+    assert [g.path for g in got] == [str(f)]
+    assert got[0].prints
+    assert got[0].error is None
     clock.t = 4
     assert w.poll() == []  # handed out once
 
@@ -54,7 +56,9 @@ def test_growing_file_never_errors_then_broken_file_does(tmp_path):
     assert w.poll() == []
     clock.t = 12
     got = w.poll()
-    assert len(got) == 1 and got[0].error is not None and "cut short" in got[0].error.user_message
+    assert len(got) == 1
+    assert got[0].error is not None
+    assert "cut short" in got[0].error.user_message
 
 
 def test_arrival_order_is_mtime_then_name(tmp_path):
@@ -77,9 +81,12 @@ def test_watch_job_analyses_into_store_and_cancels(tmp_path):
     with CaseStore(tmp_path / "c.db") as st:
         s = watch_folder(d, st, fake_analyzers(), partial=rows.append, poll_interval=0.01,
                          undecodable_after=0.0, extensions=".toy", reader=toy_reader, max_polls=3)
-        assert s.prints_analysed == 1 and s.bad_files == 1
+        assert s.prints_analysed == 1
+        assert s.bad_files == 1
         good = next(r for r in rows if r.row["status"] == "done")
-        assert good.image is not None and good.result is not None and good.result.pad is not None
+        assert good.image is not None
+        assert good.result is not None
+        assert good.result.pad is not None
         token = CancelToken()
         token.cancel()
         with pytest.raises(Cancelled):
@@ -88,7 +95,9 @@ def test_watch_job_analyses_into_store_and_cancels(tmp_path):
         rows.clear()
         s = watch_folder(d, st, fake_analyzers(), partial=rows.append, poll_interval=0.01,
                          undecodable_after=0.0, extensions=".toy", reader=toy_reader, max_polls=3)
-        assert s.prints_analysed == 0 and st.counts()["prints"] == 1 and st.counts()["file_errors"] == 1
+        assert s.prints_analysed == 0
+        assert st.counts()["prints"] == 1
+        assert st.counts()["file_errors"] == 1
 
 
 def test_missing_folder():
@@ -106,7 +115,10 @@ def test_watch_files_hands_out_loaded_items_then_analyse_loaded(tmp_path):
     with CaseStore(tmp_path / "c.db") as st:
         n = watch_files(d, partial=got.append, store=st, poll_interval=0.0, extensions=".toy", reader=toy_reader,
                         max_polls=2, steps=frozenset({"pad", "gender"}))
-        assert n == 1 and got[0].prints and len(got[0].prints) == 2
+        assert n == 1
+        assert got[0].prints
+        assert len(got[0].prints) == 2
         items = analyse_loaded(got[0], st, fake_analyzers)
-        assert [i.row["status"] for i in items] == ["done", "done"] and items[0].image is not None
+        assert [i.row["status"] for i in items] == ["done", "done"]
+        assert items[0].image is not None
         assert st.file_done(got[0].sha256, {"pad", "gender"})
