@@ -41,11 +41,15 @@ def test_detector_finds_the_sample_face_and_aligns_it():
     from fpstation.ml.face.detect import CHIP_SIZE, align, detect_faces
 
     boxes = detect_faces(face("s1_1"))
-    assert len(boxes) == 1 and boxes[0].method.startswith("hog")
+    assert len(boxes) == 1
+    assert boxes[0].method.startswith("hog")
     b = boxes[0]
-    assert 0 <= b.left < b.right <= 92 and 0 <= b.top < b.bottom <= 112 and b.width > 40
+    assert 0 <= b.left < b.right <= 92
+    assert 0 <= b.top < b.bottom <= 112
+    assert b.width > 40
     a = align(face("s1_1"))
-    assert a.chip.shape == (CHIP_SIZE, CHIP_SIZE, 3) and a.landmarks.shape == (5, 2)
+    assert a.chip.shape == (CHIP_SIZE, CHIP_SIZE, 3)
+    assert a.landmarks.shape == (5, 2)
     assert not a.notes
 
 
@@ -54,7 +58,8 @@ def test_small_image_without_detection_is_used_whole_and_says_so_large_one_is_re
 
     flat = np.full((112, 92), 128, np.uint8)
     a = align(flat)
-    assert a.box.method == "whole image" and (a.box.width, a.box.height) == (92, 112)
+    assert a.box.method == "whole image"
+    assert (a.box.width, a.box.height) == (92, 112)
     assert any("used whole" in n for n in a.notes)
     with pytest.raises(NoFaceError, match="No face"):
         align(np.full((600, 500), 128, np.uint8))
@@ -69,7 +74,8 @@ def test_modality_tells_faces_from_fingerprints():
     assert check(face("s1_1")).kind == FACE
     assert check(face("s2_1")).kind == FACE
     fp = check(load_sample().pixels)
-    assert fp.kind == FINGERPRINT and "ridge" in fp.reason
+    assert fp.kind == FINGERPRINT
+    assert "ridge" in fp.reason
     assert check(np.full((120, 100), 200, np.uint8)).kind == UNKNOWN
 
 
@@ -77,9 +83,11 @@ def test_embedding_is_unit_length_same_person_scores_higher():
     from fpstation.ml.face.embed import get_embedder
 
     e = get_embedder()
-    assert e.key == "face-dlib-resnet" and e.threshold is not None
+    assert e.key == "face-dlib-resnet"
+    assert e.threshold is not None
     v11, v12, v21 = (e.embed(face(n)).vector for n in ("s1_1", "s1_2", "s2_1"))
-    assert v11.shape == (128,) and abs(float(np.linalg.norm(v11)) - 1) < 1e-4
+    assert v11.shape == (128,)
+    assert abs(float(np.linalg.norm(v11)) - 1) < 1e-4
     assert float(v11 @ v12) > float(v11 @ v21)
     assert float(v11 @ v12) >= e.threshold > float(v11 @ v21)
 
@@ -97,17 +105,21 @@ def test_enrol_identify_then_remove_a_person_without_retraining(people, tmp_path
         assert fake_progress.last == 1.0
         g = load_gallery(store, e)
         res = identify(face("s1_2"), g, e, top=5, source="s1_2")
-        assert res.verdict == "s1" and res.in_gallery
+        assert res.verdict == "s1"
+        assert res.in_gallery
         assert [c[0] for c in res.candidates] == ["s1", "s2"]
         assert res.candidates[0][1] > res.candidates[1][1]
         d = res.to_dict()
-        assert d["verdict"] == "s1" and d["box"]["method"].startswith("hog") and d["modality"]["kind"] == "face"
+        assert d["verdict"] == "s1"
+        assert d["box"]["method"].startswith("hog")
+        assert d["modality"]["kind"] == "face"
         # remove s1: the same probe is now "not in the gallery"
         assert store.remove_face_identity("s1") == 1
         g2 = load_gallery(store, e)
         assert g2.identities == ["s2"]
         res2 = identify(face("s1_2"), g2, e)
-        assert res2.verdict == NOT_IN_GALLERY and not res2.in_gallery
+        assert res2.verdict == NOT_IN_GALLERY
+        assert not res2.in_gallery
         # enrolling again is idempotent (same image, same identity)
         enroll_folder(people, store, e)
         assert store.face_identities(e.key) == {"s1": 1, "s2": 1}
@@ -140,7 +152,8 @@ def test_gallery_scores_take_the_best_template_per_identity():
     v = np.eye(3, dtype=np.float32)
     g = Gallery("m", v, ["b", "a", "b"])
     s = g.scores(np.array([[0, 0, 1.0]], np.float32))
-    assert g.identities == ["a", "b"] and s.tolist() == [[0.0, 1.0]]
+    assert g.identities == ["a", "b"]
+    assert s.tolist() == [[0.0, 1.0]]
     assert g.search(np.array([0, 1.0, 0], np.float32), top=1) == [("a", 1.0)]
 
 
@@ -155,11 +168,16 @@ def test_metrics_rank_open_set_and_threshold_choice():
     mranks = np.array([1, 1, 1, 1])
     non = np.array([0.5, 0.6, 0.65])
     r = fm.open_set(mated, mranks, non, 0.75)
-    assert r["fnir"] == 0.25 and r["fpir"] == 0.0
+    assert r["fnir"] == 0.25
+    assert r["fpir"] == 0.0
     c = fm.choose_threshold(mated, mranks, non, max_fnir=0.0)
-    assert c["fnir"] == 0.0 and c["fpir"] == 0.0 and 0.65 < c["threshold"] <= 0.7
+    assert c["fnir"] == 0.0
+    assert c["fpir"] == 0.0
+    assert 0.65 < c["threshold"] <= 0.7
     c2 = fm.choose_threshold(mated, mranks, non, max_fnir=0.25)
-    assert c2["fnir"] <= 0.25 and c2["fpir"] == 0.0 and 0.65 < c2["threshold"] < 0.8
+    assert c2["fnir"] <= 0.25
+    assert c2["fpir"] == 0.0
+    assert 0.65 < c2["threshold"] < 0.8
 
 
 def test_dlib_card_weights_stay_in_the_package_and_are_verified(tmp_path):
@@ -193,7 +211,8 @@ def test_cli_enroll_identify_list_remove_evaluate(people, tmp_path, capsys):
     assert main(["face", "identify", str(FACES / "orl_s1_2.png"), "--case", str(case), "--top", "1",
                  "--json", str(js)]) == 0
     d = json.loads(js.read_text())
-    assert d["verdict"] == "s1" and len(d["candidates"]) == 1
+    assert d["verdict"] == "s1"
+    assert len(d["candidates"]) == 1
     assert main(["face", "list", "--case", str(case)]) == 0
     assert "2 person(s)" in capsys.readouterr().out
     assert main(["face", "remove", "s2", "--case", str(case)]) == 0
@@ -208,9 +227,13 @@ def test_cli_enroll_identify_list_remove_evaluate(people, tmp_path, capsys):
     out_json = tmp_path / "ev" / "face.json"
     assert main(["evaluate", "face", "--gallery", str(people), "--probes", str(probes), "--json", str(out_json)]) == 0
     r = json.loads(out_json.read_text())
-    assert r["n"] == 1 and r["rank1"] == 1.0 and r["rank5"] == 1.0
-    assert r["open_set"]["n_nonmated"] == 1 and r["open_set"]["n_mated"] == 1
-    assert Path(r["plots"]["cmc"]).is_file() and Path(r["plots"]["scores"]).is_file()
+    assert r["n"] == 1
+    assert r["rank1"] == 1.0
+    assert r["rank5"] == 1.0
+    assert r["open_set"]["n_nonmated"] == 1
+    assert r["open_set"]["n_mated"] == 1
+    assert Path(r["plots"]["cmc"]).is_file()
+    assert Path(r["plots"]["scores"]).is_file()
 
 
 def test_fingerprint_models_do_not_judge_a_face_but_do_judge_a_print():
@@ -223,9 +246,14 @@ def test_fingerprint_models_do_not_judge_a_face_but_do_judge_a_print():
     an = Analyzers(pad=lambda im: calls.append(im) or "pad", not_fingerprint=not_fingerprint)
     img = FingerprintImage(face("s1_1"), None, "s1_1.png", "0" * 64)
     res = analyse(img, an)
-    assert not calls and res.pad is None and "face" in res.errors["pad"] and "not judged" in res.errors["pad"]
+    assert not calls
+    assert res.pad is None
+    assert "face" in res.errors["pad"]
+    assert "not judged" in res.errors["pad"]
     res2 = analyse(load_sample(), an)
-    assert len(calls) == 1 and res2.pad == "pad" and not res2.errors
+    assert len(calls) == 1
+    assert res2.pad == "pad"
+    assert not res2.errors
 
 
 def test_two_pool_tasks_in_a_row_do_not_hang_in_dlib():

@@ -45,15 +45,19 @@ def test_train_face_task_registers_a_model_usable_as_embedder(people, tmp_path, 
     reg = Registry(shipped_dir=tmp_path / "none", user_dir=tmp_path / "user")
     epochs = []
     out = train("face", people, h, fake_progress, on_epoch=epochs.append, registry=reg)
-    assert len(epochs) == 2 and {"loss", "val_loss", "val_accuracy"} <= set(epochs[-1].logs)
+    assert len(epochs) == 2
+    assert {"loss", "val_loss", "val_accuracy"} <= set(epochs[-1].logs)
     card = out.card.data
-    assert card["task"] == "face" and card["input"]["shape"] == [32, 32, 1]
+    assert card["task"] == "face"
+    assert card["input"]["shape"] == [32, 32, 1]
     assert set(card["split"]["train_subjects"]).isdisjoint(card["split"]["val_subjects"])
     m = card["metrics"]["heldout_people_closed_set"]
-    assert m["people"] == len(card["split"]["val_subjects"]) and 0.0 <= m["rank1"] <= 1.0
+    assert m["people"] == len(card["split"]["val_subjects"])
+    assert 0.0 <= m["rank1"] <= 1.0
     emb = get_embedder(out.card.key, reg)
     assert isinstance(emb, OnnxEmbedder)  # registration exported it, checked against Keras
     assert emb.dim == 128
     assert card["onnx"]["max_abs_diff_vs_keras"] <= 1e-4
     v = emb.embed(read_print(FACES / "orl_s1_1.png").pixels).vector
-    assert v.shape == (128,) and abs(float(np.linalg.norm(v)) - 1) < 1e-4
+    assert v.shape == (128,)
+    assert abs(float(np.linalg.norm(v)) - 1) < 1e-4

@@ -98,7 +98,8 @@ def test_pad_trains_one_epoch_on_livdet_layout(tmp_path, fake_progress):
     ds = task.datasets(scan, hyper)
     res = fit_keras(model, ds["train"], ds["val"], epochs=1, checkpoint=tmp_path / "m.keras",
                     class_weight=ds["class_weight"], monitor=task.monitor, mode=task.monitor_mode)
-    assert res.epochs_run == 1 and res.checkpoint.is_file()
+    assert res.epochs_run == 1
+    assert res.checkpoint.is_file()
     ev = task.evaluate(model, scan, hyper, fake_progress)
     for key in ("apcer", "apcer_max", "bpcer", "bpcer20", "bpcer100", "calibration", "threshold", "roc"):
         assert key in ev
@@ -153,7 +154,8 @@ def test_predict_and_explain(models_env, soco):
     assert pad_predict(im, threshold=0.0, uncertain_band=0.0).verdict == "ATTACK"
     assert pad_predict(im, threshold=1.01, uncertain_band=0.0).verdict == "LIVE"
     g = gender_predict(im)
-    assert 0.0 <= g.p_female <= 1.0 and g.p_male == pytest.approx(1 - g.p_female)
+    assert 0.0 <= g.p_female <= 1.0
+    assert g.p_male == pytest.approx(1 - g.p_female)
     assert g.label in {"female", "male", "uncertain"}
     assert gender_predict(im, uncertain_band=2.0).label == "uncertain"
     ims = [_image(soco / "Real" / f"2__F_Left_{f}_finger.BMP") for f in ("thumb", "index", "middle")]
@@ -161,8 +163,10 @@ def test_predict_and_explain(models_env, soco):
     assert 0.0 <= c.p_female <= 1.0
     for method in ("occlusion", "gradcam"):
         heat = pad_explain(im, method=method)
-        assert heat.shape == im.pixels.shape and heat.dtype == np.float32
-        assert 0.0 <= heat.min() and heat.max() <= 1.0
+        assert heat.shape == im.pixels.shape
+        assert heat.dtype == np.float32
+        assert 0.0 <= heat.min()
+        assert heat.max() <= 1.0
     with pytest.raises(ValueError):
         pad_explain(im, method="magic")
 
@@ -208,7 +212,8 @@ def test_evaluate_gender_cli_writes_required_keys(models_env, soco, tmp_path):
         assert key in d
     cmx = d["confusion_matrix"]["rows_truth_cols_predicted"]
     assert sum(map(sum, cmx)) == d["n"]
-    assert (tmp_path / "gender_roc.png").is_file() and (tmp_path / "gender_confusion.png").is_file()
+    assert (tmp_path / "gender_roc.png").is_file()
+    assert (tmp_path / "gender_confusion.png").is_file()
 
 
 @pytest.mark.slow
@@ -219,7 +224,9 @@ def test_evaluate_pad_on_livdet_layout_reports_materials(models_env, tmp_path):
     out = tmp_path / "livdet.json"
     assert main(["evaluate", "pad", "--data", str(root), "--json", str(out), "--subjects", "all"]) == 0
     d = json.loads(out.read_text())
-    assert d["layout"] == "livdet" and set(d["apcer"]) == {"gelatine", "latex"} and d["n"] == 24
+    assert d["layout"] == "livdet"
+    assert set(d["apcer"]) == {"gelatine", "latex"}
+    assert d["n"] == 24
     # a SOCOFing-trained model: LivDet ids are other people even where the numbers collide
     assert main(["evaluate", "pad", "--data", str(root), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["n"] == 24
@@ -240,7 +247,9 @@ def test_fpstation_train_pad_registers_a_usable_model(soco, capsys):
     assert len(cards) == 1
     card = cards[0]
     assert card.data["attack_types_seen"] == ["obliteration", "z-cut", "central rotation"]
-    assert "a" in card.data["calibration"] and "value" in card.data["threshold"]
+    assert "a" in card.data["calibration"]
+    assert "value" in card.data["threshold"]
     assert pad_rates_at(card.data, card.data["threshold"]["value"]) is not None
     r = pad_predict(_image(soco / "Real" / "1__M_Left_thumb_finger.BMP"), model_key=card.key, registry=reg)
-    assert r.model.name == card.name and r.threshold == pytest.approx(card.data["threshold"]["value"])
+    assert r.model.name == card.name
+    assert r.threshold == pytest.approx(card.data["threshold"]["value"])

@@ -23,10 +23,12 @@ def test_cli_trains_one_epoch(monkeypatch, tmp_path, capsys, _fp_home):
     assert rc == 0, out.err
     assert "Per class: horizontal: 40, vertical: 40" in out.out
     assert "Unreadable files: 1" in out.out
-    assert "epoch 1/1" in out.out and "val_loss" in out.out
+    assert "epoch 1/1" in out.out
+    assert "val_loss" in out.out
     card_line = [ln for ln in out.out.splitlines() if ln.startswith("Model card: ")][0]
     card = json.loads(open(card_line.split(": ", 1)[1]).read())
-    assert card["hyper"]["batch_size"] == 4 and card["hyper"]["learning_rate"] == 0.02
+    assert card["hyper"]["batch_size"] == 4
+    assert card["hyper"]["learning_rate"] == 0.02
     assert card["training"]["epochs_run"] == 1
     assert "--batch-size 4 --lr 0.02" in card["training"]["command"]
     assert (tmp_path / "out" / "card.json").is_file()

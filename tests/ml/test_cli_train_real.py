@@ -45,11 +45,16 @@ def test_cli_trains_real_gender_task_one_epoch(tmp_path):
                            "--epochs", "1", "--batch-size", "8", "--input-size", "32", "--no-augment"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "Layout: socofing" in proc.stdout and "epoch 1/1" in proc.stdout
+    assert "Layout: socofing" in proc.stdout
+    assert "epoch 1/1" in proc.stdout
     card_path = Path(proc.stdout.split("Model card: ")[1].splitlines()[0])
     assert card_path.is_relative_to(tmp_path / "home")
     card = json.loads(card_path.read_text())
-    assert card["task"] == "gender" and card["name"] == "gender-cnn" and card["version"] == "1"
-    assert card["data"]["layout"] == "socofing" and card["data"]["counts"] == {"female": 24, "male": 24}
+    assert card["task"] == "gender"
+    assert card["name"] == "gender-cnn"
+    assert card["version"] == "1"
+    assert card["data"]["layout"] == "socofing"
+    assert card["data"]["counts"] == {"female": 24, "male": 24}
     assert len(card["split"]["train_subjects"]) + len(card["split"]["val_subjects"]) == 12
-    assert card["training"]["epochs_run"] == 1 and "calibration" in card
+    assert card["training"]["epochs_run"] == 1
+    assert "calibration" in card

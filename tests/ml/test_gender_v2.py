@@ -46,12 +46,15 @@ def test_in_domain_print_gets_probability_spread_and_cv_figure(env, soco):
     from fpstation.ml.classifiers import gender_predict
 
     g = gender_predict(_print(soco / "Real" / "2__F_Left_index_finger.BMP"))
-    assert g.in_domain and g.domain_reason == ""
+    assert g.in_domain
+    assert g.domain_reason == ""
     assert g.label in {"female", "male", "uncertain"}
-    assert len(g.p_range) == 2 and g.p_range[0] <= g.p_range[1]
+    assert len(g.p_range) == 2
+    assert g.p_range[0] <= g.p_range[1]
     assert g.cv_balanced_accuracy == (0.75, 0.65, 0.85)  # a SOCOFing name: the finger is known
     unnamed = gender_predict(_image(_print(soco / "Real" / "2__F_Left_index_finger.BMP").pixels))
-    assert unnamed.in_domain and unnamed.cv_balanced_accuracy == (0.7, 0.6, 0.8)
+    assert unnamed.in_domain
+    assert unnamed.cv_balanced_accuracy == (0.7, 0.6, 0.8)
     assert g.model.name == "gender-features-tiny"
 
 
@@ -83,8 +86,10 @@ def test_out_of_domain_prints_get_no_verdict(env, soco, case):
         im = _image((128 + 80 * np.sin(yy / 9.0) * np.cos(xx / 13.0)).astype(np.uint8))
         why = "unlike the training prints"
     g = gender_predict(im)
-    assert not g.in_domain and g.label == "uncertain"
-    assert "outside what this model was validated on" in g.domain_reason and why in g.domain_reason
+    assert not g.in_domain
+    assert g.label == "uncertain"
+    assert "outside what this model was validated on" in g.domain_reason
+    assert why in g.domain_reason
 
 
 def test_combined_uses_only_in_domain_prints(env, soco):
@@ -93,11 +98,13 @@ def test_combined_uses_only_in_domain_prints(env, soco):
     ims = [_print(soco / "Real" / f"2__F_Left_{f}_finger.BMP") for f in ("thumb", "index", "middle")]
     noise = _image(np.random.default_rng(1).integers(0, 256, ims[0].pixels.shape).astype(np.uint8))
     c = gender_combined([*ims, noise])
-    assert c.in_domain and c.n_prints == 3
+    assert c.in_domain
+    assert c.n_prints == 3
     assert c.cv_balanced_accuracy == (0.8, 0.7, 0.9)  # the card's per-subject figure
     assert len(c.p_range) == 2
     bad = gender_combined([noise, noise])
-    assert not bad.in_domain and bad.label == "uncertain"
+    assert not bad.in_domain
+    assert bad.label == "uncertain"
 
 
 def test_analyze_json_carries_in_domain_and_no_probability_outside(env, soco, tmp_path):
@@ -113,9 +120,13 @@ def test_analyze_json_carries_in_domain_and_no_probability_outside(env, soco, tm
     entries = json.loads(out.read_text())
     entries = entries.get("results", entries) if isinstance(entries, dict) else entries
     inside, outside = (e["computed"]["gender"] for e in entries)
-    assert inside["in_domain"] is True and 0 <= inside["p_female"] <= 1
-    assert len(inside["p_female_range"]) == 2 and inside["cv_balanced_accuracy"] == [0.75, 0.65, 0.85]
-    assert outside["in_domain"] is False and outside["p_female"] is None and outside["label"] == "uncertain"
+    assert inside["in_domain"] is True
+    assert 0 <= inside["p_female"] <= 1
+    assert len(inside["p_female_range"]) == 2
+    assert inside["cv_balanced_accuracy"] == [0.75, 0.65, 0.85]
+    assert outside["in_domain"] is False
+    assert outside["p_female"] is None
+    assert outside["label"] == "uncertain"
     assert "height" in outside["domain_reason"]
 
 
@@ -134,8 +145,10 @@ def test_evaluate_gender_adds_ci95_and_out_of_domain_count(env, soco, tmp_path):
     d = json.loads(out.read_text())
     for key in ("balanced_accuracy", "auc", "per_subject", "ci95", "n_out_of_domain"):
         assert key in d
-    assert d["n_out_of_domain"] == 1 and d["n"] == d["n_scored"] - 1
+    assert d["n_out_of_domain"] == 1
+    assert d["n"] == d["n_scored"] - 1
     for ci, val in ((d["ci95"]["auc"], d["auc"]), (d["per_subject"]["ci95"]["balanced_accuracy"],
                                                     d["per_subject"]["balanced_accuracy"])):
-        assert ci[0] <= val + 1e-9 and val <= ci[1] + 1e-9
+        assert ci[0] <= val + 1e-9
+        assert val <= ci[1] + 1e-9
     assert d["auc"] > 0.8

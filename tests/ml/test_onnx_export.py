@@ -85,9 +85,11 @@ def test_shipped_onnx_computes_what_the_keras_weights_compute(shipped_unet):
     im = _image(_print(150, 131))  # odd sizes: padding and cropping as in use
     fast = restore_with_model(im, "unet", registry=reg)
     ref = restore_with_model(im, "unet", registry=reg, runtime="tf")
-    assert fast.extras["runtime"] == "onnx" and ref.extras["runtime"] == "tf"
+    assert fast.extras["runtime"] == "onnx"
+    assert ref.extras["runtime"] == "tf"
     card = json.loads((ROOT / "models" / "restore-unet.json").read_text(encoding="utf-8"))
-    assert fast.extras["onnx_sha256"] == card["onnx"]["sha256"] and "onnx_sha256" not in ref.extras
+    assert fast.extras["onnx_sha256"] == card["onnx"]["sha256"]
+    assert "onnx_sha256" not in ref.extras
     assert fast.pixels.shape == im.pixels.shape
     assert np.abs(fast.pixels.astype(int) - im.pixels).mean() > 1  # it restored something
     assert np.abs(fast.pixels.astype(int) - ref.pixels).max() <= 1  # uint8 rounding at most

@@ -45,11 +45,14 @@ def _image(path, dpi=None):
 def test_card_of_the_patch_model(patch_model):
     _, _, card = patch_model
     d = card.data
-    assert d["architecture"] == "pad_patch_cnn" and d["input"]["patches"] is True
-    assert d["input"]["dpi"] == 1000 and d["input"]["shape"] == [32, 32, 1]
+    assert d["architecture"] == "pad_patch_cnn"
+    assert d["input"]["patches"] is True
+    assert d["input"]["dpi"] == 1000
+    assert d["input"]["shape"] == [32, 32, 1]
     assert d["domain"]["dpi"] == {"nominal": 1000.0, "min": 900, "max": 1100, "unknown": "outside"}
     assert d["domain"]["size_px"]["height"][0] < 160 < d["domain"]["size_px"]["height"][1]
-    assert set(d["attack_types_seen"]) <= {"gelatine", "latex"} and "value" in d["threshold"]
+    assert set(d["attack_types_seen"]) <= {"gelatine", "latex"}
+    assert "value" in d["threshold"]
     assert "--dpi 1000" in d["training"]["command"]
 
 
@@ -60,13 +63,19 @@ def test_predict_domain_and_heat_map(patch_model):
     root, reg, card = patch_model
     f = next((root / "Live").glob("*.png"))
     r = pad_predict(_image(f, 1000), model_key=card.key, registry=reg)
-    assert r.in_domain and r.verdict in {"LIVE", "ATTACK", "UNCERTAIN"} and 0 <= r.attack_score <= 1
+    assert r.in_domain
+    assert r.verdict in {"LIVE", "ATTACK", "UNCERTAIN"}
+    assert 0 <= r.attack_score <= 1
     # the same print stated at 500 dpi is outside what the model was validated on: no confident verdict
     out = pad_predict(_image(f, 500), model_key=card.key, registry=reg)
-    assert not out.in_domain and out.verdict == "UNCERTAIN"
-    assert "outside the sensor/resolution it was validated on" in out.domain_reason and "500 dpi" in out.domain_reason
+    assert not out.in_domain
+    assert out.verdict == "UNCERTAIN"
+    assert "outside the sensor/resolution it was validated on" in out.domain_reason
+    assert "500 dpi" in out.domain_reason
     heat = pad_explain(_image(f, 1000), model_key=card.key, registry=reg)
-    assert heat.shape == (160, 144) and 0 <= heat.min() and heat.max() <= 1
+    assert heat.shape == (160, 144)
+    assert 0 <= heat.min()
+    assert heat.max() <= 1
 
 
 @pytest.mark.slow
@@ -78,7 +87,8 @@ def test_two_models_side_by_side(patch_model, monkeypatch):
     root, reg, card = patch_model
     im = _image(next((root / "Fake").rglob("*.png")), 1000)
     res = analyse(im, Analyzers(pad=lambda x: pad_predict_all(x, [card.key, card.key], registry=reg)))
-    assert len(res.pad_models) == 2 and res.pad.model.name.startswith("combined: ")
+    assert len(res.pad_models) == 2
+    assert res.pad.model.name.startswith("combined: ")
 
 
 @pytest.mark.slow
@@ -93,5 +103,8 @@ def test_evaluate_contract_with_model_and_dpi(patch_model, tmp_path, monkeypatch
     d = json.loads(out.read_text())
     for key in ("apcer", "apcer_max", "bpcer", "bpcer20", "bpcer100", "n"):
         assert key in d
-    assert set(d["apcer"]) <= {"gelatine", "latex"} and d["n"] == 24 and d["dpi_stated"] == 1000
-    assert (tmp_path / "ev_det.png").is_file() and (tmp_path / "ev_scores.png").is_file()
+    assert set(d["apcer"]) <= {"gelatine", "latex"}
+    assert d["n"] == 24
+    assert d["dpi_stated"] == 1000
+    assert (tmp_path / "ev_det.png").is_file()
+    assert (tmp_path / "ev_scores.png").is_file()

@@ -68,18 +68,23 @@ def test_degrade_is_deterministic_and_covers_every_effect():
     clean = _print(80, 72)
     d1, t1 = degrade(clean, 7)
     d2, t2 = degrade(clean, 7)
-    assert d1.dtype == np.float32 and d1.shape == clean.shape
-    assert np.array_equal(d1, d2) and np.array_equal(t1, t2)
+    assert d1.dtype == np.float32
+    assert d1.shape == clean.shape
+    assert np.array_equal(d1, d2)
+    assert np.array_equal(t1, t2)
     assert not np.array_equal(degrade(clean, 8)[0], d1)
     for name in EFFECTS:
         out = apply_effect(clean, name, 3)
-        assert out.shape == clean.shape and 0.0 <= out.min() and out.max() <= 1.0
+        assert out.shape == clean.shape
+        assert 0.0 <= out.min()
+        assert out.max() <= 1.0
         assert np.abs(out - clean / 255.0).mean() > 1e-3, name  # every effect changes the print
     # photometric effects leave the target untouched; geometric ones move it with the input
     d, t = degrade(clean, 1, effects=["blur", "gaussian_noise"])
     assert np.array_equal(t, clean / np.float32(255.0))
     d, t = degrade(clean, 1, effects=list(GEOMETRIC))
-    assert not np.allclose(t, clean / 255.0) and np.allclose(d, t)
+    assert not np.allclose(t, clean / 255.0)
+    assert np.allclose(d, t)
     with pytest.raises(ValueError):
         degrade(clean, 1, effects=["nope"])
 
@@ -90,8 +95,11 @@ def test_odd_sizes_keep_shape_and_dtype(tiny_registry, shape):
     from fpstation.ml.restoration import restore_with_model
 
     r = restore_with_model(_image(_print(*shape)), "unet", registry=tiny_registry)
-    assert r.pixels.shape == shape and r.pixels.dtype == np.uint8
-    assert r.method == "unet" and r.model is not None and r.model.name == "restore-unet"
+    assert r.pixels.shape == shape
+    assert r.pixels.dtype == np.uint8
+    assert r.method == "unet"
+    assert r.model is not None
+    assert r.model.name == "restore-unet"
 
 
 def test_training_ssim_is_the_evaluation_ssim():
@@ -118,7 +126,9 @@ def test_untrained_residual_unet_is_identity_and_v1_design_still_builds():
     np.testing.assert_allclose(np.asarray(res(x, training=False)), x, atol=1e-6)
     v1 = build_unet((None, None, 1), base=2, levels=2, residual=False, upsampling="bilinear", compile=False)
     out = np.asarray(v1(x, training=False))
-    assert out.shape == x.shape and 0.0 <= out.min() and out.max() <= 1.0  # sigmoid output
+    assert out.shape == x.shape
+    assert 0.0 <= out.min()
+    assert out.max() <= 1.0  # sigmoid output
     with pytest.raises(ValueError, match="upsampling"):
         build_unet((None, None, 1), base=2, levels=2, upsampling="cubic", compile=False)
 
@@ -167,7 +177,9 @@ def test_small_prints_are_white_padded_to_the_models_training_size():
 
     x = _print(103, 96).astype(np.float32) / 255
     out = restore_array(fn, x, 2, min_size=224)
-    assert out.shape == x.shape and seen[0][1] >= 224 and seen[0][2] >= 224
+    assert out.shape == x.shape
+    assert seen[0][1] >= 224
+    assert seen[0][2] >= 224
     np.testing.assert_allclose(out, 1.0 - x, atol=1e-6)  # cropped back to the print, aligned
     seen.clear()
     restore_array(fn, x, 2)  # no minimum: the print runs at its own size (plus the small context)
@@ -199,9 +211,12 @@ def test_dpi_note_and_resampling(tiny_registry):
 
     px = _print(64, 80)
     r = restore_with_model(_image(px, None), "unet", registry=tiny_registry)
-    assert "500 dpi" in r.extras["note"] and r.extras["resampled"] is False
+    assert "500 dpi" in r.extras["note"]
+    assert r.extras["resampled"] is False
     r2 = restore_with_model(_image(px, 1000.0), "unet", registry=tiny_registry)
-    assert "note" not in r2.extras and r2.extras["resampled"] is True and r2.pixels.shape == px.shape
+    assert "note" not in r2.extras
+    assert r2.extras["resampled"] is True
+    assert r2.pixels.shape == px.shape
 
 
 def test_tampered_weights_are_refused(tmp_path):
@@ -251,11 +266,15 @@ def test_scan_layouts(tmp_path):
     hyper = task.default_hyper()
     root = _paired_folder(tmp_path / "p", fingers=5, impressions=2)
     scan = task.scan(root, hyper)
-    assert scan.layout == "paired" and scan.counts == {"pairs": 10} and scan.subjects == 5
+    assert scan.layout == "paired"
+    assert scan.counts == {"pairs": 10}
+    assert scan.subjects == 5
     assert not scan.train_subjects & scan.val_subjects
     # a folder of clean FVC-named prints: synthetic degradation
     scan2 = task.scan(root / "clean", hyper)
-    assert scan2.layout == "fvc" and scan2.counts == {"clean prints": 10} and scan2.subjects == 5
+    assert scan2.layout == "fvc"
+    assert scan2.counts == {"clean prints": 10}
+    assert scan2.subjects == 5
 
 
 @pytest.mark.slow
@@ -268,17 +287,23 @@ def test_cli_trains_restoration_one_epoch(tmp_path, capsys, _fp_home):
     out = capsys.readouterr()
     assert rc == 0, out.err
     card = json.loads((tmp_path / "out" / "card.json").read_text())
-    assert card["task"] == "restoration" and card["architecture"] == "unet"
-    assert card["training"]["epochs_run"] == 1 and card["data"]["layout"] == "paired"
+    assert card["task"] == "restoration"
+    assert card["architecture"] == "unet"
+    assert card["training"]["epochs_run"] == 1
+    assert card["data"]["layout"] == "paired"
     m = card["metrics"]
-    assert m["n"] >= 1 and 0 <= m["ssim"] <= 1 and m["psnr"] > 0 and 0 <= m["mae"] <= 1
+    assert m["n"] >= 1
+    assert 0 <= m["ssim"] <= 1
+    assert m["psnr"] > 0
+    assert 0 <= m["mae"] <= 1
     # the trained version restores through the registry key
     from fpstation.ml.registry import Registry
     from fpstation.ml.restoration import restore_with_model
 
     key = f"{card['name']}@v{card['version']}"
     r = restore_with_model(_image(_print(45, 33)), key, registry=Registry(tmp_path / "none", None))
-    assert r.pixels.shape == (45, 33) and r.method == "unet"
+    assert r.pixels.shape == (45, 33)
+    assert r.method == "unet"
 
 
 def test_evaluate_restoration_cli(tmp_path, capsys, monkeypatch):
@@ -298,10 +323,15 @@ def test_evaluate_restoration_cli(tmp_path, capsys, monkeypatch):
     assert rc == 0
     rep = json.loads(out.read_text())
     ident = rep["models"]["identity"]
-    assert rep["pairs"] == 3 and rep["unmatched"] == 1 and ident["n"] == 3
-    assert 0 < ident["ssim"] < 1 and ident["psnr"] > 0 and 0 < ident["mae"] < 1
+    assert rep["pairs"] == 3
+    assert rep["unmatched"] == 1
+    assert ident["n"] == 3
+    assert 0 < ident["ssim"] < 1
+    assert ident["psnr"] > 0
+    assert 0 < ident["mae"] < 1
     assert "identity" in capsys.readouterr().out
     rc = main(["evaluate", "restoration", "--degraded", str(data / "degraded"), "--clean", str(data / "clean"),
                "--model", "unet", "--json", str(out)])
-    assert rc == 0 and json.loads(out.read_text())["models"]["unet"]["n"] == 3
+    assert rc == 0
+    assert json.loads(out.read_text())["models"]["unet"]["n"] == 3
     clear_cache()

@@ -22,7 +22,8 @@ def test_wide_profile_is_deterministic_and_draws_every_effect():
     clean = _print(96, 88)
     d1, t1 = degrade(clean, 11, profile="wide")
     d2, t2 = degrade(clean, 11, profile="wide")
-    assert np.array_equal(d1, d2) and np.array_equal(t1, t2)
+    assert np.array_equal(d1, d2)
+    assert np.array_equal(t1, t2)
     assert not np.array_equal(degrade(clean, 12, profile="wide")[0], d1)
     geo, photo, _ = PROFILES["wide"]
     drawn = set()
@@ -45,12 +46,16 @@ def test_each_wide_effect_changes_the_print_deterministically(name):
 
     clean = _print(90, 100)
     a, b = apply_effect(clean, name, 4), apply_effect(clean, name, 4)
-    assert np.array_equal(a, b) and a.dtype == np.float32 and a.shape == clean.shape
-    assert 0.0 <= a.min() and a.max() <= 1.0
+    assert np.array_equal(a, b)
+    assert a.dtype == np.float32
+    assert a.shape == clean.shape
+    assert 0.0 <= a.min()
+    assert a.max() <= 1.0
     assert np.abs(a - clean / 255.0).mean() > 1e-3
     d, t = degrade(clean, 3, effects=[name])
     if name in GEOMETRIC_WIDE:  # geometric effects move the target too
-        assert np.allclose(d, t) and not np.allclose(t, clean / 255.0)
+        assert np.allclose(d, t)
+        assert not np.allclose(t, clean / 255.0)
     else:
         assert np.array_equal(t, clean / np.float32(255.0))
 
@@ -59,7 +64,9 @@ def test_ink_darkness_depends_on_colour_and_grey_conversion():
     from fpstation.ml.restoration.degrade import ink_darkness
 
     values = {round(ink_darkness(np.random.default_rng(s)), 3) for s in range(40)}
-    assert len(values) > 20 and min(values) >= 0.1 and max(values) <= 0.95
+    assert len(values) > 20
+    assert min(values) >= 0.1
+    assert max(values) <= 0.95
 
 
 # ------------------------------------------------------------------------------ held-out recipe
@@ -73,11 +80,14 @@ def test_heldout_recipe_is_deterministic_and_every_effect_changes_the_print():
     clean = _print(100, 96)
     d1, t1 = degrade_heldout(clean, 5)
     d2, _ = degrade_heldout(clean, 5)
-    assert np.array_equal(d1, d2) and np.array_equal(t1, clean / np.float32(255.0))
+    assert np.array_equal(d1, d2)
+    assert np.array_equal(t1, clean / np.float32(255.0))
     assert not np.array_equal(degrade_heldout(clean, 6)[0], d1)
     for name in HELDOUT_EFFECTS:
         out = apply_heldout_effect(clean, name, 2)
-        assert out.shape == clean.shape and 0.0 <= out.min() and out.max() <= 1.0
+        assert out.shape == clean.shape
+        assert 0.0 <= out.min()
+        assert out.max() <= 1.0
         assert np.abs(out - clean / 255.0).mean() > 1e-3, name
     with pytest.raises(ValueError):
         degrade_heldout(clean, 1, effects=["blur"])  # a training effect is not part of this recipe
@@ -107,7 +117,9 @@ def test_guidance_channels_shape_range_and_augmentation():
     x = _print(128, 128, seed=3).astype(np.float32) / 255.0
     g = guidance_channels(x, names)
     assert g.shape == (128, 128, n_channels(names)) == (128, 128, 4)
-    assert g.dtype == np.float32 and g.min() >= 0.0 and g.max() <= 1.0
+    assert g.dtype == np.float32
+    assert g.min() >= 0.0
+    assert g.max() <= 1.0
     assert guidance_channels(x[:8, :8], names).shape == (8, 8, 4)  # too small: neutral guidance, no error
     with pytest.raises(ValueError):
         guidance_channels(x, ["nope"])
@@ -189,7 +201,8 @@ def test_score_heldout_per_db_and_recipe_with_intervals(tmp_path):
     for per in res.values():
         assert set(per) == {"v2", "heldout"}
         for r in per.values():
-            assert r["n"] == 6 and r["fingers"] == 3
+            assert r["n"] == 6
+            assert r["fingers"] == 3
             s = r["models"]["identity"]["ssim"]
             assert s["ci95"][0] <= s["mean"] <= s["ci95"][1]
             d = r["diff"]["blur"]["vs_identity"]["ssim"]
@@ -199,7 +212,8 @@ def test_score_heldout_per_db_and_recipe_with_intervals(tmp_path):
     b = res["fvc2002-db1b"]["heldout"]["models"]["identity"]["ssim"]["mean"]
     assert a != b
     m, lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0], ["a", "a", "b", "b"])
-    assert m == 2.5 and 1.5 <= lo <= hi <= 3.5
+    assert m == 2.5
+    assert 1.5 <= lo <= hi <= 3.5
     assert held_out_for({"data": {"train_dbs": ["fvc2002-db1b"]}}, "fvc2004-db2b") is True
     assert held_out_for({"data": {"sources": ["FVC2002 DB1-4 B", "SOCOFing Real"]}}, "fvc2002-db1b") is False
     assert held_out_for(None, "fvc2002-db1b") is None
@@ -231,9 +245,11 @@ def test_resume_checkpoint_round_trip(tmp_path):
 
     fit = fit_keras(model, ds, None, epochs=2, checkpoint=tmp_path / "best.keras", monitor="loss",
                     callbacks=[ck.callback(state, time.perf_counter(), 5.0)])
-    assert fit.epochs_run == 2 and ck.exists()
+    assert fit.epochs_run == 2
+    assert ck.exists()
     saved = ck.state()
-    assert saved["epoch"] == 2 and saved["compute_seconds"] >= 5.0
+    assert saved["epoch"] == 2
+    assert saved["compute_seconds"] >= 5.0
     fresh = make()
     ck.restore(fresh)
     for a, b in zip(model.get_weights(), fresh.get_weights(), strict=True):
@@ -242,7 +258,8 @@ def test_resume_checkpoint_round_trip(tmp_path):
     # continuing from epoch 2 runs only the remaining epoch
     more = fit_keras(fresh, ds, None, epochs=3, checkpoint=tmp_path / "best.keras", monitor="loss",
                      initial_epoch=2, best=fit.best_value)
-    assert more.epochs_run == 3 and len(more.history) == 1
+    assert more.epochs_run == 3
+    assert len(more.history) == 1
 
 
 def test_cli_evaluate_restoration_heldout_scanners(tmp_path, capsys):
@@ -280,11 +297,16 @@ def test_train_restoration_script_resumes_and_records_compute(tmp_path):
     assert mod.main(["--epochs", "2", "--resume", *common]) == 0
     card = json.loads((tmp_path / "out" / "restore-unet-t.json").read_text(encoding="utf-8"))
     t = card["training"]
-    assert len(t["sessions"]) == 2 and t["epochs_run"] == 2 and len(t["history"]) == 2
+    assert len(t["sessions"]) == 2
+    assert t["epochs_run"] == 2
+    assert len(t["history"]) == 2
     assert t["compute_seconds_total"] > card1["training"]["compute_seconds_total"]
-    assert card["input"]["guidance"] == ["mask"] and card["default"] is False
-    assert card["data"]["train_dbs"] == ["fvc2002-db1b"] and card["data"]["holdout_dbs"] == ["fvc2004-db2b"]
-    assert "--guidance mask" in t["command"] and "--recipe wide" in t["command"]
+    assert card["input"]["guidance"] == ["mask"]
+    assert card["default"] is False
+    assert card["data"]["train_dbs"] == ["fvc2002-db1b"]
+    assert card["data"]["holdout_dbs"] == ["fvc2004-db2b"]
+    assert "--guidance mask" in t["command"]
+    assert "--recipe wide" in t["command"]
 
 
 def test_score_altered_uses_only_the_given_subjects(tmp_path):
@@ -301,6 +323,7 @@ def test_score_altered_uses_only_the_given_subjects(tmp_path):
         bad[30:60, 30:60] = 255
         write_image(soc / "Altered" / "Altered-Easy" / f"{subj}__M_Left_index_finger_Obl.BMP", bad)
     res = score_altered({"same": lambda p: p}, tmp_path, {"socofing/1", "socofing/3"})
-    assert res["n"] == 2 and res["subjects"] == 2
+    assert res["n"] == 2
+    assert res["subjects"] == 2
     assert res["diff"]["same"]["vs_identity"]["ssim"]["mean"] == 0.0
     assert res["models"]["identity"]["ssim"]["mean"] < 1.0

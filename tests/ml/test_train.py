@@ -66,8 +66,11 @@ def test_fit_keras_stops_within_one_batch(tiny, data, tmp_path):
     # and the stopped epoch's validation pass is skipped (no validation batch read after Stop).
     assert seen[-1] == (1, 2)
     assert CountingVal.calls == val_calls_before_stop[0] >= 3
-    assert fit.stopped and fit.epochs_run == 2
-    assert fit.best_epoch == 0 and fit.checkpoint is not None and fit.checkpoint.is_file()
+    assert fit.stopped
+    assert fit.epochs_run == 2
+    assert fit.best_epoch == 0
+    assert fit.checkpoint is not None
+    assert fit.checkpoint.is_file()
 
 
 def test_train_writes_card_and_registers_versions(tiny, data, tmp_path, fake_progress):
@@ -80,18 +83,23 @@ def test_train_writes_card_and_registers_versions(tiny, data, tmp_path, fake_pro
                 on_epoch=epochs.append, out_dir=tmp_path / "out", registry=reg)
     assert fake_progress.last == 1.0
     assert [e.epoch for e in epochs] == [0, 1]
-    assert scans and len(scans[0].unreadable) == 1  # the damaged PNG is reported, not fatal
+    assert scans
+    assert len(scans[0].unreadable) == 1  # the damaged PNG is reported, not fatal
     card = json.loads(out.card_path.read_text())
-    assert card["task"] == "tiny" and card["name"] == "tiny-cnn2" and card["version"] == "1"
+    assert card["task"] == "tiny"
+    assert card["name"] == "tiny-cnn2"
+    assert card["version"] == "1"
     assert card["data"]["file_list_sha256"] == scans[0].file_list_sha256
     assert card["split"]["n_val_subjects"] + card["split"]["n_train_subjects"] == 10
     assert set(card["split"]["val_subjects"]) == scans[0].val_subjects
     assert set(card["split"]["train_subjects"]) == scans[0].train_subjects
     assert not set(card["split"]["val_subjects"]) & set(card["split"]["train_subjects"])
-    assert card["hyper"]["epochs"] == 2 and card["training"]["epochs_run"] == 2
+    assert card["hyper"]["epochs"] == 2
+    assert card["training"]["epochs_run"] == 2
     assert 0.0 <= card["metrics"]["val_accuracy"] <= 1.0
     assert card["training"]["command"].startswith("python -m fpstation train tiny --data ")
-    assert (tmp_path / "out" / "card.json").is_file() and (tmp_path / "out" / "model.keras").is_file()
+    assert (tmp_path / "out" / "card.json").is_file()
+    assert (tmp_path / "out" / "model.keras").is_file()
     reg.verify(out.card)
     assert out.card.file.is_relative_to(tmp_path / "user")
     assert not (tmp_path / "shipped").exists()
@@ -116,9 +124,11 @@ def test_stop_keeps_best_checkpoint_and_registers_it(tiny, data, tmp_path):
             token.cancel()
 
     out = train("tiny", data, hyper, cancel=token, on_epoch=on_epoch, registry=reg)
-    assert out.stopped and out.fit.epochs_run == 3  # epoch 3 was cut after its first batch
+    assert out.stopped
+    assert out.fit.epochs_run == 3  # epoch 3 was cut after its first batch
     card = json.loads(out.card_path.read_text())
-    assert card["training"]["stopped"] is True and card["training"]["best_epoch"] in (1, 2)
+    assert card["training"]["stopped"] is True
+    assert card["training"]["best_epoch"] in (1, 2)
     assert "val_accuracy" in card["metrics"]
     assert reg.load(out.card.key).output_shape == (None, 2)
 
@@ -202,13 +212,19 @@ def test_child_entry_streams_events_and_pickles_errors(tiny, data, tmp_path):
     q = _ListQueue()
     run_in_child(req, q, threading.Event())
     kinds = [k for k, _ in q.items]
-    assert kinds[-1] == "done" and "scan" in kinds and "batch" in kinds and kinds.count("epoch") == 2
-    assert kinds.count("done") == 1 and q.items[-1][1].card.key == "tiny-cnn2@v1"
+    assert kinds[-1] == "done"
+    assert "scan" in kinds
+    assert "batch" in kinds
+    assert kinds.count("epoch") == 2
+    assert kinds.count("done") == 1
+    assert q.items[-1][1].card.key == "tiny-cnn2@v1"
     bad = make_dataset(tmp_path / "bad", empty_class=True)
     q = _ListQueue()
     run_in_child(dict(req, data_dir=bad), q, threading.Event())
     kind, exc = q.items[-1]
-    assert kind == "error" and isinstance(exc, DatasetError) and "has no images" in exc.user_message
+    assert kind == "error"
+    assert isinstance(exc, DatasetError)
+    assert "has no images" in exc.user_message
     stop = threading.Event()
     stop.set()
     q = _ListQueue()

@@ -68,8 +68,10 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def test_both_executables_share_one_folder():
-    assert CLI.is_file() and os.access(CLI, os.X_OK)
-    assert GUI.is_file() and os.access(GUI, os.X_OK)
+    assert CLI.is_file()
+    assert os.access(CLI, os.X_OK)
+    assert GUI.is_file()
+    assert os.access(GUI, os.X_OK)
     assert INTERNAL.is_dir()
 
 

@@ -50,7 +50,8 @@ def test_register_versions(tmp_path):
     src.write_bytes(b"two")
     c2 = reg.register({"name": "pad-mine", "task": "pad"}, src)
     assert (c1.version, c2.version) == ("1", "2")
-    assert c1.key == "pad-mine@v1" and c2.key == "pad-mine@v2"
+    assert c1.key == "pad-mine@v1"
+    assert c2.key == "pad-mine@v2"
     assert not c1.shipped
     assert {c.key for c in reg.cards("pad")} == {"pad-mine@v1", "pad-mine@v2"}
     reg.verify(reg.card("pad-mine@v1"))

@@ -20,8 +20,10 @@ def test_runner_reports_failures(capsys):
     assert r.check("fine", lambda: "detail")
     assert not r.check("broken", lambda: 1 / 0)
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("OK") and "detail" in out[0]
-    assert out[1].startswith("FAIL") and "ZeroDivisionError" in out[1]
+    assert out[0].startswith("OK")
+    assert "detail" in out[0]
+    assert out[1].startswith("FAIL")
+    assert "ZeroDivisionError" in out[1]
     assert r.failed == ["broken"]
 
 

@@ -40,11 +40,15 @@ def test_texture_model_predicts_explains_and_checks_its_domain(tmp_path):
     reg = _install(tmp_path)
     im = FingerprintImage(_print(), None, "x.png", "ab").with_stated_dpi(1000)
     r = pad_predict(im, "pad-tex", registry=reg)
-    assert r.in_domain and 0 <= r.attack_score <= 1 and r.attack_types_seen == ("gelatine",)
+    assert r.in_domain
+    assert 0 <= r.attack_score <= 1
+    assert r.attack_types_seen == ("gelatine",)
     low = pad_predict(FingerprintImage(_print(), None, "x.png", "ab").with_stated_dpi(500), "pad-tex", registry=reg)
-    assert not low.in_domain and low.verdict == "UNCERTAIN"
+    assert not low.in_domain
+    assert low.verdict == "UNCERTAIN"
     heat = pad_explain(im, "pad-tex", registry=reg)
-    assert heat.shape == im.pixels.shape and heat.max() <= 1
+    assert heat.shape == im.pixels.shape
+    assert heat.max() <= 1
 
 
 def test_a_tampered_texture_model_is_refused(tmp_path):
