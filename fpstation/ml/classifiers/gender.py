@@ -17,13 +17,11 @@ from fpstation.ml.classifiers.preprocess import domain_check
 
 
 def gender_label(p_female: float, uncertain_band: float = 0.1) -> str:
-    """"female" / "male" outside the band ``0.5 ± uncertain_band/2``, else "uncertain"."""
-    half = max(0.0, float(uncertain_band)) / 2
-    if p_female >= 0.5 + half:
-        return "female"
-    if p_female <= 0.5 - half:
-        return "male"
-    return "uncertain"
+    """"female" / "male" outside the band ``0.5 ± uncertain_band/2``, else "uncertain"
+    (:func:`fpstation.core.gender_person.label_for`, the one rule for a print and a person)."""
+    from fpstation.core.gender_person import label_for
+
+    return label_for(p_female, uncertain_band)
 
 
 def _cv_ba(card: ModelCard, combined: bool, finger_known: bool = False) -> tuple[float, ...]:

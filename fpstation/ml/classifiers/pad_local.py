@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from fpstation.ml.classifiers.patches import (
-    _RIU2,
     LinearModel,
     foreground_mask,
+    lbp_codes,
     lpq_codes,
     resample_to,
     wld_codes,
@@ -38,17 +38,6 @@ MAX_PATCHES = 48
 GREY_BINS = 16
 LABELS = (10, 10, 10, 256, 64, GREY_BINS)   #: LBP r1, r2, r3, LPQ, WLD, grey level
 N_FEATURES = int(sum(LABELS))
-
-
-def _lbp_codes(img: np.ndarray, r: int) -> np.ndarray:
-    f = np.pad(img, r, mode="reflect")
-    h, w = img.shape
-    c = f[r:r + h, r:r + w]
-    code = np.zeros((h, w), np.uint8)
-    offs = [(-r, -r), (-r, 0), (-r, r), (0, r), (r, r), (r, 0), (r, -r), (0, -r)]
-    for i, (dy, dx) in enumerate(offs):
-        code |= (f[r + dy:r + dy + h, r + dx:r + dx + w] >= c).view(np.uint8) << np.uint8(i)
-    return _RIU2[code].astype(np.int32)
 
 
 @dataclass
@@ -75,7 +64,7 @@ def code_maps(pixels: np.ndarray, dpi: float) -> CodeMaps:
     y0, x0 = max(ys.min() - m, 0), max(xs.min() - m, 0)
     sl = (slice(y0, ys.max() + m + 1), slice(x0, xs.max() + m + 1))
     crop, cmask = img[sl], mask[sl]
-    maps = [_lbp_codes(crop, r) for r in (1, 2, 3)] + [lpq_codes(crop), wld_codes(crop),
+    maps = [lbp_codes(crop, r) for r in (1, 2, 3)] + [lpq_codes(crop), wld_codes(crop),
                                                        (crop.astype(np.int32) * GREY_BINS) // 256]
     return CodeMaps(maps, cmask, (int(y0), int(x0)), img.shape[1] / max(src.shape[1], 1), img.shape, crop)
 

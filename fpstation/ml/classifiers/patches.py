@@ -152,9 +152,9 @@ def _riu2_table() -> np.ndarray:
 _RIU2 = _riu2_table()
 
 
-def _lbp_hist(img: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
-    """Rotation-invariant uniform LBP (8 neighbours on the square ring at ``radius``, no
-    interpolation: fast and deterministic), 10-bin histogram over ``mask``."""
+def lbp_codes(img: np.ndarray, radius: int) -> np.ndarray:
+    """Per-pixel rotation-invariant uniform LBP codes (8 neighbours on the square ring at
+    ``radius``, no interpolation: fast and deterministic), 0..9."""
     r = int(radius)
     f = np.pad(img, r, mode="reflect")
     h, w = img.shape
@@ -163,7 +163,12 @@ def _lbp_hist(img: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
     offs = [(-r, -r), (-r, 0), (-r, r), (0, r), (r, r), (r, 0), (r, -r), (0, -r)]
     for i, (dy, dx) in enumerate(offs):
         code |= (f[r + dy:r + dy + h, r + dx:r + dx + w] >= c).view(np.uint8) << np.uint8(i)
-    hist = np.bincount(_RIU2[code][mask], minlength=10).astype(np.float64)
+    return _RIU2[code].astype(np.int32)
+
+
+def _lbp_hist(img: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
+    """Rotation-invariant uniform LBP (:func:`lbp_codes`), 10-bin histogram over ``mask``."""
+    hist = np.bincount(lbp_codes(img, radius)[mask], minlength=10).astype(np.float64)
     return hist / max(hist.sum(), 1.0)
 
 
