@@ -202,7 +202,8 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
                  "file_list_sha256": rd.sources_sha256(sources, data),
                  "train_patches": int(n_train), "val_patches": int(n_val), "patch": patch,
                  "patches_per_image": args.per_image_used,
-                 "degradation": f"fpstation.ml.restoration.degrade.degrade(clean, seed, profile={args.recipe!r}) with "
+                 "degradation": f"fpstation.ml.restoration.degrade.degrade(clean, seed, profile="
+                                f"{'v2 and wide, both' if args.recipe == 'mixed' else repr(args.recipe)}) with "
                                 "seeds from the file path "
                                 "(fpstation.ml.restoration.data.stable_seed); FVC2002 DB2 resampled 569->500 dpi; "
                                 "SOCOFing Altered images (CR/Obl/Zcut) paired with their Real originals"},
@@ -255,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-eval", action="store_true", help="skip the full-size validation evaluation")
     ap.add_argument("--max-val-patches", type=int, default=0,
                     help="validate each epoch on at most this many validation patches (0 = all)")
-    ap.add_argument("--recipe", choices=["v2", "wide"], default="v2",
-                    help="degradation profile: v2 (restore-unet v2's) or wide (domain randomisation)")
+    ap.add_argument("--recipe", choices=["v2", "wide", "mixed"], default="v2",
+                    help="degradation profile: v2 (restore-unet v2's), wide (domain randomisation) or mixed "
+                         "(the patches of both, concatenated)")
     ap.add_argument("--guidance", nargs="*", default=[], choices=["mask", "orientation", "frequency"],
                     help="unet only: pyfing guidance channels as extra inputs")
     ap.add_argument("--dilations", nargs="*", type=int, default=[],
@@ -346,10 +348,15 @@ def main(argv: list[str] | None = None) -> int:
                        f"_ho{'-'.join(held)}" if held else ""])
     if per_image != PER_IMAGE[args.arch]:
         variant += "_pi" + "-".join(f"{k}{a}x{b}" for k, (a, b) in sorted(per_image.items()))
-    xt, yt = patches(train_src, patch, "train", per_image, cache,
-                     f"{args.arch}_train_p{patch}_s{args.seed}{variant}", args.recipe, guidance)
-    xv, yv = patches(val_src, patch, "val", VAL_PER_IMAGE[args.arch], cache,
-                     f"{args.arch}_val_p{patch}_s{args.seed}{variant}", args.recipe, guidance)
+    parts_t, parts_v = [], []
+    for recipe in (("v2", "wide") if args.recipe == "mixed" else (args.recipe,)):
+        var = variant.replace("_mixed", "" if recipe == "v2" else "_wide", 1) if args.recipe == "mixed" else variant
+        parts_t.append(patches(train_src, patch, "train", per_image, cache,
+                               f"{args.arch}_train_p{patch}_s{args.seed}{var}", recipe, guidance))
+        parts_v.append(patches(val_src, patch, "val", VAL_PER_IMAGE[args.arch], cache,
+                               f"{args.arch}_val_p{patch}_s{args.seed}{var}", recipe, guidance))
+    xt, yt = (np.concatenate([p[i] for p in parts_t]) for i in (0, 1))
+    xv, yv = (np.concatenate([p[i] for p in parts_v]) for i in (0, 1))
     if args.max_val_patches and len(xv) > args.max_val_patches:  # an evenly spaced, deterministic subset
         keep = np.linspace(0, len(xv) - 1, args.max_val_patches).astype(int)
         xv, yv = xv[keep], yv[keep]

@@ -106,3 +106,19 @@ def test_finalize_without_a_run_says_so(tmp_path, capsys):
                        "--val-fraction", "0.34", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "w"),
                        "--base", "2", "--levels", "2", "--name", "restore-unet-g"]) == 2
     assert "--finalize: no checkpoint" in capsys.readouterr().err
+
+
+def test_mixed_recipe_trains_on_both_generators(tmp_path):
+    """--recipe mixed: the patches of the v2 and the wide generator together (twice the patches of one)."""
+    _fake_fvc(tmp_path / "data")
+    train = _load("train_restoration")
+    common = ["--data", str(tmp_path / "data"), "--steps-per-epoch", "1", "--batch-size", "4", "--base", "2",
+              "--levels", "2", "--no-eval", "--per-image", "fvc=1,2", "--val-fraction", "0.34", "--epochs", "1"]
+    assert train.main([*common, "--out", str(tmp_path / "a"), "--work", str(tmp_path / "wa"), "--name", "r-a"]) == 0
+    assert train.main([*common, "--recipe", "mixed", "--out", str(tmp_path / "b"), "--work", str(tmp_path / "wb"),
+                       "--name", "r-b"]) == 0
+    one = json.loads((tmp_path / "a" / "r-a.json").read_text(encoding="utf-8"))
+    both = json.loads((tmp_path / "b" / "r-b.json").read_text(encoding="utf-8"))
+    assert both["data"]["train_patches"] == 2 * one["data"]["train_patches"]
+    assert both["data"]["recipe"] == "mixed"
+    assert "v2 and wide" in both["data"]["degradation"]
