@@ -58,6 +58,10 @@ class TransactionRule:
         t = float(threshold)
         return cls(t - max(thr0 - lo, 0.0), t, t + max(hi - thr0, 0.0), n)
 
+    def attempt_verdict(self, score: float) -> str:
+        """One presentation on its own: "ATTACK" from ``hi``, "LIVE" below ``lo``, else "UNCERTAIN"."""
+        return "ATTACK" if score >= self.hi else "LIVE" if score < self.lo else "UNCERTAIN"
+
     def to_dict(self) -> dict:
         return {"lo": self.lo, "threshold": self.threshold, "hi": self.hi, "max_attempts": self.max_attempts,
                 "rule": describe(self)}

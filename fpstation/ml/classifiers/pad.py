@@ -53,13 +53,14 @@ def pad_predict(image: FingerprintImage, model_key: str = "", threshold: float |
     card = loaded.card
     thr = float(threshold) if threshold is not None else (card.threshold if card.threshold is not None else 0.5)
     dom = domain_check(image, card)
-    verdict = pad_verdict(score, thr, uncertain_band) if dom.in_domain else "UNCERTAIN"
-    if dom.in_domain and card.data.get("transaction"):
-        # the card's out-of-fold band (docs/adr/0102): LIVE below lo, ATTACK from hi, UNCERTAIN between
+    if not dom.in_domain:
+        verdict = "UNCERTAIN"
+    elif card.data.get("transaction"):  # the card's out-of-fold band (docs/adr/0102)
         from fpstation.core.pad_transaction import TransactionRule
 
-        rule = TransactionRule.from_card(card.data, threshold)
-        verdict = "ATTACK" if score >= rule.hi else "LIVE" if score < rule.lo else "UNCERTAIN"
+        verdict = TransactionRule.from_card(card.data, threshold).attempt_verdict(score)
+    else:
+        verdict = pad_verdict(score, thr, uncertain_band)
     reason = f"outside the sensor/resolution it was validated on: {dom.reason}" if not dom.in_domain else ""
     return PadResult(attack_score=score, threshold=thr, verdict=verdict,
                      model=loaded.ref, seconds=time.perf_counter() - t0,
