@@ -56,6 +56,7 @@ from fpstation.core.case_rows import (  # noqa: F401 - re-exported
 from fpstation.core.errors import CaseStoreError
 from fpstation.core.imageio import dpi_note
 from fpstation.core.steps import STEP_NAMES
+from fpstation.core.store_schema import _ANALYSES_DDL, _RESULTS_DDL, _SCHEMA
 from fpstation.core.types import AnalysisResult, FingerprintImage
 
 SCHEMA_VERSION = 3
@@ -67,7 +68,6 @@ SCHEMA_VERSION = 3
 #: analysis steps in display order (the table: fpstation.core.steps)
 STEPS = STEP_NAMES
 
-from fpstation.core.store_schema import _ANALYSES_DDL, _RESULTS_DDL, _SCHEMA  # noqa: E402 - after the constants
 
 
 def _insert_print(db: sqlite3.Connection, image: Any, size: int | None, ts: str) -> int:
