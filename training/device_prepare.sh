@@ -19,6 +19,14 @@ fi
 if [ "${1:-}" = "--tiny" ]; then
   "$PY" training/device_pack.py --tiny --out training/device/pack-tiny --holdout-dbs $HOLDOUT
 else
-  "$PY" training/device_pack.py --out training/device/pack --holdout-dbs $HOLDOUT
+  # the device tool carries 64 MiB in all: the tracked working tree travels too, so the pack gets
+  # what is left after it and the wheels (1.5 MB spare); carry training/device/pack and
+  # training/device/wheels, not the whole folder (pack-tiny would count as well)
+  tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+  wheels=$(du -sb training/device/wheels | cut -f1)
+  max_mb=$("$PY" -c "print(round((64 * 2**20 - $tree - $wheels) / 1e6 - 1.5, 1))")
+  echo "working tree $((tree / 1000000)) MB, wheels $((wheels / 1000000)) MB: pack at most $max_mb MB"
+  rm -rf training/device/pack
+  "$PY" training/device_pack.py --out training/device/pack --holdout-dbs $HOLDOUT --max-mb "$max_mb"
 fi
 du -sh training/device

@@ -65,10 +65,18 @@ def _patch_job(job):
     return rd.make_patches(sources, 96, tag=tag, per_image=per_image, recipe=recipe)
 
 
+def round_recipe(recipe: str, r: int) -> str:
+    """The generator of round ``r``: ``mixed`` alternates wide (even rounds) and v2 (odd rounds)."""
+    if recipe == "mixed":
+        return "wide" if r % 2 == 0 else "v2"
+    return recipe
+
+
 def make_training_patches(sources, rounds: int, per_image: dict, recipe: str, workers: int):
     """``rounds`` independent degradations of every source (tags device0, device1, ...), in a pool."""
     chunks = max(1, workers * 2)
-    jobs = [(sources[i::chunks], f"device{r}", per_image, recipe) for r in range(rounds) for i in range(chunks)]
+    jobs = [(sources[i::chunks], f"device{r}", per_image, round_recipe(recipe, r))
+            for r in range(rounds) for i in range(chunks)]
     jobs = [j for j in jobs if j[0]]
     if workers > 1:
         import multiprocessing as mp
@@ -78,6 +86,18 @@ def make_training_patches(sources, rounds: int, per_image: dict, recipe: str, wo
     else:
         parts = [_patch_job(j) for j in jobs]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def add_identity_pairs(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Append clean->clean pairs (the targets of a random subset) so that they make up ``share`` of
+    the result: the net is taught to leave a good print alone, not only to repair a damaged one."""
+    if share <= 0:
+        return x, y
+    if share >= 1:
+        raise ValueError("--identity is a share of the patches, below 1")
+    n = int(round(len(x) * share / (1.0 - share)))
+    idx = np.random.default_rng([seed, 7]).choice(len(y), size=min(n, len(y)), replace=False)
+    return np.concatenate([x, y[idx]]), np.concatenate([y, y[idx]])
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch: int, steps: int, seed: int, workers: int = 1):
@@ -121,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps-per-epoch", type=int, default=200)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--loss", default="l1_ssim")
+    ap.add_argument("--recipe", choices=["pack", "v2", "wide", "mixed"], default="pack",
+                    help="degradation generator: the pack's (default), v2, wide, or mixed (wide and v2 by round)")
+    ap.add_argument("--identity", type=float, default=0.0,
+                    help="share of clean->clean pairs added to the training patches (0 = none)")
     ap.add_argument("--base", type=int, default=16)
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--dilations", nargs="*", type=int, default=[2, 4, 8])
@@ -154,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         devices = [torch.cuda.get_device_name(0)] if torch.cuda.is_available() else ["cpu"]
     log(f"backend {backend} on {devices or 'default device'}; {len(sources)} sources, {args.rounds} rounds, "
         f"{args.workers} workers")
-    xt, yt = make_training_patches(sources, args.rounds, per_image, manifest.get("recipe", "wide"), args.workers)
+    recipe = manifest.get("recipe", "wide") if args.recipe == "pack" else args.recipe
+    xt, yt = make_training_patches(sources, args.rounds, per_image, recipe, args.workers)
+    xt, yt = add_identity_pairs(xt, yt, args.identity, args.seed)
     val = np.load(pack / "val.npz")
     xv = val["x"].astype(np.float32)[..., None] / 255.0
     yv = val["y"].astype(np.float32)[..., None] / 255.0
@@ -180,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     def write_run(done: bool) -> None:
         run = {"what": "restoration U-Net trained by training/device_train.py", "backend": backend,
                "devices": devices, "done": done, "hyper": {**{k: v for k, v in vars(args).items() if k != "out"},
-                                                          "per_image": per_image, "optimizer": "Adam, cosine over time"},
+                                                          "per_image": per_image, "optimizer": "Adam, cosine over time",
+                                                          "recipe_used": recipe},
                "pack": {k: manifest[k] for k in ("holdout_dbs", "recipe", "counts", "file_list_sha256", "tiny")},
                "train_patches": int(len(xt)), "val_patches": int(len(xv)), "data_seconds": round(t_data, 1),
                "fit_seconds": round(time.perf_counter() - t_fit, 1), "best": best, "history": history}

@@ -7,7 +7,8 @@
 # Test it here on the CPU with a tiny pack (KERAS_BACKEND=jax needs jax in $PYTHON's environment):
 #     bash training/device_prepare.sh --tiny && PYTHON=/path/to/python bash training/device_train.sh --cpu --tiny
 # Environment: OUT (default /tmp/device_out), MINUTES (fit budget, default 7), KERAS_BACKEND (default
-# jax), PYTHON (default python3), PACK (default training/device/pack, or pack-tiny with --tiny).
+# jax), PYTHON (default python3), PACK (default training/device/pack, or pack-tiny with --tiny),
+# TRAIN_ARGS (more options for device_train.py, e.g. "--recipe mixed --identity 0.1 --base 24").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -39,7 +40,8 @@ LOG="$OUT/device_train.log"
     exit 2
   fi
   # the fit stops itself after MINUTES; the outer timeout only guards against a hang
-  timeout $(( ${MINUTES%.*} * 60 + 150 )) "$PY" training/device_train.py --pack "$PACK" --out "$OUT" \
-    --minutes "$MINUTES" "${EXTRA[@]}"
+  # shellcheck disable=SC2086
+  timeout $(( ${MINUTES%.*} * 60 + 240 )) "$PY" training/device_train.py --pack "$PACK" --out "$OUT" \
+    --minutes "$MINUTES" "${EXTRA[@]}" ${TRAIN_ARGS:-}
 } 2>&1 | tee "$LOG"
 exit "${PIPESTATUS[0]}"

@@ -122,3 +122,25 @@ def test_mixed_recipe_trains_on_both_generators(tmp_path):
     assert both["data"]["train_patches"] == 2 * one["data"]["train_patches"]
     assert both["data"]["recipe"] == "mixed"
     assert "v2 and wide" in both["data"]["degradation"]
+
+
+def test_mixed_recipe_alternates_generators_by_round():
+    dt = _load("device_train")
+    assert [dt.round_recipe("mixed", r) for r in range(4)] == ["wide", "v2", "wide", "v2"]
+    assert dt.round_recipe("wide", 3) == "wide"
+
+
+def test_identity_pairs_make_up_the_asked_share():
+    import numpy as np
+
+    dt = _load("device_train")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (90, 8, 8), dtype=np.uint8)
+    y = rng.integers(0, 255, (90, 8, 8), dtype=np.uint8)
+    x2, y2 = dt.add_identity_pairs(x, y, 0.1, seed=0)
+    assert len(x2) == 100
+    assert np.array_equal(x2[90:], y2[90:])  # clean in, clean out
+    assert np.array_equal(x2[:90], x)  # the degraded pairs are kept as they were
+    assert dt.add_identity_pairs(x, y, 0.0, seed=0)[0] is x
+    with pytest.raises(ValueError):
+        dt.add_identity_pairs(x, y, 1.0, seed=0)
