@@ -89,15 +89,10 @@ def make_training_patches(sources, rounds: int, per_image: dict, recipe: str, wo
 
 
 def add_identity_pairs(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Append clean->clean pairs (the targets of a random subset) so that they make up ``share`` of
-    the result: the net is taught to leave a good print alone, not only to repair a damaged one."""
-    if share <= 0:
-        return x, y
-    if share >= 1:
-        raise ValueError("--identity is a share of the patches, below 1")
-    n = int(round(len(x) * share / (1.0 - share)))
-    idx = np.random.default_rng([seed, 7]).choice(len(y), size=min(n, len(y)), replace=False)
-    return np.concatenate([x, y[idx]]), np.concatenate([y, y[idx]])
+    """Clean->clean pairs as ``share`` of the patches (``ml/restoration/data.with_identity_pairs``)."""
+    from fpstation.ml.restoration import data as rd
+
+    return rd.with_identity_pairs(x, y, share, seed)
 
 
 def batches(x: np.ndarray, y: np.ndarray, batch: int, steps: int, seed: int, workers: int = 1):

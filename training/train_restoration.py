@@ -178,6 +178,8 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
         cmd += ["--checkpoint-minutes", f"{args.checkpoint_minutes:g}"]
     if args.clipnorm:
         cmd += ["--clipnorm", f"{args.clipnorm:g}"]
+    if args.identity:
+        cmd += ["--identity", f"{args.identity:g}"]
     if args.init_weights:
         cmd += ["--init-weights", args.init_weights]
     if name != f"restore-{args.arch}":
@@ -202,6 +204,7 @@ def make_card(args, *, ship, weights: Path, name: str, sources: list, data: Path
                  "file_list_sha256": rd.sources_sha256(sources, data),
                  "train_patches": int(n_train), "val_patches": int(n_val), "patch": patch,
                  "patches_per_image": args.per_image_used,
+                 "identity_share": args.identity,
                  "degradation": f"fpstation.ml.restoration.degrade.degrade(clean, seed, profile="
                                 f"{'v2 and wide, both' if args.recipe == 'mixed' else repr(args.recipe)}) with "
                                 "seeds from the file path "
@@ -240,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init-weights", default=None,
                     help="start the fit from these weights (a .keras/.weights.h5 of the same architecture)")
     ap.add_argument("--loss", default="l1_ssim", help="unet only: mse, l1, ssim, mse_ssim, l1_ssim")
+    ap.add_argument("--identity", type=float, default=0.0,
+                    help="share of clean->clean training pairs (teaches the net to leave good ridges alone)")
     ap.add_argument("--base", type=int, default=16)
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--no-residual", dest="residual", action="store_false",
@@ -357,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                                f"{args.arch}_val_p{patch}_s{args.seed}{var}", recipe, guidance))
     xt, yt = (np.concatenate([p[i] for p in parts_t]) for i in (0, 1))
     xv, yv = (np.concatenate([p[i] for p in parts_v]) for i in (0, 1))
+    xt, yt = rd.with_identity_pairs(xt, yt, args.identity, args.seed)
     if args.max_val_patches and len(xv) > args.max_val_patches:  # an evenly spaced, deterministic subset
         keep = np.linspace(0, len(xv) - 1, args.max_val_patches).astype(int)
         xv, yv = xv[keep], yv[keep]

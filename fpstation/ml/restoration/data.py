@@ -207,6 +207,18 @@ def make_patches(sources: Iterable[Source], patch: int, *, tag: str, per_image: 
     return np.stack(xs), np.stack(ys)
 
 
+def with_identity_pairs(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Append clean->clean pairs (the targets of a random subset) so that they make up ``share`` of
+    the result: the net is taught to leave a good print alone, not only to repair a damaged one."""
+    if share <= 0:
+        return x, y
+    if share >= 1:
+        raise ValueError("the identity share is a fraction of the patches, below 1")
+    n = int(round(len(x) * share / (1.0 - share)))
+    idx = np.random.default_rng([seed, 7]).choice(len(y), size=min(n, len(y)), replace=False)
+    return np.concatenate([x, y[idx]]), np.concatenate([y, y[idx]])
+
+
 def sources_sha256(sources: Iterable[Source], root: str | Path) -> str:
     """Hash of the sorted relative file list (clean and degraded files)."""
     root = Path(root)
