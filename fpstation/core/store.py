@@ -509,6 +509,28 @@ class CaseStore:
                        " JOIN prints p ON p.id=t.print_id WHERE t.extractor=? ORDER BY t.print_id", (extractor,))
         return [dict(r) for r in rows]
 
+    def iter_templates(self, extractor: str, version: str | None = None, batch: int = 5000):
+        """The stored templates of one extractor (of ``version`` only, if given), by print id, read
+        ``batch`` rows at a time (a gallery of millions is never all in memory as JSON)."""
+        last = -1
+        extra, params = (" AND t.extractor_version=?", (version,)) if version is not None else ("", ())
+        while True:
+            rows = self._q("SELECT t.print_id, t.extractor_version, t.template FROM templates t"
+                           f" WHERE t.extractor=?{extra} AND t.print_id>? ORDER BY t.print_id LIMIT ?",  # noqa: S608
+                           (extractor, *params, last, batch))
+            if not rows:
+                return
+            for r in rows:
+                yield dict(r)
+            last = int(rows[-1]["print_id"])
+
+    def template_signature(self, extractor: str, version: str) -> dict[str, Any]:
+        """What changes whenever a template of ``extractor`` at ``version`` is added, replaced or
+        removed: their count, the newest row id and the newest write (a packed gallery's key)."""
+        r = self._q("SELECT COUNT(*), MAX(id), MAX(created) FROM templates WHERE extractor=? AND extractor_version=?",
+                    (extractor, version))[0]
+        return {"extractor": extractor, "version": version, "count": int(r[0]), "max_id": r[1], "newest": r[2]}
+
     def counts(self) -> dict[str, int]:
         return {t: int(self._q(f"SELECT COUNT(*) FROM {t}")[0][0])  # noqa: S608 - fixed table names
                 for t in ("files", "prints", "results", "file_errors", "decisions")}

