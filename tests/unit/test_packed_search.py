@@ -104,21 +104,42 @@ def test_not_a_gallery_is_a_clear_error(tmp_path):
         pk.PackedGallery(g.folder)
 
 
+def test_kernel_model_is_current_and_matches_numpy():
+    import base64
+
+    from fpstation.core.matching import kernel
+
+    pytest.importorskip("onnx")
+    assert base64.b64decode(kernel.MODEL_B64) == kernel.build_model()
+    rng = np.random.default_rng(0)
+    gb = np.packbits(rng.random((7, 5, cy.NBITS)) < 0.2, axis=2)
+    gb[3, 2:] = 0  # padding rows
+    gc = np.unpackbits(gb, axis=2, count=cy.NBITS).sum(axis=2).astype(np.uint16)
+    pb = np.packbits(rng.random((4, cy.NBITS)) < 0.2, axis=1)
+    pc = np.unpackbits(pb, axis=1, count=cy.NBITS).sum(axis=1).astype(np.uint16)
+    a = kernel.best_matches(gb, gc, pb, pc, cy.NBITS)
+    b = kernel.best_matches_numpy(gb, gc, pb, pc, cy.NBITS)
+    for x, y in zip(a, b, strict=True):
+        assert x.shape == y.shape and np.array_equal(x, y)
+
+
 def test_top_k_and_merge_break_ties_by_position_however_the_scores_are_cut():
     s = np.array([0.5, 0.9, 0.5, 0.9, 0.1, 0.5], np.float32)
     idx, val = pk.top_k(s, 4)
     assert idx.tolist() == [1, 3, 0, 2]
     parts = [pk.top_k(s[:3], 4), pk.top_k(s[3:], 4, offset=3)]
     assert pk.merge_top(parts, 4)[0].tolist() == [1, 3, 0, 2]
-    sh = pk.shards(1000, 3)
-    assert sh[0][0] == 0 and sh[-1][1] == 1000
+    sh = pk.shards(10 * pk.BLOCK + 5, 3)
+    assert len(sh) == 3 and sh[0][0] == 0 and sh[-1][1] == 10 * pk.BLOCK + 5
     assert all(lo % pk.BLOCK == 0 for lo, _ in sh)
+    assert len(pk.shards(3 * pk.BLOCK, 2)) == 2 and len(pk.shards(pk.BLOCK, 4)) == 1
     assert all(a[1] == b[0] for a, b in zip(sh, sh[1:], strict=False))
 
 
 def test_shards_give_the_candidates_of_a_local_search(tmp_path, monkeypatch):
     """What each Ray worker runs (shard_top), merged as the driver does, equals the local search."""
     monkeypatch.setattr(pk, "PRE_MIN", 10)
+    monkeypatch.setattr(pk, "BLOCK", 128)  # several shards of a small gallery (all in this process)
     g, ts = _gallery(tmp_path, n=700)
     probe = moved(ts[650], seed=3)
     e = cy.encode(probe)
@@ -136,7 +157,7 @@ def test_shards_give_the_candidates_of_a_local_search(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_ray_engine_is_identical_to_local(tmp_path, monkeypatch):
     monkeypatch.setattr(pk, "PRE_MIN", 10)  # prune (the driver passes the same k0 to the workers)
-    g, ts = _gallery(tmp_path, n=600)
+    g, ts = _gallery(tmp_path, n=2 * pk.BLOCK + 100)  # three blocks: two shards
     probe = moved(ts[444], seed=4)
     a = g.search(probe, top=10, pre_rate=0.3)
     b = g.search(probe, top=10, pre_rate=0.3, engine="ray", workers=2)

@@ -9,8 +9,9 @@ rotation and translation, and a few pixels of distortion move a neighbour's weig
 adjacent cells rather than out of the descriptor.
 
 Two cylinders are compared by the Dice coefficient of their bits, ``2 |a & b| / (|a| + |b|)``.
-With the bits as 0/1 floats the ``|a & b|`` of *every* pair of cylinders of a probe and a whole
-block of the gallery is one matrix product, so the cost of 1:N search is BLAS's, not Python's.
+With the bits as 0/1 bytes the ``|a & b|`` of *every* pair of cylinders of a probe and a whole
+block of the gallery is one integer matrix product (:mod:`.kernel`, onnxruntime), so the cost of
+1:N search is a GEMM's, not Python's.
 
 A template's score has two levels, both vectorised over a block of the gallery:
 
@@ -203,19 +204,14 @@ def scores(probe: Encoded, gal_bits: np.ndarray, gal_counts: np.ndarray, gal_n: 
     p, g = probe.n, len(gal_n)
     if p == 0 or g == 0:
         return np.zeros(g, np.float32)
-    M = gal_bits.shape[1]
-    P = unpack(probe.bits)  # (p, NBITS)
-    G = unpack(gal_bits.reshape(g * M, NBYTES))  # (g*M, NBITS)
-    inter = (P @ G.T).reshape(p, g, M)  # |a & b| of every pair
-    denom = probe.counts.astype(np.float32)[:, None, None] + gal_counts.astype(np.float32)[None, :, :]
-    sim = 2.0 * inter / np.maximum(denom, 1.0)  # Dice; padding rows give 0
+    from fpstation.core.matching import kernel
+
+    # each probe cylinder's best in the template (and which), each gallery cylinder's best in the probe
+    bv, arg, best_gal = kernel.best_matches(np.ascontiguousarray(gal_bits), np.ascontiguousarray(gal_counts),
+                                            probe.bits, probe.counts, NBITS)
     k = n_p(p, gal_n.astype(int))
-    best_gal = sim.max(axis=0)  # (g, M): each gallery cylinder's best in the probe (0 on padding)
     if gal_xy is None or gal_theta is None:
-        best_probe = sim.max(axis=2).T  # (g, p): each probe cylinder's best in the template
-        return (0.5 * (_top_mean(best_probe, k) + _top_mean(best_gal, k))).astype(np.float32)
-    arg = sim.argmax(axis=2).T  # (g, p): each probe cylinder's best partner
-    bv = sim.max(axis=2).T  # (g, p): and its similarity
+        return (0.5 * (_top_mean(bv, k) + _top_mean(best_gal, k))).astype(np.float32)
     kk = int(min(MAX_NP, p))
     top = np.argpartition(-bv, kk - 1, axis=1)[:, :kk] if kk < p else np.broadcast_to(np.arange(p), (g, p))
     v = np.take_along_axis(bv, top, 1)  # (g, kk) local similarities of the candidate pairs

@@ -60,7 +60,9 @@ from fpstation.core.matching.template import Template
 
 FORMAT = "fpstation packed gallery 1"
 #: templates per block (the stages work block by block; shards start on block boundaries)
-BLOCK = 256
+BLOCK = 1024
+#: templates per block of stage 1 (all cylinders: more work per template)
+BLOCK1 = 256
 #: stage 0 compares the probe's PRE_P best cylinders with each template's PRE_M first (best) ones
 PRE_P, PRE_M = 12, 12
 #: share of the gallery that stage 0 passes on to stage 1 (at least PRE_MIN templates)
@@ -253,14 +255,26 @@ class PackedGallery:
         """Stage-1 (``cylinder`` matcher, with the consistency step) scores of templates ``lo:hi``."""
         return self._blocks(lambda s, e: self._full(probe, slice(s, e)), lo, hi, threads, progress, cancel)
 
-    def full_scores_at(self, probe: cy.Encoded, idx: np.ndarray) -> np.ndarray:
-        """Stage-1 scores of the templates at positions ``idx`` (any order)."""
+    def full_scores_at(self, probe: cy.Encoded, idx: np.ndarray, threads: int = 1,
+                       cancel: CancelToken = NEVER_CANCELLED) -> np.ndarray:
+        """Stage-1 scores of the templates at positions ``idx`` (any order), ``threads`` blocks at once."""
         idx = np.asarray(idx, np.int64)
         out = np.zeros(len(idx), np.float32)
         order = np.argsort(idx, kind="stable")  # read the memory map in order
-        for s in range(0, len(idx), BLOCK):
-            sel = idx[order[s:s + BLOCK]]
-            out[order[s:s + BLOCK]] = self._full(probe, sel)
+
+        def run(s: int) -> None:
+            cancel.raise_if_cancelled()
+            out[order[s:s + BLOCK1]] = self._full(probe, idx[order[s:s + BLOCK1]])
+
+        starts = range(0, len(idx), BLOCK1)
+        if threads > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(run, starts))
+        else:
+            for s in starts:
+                run(s)
         return out
 
     def _full(self, probe: cy.Encoded, sel) -> np.ndarray:
@@ -331,7 +345,8 @@ class PackedGallery:
                 s0 = self.pre_scores(enc, 0, n, threads=threads, progress=wrap_progress(progress, 0.0, 0.7),
                                      cancel=cancel)
                 cand, _ = top_k(s0, k0)
-                s1 = self.full_scores_at(enc, cand)
+                progress(0.7, f"cylinder matcher on the {len(cand):,} best")
+                s1 = self.full_scores_at(enc, cand, threads, cancel)
                 idx, vals = merge_top([(cand, s1)], k)
             else:
                 idx, vals = top_k(self.full_scores(enc, 0, n, threads=threads,
