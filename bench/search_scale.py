@@ -100,6 +100,52 @@ def distractor_check(mated, probes, srcs, n_d: int, n_probe: int, seed: int) -> 
     return out
 
 
+ALL_SETS = ["fvc2002-db1b", "fvc2002-db2b", "fvc2002-db3b", "fvc2002-db4b", "fvc2004-db2b", "fvc2004-db4b"]
+
+
+def matcher_eer(data: Path, cache: ev.TemplateCache) -> dict:
+    """1:1 figures of the fast matcher against consensus on every visible FVC set (the protocol of
+    fpstation.core.matching.evaluation), and each one's comparisons per second on one core."""
+    from fpstation.core.matching import kernel  # noqa: F401  (the session is made before timing)
+
+    out: dict = {"sets": {}}
+    t_cyl = t_con = 0.0
+    n_cmp = 0
+    for name in ALL_SETS:
+        prints = ev.fvc_prints(data / name)
+        ts = [cache.get(p.path, "leader") for p in prints]
+        enc = [cy.encode(t) for t in ts]
+        n, m = len(ts), cy.MAX_CYL
+        gb = np.zeros((n, m, cy.NBYTES), np.uint8)
+        gc = np.zeros((n, m), np.uint16)
+        gn = np.zeros(n, np.int64)
+        gx = np.zeros((n, m, 2), np.float32)
+        gt = np.zeros((n, m), np.float32)
+        for k, e in enumerate(enc):
+            gb[k, :e.n], gc[k, :e.n], gn[k], gx[k, :e.n], gt[k, :e.n] = e.bits, e.counts, e.n, e.xy, e.theta
+        sc = np.full((n, n), np.inf)
+        t0 = time.perf_counter()
+        for a in range(n):  # one probe against the whole set, as in 1:N (both orders; the larger kept)
+            sc[a] = cy.scores(enc[a], gb, gc, gn, gx, gt)
+        t_cyl += time.perf_counter() - t0
+        sc = np.maximum(sc, sc.T)
+        np.fill_diagonal(sc, np.inf)
+        t0 = time.perf_counter()
+        con = ev.score_matrix(ts, lambda x, y: mt.score_only(x, y, "consensus"))
+        t_con += time.perf_counter() - t0
+        n_cmp += n * n
+        r_cyl, r_con = ev.summarise(sc, prints), ev.summarise(con, prints)
+        out["sets"][name] = {m_: {"eer": r["eer"], "fmr100": r["fmr100"], "fmr1000": r["fmr1000"], "rank1": r["rank1"]}
+                             for m_, r in (("cylinder", r_cyl), ("consensus", r_con))}
+        log(f"  {name}: EER cylinder {r_cyl['eer']:.4f}, consensus {r_con['eer']:.4f}")
+    for m_ in ("cylinder", "consensus"):
+        out[f"mean_eer_{m_}"] = float(np.mean([v[m_]["eer"] for v in out["sets"].values()]))
+    out["eer_gap_points"] = 100 * (out["mean_eer_cylinder"] - out["mean_eer_consensus"])
+    out["comparisons_per_s_one_core"] = {"cylinder (1:N blocks of one set)": n_cmp / t_cyl,
+                                         "consensus (pair by pair)": n_cmp / 2 / t_con}
+    return out
+
+
 def build(folder: Path, mated, srcs, size: int, seed: int) -> pk.PackedGallery:
     if (folder / "meta.json").is_file():
         g = pk.PackedGallery(folder)
@@ -138,7 +184,7 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
     times = []
     stage = {"stage1": [], "stage2": []}
     for f, _, t in probes:
-        r = g.search(t, top=1, rerank=args.rerank, limit=size)
+        r = g.search(t, top=1, rerank=args.rerank, limit=size, threads=args.threads)
         times.append(r.seconds["total"])
         for k in stage:
             stage[k].append(r.seconds[k])
@@ -155,7 +201,7 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
         # the pruning (stage 0) against none: stage 1 on every template, same stage 2
         hx, tx = 0, []
         for f, _, t in probes[: args.exhaustive_stage1_probes]:
-            r = g.search(t, top=1, rerank=args.rerank, limit=size, exhaustive=True)
+            r = g.search(t, top=1, rerank=args.rerank, limit=size, exhaustive=True, threads=args.threads)
             tx.append(r.seconds["total"])
             hx += r.hits[0].index < len(mated) and names[r.hits[0].index] == f
         n_x = min(len(probes), args.exhaustive_stage1_probes)
@@ -209,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exhaustive-stage1-max", type=int, default=1000000,
                     help="largest size at which the search is repeated without pruning (stage 1 on all)")
     ap.add_argument("--exhaustive-stage1-probes", type=int, default=20)
+    ap.add_argument("--no-matcher-eer", dest="matcher_eer", action="store_false",
+                    help="skip the 1:1 EER of cylinder against consensus")
+    ap.add_argument("--threads", type=int, default=None, help="threads of the local engine (default: cores)")
     ap.add_argument("--ray-workers", type=int, default=0)
     ap.add_argument("--ray-probes", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_scale.json"))
@@ -220,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     out = {"command": "python bench/search_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "machine": {"cpu": platform.machine(), "cores_visible": os.cpu_count()},
            "matcher_stage1": "cylinder (fpstation.core.matching.cylinders)", "matcher_final": "consensus",
-           "cylinder_params": pk.cylinder_params(), "folds": {}}
+           "cylinder_params": pk.cylinder_params(), "threads": args.threads or os.cpu_count(),
+           "stage0": {"probe_cylinders": pk.PRE_P, "template_cylinders": pk.PRE_M, "pre_rate": pk.PRE_RATE,
+                      "pre_min": pk.PRE_MIN}, "folds": {}}
+    if args.matcher_eer:
+        log("1:1: cylinder against consensus on every visible FVC set")
+        out["matcher_eer"] = matcher_eer(data, cache)
     for name in args.folds:
         own, other = FOLDS[name]
         log(f"fold {name}: mated {own}, distractor sources {other}")

@@ -162,6 +162,26 @@ def test_analyze_a_bundled_sample(tmp_path):
         assert task in result["computed"], f"{task}: {result['errors'].get(task)}"
 
 
+def test_enrol_and_search_from_the_bundle(tmp_path):
+    """``enroll`` the bundled sample prints into a case, then ``search`` one: the packed gallery
+    and the cylinder kernel (onnxruntime) work from the bundle, and the print finds itself."""
+    prints = sorted(p for p in (INTERNAL / "resources" / "samples").glob("*")
+                    if p.is_file() and p.suffix.lower() in {".png", ".bmp", ".tif", ".tiff"})
+    folder = tmp_path / "prints"
+    folder.mkdir()
+    for p in prints:
+        (folder / p.name).write_bytes(p.read_bytes())
+    case = tmp_path / "case.sqlite"
+    proc = run_bundled(CLI, ["enroll", str(folder), "--case", str(case)], tmp_path)
+    assert proc.returncode == 0, f"enroll failed\n{proc.stdout}\n{proc.stderr}"
+    proc = run_bundled(CLI, ["search", str(folder / prints[0].name), "--case", str(case), "--json", "-"], tmp_path)
+    assert proc.returncode == 0, f"search failed\n{proc.stdout}\n{proc.stderr}"
+    out = json.loads(proc.stdout)
+    assert out["gallery_size"] == len(prints)
+    assert out["candidates"][0]["path"].endswith(prints[0].name)
+    assert (tmp_path / "case.leader.fpg" / "meta.json").is_file()
+
+
 def test_gui_shows_its_window_without_tensorflow(tmp_path):
     """The windowed executable starts, shows the main window offscreen and has not imported TF.
 
