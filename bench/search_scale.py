@@ -246,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", required=True, help="folder for the template cache and the packed galleries")
     ap.add_argument("--sizes", nargs="+", type=int, default=[10000, 100000, 1000000])
     ap.add_argument("--folds", nargs="+", default=["A", "B"], choices=sorted(FOLDS))
+    ap.add_argument("--max-size", nargs="*", default=[], metavar="FOLD=N",
+                    help="cap the gallery of a fold (e.g. B=100000: the 1M gallery is built for fold A only)")
     ap.add_argument("--probes", type=int, default=60, help="probes per fold (every k-th non-first impression)")
     ap.add_argument("--rerank", type=int, default=30)
     ap.add_argument("--exhaustive-size", type=int, default=2000,
@@ -287,11 +289,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_distractors:
             fold["distractor_check"] = distractor_check(mated, probes, srcs, args.check_distractors, 20,
                                                         seed=1 if name == "A" else 2)
-        g = build(work / f"gallery-{name}.fpg", mated, srcs, max(args.sizes), seed=1 if name == "A" else 2)
+        caps = dict(item.split("=") for item in args.max_size)
+        cap = int(caps.get(name, max(args.sizes)))
+        g = build(work / f"gallery-{name}.fpg", mated, srcs, min(cap, max(args.sizes)), seed=1 if name == "A" else 2)
         fold["gallery_build_seconds"] = g.meta.get("built_seconds")
         fold["bytes_per_template_scanned"] = g.nbytes() / len(g)
         fold["bytes_per_template_on_disk"] = g.nbytes(scanned_only=False) / len(g)
-        sizes = sorted(set(args.sizes) | ({args.exhaustive_size} if args.exhaustive_size else set()))
+        sizes = sorted(s_ for s_ in set(args.sizes) | ({args.exhaustive_size} if args.exhaustive_size else set())
+                       if s_ <= len(g))
         fold["sizes"] = {}
         for size in sizes:
             ex_here = size == args.exhaustive_size

@@ -183,7 +183,7 @@ def _top_mean(v: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 #: consistency step: pairs agree when their rotations differ by at most ROT_TOL, the distances
 #: between their minutiae by at most DIST_TOL pixels, and the bearings by at most ROT_TOL
-ROT_TOL = np.radians(15)
+ROT_TOL = np.radians(10)
 DIST_TOL = 8.0
 _COS_ROT = float(np.cos(ROT_TOL))
 
