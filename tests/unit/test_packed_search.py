@@ -137,7 +137,7 @@ def test_top_k_and_merge_break_ties_by_position_however_the_scores_are_cut():
 
 
 def test_shards_give_the_candidates_of_a_local_search(tmp_path, monkeypatch):
-    """What each Ray worker runs (shard_top), merged as the driver does, equals the local search."""
+    """What the Ray workers run (both rounds), merged as the driver does, equals the local search."""
     monkeypatch.setattr(pk, "PRE_MIN", 10)
     monkeypatch.setattr(pk, "BLOCK", 128)  # several shards of a small gallery (all in this process)
     g, ts = _gallery(tmp_path, n=700)
@@ -146,11 +146,16 @@ def test_shards_give_the_candidates_of_a_local_search(tmp_path, monkeypatch):
     n, k = len(g), 30
     k0 = int(np.ceil(0.25 * n))  # as search() counts it
     local = g.search(probe, top=30, rerank=30, pre_rate=0.25)
-    parts = [pk.shard_top(str(g.folder), e, lo, hi, k0, k) for lo, hi in pk.shards(n, 3)]
-    cand, _ = pk.merge_top([(p[0], p[1]) for p in parts], k0)
-    s1 = {int(i): float(v) for p in parts for i, v in zip(p[0], p[2], strict=True)}
-    idx, _ = pk.merge_top([(cand, np.array([s1[int(i)] for i in cand], np.float32))], k)
-    assert sorted(idx.tolist()) == sorted(local.shortlist[0].tolist())
+    parts_of = pk.shards(n, 3)
+    assert len(parts_of) == 3
+    cand, _ = pk.merge_top([pk.shard_stage0(str(g.folder), e, lo, hi, k0) for lo, hi in parts_of], k0)
+    groups = [cand[(cand >= lo) & (cand < hi)] for lo, hi in parts_of]
+    idx, val = pk.merge_top([(x, pk.shard_stage1(str(g.folder), e, x)) for x in groups], k)
+    assert idx.tolist() == local.shortlist[0].tolist()
+    assert np.array_equal(val, local.shortlist[1])
+    full = pk.merge_top([pk.shard_full(str(g.folder), e, lo, hi, k) for lo, hi in parts_of], k)
+    ex = g.search(probe, top=30, rerank=30, exhaustive=True)
+    assert full[0].tolist() == ex.shortlist[0].tolist()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray (the [cluster] extra) is not installed")

@@ -33,10 +33,10 @@ Search has three stages:
 is measured against (bench/search_scale.py).
 
 With ``engine="ray"`` the gallery is cut into shards (on block boundaries) that Ray workers score
-from the same folder (a path every worker can read): each runs stages 0 and 1 on its shard and
-returns its candidates; the driver keeps the same candidates a local search would (a template in
-the overall best is in its shard's best; ties go to the lower position everywhere) and runs
-stage 2. Cylinder similarities are integer bit counts, exact in float32 however the work is cut,
+from the same folder (a path every worker can read), in two rounds: each shard runs stage 0 and
+returns its best; the driver keeps the same candidates a local search would (a template in the
+overall best is in its shard's best; ties go to the lower position everywhere); each shard runs
+stage 1 on the candidates that are its own; the driver runs stage 2. Cylinder similarities are integer bit counts, exact in float32 however the work is cut,
 so the candidates are identical to a local search.
 """
 
@@ -399,18 +399,21 @@ def shards(n: int, workers: int) -> list[tuple[int, int]]:
     return [(b * BLOCK, min(n, (b + per) * BLOCK)) for b in range(0, blocks, per)]
 
 
-def shard_top(folder: str, probe: cy.Encoded, lo: int, hi: int, k0: int, k: int,
-              exhaustive: bool = False) -> tuple[np.ndarray, ...]:
-    """What a Ray worker runs on one shard: stage 0 over ``lo:hi``, its ``k0`` best to stage 1,
-    and those candidates' (positions, stage-0, stage-1) scores; with ``exhaustive``, stage 1 on the
-    whole shard and its ``k`` best. A template in the overall ``k0`` best is in its shard's ``k0``
-    best, so the driver can pick the same candidates as a local search."""
-    g = PackedGallery(folder)
-    if exhaustive:
-        idx, v1 = top_k(g.full_scores(probe, lo, hi), k, offset=lo)
-        return idx, np.zeros(len(idx), np.float32), v1
-    cand, v0 = top_k(g.pre_scores(probe, lo, hi), k0, offset=lo)
-    return cand, v0, g.full_scores_at(probe, cand)
+def shard_stage0(folder: str, probe: cy.Encoded, lo: int, hi: int, k0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ray round 1 on one shard: stage 0 over ``lo:hi`` and its ``k0`` best (positions, scores).
+    A template in the overall ``k0`` best is in its shard's ``k0`` best, so the driver can pick
+    the same candidates as a local search."""
+    return top_k(PackedGallery(folder).pre_scores(probe, lo, hi), k0, offset=lo)
+
+
+def shard_stage1(folder: str, probe: cy.Encoded, idx: np.ndarray) -> np.ndarray:
+    """Ray round 2: stage-1 scores of the overall candidates that lie in one shard."""
+    return PackedGallery(folder).full_scores_at(probe, idx)
+
+
+def shard_full(folder: str, probe: cy.Encoded, lo: int, hi: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ray, no pruning: stage 1 over the whole shard and its ``k`` best."""
+    return top_k(PackedGallery(folder).full_scores(probe, lo, hi), k, offset=lo)
 
 
 def _ray_top(folder: Path, probe: cy.Encoded, k0: int, k: int, n: int, workers: int | None, address: str | None,
@@ -420,22 +423,33 @@ def _ray_top(folder: Path, probe: cy.Encoded, k0: int, k: int, n: int, workers: 
     start = cluster.start_ray(address, workers)
     ray = cluster.import_ray()
     w = workers or max(1, int(start.cpus))
-    remote = ray.remote(num_cpus=1)(shard_top)
-    refs = [remote.remote(str(folder.resolve()), probe, lo, hi, k0, k, k0 >= n) for lo, hi in shards(n, w)]
-    parts = []
-    pending = list(refs)
-    while pending:
-        if cancel.cancelled:
-            for r in pending:
-                ray.cancel(r, force=True)
-            cancel.raise_if_cancelled()
-        done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
-        parts.extend(ray.get(done))
-    if k0 >= n:  # stage 1 everywhere: the shards' best stage-1 scores
-        idx, val = merge_top([(p[0], p[2]) for p in parts], k)
-        return idx, val, len(refs)
-    # the same k0 candidates as a local search, then their k best by stage 1
-    cand, _ = merge_top([(p[0], p[1]) for p in parts], k0)
-    s1 = {int(i): float(v) for p in parts for i, v in zip(p[0], p[2], strict=True)}
-    idx, val = merge_top([(cand, np.array([s1[int(i)] for i in cand], np.float32))], k)
-    return idx, val, len(refs)
+    where = str(folder.resolve())
+    parts_of = shards(n, w)
+
+    def gather(refs: list) -> list:
+        out: dict[Any, Any] = {}
+        pending = list(refs)
+        while pending:
+            if cancel.cancelled:
+                for r in pending:
+                    ray.cancel(r, force=True)
+                cancel.raise_if_cancelled()
+            done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
+            for r in done:
+                out[r] = ray.get(r)
+        return [out[r] for r in refs]
+
+    if k0 >= n:  # no pruning: stage 1 everywhere, the shards' best
+        f = ray.remote(num_cpus=1)(shard_full)
+        parts = gather([f.remote(where, probe, lo, hi, k) for lo, hi in parts_of])
+        idx, val = merge_top(parts, k)
+        return idx, val, len(parts_of)
+    # round 1: stage 0 on every shard -> the same k0 candidates as a local search
+    f0 = ray.remote(num_cpus=1)(shard_stage0)
+    cand, _ = merge_top(gather([f0.remote(where, probe, lo, hi, k0) for lo, hi in parts_of]), k0)
+    # round 2: stage 1 on those, each shard scoring its own
+    f1 = ray.remote(num_cpus=1)(shard_stage1)
+    groups = [cand[(cand >= lo) & (cand < hi)] for lo, hi in parts_of]
+    s1 = gather([f1.remote(where, probe, g_) for g_ in groups if len(g_)])
+    idx, val = merge_top([(g_, v) for g_, v in zip([g_ for g_ in groups if len(g_)], s1, strict=True)], k)
+    return idx, val, len(parts_of)
