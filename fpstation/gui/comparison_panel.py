@@ -420,36 +420,43 @@ def install(window: Window) -> ComparisonTools:
 
     window.case_controller.caseChanged.connect(on_case_changed)
 
+    def gallery_job(key: str, task: Task, button, what: str) -> None:
+        """An enrolment or a search on the shared progress bar and Cancel button: ``button``
+        is off while it runs; Cancel stays on while either job runs."""
+        state[key] = task
+        button.setEnabled(False)
+        panel.cancel_button.setEnabled(True)
+        panel.progress.setValue(0)
+        panel.progress.setFormat(f"%p% {what}")
+
+        def prog(f: float, msg: str) -> None:
+            panel.progress.setValue(int(1000 * f))
+            panel.progress.setFormat(f"%p% {msg}"[:80])
+
+        def finished(*_a) -> None:
+            if state.get(key) is task:
+                state[key] = None
+            button.setEnabled(True)
+            panel.cancel_button.setEnabled(any(state.get(k) is not None for k in ("enroll", "search_task")))
+
+        task.signals.progress.connect(prog)
+        task.signals.finished.connect(finished)
+
     def enroll_folder(folder: str | None = None) -> Task | None:
         if folder is None:
             folder = QFileDialog.getExistingDirectory(window, "Enrol a folder of prints into the case")
         if not folder:
             return None
         task = Task(enroll_job, store(), folder, panel.extractor, name="enrol")
-        state["enroll"] = task
-        panel.enroll_button.setEnabled(False)
-        panel.cancel_button.setEnabled(True)
-        panel.progress.setFormat("%p% enrolling…")
-
-        def prog(f: float, msg: str) -> None:
-            panel.progress.setValue(int(1000 * f))
-            panel.progress.setFormat(f"%p% {msg}"[:80])
-
-        def finished(*_a, t=task) -> None:
-            if state.get("enroll") is t:
-                state["enroll"] = None
-            panel.enroll_button.setEnabled(True)
-            panel.cancel_button.setEnabled(state.get("search_task") is not None)
+        gallery_job("enroll", task, panel.enroll_button, "enrolling…")
 
         def done(rep) -> None:
             panel.progress.setValue(1000)
             panel.progress.setFormat(f"enrolled {rep.enrolled}, already there {rep.skipped}, failed {len(rep.failed)}")
 
-        task.signals.progress.connect(prog)
         task.signals.result.connect(done)
         task.signals.cancelled.connect(lambda: panel.progress.setFormat("cancelled — Enrol again resumes"))
         task.signals.error.connect(lambda exc: panel.progress.setFormat(f"failed: {exc}"))
-        task.signals.finished.connect(finished)
         window.run_task("io", task, "gallery enrolment")
         return task
 
@@ -468,21 +475,7 @@ def install(window: Window) -> ComparisonTools:
             return None
         task = Task(search_job, store(), im, panel.extractor, panel.matcher, panel.top_spin.value(), name="search")
         panel.search_status.setText("searching…")
-        state["search_task"] = task
-        panel.search_button.setEnabled(False)
-        panel.cancel_button.setEnabled(True)
-        panel.progress.setValue(0)
-        panel.progress.setFormat("%p% searching…")
-
-        def prog(f: float, msg: str) -> None:
-            panel.progress.setValue(int(1000 * f))
-            panel.progress.setFormat(f"%p% {msg}"[:80])
-
-        def finished(*_a, t=task) -> None:
-            if state.get("search_task") is t:
-                state["search_task"] = None
-            panel.search_button.setEnabled(True)
-            panel.cancel_button.setEnabled(state.get("enroll") is not None)
+        gallery_job("search_task", task, panel.search_button, "searching…")
 
         def done(out, t=task) -> None:
             image, n, cands = out
@@ -496,11 +489,9 @@ def install(window: Window) -> ComparisonTools:
                                         + ("" if n else " — the gallery is empty: enrol a folder first"))
 
         task.signals.result.connect(done)
-        task.signals.progress.connect(prog)
         task.signals.cancelled.connect(lambda: (panel.search_status.setText("search cancelled"),
                                                 panel.progress.setFormat("search cancelled")))
         task.signals.error.connect(lambda exc: panel.search_status.setText(f"search failed: {exc}"))
-        task.signals.finished.connect(finished)
         return run("search", "inference", task, "gallery search")
 
     def open_candidate(row: int, _col: int = 0) -> None:

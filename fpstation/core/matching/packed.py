@@ -298,19 +298,10 @@ class PackedGallery:
             e = min(s + BLOCK, hi)
             out[s - lo:e - lo] = fn(s, e)
 
-        if threads > 1 and len(starts) > 1:
-            from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(threads) as pool:
-                for _ in pool.map(run, starts):
-                    done += 1
-                    now = time.perf_counter()
-                    if now - last > 0.1:
-                        progress(done / len(starts), f"scored {min(done * BLOCK, hi - lo):,}/{hi - lo:,} templates")
-                        last = now
-        else:
-            for s in starts:
-                run(s)
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            for _ in pool.map(run, starts):
                 done += 1
                 now = time.perf_counter()
                 if now - last > 0.1:
