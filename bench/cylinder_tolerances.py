@@ -36,13 +36,7 @@ def set_scores(data: Path, cache: ev.TemplateCache):
     for s in SETS:
         prints = ev.fvc_prints(data / s)
         enc = [cy.encode(cache.get(p.path, "leader")) for p in prints]
-        n, m = len(enc), cy.MAX_CYL
-        a = {"bits": np.zeros((n, m, cy.NBYTES), np.uint8), "counts": np.zeros((n, m), np.uint16),
-             "n": np.zeros(n, np.int64), "xy": np.zeros((n, m, 2), np.float32), "theta": np.zeros((n, m), np.float32)}
-        for k, e in enumerate(enc):
-            a["bits"][k, :e.n], a["counts"][k, :e.n], a["n"][k] = e.bits, e.counts, e.n
-            a["xy"][k, :e.n], a["theta"][k, :e.n] = e.xy, e.theta
-        out.append((s, prints, enc, a))
+        out.append((s, prints, enc, cy.Stack.of(enc)))
     return out
 
 
@@ -55,7 +49,7 @@ def eer_of(sets, dist: float, rot_deg: float) -> dict[str, float]:
         for s, prints, enc, a in sets:
             sc = np.full((len(enc), len(enc)), np.inf)
             for k, e in enumerate(enc):
-                sc[k] = cy.scores(e, a["bits"], a["counts"], a["n"], a["xy"], a["theta"])
+                sc[k] = a.scores(e)
             sc = np.maximum(sc, sc.T)
             np.fill_diagonal(sc, np.inf)
             res[s] = ev.summarise(sc, prints)["eer"]

@@ -41,6 +41,7 @@ from fpstation.core.matching import evaluation as ev  # noqa: E402
 from fpstation.core.matching import matchers as mt  # noqa: E402
 from fpstation.core.matching import packed as pk  # noqa: E402
 from fpstation.core.matching.distractors import distractors  # noqa: E402
+from fpstation.core.stats import clopper_pearson, rate  # noqa: E402
 
 FOLDS = {"A": (["fvc2002-db1b", "fvc2002-db2b", "fvc2002-db3b"], ["fvc2002-db4b", "fvc2004-db2b", "fvc2004-db4b"]),
          "B": (["fvc2002-db4b", "fvc2004-db2b", "fvc2004-db4b"], ["fvc2002-db1b", "fvc2002-db2b", "fvc2002-db3b"])}
@@ -73,7 +74,7 @@ def distractor_check(mated, probes, srcs, n_d: int, n_probe: int, seed: int) -> 
     """The probes' scores against distractors and against real non-mates (stage 1 and consensus)."""
     src_t, src_f = [t for _, _, t in srcs], [f for f, _, _ in srcs]
     dis = list(distractors(src_t, src_f, n_d, seed=seed + 99))
-    enc_d = [cy.encode(t) for t in dis]
+    st_d = cy.Stack.of([cy.encode(t) for t in dis])
     pr = probes[:: max(1, len(probes) // n_probe)][:n_probe]
     out = {"distractors": n_d, "probes": len(pr)}
     for name in ("cylinder", "consensus"):
@@ -83,14 +84,10 @@ def distractor_check(mated, probes, srcs, n_d: int, n_probe: int, seed: int) -> 
             for g, _, u in mated:
                 if g != f:
                     real.append(cy.match(t, u) if name == "cylinder" else mt.score_only(t, u, "consensus"))
-            sub = range(len(dis)) if name == "cylinder" else range(0, len(dis), max(1, len(dis) // 60))
-            for k in sub:
-                if name == "cylinder":
-                    ed = enc_d[k]
-                    synth.append(float(cy.scores(e, ed.bits[None], ed.counts[None], np.array([ed.n]), ed.xy[None],
-                                                 ed.theta[None])[0]) if ed.n and e.n else 0.0)
-                else:
-                    synth.append(mt.score_only(t, dis[k], "consensus"))
+            if name == "cylinder":
+                synth.extend(st_d.scores(e).tolist())
+            else:
+                synth.extend(mt.score_only(t, dis[k], "consensus") for k in range(0, len(dis), max(1, len(dis) // 60)))
         real, synth = np.array(real), np.array(synth)
         out[name] = {"real_non_mates": quantiles(real), "distractors": quantiles(synth), "ks": ks(real, synth)}
         log(f"  {name}: real non-mates {out[name]['real_non_mates']} vs distractors {out[name]['distractors']} "
@@ -115,18 +112,12 @@ def matcher_eer(data: Path, cache: ev.TemplateCache) -> dict:
         prints = ev.fvc_prints(data / name)
         ts = [cache.get(p.path, "leader") for p in prints]
         enc = [cy.encode(t) for t in ts]
-        n, m = len(ts), cy.MAX_CYL
-        gb = np.zeros((n, m, cy.NBYTES), np.uint8)
-        gc = np.zeros((n, m), np.uint16)
-        gn = np.zeros(n, np.int64)
-        gx = np.zeros((n, m, 2), np.float32)
-        gt = np.zeros((n, m), np.float32)
-        for k, e in enumerate(enc):
-            gb[k, :e.n], gc[k, :e.n], gn[k], gx[k, :e.n], gt[k, :e.n] = e.bits, e.counts, e.n, e.xy, e.theta
+        n = len(ts)
+        st = cy.Stack.of(enc)
         sc = np.full((n, n), np.inf)
         t0 = time.perf_counter()
         for a in range(n):  # one probe against the whole set, as in 1:N (both orders; the larger kept)
-            sc[a] = cy.scores(enc[a], gb, gc, gn, gx, gt)
+            sc[a] = st.scores(enc[a])
         t_cyl += time.perf_counter() - t0
         sc = np.maximum(sc, sc.T)
         np.fill_diagonal(sc, np.inf)
@@ -146,19 +137,52 @@ def matcher_eer(data: Path, cache: ev.TemplateCache) -> dict:
     return out
 
 
-def build(folder: Path, mated, srcs, size: int, seed: int) -> pk.PackedGallery:
+_SRC: tuple = ()
+
+
+def _init_sources(src_t, src_f, seed) -> None:
+    global _SRC
+    _SRC = (src_t, src_f, seed)
+
+
+def _distractor_chunk(lo_hi: tuple[int, int]) -> list:
+    """Distractors ``lo:hi`` with their cylinders, made in a worker process (the i-th depends only
+    on the seed and i, so the gallery is the same however many processes made it)."""
+    src_t, src_f, seed = _SRC
+    lo, hi = lo_hi
+    out = []
+    for i in range(lo, hi):
+        t = next(distractors(src_t, src_f, 1, seed=seed, start=i))
+        out.append((10_000_000 + i, t, cy.encode(t)))
+    return out
+
+
+def build(folder: Path, mated, srcs, size: int, seed: int, jobs: int = 1) -> pk.PackedGallery:
     if (folder / "meta.json").is_file():
-        g = pk.PackedGallery(folder)
-        if len(g) >= size:
-            return g
+        try:
+            g = pk.PackedGallery(folder)
+            if len(g) >= size:
+                return g
+        except pk.GalleryFileError as exc:
+            log(f"  {exc}: building it again")
     src_t, src_f = [t for _, _, t in srcs], [f for f, _, _ in srcs]
     n_d = size - len(mated)
     items = [(k, t) for k, (_, _, t) in enumerate(mated)]
+    chunk = 2000
 
     def gen():
         yield from items
-        for i, t in enumerate(distractors(src_t, src_f, n_d, seed=seed)):
-            yield (10_000_000 + i, t)
+        ranges = [(lo, min(lo + chunk, n_d)) for lo in range(0, n_d, chunk)]
+        if jobs > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(jobs, _init_sources, (src_t, src_f, seed)) as pool:
+                for part in pool.imap(_distractor_chunk, ranges):
+                    yield from part
+        else:
+            _init_sources(src_t, src_f, seed)
+            for r in ranges:
+                yield from _distractor_chunk(r)
 
     t0 = time.perf_counter()
 
@@ -167,12 +191,31 @@ def build(folder: Path, mated, srcs, size: int, seed: int) -> pk.PackedGallery:
             log(f"  build {m} ({time.perf_counter() - t0:.0f} s)")
 
     g = pk.PackedGallery.build(folder, gen(), extractor="leader", total=size, progress=prog)
-    log(f"  built {len(g)} templates in {time.perf_counter() - t0:.0f} s")
+    log(f"  built {len(g)} templates in {time.perf_counter() - t0:.0f} s ({jobs} processes)")
     return g
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _status_mb(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Start the process's peak resident memory (VmHWM) again from its current size (Linux)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bool) -> dict:
@@ -182,6 +225,7 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
     hits1 = hitsF = 0
     ok = []
     times = []
+    reset = reset_peak_rss()
     stage = {"stage1": [], "stage2": []}
     for f, _, t in probes:
         r = g.search(t, top=1, rerank=args.rerank, limit=size, threads=args.threads)
@@ -194,9 +238,27 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
         b1 = int(r.shortlist[0][0]) if len(r.shortlist[0]) else -1  # stage 1's best
         hits1 += 0 <= b1 < len(mated) and names[b1] == f
     res["_ok"] = ok
+    # the index's own figure, for every probe: is the mate among the candidates that stage 0 passes on?
+    k0 = min(size, max(pk.PRE_MIN, int(np.ceil(pk.PRE_RATE * size))))
+    kept = 0
+    ranks = []
+    for f, _, t in probes:
+        s0 = g.pre_scores(cy.encode(t), 0, size, threads=args.threads or os.cpu_count() or 1)
+        mate = names.index(f)
+        ranks.append(int(np.sum(s0 > s0[mate])) + 1)
+        kept += ranks[-1] <= k0
+    res["stage0"] = {"candidates": k0, "penetration_rate": k0 / size, "mate_kept": rate(kept, len(probes)),
+                     "mate_rank_median": float(np.median(ranks)), "mate_rank_max": int(max(ranks))}
+    res["rank1_ci95"] = clopper_pearson(hitsF, len(probes))
     res.update({"rank1": hitsF / len(probes), "rank1_stage1_alone": hits1 / len(probes), "latency_s": {"median": float(np.median(times)), "max": float(max(times)),
                 "stage1_median": float(np.median(stage["stage1"])), "stage2_median": float(np.median(stage["stage2"]))}})
     res["scanned_bytes"] = int(g.nbytes() * size / len(g))
+    res["stage1_bytes_per_search"] = int(g.row_nbytes() * min(size, max(pk.PRE_MIN, int(np.ceil(pk.PRE_RATE * size)))))
+    # memory of the searches above (the gallery's pages they touched + the process), before the no-pruning runs
+    res["memory_mb"] = {"rss_after_searches": _status_mb("VmRSS"),
+                        "peak_rss_during_searches": _status_mb("VmHWM") if reset else None,
+                        "how": "VmRSS / VmHWM of this process (/proc/self/status); the peak was reset before this "
+                               "size's pruned searches (clear_refs 5); mapped gallery pages count once touched"}
     if size <= args.exhaustive_stage1_max:
         # the pruning (stage 0) against none: stage 1 on every template, same stage 2
         hx, tx = 0, []
@@ -207,6 +269,7 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
         n_x = min(len(probes), args.exhaustive_stage1_probes)
         pruned = sum(int(r_ok) for r_ok in res.pop("_ok")[:n_x])
         res["no_pruning"] = {"probes": n_x, "rank1": hx / n_x, "rank1_with_pruning_same_probes": pruned / n_x,
+                             "rank1_ci95": clopper_pearson(hx, n_x),
                              "latency_s_median": float(np.median(tx))}
     res.pop("_ok", None)
     if args.ray_workers:
@@ -260,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-matcher-eer", dest="matcher_eer", action="store_false",
                     help="skip the 1:1 EER of cylinder against consensus")
     ap.add_argument("--threads", type=int, default=None, help="threads of the local engine (default: cores)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes that make the distractors")
     ap.add_argument("--ray-workers", type=int, default=0)
     ap.add_argument("--ray-probes", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "search_scale.json"))
@@ -269,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     cache = ev.TemplateCache(work / "templates")
     out = {"command": "python bench/search_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "machine": {"cpu": platform.machine(), "cores_visible": os.cpu_count()},
+           "machine": {"cpu": platform.machine(), "cores_visible": os.cpu_count(),
+                       "load_average_at_start": list(os.getloadavg())},
            "matcher_stage1": "cylinder (fpstation.core.matching.cylinders)", "matcher_final": "consensus",
            "cylinder_params": pk.cylinder_params(), "threads": args.threads or os.cpu_count(),
            "stage0": {"probe_cylinders": pk.PRE_P, "template_cylinders": pk.PRE_M, "pre_rate": pk.PRE_RATE,
@@ -291,9 +356,11 @@ def main(argv: list[str] | None = None) -> int:
                                                         seed=1 if name == "A" else 2)
         caps = dict(item.split("=") for item in args.max_size)
         cap = int(caps.get(name, max(args.sizes)))
-        g = build(work / f"gallery-{name}.fpg", mated, srcs, min(cap, max(args.sizes)), seed=1 if name == "A" else 2)
+        g = build(work / f"gallery-{name}.fpg", mated, srcs, min(cap, max(args.sizes)),
+                  seed=1 if name == "A" else 2, jobs=args.jobs)
         fold["gallery_build_seconds"] = g.meta.get("built_seconds")
-        fold["bytes_per_template_scanned"] = g.nbytes() / len(g)
+        fold["bytes_per_template_scanned"] = g.nbytes() / len(g)  # stage 0, every template
+        fold["bytes_per_candidate_stage1"] = g.row_nbytes()
         fold["bytes_per_template_on_disk"] = g.nbytes(scanned_only=False) / len(g)
         sizes = sorted(s_ for s_ in set(args.sizes) | ({args.exhaustive_size} if args.exhaustive_size else set())
                        if s_ <= len(g))
@@ -304,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             fold["sizes"][str(size)] = run_size(g, mated, pr, size, args, ex_here)
             Path(args.out).write_text(json.dumps({**out, "folds": {**out["folds"], name: fold}}, indent=1) + "\n",
                                       encoding="utf-8")
+            fold["load_average_at_end"] = list(os.getloadavg())
         out["folds"][name] = fold
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     log(f"wrote {args.out}")

@@ -36,16 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> list[float]:
-    """Exact binomial 95 % interval of k/n."""
-    from scipy.stats import beta
-
-    if n == 0:
-        return [float("nan"), float("nan")]
-    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return [lo, hi]
+from fpstation.core.stats import clopper_pearson  # noqa: E402
 
 
 def rates(scores: np.ndarray, y: np.ndarray, types: list, thr: np.ndarray | float) -> dict:

@@ -54,6 +54,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from fpstation.core.stats import rate  # noqa: E402
+
 PATCH_TRAIN_PER_PRINT = 24
 #: feature sets tried: all 366 values, or the 350 texture-code values without the grey-level histogram
 FEATURE_SETS = (366, 350)
@@ -95,20 +97,6 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ statistics
-def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> list[float]:
-    from scipy.stats import beta
-
-    if n == 0:
-        return [float("nan"), float("nan")]
-    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return [lo, hi]
-
-
-def rate(k: int, n: int) -> dict:
-    return {"value": k / n if n else float("nan"), "errors": int(k), "n": int(n), "ci95": clopper_pearson(k, n)}
-
-
 def criterion(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(APCER at the lowest threshold with BPCER <= 1 %, -AUC) on scores s: smaller is better."""
     from fpstation.ml.classifiers import metrics as cm

@@ -35,6 +35,18 @@ def test_cylinders_are_packed_bits_best_quality_first():
     assert cy.encode(T_empty()).n == 0
 
 
+def test_a_stack_scores_each_template_as_one_to_one_whatever_the_block():
+    ts = [synthetic(400 + k, n=32) for k in range(9)] + [T_empty()]
+    st = cy.Stack.of([cy.encode(t) for t in ts])
+    assert len(st) == 10 and st.bits.shape == (10, cy.MAX_CYL, cy.NBYTES)
+    probe = moved(ts[4], seed=9)
+    e = cy.encode(probe)
+    one = [cy.match(probe, t) for t in ts]
+    for block in (1, 3, 256):
+        assert np.allclose(st.scores(e, block=block), one, atol=1e-6)
+    assert int(np.argmax(one)) == 4 and one[-1] == 0.0
+
+
 def T_empty():
     from fpstation.core.matching.template import Template
 
@@ -91,6 +103,40 @@ def test_search_reports_progress_and_stops_at_cancel(tmp_path):
     tok.cancel()
     with pytest.raises(Cancelled):
         g.search(ts[0], cancel=tok)
+
+
+def test_stage0_reads_its_own_contiguous_copy_of_the_first_cylinders(tmp_path):
+    g, ts = _gallery(tmp_path, n=50)
+    a = g.a
+    assert np.array_equal(a["pre_bits"], a["bits"][:, :pk.PRE_M])
+    assert np.array_equal(a["pre_counts"], a["counts"][:, :pk.PRE_M])
+    # stage 0 scores = the local similarity of the probe's best PRE_P with the first PRE_M of the full rows
+    e = cy.encode(moved(ts[3], seed=3))
+    pe = cy.Encoded(e.bits[:pk.PRE_P], e.counts[:pk.PRE_P], e.xy[:pk.PRE_P], e.theta[:pk.PRE_P])
+    ref = cy.scores(pe, np.asarray(a["bits"][:, :pk.PRE_M]), np.asarray(a["counts"][:, :pk.PRE_M]),
+                    np.minimum(np.asarray(a["ncyl"]), pk.PRE_M))
+    assert np.array_equal(g.pre_scores(e), ref)
+    assert int(np.argmax(ref)) == 3
+    # what stage 0 reads for every template is a small part of the gallery; stage 1 reads whole rows
+    assert g.nbytes() == len(g) * (pk.PRE_M * (cy.NBYTES + 2) + 1)
+    assert g.row_nbytes() == cy.MAX_CYL * (cy.NBYTES + 2 + 4 + 1) + 1
+
+
+def test_cylinders_encoded_elsewhere_pack_the_same(tmp_path):
+    ts = [synthetic(300 + k, n=30) for k in range(12)]
+    a = pk.PackedGallery.build(tmp_path / "a.fpg", ((k, t) for k, t in enumerate(ts)))
+    b = pk.PackedGallery.build(tmp_path / "b.fpg", ((k, t, cy.encode(t)) for k, t in enumerate(ts)))
+    for name in pk.ARRAYS:
+        assert np.array_equal(a.a[name], b.a[name]), name
+
+
+def test_a_gallery_of_the_old_format_asks_to_be_built_again(tmp_path):
+    g, _ = _gallery(tmp_path, n=5)
+    meta = json.loads((g.folder / "meta.json").read_text())
+    meta["format"] = "fpstation packed gallery 1"
+    (g.folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(pk.GalleryFileError, match="another format.*build it again"):
+        pk.PackedGallery(g.folder)
 
 
 def test_not_a_gallery_is_a_clear_error(tmp_path):
@@ -176,6 +222,9 @@ def test_distractors_are_deterministic_mixed_and_not_copies():
     d1 = list(distractors(src, fingers, 5, seed=3))
     d2 = list(distractors(src, fingers, 5, seed=3))
     assert all(np.array_equal(x.minutiae, y.minutiae) for x, y in zip(d1, d2, strict=True))
+    # any range on its own (the benchmark makes ranges in several processes)
+    d3 = list(distractors(src, fingers, 2, seed=3, start=3))
+    assert all(np.array_equal(x.minutiae, y.minutiae) for x, y in zip(d1[3:], d3, strict=True))
     for d in d1:
         assert d.n > 10
         assert max(cy.match(d, s) for s in src) < 0.9  # never a copy of a source

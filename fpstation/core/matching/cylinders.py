@@ -29,7 +29,8 @@ Candidates ranked first are re-scored by the ``consensus`` matcher (see :mod:`.p
 
 Packed form (what a gallery stores, see :mod:`.packed`): a template is at most :data:`MAX_CYL`
 cylinders (the best-quality minutiae with a valid cylinder), each :data:`NBYTES` bytes of packed
-bits, plus the bit count of each: 40 x 24 + 40 = 1,000 bytes per template at most.
+bits (312 bits: 52 cells x 6 directions, 39 bytes), plus the bit count of each (uint16): 40 x 39 +
+40 x 2 = 1,640 bytes per template at most.
 """
 
 from __future__ import annotations
@@ -143,24 +144,6 @@ def encode(t: Template) -> Encoded:
                    th[keep].astype(np.float32))
 
 
-#: length of the template-level descriptor (the first, cheapest stage of search)
-GLOBAL_DIM = NBITS
-
-
-def global_descriptor(bits: np.ndarray, n: np.ndarray | None = None) -> np.ndarray:
-    """Template-level descriptors from packed cylinders ``(..., M, NBYTES)``: how often each
-    (cell, direction) bit is set over the template's cylinders, square-rooted and L2-normalised,
-    as int8 (x127). One matrix-vector product then ranks a whole gallery (stage 1 of search)."""
-    b = np.asarray(bits)
-    single = b.ndim == 2
-    if single:
-        b = b[None]
-    h = np.sqrt(unpack(b).sum(axis=-2))
-    h /= np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-6)
-    out = np.rint(h * 127).astype(np.int8)
-    return out[0] if single else out
-
-
 def n_p(na: np.ndarray | int, nb: np.ndarray | int) -> np.ndarray:
     """How many best local similarities are averaged for templates of ``na`` and ``nb`` cylinders."""
     mn = np.minimum(na, nb)
@@ -238,9 +221,43 @@ def scores(probe: Encoded, gal_bits: np.ndarray, gal_counts: np.ndarray, gal_n: 
     return (np.where(valid, vs, 0).sum(axis=1) / np.minimum(k, kk)).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Stack:
+    """Several templates' cylinders in padded arrays, the gallery side of :func:`scores`:
+    ``bits (N, MAX_CYL, NBYTES)``, ``counts (N, MAX_CYL)``, ``n (N,)``, ``xy (N, MAX_CYL, 2)``,
+    ``theta (N, MAX_CYL)`` (rows past a template's ``n`` are zero)."""
+
+    bits: np.ndarray
+    counts: np.ndarray
+    n: np.ndarray
+    xy: np.ndarray
+    theta: np.ndarray
+
+    @classmethod
+    def of(cls, encoded: list[Encoded]) -> Stack:
+        k, m = len(encoded), MAX_CYL
+        st = cls(np.zeros((k, m, NBYTES), np.uint8), np.zeros((k, m), np.uint16), np.zeros(k, np.int64),
+                 np.zeros((k, m, 2), np.float32), np.zeros((k, m), np.float32))
+        for i, e in enumerate(encoded):
+            st.bits[i, :e.n], st.counts[i, :e.n], st.n[i] = e.bits, e.counts, e.n
+            st.xy[i, :e.n], st.theta[i, :e.n] = e.xy, e.theta
+        return st
+
+    def __len__(self) -> int:
+        return int(len(self.n))
+
+    def scores(self, probe: Encoded, block: int = 256) -> np.ndarray:
+        """``cylinder`` scores (with the consistency step) of ``probe`` against every template, ``block`` at a time."""
+        out = np.zeros(len(self), np.float32)
+        for s in range(0, len(self), block):
+            sl = slice(s, s + block)
+            out[sl] = scores(probe, self.bits[sl], self.counts[sl], self.n[sl], self.xy[sl], self.theta[sl])
+        return out
+
+
 def match(a: Template, b: Template) -> float:
     """1:1 score of two templates (0..1, higher = more alike)."""
     ea, eb = encode(a), encode(b)
     if ea.n == 0 or eb.n == 0:
         return 0.0
-    return float(scores(ea, eb.bits[None], eb.counts[None], np.array([eb.n]), eb.xy[None], eb.theta[None])[0])
+    return float(Stack.of([eb]).scores(ea)[0])

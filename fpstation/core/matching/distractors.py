@@ -69,13 +69,15 @@ def make_distractor(a: Template, b: Template, rng: np.random.Generator, *, jitte
     return Template(m, a.width, a.height, a.dpi, extractor=a.extractor, extractor_version=a.extractor_version)
 
 
-def distractors(sources: Sequence[Template], fingers: Sequence[str], n: int, seed: int = 0) -> Iterator[Template]:
-    """``n`` distractors from ``sources`` (``fingers[k]`` names the finger of ``sources[k]``); the
-    ``i``-th depends only on (``seed``, ``i``), so any range of them can be made on its own."""
+def distractors(sources: Sequence[Template], fingers: Sequence[str], n: int, seed: int = 0,
+                start: int = 0) -> Iterator[Template]:
+    """Distractors ``start .. start + n - 1`` from ``sources`` (``fingers[k]`` names the finger of
+    ``sources[k]``); the ``i``-th depends only on (``seed``, ``i``), so any range of them can be
+    made on its own."""
     if len(set(fingers)) < 2:
         raise ValueError("distractors need source templates of at least two fingers")
     f = np.asarray(fingers)
-    for i in range(n):
+    for i in range(start, start + n):
         rng = np.random.default_rng([seed, i])
         a = int(rng.integers(len(sources)))
         others = np.nonzero(f != f[a])[0]

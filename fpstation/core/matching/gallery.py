@@ -62,28 +62,14 @@ class GalleryIndex:
         self.labels = labels or [str(i) for i in ids]
         self.paths = paths or [""] * len(ids)
         self.extractor = extractor
-        n, m = len(templates), cy.MAX_CYL
-        self.bits = np.zeros((n, m, cy.NBYTES), np.uint8)
-        self.counts = np.zeros((n, m), np.uint16)
-        self.ncyl = np.zeros(n, np.int64)
-        self.xy = np.zeros((n, m, 2), np.float32)
-        self.theta = np.zeros((n, m), np.float32)
-        for k, t in enumerate(templates):
-            e = cy.encode(t)
-            self.bits[k, :e.n], self.counts[k, :e.n], self.ncyl[k] = e.bits, e.counts, e.n
-            self.xy[k, :e.n], self.theta[k, :e.n] = e.xy, e.theta
+        self.stack = cy.Stack.of([cy.encode(t) for t in templates])
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def fast_scores(self, probe: Template) -> np.ndarray:
         """``cylinder`` scores of the probe against every template."""
-        e = cy.encode(probe)
-        out = np.zeros(len(self.ids), np.float32)
-        for s in range(0, len(self.ids), 256):
-            sl = slice(s, s + 256)
-            out[sl] = cy.scores(e, self.bits[sl], self.counts[sl], self.ncyl[sl], self.xy[sl], self.theta[sl])
-        return out
+        return self.stack.scores(cy.encode(probe))
 
     def search(self, probe: Template, top: int = 10, shortlist: int = 30,
                matcher: str = mt.DEFAULT_MATCHER) -> list[Candidate]:

@@ -7,6 +7,8 @@ and a search touches only the pages it scans:
 =============  ======================  =====================================================
 array          shape, type             what
 =============  ======================  =====================================================
+``pre_bits``   (N, PRE_M, NBYTES) uint8  the first :data:`PRE_M` cylinders again, for stage 0
+``pre_counts`` (N, PRE_M) uint16       their bit counts
 ``bits``       (N, M, NBYTES) uint8    packed cylinder bits (:mod:`.cylinders`), best first
 ``counts``     (N, M) uint16           bits set per cylinder (0 = padding)
 ``ncyl``       (N,) uint8              cylinders in use
@@ -19,6 +21,12 @@ array          shape, type             what
 =============  ======================  =====================================================
 
 plus ``meta.json`` (format, cylinder parameters, extractor and version, N).
+
+Stage 0 reads every template, so what it reads is kept apart and contiguous (``pre_bits``,
+``pre_counts``, ``ncyl``: 494 bytes a template); the full rows (1,560 bytes of bits a template)
+are read only for the few candidates that reach stage 1. A million-template search then brings
+about 0.5 GB of the gallery into memory instead of all of it (format 1 kept them in one array,
+and stage 0's reads touched every page of it).
 
 Search has three stages:
 
@@ -58,7 +66,7 @@ from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_pro
 from fpstation.core.matching import cylinders as cy
 from fpstation.core.matching.template import Template
 
-FORMAT = "fpstation packed gallery 1"
+FORMAT = "fpstation packed gallery 2"
 #: templates per block (the stages work block by block; shards start on block boundaries)
 BLOCK = 1024
 #: templates per block of stage 1 (all cylinders: more work per template)
@@ -67,7 +75,7 @@ BLOCK1 = 256
 PRE_P, PRE_M = 12, 12
 #: share of the gallery that stage 0 passes on to stage 1 (at least PRE_MIN templates)
 PRE_RATE, PRE_MIN = 0.02, 1000
-ARRAYS = ("bits", "counts", "ncyl", "xy", "theta", "ids", "mnt_off", "mnt", "geom")
+ARRAYS = ("pre_bits", "pre_counts", "bits", "counts", "ncyl", "xy", "theta", "ids", "mnt_off", "mnt", "geom")
 
 
 class GalleryFileError(FpError):
@@ -119,8 +127,9 @@ class _Writer:
         self.n = 0
         self.files = {k: open(folder / f"{k}.raw", "wb") for k in self.parts}  # noqa: SIM115
 
-    def add(self, tid: int, t: Template) -> None:
-        e = cy.encode(t)
+    def add(self, tid: int, t: Template, e: cy.Encoded | None = None) -> None:
+        """Append template ``t`` (``e``: its cylinders, when they were encoded elsewhere)."""
+        e = cy.encode(t) if e is None else e
         M = cy.MAX_CYL
         bits = np.zeros((1, M, cy.NBYTES), np.uint8)
         counts = np.zeros((1, M), np.uint16)
@@ -130,7 +139,8 @@ class _Writer:
         counts[0, :e.n] = e.counts
         xy[0, :e.n] = np.clip(np.rint(e.xy), -32768, 32767)
         th[0, :e.n] = _theta_q(e.theta)
-        rows = {"bits": bits, "counts": counts, "ncyl": np.array([e.n], np.uint8), "xy": xy, "theta": th,
+        rows = {"pre_bits": bits[:, :PRE_M], "pre_counts": counts[:, :PRE_M], "bits": bits, "counts": counts,
+                "ncyl": np.array([e.n], np.uint8), "xy": xy, "theta": th,
                 "ids": np.array([tid], np.int64), "mnt": t.minutiae.astype(np.float32),
                 "geom": np.array([[t.width, t.height, float(t.dpi or 0.0)]], np.float32)}
         for k, v in rows.items():
@@ -142,15 +152,21 @@ class _Writer:
         for f in self.files.values():
             f.close()
         M, N = cy.MAX_CYL, self.n
-        shapes = {"bits": ((N, M, cy.NBYTES), np.uint8), "counts": ((N, M), np.uint16), "ncyl": ((N,), np.uint8),
+        shapes = {"pre_bits": ((N, PRE_M, cy.NBYTES), np.uint8), "pre_counts": ((N, PRE_M), np.uint16),
+                  "bits": ((N, M, cy.NBYTES), np.uint8), "counts": ((N, M), np.uint16), "ncyl": ((N,), np.uint8),
                   "xy": ((N, M, 2), np.int16), "theta": ((N, M), np.uint8), "ids": ((N,), np.int64),
                   "mnt": ((int(sum(self.counts)), 5), np.float32), "geom": ((N, 3), np.float32)}
         for k, (shape, dt) in shapes.items():
             raw = self.folder / f"{k}.raw"
             out = np.lib.format.open_memmap(self.folder / f"{k}.npy", mode="w+", dtype=dt, shape=shape)
-            if out.size:
-                out.reshape(-1)[:] = np.fromfile(raw, dtype=dt)
+            flat = out.reshape(-1)
+            step = (64 << 20) // np.dtype(dt).itemsize  # 64 MB at a time: a big gallery is never all in memory
+            with open(raw, "rb") as f:
+                for lo in range(0, flat.size, step):
+                    part = np.fromfile(f, dtype=dt, count=min(step, flat.size - lo))
+                    flat[lo:lo + len(part)] = part
             out.flush()
+            del flat
             del out
             raw.unlink()
         np.save(self.folder / "mnt_off.npy", np.concatenate([[0], np.cumsum(self.counts, dtype=np.int64)]))
@@ -189,16 +205,22 @@ class PackedGallery:
         return str(self.meta.get("extractor", ""))
 
     def nbytes(self, scanned_only: bool = True) -> int:
-        """Bytes of the arrays stage 1 scans (``scanned_only``), or of every array."""
-        keys = ("bits", "counts", "ncyl", "xy", "theta") if scanned_only else ARRAYS
+        """Bytes of the arrays that stage 0 reads in full (``scanned_only``), or of every array."""
+        keys = ("pre_bits", "pre_counts", "ncyl") if scanned_only else ARRAYS
         return int(sum(self.a[k].nbytes for k in keys))
 
+    def row_nbytes(self) -> int:
+        """Bytes stage 1 reads for one candidate (its full cylinder row and geometry)."""
+        return int(sum(self.a[k][0].nbytes for k in ("bits", "counts", "xy", "theta")) + 1) if self.n else 0
+
     @classmethod
-    def build(cls, folder: str | Path, items: Iterable[tuple[int, Template]], *, extractor: str = "",
+    def build(cls, folder: str | Path, items: Iterable[tuple[int, Template] | tuple[int, Template, cy.Encoded]], *,
+              extractor: str = "",
               extractor_version: str = "", total: int | None = None, progress: Progress = null_progress,
               cancel: CancelToken = NEVER_CANCELLED, meta: dict | None = None) -> PackedGallery:
         """Pack ``(id, template)`` items into ``folder`` (replaced only once the new one is complete:
-        a cancelled or failed build leaves the previous gallery as it was)."""
+        a cancelled or failed build leaves the previous gallery as it was). An item may carry its
+        cylinders as a third element (``cylinders.encode(template)``, e.g. made in other processes)."""
         folder = Path(folder)
         tmp = folder.with_name(folder.name + ".building")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -206,12 +228,12 @@ class PackedGallery:
         w = _Writer(tmp)
         t0 = time.perf_counter()
         try:
-            for k, (tid, t) in enumerate(items):
+            for k, item in enumerate(items):
                 if k % 64 == 0:
                     cancel.raise_if_cancelled()
                     if total:
                         progress(min(k / total, 0.99), f"packing templates {k}/{total}")
-                w.add(int(tid), t)
+                w.add(int(item[0]), item[1], item[2] if len(item) > 2 else None)
             cancel.raise_if_cancelled()
             w.close({**(meta or {}), "format": FORMAT, "cylinders": cylinder_params(), "extractor": extractor,
                      "extractor_version": extractor_version, "built_seconds": round(time.perf_counter() - t0, 1)})
@@ -245,7 +267,7 @@ class PackedGallery:
         a = self.a
 
         def block(s: int, e: int) -> np.ndarray:
-            return cy.scores(pe, np.asarray(a["bits"][s:e, :PRE_M]), np.asarray(a["counts"][s:e, :PRE_M]),
+            return cy.scores(pe, np.asarray(a["pre_bits"][s:e]), np.asarray(a["pre_counts"][s:e]),
                              np.minimum(np.asarray(a["ncyl"][s:e]), PRE_M))
 
         return self._blocks(block, lo, hi, threads, progress, cancel)
