@@ -186,8 +186,11 @@ def build(folder: Path, mated, srcs, size: int, seed: int, jobs: int = 1) -> pk.
 
     t0 = time.perf_counter()
 
+    said = set()
+
     def prog(f, m):
-        if int(f * 100) % 5 == 0:
+        if int(f * 20) not in said:  # every 5 %
+            said.add(int(f * 20))
             log(f"  build {m} ({time.perf_counter() - t0:.0f} s)")
 
     g = pk.PackedGallery.build(folder, gen(), extractor="leader", total=size, progress=prog)
@@ -248,7 +251,8 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
         ranks.append(int(np.sum(s0 > s0[mate])) + 1)
         kept += ranks[-1] <= k0
     res["stage0"] = {"candidates": k0, "penetration_rate": k0 / size, "mate_kept": rate(kept, len(probes)),
-                     "mate_rank_median": float(np.median(ranks)), "mate_rank_max": int(max(ranks))}
+                     "mate_rank_median": float(np.median(ranks)), "mate_rank_max": int(max(ranks)),
+                     "mate_ranks": ranks}
     res["rank1_ci95"] = clopper_pearson(hitsF, len(probes))
     res.update({"rank1": hitsF / len(probes), "rank1_stage1_alone": hits1 / len(probes), "latency_s": {"median": float(np.median(times)), "max": float(max(times)),
                 "stage1_median": float(np.median(stage["stage1"])), "stage2_median": float(np.median(stage["stage2"]))}})

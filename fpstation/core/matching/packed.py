@@ -196,6 +196,7 @@ class PackedGallery:
             raise GalleryFileError(f"The packed gallery “{self.folder}” is incomplete or damaged ({exc}); build it "
                                    "again.", path=str(self.folder)) from exc
         self.n = int(self.meta["n"])
+        self._fds: dict[str, int] = {}
 
     def __len__(self) -> int:
         return self.n
@@ -299,8 +300,45 @@ class PackedGallery:
                 run(s)
         return out
 
+    def _rows(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` of a memory-mapped array, read with ``pread`` rather than through the map.
+
+        Candidates lie all over the gallery, and each read through the map makes the kernel map
+        the 64 kB around it as well (fault-around): a million-template search would end up with most
+        of ``bits`` (1.5 GB) resident. Reading its rows keeps the process near the stage-0 arrays."""
+        arr = self.a[name]
+        if not isinstance(arr, np.memmap) or len(idx) == 0:
+            return np.asarray(arr[idx])
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = self._fds[name] = os.open(self.folder / f"{name}.npy", os.O_RDONLY)
+        rb = int(arr[0].nbytes) if arr.ndim > 1 else arr.itemsize
+        out = np.empty((len(idx),) + arr.shape[1:], arr.dtype)
+        buf = out.reshape(len(idx), -1).view(np.uint8)
+        base = int(arr.offset)
+        for i, k in enumerate(np.asarray(idx, np.int64).tolist()):
+            buf[i] = np.frombuffer(os.pread(fd, rb, base + k * rb), np.uint8)
+        return out
+
+    def close(self) -> None:
+        """Close the files opened for row reads (the maps close with the object)."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
     def _full(self, probe: cy.Encoded, sel) -> np.ndarray:
         a = self.a
+        if not isinstance(sel, slice):  # candidates (stage 1): read their rows, not through the map
+            # (the small per-row arrays, 280 bytes a template in all, are read through the map)
+            return cy.scores(probe, self._rows("bits", sel), np.asarray(a["counts"][sel]), np.asarray(a["ncyl"][sel]),
+                             np.asarray(a["xy"][sel], np.float32),
+                             np.asarray(a["theta"][sel], np.float32) * np.float32(2 * np.pi / 256))
         return cy.scores(probe, np.asarray(a["bits"][sel]), np.asarray(a["counts"][sel]), np.asarray(a["ncyl"][sel]),
                          np.asarray(a["xy"][sel], np.float32),
                          np.asarray(a["theta"][sel], np.float32) * np.float32(2 * np.pi / 256))
