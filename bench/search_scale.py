@@ -150,11 +150,8 @@ def _distractor_chunk(lo_hi: tuple[int, int]) -> list:
     on the seed and i, so the gallery is the same however many processes made it)."""
     src_t, src_f, seed = _SRC
     lo, hi = lo_hi
-    out = []
-    for i in range(lo, hi):
-        t = next(distractors(src_t, src_f, 1, seed=seed, start=i))
-        out.append((10_000_000 + i, t, cy.encode(t)))
-    return out
+    return [(10_000_000 + lo + j, t, cy.encode(t))
+            for j, t in enumerate(distractors(src_t, src_f, hi - lo, seed=seed, start=lo))]
 
 
 def build(folder: Path, mated, srcs, size: int, seed: int, jobs: int = 1) -> pk.PackedGallery:
@@ -242,7 +239,7 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
         hits1 += 0 <= b1 < len(mated) and names[b1] == f
     res["_ok"] = ok
     # the index's own figure, for every probe: is the mate among the candidates that stage 0 passes on?
-    k0 = min(size, max(pk.PRE_MIN, int(np.ceil(pk.PRE_RATE * size))))
+    k0 = pk.stage0_candidates(size)
     kept = 0
     ranks = []
     for f, _, t in probes:
@@ -257,7 +254,7 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
     res.update({"rank1": hitsF / len(probes), "rank1_stage1_alone": hits1 / len(probes), "latency_s": {"median": float(np.median(times)), "max": float(max(times)),
                 "stage1_median": float(np.median(stage["stage1"])), "stage2_median": float(np.median(stage["stage2"]))}})
     res["scanned_bytes"] = int(g.nbytes() * size / len(g))
-    res["stage1_bytes_per_search"] = int(g.row_nbytes() * min(size, max(pk.PRE_MIN, int(np.ceil(pk.PRE_RATE * size)))))
+    res["stage1_bytes_per_search"] = int(g.row_nbytes() * k0)
     # memory of the searches above (the gallery's pages they touched + the process), before the no-pruning runs
     res["memory_mb"] = {"rss_after_searches": _status_mb("VmRSS"),
                         "peak_rss_during_searches": _status_mb("VmHWM") if reset else None,

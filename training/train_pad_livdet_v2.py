@@ -106,9 +106,8 @@ def threshold(s: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
     """The operating threshold on out-of-fold scores ``s`` of the subjects ``groups`` (see THRESHOLD)."""
     from fpstation.ml.classifiers import metrics as cm
 
-    if THRESHOLD["rule"] == "subject":
-        return cm.threshold_for_bpcer_grouped(s, y, groups, 0.01, THRESHOLD["max_subject_bpcer"])
-    return cm.threshold_for_bpcer(s, y, 0.01)
+    return cm.threshold_for_bpcer(s, y, 0.01, groups if THRESHOLD["rule"] == "subject" else None,
+                                  THRESHOLD["max_subject_bpcer"])
 
 
 #: what the card of a "subject"-rule model says of the pooled-rule model it replaced (docs/adr/0262)
@@ -262,7 +261,8 @@ def simulate_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], rule) -> 
     vl, nl = simulate([[s[i] for i in q] for q in live], rule)
     va, na = simulate([[s[i] for i in q] for q in att], rule)
     return {"bpcer_k": sum(v == ATTACK for v in vl), "n_live": len(live), "apcer_k": sum(v == LIVE for v in va),
-            "n_attack": len(att), "attempts_live": nl, "attempts_attack": na, "verdicts_attack": va}
+            "n_attack": len(att), "attempts_live": nl, "attempts_attack": na, "verdicts_attack": va,
+            "verdicts_live": vl}
 
 
 def choose_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], thr: float, max_bpcer: float = 0.01,
@@ -271,14 +271,11 @@ def choose_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], thr: float,
     ``max_bpcer`` (and, with the "subject" threshold rule and ``groups``, <= the per-subject bound
     within every subject) and mean attempts of live users <= ``max_mean_attempts`` (then fewer
     attempts, then a narrower band); a single-attempt rule (lo = hi = thr) when nothing else qualifies."""
-    from fpstation.core.pad_transaction import ATTACK, TransactionRule, simulate
+    from fpstation.core.pad_transaction import ATTACK, TransactionRule
 
     per_subject = THRESHOLD["rule"] == "subject" and groups is not None
-    live_by_subject: dict[str, list[list[float]]] = {}
-    if per_subject:
-        for q in seqs:
-            if y[q[0]] == 0:
-                live_by_subject.setdefault(str(groups[q[0]]), []).append([s[i] for i in q])
+    # the subject of each live transaction, in simulate_rule's order of them
+    live_subject = np.array([str(groups[q[0]]) for q in seqs if y[q[0]] == 0]) if per_subject else np.zeros(0)
 
     q = np.linspace(0, 1, 17)
     below, above = s[s <= thr], s[s >= thr]
@@ -291,9 +288,10 @@ def choose_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], thr: float,
             r = simulate_rule(s, y, seqs, rule)
             if r["n_live"] and r["bpcer_k"] / r["n_live"] > max_bpcer:
                 continue
-            if per_subject and any(np.mean([v == ATTACK for v in simulate(qs, rule)[0]]) > THRESHOLD["max_subject_bpcer"]
-                                   for qs in live_by_subject.values()):
-                continue
+            if per_subject:
+                rejected = np.array([v == ATTACK for v in r["verdicts_live"]])
+                if any(rejected[live_subject == u].mean() > THRESHOLD["max_subject_bpcer"] for u in set(live_subject)):
+                    continue
             ma = float(np.mean(r["attempts_live"])) if r["attempts_live"] else 1.0
             if ma > max_mean_attempts:
                 continue

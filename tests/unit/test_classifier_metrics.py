@@ -163,7 +163,7 @@ def test_apcer_by_type_matches_pad_rates():
 
 
 def test_grouped_threshold_keeps_every_subject_within_its_bound():
-    from fpstation.ml.classifiers.metrics import threshold_for_bpcer, threshold_for_bpcer_grouped
+    from fpstation.ml.classifiers.metrics import threshold_for_bpcer
 
     rng = np.random.default_rng(0)
     # 4 subjects x 50 bona fide prints; subject "d" scores higher (a dry finger), attacks near 1
@@ -172,10 +172,10 @@ def test_grouped_threshold_keeps_every_subject_within_its_bound():
     s = np.concatenate([live, rng.uniform(0.8, 1.0, 100)])
     y = np.r_[np.zeros(200), np.ones(100)].astype(int)
     pooled = threshold_for_bpcer(s, y, 0.01)
-    grouped = threshold_for_bpcer_grouped(s, y, groups, 0.01, 0.02)
+    grouped = threshold_for_bpcer(s, y, 0.01, groups, 0.02)
     d = live[150:]
     assert np.mean(d >= pooled) <= 0.04  # pooled: at most 2 of 200 over, all of them subject d's
     assert np.mean(d >= grouped) <= 0.02 and np.mean(live >= grouped) <= 0.01
     assert grouped >= pooled
     # a bound no threshold below every score can meet: above the highest score
-    assert threshold_for_bpcer_grouped(s, y, groups, 0.0, 0.0) > s[y == 0].max()
+    assert threshold_for_bpcer(s, y, 0.0, groups, 0.0) > s[y == 0].max()

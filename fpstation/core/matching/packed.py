@@ -78,6 +78,11 @@ PRE_RATE, PRE_MIN = 0.02, 1000
 ARRAYS = ("pre_bits", "pre_counts", "bits", "counts", "ncyl", "xy", "theta", "ids", "mnt_off", "mnt", "geom")
 
 
+def stage0_candidates(n: int, k: int = 0, pre_rate: float = PRE_RATE) -> int:
+    """How many of ``n`` templates stage 0 passes on to stage 1 (at least ``k``, the final shortlist)."""
+    return min(n, max(k, PRE_MIN, int(np.ceil(pre_rate * n))))
+
+
 class GalleryFileError(FpError):
     title = "Gallery problem"
 
@@ -312,7 +317,7 @@ class PackedGallery:
         fd = self._fds.get(name)
         if fd is None:
             fd = self._fds[name] = os.open(self.folder / f"{name}.npy", os.O_RDONLY)
-        rb = int(arr[0].nbytes) if arr.ndim > 1 else arr.itemsize
+        rb = int(arr.strides[0])
         out = np.empty((len(idx),) + arr.shape[1:], arr.dtype)
         buf = out.reshape(len(idx), -1).view(np.uint8)
         base = int(arr.offset)
@@ -334,12 +339,10 @@ class PackedGallery:
 
     def _full(self, probe: cy.Encoded, sel) -> np.ndarray:
         a = self.a
-        if not isinstance(sel, slice):  # candidates (stage 1): read their rows, not through the map
-            # (the small per-row arrays, 280 bytes a template in all, are read through the map)
-            return cy.scores(probe, self._rows("bits", sel), np.asarray(a["counts"][sel]), np.asarray(a["ncyl"][sel]),
-                             np.asarray(a["xy"][sel], np.float32),
-                             np.asarray(a["theta"][sel], np.float32) * np.float32(2 * np.pi / 256))
-        return cy.scores(probe, np.asarray(a["bits"][sel]), np.asarray(a["counts"][sel]), np.asarray(a["ncyl"][sel]),
+        # candidates (stage 1): their bits rows are read, not mapped; the small per-row arrays
+        # (280 bytes a template in all) and a contiguous range (no pruning) go through the map
+        bits = np.asarray(a["bits"][sel]) if isinstance(sel, slice) else self._rows("bits", sel)
+        return cy.scores(probe, bits, np.asarray(a["counts"][sel]), np.asarray(a["ncyl"][sel]),
                          np.asarray(a["xy"][sel], np.float32),
                          np.asarray(a["theta"][sel], np.float32) * np.float32(2 * np.pi / 256))
 
@@ -386,7 +389,7 @@ class PackedGallery:
         enc = cy.encode(probe)
         n = self.n if limit is None else max(0, min(limit, self.n))
         k = min(n, max(rerank, top))
-        k0 = n if exhaustive else min(n, max(k, PRE_MIN, int(np.ceil(pre_rate * n))))
+        k0 = n if exhaustive else stage0_candidates(n, k, pre_rate)
         threads = max(1, threads or (os.cpu_count() or 1))
         nworkers = 1
         if engine == "ray":

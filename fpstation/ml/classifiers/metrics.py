@@ -127,32 +127,23 @@ def _candidate_thresholds(s: np.ndarray) -> np.ndarray:
     return np.concatenate([[u[0] - 1e-6], mids, [u[-1] + 1e-6]])
 
 
-def threshold_for_bpcer(scores: np.ndarray, is_attack: np.ndarray, max_bpcer: float = 0.01) -> float:
-    """Lowest threshold whose BPCER is at most ``max_bpcer`` (the lowest keeps APCER smallest)."""
+def threshold_for_bpcer(scores: np.ndarray, is_attack: np.ndarray, max_bpcer: float = 0.01,
+                        groups: Sequence[str] | None = None, max_group_bpcer: float = 0.02) -> float:
+    """Lowest threshold whose BPCER is at most ``max_bpcer`` (the lowest keeps APCER smallest).
+
+    With ``groups`` (the subject of each score), the BPCER within every group must also be at most
+    ``max_group_bpcer``: bona fide errors cluster by person (one dry or pale finger fails again and
+    again), and a threshold that meets the pooled figure can still turn one person away on every
+    try. Asking it of each subject of out-of-fold scores keeps the threshold clear of that spread."""
     s = np.asarray(scores, np.float64).ravel()
     bona = ~np.asarray(is_attack).ravel().astype(bool)
-    sb = np.sort(s[bona])
+    sb = s[bona]
+    per: list[np.ndarray] = []
+    if groups is not None:
+        gb = np.asarray([str(x) for x in groups], dtype=object)[bona]
+        per = [sb[gb == u] for u in sorted(set(gb))]
     for t in _candidate_thresholds(s):
-        if np.mean(sb >= t) <= max_bpcer:
-            return float(t)
-    return float(s.max() + 1e-6)
-
-
-def threshold_for_bpcer_grouped(scores: np.ndarray, is_attack: np.ndarray, groups: Sequence[str],
-                                max_bpcer: float = 0.01, max_group_bpcer: float = 0.02) -> float:
-    """Lowest threshold whose pooled BPCER is at most ``max_bpcer`` *and* whose BPCER within every
-    group (a subject) is at most ``max_group_bpcer``.
-
-    Bona fide errors cluster by person (one dry or pale finger fails again and again): a threshold
-    that meets the pooled figure can still turn one person away on every try. Asking it of each
-    subject of the (out-of-fold) scores keeps the threshold clear of the subject-to-subject spread."""
-    s = np.asarray(scores, np.float64).ravel()
-    bona = ~np.asarray(is_attack).ravel().astype(bool)
-    g = np.asarray([str(x) for x in groups], dtype=object)
-    sb, gb = s[bona], g[bona]
-    per = [np.sort(sb[gb == u]) for u in sorted(set(gb))]
-    for t in _candidate_thresholds(s):
-        if np.mean(sb >= t) <= max_bpcer and all(np.mean(v >= t) <= max_group_bpcer for v in per if v.size):
+        if np.mean(sb >= t) <= max_bpcer and all(np.mean(v >= t) <= max_group_bpcer for v in per):
             return float(t)
     return float(s.max() + 1e-6)
 
