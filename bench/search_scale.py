@@ -227,9 +227,12 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
     times = []
     reset = reset_peak_rss()
     stage = {"stage1": [], "stage2": []}
+    expanded, scored = [], []
     for f, _, t in probes:
         r = g.search(t, top=1, rerank=args.rerank, limit=size, threads=args.threads)
         times.append(r.seconds["total"])
+        expanded.append(r.expanded)
+        scored.append(r.stage1_candidates)
         for k in stage:
             stage[k].append(r.seconds[k])
         ok.append(r.hits[0].index < len(mated) and names[r.hits[0].index] == f)
@@ -247,7 +250,19 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
         mate = names.index(f)
         ranks.append(int(np.sum(s0 > s0[mate])) + 1)
         kept += ranks[-1] <= k0
+    ex = np.array(expanded)
+    tm = np.array(times)
+    res["expansion"] = {
+        "what": f"stage 1 went on to the best {pk.EXPAND_RATE:.0%} of stage 0 (no candidate of the first "
+                f"{pk.PRE_RATE:.0%} scored {pk.SURE} or more)",
+        "searches_expanded": rate(int(ex.sum()), len(ex)),
+        "stage1_candidates_median": float(np.median(scored)), "stage1_candidates_max": int(max(scored)),
+        "latency_s_median_not_expanded": float(np.median(tm[~ex])) if (~ex).any() else None,
+        "latency_s_median_expanded": float(np.median(tm[ex])) if ex.any() else None,
+        "latency_s_max_expanded": float(tm[ex].max()) if ex.any() else None}
+    k1 = pk.stage0_candidates(size, pre_rate=pk.EXPAND_RATE)
     res["stage0"] = {"candidates": k0, "penetration_rate": k0 / size, "mate_kept": rate(kept, len(probes)),
+                     "candidates_expanded": k1, "mate_within_expanded": rate(sum(r_ <= k1 for r_ in ranks), len(probes)),
                      "mate_rank_median": float(np.median(ranks)), "mate_rank_max": int(max(ranks)),
                      "mate_ranks": ranks}
     res["rank1_ci95"] = clopper_pearson(hitsF, len(probes))
@@ -262,15 +277,18 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
                                "size's pruned searches (clear_refs 5); mapped gallery pages count once touched"}
     if size <= args.exhaustive_stage1_max:
         # the pruning (stage 0) against none: stage 1 on every template, same stage 2
-        hx, tx = 0, []
+        ok_x, tx = [], []
         for f, _, t in probes[: args.exhaustive_stage1_probes]:
             r = g.search(t, top=1, rerank=args.rerank, limit=size, exhaustive=True, threads=args.threads)
             tx.append(r.seconds["total"])
-            hx += r.hits[0].index < len(mated) and names[r.hits[0].index] == f
+            ok_x.append(bool(r.hits[0].index < len(mated) and names[r.hits[0].index] == f))
         n_x = min(len(probes), args.exhaustive_stage1_probes)
-        pruned = sum(int(r_ok) for r_ok in res.pop("_ok")[:n_x])
-        res["no_pruning"] = {"probes": n_x, "rank1": hx / n_x, "rank1_with_pruning_same_probes": pruned / n_x,
-                             "rank1_ci95": clopper_pearson(hx, n_x),
+        ok_p = res.pop("_ok")[:n_x]
+        pruned = sum(int(r_ok) for r_ok in ok_p)
+        res["no_pruning"] = {"probes": n_x, "rank1": sum(ok_x) / n_x, "rank1_with_pruning_same_probes": pruned / n_x,
+                             "rank1_ci95": clopper_pearson(sum(ok_x), n_x),
+                             "only_without_pruning": int(sum(x and not p_ for x, p_ in zip(ok_x, ok_p, strict=True))),
+                             "only_with_pruning": int(sum(p_ and not x for x, p_ in zip(ok_x, ok_p, strict=True))),
                              "latency_s_median": float(np.median(tx))}
     res.pop("_ok", None)
     if args.ray_workers:
@@ -339,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
            "matcher_stage1": "cylinder (fpstation.core.matching.cylinders)", "matcher_final": "consensus",
            "cylinder_params": pk.cylinder_params(), "threads": args.threads or os.cpu_count(),
            "stage0": {"probe_cylinders": pk.PRE_P, "template_cylinders": pk.PRE_M, "pre_rate": pk.PRE_RATE,
-                      "pre_min": pk.PRE_MIN}, "folds": {}}
+                      "pre_min": pk.PRE_MIN, "expand_rate": pk.EXPAND_RATE, "sure": pk.SURE}, "folds": {}}
     if args.matcher_eer:
         log("1:1: cylinder against consensus on every visible FVC set")
         out["matcher_eer"] = matcher_eer(data, cache)

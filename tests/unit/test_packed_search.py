@@ -157,6 +157,7 @@ def test_kernel_model_is_current_and_matches_numpy():
 
     pytest.importorskip("onnx")
     assert base64.b64decode(kernel.MODEL_B64) == kernel.build_model()
+    assert base64.b64decode(kernel.MODEL_LOCAL_B64) == kernel.build_model(local=True)
     rng = np.random.default_rng(0)
     gb = np.packbits(rng.random((7, 5, cy.NBITS)) < 0.2, axis=2)
     gb[3, 2:] = 0  # padding rows
@@ -167,6 +168,8 @@ def test_kernel_model_is_current_and_matches_numpy():
     b = kernel.best_matches_numpy(gb, gc, pb, pc, cy.NBITS)
     for x, y in zip(a, b, strict=True):
         assert x.shape == y.shape and np.array_equal(x, y)
+    loc = kernel.best_local(gb, gc, pb, pc, cy.NBITS)
+    assert np.array_equal(loc[0], b[0]) and np.array_equal(loc[1], b[2])
 
 
 def test_top_k_and_merge_break_ties_by_position_however_the_scores_are_cut():
@@ -182,26 +185,52 @@ def test_top_k_and_merge_break_ties_by_position_however_the_scores_are_cut():
     assert all(a[1] == b[0] for a, b in zip(sh, sh[1:], strict=False))
 
 
+def _in_process(fn, args):
+    return [fn(*a) for a in args]
+
+
 def test_shards_give_the_candidates_of_a_local_search(tmp_path, monkeypatch):
-    """What the Ray workers run (both rounds), merged as the driver does, equals the local search."""
+    """The driver's sharded search (every round), run here instead of on Ray workers, equals the
+    local search: without expansion, with it (no sure candidate), and without pruning."""
     monkeypatch.setattr(pk, "PRE_MIN", 10)
     monkeypatch.setattr(pk, "BLOCK", 128)  # several shards of a small gallery (all in this process)
     g, ts = _gallery(tmp_path, n=700)
     probe = moved(ts[650], seed=3)
     e = cy.encode(probe)
     n, k = len(g), 30
-    k0 = int(np.ceil(0.25 * n))  # as search() counts it
-    local = g.search(probe, top=30, rerank=30, pre_rate=0.25)
     parts_of = pk.shards(n, 3)
     assert len(parts_of) == 3
-    cand, _ = pk.merge_top([pk.shard_stage0(str(g.folder), e, lo, hi, k0) for lo, hi in parts_of], k0)
-    groups = [cand[(cand >= lo) & (cand < hi)] for lo, hi in parts_of]
-    idx, val = pk.merge_top([(x, pk.shard_stage1(str(g.folder), e, x)) for x in groups], k)
-    assert idx.tolist() == local.shortlist[0].tolist()
-    assert np.array_equal(val, local.shortlist[1])
-    full = pk.merge_top([pk.shard_full(str(g.folder), e, lo, hi, k) for lo, hi in parts_of], k)
+    where = str(g.folder)
+    for rate, expand, sure in ((0.25, 0.1, 0.2), (0.05, 0.4, 2.0), (0.05, 0.4, 0.0)):
+        local = g.search(probe, top=30, rerank=30, pre_rate=rate, expand_rate=expand, sure=sure)
+        k0 = pk.stage0_candidates(n, k, rate)
+        k1 = max(k0, pk.stage0_candidates(n, k, expand)) if expand > rate else k0
+        idx, val, scored = pk._sharded_top(_in_process, where, e, parts_of, k0, k1, sure, k, n)
+        assert idx.tolist() == local.shortlist[0].tolist()
+        assert np.array_equal(val, local.shortlist[1])
+        assert scored == local.stage1_candidates
     ex = g.search(probe, top=30, rerank=30, exhaustive=True)
-    assert full[0].tolist() == ex.shortlist[0].tolist()
+    full = pk._sharded_top(_in_process, where, e, parts_of, n, n, 0.2, k, n)
+    assert full[0].tolist() == ex.shortlist[0].tolist() and full[2] == n == ex.stage1_candidates
+
+
+def test_stage1_goes_further_only_without_a_sure_candidate(tmp_path, monkeypatch):
+    """With no candidate at ``sure`` or above among stage 0's first ``pre_rate``, stage 1 scores
+    down stage 0's order to ``expand_rate``; with one, it stops there."""
+    monkeypatch.setattr(pk, "PRE_MIN", 10)
+    g, ts = _gallery(tmp_path, n=400)
+    probe = moved(ts[321], seed=5)
+    e = cy.encode(probe)
+    stop = g.search(probe, top=5, pre_rate=0.05, expand_rate=0.5, sure=0.0)
+    assert not stop.expanded and stop.stage1_candidates == 30  # max(k=30, 5 % of 400 = 20)
+    assert stop.hits[0].index == 321
+    go = g.search(probe, top=5, pre_rate=0.05, expand_rate=0.5, sure=2.0)  # nothing scores 2
+    assert go.expanded and go.stage1_candidates == 200
+    cand, _ = pk.top_k(g.pre_scores(e), 200)
+    ref = pk.merge_top([(cand, g.full_scores_at(e, cand))], 30)
+    assert go.shortlist[0].tolist() == ref[0].tolist() and go.hits[0].index == 321
+    never = g.search(probe, top=5, pre_rate=0.05, expand_rate=0.05, sure=2.0)  # expand_rate <= pre_rate
+    assert not never.expanded and never.stage1_candidates == 30
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray (the [cluster] extra) is not installed")
@@ -213,6 +242,11 @@ def test_ray_engine_is_identical_to_local(tmp_path, monkeypatch):
     a = g.search(probe, top=10, pre_rate=0.3)
     b = g.search(probe, top=10, pre_rate=0.3, engine="ray", workers=2)
     assert b.engine == "ray" and b.workers == 2
+    assert [(h.index, h.score) for h in a.hits] == [(h.index, h.score) for h in b.hits]
+    # no sure candidate: a third round on the next candidates, as locally
+    a = g.search(probe, top=10, pre_rate=0.05, expand_rate=0.5, sure=2.0)
+    b = g.search(probe, top=10, pre_rate=0.05, expand_rate=0.5, sure=2.0, engine="ray", workers=2)
+    assert a.expanded and b.expanded and a.stage1_candidates == b.stage1_candidates
     assert [(h.index, h.score) for h in a.hits] == [(h.index, h.score) for h in b.hits]
 
 

@@ -189,12 +189,13 @@ def scores(probe: Encoded, gal_bits: np.ndarray, gal_counts: np.ndarray, gal_n: 
         return np.zeros(g, np.float32)
     from fpstation.core.matching import kernel
 
-    # each probe cylinder's best in the template (and which), each gallery cylinder's best in the probe
-    bv, arg, best_gal = kernel.best_matches(np.ascontiguousarray(gal_bits), np.ascontiguousarray(gal_counts),
-                                            probe.bits, probe.counts, NBITS)
     k = n_p(p, gal_n.astype(int))
+    gb, gc = np.ascontiguousarray(gal_bits), np.ascontiguousarray(gal_counts)
     if gal_xy is None or gal_theta is None:
+        bv, best_gal = kernel.best_local(gb, gc, probe.bits, probe.counts, NBITS)
         return (0.5 * (_top_mean(bv, k) + _top_mean(best_gal, k))).astype(np.float32)
+    # each probe cylinder's best in the template (and which), each gallery cylinder's best in the probe
+    bv, arg, best_gal = kernel.best_matches(gb, gc, probe.bits, probe.counts, NBITS)
     kk = int(min(MAX_NP, p))
     top = np.argpartition(-bv, kk - 1, axis=1)[:, :kk] if kk < p else np.broadcast_to(np.arange(p), (g, p))
     v = np.take_along_axis(bv, top, 1)  # (g, kk) local similarities of the candidate pairs
@@ -203,15 +204,19 @@ def scores(probe: Encoded, gal_bits: np.ndarray, gal_counts: np.ndarray, gal_n: 
     xa, ta = probe.xy[top], probe.theta[top]  # (g, kk, 2), (g, kk)
     xb, tb = gal_xy[rows, ja], gal_theta[rows, ja]
     rot = tb - ta  # the rotation each pair implies
-    ok = np.cos(rot[:, :, None] - rot[:, None, :]) >= _COS_ROT
+    cr, sr = np.cos(rot), np.sin(rot)
+    # cos(rot_i - rot_j), from the pairs' own cosines and sines (no trigonometry on every pair of pairs)
+    ok = cr[:, :, None] * cr[:, None, :] + sr[:, :, None] * sr[:, None, :] >= _COS_ROT
     da = xa[:, :, None, :] - xa[:, None, :, :]
     db = xb[:, :, None, :] - xb[:, None, :, :]
-    la, lb = np.hypot(da[..., 0], da[..., 1]), np.hypot(db[..., 0], db[..., 1])
+    la, lb = np.sqrt(np.sum(da * da, axis=-1)), np.sqrt(np.sum(db * db, axis=-1))
     ok &= np.abs(la - lb) <= DIST_TOL
-    # the bearing of the other minutia, seen from this one, relative to this one's direction
-    ba = np.arctan2(da[..., 1], da[..., 0]) - ta[:, None, :]
-    bb = np.arctan2(db[..., 1], db[..., 0]) - tb[:, None, :]
-    ok &= (np.cos(ba - bb) >= _COS_ROT) | (la < DIST_TOL)
+    # the bearing of the other minutia, seen from this one, relative to this one's direction, must
+    # agree: cos((angle(da) - ta_j) - (angle(db) - tb_j)) = cos(angle(da) - angle(db) + rot_j), with
+    # cos and sin of angle(da) - angle(db) from the dot and cross products of da and db
+    dot = da[..., 0] * db[..., 0] + da[..., 1] * db[..., 1]
+    crs = da[..., 1] * db[..., 0] - da[..., 0] * db[..., 1]
+    ok &= (dot * cr[:, None, :] - crs * sr[:, None, :] >= _COS_ROT * la * lb) | (la < DIST_TOL)
     ok &= ja[:, :, None] != ja[:, None, :]  # one gallery minutia cannot stand for two probe minutiae
     support = ok.sum(axis=2) / np.maximum(kk - 1, 1)  # share of the other pairs that agree
     valid = np.arange(kk)[None, :] < np.minimum(k, kk)[:, None]

@@ -31,9 +31,14 @@ and stage 0's reads touched every page of it).
 Search has three stages:
 
 0. **prune**: the probe's :data:`PRE_P` best cylinders against each template's :data:`PRE_M` first
-   (best-quality) ones, local similarity only, block by block with BLAS (several blocks at once on
-   threads), with progress and cancel; the best ``pre_rate`` share (at least :data:`PRE_MIN`) goes on;
-1. **fast matcher**: ``cylinder`` (all cylinders, with the consistency step) on those;
+   (best-quality) ones, local similarity only, block by block (an integer GEMM in onnxruntime,
+   several blocks at once on threads), with progress and cancel; the best ``pre_rate`` share (at
+   least :data:`PRE_MIN`) goes on;
+1. **fast matcher**: ``cylinder`` (all cylinders, with the consistency step) on those. When the
+   best of them scores below :data:`SURE` (no candidate is a sure match), stage 1 goes on down
+   stage 0's order to the best ``expand_rate`` share: stage 0 has no geometry, and on poor or
+   little-overlapping prints it can rank the mate a few thousand places down (bench/stage0_study.py),
+   where stage 1 still finds it. A search with a sure hit pays for ``pre_rate`` only;
 2. **final matcher**: ``consensus`` by default on the ``rerank`` best of stage 1, which gives the
    order, the scores and the charted pairs.
 
@@ -44,7 +49,8 @@ With ``engine="ray"`` the gallery is cut into shards (on block boundaries) that 
 from the same folder (a path every worker can read), in two rounds: each shard runs stage 0 and
 returns its best; the driver keeps the same candidates a local search would (a template in the
 overall best is in its shard's best; ties go to the lower position everywhere); each shard runs
-stage 1 on the candidates that are its own; the driver runs stage 2. Cylinder similarities are integer bit counts, exact in float32 however the work is cut,
+stage 1 on the candidates that are its own (and, when the best is not sure, a third round on the
+next ones); the driver runs stage 2. Cylinder similarities are integer bit counts, exact in float32 however the work is cut,
 so the candidates are identical to a local search.
 """
 
@@ -75,6 +81,8 @@ BLOCK1 = 256
 PRE_P, PRE_M = 12, 12
 #: share of the gallery that stage 0 passes on to stage 1 (at least PRE_MIN templates)
 PRE_RATE, PRE_MIN = 0.02, 1000
+#: stage 1 goes on to the best EXPAND_RATE share when no candidate of the first PRE_RATE scores SURE
+EXPAND_RATE, SURE = 0.1, 0.2
 ARRAYS = ("pre_bits", "pre_counts", "bits", "counts", "ncyl", "xy", "theta", "ids", "mnt_off", "mnt", "geom")
 
 
@@ -116,6 +124,9 @@ class SearchResult:
     workers: int = 1
     #: stage 1's best (gallery positions, scores), best first: what the final matcher re-scored
     shortlist: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+    #: templates stage 1 scored, and whether it went past ``pre_rate`` (no sure hit among the first)
+    stage1_candidates: int = 0
+    expanded: bool = False
 
 
 def _theta_q(theta: np.ndarray) -> np.ndarray:
@@ -374,14 +385,17 @@ class PackedGallery:
 
     def search(self, probe: Template, top: int = 10, *, rerank: int = 30, matcher: str = "consensus",
                engine: str = "local", workers: int | None = None, address: str | None = None,
-               limit: int | None = None, pre_rate: float = PRE_RATE, exhaustive: bool = False,
+               limit: int | None = None, pre_rate: float = PRE_RATE, expand_rate: float = EXPAND_RATE,
+               sure: float = SURE, exhaustive: bool = False,
                threads: int | None = None, progress: Progress = null_progress,
                cancel: CancelToken = NEVER_CANCELLED) -> SearchResult:
         """The ``top`` candidates for ``probe``, best first (see the module docstring).
 
         ``limit``: search only the first ``limit`` templates (a smaller gallery inside a larger
-        one); ``pre_rate``: the share stage 0 keeps; ``exhaustive``: no stage 0 (stage 1 scores
-        every template); ``threads``: blocks scored at once by the local engine (default: cores)."""
+        one); ``pre_rate``: the share stage 0 keeps; ``expand_rate``, ``sure``: how far stage 1
+        goes on when the best of those scores below ``sure`` (``expand_rate <= pre_rate``: never);
+        ``exhaustive``: no stage 0 (stage 1 scores every template); ``threads``: blocks scored at
+        once by the local engine (default: cores)."""
         from fpstation.core.jobs import wrap_progress
         from fpstation.core.matching import matchers as mt
 
@@ -390,21 +404,27 @@ class PackedGallery:
         n = self.n if limit is None else max(0, min(limit, self.n))
         k = min(n, max(rerank, top))
         k0 = n if exhaustive else stage0_candidates(n, k, pre_rate)
+        k1 = max(k0, stage0_candidates(n, k, expand_rate)) if expand_rate > pre_rate else k0
         threads = max(1, threads or (os.cpu_count() or 1))
         nworkers = 1
         if engine == "ray":
-            idx, vals, nworkers = _ray_top(self.folder, enc, k0, k, n, workers, address, cancel)
+            idx, vals, nworkers, scored = _ray_top(self.folder, enc, k0, k1, sure, k, n, workers, address, cancel)
         elif engine == "local":
             if k0 < n:
                 s0 = self.pre_scores(enc, 0, n, threads=threads, progress=wrap_progress(progress, 0.0, 0.7),
                                      cancel=cancel)
-                cand, _ = top_k(s0, k0)
-                progress(0.7, f"cylinder matcher on the {len(cand):,} best")
-                s1 = self.full_scores_at(enc, cand, threads, cancel)
-                idx, vals = merge_top([(cand, s1)], k)
+                cand, _ = top_k(s0, k1)
+                progress(0.7, f"cylinder matcher on the {k0:,} best")
+                s1 = self.full_scores_at(enc, cand[:k0], threads, cancel)
+                if k1 > k0 and not (len(s1) and s1.max() >= sure):
+                    progress(0.8, f"no sure candidate: cylinder matcher on the next {k1 - k0:,}")
+                    s1 = np.concatenate([s1, self.full_scores_at(enc, cand[k0:k1], threads, cancel)])
+                idx, vals = merge_top([(cand[:len(s1)], s1)], k)
+                scored = len(s1)
             else:
                 idx, vals = top_k(self.full_scores(enc, 0, n, threads=threads,
                                                    progress=wrap_progress(progress, 0.0, 0.9), cancel=cancel), k)
+                scored = n
         else:
             raise ValueError(f"unknown search engine {engine!r} (local or ray)")
         t1 = time.perf_counter()
@@ -420,7 +440,7 @@ class PackedGallery:
         t2 = time.perf_counter()
         progress(1.0, f"searched {n:,} templates")
         return SearchResult(hits, n, {"stage1": t1 - t0, "stage2": t2 - t1, "total": t2 - t0}, engine,
-                            nworkers, (idx, vals))
+                            nworkers, (idx, vals), scored, scored > k0)
 
 
 def top_k(scores: np.ndarray, k: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -470,17 +490,50 @@ def shard_full(folder: str, probe: cy.Encoded, lo: int, hi: int, k: int) -> tupl
     return top_k(PackedGallery(folder).full_scores(probe, lo, hi), k, offset=lo)
 
 
-def _ray_top(folder: Path, probe: cy.Encoded, k0: int, k: int, n: int, workers: int | None, address: str | None,
-             cancel: CancelToken) -> tuple[np.ndarray, np.ndarray, int]:
+def _sharded_top(run, where: str, probe: cy.Encoded, parts_of: list[tuple[int, int]], k0: int, k1: int,
+                 sure: float, k: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The driver's side of a sharded search: ``run(fn, argument tuples)`` runs ``fn`` on each
+    (on Ray workers, or here in tests) and returns the results in order. Returns stage 1's ``k``
+    best (positions, scores) and how many templates stage 1 scored - the same as a local search."""
+    if k0 >= n:  # no pruning: stage 1 everywhere, the shards' best
+        idx, val = merge_top(run(shard_full, [(where, probe, lo, hi, k) for lo, hi in parts_of]), k)
+        return idx, val, n
+    # round 1: stage 0 on every shard -> the same k1 candidates, in the same order, as a local search
+    cand, _ = merge_top(run(shard_stage0, [(where, probe, lo, hi, k1) for lo, hi in parts_of]), k1)
+
+    def stage1(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 1 on candidates ``c``, each shard scoring its own."""
+        groups = [g_ for g_ in (c[(c >= lo) & (c < hi)] for lo, hi in parts_of) if len(g_)]
+        s = run(shard_stage1, [(where, probe, g_) for g_ in groups])
+        return (np.concatenate(groups), np.concatenate(s)) if groups else (c[:0], np.zeros(0, np.float32))
+
+    # round 2: stage 1 on the first k0; round 3 on the rest up to k1 when none of them is sure
+    i1, s1 = stage1(cand[:k0])
+    if k1 > k0 and not (len(s1) and s1.max() >= sure):
+        i2, s2 = stage1(cand[k0:k1])
+        i1, s1 = np.concatenate([i1, i2]), np.concatenate([s1, s2])
+    idx, val = merge_top([(i1, s1)], k)
+    return idx, val, len(s1)
+
+
+#: the shard functions as Ray remote functions (made once: Ray exports a function when it is made)
+_REMOTE: dict[Any, Any] = {}
+
+
+def _ray_top(folder: Path, probe: cy.Encoded, k0: int, k1: int, sure: float, k: int, n: int, workers: int | None,
+             address: str | None, cancel: CancelToken) -> tuple[np.ndarray, np.ndarray, int, int]:
     from fpstation.core import cluster
 
     start = cluster.start_ray(address, workers)
     ray = cluster.import_ray()
     w = workers or max(1, int(start.cpus))
-    where = str(folder.resolve())
     parts_of = shards(n, w)
 
-    def gather(refs: list) -> list:
+    def run(fn, args: list[tuple]) -> list:
+        f = _REMOTE.get(fn)
+        if f is None:
+            f = _REMOTE[fn] = ray.remote(num_cpus=1)(fn)
+        refs = [f.remote(*a) for a in args]
         out: dict[Any, Any] = {}
         pending = list(refs)
         while pending:
@@ -493,17 +546,5 @@ def _ray_top(folder: Path, probe: cy.Encoded, k0: int, k: int, n: int, workers: 
                 out[r] = ray.get(r)
         return [out[r] for r in refs]
 
-    if k0 >= n:  # no pruning: stage 1 everywhere, the shards' best
-        f = ray.remote(num_cpus=1)(shard_full)
-        parts = gather([f.remote(where, probe, lo, hi, k) for lo, hi in parts_of])
-        idx, val = merge_top(parts, k)
-        return idx, val, len(parts_of)
-    # round 1: stage 0 on every shard -> the same k0 candidates as a local search
-    f0 = ray.remote(num_cpus=1)(shard_stage0)
-    cand, _ = merge_top(gather([f0.remote(where, probe, lo, hi, k0) for lo, hi in parts_of]), k0)
-    # round 2: stage 1 on those, each shard scoring its own
-    f1 = ray.remote(num_cpus=1)(shard_stage1)
-    groups = [cand[(cand >= lo) & (cand < hi)] for lo, hi in parts_of]
-    s1 = gather([f1.remote(where, probe, g_) for g_ in groups if len(g_)])
-    idx, val = merge_top([(g_, v) for g_, v in zip([g_ for g_ in groups if len(g_)], s1, strict=True)], k)
-    return idx, val, len(parts_of)
+    idx, val, scored = _sharded_top(run, str(folder.resolve()), probe, parts_of, k0, k1, sure, k, n)
+    return idx, val, len(parts_of), scored

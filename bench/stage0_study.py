@@ -1,0 +1,92 @@
+"""Stage-0 design study for 1:N search (issue #24): how often the mate passes the prefilter, by design.
+
+Stage 0 (:mod:`fpstation.core.matching.packed`) ranks every template by the local similarity of
+the probe's ``P`` best cylinders with the template's ``M`` first ones, and passes the best share on.
+This script scores every probe of a fold against the first ``--size`` templates of that fold's
+packed gallery (built by ``bench/search_scale.py``) under several ``(P, M)`` designs, and records
+the mate's stage-0 rank under each, plus the cost of one 1,024-template block. A design is chosen
+on fold A and then judged on fold B (``--choose-on A``), so the figure for fold B is not tuned on it.
+
+    nice python bench/stage0_study.py --data ../shared/data --work /work/cache/search --size 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.search_scale import FOLDS, load  # noqa: E402
+from fpstation.core.matching import cylinders as cy  # noqa: E402
+from fpstation.core.matching import evaluation as ev  # noqa: E402
+from fpstation.core.matching import packed as pk  # noqa: E402
+from fpstation.core.stats import rate  # noqa: E402
+
+DESIGNS = [(12, 12), (24, 12), (40, 12), (12, 20), (24, 20), (40, 20), (40, 40)]
+
+
+def stage0(g: pk.PackedGallery, enc: cy.Encoded, P: int, M: int, size: int) -> np.ndarray:
+    pe = cy.Encoded(enc.bits[:P], enc.counts[:P], enc.xy[:P], enc.theta[:P])
+    src_b, src_c = (g.a["pre_bits"], g.a["pre_counts"]) if M <= pk.PRE_M else (g.a["bits"], g.a["counts"])
+    out = np.zeros(size, np.float32)
+    for s in range(0, size, pk.BLOCK):
+        e = min(s + pk.BLOCK, size)
+        out[s:e] = cy.scores(pe, np.ascontiguousarray(src_b[s:e, :M]), np.ascontiguousarray(src_c[s:e, :M]),
+                             np.minimum(np.asarray(g.a["ncyl"][s:e]), M))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--work", default="/work/cache/search")
+    ap.add_argument("--size", type=int, default=100000)
+    ap.add_argument("--folds", nargs="+", default=["A", "B"])
+    ap.add_argument("--designs", nargs="+", default=[f"{p}x{m}" for p, m in DESIGNS])
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "stage0_study.json"))
+    args = ap.parse_args(argv)
+    designs = [tuple(int(v) for v in d.split("x")) for d in args.designs]
+    work = Path(args.work)
+    cache = ev.TemplateCache(work / "templates")
+    out = {"command": "python bench/stage0_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "size": args.size, "pre_rate": pk.PRE_RATE, "k0": pk.stage0_candidates(args.size), "folds": {}}
+    for name in args.folds:
+        own, _ = FOLDS[name]
+        recs = load(Path(args.data), own, cache)
+        mated = [r for r in recs if r[1] == 1]
+        probes = [r for r in recs if r[1] != 1]
+        names = [f for f, _, _ in mated]
+        g = pk.PackedGallery(work / f"gallery-{name}.fpg")
+        size = min(args.size, len(g))
+        k0 = pk.stage0_candidates(size)
+        fold = {"probes": len(probes), "size": size, "designs": {}}
+        encs = [cy.encode(t) for _, _, t in probes]
+        for P, M in designs:
+            t0 = time.perf_counter()
+            ranks = []
+            for (f, _, _), enc in zip(probes, encs, strict=True):
+                s0 = stage0(g, enc, P, M, size)
+                ranks.append(int(np.sum(s0 > s0[names.index(f)])) + 1)
+            secs = (time.perf_counter() - t0) / len(probes)
+            r = np.array(ranks)
+            fold["designs"][f"{P}x{M}"] = {
+                "mate_kept_at_k0": rate(int(np.sum(r <= k0)), len(r)),
+                "mate_kept_at_2k0": rate(int(np.sum(r <= 2 * k0)), len(r)),
+                "mate_rank_q90": float(np.quantile(r, 0.9)), "mate_rank_max": int(r.max()),
+                "seconds_per_probe_1thread": round(secs, 3), "mate_ranks": ranks}
+            print(name, f"{P}x{M}", "kept", int(np.sum(r <= k0)), "/", len(r), "q90", np.quantile(r, 0.9),
+                  f"{secs:.3f}s", flush=True)
+            out["folds"][name] = fold
+            Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
