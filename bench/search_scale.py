@@ -253,8 +253,8 @@ def run_size(g: pk.PackedGallery, mated, probes, size: int, args, exhaustive: bo
     ex = np.array(expanded)
     tm = np.array(times)
     res["expansion"] = {
-        "what": f"stage 1 went on to the best {pk.EXPAND_RATE:.0%} of stage 0 (no candidate of the first "
-                f"{pk.PRE_RATE:.0%} scored {pk.SURE} or more)",
+        "what": f"stage 1 went on to the best {pk.EXPAND_RATE:.1%} of stage 0 (no candidate of the first "
+                f"{pk.PRE_RATE:.1%} scored {pk.SURE} or more)",
         "searches_expanded": rate(int(ex.sum()), len(ex)),
         "stage1_candidates_median": float(np.median(scored)), "stage1_candidates_max": int(max(scored)),
         "latency_s_median_not_expanded": float(np.median(tm[~ex])) if (~ex).any() else None,

@@ -99,14 +99,17 @@ def run(args) -> int:
     out = {"probe": str(args.probe), "case": str(args.case) if args.case else None,
            "gallery": str(gallery.folder), "gallery_size": res.gallery_size, "extractor": args.extractor,
            "matcher": args.matcher, "engine": res.engine, "workers": res.workers, "rerank": args.rerank,
-           "pruned": not args.no_prune, "threshold_fmr1000": thr, "search_seconds": res.seconds["total"],
+           "pruned": not args.no_prune, "stage1_templates": res.stage1_candidates,
+           "stage1_went_further": res.expanded, "threshold_fmr1000": thr, "search_seconds": res.seconds["total"],
            "seconds": res.seconds, "candidates": rows}
     if args.json == "-":
         print(json.dumps(out, indent=2))
         return 0
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
-    print(f"{res.gallery_size:,} templates searched in {res.seconds['total']:.3f} s ({res.engine}); threshold "
+    further = " (no sure candidate among the first: it went further)" if res.expanded else ""
+    print(f"{res.gallery_size:,} templates searched in {res.seconds['total']:.3f} s ({res.engine}); "
+          f"{res.stage1_candidates:,} scored by the cylinder matcher{further}; threshold "
           f"(FMR 0.1 %) {'—' if thr is None else f'{thr:.4g}'}")
     for r in rows:
         mark = "" if r["match"] is None else ("  MATCH" if r["match"] else "")

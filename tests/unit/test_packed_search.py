@@ -307,6 +307,8 @@ def test_cli_search_packs_a_case_and_searches_a_packed_gallery(tmp_path, capsys)
     assert main(["search", str(probe), "--gallery", str(g.folder), "--top", "3", "--json", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["candidates"][0]["print_id"] == 7017 and d["gallery_size"] == 50 and d["pruned"]
+    assert d["stage1_templates"] == 50 and d["stage1_went_further"] is False  # PRE_MIN > 50: all of them
+    assert "50 scored by the cylinder matcher" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="PROBE"):
         main(["search", "--gallery", str(g.folder)])
     capsys.readouterr()

@@ -80,8 +80,14 @@ BLOCK1 = 256
 #: stage 0 compares the probe's PRE_P best cylinders with each template's PRE_M first (best) ones
 PRE_P, PRE_M = 12, 12
 #: share of the gallery that stage 0 passes on to stage 1 (at least PRE_MIN templates)
-PRE_RATE, PRE_MIN = 0.02, 1000
-#: stage 1 goes on to the best EXPAND_RATE share when no candidate of the first PRE_RATE scores SURE
+PRE_RATE, PRE_MIN = 0.005, 500
+#: stage 1 goes on to the best EXPAND_RATE share when no candidate of the first PRE_RATE scores SURE.
+#: All three were chosen on fold A of bench/search_scale.py (mated FVC2002 DB1-DB3) and then judged
+#: on fold B (bench/results/search_scale.json): SURE is about the 99th percentile of the best
+#: non-mate's stage-1 score among the first candidates in a 100k gallery (0.18); 10 % holds the
+#: stage-0 rank of 4 of fold A's 5 mates that 2 % missed; with the expansion, fold A's rank-1 was
+#: the same for any PRE_RATE from 0.1 % to 2 %, and the stage-1 work falls with it (0.5 % leaves a
+#: margin). Before the expansion, PRE_RATE was 2 %.
 EXPAND_RATE, SURE = 0.1, 0.2
 ARRAYS = ("pre_bits", "pre_counts", "bits", "counts", "ncyl", "xy", "theta", "ids", "mnt_off", "mnt", "geom")
 
