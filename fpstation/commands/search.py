@@ -2,8 +2,9 @@
 1:N search of a gallery.
 
 The probe (a print or an ISO/IEC 19794-2 / Type-9 template) is searched in three stages: every
-template of the gallery is pruned by a cheap cylinder comparison, the best share is scored by the
-fast ``cylinder`` matcher, and the ``--rerank`` best of those by ``--matcher`` (``consensus`` by
+template of the gallery is pruned by a cheap cylinder comparison, the best share (0.5 %, and on
+down to 10 % when none of those is a sure match: docs/adr/0241) is scored by the fast ``cylinder``
+matcher, and the ``--rerank`` best of those by ``--matcher`` (``consensus`` by
 default), which gives the order and the scores. Candidates are listed best first with the decision
 at the FMR 0.1 % threshold of that matcher.
 

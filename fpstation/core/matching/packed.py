@@ -46,12 +46,12 @@ Search has three stages:
 is measured against (bench/search_scale.py).
 
 With ``engine="ray"`` the gallery is cut into shards (on block boundaries) that Ray workers score
-from the same folder (a path every worker can read), in two rounds: each shard runs stage 0 and
+from the same folder (a path every worker can read), in two or three rounds: each shard runs stage 0 and
 returns its best; the driver keeps the same candidates a local search would (a template in the
 overall best is in its shard's best; ties go to the lower position everywhere); each shard runs
 stage 1 on the candidates that are its own (and, when the best is not sure, a third round on the
-next ones); the driver runs stage 2. Cylinder similarities are integer bit counts, exact in float32 however the work is cut,
-so the candidates are identical to a local search.
+next ones); the driver runs stage 2. Cylinder similarities are integer bit counts, exact in
+float32 however the work is cut, so the candidates are identical to a local search.
 """
 
 from __future__ import annotations
