@@ -4,8 +4,8 @@ Stage 0 (:mod:`fpstation.core.matching.packed`) ranks every template by the loca
 the probe's ``P`` best cylinders with the template's ``M`` first ones, and passes the best share on.
 This script scores every probe of a fold against the first ``--size`` templates of that fold's
 packed gallery (built by ``bench/search_scale.py``) under several ``(P, M)`` designs, and records
-the mate's stage-0 rank under each, plus the cost of one 1,024-template block. A design is chosen
-on fold A and then judged on fold B (``--choose-on A``), so the figure for fold B is not tuned on it.
+the mate's stage-0 rank under each, and the seconds per probe on one thread. A design is to be
+chosen on fold A and then judged on fold B, so the figure for fold B is not tuned on it.
 
     nice python bench/stage0_study.py --data ../shared/data --work /work/cache/search --size 100000
 """

@@ -422,7 +422,7 @@ class PackedGallery:
                 cand, _ = top_k(s0, k1)
                 progress(0.7, f"cylinder matcher on the {k0:,} best")
                 s1 = self.full_scores_at(enc, cand[:k0], threads, cancel)
-                if k1 > k0 and not (len(s1) and s1.max() >= sure):
+                if _goes_further(s1, k0, k1, sure):
                     progress(0.8, f"no sure candidate: cylinder matcher on the next {k1 - k0:,}")
                     s1 = np.concatenate([s1, self.full_scores_at(enc, cand[k0:k1], threads, cancel)])
                 idx, vals = merge_top([(cand[:len(s1)], s1)], k)
@@ -496,6 +496,12 @@ def shard_full(folder: str, probe: cy.Encoded, lo: int, hi: int, k: int) -> tupl
     return top_k(PackedGallery(folder).full_scores(probe, lo, hi), k, offset=lo)
 
 
+def _goes_further(s1: np.ndarray, k0: int, k1: int, sure: float) -> bool:
+    """Whether stage 1 goes on past the first ``k0`` (scored ``s1``) to ``k1``: none of them is sure.
+    One rule for the local and the sharded search, so both score the same templates."""
+    return k1 > k0 and not (len(s1) and float(s1.max()) >= sure)
+
+
 def _sharded_top(run, where: str, probe: cy.Encoded, parts_of: list[tuple[int, int]], k0: int, k1: int,
                  sure: float, k: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The driver's side of a sharded search: ``run(fn, argument tuples)`` runs ``fn`` on each
@@ -515,7 +521,7 @@ def _sharded_top(run, where: str, probe: cy.Encoded, parts_of: list[tuple[int, i
 
     # round 2: stage 1 on the first k0; round 3 on the rest up to k1 when none of them is sure
     i1, s1 = stage1(cand[:k0])
-    if k1 > k0 and not (len(s1) and s1.max() >= sure):
+    if _goes_further(s1, k0, k1, sure):
         i2, s2 = stage1(cand[k0:k1])
         i1, s1 = np.concatenate([i1, i2]), np.concatenate([s1, s2])
     idx, val = merge_top([(i1, s1)], k)
