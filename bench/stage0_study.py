@@ -8,6 +8,12 @@ the mate's stage-0 rank under each, and the seconds per probe on one thread. A d
 chosen on fold A and then judged on fold B, so the figure for fold B is not tuned on it.
 
     nice python bench/stage0_study.py --data ../shared/data --work /work/cache/search --size 100000
+
+``--cascade M1 [M2 ...]`` studies a cheaper two-step stage 0 instead: a first pass with only the
+template's ``M1`` first cylinders over every template, then the full 12x12 pass on the best share
+``q`` of each block (a per-block cut keeps it independent of how the gallery is sharded). For each
+probe it records the mate's rank under 12x12 and its rank inside its own block under the first
+pass; the mate is lost by the cascade when that block rank exceeds ``q`` x BLOCK.
 """
 
 from __future__ import annotations
@@ -51,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", nargs="+", default=["A", "B"])
     ap.add_argument("--designs", nargs="+", default=[f"{p}x{m}" for p, m in DESIGNS])
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "stage0_study.json"))
+    ap.add_argument("--cascade", nargs="*", type=int, default=None, metavar="M1",
+                    help="study a two-step stage 0 whose first pass uses M1 template cylinders (see above)")
     args = ap.parse_args(argv)
+    if args.cascade is not None:
+        return cascade_study(args, argv)
     designs = [tuple(int(v) for v in d.split("x")) for d in args.designs]
     work = Path(args.work)
     cache = ev.TemplateCache(work / "templates")
@@ -85,6 +95,52 @@ def main(argv: list[str] | None = None) -> int:
                   f"{secs:.3f}s", flush=True)
             out["folds"][name] = fold
             Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+CASCADE_SHARES = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def cascade_study(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """The mate's fate under a per-block two-step stage 0 (module docstring), fold by fold."""
+    work = Path(args.work)
+    cache = ev.TemplateCache(work / "templates")
+    firsts = args.cascade or [2, 3, 4, 6]
+    k0, k1 = pk.stage0_candidates(args.size), pk.stage0_candidates(args.size, pre_rate=pk.EXPAND_RATE)
+    out = {"command": "python bench/stage0_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "size": args.size, "block": pk.BLOCK, "k0": k0, "k_expanded": k1,
+           "cost_relative_to_12x12": {f"{m}|{q}": round(m / pk.PRE_M + q * (pk.PRE_M - m) / pk.PRE_M, 3)
+                                      for m in firsts for q in CASCADE_SHARES}, "folds": {}}
+    for name in args.folds:
+        own, _ = FOLDS[name]
+        recs = load(Path(args.data), own, cache)
+        names = [f for f, c, _ in recs if c == 1]
+        probes = [r for r in recs if r[1] != 1]
+        g = pk.PackedGallery(work / f"gallery-{name}.fpg")
+        size = min(args.size, len(g))
+        full_ranks, block_ranks = [], {m: [] for m in firsts}
+        for f, _, t in probes:
+            enc = cy.encode(t)
+            mate = names.index(f)
+            s0 = stage0(g, enc, pk.PRE_P, pk.PRE_M, size)
+            full_ranks.append(int(np.sum(s0 > s0[mate])) + 1)
+            b0 = (mate // pk.BLOCK) * pk.BLOCK
+            for m in firsts:
+                sa = stage0(g, enc, pk.PRE_P, m, size)
+                block_ranks[m].append(int(np.sum(sa[b0:b0 + pk.BLOCK] > sa[mate])) + 1)
+        fr = np.array(full_ranks)
+        fold = {"probes": len(probes), "size": size, "mate_within_k0_12x12": int(np.sum(fr <= k0)),
+                "mate_within_expanded_12x12": int(np.sum(fr <= k1)), "first_pass": {}}
+        for m in firsts:
+            br = np.array(block_ranks[m])
+            fold["first_pass"][f"{m}"] = {
+                f"q{q}": {"lost_of_mates_within_k0": int(np.sum((br > q * pk.BLOCK) & (fr <= k0))),
+                          "lost_of_mates_within_expanded": int(np.sum((br > q * pk.BLOCK) & (fr <= k1)))}
+                for q in CASCADE_SHARES} | {"mate_block_ranks": block_ranks[m]}
+            print(name, m, {q: v for q, v in fold["first_pass"][f"{m}"].items() if q != "mate_block_ranks"}, flush=True)
+        fold["mate_ranks_12x12"] = full_ranks
+        out["folds"][name] = fold
+        Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
