@@ -1,0 +1,267 @@
+"""pad-socofing's recipe under subject-grouped cross-validation: every figure from subjects the fold never saw.
+
+    nohup nice -n 5 python training/train_pad_cv.py --work /work/padcv --epochs 14 --convs-per-block 2 \
+        --max-minutes 100 --resume > /work/padcv/cv.log 2>&1 &
+
+The shipped ``pad-socofing`` card takes its threshold, calibration and rates from one validation
+split (20 % of the subjects). This script runs the same recipe (``training/train_pad.py``: the
+same task, CNN, augmentation, cosine schedule and operating-point rule) inside each fold of a
+``--folds``-fold split by subject:
+
+- outer fold k: its subjects are the test subjects; nothing below sees them;
+- inner split of the other subjects (``fpstation.ml.datasets.subject_split``, 20 %): the fit
+  keeps the best epoch by inner validation AUC, and the inner validation prints give the Platt
+  calibration and the threshold (lowest with BPCER <= ``--max-bpcer``), exactly as the shipped model's
+  validation split does;
+- the outer test prints are then scored at that threshold.
+
+It records, per test print, the logit, the calibrated score and the verdict, both for the print as
+given and for the mean logit of the print and its left-right mirror (its own calibration and
+threshold, also from the inner split; ``chosen`` = the one with the lower inner APCER_max).
+Pooled over the folds: BPCER, APCER per alteration and per level (Easy / Medium / Hard) with 95 %
+Clopper-Pearson intervals -> ``--results`` (default bench/results/pad_socofing_cv.json).
+
+Compute: one fold is one full training (about 14 epochs). Each epoch ends with a resumable save
+(``fold<k>.last.keras`` with the optimiser, ``fold<k>.state.json``), a finished fold writes
+``fold<k>.json``; ``--resume`` continues where the last run stopped, ``--max-minutes`` stops cleanly
+(SIGTERM too), so the folds can span sessions on this 2-core machine or run on a lent device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from fpstation.core.stats import rate  # noqa: E402
+
+LEVELS = ("Altered-Easy", "Altered-Medium", "Altered-Hard")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def outer_folds(subjects: list[str], k: int, seed: int) -> dict[str, int]:
+    """Subject -> outer fold (a seeded permutation cut in ``k`` near-equal parts)."""
+    order = sorted(subjects, key=lambda s: (len(s), s))
+    perm = np.random.default_rng(seed).permutation(len(order))
+    return {order[int(i)]: j % k for j, i in enumerate(perm)}
+
+
+def operating_point(z: np.ndarray, y: np.ndarray, types: list, max_bpcer: float) -> dict:
+    """Platt calibration and threshold from inner validation logits (the shipped rule)."""
+    from fpstation.ml.classifiers import metrics as cm
+    from fpstation.ml.classifiers.tasks import _calibrate
+
+    cal = _calibrate(z, y, balanced=False)
+    s = cm.sigmoid(cm.apply_calibration(z, cal))
+    thr = float(cm.threshold_for_bpcer(s, y, max_bpcer))
+    r = cm.pad_rates(s, y, types, thr)
+    return {"calibration": cal, "threshold": thr, "inner_apcer_max": float(r["apcer_max"]),
+            "inner_bpcer": float(r["bpcer"])}
+
+
+def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], args, work: Path,
+             deadline: float, token) -> dict | None:
+    """Train, calibrate and test outer fold ``k``; None when stopped before the fit finished."""
+    import keras
+
+    from fpstation.ml.classifiers import metrics as cm
+    from fpstation.ml.datasets import subject_split
+    from fpstation.ml.tasks import DatasetScan
+    from fpstation.ml.training import fit_keras
+
+    test = [it for it in items if fold_of[str(it["subject"])] == k]
+    rest = [it for it in items if fold_of[str(it["subject"])] != k]
+    subj = sorted({str(it["subject"]) for it in rest})
+    tr_s, va_s = subject_split(subj, args.val_fraction, args.seed)
+    scan = DatasetScan(root=Path(args.data), layout="socofing", items=rest, counts={}, subjects=len(subj),
+                       train_subjects=set(tr_s), val_subjects=set(va_s))
+    ds = task.datasets(scan, hyper)
+    last, state_f, best_f = work / f"fold{k}.last.keras", work / f"fold{k}.state.json", work / f"fold{k}.best.keras"
+    state = json.loads(state_f.read_text()) if (args.resume and state_f.is_file() and last.is_file()) else None
+    if state and state["epochs_done"] < args.epochs:
+        model = keras.models.load_model(last)
+        log(f"fold {k}: resumed after epoch {state['epochs_done']} (best {state['best']})")
+    elif state:
+        model = keras.models.load_model(last)
+    else:
+        model = task.build_model(hyper)
+        steps = int(math.ceil(len(scan.train_items) / hyper.batch_size)) * args.epochs
+        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)),
+                      loss=model.loss, metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
+                                                keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+        state = {"epochs_done": 0, "best": None, "seconds": 0.0}
+    t_fold = time.perf_counter()
+
+    class Save(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            v = (logs or {}).get(task.monitor)
+            better = (lambda a, b: a > b) if task.monitor_mode == "max" else (lambda a, b: a < b)
+            if v is not None and (state["best"] is None or better(v, state["best"])):
+                state["best"] = float(v)
+            state["epochs_done"] = epoch + 1
+            state["seconds"] = state.get("seconds", 0.0) + (time.perf_counter() - self.t)
+            self.t = time.perf_counter()
+            self.model.save(last)
+            state_f.write_text(json.dumps(state, indent=1))
+            log(f"fold {k}: epoch {epoch + 1}/{args.epochs} {task.monitor}={v} loss={(logs or {}).get('loss')}")
+            if time.time() > deadline:
+                token.cancel()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+    if state["epochs_done"] < args.epochs:
+        res = fit_keras(model, ds["train"], ds["val"], epochs=args.epochs, checkpoint=best_f,
+                        monitor=task.monitor, mode=task.monitor_mode, class_weight=ds["class_weight"],
+                        cancel=token, initial_epoch=state["epochs_done"], best=state["best"] if best_f.is_file() else None,
+                        callbacks=[Save()])
+        if res.stopped and state["epochs_done"] < args.epochs:
+            log(f"fold {k}: stopped after epoch {state['epochs_done']}; --resume continues it")
+            return None
+    best = keras.models.load_model(best_f, compile=False)
+    # inner validation: the operating point, for the print as given and for the print + mirror mean
+    xv, yv, vitems = task.arrays(scan.val_items, hyper)
+    vtypes = [it["attack_type"] if it["y"] else None for it in vitems]
+    zv = task.logits(best, xv)
+    zvm = 0.5 * (zv + task.logits(best, np.ascontiguousarray(xv[:, :, ::-1])))
+    ops = {"plain": operating_point(zv, yv, vtypes, args.max_bpcer), "mirror": operating_point(zvm, yv, vtypes, args.max_bpcer)}
+    ops["chosen"] = dict(ops["mirror"] if ops["mirror"]["inner_apcer_max"] < ops["plain"]["inner_apcer_max"] else ops["plain"],
+                         view="mirror" if ops["mirror"]["inner_apcer_max"] < ops["plain"]["inner_apcer_max"] else "plain")
+    xt, yt, titems = task.arrays(test, hyper)
+    zt = task.logits(best, xt)
+    ztm = 0.5 * (zt + task.logits(best, np.ascontiguousarray(xt[:, :, ::-1])))
+    rows = []
+    for i, it in enumerate(titems):
+        r = {"path": os.path.relpath(it["path"], args.data), "subject": str(it["subject"]), "y": int(yt[i]),
+             "attack_type": it["attack_type"], "level": it.get("level", ""), "z": float(zt[i]), "z_mirror": float(ztm[i])}
+        for v, op in ops.items():
+            zz = ztm[i] if (v == "mirror" or op.get("view") == "mirror") else zt[i]
+            s = float(cm.sigmoid(cm.apply_calibration(np.array([zz]), op["calibration"]))[0])
+            r[f"attack_{v}"] = bool(s >= op["threshold"])
+        rows.append(r)
+    out = {"fold": k, "epochs": state["epochs_done"], "best_inner_auc": state["best"],
+           "fit_seconds": round(state.get("seconds", 0.0), 1), "fold_seconds_this_run": round(time.perf_counter() - t_fold, 1),
+           "subjects": {"train": len(tr_s), "inner_val": len(va_s), "test": len({r["subject"] for r in rows})},
+           "operating_points": ops, "test": rows}
+    (work / f"fold{k}.json").write_text(json.dumps(out, indent=1))
+    for f in (last, state_f):
+        f.unlink(missing_ok=True)
+    return out
+
+
+def pooled(folds: list[dict]) -> dict:
+    rows = [r for f in folds for r in f["test"]]
+    types = sorted({r["attack_type"] for r in rows if r["y"]})
+    out = {}
+    for v in ("plain", "mirror", "chosen"):
+        bf = [r for r in rows if not r["y"]]
+        d = {"bpcer": rate(sum(r[f"attack_{v}"] for r in bf), len(bf)), "apcer": {}, "apcer_by_level": {}}
+        for t in types:
+            at = [r for r in rows if r["y"] and r["attack_type"] == t]
+            d["apcer"][t] = rate(sum(not r[f"attack_{v}"] for r in at), len(at))
+            for lv in LEVELS:
+                al = [r for r in at if r["level"] == lv]
+                if al:
+                    d["apcer_by_level"][f"{t} / {lv.split('-')[1]}"] = rate(sum(not r[f"attack_{v}"] for r in al), len(al))
+        d["apcer_max"] = max(x["value"] for x in d["apcer"].values()) if d["apcer"] else None
+        out[v] = d
+    out["mirror_chosen_in_folds"] = sum(f["operating_points"]["chosen"].get("view") == "mirror" for f in folds)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    sd = REPO.parent / "shared" / "data"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(sd / "socofing"))
+    ap.add_argument("--work", default="/work/padcv")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--only", type=int, nargs="*", default=None, help="run only these outer folds")
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--convs-per-block", type=int, default=2)
+    ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-bpcer", type=float, default=0.01)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-minutes", type=float, default=0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--limit", type=int, default=0, help="development: this many subjects only")
+    ap.add_argument("--results", default=str(REPO / "bench" / "results" / "pad_socofing_cv.json"))
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    keras.utils.set_random_seed(args.seed)
+    from fpstation.core.jobs import CancelToken
+    from fpstation.ml.tasks import get_task
+
+    task = get_task("pad")
+    hyper = task.default_hyper()
+    hyper.epochs, hyper.batch_size, hyper.learning_rate = args.epochs, args.batch_size, args.lr
+    hyper.seed, hyper.val_fraction, hyper.augment = args.seed, args.val_fraction, True
+    hyper.extra.update(width=args.width, convs_per_block=args.convs_per_block, max_bpcer=args.max_bpcer,
+                       cache_dir=str(Path(args.work) / "cache"))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    _, items, _ = task._items(Path(args.data), hyper)
+    subjects = sorted({str(it["subject"]) for it in items}, key=lambda s: (len(s), s))
+    if args.limit:
+        keep = set(subjects[:: max(1, len(subjects) // args.limit)][: args.limit])
+        items = [it for it in items if str(it["subject"]) in keep]
+        subjects = sorted(keep)
+    fold_of = outer_folds(subjects, args.folds, args.seed)
+    token = CancelToken()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: token.cancel())
+    deadline = time.time() + args.max_minutes * 60 if args.max_minutes > 0 else float("inf")
+    log(f"{len(items)} prints, {len(subjects)} subjects, {args.folds} outer folds")
+    done = []
+    for k in range(args.folds) if args.only is None else args.only:
+        f = work / f"fold{k}.json"
+        if f.is_file() and args.resume:
+            done.append(json.loads(f.read_text()))
+            continue
+        if token.cancelled or time.time() > deadline:
+            break
+        out = run_fold(k, task, hyper, items, fold_of, args, work, deadline, token)
+        if out is None:
+            break
+        done.append(out)
+        log(f"fold {k} done: {out['epochs']} epochs, inner AUC {out['best_inner_auc']:.4f}")
+    finished = sorted(d["fold"] for d in done)
+    result = {"command": "python training/train_pad_cv.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
+                         "convs_per_block": args.convs_per_block, "augment": True, "max_bpcer": args.max_bpcer},
+              "folds": args.folds, "folds_finished": finished, "complete": len(finished) == args.folds,
+              "subjects": len(subjects), "prints": len(items),
+              "per_fold": [{k: v for k, v in d.items() if k != "test"} for d in done]}
+    if done:
+        result["pooled"] = pooled(done)
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    log(f"folds finished: {finished} of {args.folds}; wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
