@@ -32,6 +32,7 @@ from fpstation.core.stats import rate  # noqa: E402
 
 TYPES = ("central rotation", "obliteration", "z-cut")
 LEVELS = ("Altered-Easy", "Altered-Medium", "Altered-Hard")
+CHANGED = 24  # grey levels: a pixel the alteration changed
 
 
 def threshold_for_bpcer(z: np.ndarray, max_bpcer: float = 0.01) -> float:
@@ -129,6 +130,24 @@ def main(argv: list[str] | None = None) -> int:
                                   "first_cut": rate(*first[v][k]) if first[v][k][1] else None}
                               for k, an in d.items()}
     out["crossfit"]["mirror_chosen_share"] = chose_mirror / (2 * args.repeats)
+    # how much each alteration changed its real print, for those caught and those passed (same-subject threshold)
+    t_plain = threshold_for_bpcer(z_plain[~y])
+    size: dict[str, list[float]] = {}
+    for i, it in enumerate(items):
+        if not y[i]:
+            continue
+        real = Path(it["path"]).parents[2] / "Real" / Path(it["path"]).name.replace(f"_{it['alter']}", "")
+        if not real.is_file():
+            continue
+        a, b = read_gray(it["path"]).astype(int), read_gray(real).astype(int)
+        if a.shape != b.shape:
+            continue
+        key = f"{it['attack_type']} / {it['level'].split('-')[1]} / {'caught' if z_plain[i] >= t_plain else 'passed'}"
+        size.setdefault(key, []).append(float(np.mean(np.abs(a - b) > CHANGED)))
+    out["changed_pixels"] = {"what": f"share of pixels that differ from the real print by more than {CHANGED} grey "
+                                     "levels, at the same-subject threshold of the plain model",
+                             **{k: {"n": len(v), "min": min(v), "median": float(np.median(v)), "max": max(v)}
+                                for k, v in sorted(size.items())}}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     for v in ("plain", "mirror_mean", "chosen"):
         d = out["crossfit"][v]
