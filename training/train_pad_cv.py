@@ -22,8 +22,9 @@ Pooled over the folds: BPCER, APCER per alteration and per level (Easy / Medium 
 Clopper-Pearson intervals -> ``--results`` (default bench/results/pad_socofing_cv.json).
 
 Compute: one fold is one full training (about 14 epochs). Each epoch ends with a resumable save
-(``fold<k>.last.keras`` with the optimiser, ``fold<k>.state.json``), a finished fold writes
-``fold<k>.json``; ``--resume`` continues where the last run stopped, ``--max-minutes`` stops cleanly
+under ``--work`` (``fold<k>.last.keras`` with the optimiser, ``fold<k>.state.json``); a finished
+fold writes its test scores to ``--record``/``fold<k>.json`` (small, committed, so finished folds
+survive a lost machine); ``--resume`` continues where the last run stopped, ``--max-minutes`` stops cleanly
 (SIGTERM too), so the folds can span sessions on this 2-core machine or run on a lent device.
 """
 
@@ -86,6 +87,10 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
     rest = [it for it in items if fold_of[str(it["subject"])] != k]
     subj = sorted({str(it["subject"]) for it in rest})
     tr_s, va_s = subject_split(subj, args.val_fraction, args.seed)
+    if not va_s or not tr_s:  # few subjects: the salted-hash split can leave a side empty
+        perm = [subj[int(i)] for i in np.random.default_rng(args.seed).permutation(len(subj))]
+        n_val = min(len(subj) - 1, max(1, round(args.val_fraction * len(subj))))
+        va_s, tr_s = set(perm[:n_val]), set(perm[n_val:])
     scan = DatasetScan(root=Path(args.data), layout="socofing", items=rest, counts={}, subjects=len(subj),
                        train_subjects=set(tr_s), val_subjects=set(va_s))
     ds = task.datasets(scan, hyper)
@@ -156,10 +161,19 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
            "fit_seconds": round(state.get("seconds", 0.0), 1), "fold_seconds_this_run": round(time.perf_counter() - t_fold, 1),
            "subjects": {"train": len(tr_s), "inner_val": len(va_s), "test": len({r["subject"] for r in rows})},
            "operating_points": ops, "test": rows}
-    (work / f"fold{k}.json").write_text(json.dumps(out, indent=1))
+    out["recipe"] = recipe_of(args)
+    record = Path(args.record)
+    record.mkdir(parents=True, exist_ok=True)
+    (record / f"fold{k}.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     for f in (last, state_f):
         f.unlink(missing_ok=True)
     return out
+
+
+def recipe_of(args: argparse.Namespace) -> dict:
+    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
+            "convs_per_block": args.convs_per_block, "augment": True, "max_bpcer": args.max_bpcer,
+            "val_fraction": args.val_fraction, "seed": args.seed, "folds": args.folds, "limit": args.limit}
 
 
 def pooled(folds: list[dict]) -> dict:
@@ -202,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--limit", type=int, default=0, help="development: this many subjects only")
     ap.add_argument("--results", default=str(REPO / "bench" / "results" / "pad_socofing_cv.json"))
+    ap.add_argument("--record", default=str(REPO / "training" / "checkpoints" / "pad-socofing-cv"),
+                    help="where each finished fold's test scores go (small JSON, committed: it survives the machine)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -237,9 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{len(items)} prints, {len(subjects)} subjects, {args.folds} outer folds")
     done = []
     for k in range(args.folds) if args.only is None else args.only:
-        f = work / f"fold{k}.json"
+        f = Path(args.record) / f"fold{k}.json"
         if f.is_file() and args.resume:
-            done.append(json.loads(f.read_text()))
+            d = json.loads(f.read_text())
+            if d.get("recipe") != recipe_of(args):
+                raise SystemExit(f"{f} was made with another recipe ({d.get('recipe')}): use another --record")
+            done.append(d)
             continue
         if token.cancelled or time.time() > deadline:
             break
@@ -250,8 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"fold {k} done: {out['epochs']} epochs, inner AUC {out['best_inner_auc']:.4f}")
     finished = sorted(d["fold"] for d in done)
     result = {"command": "python training/train_pad_cv.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
-                         "convs_per_block": args.convs_per_block, "augment": True, "max_bpcer": args.max_bpcer},
+              "recipe": recipe_of(args),
               "folds": args.folds, "folds_finished": finished, "complete": len(finished) == args.folds,
               "subjects": len(subjects), "prints": len(items),
               "per_fold": [{k: v for k, v in d.items() if k != "test"} for d in done]}

@@ -1,0 +1,61 @@
+"""training/train_pad_cv.py on a generated SOCOFing folder: every print is tested once, by a fold
+that never saw its subject; finished folds are reused by --resume and refused for another recipe."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.ml.classifier_fixtures import make_socofing
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("train_pad_cv", ROOT / "training" / "train_pad_cv.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_outer_folds_are_a_balanced_partition_of_subjects():
+    cv = _load()
+    subjects = [str(i) for i in range(1, 24)]
+    f = cv.outer_folds(subjects, 5, seed=0)
+    assert set(f) == set(subjects)
+    sizes = [sum(v == k for v in f.values()) for k in range(5)]
+    assert max(sizes) - min(sizes) <= 1
+    assert f == cv.outer_folds(list(reversed(subjects)), 5, seed=0)  # order of listing does not matter
+    assert f != cv.outer_folds(subjects, 5, seed=1)
+
+
+def test_every_print_is_scored_once_by_a_fold_blind_to_its_subject(tmp_path):
+    cv = _load()
+    data = make_socofing(tmp_path / "soco", subjects=12)
+    args = ["--data", str(data), "--work", str(tmp_path / "w"), "--record", str(tmp_path / "rec"),
+            "--folds", "3", "--epochs", "1", "--results", str(tmp_path / "r.json")]
+    assert cv.main(args) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["complete"] and r["folds_finished"] == [0, 1, 2]
+    folds = [json.loads((tmp_path / "rec" / f"fold{k}.json").read_text()) for k in range(3)]
+    tested = [row["path"] for f in folds for row in f["test"]]
+    n_files = len(list(data.rglob("*.BMP")))
+    assert len(tested) == len(set(tested)) == n_files
+    for f in folds:
+        s = f["subjects"]
+        assert s["train"] + s["inner_val"] + s["test"] == 12  # the test subjects are in neither inner part
+    pooled = r["pooled"]["plain"]
+    assert pooled["bpcer"]["n"] == sum(not row["y"] for f in folds for row in f["test"])
+    assert set(pooled["apcer"]) == {"central rotation", "obliteration", "z-cut"}
+    # --resume reuses the finished folds (no training: the work folder's checkpoints are not needed)
+    for p in (tmp_path / "w").glob("fold*.keras"):
+        p.unlink()
+    assert cv.main([*args, "--resume"]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["pooled"] == r["pooled"]
+    # ... but not for another recipe
+    with pytest.raises(SystemExit, match="another recipe"):
+        cv.main([*args[:-4], "--epochs", "2", "--results", str(tmp_path / "r.json"), "--resume"])
