@@ -35,11 +35,11 @@ LEVELS = ("Altered-Easy", "Altered-Medium", "Altered-Hard")
 CHANGED = 24  # grey levels: a pixel the alteration changed
 
 
-def threshold_for_bpcer(z: np.ndarray, max_bpcer: float = 0.01) -> float:
-    """The lowest threshold (ATTACK when z >= t) with at most ``max_bpcer`` of bona fide ``z`` at or above it."""
-    bf = np.sort(np.asarray(z, np.float64))
-    allowed = int(np.floor(max_bpcer * len(bf)))
-    return float(np.nextafter(bf[len(bf) - allowed - 1], np.inf)) if allowed < len(bf) else float(bf[0])
+def threshold_for_bpcer(z: np.ndarray, y: np.ndarray) -> float:
+    """The app's rule (``metrics.threshold_for_bpcer``): the lowest threshold with BPCER <= 1 %."""
+    from fpstation.ml.classifiers.metrics import threshold_for_bpcer as rule
+
+    return rule(z, y, 0.01)
 
 
 def errors(z: np.ndarray, y: np.ndarray, kind: np.ndarray, level: np.ndarray, t: float) -> dict:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                  "seconds_scoring": round(secs, 1), "same_subjects": {}, "crossfit": {}}
     # 1) as the card does it: threshold and rates on the same subjects
     for v, z in views.items():
-        t = threshold_for_bpcer(z[~y])
+        t = threshold_for_bpcer(z, y)
         out["same_subjects"][v] = errors(z, y, kind, level, t)
     # 2) threshold (and the mirror choice) on one half of the subjects, rates on the other
     us = np.unique(subj)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         for fit, ev in ((half, ~half), (~half, half)):
             picked = {}
             for v, z in views.items():
-                t = threshold_for_bpcer(z[fit & ~y])
+                t = threshold_for_bpcer(z[fit], y[fit])
                 picked[v] = (apcer_max(z[fit], y[fit], kind[fit], t), t)
             choice = "mirror_mean" if picked["mirror_mean"][0] < picked["plain"][0] else "plain"
             chose_mirror += choice == "mirror_mean"
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                               for k, an in d.items()}
     out["crossfit"]["mirror_chosen_share"] = chose_mirror / (2 * args.repeats)
     # how much each alteration changed its real print, for those caught and those passed (same-subject threshold)
-    t_plain = threshold_for_bpcer(z_plain[~y])
+    t_plain = threshold_for_bpcer(z_plain, y)
     size: dict[str, list[float]] = {}
     for i, it in enumerate(items):
         if not y[i]:
