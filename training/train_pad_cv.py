@@ -225,8 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already started in this process (e.g. the test suite)
+            pass
     keras.utils.set_random_seed(args.seed)
     from fpstation.core.jobs import CancelToken
     from fpstation.ml.tasks import get_task
