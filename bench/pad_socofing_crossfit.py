@@ -54,7 +54,9 @@ def errors(z: np.ndarray, y: np.ndarray, kind: np.ndarray, level: np.ndarray, t:
 
 
 def apcer_max(z: np.ndarray, y: np.ndarray, kind: np.ndarray, t: float) -> float:
-    return max(float(np.mean(z[y & (kind == a)] < t)) for a in TYPES if np.any(y & (kind == a)))
+    from fpstation.ml.classifiers.metrics import pad_rates
+
+    return pad_rates(z, y, kind, t)["apcer_max"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     from fpstation.core.types import FingerprintImage
 
-    x = np.concatenate([prepare(FingerprintImage(read_gray(it["path"]), None, str(it["path"]), ""), card)
-                  for it in items])
+    pixels = [read_gray(it["path"]) for it in items]
+    x = np.concatenate([prepare(FingerprintImage(px, None, str(it["path"]), ""), card) for px, it in zip(pixels, items, strict=True)])
     z_plain = loaded.logits(x)
     z_flip = 0.5 * (z_plain + loaded.logits(np.ascontiguousarray(x[:, :, ::-1])))
     secs = time.perf_counter() - t0
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         real = Path(it["path"]).parents[2] / "Real" / Path(it["path"]).name.replace(f"_{it['alter']}", "")
         if not real.is_file():
             continue
-        a, b = read_gray(it["path"]).astype(int), read_gray(real).astype(int)
+        a, b = pixels[i].astype(int), read_gray(real).astype(int)
         if a.shape != b.shape:
             continue
         key = f"{it['attack_type']} / {it['level'].split('-')[1]} / {'caught' if z_plain[i] >= t_plain else 'passed'}"

@@ -97,6 +97,16 @@ def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
     return card
 
 
+def compile_classifier(model, lr: float, steps: int) -> None:
+    """Adam with cosine decay from ``lr`` to 0 over ``steps``, the model's loss, AUC and accuracy
+    on logits: how every classifier of training/ is compiled (train_pad.py, train_pad_cv.py)."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps)),
+                  loss=model.loss, metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
+                                            keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+
+
 def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -134,10 +144,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     ds = task.datasets(scan, hyper)
     # Cosine decay over the whole run: short CPU trainings end at a low learning rate, so the
     # best-by-validation epoch is not just a lucky spike of a noisy high-rate phase.
-    steps = int(math.ceil(len(scan.train_items) / hyper.batch_size)) * hyper.epochs
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(hyper.learning_rate, steps)),
-                  loss=model.loss, metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
-                                            keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    compile_classifier(model, hyper.learning_rate, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * hyper.epochs)
     # SIGTERM / Ctrl-C = Stop: the fit ends after the current batch, the best checkpoint is kept,
     # evaluated and exported; the card then says "stopped": true.
     token = CancelToken()

@@ -44,6 +44,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "training"))
+
+from classifier_common import compile_classifier  # noqa: E402
+
 from fpstation.core.stats import rate  # noqa: E402
 
 LEVELS = ("Altered-Easy", "Altered-Medium", "Altered-Hard")
@@ -96,24 +100,19 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
     ds = task.datasets(scan, hyper)
     last, state_f, best_f = work / f"fold{k}.last.keras", work / f"fold{k}.state.json", work / f"fold{k}.best.keras"
     state = json.loads(state_f.read_text()) if (args.resume and state_f.is_file() and last.is_file()) else None
-    if state and state["epochs_done"] < args.epochs:
+    if state:
         model = keras.models.load_model(last)
         log(f"fold {k}: resumed after epoch {state['epochs_done']} (best {state['best']})")
-    elif state:
-        model = keras.models.load_model(last)
     else:
         model = task.build_model(hyper)
-        steps = int(math.ceil(len(scan.train_items) / hyper.batch_size)) * args.epochs
-        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps)),
-                      loss=model.loss, metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
-                                                keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+        compile_classifier(model, args.lr, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * args.epochs)
         state = {"epochs_done": 0, "best": None, "seconds": 0.0}
+    better = (lambda a, b: a > b) if task.monitor_mode == "max" else (lambda a, b: a < b)
     t_fold = time.perf_counter()
 
     class Save(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             v = (logs or {}).get(task.monitor)
-            better = (lambda a, b: a > b) if task.monitor_mode == "max" else (lambda a, b: a < b)
             if v is not None and (state["best"] is None or better(v, state["best"])):
                 state["best"] = float(v)
             state["epochs_done"] = epoch + 1
@@ -143,20 +142,16 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
     zv = task.logits(best, xv)
     zvm = 0.5 * (zv + task.logits(best, np.ascontiguousarray(xv[:, :, ::-1])))
     ops = {"plain": operating_point(zv, yv, vtypes, args.max_bpcer), "mirror": operating_point(zvm, yv, vtypes, args.max_bpcer)}
-    ops["chosen"] = dict(ops["mirror"] if ops["mirror"]["inner_apcer_max"] < ops["plain"]["inner_apcer_max"] else ops["plain"],
-                         view="mirror" if ops["mirror"]["inner_apcer_max"] < ops["plain"]["inner_apcer_max"] else "plain")
+    view = "mirror" if ops["mirror"]["inner_apcer_max"] < ops["plain"]["inner_apcer_max"] else "plain"
+    ops["chosen"] = dict(ops[view], view=view)
     xt, yt, titems = task.arrays(test, hyper)
     zt = task.logits(best, xt)
     ztm = 0.5 * (zt + task.logits(best, np.ascontiguousarray(xt[:, :, ::-1])))
-    rows = []
-    for i, it in enumerate(titems):
-        r = {"path": os.path.relpath(it["path"], args.data), "subject": str(it["subject"]), "y": int(yt[i]),
-             "attack_type": it["attack_type"], "level": it.get("level", ""), "z": float(zt[i]), "z_mirror": float(ztm[i])}
-        for v, op in ops.items():
-            zz = ztm[i] if (v == "mirror" or op.get("view") == "mirror") else zt[i]
-            s = float(cm.sigmoid(cm.apply_calibration(np.array([zz]), op["calibration"]))[0])
-            r[f"attack_{v}"] = bool(s >= op["threshold"])
-        rows.append(r)
+    verdicts = {v: cm.sigmoid(cm.apply_calibration(ztm if op.get("view", v) == "mirror" else zt, op["calibration"]))
+                >= op["threshold"] for v, op in ops.items()}
+    rows = [{"path": os.path.relpath(it["path"], args.data), "subject": str(it["subject"]), "y": int(yt[i]),
+             "attack_type": it["attack_type"], "level": it.get("level", ""), "z": float(zt[i]), "z_mirror": float(ztm[i]),
+             **{f"attack_{v}": bool(a[i]) for v, a in verdicts.items()}} for i, it in enumerate(titems)]
     out = {"fold": k, "epochs": state["epochs_done"], "best_inner_auc": state["best"],
            "fit_seconds": round(state.get("seconds", 0.0), 1), "fold_seconds_this_run": round(time.perf_counter() - t_fold, 1),
            "subjects": {"train": len(tr_s), "inner_val": len(va_s), "test": len({r["subject"] for r in rows})},
@@ -180,8 +175,8 @@ def pooled(folds: list[dict]) -> dict:
     rows = [r for f in folds for r in f["test"]]
     types = sorted({r["attack_type"] for r in rows if r["y"]})
     out = {}
+    bf = [r for r in rows if not r["y"]]
     for v in ("plain", "mirror", "chosen"):
-        bf = [r for r in rows if not r["y"]]
         d = {"bpcer": rate(sum(r[f"attack_{v}"] for r in bf), len(bf)), "apcer": {}, "apcer_by_level": {}}
         for t in types:
             at = [r for r in rows if r["y"] and r["attack_type"] == t]
