@@ -17,8 +17,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common_args(p, "pad-socofing")
     p.add_argument("--max-bpcer", type=float, default=0.01, help="operating point: validation BPCER limit")
+    p.add_argument("--synth-alter", type=float, default=0.0,
+                   help="synthetic flap alterations added per training bona fide print (0 = none)")
     args = p.parse_args()
-    run("pad", args, {"max_bpcer": args.max_bpcer})
+    extra = {"max_bpcer": args.max_bpcer}
+    if args.synth_alter:
+        extra["synth_alter"] = args.synth_alter
+    run("pad", args, extra)
 
 
 if __name__ == "__main__":

@@ -168,7 +168,8 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
 def recipe_of(args: argparse.Namespace) -> dict:
     return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
             "convs_per_block": args.convs_per_block, "augment": True, "max_bpcer": args.max_bpcer,
-            "val_fraction": args.val_fraction, "seed": args.seed, "folds": args.folds, "limit": args.limit}
+            "val_fraction": args.val_fraction, "seed": args.seed, "folds": args.folds, "limit": args.limit,
+            **({"synth_alter": args.synth_alter} if args.synth_alter else {})}
 
 
 def pooled(folds: list[dict]) -> dict:
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--convs-per-block", type=int, default=2)
+    ap.add_argument("--synth-alter", type=float, default=0.0,
+                    help="add this many synthetic flap alterations per training bona fide print (0 = the shipped recipe)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-bpcer", type=float, default=0.01)
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     hyper.epochs, hyper.batch_size, hyper.learning_rate = args.epochs, args.batch_size, args.lr
     hyper.seed, hyper.val_fraction, hyper.augment = args.seed, args.val_fraction, True
     hyper.extra.update(width=args.width, convs_per_block=args.convs_per_block, max_bpcer=args.max_bpcer,
-                       cache_dir=str(Path(args.work) / "cache"))
+                       synth_alter=args.synth_alter, cache_dir=str(Path(args.work) / "cache"))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     _, items, _ = task._items(Path(args.data), hyper)

@@ -24,6 +24,7 @@ from fpstation.ml.classifiers.train_data import (  # noqa: F401 - load_array: pa
     _augment_fn,
     _balanced_weights,
     _patch_augment,
+    add_synthetic_alterations,
     load_array,
 )
 from fpstation.ml.datasets import (
@@ -139,6 +140,7 @@ class _ClassifierTask:
         import tensorflow as tf
 
         xt, yt, _ = self.arrays(scan.train_items, hyper)
+        xt, yt = self._more_training(xt, yt, hyper)
         xv, yv, _ = self.arrays(scan.val_items, hyper)
         ds = tf.data.Dataset.from_tensor_slices((xt, yt.astype(np.float32)[:, None]))
         ds = ds.shuffle(len(xt), seed=hyper.seed, reshuffle_each_iteration=True)
@@ -148,6 +150,10 @@ class _ClassifierTask:
         ds = ds.prefetch(2)
         return {"train": ds, "val": (xv, yv.astype(np.float32)[:, None]), "steps_per_epoch": None,
                 "validation_steps": None, "class_weight": _balanced_weights(yt)}
+
+    def _more_training(self, x: np.ndarray, y: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray]:
+        """Training rows added to the training split's own (none by default)."""
+        return x, y
 
     @staticmethod
     def logits(model: Any, x: np.ndarray, batch: int = 256, cancel: CancelToken = NEVER_CANCELLED) -> np.ndarray:
@@ -178,7 +184,8 @@ class _ClassifierTask:
                       "n_train": len(scan.train_items), "n_val": len(scan.val_items)},
             "hyper": {"epochs": hyper.epochs, "batch_size": hyper.batch_size, "learning_rate": hyper.learning_rate,
                       "augment": hyper.augment, "width": hyper.extra.get("width"),
-                      "convs_per_block": hyper.extra.get("convs_per_block", 1)},
+                      "convs_per_block": hyper.extra.get("convs_per_block", 1),
+                      **({"synth_alter": hyper.extra["synth_alter"]} if hyper.extra.get("synth_alter") else {})},
         }
 
 
@@ -311,6 +318,16 @@ class PadTask(_ClassifierTask):
         if self.is_patch(hyper):
             return self._patch_datasets(scan, hyper)
         return super().datasets(scan, hyper)
+
+    def _more_training(self, x: np.ndarray, y: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray]:
+        """``hyper.extra["synth_alter"]`` = r > 0: r × (training bona fide) synthetic flap
+        alterations of training bona fide prints, as attacks (:func:`add_synthetic_alterations`)."""
+        rate = float(hyper.extra.get("synth_alter") or 0.0)
+        if rate <= 0:
+            return x, y
+        u8 = np.round(x[..., 0] * 255.0).astype(np.uint8)
+        u8, y = add_synthetic_alterations(u8, y, rate, int(hyper.seed))
+        return u8.astype(np.float32)[..., None] / 255.0, y
 
     def domain(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
         """The card's ``domain`` entry: the data's (stated) dpi ±10 %, print sizes at the model's

@@ -108,3 +108,71 @@ def _balanced_weights(y: np.ndarray) -> dict[int, float]:
     return {k: n / (len(counts) * c) for k, c in counts.items()}
 
 
+
+
+def _ridge_area(img: np.ndarray, margin: int = 10) -> np.ndarray:
+    """Where a print has ridges: local contrast high and not background, away from the frame."""
+    import cv2
+
+    f = img.astype(np.float32) / 255.0
+    m = cv2.blur(f, (9, 9))
+    sd = np.sqrt(np.maximum(cv2.blur(f * f, (9, 9)) - m * m, 0.0))
+    fg = (sd > 0.25) & (m < 0.8)
+    fg[:margin] = False
+    fg[-margin:] = False
+    fg[:, :margin] = False
+    fg[:, -margin:] = False
+    return fg
+
+
+def synthetic_flap(img: np.ndarray, rng: np.random.Generator, size: tuple[float, float] = (20.0, 40.0),
+                   angle: tuple[float, float] = (10.0, 150.0)) -> np.ndarray | None:
+    """A synthetic surgical alteration of a bona fide uint8 print: the skin of a sheared
+    parallelogram inside the ridge area is turned about its centre (a flap cut and sewn back
+    turned, as in a Z-cut or a central rotation), resampled bilinearly. ``size`` = the side in
+    pixels, ``angle`` = the turn in degrees (either sense). None when the print has no ridge area.
+
+    Training-time augmentation (``hyper.extra["synth_alter"]``): more, and more varied, small
+    local alterations than the dataset's own, from the training subjects' bona fide prints only.
+    """
+    import cv2
+
+    h, w = img.shape
+    fg = _ridge_area(img)
+    ys, xs = np.nonzero(fg)
+    if len(ys) == 0:
+        return None
+    i = int(rng.integers(len(ys)))
+    cy, cx = float(ys[i]), float(xs[i])
+    s = float(rng.uniform(*size))
+    a = float(rng.uniform(0.5, 0.9)) * s
+    shear, phi = float(rng.uniform(-0.8, 0.8)), float(rng.uniform(0.0, np.pi))
+    rot = np.array([[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]], np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = np.stack([xx - cx, yy - cy], -1) @ rot
+    v = d[..., 1]
+    u = d[..., 0] - shear * v
+    inside = (np.abs(u) <= s / 2) & (np.abs(v) <= a / 2) & fg
+    if not inside.any():
+        return None
+    th = float(rng.uniform(*angle)) * float(rng.choice([-1.0, 1.0]))
+    m = cv2.getRotationMatrix2D((cx, cy), th, 1.0)
+    turned = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out = img.copy()
+    out[inside] = turned[inside]
+    return out
+
+
+def add_synthetic_alterations(x: np.ndarray, y: np.ndarray, rate: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` uint8 (N, H, W) / ``y`` with ``round(rate × bona fide)`` synthetic alterations
+    (:func:`synthetic_flap`, label 1) of randomly drawn bona fide rows appended."""
+    rng = np.random.default_rng(seed)
+    bona = np.flatnonzero(y == 0)
+    n = int(round(rate * len(bona)))
+    if n <= 0 or len(bona) == 0:
+        return x, y
+    made = [synthetic_flap(x[int(i)], rng) for i in rng.choice(bona, n, replace=n > len(bona))]
+    made = [m for m in made if m is not None]
+    if not made:
+        return x, y
+    return np.concatenate([x, np.stack(made)]), np.concatenate([y, np.ones(len(made), y.dtype)])
