@@ -59,3 +59,16 @@ def test_every_print_is_scored_once_by_a_fold_blind_to_its_subject(tmp_path):
     # ... but not for another recipe
     with pytest.raises(SystemExit, match="another recipe"):
         cv.main([*args[:-4], "--epochs", "2", "--results", str(tmp_path / "r.json"), "--resume"])
+
+
+def test_recipe_names_synthetic_flaps_only_when_used():
+    """The shipped recipe's committed fold records stay valid; a candidate with flaps is another recipe."""
+    cv = _load()
+    import argparse
+
+    base = dict(epochs=14, batch_size=64, lr=1e-3, width=16, convs_per_block=2, max_bpcer=0.01,
+                val_fraction=0.2, seed=0, folds=5, limit=0)
+    assert "synth_alter" not in cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0))
+    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.5))["synth_alter"] == 0.5
+    shipped = json.loads((ROOT / "training" / "checkpoints" / "pad-socofing-cv" / "fold0.json").read_text())["recipe"]
+    assert shipped == cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0))
