@@ -37,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from fpstation.core.stats import rate
     from fpstation.ml.classifiers import metrics as cm
-    from fpstation.ml.datasets import subject_split
     from fpstation.ml.tasks import get_task
 
     task = get_task("pad")
@@ -51,11 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         _, items, _ = task._items(Path(args.data), hyper)
         subjects = sorted({str(it["subject"]) for it in items}, key=lambda s: (len(s), s))
         fold_of = cv.outer_folds(subjects, r["folds"], r["seed"])
-        rest = [it for it in items if fold_of[str(it["subject"])] != k]
-        tr_s, va_s = subject_split(sorted({str(it["subject"]) for it in rest}), r["val_fraction"], r["seed"])
+        test, rest, tr_s, va_s = cv.fold_parts(items, fold_of, k, r["val_fraction"], r["seed"])
         parts = {"train": [it for it in rest if str(it["subject"]) in tr_s],
-                 "inner_val": [it for it in rest if str(it["subject"]) in va_s],
-                 "test": [it for it in items if fold_of[str(it["subject"])] == k]}
+                 "inner_val": [it for it in rest if str(it["subject"]) in va_s], "test": test}
         op = rec["operating_points"]["plain"]
         model = keras.models.load_model(Path(args.work) / f"fold{k}.best.keras", compile=False)
         fold: dict = {"threshold": op["threshold"]}

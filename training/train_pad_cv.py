@@ -64,6 +64,23 @@ def outer_folds(subjects: list[str], k: int, seed: int) -> dict[str, int]:
     return {order[int(i)]: j % k for j, i in enumerate(perm)}
 
 
+def fold_parts(items: list[dict], fold_of: dict[str, int], k: int, val_fraction: float, seed: int
+               ) -> tuple[list[dict], list[dict], set[str], set[str]]:
+    """Outer fold ``k``: (test items, the other items, their inner training subjects, their inner
+    validation subjects)."""
+    from fpstation.ml.datasets import subject_split
+
+    test = [it for it in items if fold_of[str(it["subject"])] == k]
+    rest = [it for it in items if fold_of[str(it["subject"])] != k]
+    subj = sorted({str(it["subject"]) for it in rest})
+    tr_s, va_s = subject_split(subj, val_fraction, seed)
+    if not va_s or not tr_s:  # few subjects: the salted-hash split can leave a side empty
+        perm = [subj[int(i)] for i in np.random.default_rng(seed).permutation(len(subj))]
+        n_val = min(len(subj) - 1, max(1, round(val_fraction * len(subj))))
+        va_s, tr_s = set(perm[:n_val]), set(perm[n_val:])
+    return test, rest, set(tr_s), set(va_s)
+
+
 def operating_point(z: np.ndarray, y: np.ndarray, types: list, max_bpcer: float) -> dict:
     """Platt calibration and threshold from inner validation logits (the shipped rule)."""
     from fpstation.ml.classifiers import metrics as cm
@@ -83,18 +100,11 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
     import keras
 
     from fpstation.ml.classifiers import metrics as cm
-    from fpstation.ml.datasets import subject_split
     from fpstation.ml.tasks import DatasetScan
     from fpstation.ml.training import fit_keras
 
-    test = [it for it in items if fold_of[str(it["subject"])] == k]
-    rest = [it for it in items if fold_of[str(it["subject"])] != k]
+    test, rest, tr_s, va_s = fold_parts(items, fold_of, k, args.val_fraction, args.seed)
     subj = sorted({str(it["subject"]) for it in rest})
-    tr_s, va_s = subject_split(subj, args.val_fraction, args.seed)
-    if not va_s or not tr_s:  # few subjects: the salted-hash split can leave a side empty
-        perm = [subj[int(i)] for i in np.random.default_rng(args.seed).permutation(len(subj))]
-        n_val = min(len(subj) - 1, max(1, round(args.val_fraction * len(subj))))
-        va_s, tr_s = set(perm[:n_val]), set(perm[n_val:])
     scan = DatasetScan(root=Path(args.data), layout="socofing", items=rest, counts={}, subjects=len(subj),
                        train_subjects=set(tr_s), val_subjects=set(va_s))
     ds = task.datasets(scan, hyper)

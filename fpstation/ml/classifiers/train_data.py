@@ -108,8 +108,6 @@ def _balanced_weights(y: np.ndarray) -> dict[int, float]:
     return {k: n / (len(counts) * c) for k, c in counts.items()}
 
 
-
-
 def _ridge_area(img: np.ndarray, margin: int = 10) -> np.ndarray:
     """Where a print has ridges: local contrast high and not background, away from the frame."""
     import cv2
