@@ -97,14 +97,15 @@ def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
     return card
 
 
-def compile_classifier(model, lr: float, steps: int) -> None:
-    """Adam with cosine decay from ``lr`` to 0 over ``steps``, the model's loss, AUC and accuracy
-    on logits: how every classifier of training/ is compiled (train_pad.py, train_pad_cv.py)."""
+def compile_classifier(model, lr: float, steps: int, map_weight: float = 1.0) -> None:
+    """Adam with cosine decay from ``lr`` to 0 over ``steps``, binary cross-entropy, AUC and accuracy
+    on logits (+ the alteration-map loss weighted ``map_weight`` when the model has that output):
+    how every classifier of training/ is compiled (train_pad.py, train_pad_cv.py)."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps)),
-                  loss=model.loss, metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
-                                            keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    from fpstation.ml.architectures import compile_print_cnn
+
+    compile_print_cnn(model, keras.optimizers.schedules.CosineDecay(lr, steps), map_weight=map_weight)
 
 
 def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> dict:
@@ -144,7 +145,8 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     ds = task.datasets(scan, hyper)
     # Cosine decay over the whole run: short CPU trainings end at a low learning rate, so the
     # best-by-validation epoch is not just a lucky spike of a noisy high-rate phase.
-    compile_classifier(model, hyper.learning_rate, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * hyper.epochs)
+    compile_classifier(model, hyper.learning_rate, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * hyper.epochs,
+                       map_weight=float(hyper.extra.get("alter_map") or 1.0))
     # SIGTERM / Ctrl-C = Stop: the fit ends after the current batch, the best checkpoint is kept,
     # evaluated and exported; the card then says "stopped": true.
     token = CancelToken()
@@ -157,7 +159,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
         print(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.1f}s {logs}", flush=True)
 
     res = fit_keras(model, ds["train"], ds["val"], epochs=hyper.epochs, checkpoint=work / "best.keras",
-                    monitor=task.monitor, mode=task.monitor_mode, class_weight=ds["class_weight"],
+                    monitor=ds.get("monitor", task.monitor), mode=task.monitor_mode, class_weight=ds["class_weight"],
                     on_epoch=on_epoch, cancel=token)
     print(f"best epoch {res.best_epoch} {res.monitor}={res.best_value}", flush=True)
     best = keras.models.load_model(res.checkpoint, compile=False)

@@ -111,18 +111,22 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
     last, state_f, best_f = work / f"fold{k}.last.keras", work / f"fold{k}.state.json", work / f"fold{k}.best.keras"
     state = json.loads(state_f.read_text()) if (args.resume and state_f.is_file() and last.is_file()) else None
     if state:
-        model = keras.models.load_model(last)
+        from fpstation.ml.architectures import custom_objects
+
+        model = keras.models.load_model(last, custom_objects=custom_objects())
         log(f"fold {k}: resumed after epoch {state['epochs_done']} (best {state['best']})")
     else:
         model = task.build_model(hyper)
-        compile_classifier(model, args.lr, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * args.epochs)
+        compile_classifier(model, args.lr, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * args.epochs,
+                           map_weight=args.alter_map or 1.0)
         state = {"epochs_done": 0, "best": None, "seconds": 0.0}
     better = (lambda a, b: a > b) if task.monitor_mode == "max" else (lambda a, b: a < b)
+    monitor = ds.get("monitor", task.monitor)
     t_fold = time.perf_counter()
 
     class Save(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            v = (logs or {}).get(task.monitor)
+            v = (logs or {}).get(monitor)
             if v is not None and (state["best"] is None or better(v, state["best"])):
                 state["best"] = float(v)
             state["epochs_done"] = epoch + 1
@@ -130,7 +134,7 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
             self.t = time.perf_counter()
             self.model.save(last)
             state_f.write_text(json.dumps(state, indent=1))
-            log(f"fold {k}: epoch {epoch + 1}/{args.epochs} {task.monitor}={v} loss={(logs or {}).get('loss')}")
+            log(f"fold {k}: epoch {epoch + 1}/{args.epochs} {monitor}={v} loss={(logs or {}).get('loss')}")
             if time.time() > deadline:
                 token.cancel()
 
@@ -139,28 +143,29 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
 
     if state["epochs_done"] < args.epochs:
         res = fit_keras(model, ds["train"], ds["val"], epochs=args.epochs, checkpoint=best_f,
-                        monitor=task.monitor, mode=task.monitor_mode, class_weight=ds["class_weight"],
+                        monitor=monitor, mode=task.monitor_mode, class_weight=ds["class_weight"],
                         cancel=token, initial_epoch=state["epochs_done"], best=state["best"] if best_f.is_file() else None,
                         callbacks=[Save()])
         if res.stopped and state["epochs_done"] < args.epochs:
             log(f"fold {k}: stopped after epoch {state['epochs_done']}; --resume continues it")
             return None
     best = keras.models.load_model(best_f, compile=False)
-    # inner validation: the operating point, for the print as given and for the print + mirror mean
+    # inner validation: the operating point of each view (the print as given, the print + mirror
+    # mean, and with an alteration map its highest cell); "chosen" = the lowest inner APCER_max
     xv, yv, vitems = task.arrays(scan.val_items, hyper)
     vtypes = [it["attack_type"] if it["y"] else None for it in vitems]
-    zv = task.logits(best, xv)
-    zvm = 0.5 * (zv + task.logits(best, np.ascontiguousarray(xv[:, :, ::-1])))
-    ops = {"plain": operating_point(zv, yv, vtypes, args.max_bpcer), "mirror": operating_point(zvm, yv, vtypes, args.max_bpcer)}
-    view = "mirror" if ops["mirror"]["inner_apcer_max"] < ops["plain"]["inner_apcer_max"] else "plain"
+    zv = view_logits(task, best, xv)
+    ops = {v: operating_point(z, yv, vtypes, args.max_bpcer) for v, z in zv.items()}
+    view = min(zv, key=lambda v: (ops[v]["inner_apcer_max"], list(zv).index(v)))
     ops["chosen"] = dict(ops[view], view=view)
     xt, yt, titems = task.arrays(test, hyper)
-    zt = task.logits(best, xt)
-    ztm = 0.5 * (zt + task.logits(best, np.ascontiguousarray(xt[:, :, ::-1])))
-    verdicts = {v: cm.sigmoid(cm.apply_calibration(ztm if op.get("view", v) == "mirror" else zt, op["calibration"]))
-                >= op["threshold"] for v, op in ops.items()}
+    zt = view_logits(task, best, xt)
+    verdicts = {v: cm.sigmoid(cm.apply_calibration(zt[op.get("view", v)], op["calibration"])) >= op["threshold"]
+                for v, op in ops.items()}
+    names = {"plain": "z", "mirror": "z_mirror", "map": "z_map"}
     rows = [{"path": os.path.relpath(it["path"], args.data), "subject": str(it["subject"]), "y": int(yt[i]),
-             "attack_type": it["attack_type"], "level": it.get("level", ""), "z": float(zt[i]), "z_mirror": float(ztm[i]),
+             "attack_type": it["attack_type"], "level": it.get("level", ""),
+             **{names[v]: float(z[i]) for v, z in zt.items()},
              **{f"attack_{v}": bool(a[i]) for v, a in verdicts.items()}} for i, it in enumerate(titems)]
     out = {"fold": k, "epochs": state["epochs_done"], "best_inner_auc": state["best"],
            "fit_seconds": round(state.get("seconds", 0.0), 1), "fold_seconds_this_run": round(time.perf_counter() - t_fold, 1),
@@ -175,11 +180,25 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
     return out
 
 
+def view_logits(task, model, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Per print: ``plain`` logit, ``mirror`` (mean with the left-right mirror's) and, for a model
+    with an ``alter_map`` output, ``map`` (its highest cell logit: the most altered-looking place)."""
+    from fpstation.ml.architectures import has_alter_map
+
+    z = task.logits(model, x)
+    out = {"plain": z, "mirror": 0.5 * (z + task.logits(model, np.ascontiguousarray(x[:, :, ::-1])))}
+    if has_alter_map(model):
+        cells = [np.asarray(model(x[i:i + 256], training=False)["alter_map"]) for i in range(0, len(x), 256)]
+        out["map"] = np.concatenate(cells).max(axis=1) if cells else np.zeros(0)
+    return out
+
+
 def recipe_of(args: argparse.Namespace) -> dict:
     return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
             "convs_per_block": args.convs_per_block, "augment": True, "max_bpcer": args.max_bpcer,
             "val_fraction": args.val_fraction, "seed": args.seed, "folds": args.folds, "limit": args.limit,
-            **({"synth_alter": args.synth_alter} if args.synth_alter else {})}
+            **({"synth_alter": args.synth_alter} if args.synth_alter else {}),
+            **({"alter_map": args.alter_map} if args.alter_map else {})}
 
 
 def pooled(folds: list[dict]) -> dict:
@@ -187,7 +206,7 @@ def pooled(folds: list[dict]) -> dict:
     types = sorted({r["attack_type"] for r in rows if r["y"]})
     out = {}
     bf = [r for r in rows if not r["y"]]
-    for v in ("plain", "mirror", "chosen"):
+    for v in [v for v in ("plain", "mirror", "map", "chosen") if f"attack_{v}" in rows[0]]:
         d = {"bpcer": rate(sum(r[f"attack_{v}"] for r in bf), len(bf)), "apcer": {}, "apcer_by_level": {}}
         for t in types:
             at = [r for r in rows if r["y"] and r["attack_type"] == t]
@@ -216,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--convs-per-block", type=int, default=2)
     ap.add_argument("--synth-alter", type=float, default=0.0,
                     help="add this many synthetic flap alterations per training bona fide print (0 = the shipped recipe)")
+    ap.add_argument("--alter-map", type=float, default=0.0,
+                    help="also train an alteration map (where each training print is altered), its loss weighted "
+                         "this much (0 = the shipped recipe)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-bpcer", type=float, default=0.01)
@@ -247,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     hyper.epochs, hyper.batch_size, hyper.learning_rate = args.epochs, args.batch_size, args.lr
     hyper.seed, hyper.val_fraction, hyper.augment = args.seed, args.val_fraction, True
     hyper.extra.update(width=args.width, convs_per_block=args.convs_per_block, max_bpcer=args.max_bpcer,
-                       synth_alter=args.synth_alter, cache_dir=str(Path(args.work) / "cache"))
+                       synth_alter=args.synth_alter, alter_map=args.alter_map, cache_dir=str(Path(args.work) / "cache"))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     _, items, _ = task._items(Path(args.data), hyper)

@@ -229,6 +229,11 @@ def build_autoencoder(input_shape: tuple[int | None, int | None, int] = (224, 22
 
 #: default classifier input (H, W, 1): SOCOFing prints are 103×96, padded by one row
 CLASSIFIER_INPUT = (104, 96, 1)
+#: pad_cnn's ``alter_map`` comes from this block (3 pools before it: 8x8-pixel cells)
+PAD_MAP_BLOCK = 3
+#: weight of an altered cell in :func:`alteration_map_loss`
+MAP_POS_WEIGHT = 10.0
+
 
 
 def _conv_bn(x: Any, filters: int, name: str) -> Any:
@@ -242,7 +247,8 @@ def _conv_bn(x: Any, filters: int, name: str) -> Any:
 
 def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, widths: tuple[int, ...] = (32, 64, 128, 128),
                     convs_per_block: int = 2, dropout: float = 0.3, global_max: bool = True,
-                    learning_rate: float = 1e-3, compile: bool = True, name: str = "print_cnn") -> Any:
+                    learning_rate: float = 1e-3, compile: bool = True, name: str = "print_cnn",
+                    map_block: int | None = None, map_weight: float = 1.0) -> Any:
     """Small VGG-style binary classifier on a whole print in [0, 1]; outputs one logit.
 
     ``len(widths)`` blocks of ``convs_per_block`` × (3x3 conv, batch norm, ReLU) then 2x2 max-pool;
@@ -260,6 +266,10 @@ def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, wid
     global_max : concatenate global max pooling to global average pooling.
     learning_rate : Adam learning rate.
     compile : compile with binary cross-entropy on logits and AUC / accuracy metrics.
+    map_block : when set, a second output ``alter_map``: one logit per cell of block ``map_block``'s
+        feature map (a 1x1 conv on its last ReLU, before its pooling; flattened), trained against
+        where the print is altered (:func:`alteration_map_loss`, weighted ``map_weight``). The outputs
+        are then a dict ``{"logit", "alter_map"}``; :func:`logit_model` gives the one-logit model.
 
     Returns
     -------
@@ -274,6 +284,9 @@ def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, wid
         for c in range(convs_per_block):
             last = b == len(widths) - 1 and c == convs_per_block - 1
             x = _conv_bn(x, w, "last_conv" if last else f"b{b}c{c}")
+        if b == map_block:
+            cell = layers.Conv2D(1, 1, name="alter_map_conv")(x)
+            alter_map = layers.Flatten(name="alter_map")(cell)
         if b < len(widths) - 1:
             x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
     pooled = layers.GlobalAveragePooling2D(name="gap")(x)
@@ -281,24 +294,85 @@ def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, wid
         pooled = layers.Concatenate(name="pool_concat")([pooled, layers.GlobalMaxPooling2D(name="gmp")(x)])
     pooled = layers.Dropout(dropout, name="dropout")(pooled)
     out = layers.Dense(1, name="logit")(pooled)
-    model = keras.Model(inp, out, name=name)
+    if map_block is None:
+        model = keras.Model(inp, out, name=name)
+    else:
+        if not 0 <= map_block < len(widths):
+            raise ValueError(f"map_block {map_block} is not one of the {len(widths)} blocks")
+        model = keras.Model(inp, {"logit": out, "alter_map": alter_map}, name=name)
     if compile:
-        _compile_binary(model, learning_rate)
+        compile_print_cnn(model, learning_rate, map_weight=map_weight)
     return model
+
+
+def alteration_map_loss(y_true: Any, y_pred: Any) -> Any:
+    """Per print: binary cross-entropy of the cell logits against the altered cells, the altered
+    cells weighted ``MAP_POS_WEIGHT`` (an Easy z-cut covers 2-4 of ~150 cells), averaged over cells."""
+    from keras import ops
+
+    y_true = ops.cast(y_true, y_pred.dtype)
+    # stable BCE on logits: max(z, 0) - z*y + log(1 + exp(-|z|)), positives weighted
+    bce = ops.maximum(y_pred, 0.0) - y_pred * y_true + ops.log1p(ops.exp(-ops.abs(y_pred)))
+    w = 1.0 + (MAP_POS_WEIGHT - 1.0) * y_true
+    return ops.mean(w * bce, axis=-1)
+
+
+def custom_objects() -> dict[str, Any]:
+    """What ``keras.models.load_model`` needs to load a *compiled* model of this module (a resumed
+    training); registered with Keras on first call."""
+    import keras
+
+    name = "fpstation>alteration_map_loss"
+    if keras.saving.get_registered_object(name) is None:
+        keras.saving.register_keras_serializable(package="fpstation")(alteration_map_loss)
+    return {name: alteration_map_loss, "alteration_map_loss": alteration_map_loss}
+
+
+def compile_print_cnn(model: Any, learning_rate: Any, map_weight: float = 1.0) -> None:
+    """Adam (``learning_rate``: a float or a schedule) + binary cross-entropy on the logit, with
+    AUC and accuracy; a model with an ``alter_map`` output adds :func:`alteration_map_loss`
+    weighted ``map_weight`` (its metrics are then named ``logit_auc``, ``val_logit_auc``...)."""
+    import keras
+
+    metrics = [keras.metrics.AUC(from_logits=True, name="auc"), keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")]
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    if isinstance(model.output, dict):
+        custom_objects()
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss={"logit": bce, "alter_map": alteration_map_loss},
+                      loss_weights={"logit": 1.0, "alter_map": float(map_weight)}, metrics={"logit": metrics})
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=bce, metrics=metrics)
+
+
+def has_alter_map(model: Any) -> bool:
+    return isinstance(getattr(model, "output", None), dict) and "alter_map" in model.output
+
+
+def logit_model(model: Any) -> Any:
+    """The one-logit model of a model with an ``alter_map`` output (the same layers); else ``model``."""
+    import keras
+
+    if not has_alter_map(model):
+        return model
+    return keras.Model(model.input, model.output["logit"], name=f"{model.name}_logit")
 
 
 def build_pad_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 16,
                   convs_per_block: int = 1, learning_rate: float = 1e-3, dropout: float = 0.3,
-                  compile: bool = True) -> Any:
+                  compile: bool = True, alter_map: float = 0.0) -> Any:
     """Presentation-attack CNN: logit of "attack" (altered / spoof) vs bona fide.
 
     Five blocks (``width``·1, 2, 4, 8, 8 filters; one 3x3 conv each by default: ~40 MFLOPs per
     104×96 print, so it trains on a shared CPU), global average + max pooling (alterations and
-    spoof artefacts are local), one logit. See :func:`build_print_cnn`.
+    spoof artefacts are local), one logit. See :func:`build_print_cnn`. ``alter_map`` > 0 adds the
+    ``alter_map`` output on block 3 (8x8-pixel cells: 13x12 on a 104x96 print), its loss weighted
+    ``alter_map``: training then also says *where* a print is altered.
     """
     return build_print_cnn(input_shape, widths=(width, 2 * width, 4 * width, 8 * width, 8 * width),
                            convs_per_block=convs_per_block, dropout=dropout, global_max=True,
-                           learning_rate=learning_rate, compile=compile, name="pad_cnn")
+                           learning_rate=learning_rate, compile=compile, name="pad_cnn",
+                           map_block=PAD_MAP_BLOCK if alter_map > 0 else None, map_weight=alter_map)
 
 
 def build_gender_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 16,
@@ -374,9 +448,4 @@ CLASSIFIER_BUILDERS = {"pad_cnn": build_pad_cnn, "gender_cnn": build_gender_cnn,
 
 def _compile_binary(model: Any, learning_rate: float) -> None:
     """Adam + binary cross-entropy on one logit, with AUC and accuracy (every classifier here)."""
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.AUC(from_logits=True, name="auc"),
-                           keras.metrics.BinaryAccuracy(threshold=0.0, name="acc")])
+    compile_print_cnn(model, learning_rate)

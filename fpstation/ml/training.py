@@ -434,7 +434,8 @@ def train(
             cancel.raise_if_cancelled()
             fit = fit_keras(
                 model, data["train"], data.get("val"), epochs=hyper.epochs, checkpoint=work / "model.keras",
-                monitor=task.monitor, mode=task.monitor_mode, steps_per_epoch=data.get("steps_per_epoch"),
+                monitor=data.get("monitor", task.monitor), mode=task.monitor_mode,
+                steps_per_epoch=data.get("steps_per_epoch"),
                 validation_steps=data.get("validation_steps"), class_weight=data.get("class_weight"),
                 progress=wrap_progress(progress, 0.05, 0.9), cancel=cancel, on_batch=on_batch,
                 on_epoch=on_epoch)

@@ -68,7 +68,25 @@ def test_recipe_names_synthetic_flaps_only_when_used():
 
     base = dict(epochs=14, batch_size=64, lr=1e-3, width=16, convs_per_block=2, max_bpcer=0.01,
                 val_fraction=0.2, seed=0, folds=5, limit=0)
-    assert "synth_alter" not in cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0))
-    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.5))["synth_alter"] == 0.5
+    assert "synth_alter" not in cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=0.0))
+    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.5, alter_map=0.0))["synth_alter"] == 0.5
+    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=1.0))["alter_map"] == 1.0
     shipped = json.loads((ROOT / "training" / "checkpoints" / "pad-socofing-cv" / "fold0.json").read_text())["recipe"]
-    assert shipped == cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0))
+    assert shipped == cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=0.0))
+
+
+def test_an_alteration_map_fold_scores_its_most_altered_cell_too(tmp_path):
+    """--alter-map: the fold trains the second output and records a third view, "map" (the highest
+    cell logit), with its own inner-split operating point; "chosen" may pick it."""
+    cv = _load()
+    data = make_socofing(tmp_path / "soco", subjects=12)
+    args = ["--data", str(data), "--work", str(tmp_path / "w"), "--record", str(tmp_path / "rec"),
+            "--folds", "3", "--only", "0", "--epochs", "1", "--alter-map", "1", "--results", str(tmp_path / "r.json")]
+    assert cv.main(args) == 0
+    fold = json.loads((tmp_path / "rec" / "fold0.json").read_text())
+    assert fold["recipe"]["alter_map"] == 1.0
+    assert {"plain", "mirror", "map", "chosen"} <= set(fold["operating_points"])
+    assert fold["operating_points"]["chosen"]["view"] in ("plain", "mirror", "map")
+    row = fold["test"][0]
+    assert {"z", "z_mirror", "z_map", "attack_map", "attack_chosen"} <= set(row)
+    assert "map" in json.loads((tmp_path / "r.json").read_text())["pooled"]

@@ -25,7 +25,10 @@ from fpstation.ml.classifiers.train_data import (  # noqa: F401 - load_array: pa
     _balanced_weights,
     _patch_augment,
     add_synthetic_alterations,
+    alteration_masks,
     load_array,
+    map_dataset,
+    mask_cells,
 )
 from fpstation.ml.datasets import (
     SOCOFING_ATTACKS,
@@ -80,6 +83,10 @@ class _ClassifierTask:
         if hyper.architecture != "reference_gender_cnn":
             kwargs["width"] = int(hyper.extra.get("width", 16))
             kwargs["convs_per_block"] = int(hyper.extra.get("convs_per_block", 1))
+        if hyper.extra.get("alter_map"):
+            if hyper.architecture != "pad_cnn":
+                raise DatasetError(f"An alteration map is trained only with pad_cnn, not “{hyper.architecture}”.")
+            kwargs["alter_map"] = float(hyper.extra["alter_map"])
         return CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
 
     def _items(self, root: Path, hyper: Hyper) -> tuple[str, list[dict], list[str]]:
@@ -161,7 +168,8 @@ class _ClassifierTask:
         out = []
         for i in range(0, len(x), batch):
             cancel.raise_if_cancelled()
-            out.append(np.asarray(model(x[i:i + batch], training=False)).reshape(-1))
+            z = model(x[i:i + batch], training=False)
+            out.append(np.asarray(z["logit"] if isinstance(z, dict) else z).reshape(-1))
         return np.concatenate(out) if out else np.zeros(0)
 
     def card_fields(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
@@ -317,7 +325,30 @@ class PadTask(_ClassifierTask):
     def datasets(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
         if self.is_patch(hyper):
             return self._patch_datasets(scan, hyper)
+        if hyper.extra.get("alter_map"):
+            return self._map_datasets(scan, hyper)
         return super().datasets(scan, hyper)
+
+    def _map_datasets(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
+        """``hyper.extra["alter_map"]`` > 0: the print label plus *where* each training print is
+        altered (:func:`~fpstation.ml.classifiers.train_data.alteration_masks`, from the real print
+        each SOCOFing alteration was made from), as 8x8-pixel cell targets of the ``alter_map`` output."""
+        from fpstation.ml.architectures import PAD_MAP_BLOCK
+
+        if hyper.extra.get("synth_alter"):
+            raise DatasetError("An alteration map and synthetic alterations cannot be combined.")
+        cell = 2 ** PAD_MAP_BLOCK
+        xt, yt, kt = self.arrays(scan.train_items, hyper)
+        xv, yv, kv = self.arrays(scan.val_items, hyper)
+        mt, mv = alteration_masks(xt, kt), alteration_masks(xv, kv)
+        if not (mt[yt == 1] >= 0).any():
+            raise DatasetError("No altered training print has its real print beside it, so no alteration "
+                               "map can be learnt (the map needs SOCOFing-style pairs).", path=str(scan.root))
+        cw = _balanced_weights(yt)
+        train = map_dataset(xt, yt, mt, cw, hyper.batch_size, hyper.seed, hyper.augment, cell)
+        val = (xv, {"logit": yv.astype(np.float32)[:, None], "alter_map": mask_cells(mv, cell)})
+        return {"train": train, "val": val, "steps_per_epoch": None, "validation_steps": None,
+                "class_weight": None, "monitor": "val_logit_auc"}
 
     def _more_training(self, x: np.ndarray, y: np.ndarray, hyper: Hyper) -> tuple[np.ndarray, np.ndarray]:
         """``hyper.extra["synth_alter"]`` = r > 0: r × (training bona fide) synthetic flap

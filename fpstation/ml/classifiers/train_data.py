@@ -50,6 +50,79 @@ def load_array(items: list[dict[str, Any]], shape: tuple[int, int], cache_dir: s
     return x, bad
 
 
+#: a pixel differs from the print it was altered from by more than this (x in [0, 1])
+ALTER_DIFF = 0.02
+#: a cell of the alteration map is "altered" when at least this fraction of its pixels are
+ALTER_CELL_FRACTION = 0.2
+
+
+def alteration_masks(x: np.ndarray, items: list[dict[str, Any]], max_fraction: float = 0.6) -> np.ndarray:
+    """Where each print is altered: float32 (N, H, W) of 0/1, or all -1 where unknown.
+
+    SOCOFing's altered prints are made from the same subject's real print of the same finger
+    (same size, pixel-aligned), so the alteration is where the two differ (``> ALTER_DIFF``, holes
+    closed with a 5x5 closing). A bona fide print is 0 everywhere. An altered print with no real
+    print of the same finger in ``items``, or one differing over more than ``max_fraction`` of
+    its area (not pixel-aligned), is -1 everywhere: no map supervision, only its label.
+    ``x``: (N, H, W[, 1]) in [0, 1], rows matching ``items``.
+    """
+    import cv2
+
+    x = x.reshape(x.shape[0], x.shape[1], x.shape[2])
+    key = lambda it: (str(it.get("subject")), it.get("hand"), it.get("finger"))  # noqa: E731
+    real = {key(it): i for i, it in enumerate(items) if not it["y"] and it.get("kind") == "real"}
+    out = np.zeros(x.shape, np.float32)
+    kernel = np.ones((5, 5), np.uint8)
+    for i, it in enumerate(items):
+        if not it["y"]:
+            continue
+        j = real.get(key(it))
+        if j is None:
+            out[i] = -1.0
+            continue
+        m = (np.abs(x[i] - x[j]) > ALTER_DIFF).astype(np.uint8)
+        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, kernel)
+        out[i] = m if 0 < m.mean() <= max_fraction else -1.0
+    return out
+
+
+def mask_cells(mask: np.ndarray, cell: int) -> np.ndarray:
+    """(N, H, W) masks -> (N, H/cell * W/cell) cell targets: 1 altered, 0 not, -1 unknown (numpy
+    twin of the ``tf`` pooling in :func:`_augment_fn`)."""
+    n, h, w = mask.shape
+    avg = mask[:, : h // cell * cell, : w // cell * cell].reshape(n, h // cell, cell, w // cell, cell).mean((2, 4))
+    return np.where(avg < 0, -1.0, (avg >= ALTER_CELL_FRACTION).astype(np.float32)).reshape(n, -1).astype(np.float32)
+
+
+def _tf_mask_cells(mask: Any, cell: int) -> Any:
+    import tensorflow as tf
+
+    avg = tf.nn.avg_pool2d(mask, cell, cell, "VALID")
+    cells = tf.where(avg < 0, -1.0, tf.cast(avg >= ALTER_CELL_FRACTION, tf.float32))
+    return tf.reshape(cells, [tf.shape(mask)[0], -1])
+
+
+def map_dataset(x: np.ndarray, y: np.ndarray, masks: np.ndarray, class_weight: dict[int, float], batch_size: int,
+                seed: int, augment: bool, cell: int) -> Any:
+    """Training ``tf.data`` for a model with an ``alter_map`` output: batches of (x, {"logit": y,
+    "alter_map": cell targets}, per-print class weights). The full-resolution mask rides through
+    the same flips and shift as the print, then is pooled to cells."""
+    import tensorflow as tf
+
+    sw = np.array([class_weight[int(v)] for v in y], np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)[:, None], masks[..., None].astype(np.float32), sw))
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    aug = _augment_fn(False) if augment else None
+
+    def to_targets(xb, yb, mb, wb):
+        if aug is not None:
+            both, _ = aug(tf.concat([xb, mb], axis=-1), yb, photometric_channels=1)
+            xb, mb = both[..., :1], both[..., 1:]
+        return xb, {"logit": yb, "alter_map": _tf_mask_cells(mb, cell)}, wb
+
+    return ds.map(to_targets, num_parallel_calls=1).prefetch(2)
+
+
 def _augment_fn(rotate: bool, shift: int = 6):
     """tf.data map function on a *batch*: per-sample flips, brightness/contrast and (optionally)
     small rotations; one random integer shift per batch (reflect padding). Vectorised over the
@@ -64,9 +137,10 @@ def _augment_fn(rotate: bool, shift: int = 6):
 
         rot = keras.layers.RandomRotation(0.03, fill_mode="reflect")
 
-    def aug(x, y):
+    def aug(x, y, photometric_channels: int | None = None):
+        # photometric_channels=k: channels after the first k (e.g. a mask) get the geometric part only
         n = tf.shape(x)[0]
-        h, w = x.shape[1], x.shape[2]
+        h, w, ch = x.shape[1], x.shape[2], x.shape[3]
         flip = tf.random.uniform([n, 1, 1, 1]) < 0.5
         x = tf.where(flip, tf.reverse(x, axis=[2]), x)
         x = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]], mode="REFLECT")
@@ -75,11 +149,16 @@ def _augment_fn(rotate: bool, shift: int = 6):
         x = x[:, dy:dy + h, dx:dx + w, :]
         if rot is not None:
             x = rot(x, training=True)
+        rest = None
+        if photometric_channels is not None:
+            x, rest = x[..., :photometric_channels], x[..., photometric_channels:]
         c = tf.random.uniform([n, 1, 1, 1], 0.85, 1.15)
         b = tf.random.uniform([n, 1, 1, 1], -0.05, 0.05)
         m = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
         x = tf.clip_by_value((x - m) * c + m + b, 0.0, 1.0)
-        return tf.ensure_shape(x, [None, h, w, 1]), y
+        if rest is not None:
+            x = tf.concat([x, rest], axis=-1)
+        return tf.ensure_shape(x, [None, h, w, ch]), y
 
     return aug
 

@@ -1,0 +1,117 @@
+"""The alteration map: PAD training told *where* each SOCOFing print is altered (from the real print
+it was made from), a second output of pad_cnn trained on 8x8-pixel cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fpstation.ml.classifiers.train_data import alteration_masks, mask_cells
+
+
+def _items(n_pairs: int) -> list[dict]:
+    items = []
+    for s in range(n_pairs):
+        base = {"subject": str(s), "hand": "Left", "finger": "index"}
+        items.append({**base, "y": 0, "kind": "real"})
+        items.append({**base, "y": 1, "kind": "altered"})
+    return items
+
+
+def _prints(n_pairs: int, h: int = 104, w: int = 96, seed: int = 0) -> tuple[np.ndarray, list[tuple]]:
+    """Pairs (real, altered) with one rectangle of the altered print changed; the rectangles."""
+    rng = np.random.default_rng(seed)
+    x, boxes = [], []
+    for _ in range(n_pairs):
+        real = rng.uniform(0, 1, (h, w)).astype(np.float32)
+        y0, x0 = rng.integers(0, h - 20), rng.integers(0, w - 20)
+        alt = real.copy()
+        alt[y0:y0 + 16, x0:x0 + 16] = rng.uniform(0, 1, (16, 16))
+        x += [real, alt]
+        boxes.append((y0, x0))
+    return np.stack(x)[..., None], boxes
+
+
+def test_masks_are_where_the_altered_print_differs_from_its_real_print():
+    x, boxes = _prints(3)
+    m = alteration_masks(x, _items(3))
+    assert m.shape == x.shape[:3] and m.dtype == np.float32
+    for i, (y0, x0) in enumerate(boxes):
+        assert (m[2 * i] == 0).all()  # bona fide: nowhere altered
+        inside = m[2 * i + 1, y0:y0 + 16, x0:x0 + 16]
+        assert inside.mean() > 0.99  # the closing fills pixels that happened to keep their value
+        outside = m[2 * i + 1].copy()
+        outside[max(0, y0 - 2):y0 + 18, max(0, x0 - 2):x0 + 18] = 0
+        assert not outside.any()
+
+
+def test_unpaired_or_misaligned_alterations_are_unknown():
+    x, _ = _prints(2)
+    items = _items(2)
+    items[2]["finger"] = "thumb"  # pair 1's real print is another finger: no reference for its alteration
+    x[3] = 1.0 - x[2]  # ... and pair 1's altered print differs everywhere (would be misaligned anyway)
+    x[1] = 1.0 - x[0]  # pair 0: differs everywhere from its real print -> not pixel-aligned
+    m = alteration_masks(x, items)
+    assert (m[1] == -1).all() and (m[3] == -1).all()
+    assert (m[0] == 0).all() and (m[2] == 0).all()
+
+
+def test_cells_match_the_tf_pooling_and_mark_unknown():
+    tf = pytest.importorskip("tensorflow")
+    from fpstation.ml.classifiers.train_data import _tf_mask_cells
+
+    rng = np.random.default_rng(1)
+    m = (rng.uniform(size=(4, 104, 96)) < 0.15).astype(np.float32)
+    m[2] = -1.0
+    cells = mask_cells(m, 8)
+    assert cells.shape == (4, 13 * 12)
+    assert (cells[2] == -1).all() and set(np.unique(cells[[0, 1, 3]])) <= {0.0, 1.0}
+    assert 0 < cells[[0, 1, 3]].mean() < 1
+    np.testing.assert_array_equal(cells, _tf_mask_cells(tf.constant(m[..., None]), 8).numpy())
+
+
+def test_the_map_targets_follow_the_print_through_flips_and_shifts():
+    pytest.importorskip("tensorflow")
+    from fpstation.ml.classifiers.train_data import map_dataset
+
+    rng = np.random.default_rng(2)
+    m = np.zeros((16, 104, 96), np.float32)
+    for i in range(16):  # a blob at a random place: flips and shifts move it
+        y0, x0 = rng.integers(0, 80), rng.integers(0, 70)
+        m[i, y0:y0 + 24, x0:x0 + 24] = 1.0
+    x = m[..., None].copy()  # the print *is* its mask, so the targets must stay on it
+    y = np.ones(16, np.int32)
+    y[:4] = 0
+    ds = map_dataset(x, y, m, {0: 2.0, 1: 0.5}, batch_size=8, seed=0, augment=True, cell=8)
+    moved = 0
+    for xb, targets, wb in ds:
+        xb = xb.numpy()[..., 0]
+        assert targets["logit"].shape == (len(xb), 1) and targets["alter_map"].shape == (len(xb), 156)
+        assert sorted(set(np.round(wb.numpy(), 3))) <= [0.5, 2.0]
+        # photometric jitter keeps 0/1 on their side of 0.5; the map = the pooled (augmented) print
+        np.testing.assert_array_equal(mask_cells((xb > 0.5).astype(np.float32), 8), targets["alter_map"].numpy())
+        moved += int(not any((mask_cells(m, 8) == t).all(1).any() for t in targets["alter_map"].numpy()))
+    assert moved > 0  # the augmentation did move some blobs (else the test above proves nothing)
+
+
+def test_pad_cnn_with_map_trains_saves_and_gives_a_one_logit_model(tmp_path):
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tensorflow")
+    from fpstation.ml.architectures import build_pad_cnn, custom_objects, has_alter_map, logit_model
+    from fpstation.ml.classifiers.train_data import map_dataset
+
+    model = build_pad_cnn((104, 96, 1), width=4, alter_map=1.0)
+    assert has_alter_map(model) and not has_alter_map(build_pad_cnn((104, 96, 1), width=4))
+    x, _ = _prints(4)
+    items = _items(4)
+    y = np.array([it["y"] for it in items], np.int32)
+    ds = map_dataset(x, y, alteration_masks(x, items), {0: 1.0, 1: 1.0}, 4, 0, True, 8)
+    hist = model.fit(ds, epochs=1, verbose=0)
+    assert {"logit_auc", "alter_map_loss", "loss"} <= set(hist.history)
+    out = model(x[:3], training=False)
+    assert out["alter_map"].shape == (3, 156)
+    one = logit_model(model)
+    np.testing.assert_allclose(np.asarray(one(x[:3])), np.asarray(out["logit"]), rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", custom_objects=custom_objects())
+    np.testing.assert_allclose(np.asarray(again(x[:3])["alter_map"]), np.asarray(out["alter_map"]), rtol=1e-5, atol=1e-6)
