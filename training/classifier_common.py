@@ -97,6 +97,19 @@ def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
     return card
 
 
+def copy_weights_by_name(src, dst) -> None:
+    """``dst``'s weights from ``src``'s layers of the same names: the shipped one-logit model from
+    a trained model that also had an ``alter_map`` output (a training-only head, left out);
+    every layer of ``dst`` must be found in ``src``."""
+    names = {layer.name for layer in src.layers}
+    missing = [layer.name for layer in dst.layers if layer.weights and layer.name not in names]
+    if missing:
+        raise ValueError(f"layers {missing} of the exported model are not in the trained one")
+    for layer in dst.layers:
+        if layer.weights:
+            layer.set_weights(src.get_layer(layer.name).get_weights())
+
+
 def compile_classifier(model, lr: float, steps: int, map_weight: float = 1.0) -> None:
     """Adam with cosine decay from ``lr`` to 0 over ``steps``, binary cross-entropy, AUC and accuracy
     on logits (+ the alteration-map loss weighted ``map_weight`` when the model has that output):
@@ -172,7 +185,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
         kwargs["width"] = hyper.extra["width"]
         kwargs["convs_per_block"] = hyper.extra.get("convs_per_block", 1)
     export = CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
-    export.set_weights(best.get_weights())
+    copy_weights_by_name(best, export)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / f"{args.name}.keras"

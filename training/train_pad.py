@@ -19,10 +19,14 @@ def main() -> None:
     p.add_argument("--max-bpcer", type=float, default=0.01, help="operating point: validation BPCER limit")
     p.add_argument("--synth-alter", type=float, default=0.0,
                    help="synthetic flap alterations added per training bona fide print (0 = none)")
+    p.add_argument("--alter-map", type=float, default=0.0,
+                   help="also learn where each training print is altered (SOCOFing pairs), loss weight (0 = no)")
     args = p.parse_args()
     extra = {"max_bpcer": args.max_bpcer}
     if args.synth_alter:
         extra["synth_alter"] = args.synth_alter
+    if args.alter_map:
+        extra["alter_map"] = args.alter_map
     run("pad", args, extra)
 
 

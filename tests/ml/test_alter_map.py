@@ -115,3 +115,27 @@ def test_pad_cnn_with_map_trains_saves_and_gives_a_one_logit_model(tmp_path):
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras", custom_objects=custom_objects())
     np.testing.assert_allclose(np.asarray(again(x[:3])["alter_map"]), np.asarray(out["alter_map"]), rtol=1e-5, atol=1e-6)
+
+
+def test_the_shipped_model_is_the_plain_pad_cnn_with_the_trained_weights():
+    """training/classifier_common.py exports the one-logit pad_cnn (the map head is training-only):
+    same layers as any pad_cnn, so ONNX export and inference need nothing new."""
+    pytest.importorskip("tensorflow")
+    import importlib.util
+    from pathlib import Path
+
+    from fpstation.ml.architectures import build_pad_cnn
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("classifier_common", root / "training" / "classifier_common.py")
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    trained = build_pad_cnn((104, 96, 1), width=4, alter_map=1.0)
+    for layer in trained.layers:  # weights unlike a fresh model's
+        layer.set_weights([w + 0.1 for w in layer.get_weights()])
+    shipped = build_pad_cnn((104, 96, 1), width=4, compile=False)
+    cc.copy_weights_by_name(trained, shipped)
+    x, _ = _prints(2)
+    np.testing.assert_allclose(np.asarray(shipped(x)), np.asarray(trained(x)["logit"]), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="not in the trained one"):
+        cc.copy_weights_by_name(build_pad_cnn((104, 96, 1), width=4, compile=False), trained)

@@ -193,7 +193,8 @@ class _ClassifierTask:
             "hyper": {"epochs": hyper.epochs, "batch_size": hyper.batch_size, "learning_rate": hyper.learning_rate,
                       "augment": hyper.augment, "width": hyper.extra.get("width"),
                       "convs_per_block": hyper.extra.get("convs_per_block", 1),
-                      **({"synth_alter": hyper.extra["synth_alter"]} if hyper.extra.get("synth_alter") else {})},
+                      **({"synth_alter": hyper.extra["synth_alter"]} if hyper.extra.get("synth_alter") else {}),
+                      **({"alter_map": hyper.extra["alter_map"]} if hyper.extra.get("alter_map") else {})},
         }
 
 
