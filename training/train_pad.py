@@ -21,12 +21,16 @@ def main() -> None:
                    help="synthetic flap alterations added per training bona fide print (0 = none)")
     p.add_argument("--alter-map", type=float, default=0.0,
                    help="also learn where each training print is altered (SOCOFing pairs), loss weight (0 = no)")
+    p.add_argument("--attack-weight", nargs="*", default=[], metavar="TYPE[/LEVEL]=W",
+                   help="within the attacks, weight these this much in the loss, e.g. z-cut/Easy=3")
     args = p.parse_args()
     extra = {"max_bpcer": args.max_bpcer}
     if args.synth_alter:
         extra["synth_alter"] = args.synth_alter
     if args.alter_map:
         extra["alter_map"] = args.alter_map
+    if args.attack_weight:
+        extra["attack_weights"] = {k: float(w) for k, _, w in (a.rpartition("=") for a in args.attack_weight)}
     run("pad", args, extra)
 
 

@@ -198,7 +198,22 @@ def recipe_of(args: argparse.Namespace) -> dict:
             "convs_per_block": args.convs_per_block, "augment": True, "max_bpcer": args.max_bpcer,
             "val_fraction": args.val_fraction, "seed": args.seed, "folds": args.folds, "limit": args.limit,
             **({"synth_alter": args.synth_alter} if args.synth_alter else {}),
-            **({"alter_map": args.alter_map} if args.alter_map else {})}
+            **({"alter_map": args.alter_map} if args.alter_map else {}),
+            **({"attack_weights": parse_weights(args.attack_weight)} if getattr(args, "attack_weight", None) else {})}
+
+
+def parse_weights(specs: list[str]) -> dict[str, float]:
+    """["z-cut/Easy=3", ...] -> {"z-cut/Easy": 3.0, ...}."""
+    out = {}
+    for spec in specs:
+        key, sep, w = spec.rpartition("=")
+        try:
+            out[key] = float(w)
+        except ValueError:
+            key = ""
+        if not sep or not key or out.get(key, 0) <= 0:
+            raise SystemExit(f"--attack-weight {spec!r}: expected TYPE[/LEVEL]=W with W > 0, e.g. z-cut/Easy=3")
+    return out
 
 
 def pooled(folds: list[dict]) -> dict:
@@ -238,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alter-map", type=float, default=0.0,
                     help="also train an alteration map (where each training print is altered), its loss weighted "
                          "this much (0 = the shipped recipe)")
+    ap.add_argument("--attack-weight", nargs="*", default=[], metavar="TYPE[/LEVEL]=W",
+                    help="within the attacks, weight these this much in the loss, e.g. z-cut/Easy=3 "
+                         "(the attack class keeps its total weight; none = the shipped recipe)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-bpcer", type=float, default=0.01)
@@ -269,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     hyper.epochs, hyper.batch_size, hyper.learning_rate = args.epochs, args.batch_size, args.lr
     hyper.seed, hyper.val_fraction, hyper.augment = args.seed, args.val_fraction, True
     hyper.extra.update(width=args.width, convs_per_block=args.convs_per_block, max_bpcer=args.max_bpcer,
-                       synth_alter=args.synth_alter, alter_map=args.alter_map, cache_dir=str(Path(args.work) / "cache"))
+                       synth_alter=args.synth_alter, alter_map=args.alter_map,
+                       attack_weights=parse_weights(args.attack_weight) or None, cache_dir=str(Path(args.work) / "cache"))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     _, items, _ = task._items(Path(args.data), hyper)

@@ -82,7 +82,7 @@ def test_the_map_targets_follow_the_print_through_flips_and_shifts():
     x = m[..., None].copy()  # the print *is* its mask, so the targets must stay on it
     y = np.ones(16, np.int32)
     y[:4] = 0
-    ds = map_dataset(x, y, m, {0: 2.0, 1: 0.5}, batch_size=8, seed=0, augment=True, cell=8)
+    ds = map_dataset(x, y, m, np.where(y == 0, 2.0, 0.5), batch_size=8, seed=0, augment=True, cell=8)
     moved = 0
     for xb, targets, wb in ds:
         xb = xb.numpy()[..., 0]
@@ -105,7 +105,7 @@ def test_pad_cnn_with_map_trains_saves_and_gives_a_one_logit_model(tmp_path):
     x, _ = _prints(4)
     items = _items(4)
     y = np.array([it["y"] for it in items], np.int32)
-    ds = map_dataset(x, y, alteration_masks(x, items), {0: 1.0, 1: 1.0}, 4, 0, True, 8)
+    ds = map_dataset(x, y, alteration_masks(x, items), np.ones(len(y)), 4, 0, True, 8)
     hist = model.fit(ds, epochs=1, verbose=0)
     assert {"logit_auc", "alter_map_loss", "loss"} <= set(hist.history)
     out = model(x[:3], training=False)
@@ -139,3 +139,22 @@ def test_the_shipped_model_is_the_plain_pad_cnn_with_the_trained_weights():
     np.testing.assert_allclose(np.asarray(shipped(x)), np.asarray(trained(x)["logit"]), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="not in the trained one"):
         cc.copy_weights_by_name(build_pad_cnn((104, 96, 1), width=4, compile=False), trained)
+
+
+def test_attack_weights_move_attention_between_attacks_not_the_class_balance():
+    from fpstation.ml.classifiers.train_data import sample_weights
+
+    items = ([{"y": 0, "attack_type": None, "level": ""}] * 6
+             + [{"y": 1, "attack_type": "z-cut", "level": "Altered-Easy"}] * 2
+             + [{"y": 1, "attack_type": "z-cut", "level": "Altered-Hard"}] * 2
+             + [{"y": 1, "attack_type": "obliteration", "level": "Altered-Easy"}] * 2)
+    y = np.array([it["y"] for it in items])
+    plain = sample_weights(items, y)
+    np.testing.assert_allclose(plain, [1.0] * 6 + [1.0] * 6)  # 6 and 6: balanced already
+    w = sample_weights(items, y, {"z-cut/Easy": 3})
+    assert w[6] == pytest.approx(3 * w[8]) and w[8] == pytest.approx(w[10])  # only the Easy z-cuts go up
+    assert w[y == 1].sum() == pytest.approx(plain[y == 1].sum()) and (w[y == 0] == plain[y == 0]).all()
+    w2 = sample_weights(items, y, {"z-cut": 2})  # a type without a level: all its levels
+    assert w2[6] == pytest.approx(w2[8]) == pytest.approx(2 * w2[10])
+    with pytest.raises(ValueError, match="no training attack matches"):
+        sample_weights(items, y, {"z-cut/Medium": 3})

@@ -68,11 +68,26 @@ def test_recipe_names_synthetic_flaps_only_when_used():
 
     base = dict(epochs=14, batch_size=64, lr=1e-3, width=16, convs_per_block=2, max_bpcer=0.01,
                 val_fraction=0.2, seed=0, folds=5, limit=0)
-    assert "synth_alter" not in cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=0.0))
-    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.5, alter_map=0.0))["synth_alter"] == 0.5
-    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=1.0))["alter_map"] == 1.0
+    assert "synth_alter" not in cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=0.0, attack_weight=[]))
+    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.5, alter_map=0.0, attack_weight=[]))["synth_alter"] == 0.5
+    assert cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=1.0, attack_weight=[]))["alter_map"] == 1.0
     shipped = json.loads((ROOT / "training" / "checkpoints" / "pad-socofing-cv" / "fold0.json").read_text())["recipe"]
-    assert shipped == cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=0.0))
+    assert shipped == cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=0.0, attack_weight=[]))
+    weighted = cv.recipe_of(argparse.Namespace(**base, synth_alter=0.0, alter_map=0.0, attack_weight=["z-cut/Easy=3"]))
+    assert weighted["attack_weights"] == {"z-cut/Easy": 3.0}
+    for bad in (["z-cut/Easy"], ["z-cut=0"], ["=3"], ["z-cut=x"]):
+        with pytest.raises(SystemExit, match="expected TYPE"):
+            cv.parse_weights(bad)
+
+
+def test_attack_weights_train_a_fold(tmp_path):
+    cv = _load()
+    data = make_socofing(tmp_path / "soco", subjects=12)
+    args = ["--data", str(data), "--work", str(tmp_path / "w"), "--record", str(tmp_path / "rec"), "--folds", "3",
+            "--only", "0", "--epochs", "1", "--attack-weight", "z-cut=3", "--results", str(tmp_path / "r.json")]
+    assert cv.main(args) == 0
+    fold = json.loads((tmp_path / "rec" / "fold0.json").read_text())
+    assert fold["recipe"]["attack_weights"] == {"z-cut": 3.0} and len(fold["test"]) > 0
 
 
 def test_an_alteration_map_fold_scores_its_most_altered_cell_too(tmp_path):

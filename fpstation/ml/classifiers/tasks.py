@@ -29,6 +29,8 @@ from fpstation.ml.classifiers.train_data import (  # noqa: F401 - load_array: pa
     load_array,
     map_dataset,
     mask_cells,
+    sample_weights,
+    weighted_dataset,
 )
 from fpstation.ml.datasets import (
     SOCOFING_ATTACKS,
@@ -194,7 +196,8 @@ class _ClassifierTask:
                       "augment": hyper.augment, "width": hyper.extra.get("width"),
                       "convs_per_block": hyper.extra.get("convs_per_block", 1),
                       **({"synth_alter": hyper.extra["synth_alter"]} if hyper.extra.get("synth_alter") else {}),
-                      **({"alter_map": hyper.extra["alter_map"]} if hyper.extra.get("alter_map") else {})},
+                      **({"alter_map": hyper.extra["alter_map"]} if hyper.extra.get("alter_map") else {}),
+                      **({"attack_weights": hyper.extra["attack_weights"]} if hyper.extra.get("attack_weights") else {})},
         }
 
 
@@ -328,6 +331,15 @@ class PadTask(_ClassifierTask):
             return self._patch_datasets(scan, hyper)
         if hyper.extra.get("alter_map"):
             return self._map_datasets(scan, hyper)
+        if hyper.extra.get("attack_weights"):
+            if hyper.extra.get("synth_alter"):
+                raise DatasetError("Attack weights and synthetic alterations cannot be combined.")
+            xt, yt, kt = self.arrays(scan.train_items, hyper)
+            xv, yv, _ = self.arrays(scan.val_items, hyper)
+            sw = sample_weights(kt, yt, hyper.extra["attack_weights"])
+            return {"train": weighted_dataset(xt, yt, sw, hyper.batch_size, hyper.seed, hyper.augment, self.rotate_augment),
+                    "val": (xv, yv.astype(np.float32)[:, None]), "steps_per_epoch": None, "validation_steps": None,
+                    "class_weight": None}
         return super().datasets(scan, hyper)
 
     def _map_datasets(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
@@ -345,8 +357,8 @@ class PadTask(_ClassifierTask):
         if not (mt[yt == 1] >= 0).any():
             raise DatasetError("No altered training print has its real print beside it, so no alteration "
                                "map can be learnt (the map needs SOCOFing-style pairs).", path=str(scan.root))
-        cw = _balanced_weights(yt)
-        train = map_dataset(xt, yt, mt, cw, hyper.batch_size, hyper.seed, hyper.augment, cell)
+        sw = sample_weights(kt, yt, hyper.extra.get("attack_weights"))
+        train = map_dataset(xt, yt, mt, sw, hyper.batch_size, hyper.seed, hyper.augment, cell)
         val = (xv, {"logit": yv.astype(np.float32)[:, None], "alter_map": mask_cells(mv, cell)})
         return {"train": train, "val": val, "steps_per_epoch": None, "validation_steps": None,
                 "class_weight": None, "monitor": "val_logit_auc"}

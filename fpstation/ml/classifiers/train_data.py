@@ -102,14 +102,48 @@ def _tf_mask_cells(mask: Any, cell: int) -> Any:
     return tf.reshape(cells, [tf.shape(mask)[0], -1])
 
 
-def map_dataset(x: np.ndarray, y: np.ndarray, masks: np.ndarray, class_weight: dict[int, float], batch_size: int,
-                seed: int, augment: bool, cell: int) -> Any:
-    """Training ``tf.data`` for a model with an ``alter_map`` output: batches of (x, {"logit": y,
-    "alter_map": cell targets}, per-print class weights). The full-resolution mask rides through
-    the same flips and shift as the print, then is pooled to cells."""
+def sample_weights(items: list[dict[str, Any]], y: np.ndarray, spec: dict[str, float] | None = None) -> np.ndarray:
+    """Per-print training weights: balanced class weights, and within the attacks the prints that
+    ``spec`` names weighted up, e.g. ``{"z-cut/Easy": 3}`` (attack type, optionally "/" level
+    suffix: SOCOFing's ``Altered-Easy`` is "Easy"). The attacks are then rescaled so that their class
+    keeps its total weight: ``spec`` moves attention between attacks, not the class balance."""
+    cw = _balanced_weights(y)
+    w = np.array([cw[int(v)] for v in y], np.float64)
+    if spec:
+        mult = np.ones(len(y))
+        for key, factor in spec.items():
+            t, _, lv = key.partition("/")
+            hit = np.array([bool(it["y"]) and it.get("attack_type") == t and (not lv or str(it.get("level", "")).endswith(lv))
+                            for it in items], bool)
+            if not hit.any():
+                raise ValueError(f"no training attack matches “{key}”")
+            mult[hit] *= float(factor)
+        att = y == 1
+        w[att] *= mult[att] * att.sum() / mult[att].sum()
+    return w.astype(np.float32)
+
+
+def weighted_dataset(x: np.ndarray, y: np.ndarray, weights: np.ndarray, batch_size: int, seed: int,
+                     augment: bool, rotate: bool = False) -> Any:
+    """Training ``tf.data`` of (x, y, per-print weight) batches, augmented like the class-weighted one."""
     import tensorflow as tf
 
-    sw = np.array([class_weight[int(v)] for v in y], np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)[:, None], weights.astype(np.float32)))
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    if augment:
+        aug = _augment_fn(rotate)
+        ds = ds.map(lambda xb, yb, wb: (*aug(xb, yb), wb), num_parallel_calls=1)
+    return ds.prefetch(2)
+
+
+def map_dataset(x: np.ndarray, y: np.ndarray, masks: np.ndarray, weights: np.ndarray, batch_size: int,
+                seed: int, augment: bool, cell: int) -> Any:
+    """Training ``tf.data`` for a model with an ``alter_map`` output: batches of (x, {"logit": y,
+    "alter_map": cell targets}, per-print weights). The full-resolution mask rides through the
+    same flips and shift as the print, then is pooled to cells."""
+    import tensorflow as tf
+
+    sw = np.asarray(weights, np.float32)
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)[:, None], masks[..., None].astype(np.float32), sw))
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     aug = _augment_fn(False) if augment else None
