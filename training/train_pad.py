@@ -23,12 +23,16 @@ def main() -> None:
                    help="also learn where each training print is altered (SOCOFing pairs), loss weight (0 = no)")
     p.add_argument("--attack-weight", nargs="*", default=[], metavar="TYPE[/LEVEL]=W",
                    help="within the attacks, weight these this much in the loss, e.g. z-cut/Easy=3")
+    p.add_argument("--mirror", choices=["no", "yes", "auto"], default="no",
+                   help="score the mean logit of a print and its mirror (auto: if validation APCER_max is lower)")
     args = p.parse_args()
     extra = {"max_bpcer": args.max_bpcer}
     if args.synth_alter:
         extra["synth_alter"] = args.synth_alter
     if args.alter_map:
         extra["alter_map"] = args.alter_map
+    if args.mirror != "no":
+        extra["mirror"] = True if args.mirror == "yes" else "auto"
     if args.attack_weight:
         extra["attack_weights"] = {k: float(w) for k, _, w in (a.rpartition("=") for a in args.attack_weight)}
     run("pad", args, extra)

@@ -43,6 +43,7 @@ class CardInput:
     patches: bool = False  # texture-patch model: print logit = mean patch logit
     kind: str = "image"  # "image" or "features" (a numpy feature model)
     guidance: tuple[str, ...] = ()  # restorers: guidance channels after the print
+    mirror: bool = False  # whole-print classifier: logit = mean of the print's and its left-right mirror's
 
     def hw(self, default: tuple[int, int]) -> tuple[int, int]:
         """(H, W) of a fixed-size input; ``default`` when the card states none."""
@@ -62,8 +63,11 @@ class CardInput:
         guidance = d.get("guidance") or ()
         if isinstance(guidance, str) or not all(isinstance(g, str) for g in guidance):
             raise CardError(f"{where}.guidance must be a list of channel names, not {guidance!r}")
+        mirror = d.get("mirror", False)
+        if not isinstance(mirror, bool):
+            raise CardError(f"{where}.mirror must be true or false, not {mirror!r}")
         return cls(shape, number_field(d.get("dpi"), f"{where}.dpi", positive=True), bool(d.get("patches", False)),
-                   str(d.get("kind", "image")), tuple(guidance))
+                   str(d.get("kind", "image")), tuple(guidance), mirror)
 
 
 @dataclass(frozen=True)

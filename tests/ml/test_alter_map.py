@@ -158,3 +158,25 @@ def test_attack_weights_move_attention_between_attacks_not_the_class_balance():
     assert w2[6] == pytest.approx(w2[8]) == pytest.approx(2 * w2[10])
     with pytest.raises(ValueError, match="no training attack matches"):
         sample_weights(items, y, {"z-cut/Medium": 3})
+
+
+@pytest.mark.parametrize("mirror", ["auto", True])
+def test_pad_evaluation_resolves_the_mirror_view_and_the_card_says_it(tmp_path, mirror):
+    pytest.importorskip("tensorflow")
+    from fpstation.ml.tasks import get_task
+    from tests.ml.classifier_fixtures import make_socofing, tiny_hyper
+
+    task = get_task("pad")
+    hyper = tiny_hyper(task)
+    hyper.extra["mirror"] = mirror
+    scan = task.scan(make_socofing(tmp_path / "soco", subjects=10), hyper)
+    ev = task.evaluate(task.build_model(hyper), scan, hyper)
+    assert isinstance(hyper.extra["mirror"], bool)  # "auto" resolved by the validation rule
+    assert ev["view"]["chosen"] == ("mirror" if hyper.extra["mirror"] else "plain")
+    assert set(ev["view"]["validation_apcer_max"]) == {"plain", "mirror"}
+    if mirror == "auto":
+        a = ev["view"]["validation_apcer_max"]
+        assert hyper.extra["mirror"] == (a["mirror"] < a["plain"])
+    card = task.card_fields(scan, hyper)
+    assert card["input"].get("mirror", False) is hyper.extra["mirror"]
+    assert ("mirror" in card["input"]["preprocessing"]) is hyper.extra["mirror"]

@@ -67,6 +67,7 @@ def test_scale_for_needs_both_dpis():
     ({"input": {"shape": "104x96"}}, "input.shape"),
     ({"input": {"dpi": -5}}, "input.dpi"),
     ({"input": []}, "input"),
+    ({"input": {"mirror": "yes"}}, "input.mirror"),
     ({"domain": {"dpi": {"unknown": "maybe"}}}, "domain.dpi.unknown"),
     ({"domain": {"size_px": {"height": [1]}}}, "domain.size_px.height"),
     ({"calibration": {"a": "one"}}, "calibration.a"),
@@ -135,3 +136,26 @@ def test_heat_map_of_a_texture_card_without_nominal_dpi_uses_the_scores_dpi(tmp_
     assert seen["score"] == [1000.0]
     assert seen["heat"] == [1000.0]
     assert heat.shape == im.pixels.shape
+
+
+def test_mirror_view_is_scored_as_the_mean_of_the_print_and_its_mirror():
+    """A card with ``input.mirror`` gives the mean logit of each print and its left-right mirror,
+    in inference and in folder evaluation alike (one helper)."""
+    from fpstation.ml.classifiers.loading import image_logits
+
+    class FakeLoaded:  # a "model" whose logit is the mean of the left half minus the right half
+        def __init__(self, card):
+            self.card = card
+
+        def logits(self, x):
+            w = x.shape[2] // 2
+            return x[:, :, :w].mean((1, 2, 3)) - x[:, :, w:].mean((1, 2, 3)) + x[:, :4, :4].mean((1, 2, 3))
+
+    x = np.random.default_rng(0).uniform(size=(3, 8, 8, 1)).astype(np.float32)
+    plain = parse_card({**BASE, "input": {"shape": [8, 8, 1]}})
+    mirrored = parse_card({**BASE, "input": {"shape": [8, 8, 1], "mirror": True}})
+    assert not plain.input.mirror and mirrored.input.mirror
+    np.testing.assert_allclose(image_logits(FakeLoaded(plain), x), FakeLoaded(plain).logits(x))
+    expected = 0.5 * (FakeLoaded(plain).logits(x) + FakeLoaded(plain).logits(x[:, :, ::-1]))
+    np.testing.assert_allclose(image_logits(FakeLoaded(mirrored), x), expected, rtol=1e-6)
+    assert not np.allclose(expected, FakeLoaded(plain).logits(x))

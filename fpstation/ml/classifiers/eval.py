@@ -76,6 +76,7 @@ def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: P
 
 def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cancel: CancelToken,
             ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    from fpstation.ml.classifiers.loading import image_logits
     from fpstation.ml.classifiers.tasks import load_array
 
     shape = loaded.card.input.hw(DEFAULT_SHAPE)
@@ -83,7 +84,7 @@ def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cance
     badset = {p for p, _ in bad}
     keep = [i for i, it in enumerate(items) if it["path"] not in badset]
     xs = x[keep].astype(np.float32)[..., None] / 255.0
-    z = np.concatenate([loaded.logits(xs[i:i + 256]) for i in range(0, len(xs), 256)]) if len(xs) else np.zeros(0)
+    z = np.concatenate([image_logits(loaded, xs[i:i + 256]) for i in range(0, len(xs), 256)]) if len(xs) else np.zeros(0)
     y = np.array([items[i]["y"] for i in keep], np.int32)
     return z, y, [items[i] for i in keep]
 

@@ -140,4 +140,12 @@ def model_logits(loaded: Loaded, images: Sequence[FingerprintImage]) -> np.ndarr
 
         return np.array([fuse_logits(patch_logits(loaded, im)[0]) for im in images])
     x = np.concatenate([prepare(im, card) for im in images], axis=0)
+    return image_logits(loaded, x)
+
+
+def image_logits(loaded: Loaded, x: np.ndarray) -> np.ndarray:
+    """A whole-print CNN's logits of prepared rows ``x`` (N×H×W×1) under its card's view: with
+    ``input.mirror``, the mean of each print's logit and its left-right mirror's."""
+    if loaded.card.input.mirror:
+        return 0.5 * (loaded.logits(x) + loaded.logits(np.ascontiguousarray(x[:, :, ::-1])))
     return loaded.logits(x)

@@ -444,11 +444,14 @@ class PadTask(_ClassifierTask):
         else:
             xv, yv, items = self.arrays(scan.val_items, hyper, wrap_progress(progress, 0, 0.5), cancel)
             z = self.logits(model, xv, cancel=cancel)
+        types = [it["attack_type"] if it["y"] else None for it in items]
+        max_bpcer = float(hyper.extra.get("max_bpcer", 0.01))
+        view = None
+        if xv is not None and hyper.extra.get("mirror"):
+            z, view = self._mirror_view(model, xv, z, yv, types, hyper, max_bpcer)
         progress(0.8, "calibrating")
         cal = _calibrate(z, yv, balanced=False)
         s = cm.sigmoid(cm.apply_calibration(z, cal))
-        types = [it["attack_type"] if it["y"] else None for it in items]
-        max_bpcer = float(hyper.extra.get("max_bpcer", 0.01))
         thr = cm.threshold_for_bpcer(s, yv, max_bpcer)
         rates = cm.pad_rates(s, yv, types, thr)
         hist_bins = np.linspace(0, 1, 51)
@@ -478,7 +481,26 @@ class PadTask(_ClassifierTask):
                 "bona_fide": np.histogram(s[yv == 0], hist_bins)[0].tolist(),
                 "attack": np.histogram(s[yv == 1], hist_bins)[0].tolist()},
             **({"shortcut_check": shortcut_check(xv, yv)} if xv is not None else {}),
+            **({"view": view} if view else {}),
         }
+
+    def _mirror_view(self, model: Any, xv: np.ndarray, z: np.ndarray, yv: np.ndarray, types: list,
+                     hyper: Hyper, max_bpcer: float) -> tuple[np.ndarray, dict[str, Any]]:
+        """``hyper.extra["mirror"]``: True = score the mean logit of each print and its left-right
+        mirror; "auto" = that only if it gives the lower validation APCER_max at the BPCER
+        ≤ ``max_bpcer`` threshold (ties: the print as given). Resolves "auto" to True/False in
+        ``hyper.extra`` (the card's ``input.mirror``) and returns (validation logits, the choice)."""
+        zm = 0.5 * (z + self.logits(model, np.ascontiguousarray(xv[:, :, ::-1])))
+        apcer = {}
+        for name, zz in (("plain", z), ("mirror", zm)):
+            ss = cm.sigmoid(cm.apply_calibration(zz, _calibrate(zz, yv, balanced=False)))
+            apcer[name] = float(cm.pad_rates(ss, yv, types, cm.threshold_for_bpcer(ss, yv, max_bpcer))["apcer_max"])
+        if hyper.extra["mirror"] == "auto":
+            hyper.extra["mirror"] = bool(apcer["mirror"] < apcer["plain"])
+        chosen = "mirror" if hyper.extra["mirror"] else "plain"
+        return (zm if chosen == "mirror" else z), {
+            "chosen": chosen, "validation_apcer_max": apcer,
+            "rule": f"the mirror mean if hyper mirror=true, or if 'auto' and its validation APCER_max at BPCER <= {max_bpcer:g} is lower"}
 
     def card_fields(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
         d = super().card_fields(scan, hyper)
@@ -499,6 +521,9 @@ class PadTask(_ClassifierTask):
             order = list(SOCOFING_ATTACKS.values())
             seen = [t for t in ["obliteration", "z-cut", "central rotation"] if t in seen] or order
         d["attack_types_seen"] = seen
+        if not self.is_patch(hyper) and hyper.extra.get("mirror") is True:
+            d["input"]["mirror"] = True
+            d["input"]["preprocessing"] += "; logit = mean of the print's and its left-right mirror's"
         d["score"] = "calibrated probability of a presentation attack; ATTACK when score >= threshold"
         return d
 
