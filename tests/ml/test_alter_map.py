@@ -180,3 +180,19 @@ def test_pad_evaluation_resolves_the_mirror_view_and_the_card_says_it(tmp_path, 
     card = task.card_fields(scan, hyper)
     assert card["input"].get("mirror", False) is hyper.extra["mirror"]
     assert ("mirror" in card["input"]["preprocessing"]) is hyper.extra["mirror"]
+
+
+def test_a_retrained_socofing_pad_card_keeps_the_shipped_domain(tmp_path):
+    """train_pad.py rewrites models/pad-socofing.json: its domain (500 dpi ±10 %, sizes) must come
+    from the task, or the desk would check 1000 dpi LivDet prints with it."""
+    import json
+    from pathlib import Path
+
+    from fpstation.ml.tasks import get_task
+    from tests.ml.classifier_fixtures import make_socofing, tiny_hyper
+
+    task = get_task("pad")
+    hyper = tiny_hyper(task)
+    card = task.card_fields(task.scan(make_socofing(tmp_path / "soco", subjects=6), hyper), hyper)
+    shipped = json.loads((Path(__file__).resolve().parents[2] / "models" / "pad-socofing.json").read_text())
+    assert card["domain"] == shipped["domain"] and card["attack_kind"] == shipped["attack_kind"]

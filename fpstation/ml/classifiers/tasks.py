@@ -11,6 +11,7 @@ Images are decoded once into a uint8 array (optionally cached as ``.npy`` in
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,17 @@ def shortcut_check(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ PAD
+#: what a whole-print model trained on SOCOFing was validated on (its cards' ``domain``): the
+#: sensors' 500 dpi ±10 % (files without dpi assumed to match), and print sizes as read
+SOCOFING_DOMAIN = {
+    "sensors": ["SOCOFing (Hamster Plus, SecuGen SDU03PTM), 500 dpi"],
+    "dpi": {"nominal": 500, "min": 450, "max": 550, "unknown": "assume"},
+    "size_px": {"height": [80, 375], "width": [75, 300],
+                "rule": "0.8x the smallest to 1.25x the largest SOCOFing print (103x96 and a few 298x241), in "
+                        "pixels as read (the model fits the whole print to its input, no resampling)"},
+}
+
+
 class PadTask(_ClassifierTask):
     """Bona fide (0) vs presentation attack (1): SOCOFing Real vs Altered, or LivDet Live vs Fake.
 
@@ -520,6 +532,9 @@ class PadTask(_ClassifierTask):
         if scan.layout == "socofing":
             order = list(SOCOFING_ATTACKS.values())
             seen = [t for t in ["obliteration", "z-cut", "central rotation"] if t in seen] or order
+            if not self.is_patch(hyper):
+                d["domain"] = copy.deepcopy(SOCOFING_DOMAIN)
+                d["attack_kind"] = "alteration (synthetic obliteration, z-cut, central rotation of a real print)"
         d["attack_types_seen"] = seen
         if not self.is_patch(hyper) and hyper.extra.get("mirror") is True:
             d["input"]["mirror"] = True
