@@ -9,7 +9,7 @@ import numpy as np
 from fpstation.core.errors import ModelError
 from fpstation.core.types import FingerprintImage
 from fpstation.ml.cards import ModelCard
-from fpstation.ml.classifiers.loading import load_classifier, patch_logits
+from fpstation.ml.classifiers.loading import image_logits, load_classifier, patch_logits
 from fpstation.ml.classifiers.metrics import sigmoid
 from fpstation.ml.classifiers.preprocess import DEFAULT_SHAPE, prepare
 
@@ -79,7 +79,7 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     x = prepare(image, card)
     if method == "occlusion":
         th, tw = x.shape[1], x.shape[2]
-        base = float(loaded.logits(x)[0])
+        base = float(image_logits(loaded, x)[0])  # the card's view (print, or print + mirror), as scored
         fill = float(x.mean())
         ys = list(range(0, max(th - patch, 0) + 1, stride))
         xs = list(range(0, max(tw - patch, 0) + 1, stride))
@@ -91,7 +91,7 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
         batch = np.repeat(x, len(boxes), axis=0)
         for i, (y, x0) in enumerate(boxes):
             batch[i, y:y + patch, x0:x0 + patch, 0] = fill
-        drops = base - np.concatenate([loaded.logits(batch[i:i + 128]) for i in range(0, len(batch), 128)])
+        drops = base - np.concatenate([image_logits(loaded, batch[i:i + 128]) for i in range(0, len(batch), 128)])
         heat = np.zeros((th, tw), np.float64)
         count = np.zeros((th, tw), np.float64)
         for d, (y, x0) in zip(drops, boxes, strict=True):

@@ -11,7 +11,6 @@ Images are decoded once into a uint8 array (optionally cached as ``.npy`` in
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -228,15 +227,26 @@ def shortcut_check(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------ PAD
-#: what a whole-print model trained on SOCOFing was validated on (its cards' ``domain``): the
-#: sensors' 500 dpi ±10 % (files without dpi assumed to match), and print sizes as read
-SOCOFING_DOMAIN = {
-    "sensors": ["SOCOFing (Hamster Plus, SecuGen SDU03PTM), 500 dpi"],
-    "dpi": {"nominal": 500, "min": 450, "max": 550, "unknown": "assume"},
-    "size_px": {"height": [80, 375], "width": [75, 300],
-                "rule": "0.8x the smallest to 1.25x the largest SOCOFing print (103x96 and a few 298x241), in "
-                        "pixels as read (the model fits the whole print to its input, no resampling)"},
-}
+def socofing_domain(items: list[dict]) -> dict[str, Any]:
+    """What a whole-print model trained on a SOCOFing-layout folder was validated on (its card's
+    ``domain``): the sensors' 500 dpi ±10 % (files without dpi assumed to match), and print sizes
+    as read, 0.8x the smallest to 1.25x the largest of ``items`` (SOCOFing: 103x96 and a few 298x241)."""
+    import cv2
+
+    hs, ws = [], []
+    for it in items:
+        im = cv2.imread(str(it["path"]), cv2.IMREAD_UNCHANGED)
+        if im is not None:
+            hs.append(im.shape[0])
+            ws.append(im.shape[1])
+    out: dict[str, Any] = {"sensors": ["SOCOFing (Hamster Plus, SecuGen SDU03PTM), 500 dpi"],
+                           "dpi": {"nominal": 500, "min": 450, "max": 550, "unknown": "assume"}}
+    if hs:
+        out["size_px"] = {"height": [int(0.8 * min(hs)), int(round(1.25 * max(hs)))],
+                          "width": [int(0.8 * min(ws)), int(round(1.25 * max(ws)))],
+                          "rule": "0.8x the smallest to 1.25x the largest training/validation print, in pixels "
+                                  "as read (the model fits the whole print to its input, no resampling)"}
+    return out
 
 
 class PadTask(_ClassifierTask):
@@ -533,7 +543,7 @@ class PadTask(_ClassifierTask):
             order = list(SOCOFING_ATTACKS.values())
             seen = [t for t in ["obliteration", "z-cut", "central rotation"] if t in seen] or order
             if not self.is_patch(hyper):
-                d["domain"] = copy.deepcopy(SOCOFING_DOMAIN)
+                d["domain"] = socofing_domain(scan.items)
                 d["attack_kind"] = "alteration (synthetic obliteration, z-cut, central rotation of a real print)"
         d["attack_types_seen"] = seen
         if not self.is_patch(hyper) and hyper.extra.get("mirror") is True:
