@@ -28,6 +28,7 @@ def common_args(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--data", default=str(sd / "socofing") if sd else None, help="dataset folder")
     p.add_argument("--out", default=str(REPO / "models"), help="folder for <name>.keras + <name>.json")
     p.add_argument("--name", default=name)
+    p.add_argument("--version", default="1", help="version written into the card (a new recipe of a shipped name: bump it)")
     p.add_argument("--workdir", default=str(REPO.parent / "runs" / name), help="checkpoints/log/cache")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -191,7 +192,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     weights = out / f"{args.name}.keras"
     export.save(weights)
 
-    card = {"name": args.name, "task": task_name, "version": "1", "file": weights.name,
+    card = {"name": args.name, "task": task_name, "version": str(getattr(args, "version", "1")), "file": weights.name,
             "sha256": sha256_file(weights), "default": not args.no_default,
             "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
             "parameters": int(export.count_params())}
