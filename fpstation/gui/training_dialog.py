@@ -209,6 +209,16 @@ class TrainingDialog(QDialog):
         self.val_spin.setSingleStep(0.05)
         self.val_spin.setDecimals(2)
         self.val_spin.valueChanged.connect(lambda _v: self.rescan())
+        # whole-print PAD only (the shipped pad-socofing recipe, docs/adr/0264)
+        self.alter_map_check = QCheckBox("Also learn where each print is altered (needs real/altered pairs "
+                                         "of the same finger, as in SOCOFing)")
+        self.alter_map_check.setChecked(True)  # used only when enabled: a SOCOFing-layout folder
+        self.alter_map_check.setToolTip("A second, training-only output learns where each altered print differs "
+                                        "from the real print it was made from; the saved model is the usual one.")
+        self.mirror_check = QCheckBox("Score the print with its mirror image when validation prefers it")
+        self.mirror_check.setChecked(True)
+        self.mirror_check.setToolTip("Mean of the print's and its left-right mirror's score, kept only if it gives "
+                                     "the lower validation APCER at the BPCER limit; the card says which.")
         self.activate_check = QCheckBox("Use the new model when training finishes")
         # the data's resolution, for files without dpi metadata (LivDet PNGs are 1000 dpi)
         self.dpi_spin = QSpinBox()
@@ -236,6 +246,8 @@ class TrainingDialog(QDialog):
         hp.addRow("Input size (px)", self.size_spin)
         hp.addRow("Validation share of subjects", self.val_spin)
         hp.addRow("", self.augment_check)
+        hp.addRow("", self.alter_map_check)
+        hp.addRow("", self.mirror_check)
         hp_box = QGroupBox("Model and hyper-parameters")
         hp_box.setLayout(hp)
         scan_box = QGroupBox("What was found")
@@ -399,6 +411,7 @@ class TrainingDialog(QDialog):
         return base
 
     def _arch_changed(self, arch: str) -> None:
+        self._update_pad_options()
         if self._task_obj is None or not arch:
             return
         h = self._arch_hyper(arch)
@@ -425,6 +438,11 @@ class TrainingDialog(QDialog):
         extra = dict(base.extra)
         if self.dpi_spin.value():
             extra["dpi"] = float(self.dpi_spin.value())
+        if self.arch_combo.currentText() == "pad_cnn":
+            if self.alter_map_check.isChecked() and self.alter_map_check.isEnabled():
+                extra["alter_map"] = 1.0
+            if self.mirror_check.isChecked():
+                extra["mirror"] = "auto"
         return replace(base, architecture=self.arch_combo.currentText(), epochs=self.epochs_spin.value(),
                        batch_size=self.batch_spin.value(), learning_rate=float(self.lr_spin.value()),
                        input_size=self.size_spin.value(), augment=self.augment_check.isChecked(),
@@ -500,7 +518,17 @@ class TrainingDialog(QDialog):
         if self._scan_error:  # only a scan's own error is replaced by a successful scan
             self.error_label.clear()
             self._scan_error = False
+        self._update_pad_options()
 
+    def _update_pad_options(self) -> None:
+        """The whole-print PAD options show only for pad_cnn; the alteration map needs a
+        SOCOFing-layout scan (real and altered prints of the same fingers): on by default there."""
+        pad_cnn = self.arch_combo.currentText() == "pad_cnn"
+        self.alter_map_check.setVisible(pad_cnn)
+        self.mirror_check.setVisible(pad_cnn)
+        scan = getattr(self, "scan_result", None)
+        pairs = pad_cnn and scan is not None and getattr(scan, "layout", "") == "socofing"
+        self.alter_map_check.setEnabled(pairs and getattr(self, "run", None) is None)
     # ----------------------------------------------------------------- run
     def start(self) -> None:
         """Start a fit with the current choices (no-op while one runs)."""
@@ -550,8 +578,9 @@ class TrainingDialog(QDialog):
 
     def _set_inputs_enabled(self, on: bool) -> None:
         for w in (self.task_combo, self.folder_edit, self.arch_combo, self.epochs_spin, self.batch_spin,
-                  self.lr_spin, self.size_spin, self.augment_check, self.val_spin):
+                  self.lr_spin, self.size_spin, self.augment_check, self.val_spin, self.mirror_check):
             w.setEnabled(on)
+        self._update_pad_options()
 
     def _remember_choices(self, folder: str) -> None:
         s = self.settings
@@ -631,11 +660,14 @@ class TrainingDialog(QDialog):
         self._refresh_curves()
 
     def _series(self, key: str) -> tuple[list[float], list[float]]:
+        # a model with a second output (PAD's alteration map) names its logit metrics "logit_…"
+        alt = key.replace("val_", "val_logit_", 1) if key.startswith("val_") else f"logit_{key}"
         xs, ys = [], []
         for x, logs in zip(self._epoch_x, self._epoch_logs, strict=True):
-            if key in logs:
+            k = key if key in logs else alt
+            if k in logs:
                 xs.append(x)
-                ys.append(logs[key])
+                ys.append(logs[k])
         return xs, ys
 
     def _refresh_curves(self) -> None:

@@ -489,10 +489,16 @@ def train(
                 card[k] = v
             elif isinstance(card[k], dict) and isinstance(v, dict):
                 card[k] = {**v, **card[k]}
+        weights = fit.checkpoint
+        from fpstation.ml.architectures import has_alter_map, logit_model
+
+        if has_alter_map(model):  # PAD's alteration map is a training-only head: register the one-logit model
+            weights = work / "model_logit.keras"
+            logit_model(model).save(weights)
         progress(0.98, "exporting to ONNX and checking it against the Keras model")
-        onnx_file = _export_onnx(task_name, card, fit.checkpoint, work / "model.onnx")
+        onnx_file = _export_onnx(task_name, card, weights, work / "model.onnx")
         progress(0.99, "registering the model")
-        registered = registry.register(card, fit.checkpoint, onnx=onnx_file)
+        registered = registry.register(card, weights, onnx=onnx_file)
         card_path = registered.file.parent / "card.json"
         out_copy = None
         if out_dir is not None:

@@ -288,6 +288,38 @@ def test_dpi_field_selects_the_patch_pad_model(window, qtbot, tmp_path):
     assert dlg.batch_spin.value() == h.batch_size
 
 
+def test_whole_print_pad_offers_the_alteration_map_on_socofing_pairs_only(window, qtbot, tmp_path):
+    """The shipped pad-socofing recipe (docs/adr/0264) from the dialog: the alteration map is used
+    only when the scanned folder holds real/altered pairs (SOCOFing layout), the mirror view on
+    whole-print PAD; neither option exists for the texture-patch model."""
+    from tests.ml.classifier_fixtures import make_livdet, make_socofing
+
+    _trigger(window, "actionTrainModel")
+    dlg = window.dialogs.training
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
+    dlg.set_folder(make_socofing(tmp_path / "soco", subjects=6))
+    qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=10000)
+    assert not dlg.alter_map_check.isHidden() and dlg.alter_map_check.isEnabled()
+    h = dlg.hyper()
+    assert h.extra["alter_map"] == 1.0 and h.extra["mirror"] == "auto"
+    dlg.alter_map_check.setChecked(False)
+    dlg.mirror_check.setChecked(False)
+    assert "alter_map" not in dlg.hyper().extra and "mirror" not in dlg.hyper().extra
+    dlg.alter_map_check.setChecked(True)
+    dlg.set_folder(make_livdet(tmp_path / "livdet", subjects=4))  # no pairs: the map cannot be learnt
+    qtbot.waitUntil(lambda: dlg.scan_result is not None and dlg.scan_result.layout == "livdet", timeout=10000)
+    assert not dlg.alter_map_check.isEnabled()
+    assert "alter_map" not in dlg.hyper().extra
+    dlg.arch_combo.setCurrentText("pad_patch_cnn")
+    assert dlg.alter_map_check.isHidden() and dlg.mirror_check.isHidden()
+    assert {"alter_map", "mirror"}.isdisjoint(dlg.hyper().extra)
+    # with the map, Keras names the print's metrics logit_auc / val_logit_auc: the AUC curves still fill
+    dlg._epoch_x, dlg._epoch_logs = [1, 2], [{"loss": 0.9, "val_logit_auc": 0.95, "logit_auc": 0.9},
+                                             {"loss": 0.5, "val_logit_auc": 0.97, "logit_auc": 0.93}]
+    assert dlg._series("val_auc") == ([1, 2], [0.95, 0.97]) and dlg._series("auc") == ([1, 2], [0.9, 0.93])
+    assert dlg._series("loss") == ([1, 2], [0.9, 0.5])
+
+
 def test_metrics_are_shown_in_words():
     from fpstation.gui.training_dialog import _fmt_metrics
 

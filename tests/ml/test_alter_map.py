@@ -199,3 +199,32 @@ def test_a_retrained_socofing_pad_card_keeps_the_shipped_domain(tmp_path):
     assert card["attack_kind"] == shipped["attack_kind"]
     # sizes from the prints themselves (the fixture's are 48x44): 0.8x the smallest to 1.25x the largest
     assert card["domain"]["size_px"]["height"] == [38, 60] and card["domain"]["size_px"]["width"] == [35, 55]
+
+
+def test_dialog_training_with_the_map_registers_a_one_logit_model_that_runs_on_onnx(tmp_path):
+    """ml/training.train (the Training dialog's fit): the map head stays behind; the registered
+    model is the one-logit CNN, exported to ONNX, and scores prints with the card's view."""
+    pytest.importorskip("tensorflow")
+    from fpstation.core.imageio import read_print
+    from fpstation.core.jobs import CancelToken
+    from fpstation.ml.classifiers import pad_predict
+    from fpstation.ml.registry import Registry
+    from fpstation.ml.tasks import get_task
+    from fpstation.ml.training import train
+    from tests.ml.classifier_fixtures import make_socofing, tiny_hyper
+
+    data = make_socofing(tmp_path / "soco", subjects=10)
+    reg = Registry(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user")
+    hyper = tiny_hyper(get_task("pad"))
+    hyper.extra.update(alter_map=1.0, mirror="auto")
+    out = train("pad", data, hyper, cancel=CancelToken(), registry=reg)
+    card = out.card
+    assert card.data["hyper"]["extra"]["alter_map"] == 1.0
+    assert card.data["training"]["monitor"] == "val_logit_auc" and out.fit.best_value is not None
+    assert isinstance(card.data["input"].get("mirror", False), bool)
+    assert card.input.mirror == (card.data["metrics"]["view"]["chosen"] == "mirror")
+    assert reg.onnx_file(card) is not None  # exported: runs without TensorFlow
+    model = reg.load(card.key)
+    assert not isinstance(model.output, dict) and model.output_shape == (None, 1)
+    r = pad_predict(read_print(next((data / "Real").glob("*.BMP"))), model_key=card.key, registry=reg)
+    assert 0.0 <= r.attack_score <= 1.0
