@@ -31,6 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--val-fraction", type=float, help="share of subjects held out for validation")
     p.add_argument("--no-augment", action="store_true", help="switch data augmentation off")
     p.add_argument("--name", help="model name in the registry (default: <task>-<architecture>)")
+    p.add_argument("--alter-map", type=float, metavar="W",
+                   help="pad (whole print): also learn where each print is altered, from SOCOFing-style "
+                        "real/altered pairs of the same finger; W = that loss's weight (the shipped recipe: 1)")
+    p.add_argument("--mirror", choices=["no", "yes", "auto"],
+                   help="pad (whole print): score a print with its mirror image (auto: if validation prefers it)")
     from fpstation.commands import add_dpi_argument
 
     add_dpi_argument(p)
@@ -56,6 +61,11 @@ def hyper_from_args(task, args):
         h.augment = False
     if args.name:
         h.extra = dict(h.extra, name=args.name)
+    if getattr(args, "alter_map", None):
+        h.extra = dict(h.extra, alter_map=float(args.alter_map))
+    mirror = getattr(args, "mirror", None)
+    if mirror and mirror != "no":
+        h.extra = dict(h.extra, mirror=True if mirror == "yes" else "auto")
     return h
 
 

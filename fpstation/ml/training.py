@@ -226,9 +226,15 @@ def cli_command(task_name: str, data_dir: str | Path, hyper: Any, out_dir: str |
              "--val-fraction", f"{hyper.val_fraction:g}"]
     if not hyper.augment:
         parts.append("--no-augment")
-    dpi = (getattr(hyper, "extra", None) or {}).get("dpi")
+    extra = getattr(hyper, "extra", None) or {}
+    dpi = extra.get("dpi")
     if dpi:
         parts += ["--dpi", f"{float(dpi):g}"]
+    if extra.get("alter_map"):
+        parts += ["--alter-map", f"{float(extra['alter_map']):g}"]
+    asked = extra.get("mirror_asked", extra.get("mirror"))  # evaluation resolves "auto"; the command keeps it
+    if asked:
+        parts += ["--mirror", "auto" if asked == "auto" else "yes"]
     if out_dir is not None:
         parts += ["--out", str(out_dir)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -223,6 +223,8 @@ def test_dialog_training_with_the_map_registers_a_one_logit_model_that_runs_on_o
     assert card.data["training"]["monitor"] == "val_logit_auc" and out.fit.best_value is not None
     assert isinstance(card.data["input"].get("mirror", False), bool)
     assert card.input.mirror == (card.data["metrics"]["view"]["chosen"] == "mirror")
+    # the reproducing command asks for what was asked (auto), not what validation chose
+    assert "--alter-map 1 --mirror auto" in card.data["training"]["command"]
     assert reg.onnx_file(card) is not None  # exported: runs without TensorFlow
     model = reg.load(card.key)
     assert not isinstance(model.output, dict) and model.output_shape == (None, 1)

@@ -45,3 +45,20 @@ def test_cli_reports_dataset_problems(monkeypatch, tmp_path, capsys):
     assert "error: The class “vertical” has no images" in capsys.readouterr().err
     assert main(["train", "bogus", "--data", str(data)]) == 2
     assert "Unknown training task" in capsys.readouterr().err
+
+
+def test_cli_pad_options_reach_the_hyper_parameters():
+    """``train pad --alter-map 1 --mirror auto``: the shipped pad-socofing recipe from the CLI."""
+    import argparse
+
+    from fpstation.commands.train import hyper_from_args
+    from fpstation.ml.tasks import get_task
+
+    base = dict(epochs=None, batch_size=None, lr=None, arch=None, input_size=None, seed=None, val_fraction=None,
+                no_augment=False, name=None, dpi=None)
+    h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, alter_map=1.0, mirror="auto"))
+    assert h.extra["alter_map"] == 1.0 and h.extra["mirror"] == "auto"
+    h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, alter_map=None, mirror="yes"))
+    assert "alter_map" not in h.extra and h.extra["mirror"] is True
+    h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, alter_map=None, mirror="no"))
+    assert "mirror" not in h.extra

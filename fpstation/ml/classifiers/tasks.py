@@ -517,6 +517,7 @@ class PadTask(_ClassifierTask):
         for name, zz in (("plain", z), ("mirror", zm)):
             ss = cm.sigmoid(cm.apply_calibration(zz, _calibrate(zz, yv, balanced=False)))
             apcer[name] = float(cm.pad_rates(ss, yv, types, cm.threshold_for_bpcer(ss, yv, max_bpcer))["apcer_max"])
+        hyper.extra.setdefault("mirror_asked", hyper.extra["mirror"])  # what was asked (the card's command)
         if hyper.extra["mirror"] == "auto":
             hyper.extra["mirror"] = bool(apcer["mirror"] < apcer["plain"])
         chosen = "mirror" if hyper.extra["mirror"] else "plain"
