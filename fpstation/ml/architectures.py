@@ -306,15 +306,19 @@ def build_print_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, wid
 
 
 def alteration_map_loss(y_true: Any, y_pred: Any) -> Any:
-    """Per print: binary cross-entropy of the cell logits against the altered cells, the altered
-    cells weighted ``MAP_POS_WEIGHT`` (an Easy z-cut covers 2-4 of ~150 cells), averaged over cells."""
+    """Per print: binary cross-entropy of the cell logits against the altered cells (1) and the
+    others (0), the altered cells weighted ``MAP_POS_WEIGHT`` (an Easy z-cut covers 4-6 of ~150
+    cells), averaged over the cells; cells marked -1 (where the print is altered is unknown) count
+    for nothing, so a print without a known mask adds 0."""
     from keras import ops
 
     y_true = ops.cast(y_true, y_pred.dtype)
+    known = ops.cast(y_true >= 0.0, y_pred.dtype)
+    y = ops.maximum(y_true, 0.0)
     # stable BCE on logits: max(z, 0) - z*y + log(1 + exp(-|z|)), positives weighted
-    bce = ops.maximum(y_pred, 0.0) - y_pred * y_true + ops.log1p(ops.exp(-ops.abs(y_pred)))
-    w = 1.0 + (MAP_POS_WEIGHT - 1.0) * y_true
-    return ops.mean(w * bce, axis=-1)
+    bce = ops.maximum(y_pred, 0.0) - y_pred * y + ops.log1p(ops.exp(-ops.abs(y_pred)))
+    w = known * (1.0 + (MAP_POS_WEIGHT - 1.0) * y)
+    return ops.sum(w * bce, axis=-1) / ops.maximum(ops.sum(known, axis=-1), 1.0)
 
 
 def custom_objects() -> dict[str, Any]:

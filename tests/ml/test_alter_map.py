@@ -230,3 +230,24 @@ def test_dialog_training_with_the_map_registers_a_one_logit_model_that_runs_on_o
     assert not isinstance(model.output, dict) and model.output_shape == (None, 1)
     r = pad_predict(read_print(next((data / "Real").glob("*.BMP"))), model_key=card.key, registry=reg)
     assert 0.0 <= r.attack_score <= 1.0
+
+
+def test_the_map_loss_weighs_altered_cells_and_ignores_unknown_ones():
+    pytest.importorskip("keras")
+    from fpstation.ml.architectures import MAP_POS_WEIGHT, alteration_map_loss
+
+    z = np.array([[2.0, -1.0, 0.5, 3.0], [4.0, -4.0, 1.0, 9.0], [0.3, 0.2, -0.1, 5.0]], np.float32)
+    y = np.array([[1, 0, 0, 0], [-1, -1, -1, -1], [1, 0, -1, -1]], np.float32)
+    got = np.asarray(alteration_map_loss(y, z))
+
+    def bce(zz, yy):
+        return np.log1p(np.exp(-zz)) if yy else np.log1p(np.exp(zz))
+
+    row0 = (MAP_POS_WEIGHT * bce(2.0, 1) + bce(-1.0, 0) + bce(0.5, 0) + bce(3.0, 0)) / 4
+    row2 = (MAP_POS_WEIGHT * bce(0.3, 1) + bce(0.2, 0)) / 2  # the unknown cells neither count nor divide
+    np.testing.assert_allclose(got, [row0, 0.0, row2], rtol=1e-5)
+    # an unknown cell's logit has no gradient to follow: pushing it anywhere changes nothing
+    z2 = z.copy()
+    z2[1] = [40.0, -40.0, 40.0, 40.0]
+    z2[2, 2:] = [-30.0, 30.0]
+    np.testing.assert_allclose(np.asarray(alteration_map_loss(y, z2)), [row0, 0.0, row2], rtol=1e-5)
