@@ -83,6 +83,8 @@ def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
     hyper.architecture = card.get("architecture", hyper.architecture)
     hyper.extra.update(width=h.get("width", hyper.extra.get("width")),
                        convs_per_block=h.get("convs_per_block", 1))
+    if card.get("input", {}).get("mirror"):  # the card's view, kept: its threshold is for that view
+        hyper.extra["mirror"] = True
     scan = task.scan(data, hyper)
     if sorted(scan.val_subjects) != sorted(card["split"]["val_subjects"]):
         raise SystemExit("the validation subjects differ from the card's: not the same split")
