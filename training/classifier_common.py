@@ -100,6 +100,20 @@ def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
     return card
 
 
+def parse_weights(specs: list[str]) -> dict[str, float]:
+    """["z-cut/Easy=3", ...] -> {"z-cut/Easy": 3.0, ...}."""
+    out = {}
+    for spec in specs:
+        key, sep, w = spec.rpartition("=")
+        try:
+            out[key] = float(w)
+        except ValueError:
+            key = ""
+        if not sep or not key or out.get(key, 0) <= 0:
+            raise SystemExit(f"--attack-weight {spec!r}: expected TYPE[/LEVEL]=W with W > 0, e.g. z-cut/Easy=3")
+    return out
+
+
 def copy_weights_by_name(src, dst) -> None:
     """``dst``'s weights from ``src``'s layers of the same names: the shipped one-logit model from
     a trained model that also had an ``alter_map`` output (a training-only head, left out);

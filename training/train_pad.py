@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from classifier_common import common_args, run
+from classifier_common import common_args, parse_weights, run
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     if args.mirror != "no":
         extra["mirror"] = True if args.mirror == "yes" else "auto"
     if args.attack_weight:
-        extra["attack_weights"] = {k: float(w) for k, _, w in (a.rpartition("=") for a in args.attack_weight)}
+        extra["attack_weights"] = parse_weights(args.attack_weight)
     run("pad", args, extra)
 
 

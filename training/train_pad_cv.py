@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 sys.path.insert(0, str(REPO / "training"))
 
-from classifier_common import compile_classifier  # noqa: E402
+from classifier_common import compile_classifier, parse_weights  # noqa: E402
 
 from fpstation.core.stats import rate  # noqa: E402
 
@@ -200,20 +200,6 @@ def recipe_of(args: argparse.Namespace) -> dict:
             **({"synth_alter": args.synth_alter} if args.synth_alter else {}),
             **({"alter_map": args.alter_map} if args.alter_map else {}),
             **({"attack_weights": parse_weights(args.attack_weight)} if getattr(args, "attack_weight", None) else {})}
-
-
-def parse_weights(specs: list[str]) -> dict[str, float]:
-    """["z-cut/Easy=3", ...] -> {"z-cut/Easy": 3.0, ...}."""
-    out = {}
-    for spec in specs:
-        key, sep, w = spec.rpartition("=")
-        try:
-            out[key] = float(w)
-        except ValueError:
-            key = ""
-        if not sep or not key or out.get(key, 0) <= 0:
-            raise SystemExit(f"--attack-weight {spec!r}: expected TYPE[/LEVEL]=W with W > 0, e.g. z-cut/Easy=3")
-    return out
 
 
 def pooled(folds: list[dict]) -> dict:
