@@ -36,7 +36,10 @@ def common_args(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--convs-per-block", type=int, default=1)
     p.add_argument("--architecture", default="")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the validation split, and member 0's initialisation")
+    p.add_argument("--members", type=int, default=1,
+                   help="train this many networks on the same split (model seeds --seed, --seed+1, ...) and ship "
+                        "their mean logit as one model (an ensemble; N times the training time)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
@@ -149,7 +152,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
 
     from fpstation import __version__
     from fpstation.core.jobs import CancelToken
-    from fpstation.ml.architectures import CLASSIFIER_BUILDERS
+    from fpstation.ml.architectures import CLASSIFIER_BUILDERS, mean_logit_ensemble
     from fpstation.ml.registry import sha256_file
     from fpstation.ml.tasks import get_task
     from fpstation.ml.training import fit_keras
@@ -170,39 +173,64 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
         return refresh_evaluation(task, hyper, Path(args.data), Path(args.evaluate_only))
     scan = task.scan(Path(args.data), hyper)
     print("\n".join(scan.summary()), flush=True)
-    model = task.build_model(hyper)
-    print(f"parameters: {model.count_params()}", flush=True)
-    ds = task.datasets(scan, hyper)
-    # Cosine decay over the whole run: short CPU trainings end at a low learning rate, so the
-    # best-by-validation epoch is not just a lucky spike of a noisy high-rate phase.
-    compile_classifier(model, hyper.learning_rate, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * hyper.epochs,
-                       map_weight=float(hyper.extra.get("alter_map") or 1.0))
     # SIGTERM / Ctrl-C = Stop: the fit ends after the current batch, the best checkpoint is kept,
     # evaluated and exported; the card then says "stopped": true.
     token = CancelToken()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: token.cancel())
-    print(f"data ready in {time.time() - t0:.1f}s; class weights {ds['class_weight']}", flush=True)
 
     def on_epoch(e):
         logs = " ".join(f"{k}={v:.4f}" for k, v in e.logs.items())
         print(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.1f}s {logs}", flush=True)
 
-    res = fit_keras(model, ds["train"], ds["val"], epochs=hyper.epochs, checkpoint=work / "best.keras",
-                    monitor=ds.get("monitor", task.monitor), mode=task.monitor_mode, class_weight=ds["class_weight"],
-                    on_epoch=on_epoch, cancel=token)
-    print(f"best epoch {res.best_epoch} {res.monitor}={res.best_value}", flush=True)
-    best = keras.models.load_model(res.checkpoint, compile=False)
-    ev = task.evaluate(best, scan, hyper)
-
-    # Export an uncompiled copy: no optimizer state in the shipped file (smaller, deterministic).
+    # --members N: N networks on the same split, each with its own initialisation, shuffling and
+    # augmentation (model seed --seed + i; the split above keeps --seed), shipped as one graph whose
+    # logit is their mean (mean_logit_ensemble). Member 0 is exactly the one-member recipe.
+    n_members = max(1, int(getattr(args, "members", 1) or 1))
     h, w = task.input_shape(hyper)
     kwargs = {"compile": False}
     if hyper.architecture != "reference_gender_cnn":
         kwargs["width"] = hyper.extra["width"]
         kwargs["convs_per_block"] = hyper.extra.get("convs_per_block", 1)
-    export = CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
-    copy_weights_by_name(best, export)
+    exports, fits, dropped = [], [], None
+    for m in range(n_members):
+        model_seed = args.seed + m
+        if m:
+            keras.utils.set_random_seed(model_seed)
+        hyper.seed = model_seed  # this member's shuffling and augmentation
+        model = task.build_model(hyper)
+        ds = task.datasets(scan, hyper)
+        if m == 0:
+            print(f"parameters: {model.count_params()}" + (f" per member, {n_members} members" if n_members > 1 else ""),
+                  flush=True)
+            print(f"data ready in {time.time() - t0:.1f}s; class weights {ds['class_weight']}", flush=True)
+        # Cosine decay over the whole run: short CPU trainings end at a low learning rate, so the
+        # best-by-validation epoch is not just a lucky spike of a noisy high-rate phase.
+        compile_classifier(model, hyper.learning_rate, int(math.ceil(len(scan.train_items) / hyper.batch_size)) * hyper.epochs,
+                           map_weight=float(hyper.extra.get("alter_map") or 1.0))
+        if n_members > 1:
+            print(f"member {m + 1}/{n_members} (model seed {model_seed})", flush=True)
+        res = fit_keras(model, ds["train"], ds["val"], epochs=hyper.epochs,
+                        checkpoint=work / ("best.keras" if m == 0 else f"best{m}.keras"),
+                        monitor=ds.get("monitor", task.monitor), mode=task.monitor_mode, class_weight=ds["class_weight"],
+                        on_epoch=on_epoch, cancel=token)
+        print(f"best epoch {res.best_epoch} {res.monitor}={res.best_value}", flush=True)
+        if res.stopped and exports:  # a member cut short would weaken the finished ones: left out
+            dropped = {"member": m, "model_seed": model_seed, "epochs_run": res.epochs_run}
+            break
+        best = keras.models.load_model(res.checkpoint, compile=False)
+        # Export an uncompiled copy: no optimizer state in the shipped file (smaller, deterministic).
+        export = CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
+        copy_weights_by_name(best, export)
+        exports.append(export)
+        fits.append((model_seed, res))
+        if res.stopped:
+            break
+    hyper.seed = args.seed  # the split's seed, as the card records it
+    res = fits[0][1]
+    export = mean_logit_ensemble(exports)
+    ev = task.evaluate(export, scan, hyper)
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / f"{args.name}.keras"
@@ -221,6 +249,16 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
         "epochs_run": res.epochs_run, "stopped": res.stopped, "lr_schedule": "cosine decay from --lr to 0", "best_epoch": None if res.best_epoch is None else res.best_epoch + 1,
         "monitor": res.monitor, "best_value": res.best_value, "history": res.history,
         "seconds": round(time.time() - t0, 1)}
+    if n_members > 1:
+        card["training"]["stopped"] = any(r.stopped for _, r in fits) or dropped is not None
+        card["ensemble"] = {
+            "members": len(fits), "members_asked": n_members, "combine": "mean of the members' logits, one graph "
+            "(fpstation.ml.architectures.mean_logit_ensemble); calibration and threshold are the ensemble's",
+            "model_seeds": [ms for ms, _ in fits],
+            "member_training": [{"model_seed": ms, "epochs_run": r.epochs_run, "stopped": r.stopped,
+                                 "best_epoch": None if r.best_epoch is None else r.best_epoch + 1,
+                                 "best_value": r.best_value, "history": r.history} for ms, r in fits],
+            **({"left_out": {**dropped, "why": "stopped before its fit finished"}} if dropped else {})}
     (out / f"{args.name}.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     (work / "metrics.json").write_text(json.dumps(ev, indent=2), encoding="utf-8")
     print(json.dumps(card["metrics"], indent=2), flush=True)

@@ -199,7 +199,8 @@ def recipe_of(args: argparse.Namespace) -> dict:
             "val_fraction": args.val_fraction, "seed": args.seed, "folds": args.folds, "limit": args.limit,
             **({"synth_alter": args.synth_alter} if args.synth_alter else {}),
             **({"alter_map": args.alter_map} if args.alter_map else {}),
-            **({"attack_weights": parse_weights(args.attack_weight)} if getattr(args, "attack_weight", None) else {})}
+            **({"attack_weights": parse_weights(args.attack_weight)} if getattr(args, "attack_weight", None) else {}),
+            **({"model_seed": args.model_seed} if getattr(args, "model_seed", None) not in (None, args.seed) else {})}
 
 
 def pooled(folds: list[dict]) -> dict:
@@ -243,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="within the attacks, weight these this much in the loss, e.g. z-cut/Easy=3 "
                          "(the attack class keeps its total weight; none = the shipped recipe)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the outer folds and inner split (keep it to compare recipes)")
+    ap.add_argument("--model-seed", type=int, default=None,
+                    help="the network's initialisation, shuffling and augmentation (default: --seed); another value "
+                         "trains another member on the same folds and splits (bench/pad_socofing_cv_ensemble.py)")
     ap.add_argument("--max-bpcer", type=float, default=0.01)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-minutes", type=float, default=0)
@@ -264,14 +268,16 @@ def main(argv: list[str] | None = None) -> int:
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:  # TensorFlow already started in this process (e.g. the test suite)
             pass
-    keras.utils.set_random_seed(args.seed)
+    model_seed = args.seed if args.model_seed is None else args.model_seed
+    keras.utils.set_random_seed(model_seed)
     from fpstation.core.jobs import CancelToken
     from fpstation.ml.tasks import get_task
 
     task = get_task("pad")
     hyper = task.default_hyper()
     hyper.epochs, hyper.batch_size, hyper.learning_rate = args.epochs, args.batch_size, args.lr
-    hyper.seed, hyper.val_fraction, hyper.augment = args.seed, args.val_fraction, True
+    # the folds and inner split come from args.seed (fold_parts); hyper.seed only shuffles and augments here
+    hyper.seed, hyper.val_fraction, hyper.augment = model_seed, args.val_fraction, True
     hyper.extra.update(width=args.width, convs_per_block=args.convs_per_block, max_bpcer=args.max_bpcer,
                        synth_alter=args.synth_alter, alter_map=args.alter_map,
                        attack_weights=parse_weights(args.attack_weight) or None, cache_dir=str(Path(args.work) / "cache"))

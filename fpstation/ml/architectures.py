@@ -362,6 +362,43 @@ def logit_model(model: Any) -> Any:
     return keras.Model(model.input, model.output["logit"], name=f"{model.name}_logit")
 
 
+def mean_logit_ensemble(members: list[Any], name: str = "print_cnn_ensemble") -> Any:
+    """One flat Keras graph whose logit is the mean of ``members``' logits (one-logit models on the
+    same input). Each member is copied onto a shared input, its layers renamed ``m<i>_…`` (the first
+    keeps its names, so Grad-CAM finds its ``last_conv_relu``); the ``1/len(members)`` is folded into
+    each member's last ``Dense`` and the logits are summed by an ``Add`` layer. Only ordinary layers,
+    so the ONNX export (:mod:`fpstation.ml.onnx_export`) and inference take it like any one model.
+    One member: that member, unchanged."""
+    import keras
+
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    if len(members) == 1:
+        return members[0]
+    inp = keras.Input(tuple(members[0].inputs[0].shape[1:]), name="print")
+    outs = []
+    for i, m in enumerate(members):
+        if tuple(m.inputs[0].shape[1:]) != tuple(inp.shape[1:]):
+            raise ValueError(f"member {i} takes {tuple(m.inputs[0].shape[1:])}, member 0 {tuple(inp.shape[1:])}")
+        last = m.layers[-1]
+        if not isinstance(last, keras.layers.Dense) or last.units != 1 or last.get_config().get("activation") != "linear":
+            raise ValueError(f"member {i} does not end in a one-unit linear Dense (a logit)")
+
+        def rename(layer, i=i):
+            cfg = layer.get_config()
+            cfg["name"] = layer.name if i == 0 else f"m{i}_{layer.name}"
+            return layer.__class__.from_config(cfg)
+
+        clone = keras.models.clone_model(m, input_tensors=inp, clone_function=rename)
+        for layer in m.layers:
+            if layer.weights:
+                clone.get_layer(layer.name if i == 0 else f"m{i}_{layer.name}").set_weights(layer.get_weights())
+        k, b = clone.layers[-1].get_weights()
+        clone.layers[-1].set_weights([k / len(members), b / len(members)])
+        outs.append(clone.outputs[0])
+    return keras.Model(inp, keras.layers.Add(name="ensemble_mean")(outs), name=name)
+
+
 def build_pad_cnn(input_shape: tuple[int, int, int] = CLASSIFIER_INPUT, *, width: int = 16,
                   convs_per_block: int = 1, learning_rate: float = 1e-3, dropout: float = 0.3,
                   compile: bool = True, alter_map: float = 0.0) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -101,31 +102,46 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     if method != "gradcam":
         raise ValueError(f"unknown explanation method {method!r}")
     model = loaded.keras_model()  # Grad-CAM needs the Keras graph (and TensorFlow: the train extra)
+    if loaded.cam_fn is None:  # built once per model
+        loaded.cam_fn = gradcam_fn(model, card.name)
+    import tensorflow as tf
+
+    cam = np.asarray(loaded.cam_fn(tf.constant(x)))[0].astype(np.float32)
+    return _to_image_space(cam, image, card)
+
+
+def gradcam_fn(model: Any, name: str = "") -> Any:
+    """Grad-CAM of a one-logit Keras model: ``f(batch) -> (N, h, w)`` ReLU-ed class-activation maps.
+
+    The conv block is ``last_conv_relu`` (the print CNNs); an ensemble
+    (:func:`fpstation.ml.architectures.mean_logit_ensemble`) has one per member (``last_conv_relu``,
+    ``m1_last_conv_relu``, ...) and its map is the sum of the members' maps, each weighted by the
+    gradient of the ensemble logit, so a member counts as much as it moves the score. A model from
+    another builder: its last layer with a 4-D output."""
     import keras
     import tensorflow as tf
 
-    layer = next((lyr for lyr in model.layers if lyr.name == "last_conv_relu"), None)
-    if layer is None:  # a user model from another builder: the last layer with a 4-D output
+    convs = [lyr for lyr in model.layers if re.fullmatch(r"(m\d+_)?last_conv_relu", lyr.name)]
+    if not convs:
         for lyr in reversed(model.layers):
             try:
                 if len(lyr.output.shape) == 4:
-                    layer = lyr
+                    convs = [lyr]
                     break
             except (AttributeError, ValueError):
                 continue
-    if layer is None:
-        raise ModelError(f"Model “{card.name}” has no convolutional layer for Grad-CAM.")
-    if loaded.cam_fn is None:  # built once per model
-        sub = keras.Model(model.inputs, [layer.output, model.outputs[0]])
+    if not convs:
+        raise ModelError(f"Model “{name or model.name}” has no convolutional layer for Grad-CAM.")
+    sub = keras.Model(model.inputs, [[c.output for c in convs], model.outputs[0]])
 
-        def _cam(t):
-            with tf.GradientTape() as tape:
-                feats, logit = sub(t, training=False)
-                target = tf.reduce_sum(logit)
-            grads = tape.gradient(target, feats)
-            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-            return tf.nn.relu(tf.reduce_sum(weights * feats, axis=-1))
+    def _cam(t):
+        with tf.GradientTape() as tape:
+            feats, logit = sub(t, training=False)
+            target = tf.reduce_sum(logit)
+        grads = tape.gradient(target, feats)
+        total = 0.0
+        for f, g in zip(feats, grads, strict=True):
+            total += tf.reduce_sum(tf.reduce_mean(g, axis=(1, 2), keepdims=True) * f, axis=-1)
+        return tf.nn.relu(total)
 
-        loaded.cam_fn = _cam
-    cam = np.asarray(loaded.cam_fn(tf.constant(x)))[0].astype(np.float32)
-    return _to_image_space(cam, image, card)
+    return _cam
