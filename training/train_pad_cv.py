@@ -81,6 +81,20 @@ def fold_parts(items: list[dict], fold_of: dict[str, int], k: int, val_fraction:
     return test, rest, set(tr_s), set(va_s)
 
 
+def tf_threads(n: int) -> None:
+    """TensorFlow on ``n`` intra-op threads, one inter-op (a no-op on another Keras backend)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already started in this process (e.g. the test suite)
+            pass
+
+
 def operating_point(z: np.ndarray, y: np.ndarray, types: list, max_bpcer: float) -> dict:
     """Platt calibration and threshold from inner validation logits (the shipped rule)."""
     from fpstation.ml.classifiers import metrics as cm
@@ -260,14 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # TensorFlow already started in this process (e.g. the test suite)
-            pass
+    tf_threads(args.threads)
     model_seed = args.seed if args.model_seed is None else args.model_seed
     keras.utils.set_random_seed(model_seed)
     from fpstation.core.jobs import CancelToken

@@ -121,15 +121,10 @@ def test_the_shipped_model_is_the_plain_pad_cnn_with_the_trained_weights():
     """training/classifier_common.py exports the one-logit pad_cnn (the map head is training-only):
     same layers as any pad_cnn, so ONNX export and inference need nothing new."""
     pytest.importorskip("tensorflow")
-    import importlib.util
-    from pathlib import Path
-
     from fpstation.ml.architectures import build_pad_cnn
+    from tests.scripts import load_script
 
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("classifier_common", root / "training" / "classifier_common.py")
-    cc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cc)
+    cc = load_script("training/classifier_common.py")
     trained = build_pad_cnn((104, 96, 1), width=4, alter_map=1.0)
     for layer in trained.layers:  # weights unlike a fresh model's
         layer.set_weights([w + 0.1 for w in layer.get_weights()])

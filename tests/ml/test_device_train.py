@@ -4,7 +4,6 @@ fake FVC root, so the script is known to work before a device is lent."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,16 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.ml.test_restoration_generalisation import _fake_fvc
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "training" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f"training/{name}.py")
 
 
 @pytest.fixture(scope="module")

@@ -3,23 +3,20 @@ that never saw its subject; finished folds are reused by --resume and refused fo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from tests.ml.classifier_fixtures import make_socofing
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("train_pad_cv", ROOT / "training" / "train_pad_cv.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("training/train_pad_cv.py")
 
 
 def test_outer_folds_are_a_balanced_partition_of_subjects():

@@ -3,21 +3,17 @@ with paired subject-bootstrap intervals."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("pad_cv_compare", ROOT / "bench" / "pad_socofing_cv_compare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench/pad_socofing_cv_compare.py", "pad_cv_compare")
 
 
 def _records(folder: Path, miss_zcut: float, seed: int, folds: int = 2, subjects: int = 20) -> None:

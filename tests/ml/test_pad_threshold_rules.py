@@ -3,21 +3,16 @@ on the same outer test prints."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("pad_threshold_rules", ROOT / "bench" / "pad_threshold_rules.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench/pad_threshold_rules.py")
 
 
 def _rows(rng, first: int, people: int) -> list[dict]:

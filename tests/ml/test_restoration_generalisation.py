@@ -282,12 +282,10 @@ def test_cli_evaluate_restoration_heldout_scanners(tmp_path, capsys):
 def test_train_restoration_script_resumes_and_records_compute(tmp_path):
     """training/train_restoration.py on a tiny fake FVC root: a guided run, then --resume for one more
     epoch; the card lists both sessions, the total compute, the guidance and the held-out set."""
-    import importlib.util
+    from tests.scripts import load_script
 
     _fake_fvc(tmp_path / "data")
-    spec = importlib.util.spec_from_file_location("train_restoration", ROOT / "training" / "train_restoration.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("training/train_restoration.py")
     common = ["--data", str(tmp_path / "data"), "--steps-per-epoch", "2", "--batch-size", "4", "--base", "2",
               "--levels", "2", "--no-eval", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"),
               "--name", "restore-unet-t", "--guidance", "mask", "--holdout-dbs", "fvc2004-db2b",
