@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args.record.mkdir(parents=True, exist_ok=True)
     for k in range(args.folds):
         bests = [m / f"fold{k}.best.keras" for m in args.members]
-        if not all(b.is_file() for b in bests):
+        # a fold still training has a best.keras too, and its state.json (deleted when the fold ends)
+        if not all(b.is_file() and not (b.parent / f"fold{k}.state.json").exists() for b in bests):
             log(f"fold {k}: not every member finished it; skipped")
             continue
         test, rest, tr_s, va_s = cv.fold_parts(items, fold_of, k, args.val_fraction, args.seed)
