@@ -251,14 +251,11 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
         "seconds": round(time.time() - t0, 1)}
     if n_members > 1:
         card["training"]["stopped"] = any(r.stopped for _, r in fits) or dropped is not None
-        card["ensemble"] = {
-            "members": len(fits), "members_asked": n_members, "combine": "mean of the members' logits, one graph "
-            "(fpstation.ml.architectures.mean_logit_ensemble); calibration and threshold are the ensemble's",
-            "model_seeds": [ms for ms, _ in fits],
-            "member_training": [{"model_seed": ms, "epochs_run": r.epochs_run, "stopped": r.stopped,
-                                 "best_epoch": None if r.best_epoch is None else r.best_epoch + 1,
-                                 "best_value": r.best_value, "history": r.history} for ms, r in fits],
-            **({"left_out": {**dropped, "why": "stopped before its fit finished"}} if dropped else {})}
+        from fpstation.ml.training import ensemble_card
+
+        card["ensemble"] = ensemble_card(fits, n_members)
+        if dropped:
+            card["ensemble"]["left_out"] = {**dropped, "why": "stopped before its fit finished"}
     (out / f"{args.name}.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     (work / "metrics.json").write_text(json.dumps(ev, indent=2), encoding="utf-8")
     print(json.dumps(card["metrics"], indent=2), flush=True)

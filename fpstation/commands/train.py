@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                         "real/altered pairs of the same finger; W = that loss's weight (the shipped recipe: 1)")
     p.add_argument("--mirror", choices=["no", "yes", "auto"],
                    help="pad (whole print): score a print with its mirror image (auto: if validation prefers it)")
+    p.add_argument("--members", type=int, metavar="N",
+                   help="pad/gender print CNN: train N networks on the same split (model seeds seed, seed+1, ...) "
+                        "and register their mean logit as one model, an ensemble (N times the training time)")
     from fpstation.commands import add_dpi_argument
 
     add_dpi_argument(p)
@@ -66,6 +69,8 @@ def hyper_from_args(task, args):
     mirror = getattr(args, "mirror", None)
     if mirror and mirror != "no":
         h.extra = dict(h.extra, mirror=True if mirror == "yes" else "auto")
+    if (getattr(args, "members", None) or 1) > 1:
+        h.extra = dict(h.extra, members=int(args.members))
     return h
 
 

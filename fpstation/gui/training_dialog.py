@@ -123,6 +123,13 @@ def _fmt_metrics(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+
+def _can_ensemble(architecture: str) -> bool:
+    """Whether models of ``architecture`` end in one logit, so N of them can be averaged."""
+    from fpstation.ml.training import ENSEMBLE_ARCHITECTURES  # light module (no TensorFlow at import)
+
+    return architecture in ENSEMBLE_ARCHITECTURES
+
 class TrainingDialog(QDialog):
     """Pick task, data and hyper-parameters; Start/Stop a fit; watch the curves; get a model.
 
@@ -219,6 +226,16 @@ class TrainingDialog(QDialog):
         self.mirror_check.setChecked(True)
         self.mirror_check.setToolTip("Mean of the print's and its left-right mirror's score, kept only if it gives "
                                      "the lower validation APCER at the BPCER limit; the card says which.")
+        # print CNNs (pad_cnn, gender_cnn): N networks on one split, their mean logit as one model
+        self.members_spin = QSpinBox()
+        self.members_spin.setRange(1, 9)
+        self.members_spin.setValue(1)
+        self.members_spin.setSpecialValueText("1 (one network)")
+        self.members_spin.setSuffix(" networks, averaged")
+        self.members_spin.setToolTip("Train this many networks on the same subjects (each with its own start and "
+                                     "shuffling) and save the mean of their scores as one model: steadier scores, "
+                                     "N times the training time. The card lists the members.")
+        self.members_spin.valueChanged.connect(self._members_changed)
         self.activate_check = QCheckBox("Use the new model when training finishes")
         # the data's resolution, for files without dpi metadata (LivDet PNGs are 1000 dpi)
         self.dpi_spin = QSpinBox()
@@ -245,6 +262,8 @@ class TrainingDialog(QDialog):
         hp.addRow("Learning rate", self.lr_spin)
         hp.addRow("Input size (px)", self.size_spin)
         hp.addRow("Validation share of subjects", self.val_spin)
+        hp.addRow("Ensemble", self.members_spin)
+        self._members_row_label = hp.labelForField(self.members_spin)
         hp.addRow("", self.augment_check)
         hp.addRow("", self.alter_map_check)
         hp.addRow("", self.mirror_check)
@@ -424,6 +443,9 @@ class TrainingDialog(QDialog):
         # never silently: the form shows what the run will use, and says what just changed
         self.change_label.setText(f"Settings for {arch}: " + ", ".join(changed) + "." if changed else "")
 
+    def _members_changed(self, value: int) -> None:
+        self.members_spin.setSuffix(" networks, averaged" if value > 1 else "")
+
     def _dpi_changed(self, value: int) -> None:
         # a stated dpi for presentation-attack data means texture patches at that resolution; the
         # switch and the settings it changes are said in the form (change_label)
@@ -443,6 +465,8 @@ class TrainingDialog(QDialog):
                 extra["alter_map"] = 1.0
             if self.mirror_check.isChecked():
                 extra["mirror"] = "auto"
+        if _can_ensemble(self.arch_combo.currentText()) and self.members_spin.value() > 1:
+            extra["members"] = self.members_spin.value()
         return replace(base, architecture=self.arch_combo.currentText(), epochs=self.epochs_spin.value(),
                        batch_size=self.batch_spin.value(), learning_rate=float(self.lr_spin.value()),
                        input_size=self.size_spin.value(), augment=self.augment_check.isChecked(),
@@ -526,6 +550,10 @@ class TrainingDialog(QDialog):
         pad_cnn = self.arch_combo.currentText() == "pad_cnn"
         self.alter_map_check.setVisible(pad_cnn)
         self.mirror_check.setVisible(pad_cnn)
+        ens = _can_ensemble(self.arch_combo.currentText())
+        self.members_spin.setVisible(ens)
+        if getattr(self, "_members_row_label", None) is not None:
+            self._members_row_label.setVisible(ens)
         scan = getattr(self, "scan_result", None)
         pairs = pad_cnn and scan is not None and getattr(scan, "layout", "") == "socofing"
         self.alter_map_check.setEnabled(pairs and getattr(self, "run", None) is None)
@@ -546,12 +574,13 @@ class TrainingDialog(QDialog):
         self.outcome = None
         self._remember_choices(folder)
         hyper = self.hyper()
-        self._epochs = hyper.epochs
+        # an ensemble's members train one after the other: their epochs make one run on the curves
+        self._epochs = hyper.epochs * int(hyper.extra.get("members") or 1)
         self._reset_curves()
         for plot in (self.loss_plot, self.metric_plot):
             # The x axis spans the whole run up front: it does not re-scale (and repaint) per batch.
             plot.enableAutoRange(x=False)
-            plot.setXRange(0, hyper.epochs, padding=0.02)
+            plot.setXRange(0, self._epochs, padding=0.02)
         self.run = make_run(self.backend, self.task_name, folder, hyper, self.registry, self.pools, parent=self)
         self.run.event.connect(self._on_event)
         self._t_start = time.perf_counter()
@@ -559,7 +588,7 @@ class TrainingDialog(QDialog):
         self.stop_button.setEnabled(True)
         self._set_inputs_enabled(False)
         self.status_label.setText("Starting…")
-        self.epoch_label.setText(f"epoch 0/{hyper.epochs}")
+        self.epoch_label.setText(f"epoch 0/{self._epochs}")
         self._refresh_timer.start()
         self.run.start()
 
@@ -578,7 +607,8 @@ class TrainingDialog(QDialog):
 
     def _set_inputs_enabled(self, on: bool) -> None:
         for w in (self.task_combo, self.folder_edit, self.arch_combo, self.epochs_spin, self.batch_spin,
-                  self.lr_spin, self.size_spin, self.augment_check, self.val_spin, self.mirror_check):
+                  self.lr_spin, self.size_spin, self.augment_check, self.val_spin, self.mirror_check,
+                  self.members_spin):
             w.setEnabled(on)
         self._update_pad_options()
 

@@ -235,6 +235,8 @@ def cli_command(task_name: str, data_dir: str | Path, hyper: Any, out_dir: str |
     asked = extra.get("mirror_asked", extra.get("mirror"))  # evaluation resolves "auto"; the command keeps it
     if asked:
         parts += ["--mirror", "auto" if asked == "auto" else "yes"]
+    if int(extra.get("members") or 1) > 1:
+        parts += ["--members", str(int(extra["members"]))]
     if out_dir is not None:
         parts += ["--out", str(out_dir)]
     return " ".join(shlex.quote(p) for p in parts)
@@ -358,6 +360,52 @@ def _in_words(hyper: Any):
             raise
         raise friendly from exc
 
+def members_of(task: Any, hyper: Any) -> int:
+    """How many networks ``hyper.extra["members"]`` asks for (1 = one network). An ensemble is
+    the mean of one-logit models: refused, in words, for a task or architecture without one."""
+    n = (getattr(hyper, "extra", None) or {}).get("members")
+    n = 1 if n is None else int(n)
+    if n < 1 or n > 9:
+        raise DatasetError(f"An ensemble has 1 to 9 members, not {n}.")
+    if n > 1 and hyper.architecture not in ENSEMBLE_ARCHITECTURES:
+        raise DatasetError(f"Only the print CNNs ({', '.join(sorted(ENSEMBLE_ARCHITECTURES))}) can be trained as an "
+                           f"ensemble, not “{hyper.architecture}”.")
+    return n
+
+
+#: architectures whose models end in one logit (mean_logit_ensemble can average them)
+ENSEMBLE_ARCHITECTURES = frozenset({"pad_cnn", "gender_cnn"})
+
+
+def _shifted(callback: Callable[[Any], None] | None, offset: int, epochs: int | None = None):
+    """``callback`` with each log's epoch moved on by ``offset`` (and its ``epochs`` set): an
+    ensemble's members, one after the other, draw one continuous curve."""
+    if callback is None or (offset == 0 and epochs is None):
+        return callback
+    from dataclasses import replace
+
+    def shifted(log: Any) -> None:
+        changes = {"epoch": log.epoch + offset}
+        if epochs is not None and hasattr(log, "epochs"):
+            changes["epochs"] = epochs
+        callback(replace(log, **changes))
+
+    return shifted
+
+
+def ensemble_card(fits: list[tuple[int, Any]], asked: int, jsonable: Callable[[Any], Any] = lambda v: v) -> dict:
+    """The card's ``ensemble`` entry: the members kept (model seed and fit of each) and how many were
+    asked (a member that Stop cut short is left out)."""
+    return {"members": len(fits), "members_asked": asked,
+            "combine": "mean of the members' logits, one graph (fpstation.ml.architectures.mean_logit_ensemble); "
+                       "calibration and threshold are the ensemble's",
+            "model_seeds": [seed for seed, _ in fits],
+            "member_training": [{"model_seed": seed, "epochs_run": f.epochs_run, "stopped": f.stopped,
+                                 "best_epoch": None if f.best_epoch is None else f.best_epoch + 1,
+                                 "best_value": jsonable(f.best_value), "history": jsonable(f.history)}
+                                for seed, f in fits]}
+
+
 def train(
     task_name: str,
     data_dir: str | Path,
@@ -434,28 +482,59 @@ def train(
     work = Path(tempfile.mkdtemp(prefix=f"fpstation-training-{name}-"))
     try:
         with _in_words(hyper):
-            progress(0.05, "building the model")
-            model = task.build_model(hyper)
-            data = task.datasets(scan, hyper)
-            cancel.raise_if_cancelled()
-            fit = fit_keras(
-                model, data["train"], data.get("val"), epochs=hyper.epochs, checkpoint=work / "model.keras",
-                monitor=data.get("monitor", task.monitor), mode=task.monitor_mode,
-                steps_per_epoch=data.get("steps_per_epoch"),
-                validation_steps=data.get("validation_steps"), class_weight=data.get("class_weight"),
-                progress=wrap_progress(progress, 0.05, 0.9), cancel=cancel, on_batch=on_batch,
-                on_epoch=on_epoch)
-            if fit.checkpoint is None:
-                raise Cancelled()
-            # Evaluate the *best* epoch, not the last one: reload the checkpointed weights.
-            if fit.stopped or (fit.best_epoch is not None and fit.best_epoch != fit.epochs_run - 1):
-                model.load_weights(fit.checkpoint)
-            progress(0.9, "stopped: evaluating the best checkpoint on the validation split" if fit.stopped
+            # hyper.extra["members"] = N > 1: N networks fitted on this one split (model seeds
+            # seed, seed+1, ...), shipped as one graph of their mean logit. The live curves run on
+            # across members (member m's epoch e is shown as m*epochs + e).
+            n_members = members_of(task, hyper)
+            split_seed, fits, nets = hyper.seed, [], []
+            try:
+                for m in range(n_members):
+                    lo, hi = 0.05 + 0.85 * m / n_members, 0.05 + 0.85 * (m + 1) / n_members
+                    progress(lo, "building the model" if n_members == 1 else f"member {m + 1}/{n_members}: building")
+                    if m:
+                        import keras
+
+                        keras.utils.set_random_seed(split_seed + m)
+                    hyper.seed = split_seed + m  # this member's initialisation, shuffling and augmentation
+                    model = task.build_model(hyper)
+                    data = task.datasets(scan, hyper)
+                    cancel.raise_if_cancelled()
+                    off = m * hyper.epochs
+                    fit = fit_keras(
+                        model, data["train"], data.get("val"), epochs=hyper.epochs,
+                        checkpoint=work / ("model.keras" if m == 0 else f"member{m}.keras"),
+                        monitor=data.get("monitor", task.monitor), mode=task.monitor_mode,
+                        steps_per_epoch=data.get("steps_per_epoch"),
+                        validation_steps=data.get("validation_steps"), class_weight=data.get("class_weight"),
+                        progress=wrap_progress(progress, lo, hi), cancel=cancel,
+                        on_batch=_shifted(on_batch, off), on_epoch=_shifted(on_epoch, off, hyper.epochs * n_members))
+                    if fit.checkpoint is None:
+                        if not fits:
+                            raise Cancelled()
+                        break  # Stop before this member's first epoch: the finished members are kept
+                    if fit.stopped and fits:
+                        break  # a member cut short would weaken the finished ones: left out
+                    # Evaluate the *best* epoch, not the last one: reload the checkpointed weights.
+                    if fit.stopped or (fit.best_epoch is not None and fit.best_epoch != fit.epochs_run - 1):
+                        model.load_weights(fit.checkpoint)
+                    fits.append(fit)
+                    nets.append(model)
+                    if fit.stopped:
+                        break
+            finally:
+                hyper.seed = split_seed  # the split's seed, as the card records it
+            fit = fits[0]
+            if len(nets) > 1:
+                from fpstation.ml.architectures import logit_model, mean_logit_ensemble
+
+                model = mean_logit_ensemble([logit_model(n) for n in nets])
+            stopped = any(f.stopped for f in fits) or len(fits) < n_members
+            progress(0.9, "stopped: evaluating the best checkpoint on the validation split" if stopped
                      else "evaluating on the validation split")
             # After Stop the user asked to end the fit, not to lose it: the short validation pass
             # that produces the card's metrics runs with its own (uncancelled) token.
             metrics = task.evaluate(model, scan, hyper, wrap_progress(progress, 0.9, 0.98),
-                                    CancelToken() if fit.stopped else cancel)
+                                    CancelToken() if stopped else cancel)
 
         metrics = _jsonable(metrics)
         extras = _jsonable(task.card_fields(scan, hyper))
@@ -481,10 +560,13 @@ def train(
             "training": {"command": command, "epochs": hyper.epochs, "epochs_run": fit.epochs_run,
                          "best_epoch": None if fit.best_epoch is None else fit.best_epoch + 1,
                          "monitor": fit.monitor, "best_value": _jsonable(fit.best_value),
-                         "stopped": fit.stopped, "seconds": round(time.perf_counter() - t0, 1),
+                         "stopped": stopped, "seconds": round(time.perf_counter() - t0, 1),
                          "history": history, "fpstation": __version__},
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        if n_members > 1:
+            card["ensemble"] = ensemble_card(
+                [(split_seed + i, f) for i, f in enumerate(fits)], n_members, _jsonable)
         for key in ("calibration", "threshold"):
             if isinstance(metrics, dict) and key in metrics:
                 card[key] = metrics[key]
@@ -498,7 +580,10 @@ def train(
         weights = fit.checkpoint
         from fpstation.ml.architectures import has_alter_map, logit_model
 
-        if has_alter_map(model):  # PAD's alteration map is a training-only head: register the one-logit model
+        if len(nets) > 1:  # the ensemble graph (each member's map head, if any, already left out)
+            weights = work / "model_ensemble.keras"
+            model.save(weights)
+        elif has_alter_map(model):  # PAD's alteration map is a training-only head: register the one-logit model
             weights = work / "model_logit.keras"
             logit_model(model).save(weights)
         progress(0.98, "exporting to ONNX and checking it against the Keras model")
@@ -514,10 +599,10 @@ def train(
             if registered.onnx_path is not None:
                 shutil.copy2(registered.onnx_path, out_copy / registered.onnx_path.name)
             (out_copy / "card.json").write_text(card_path.read_text(encoding="utf-8"), encoding="utf-8")
-        progress(1.0, "stopped — best checkpoint registered" if fit.stopped else "done")
+        progress(1.0, "stopped — best checkpoint registered" if stopped else "done")
         return TrainOutcome(card=registered, card_path=card_path, checkpoint=registered.file,
                             metrics=registered.data.get("metrics", {}), fit=fit, scan_summary=scan.summary(),
-                            stopped=fit.stopped, command=command, seconds=time.perf_counter() - t0,
+                            stopped=stopped, command=command, seconds=time.perf_counter() - t0,
                             out_dir=out_copy)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -320,6 +320,28 @@ def test_whole_print_pad_offers_the_alteration_map_on_socofing_pairs_only(window
     assert dlg._series("loss") == ([1, 2], [0.9, 0.5])
 
 
+def test_print_cnns_offer_an_ensemble_of_networks(window, qtbot, tmp_path):
+    """The Ensemble row (N networks on one split, their mean logit as one model) shows for the
+    one-logit print CNNs only, reaches the hyper-parameters, and the curves span every member."""
+    from tests.ml.classifier_fixtures import make_socofing
+
+    _trigger(window, "actionTrainModel")
+    dlg = window.dialogs.training
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
+    dlg.set_folder(make_socofing(tmp_path / "soco", subjects=6))
+    qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=10000)
+    dlg.arch_combo.setCurrentText("pad_cnn")
+    assert not dlg.members_spin.isHidden() and dlg.members_spin.value() == 1
+    assert "members" not in dlg.hyper().extra
+    dlg.members_spin.setValue(3)
+    assert dlg.hyper().extra["members"] == 3 and dlg.members_spin.suffix() == " networks, averaged"
+    dlg.arch_combo.setCurrentText("pad_patch_cnn")  # patch scores: no single logit to average
+    assert dlg.members_spin.isHidden() and "members" not in dlg.hyper().extra
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("gender"))
+    dlg.arch_combo.setCurrentText("gender_cnn")
+    assert not dlg.members_spin.isHidden()
+
+
 def test_metrics_are_shown_in_words():
     from fpstation.gui.training_dialog import _fmt_metrics
 

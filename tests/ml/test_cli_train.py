@@ -61,4 +61,6 @@ def test_cli_pad_options_reach_the_hyper_parameters():
     h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, alter_map=None, mirror="yes"))
     assert "alter_map" not in h.extra and h.extra["mirror"] is True
     h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, alter_map=None, mirror="no"))
-    assert "mirror" not in h.extra
+    assert "mirror" not in h.extra and "members" not in h.extra
+    h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, alter_map=None, mirror=None, members=3))
+    assert h.extra["members"] == 3

@@ -134,3 +134,56 @@ def test_gradcam_of_an_ensemble_sums_every_members_map():
     assert not np.allclose(got, np.maximum(r0 / 2, 0), atol=1e-5)  # member 1 does count
     # one model: the plain Grad-CAM
     np.testing.assert_allclose(np.asarray(gradcam_fn(members[0])(x)), np.maximum(r0, 0), rtol=1e-3, atol=1e-5)
+
+
+def test_dialog_training_with_members_registers_one_ensemble_that_runs_on_onnx(tmp_path):
+    """ml/training.train (the Training dialog and ``fpstation train``) with extra members=2 and the
+    alteration map: two fits on one split, the curves run on across members, Stop-free; the
+    registered model is one graph of the two one-logit CNNs, exported to ONNX, scoring prints."""
+    pytest.importorskip("tensorflow")
+    from fpstation.core.imageio import read_print
+    from fpstation.core.jobs import CancelToken
+    from fpstation.ml.architectures import build_pad_cnn
+    from fpstation.ml.classifiers import pad_predict
+    from fpstation.ml.registry import Registry
+    from fpstation.ml.tasks import get_task
+    from fpstation.ml.training import train
+    from tests.ml.classifier_fixtures import make_socofing, tiny_hyper
+
+    data = make_socofing(tmp_path / "soco", subjects=10)
+    reg = Registry(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user")
+    hyper = tiny_hyper(get_task("pad"), epochs=2)
+    hyper.extra.update(alter_map=1.0, members=2)
+    epochs = []
+    out = train("pad", data, hyper, cancel=CancelToken(), registry=reg, on_epoch=lambda e: epochs.append((e.epoch, e.epochs)))
+    e = hyper.epochs
+    assert epochs == [(i, 2 * e) for i in range(2 * e)]  # member 2's epochs follow member 1's
+    card = out.card
+    ens = card.data["ensemble"]
+    assert ens["members"] == ens["members_asked"] == 2 and ens["model_seeds"] == [hyper.seed, hyper.seed + 1]
+    assert card.data["split"]["seed"] == hyper.seed and out.stopped is False
+    assert "--alter-map 1" in card.data["training"]["command"] and "--members 2" in card.data["training"]["command"]
+    model = reg.load(card.key)
+    one = build_pad_cnn(tuple(model.inputs[0].shape[1:]), width=4, compile=False)
+    assert model.output_shape == (None, 1) and model.count_params() == 2 * one.count_params()
+    assert reg.onnx_file(card) is not None
+    r = pad_predict(read_print(next((data / "Real").glob("*.BMP"))), model_key=card.key, registry=reg)
+    assert 0.0 <= r.attack_score <= 1.0
+
+
+def test_members_are_refused_in_words_for_a_model_without_one_logit():
+    from fpstation.core.errors import DatasetError
+    from fpstation.ml.tasks import get_task
+    from fpstation.ml.training import members_of
+
+    task = get_task("pad")
+    h = task.default_hyper()
+    assert members_of(task, h) == 1
+    h.extra["members"] = 3
+    assert members_of(task, h) == 3
+    h.architecture = "pad_patch_cnn"
+    with pytest.raises(DatasetError, match="print CNNs"):
+        members_of(task, h)
+    h.architecture, h.extra["members"] = "pad_cnn", 0
+    with pytest.raises(DatasetError, match="1 to 9"):
+        members_of(task, h)
