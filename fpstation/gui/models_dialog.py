@@ -76,9 +76,18 @@ def card_details(card: Any) -> str:
     if hyper:
         lines.append("Hyper-parameters: " + ", ".join(f"{k} {v}" for k, v in hyper.items()
                                                       if not isinstance(v, dict | list)))
+    ens = d.get("ensemble") or {}
+    if ens.get("members", 1) > 1:
+        lines.append(f"Ensemble: {ens['members']} networks trained on this split (model seeds "
+                     f"{', '.join(str(x) for x in ens.get('model_seeds', []))}); the score is the mean of their logits"
+                     + (f" ({ens['members_asked']} asked; Stop ended the run before the others)"
+                        if ens.get("members_asked", ens["members"]) != ens["members"] else ""))
     metrics = _metrics_text(d, limit=12)
     if metrics:
         lines.append("Validation: " + metrics)
+    cv = d.get("cross_validation") or {}
+    if cv.get("note"):
+        lines.append(f"Cross-validated recipe: {cv['note']}")
     if train.get("command"):
         lines.append(f"Command: {train['command']}")
     if d.get("created"):
