@@ -18,8 +18,9 @@ that all see the inner validation logits only (``inner_val`` in the records of
   spread that moves the threshold;
 
 and reports each rule's pooled test BPCER and APCER per attack type, with a paired subject
-bootstrap of each rule against ``empirical``. Thresholds are on the logit of the chosen view
-(Platt calibration is monotone, so the verdicts are the same as on the calibrated score).
+bootstrap of each rule against ``empirical``. Thresholds are on the fold's calibrated score of the
+chosen view (its Platt map), as the shipped rule sets them; records without a calibration: on the
+logit.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boot", type=int, default=2000, help="paired subject bootstrap resamples")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    from fpstation.ml.classifiers import metrics as cm
+
     rng = np.random.default_rng(args.seed)
     q = 1.0 - args.max_bpcer
     folds = [json.loads(p.read_text()) for p in sorted(args.record.glob("fold*.json"))]
@@ -92,18 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     for f in folds:
         view = f["operating_points"]["chosen"]["view"]
         key = LOGIT[view]
-        zi = np.array([r[key] for r in f["inner_val"]])
+        # on the fold's calibrated score (its Platt map of the chosen view), as the shipped rule
+        cal = f["operating_points"]["chosen"].get("calibration")
+        def score(z: np.ndarray, cal=cal) -> np.ndarray:
+            return cm.sigmoid(cm.apply_calibration(z, cal)) if cal else z
+
+
+        zi = score(np.array([r[key] for r in f["inner_val"]]))
         yi = np.array([r["y"] for r in f["inner_val"]], bool)
         si = np.array([r["subject"] for r in f["inner_val"]])
         thr = {"empirical": empirical(zi, yi, q), "harrell_davis": harrell_davis(zi[~yi], q),
                "subject_bagged": subject_bagged(zi, yi, si, q, args.reps, rng)}
-        zt = np.array([r[key] for r in f["test"]])
+        zt = score(np.array([r[key] for r in f["test"]]))
         y = np.array([r["y"] for r in f["test"]], bool)
         info = {"fold": f["fold"], "view": view, "inner_bona_fide": int((~yi).sum())}
         for r in RULES:
             a = zt >= thr[r]
             attack[r].append(a)
-            info[r] = {"threshold_logit": round(thr[r], 4), "test_bpcer_errors": int(a[~y].sum()),
+            info[r] = {"threshold": round(thr[r], 6), "test_bpcer_errors": int(a[~y].sum()),
                        "test_z_cut_passed": int(sum(1 for i, row in enumerate(f["test"])
                                                     if row["y"] and row["attack_type"] == "z-cut" and not a[i]))}
         # the empirical rule here must give the record's own verdicts (its threshold was set on the

@@ -54,7 +54,7 @@ def test_rules_use_the_inner_split_and_the_empirical_rule_matches_the_records(tm
         p = r["pooled"][name]
         assert p["bpcer"]["n"] == 480 and p["apcer"]["z-cut"]["n"] == 160
         # every rule sits near the 99th percentile of the inner bona fide logits (about -3 + 2.9 + 5)
-        assert all(3.5 < f[name]["threshold_logit"] < 6.5 for f in r["per_fold"])
+        assert all(3.5 < f[name]["threshold"] < 6.5 for f in r["per_fold"])
     assert set(r["paired_vs_empirical"]) == {"harrell_davis", "subject_bagged"}
 
 
