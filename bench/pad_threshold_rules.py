@@ -3,10 +3,10 @@
     python bench/pad_threshold_rules.py --record training/checkpoints/pad-socofing-cv-map-ens2 \
         --out bench/results/pad_threshold_rules_ens2.json
 
-The 1 % BPCER point of each outer fold is set on its inner validation prints (~770 bona fide
-prints of ~77 people). Bona fide errors cluster by person, so that quantile moves a lot from one
+The 1 % BPCER point of each outer fold is set on its inner validation prints (580–790 bona fide
+prints of 58–79 people). Bona fide errors cluster by person, so that quantile moves a lot from one
 split to the next: at the folds' own thresholds the test BPCER of the map recipe ran from 1/960 to
-13/960, and the z-cuts passed with it. This compares, per fold and on the fold's chosen view, rules
+16/960, and the z-cuts passed with it. This compares, per fold and on the fold's chosen view, rules
 that all see the inner validation logits only (``inner_val`` in the records of
 ``bench/pad_socofing_cv_ensemble.py``):
 
