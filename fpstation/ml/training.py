@@ -523,7 +523,7 @@ def train(
                         break
             finally:
                 hyper.seed = split_seed  # the split's seed, as the card records it
-            fit = fits[0]
+            fit, model = fits[0], nets[0]  # (a member that Stop cut short is not among them)
             if len(nets) > 1:
                 from fpstation.ml.architectures import logit_model, mean_logit_ensemble
 

@@ -187,3 +187,49 @@ def test_members_are_refused_in_words_for_a_model_without_one_logit():
     h.architecture, h.extra["members"] = "pad_cnn", 0
     with pytest.raises(DatasetError, match="1 to 9"):
         members_of(task, h)
+
+
+def test_stop_during_the_second_member_keeps_the_first_alone(tmp_path, monkeypatch):
+    """Stop while member 2 trains: member 2 is left out (cut short, it would weaken the ensemble);
+    the registered model is member 1 itself, and the card says 1 of 2 members, stopped."""
+    pytest.importorskip("tensorflow")
+    from fpstation.core.jobs import CancelToken
+    from fpstation.ml.architectures import build_pad_cnn
+    from fpstation.ml.registry import Registry
+    from fpstation.ml.tasks import get_task
+    from fpstation.ml.training import train
+    from tests.ml.classifier_fixtures import make_socofing, tiny_hyper
+
+    data = make_socofing(tmp_path / "soco", subjects=10)
+    reg = Registry(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user")
+    hyper = tiny_hyper(get_task("pad"), epochs=2)
+    hyper.extra.update(members=2)
+    token = CancelToken()
+    built, evaluated = [], []
+    cls = type(get_task("pad"))
+    build, evaluate = cls.build_model, cls.evaluate
+
+    def spy_build(self, h):
+        built.append(build(self, h))
+        return built[-1]
+
+    def spy_evaluate(self, model, *a, **k):
+        evaluated.append(model)
+        return evaluate(self, model, *a, **k)
+
+    monkeypatch.setattr(cls, "build_model", spy_build)
+    monkeypatch.setattr(cls, "evaluate", spy_evaluate)
+
+    def on_epoch(e):
+        if e.epoch >= hyper.epochs:  # member 2's first epoch has ended
+            token.cancel()
+
+    out = train("pad", data, hyper, cancel=token, registry=reg, on_epoch=on_epoch)
+    assert out.stopped is True
+    assert len(built) == 2 and evaluated == [built[0]]  # member 1 is what was evaluated and registered
+    ens = out.card.data["ensemble"]
+    assert ens["members"] == 1 and ens["members_asked"] == 2 and ens["model_seeds"] == [hyper.seed]
+    assert out.card.data["training"]["stopped"] is True and out.card.data["training"]["epochs_run"] == 2
+    model = reg.load(out.card.key)
+    one = build_pad_cnn(tuple(model.inputs[0].shape[1:]), width=4, compile=False)
+    assert model.count_params() == one.count_params()  # one network, not an ensemble of one and a half
