@@ -332,9 +332,14 @@ class PadPanel(QWidget):
             if rates.get("apcer_by_type"):
                 t, v = max(rates["apcer_by_type"].items(), key=lambda kv: kv[1])
                 worst = f", worst type {t} {v * 100:.1f} %"
-            self.rates_label.setText(
-                f"Threshold {thr:.3f} ({own}). On validation it gives APCER {rates['apcer'] * 100:.1f} % "
-                f"(attacks passed as live{worst}) and BPCER {rates['bpcer'] * 100:.1f} % (live prints rejected).")
+            text = (f"Threshold {thr:.3f} ({own}). On validation it gives APCER {rates['apcer'] * 100:.1f} % "
+                    f"(attacks passed as live{worst}) and BPCER {rates['bpcer'] * 100:.1f} % (live prints rejected).")
+            # the figure on people no choice was made on (the card's cross-validated recipe), at the
+            # model's own operating point only: an operator's threshold has no such figure
+            summary = (self.card.get("cross_validation") or {}).get("summary")
+            if summary and getattr(self.settings, "pad_threshold", None) is None:
+                text += f" On new people (cross-validated): {summary}."
+            self.rates_label.setText(text)
         else:
             self.rates_label.setText(f"Threshold {thr:.3f} ({own}). No validation figures in the model card.")
         if self.result is None:

@@ -112,6 +112,15 @@ def test_docks_and_card_info(window):
     assert "BPCER 1.0 %" in pad.rates_label.text()
 
 
+def test_the_cross_validated_figure_is_shown_at_the_models_own_threshold(window):
+    w, pad, _ = window
+    pad.card = dict(pad.card, cross_validation={"summary": "z-cut APCER 3.8 % at BPCER 0.8 %"})
+    pad.reset_threshold()
+    assert "On new people (cross-validated): z-cut APCER 3.8 % at BPCER 0.8 %." in pad.rates_label.text()
+    pad.slider.setValue(900)  # an operator's threshold: the recipe's figure does not apply
+    assert "operator's" in pad.rates_label.text() and "cross-validated" not in pad.rates_label.text()
+
+
 def test_verdict_shown_large_and_coloured(window):
     w, pad, gender = window
     im = _image()
