@@ -235,7 +235,6 @@ class TrainingDialog(QDialog):
         self.members_spin.setToolTip("Train this many networks on the same subjects (each with its own start and "
                                      "shuffling) and save the mean of their scores as one model: steadier scores, "
                                      "N times the training time. The card lists the members.")
-        self.members_spin.valueChanged.connect(self._members_changed)
         self.activate_check = QCheckBox("Use the new model when training finishes")
         # the data's resolution, for files without dpi metadata (LivDet PNGs are 1000 dpi)
         self.dpi_spin = QSpinBox()
@@ -442,9 +441,6 @@ class TrainingDialog(QDialog):
             spin.setValue(new)
         # never silently: the form shows what the run will use, and says what just changed
         self.change_label.setText(f"Settings for {arch}: " + ", ".join(changed) + "." if changed else "")
-
-    def _members_changed(self, value: int) -> None:
-        self.members_spin.setSuffix(" networks, averaged" if value > 1 else "")
 
     def _dpi_changed(self, value: int) -> None:
         # a stated dpi for presentation-attack data means texture patches at that resolution; the
