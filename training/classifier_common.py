@@ -28,7 +28,9 @@ def common_args(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--data", default=str(sd / "socofing") if sd else None, help="dataset folder")
     p.add_argument("--out", default=str(REPO / "models"), help="folder for <name>.keras + <name>.json")
     p.add_argument("--name", default=name)
-    p.add_argument("--version", default="1", help="version written into the card (a new recipe of a shipped name: bump it)")
+    p.add_argument("--version", default=None,
+                   help="version written into the card (a new recipe of a shipped name: bump it; default 1, or the "
+                        "card's own with --evaluate-only)")
     p.add_argument("--workdir", default=str(REPO.parent / "runs" / name), help="checkpoints/log/cache")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -69,9 +71,28 @@ def reproducing_command(argv: list[str]) -> str:
 LIFTED = ("calibration", "threshold", "roc", "score_distribution")
 
 
-def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
+MIRROR_NOTE = "; logit = mean of the print's and its left-right mirror's"
+
+
+def set_mirror_view(card: dict, mirror: bool) -> None:
+    """Set a whole-print card's ``input.mirror`` (and the preprocessing note that says it)."""
+    inp = card.setdefault("input", {})
+    pre = str(inp.get("preprocessing", "")).replace(MIRROR_NOTE, "")
+    if mirror:
+        inp["mirror"] = True
+        pre += MIRROR_NOTE
+    else:
+        inp.pop("mirror", None)
+    inp["preprocessing"] = pre
+
+
+def refresh_evaluation(task, hyper, data: Path, card_path: Path, version: str = "") -> dict:
     """Re-evaluate a shipped model on its own validation split and rewrite the evaluation parts
-    of its card (the weights file, its sha256 and the training record stay as they are)."""
+    of its card (the weights file, its sha256 and the training record stay as they are).
+
+    With ``hyper.extra["mirror"]`` (``--mirror yes|auto``) the view is set anew and the card's
+    ``input.mirror`` follows; otherwise the card's own view is kept. ``version`` (when given)
+    replaces the card's version: the same weights at another view or threshold are another model."""
     import keras
 
     from fpstation.ml.registry import sha256_file
@@ -86,7 +107,9 @@ def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
     hyper.architecture = card.get("architecture", hyper.architecture)
     hyper.extra.update(width=h.get("width", hyper.extra.get("width")),
                        convs_per_block=h.get("convs_per_block", 1))
-    if card.get("input", {}).get("mirror"):  # the card's view, kept: its threshold is for that view
+    was_mirror = bool(card.get("input", {}).get("mirror"))
+    asked = hyper.extra.get("mirror")  # --mirror yes|auto: set (or choose) the view anew
+    if asked is None and was_mirror:  # the card's view, kept: its threshold is for that view
         hyper.extra["mirror"] = True
     scan = task.scan(data, hyper)
     if sorted(scan.val_subjects) != sorted(card["split"]["val_subjects"]):
@@ -97,6 +120,12 @@ def refresh_evaluation(task, hyper, data: Path, card_path: Path) -> dict:
     card.update({k: ev[k] for k in LIFTED if k in ev})
     card["evaluation_refreshed"] = {"command": reproducing_command(sys.argv),
                                     "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    mirror = hyper.extra.get("mirror") is True
+    if mirror != was_mirror:  # the view changed: the card says which one its threshold is for
+        set_mirror_view(card, mirror)
+        card["evaluation_refreshed"]["view"] = f"{'mirror' if was_mirror else 'plain'} -> {'mirror' if mirror else 'plain'}"
+    if version:
+        card["version"] = str(version)
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
     print(json.dumps(card["metrics"], indent=2), flush=True)
     print(f"rewrote the evaluation in {card_path}")
@@ -170,7 +199,8 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
 
     t0 = time.time()
     if args.evaluate_only:
-        return refresh_evaluation(task, hyper, Path(args.data), Path(args.evaluate_only))
+        return refresh_evaluation(task, hyper, Path(args.data), Path(args.evaluate_only),
+                                  version=args.version or "")
     scan = task.scan(Path(args.data), hyper)
     print("\n".join(scan.summary()), flush=True)
     # SIGTERM / Ctrl-C = Stop: the fit ends after the current batch, the best checkpoint is kept,
@@ -236,7 +266,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     weights = out / f"{args.name}.keras"
     export.save(weights)
 
-    card = {"name": args.name, "task": task_name, "version": str(getattr(args, "version", "1")), "file": weights.name,
+    card = {"name": args.name, "task": task_name, "version": str(getattr(args, "version", None) or "1"), "file": weights.name,
             "sha256": sha256_file(weights), "default": not args.no_default,
             "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
             "parameters": int(export.count_params())}

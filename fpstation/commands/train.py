@@ -35,7 +35,8 @@ def add_parser(sub) -> None:
                    help="pad (whole print): also learn where each print is altered, from SOCOFing-style "
                         "real/altered pairs of the same finger; W = that loss's weight (the shipped recipe: 1)")
     p.add_argument("--mirror", choices=["no", "yes", "auto"],
-                   help="pad (whole print): score a print with its mirror image (auto: if validation prefers it)")
+                   help="pad (whole print): score a print with its mirror image too (yes: the pad-socofing "
+                        "recipe, docs/adr/0266; auto: only if validation prefers it)")
     p.add_argument("--members", type=int, metavar="N",
                    help="pad/gender print CNN: train N networks on the same split (model seeds seed, seed+1, ...) "
                         "and register their mean logit as one model, an ensemble (N times the training time)")

@@ -301,7 +301,7 @@ def test_whole_print_pad_offers_the_alteration_map_on_socofing_pairs_only(window
     qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=10000)
     assert not dlg.alter_map_check.isHidden() and dlg.alter_map_check.isEnabled()
     h = dlg.hyper()
-    assert h.extra["alter_map"] == 1.0 and h.extra["mirror"] == "auto"
+    assert h.extra["alter_map"] == 1.0 and h.extra["mirror"] is True
     dlg.alter_map_check.setChecked(False)
     dlg.mirror_check.setChecked(False)
     assert "alter_map" not in dlg.hyper().extra and "mirror" not in dlg.hyper().extra

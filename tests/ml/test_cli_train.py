@@ -48,7 +48,7 @@ def test_cli_reports_dataset_problems(monkeypatch, tmp_path, capsys):
 
 
 def test_cli_pad_options_reach_the_hyper_parameters():
-    """``train pad --alter-map 1 --mirror auto``: the shipped pad-socofing recipe from the CLI."""
+    """``train pad --alter-map 1 --mirror yes``: the pad-socofing recipe from the CLI (and the other views)."""
     import argparse
 
     from fpstation.commands.train import hyper_from_args
