@@ -71,11 +71,10 @@ def reproducing_command(argv: list[str]) -> str:
 LIFTED = ("calibration", "threshold", "roc", "score_distribution")
 
 
-MIRROR_NOTE = "; logit = mean of the print's and its left-right mirror's"
-
-
 def set_mirror_view(card: dict, mirror: bool) -> None:
     """Set a whole-print card's ``input.mirror`` (and the preprocessing note that says it)."""
+    from fpstation.ml.classifiers.tasks import MIRROR_NOTE
+
     inp = card.setdefault("input", {})
     pre = str(inp.get("preprocessing", "")).replace(MIRROR_NOTE, "")
     if mirror:

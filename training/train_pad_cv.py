@@ -17,7 +17,11 @@ same task, CNN, augmentation, cosine schedule and operating-point rule) inside e
 
 It records, per test print, the logit, the calibrated score and the verdict, both for the print as
 given and for the mean logit of the print and its left-right mirror (its own calibration and
-threshold, also from the inner split; ``chosen`` = the one with the lower inner APCER_max).
+threshold, also from the inner split; ``chosen`` = the one with the lower inner APCER_max), and the
+inner validation prints' logits (``inner``, by column).
+``--inner-folds K --inner-fold j`` makes the inner validation subjects part j of a K-part
+partition instead of a random 20 %: K such runs (j = 0..K-1, each with its own ``--record``) are a
+cross-fitted design, combined by ``bench/pad_socofing_crossfit_cv.py``.
 Pooled over the folds: BPCER, APCER per alteration and per level (Easy / Medium / Hard) with 95 %
 Clopper-Pearson intervals -> ``--results`` (default bench/results/pad_socofing_cv.json).
 
@@ -64,15 +68,22 @@ def outer_folds(subjects: list[str], k: int, seed: int) -> dict[str, int]:
     return {order[int(i)]: j % k for j, i in enumerate(perm)}
 
 
-def fold_parts(items: list[dict], fold_of: dict[str, int], k: int, val_fraction: float, seed: int
-               ) -> tuple[list[dict], list[dict], set[str], set[str]]:
+def fold_parts(items: list[dict], fold_of: dict[str, int], k: int, val_fraction: float, seed: int,
+               inner: tuple[int, int] | None = None) -> tuple[list[dict], list[dict], set[str], set[str]]:
     """Outer fold ``k``: (test items, the other items, their inner training subjects, their inner
-    validation subjects)."""
+    validation subjects). ``inner=(K, j)``: the inner validation subjects are part ``j`` of a
+    seeded ``K``-part partition of the other subjects (cross-fitting: K runs with j = 0..K-1
+    score every training subject once, each by a network that did not see it)."""
     from fpstation.ml.datasets import subject_split
 
     test = [it for it in items if fold_of[str(it["subject"])] == k]
     rest = [it for it in items if fold_of[str(it["subject"])] != k]
     subj = sorted({str(it["subject"]) for it in rest})
+    if inner:
+        n_parts, j = inner
+        part = outer_folds(subj, n_parts, seed + 1000 * (k + 1))
+        va_s = {s for s in subj if part[s] == j}
+        return test, rest, set(subj) - va_s, va_s
     tr_s, va_s = subject_split(subj, val_fraction, seed)
     if not va_s or not tr_s:  # few subjects: the salted-hash split can leave a side empty
         perm = [subj[int(i)] for i in np.random.default_rng(seed).permutation(len(subj))]
@@ -117,7 +128,7 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
     from fpstation.ml.tasks import DatasetScan
     from fpstation.ml.training import fit_keras
 
-    test, rest, tr_s, va_s = fold_parts(items, fold_of, k, args.val_fraction, args.seed)
+    test, rest, tr_s, va_s = fold_parts(items, fold_of, k, args.val_fraction, args.seed, inner_of(args))
     subj = sorted({str(it["subject"]) for it in rest})
     scan = DatasetScan(root=Path(args.data), layout="socofing", items=rest, counts={}, subjects=len(subj),
                        train_subjects=set(tr_s), val_subjects=set(va_s))
@@ -181,10 +192,14 @@ def run_fold(k: int, task, hyper, items: list[dict], fold_of: dict[str, int], ar
              "attack_type": it["attack_type"], "level": it.get("level", ""),
              **{names[v]: float(z[i]) for v, z in zt.items()},
              **{f"attack_{v}": bool(a[i]) for v, a in verdicts.items()}} for i, it in enumerate(titems)]
+    # the inner validation prints' logits, by column (compact: they set thresholds in cross-fitting)
+    inner_rows = {"subject": [str(it["subject"]) for it in vitems], "y": [int(v) for v in yv],
+                  "attack_type": [it["attack_type"] for it in vitems],
+                  **{names[v]: [round(float(x), 4) for x in z] for v, z in zv.items()}}
     out = {"fold": k, "epochs": state["epochs_done"], "best_inner_auc": state["best"],
            "fit_seconds": round(state.get("seconds", 0.0), 1), "fold_seconds_this_run": round(time.perf_counter() - t_fold, 1),
            "subjects": {"train": len(tr_s), "inner_val": len(va_s), "test": len({r["subject"] for r in rows})},
-           "operating_points": ops, "test": rows}
+           "operating_points": ops, "test": rows, "inner": inner_rows}
     out["recipe"] = recipe_of(args)
     record = Path(args.record)
     record.mkdir(parents=True, exist_ok=True)
@@ -207,6 +222,17 @@ def view_logits(task, model, x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def inner_of(args: argparse.Namespace) -> tuple[int, int] | None:
+    """``--inner-folds K --inner-fold j`` as (K, j), or None for the usual inner split."""
+    k = getattr(args, "inner_folds", 0) or 0
+    if not k:
+        return None
+    j = getattr(args, "inner_fold", 0)
+    if k < 2 or not 0 <= j < k:
+        raise SystemExit(f"--inner-fold must be 0..{k - 1} with --inner-folds {k} (K >= 2)")
+    return k, j
+
+
 def recipe_of(args: argparse.Namespace) -> dict:
     return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "width": args.width,
             "convs_per_block": args.convs_per_block, "augment": True, "max_bpcer": args.max_bpcer,
@@ -214,7 +240,8 @@ def recipe_of(args: argparse.Namespace) -> dict:
             **({"synth_alter": args.synth_alter} if args.synth_alter else {}),
             **({"alter_map": args.alter_map} if args.alter_map else {}),
             **({"attack_weights": parse_weights(args.attack_weight)} if getattr(args, "attack_weight", None) else {}),
-            **({"model_seed": args.model_seed} if getattr(args, "model_seed", None) not in (None, args.seed) else {})}
+            **({"model_seed": args.model_seed} if getattr(args, "model_seed", None) not in (None, args.seed) else {}),
+            **({"inner_folds": list(inner_of(args))} if inner_of(args) else {})}
 
 
 def pooled(folds: list[dict]) -> dict:
@@ -258,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="within the attacks, weight these this much in the loss, e.g. z-cut/Easy=3 "
                          "(the attack class keeps its total weight; none = the shipped recipe)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--inner-folds", type=int, default=0, metavar="K",
+                    help="cross-fitting: the inner validation subjects are part --inner-fold of a K-part partition "
+                         "of each fold's training subjects (instead of --val-fraction); run j = 0..K-1, each to its "
+                         "own --record, and combine them with bench/pad_socofing_crossfit_cv.py")
+    ap.add_argument("--inner-fold", type=int, default=0, metavar="J")
     ap.add_argument("--seed", type=int, default=0, help="the outer folds and inner split (keep it to compare recipes)")
     ap.add_argument("--model-seed", type=int, default=None,
                     help="the network's initialisation, shuffling and augmentation (default: --seed); another value "

@@ -64,3 +64,19 @@ def test_cli_pad_options_reach_the_hyper_parameters():
     assert "mirror" not in h.extra and "members" not in h.extra
     h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, alter_map=None, mirror=None, members=3))
     assert h.extra["members"] == 3
+
+
+def test_a_card_can_change_its_view_and_says_so():
+    """``train_pad.py --evaluate-only CARD --mirror yes`` (ADR 0266): the card's input.mirror and its
+    preprocessing note follow the view, both ways, without repeating the note."""
+    from fpstation.ml.classifiers.tasks import MIRROR_NOTE
+    from tests.scripts import load_script
+
+    cc = load_script("training/classifier_common.py")
+    card = {"input": {"preprocessing": "whole print scaled to [0,1]"}}
+    cc.set_mirror_view(card, True)
+    assert card["input"]["mirror"] is True and card["input"]["preprocessing"].endswith(MIRROR_NOTE)
+    cc.set_mirror_view(card, True)
+    assert card["input"]["preprocessing"].count(MIRROR_NOTE) == 1
+    cc.set_mirror_view(card, False)
+    assert card["input"] == {"preprocessing": "whole print scaled to [0,1]"}

@@ -50,6 +50,10 @@ _FEMALE_NAMES = {"f", "female", "woman", "women"}
 _MALE_NAMES = {"m", "male", "man", "men"}
 
 
+#: what a whole-print PAD card's preprocessing adds when it scores the mirror view too
+MIRROR_NOTE = "; logit = mean of the print's and its left-right mirror's"
+
+
 class _ClassifierTask:
     """Shared parts of the PAD and gender tasks."""
 
@@ -549,7 +553,7 @@ class PadTask(_ClassifierTask):
         d["attack_types_seen"] = seen
         if not self.is_patch(hyper) and hyper.extra.get("mirror") is True:
             d["input"]["mirror"] = True
-            d["input"]["preprocessing"] += "; logit = mean of the print's and its left-right mirror's"
+            d["input"]["preprocessing"] += MIRROR_NOTE
         d["score"] = "calibrated probability of a presentation attack; ATTACK when score >= threshold"
         return d
 
