@@ -106,3 +106,18 @@ def test_restorers_match_keras(shipped, name):
     px = read_print(ROOT / "resources" / "samples" / "fvc2002_db3b_101_1.png").pixels[:224, :224]
     x = (px.astype(np.float32) / 255.0)[None, :, :, None]
     assert np.abs(onnx_fn(x) - tf_fn(x)).max() <= TOL
+
+
+def test_explanations_of_a_mirror_view_model_are_mirror_symmetric(shipped):
+    """pad-socofing scores the mean of a print and its mirror (its card's view): its explanation maps
+    of a print and of that print mirrored must be each other's mirror image, for both methods."""
+    from fpstation.ml.classifiers import pad_explain
+
+    assert shipped.card("pad-socofing").input.mirror
+    im = _fixed_sample()[1]  # a SOCOFing-sized crop
+    flipped = FingerprintImage(np.ascontiguousarray(im.pixels[:, ::-1]), im.dpi, "flipped.png", "f" * 64)
+    for method in ("occlusion", "gradcam"):
+        a = pad_explain(im, "pad-socofing", shipped, method=method)
+        b = pad_explain(flipped, "pad-socofing", shipped, method=method)
+        assert a.max() > 0, method
+        np.testing.assert_allclose(a, b[:, ::-1], atol=2e-3, err_msg=method)

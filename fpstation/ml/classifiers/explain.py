@@ -107,6 +107,9 @@ def pad_explain(image: FingerprintImage, model_key: str = "", registry: Any | No
     import tensorflow as tf
 
     cam = np.asarray(loaded.cam_fn(tf.constant(x)))[0].astype(np.float32)
+    if card.input.mirror:  # the card scores the mean with the mirror: its map, mirrored back, counts half
+        flipped = np.asarray(loaded.cam_fn(tf.constant(np.ascontiguousarray(x[:, :, ::-1]))))[0]
+        cam = 0.5 * (cam + flipped[:, ::-1].astype(np.float32))
     return _to_image_space(cam, image, card)
 
 
