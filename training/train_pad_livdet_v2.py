@@ -500,6 +500,9 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
                        "patches_per_print_in_training": PATCH_TRAIN_PER_PRINT,
                        "minutiae": "NIST mindtct (fpstation.core.matching, 'mindtct') on the print at 500 dpi"},
         "approaches": approaches, "folds": folds,
+        # every print's outer-fold score (its own fold's model) and its fold's threshold and band, by
+        # column: later rules (transactions, per-person offsets) can be studied without refitting
+        "out_of_fold": out_of_fold(items, args.data, subj, y, {"score": score, "threshold": thr, "lo": lo, "hi": hi}),
         "v1_shipped_loso": {"source": "bench/results/pad_livdet_loso.json (classical, pooled)",
                             "apcer_gelatine": v1["apcer"]["gelatine"], "bpcer": v1["bpcer"], "hter": v1_hter},
         "best_outer_approach": best,
@@ -522,6 +525,16 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
     log(f"wrote {out}  ({results['total_seconds']:.0f} s)")
     if args.ship:
         ship_and_record(args, items, ev, y, subj, types, cs, rules, results, log)
+
+
+def out_of_fold(items: list[dict], data: str, subj: np.ndarray, y: np.ndarray,
+                columns: dict[str, dict[str, np.ndarray]]) -> dict:
+    """Per print, by column: its path (relative to ``data``), subject, label and, for each approach,
+    each of ``columns`` (outer-fold score, that fold's threshold, band); None where not scored."""
+    return {"path": [os.path.relpath(str(it["path"]), str(data)) for it in items],
+            "subject": [str(s) for s in subj], "y": [int(v) for v in y],
+            **{name: {a: [None if np.isnan(x) else round(float(x), 6) for x in v] for a, v in col.items()}
+               for name, col in columns.items()}}
 
 
 def ship_and_record(args, items, ev, y, subj, types, cs, rules, results, log) -> None:
