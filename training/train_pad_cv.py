@@ -350,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
             break
         done.append(out)
         log(f"fold {k} done: {out['epochs']} epochs, inner AUC {out['best_inner_auc']:.4f}")
+    if args.only is not None:  # the results pool every finished fold of this recipe, not just --only's
+        for k in sorted(set(range(args.folds)) - set(args.only)):
+            f = Path(args.record) / f"fold{k}.json"
+            if f.is_file():
+                d = json.loads(f.read_text())
+                if d.get("recipe") == recipe_of(args):
+                    done.append(d)
     finished = sorted(d["fold"] for d in done)
     result = {"command": "python training/train_pad_cv.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "recipe": recipe_of(args),

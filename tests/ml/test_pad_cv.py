@@ -149,3 +149,6 @@ def test_a_cross_fitting_run_validates_on_its_inner_part(tmp_path):
     rest = sorted((s for s in subjects if fold_of[s] != 0), key=lambda s: (len(s), s))
     part = cv.outer_folds(rest, 4, 0 + 1000 * (0 + 1))  # seed + 1000 * (outer fold + 1)
     assert set(rec["inner"]["subject"]) == {s for s in rest if part[s] == 1}
+    # a later --only run's results still pool every finished fold of the recipe
+    assert cv.main([*args[:args.index("--only") + 1], "2", *args[args.index("--only") + 2:]]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["folds_finished"] == [0, 2]
