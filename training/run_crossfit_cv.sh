@@ -12,6 +12,7 @@ END=$(( $(date +%s) + ${MINUTES:-100} * 60 ))
 mkdir -p "$W/cache"
 for k in 0 1 2 3 4; do
   for j in $(seq 0 $((K - 1))); do
+    [ -f "training/checkpoints/pad-socofing-cv-xfit-j$j/fold$k.json" ] && continue  # recorded already
     left=$(( (END - $(date +%s)) / 60 ))
     if [ "$left" -lt 2 ]; then echo "time is up before outer fold $k, network $j"; exit 0; fi
     mkdir -p "$W/j$j" && ln -sfn "$W/cache" "$W/j$j/cache"
