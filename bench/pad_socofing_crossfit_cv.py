@@ -35,6 +35,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 LOGIT = {"plain": "z", "mirror": "z_mirror"}
 BEST_SINGLE_RUN = 22  # z-cuts through, mirror view, the best of the 5 single runs (ADR 0266)
 
@@ -65,15 +66,6 @@ def load_runs(folders: list[Path]) -> tuple[int, int, dict[int, list[dict]]]:
     folds = set.intersection(*(set(v) for v in runs.values()))
     n_outer = next(iter(next(iter(runs.values())).values()))["recipe"]["folds"]
     return k, n_outer, {f: [runs[(k, j)][f] for j in range(k)] for f in sorted(folds)}
-
-
-def counts(y: np.ndarray, types: list, attack: np.ndarray) -> dict:
-    out = {"bpcer_errors": int(attack[~y].sum()), "bona_fide": int((~y).sum())}
-    for t in sorted({t for t in types if t}):
-        m = np.array([t == u for u in types])
-        out[f"{t} passed"] = int((~attack[m]).sum())
-        out[f"{t} n"] = int(m.sum())
-    return out
 
 
 def fold_scores(recs: list[dict], view: str, max_bpcer: float) -> dict:
@@ -119,10 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     per = {f: fold_scores(recs, args.view, args.max_bpcer) for f, recs in folds.items()}
     y = np.concatenate([p["y"] for p in per.values()])
     types = [t for p in per.values() for t in p["types"]]
-    ens = counts(y, types, np.concatenate([p["ensemble"] for p in per.values()]))
+    from pad_socofing_cv_runs import counts
+
+    rows = [{"y": bool(a), "attack_type": t} for a, t in zip(y, types, strict=True)]
+    ens = counts(rows, np.concatenate([p["ensemble"] for p in per.values()]))
 
     def mean_of(rule: str) -> dict:
-        each = [counts(y, types, np.concatenate([p[rule][j] for p in per.values()])) for j in range(k)]
+        each = [counts(rows, np.concatenate([p[rule][j] for p in per.values()])) for j in range(k)]
         return {key: {"mean": float(np.mean([e[key] for e in each])), "each": [e[key] for e in each]}
                 for key in each[0]}
 

@@ -40,6 +40,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "training"))
+sys.path.insert(0, str(REPO / "bench"))
 
 SHIFT = 4
 VIEWS = ("plain", "mirror", "tta10")
@@ -123,17 +124,11 @@ def run_folds(work: Path, record: Path, data: Path, log) -> list[dict]:
 
 
 def tally(folds: list[dict]) -> dict:
+    """Per view: BPCER errors and passed attacks of each type (``pad_socofing_cv_runs.counts``)."""
+    from pad_socofing_cv_runs import counts
+
     rows = [r for f in folds for r in f["test"]]
-    out = {}
-    for v in (*VIEWS, "chosen"):
-        bf = [r for r in rows if not r["y"]]
-        d = {"bpcer_errors": sum(r[f"attack_{v}"] for r in bf), "bona_fide": len(bf)}
-        for t in sorted({r["attack_type"] for r in rows if r["y"]}):
-            at = [r for r in rows if r["y"] and r["attack_type"] == t]
-            d[f"{t} passed"] = sum(not r[f"attack_{v}"] for r in at)
-            d[f"{t} n"] = len(at)
-        out[v] = d
-    return out
+    return {v: counts(rows, np.array([r[f"attack_{v}"] for r in rows], bool)) for v in (*VIEWS, "chosen")}
 
 
 def main(argv: list[str] | None = None) -> int:
