@@ -100,6 +100,9 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
 #: how thresholds are set on out-of-fold scores (--threshold-rule): "pooled" = the lowest with BPCER
 #: <= 1 % over all bona fide prints; "subject" = that and BPCER <= MAX_SUBJECT_BPCER within every subject
 THRESHOLD = {"rule": "pooled", "max_subject_bpcer": 0.02}
+#: how a transaction combines its attempts (--aggregate): "mean" (probabilities), "logit" (their
+#: evidence added, docs/adr/0268) or "choose" (either, by the inner transaction criterion)
+AGGREGATE = {"mode": "mean"}
 
 
 def threshold(s: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
@@ -199,8 +202,12 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
                    help="operating threshold on out-of-fold scores: lowest with BPCER <= 1 %% (pooled), or that "
                         "and BPCER <= --max-subject-bpcer within every subject (subject)")
     p.add_argument("--max-subject-bpcer", type=float, default=0.02)
+    p.add_argument("--aggregate", choices=["mean", "logit", "choose"], default="mean",
+                   help="how a transaction combines its attempts: mean probability, mean logit (evidence added), "
+                        "or either chosen inside the fold (docs/adr/0268)")
     args = p.parse_args()
     THRESHOLD.update(rule=args.threshold_rule, max_subject_bpcer=args.max_subject_bpcer)
+    AGGREGATE.update(mode=args.aggregate)
     if not args.data or not Path(args.data).is_dir():
         raise SystemExit(f"dataset folder not found: {args.data}")
     log = lambda *a: print(*a, flush=True)  # noqa: E731
@@ -270,8 +277,9 @@ def choose_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], thr: float,
     """(lo, hi) around ``thr`` minimising the transaction APCER subject to transaction BPCER <=
     ``max_bpcer`` (and, with the "subject" threshold rule and ``groups``, <= the per-subject bound
     within every subject) and mean attempts of live users <= ``max_mean_attempts`` (then fewer
-    attempts, then a narrower band); a single-attempt rule (lo = hi = thr) when nothing else qualifies."""
-    from fpstation.core.pad_transaction import ATTACK, TransactionRule
+    attempts, then a narrower band, then the "mean" aggregate); the aggregate is AGGREGATE's, or
+    either with "choose"; a single-attempt rule (lo = hi = thr) when nothing else qualifies."""
+    from fpstation.core.pad_transaction import AGGREGATES, ATTACK, TransactionRule
 
     per_subject = THRESHOLD["rule"] == "subject" and groups is not None
     # the subject of each live transaction, in simulate_rule's order of them
@@ -281,23 +289,23 @@ def choose_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], thr: float,
     below, above = s[s <= thr], s[s >= thr]
     los = np.unique(np.concatenate([[thr], np.quantile(below, q) if below.size else []]))
     his = np.unique(np.concatenate([[thr], np.quantile(above, q) if above.size else []]))
-    best, best_key = TransactionRule(thr, thr, thr), None
-    for lo in los[los <= thr]:
-        for hi in his[his >= thr]:
-            rule = TransactionRule(float(lo), thr, float(hi))
-            r = simulate_rule(s, y, seqs, rule)
-            if r["n_live"] and r["bpcer_k"] / r["n_live"] > max_bpcer:
+    aggregates = AGGREGATES if AGGREGATE["mode"] == "choose" else (AGGREGATE["mode"],)
+    best, best_key = TransactionRule(thr, thr, thr, aggregate=aggregates[0]), None
+    for agg, lo, hi in ((g, a, b) for g in aggregates for a in los[los <= thr] for b in his[his >= thr]):
+        rule = TransactionRule(float(lo), thr, float(hi), aggregate=agg)
+        r = simulate_rule(s, y, seqs, rule)
+        if r["n_live"] and r["bpcer_k"] / r["n_live"] > max_bpcer:
+            continue
+        if per_subject:
+            rejected = np.array([v == ATTACK for v in r["verdicts_live"]])
+            if any(rejected[live_subject == u].mean() > THRESHOLD["max_subject_bpcer"] for u in set(live_subject)):
                 continue
-            if per_subject:
-                rejected = np.array([v == ATTACK for v in r["verdicts_live"]])
-                if any(rejected[live_subject == u].mean() > THRESHOLD["max_subject_bpcer"] for u in set(live_subject)):
-                    continue
-            ma = float(np.mean(r["attempts_live"])) if r["attempts_live"] else 1.0
-            if ma > max_mean_attempts:
-                continue
-            key = (r["apcer_k"] / max(r["n_attack"], 1), ma, hi - lo)
-            if best_key is None or key < best_key:
-                best, best_key = rule, key
+        ma = float(np.mean(r["attempts_live"])) if r["attempts_live"] else 1.0
+        if ma > max_mean_attempts:
+            continue
+        key = (r["apcer_k"] / max(r["n_attack"], 1), ma, hi - lo, AGGREGATES.index(agg))
+        if best_key is None or key < best_key:
+            best, best_key = rule, key
     return best
 
 
@@ -438,13 +446,15 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
             lo[a][te_idx], hi[a][te_idx] = src["rule"].lo, src["rule"].hi
             full = np.full(n, np.nan)
             full[te_idx] = s_te
-            tx = simulate_rule(full, y, seqs_te, TransactionRule(src["rule"].lo, src["threshold"], src["rule"].hi))
+            tx = simulate_rule(full, y, seqs_te, TransactionRule(src["rule"].lo, src["threshold"], src["rule"].hi,
+                                                                 aggregate=src["rule"].aggregate))
             for key in ("bpcer_k", "n_live", "apcer_k", "n_attack"):
                 tx_all[a][key] += tx[key]
             tx_all[a]["attempts_live"] += tx["attempts_live"]
             tx_all[a]["attempts_attack"] += tx["attempts_attack"]
             yt = y[te_idx]
             f = {"threshold": src["threshold"], "lo": src["rule"].lo, "hi": src["rule"].hi,
+                 "aggregate": src["rule"].aggregate,
                  "inner_apcer_at_bpcer1": src["criterion"][0], "inner_auc": -src["criterion"][1],
                  "apcer_attempt": rate(int((s_te[yt == 1] < src["threshold"]).sum()), int((yt == 1).sum())),
                  "bpcer_attempt": rate(int((s_te[yt == 0] >= src["threshold"]).sum()), int((yt == 0).sum())),
@@ -496,6 +506,7 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
                  "unseen_materials": "none in this folder (only gelatine): latex, Ecoflex, wood glue, Play-Doh "
                                      "and others are NOT measured here"},
         "threshold_rule": dict(THRESHOLD),
+        "transaction_aggregate": AGGREGATE["mode"],
         "candidates": {"C": cs, "patch_fusion": rules, "patch_px_at_1000dpi": 96, "max_patches": 48,
                        "patches_per_print_in_training": PATCH_TRAIN_PER_PRINT,
                        "minutiae": "NIST mindtct (fpstation.core.matching, 'mindtct') on the print at 500 dpi"},

@@ -4,7 +4,9 @@ ISO/IEC 30107-3 distinguishes the presentation (one attempt) from the transactio
 the system combines into one decision). The rule (docs/adr/0102, card ``transaction``):
 
 - every attempt gives a calibrated attack score s_i from the PAD model in its domain;
-- after attempt n the running mean m_n = mean(s_1..s_n) decides:
+- after attempt n the running combined score m_n decides. ``aggregate`` says how attempts combine:
+  ``"mean"``, the mean of the probabilities; ``"logit"``, sigmoid(mean(logit(s_i))): the evidence
+  of the attempts added (their log-likelihood ratios) and scaled back to one attempt (docs/adr/0268);
   ATTACK when m_n >= ``hi``; LIVE when m_n < ``lo``; otherwise, before the last attempt,
   PRESENT AGAIN (the operator asks for the same finger once more, "present again (2/3)");
 - at the last attempt (``max_attempts``, 3) the mean is compared with the operating threshold:
@@ -19,6 +21,7 @@ per transaction with at most 1.3 attempts on average for live users.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +29,19 @@ LIVE = "LIVE"
 ATTACK = "ATTACK"
 AGAIN = "PRESENT AGAIN"
 NOT_CHECKED = "NOT CHECKED"
+AGGREGATES = ("mean", "logit")
+_EPS = 1e-6
+
+
+def combine(scores: Sequence[float], aggregate: str = "mean") -> float:
+    """The attempts' combined attack score: mean probability, or the probability of the mean logit."""
+    if aggregate == "mean":
+        return float(sum(scores)) / len(scores)
+    if aggregate == "logit":
+        ps = [min(max(float(s), _EPS), 1.0 - _EPS) for s in scores]
+        z = sum(math.log(p / (1.0 - p)) for p in ps) / len(ps)
+        return 1.0 / (1.0 + math.exp(-z))
+    raise ValueError(f"unknown transaction aggregate {aggregate!r} (one of {', '.join(AGGREGATES)})")
 
 
 @dataclass(frozen=True)
@@ -36,8 +52,11 @@ class TransactionRule:
     threshold: float
     hi: float
     max_attempts: int = 3
+    aggregate: str = "mean"
 
     def __post_init__(self) -> None:
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"unknown transaction aggregate {self.aggregate!r} (one of {', '.join(AGGREGATES)})")
         if not (self.lo <= self.threshold <= self.hi):
             raise ValueError(f"transaction rule needs lo <= threshold <= hi, got {self.lo}, {self.threshold}, "
                              f"{self.hi}")
@@ -53,10 +72,11 @@ class TransactionRule:
         tx = card_data.get("transaction") or {}
         lo, hi = float(tx.get("lo", thr0)), float(tx.get("hi", thr0))
         n = int(tx.get("max_attempts", 3 if tx else 1))
+        agg = str(tx.get("aggregate", "mean"))
         if threshold is None:
-            return cls(min(lo, thr0), thr0, max(hi, thr0), n)
+            return cls(min(lo, thr0), thr0, max(hi, thr0), n, agg)
         t = float(threshold)
-        return cls(t - max(thr0 - lo, 0.0), t, t + max(hi - thr0, 0.0), n)
+        return cls(t - max(thr0 - lo, 0.0), t, t + max(hi - thr0, 0.0), n, agg)
 
     def attempt_verdict(self, score: float) -> str:
         """One presentation on its own: "ATTACK" from ``hi``, "LIVE" below ``lo``, else "UNCERTAIN"."""
@@ -64,11 +84,14 @@ class TransactionRule:
 
     def to_dict(self) -> dict:
         return {"lo": self.lo, "threshold": self.threshold, "hi": self.hi, "max_attempts": self.max_attempts,
-                "rule": describe(self)}
+                "aggregate": self.aggregate, "rule": describe(self)}
 
 
 def describe(rule: TransactionRule) -> str:
-    return (f"after each attempt, the mean attack score m of the attempts so far: ATTACK if m >= {rule.hi:.3f}, "
+    what = ("the mean attack score m of the attempts so far" if rule.aggregate == "mean" else
+            "the combined attack score m of the attempts so far (m = sigmoid of the mean logit: their evidence "
+            "added)")
+    return (f"after each attempt, {what}: ATTACK if m >= {rule.hi:.3f}, "
             f"LIVE if m < {rule.lo:.3f}, otherwise present the same finger again; at attempt "
             f"{rule.max_attempts}: ATTACK if m >= {rule.threshold:.3f}, else LIVE. An attempt outside the "
             "model's domain ends the transaction as NOT CHECKED (never LIVE).")
@@ -79,7 +102,7 @@ def decide(scores: Sequence[float], rule: TransactionRule) -> str:
     if not scores:
         return AGAIN
     n = len(scores)
-    m = float(sum(scores)) / n
+    m = combine(scores, rule.aggregate)
     if m >= rule.hi:
         return ATTACK
     if m < rule.lo:
@@ -150,8 +173,8 @@ def simulate(sequences: Sequence[Sequence[float]], rule: TransactionRule) -> tup
     for seq in sequences:
         v, n = AGAIN, 0
         for n in range(1, len(seq) + 1):
-            v = decide(list(seq[:n]), TransactionRule(rule.lo, rule.threshold, rule.hi, min(rule.max_attempts,
-                                                                                              len(seq))))
+            v = decide(list(seq[:n]), TransactionRule(rule.lo, rule.threshold, rule.hi,
+                                                       min(rule.max_attempts, len(seq)), rule.aggregate))
             if v != AGAIN:
                 break
         verdicts.append(v)

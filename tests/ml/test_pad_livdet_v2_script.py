@@ -21,3 +21,25 @@ def test_out_of_fold_columns_keep_every_print_and_mark_the_unscored(tmp_path):
     assert d["subject"] == ["2", "2", "3"] and d["y"] == [0, 1, 0]
     assert d["score"]["grid"] == [0.1, 0.9, None] and d["threshold"]["grid"] == [0.5, 0.5, None]
     json.dumps(d)  # plain JSON types only
+
+
+def test_choose_rule_picks_the_aggregate_inside_the_fold():
+    """--aggregate choose: the transaction rule's aggregate is chosen like its band (docs/adr/0268)."""
+    lv = load_script("training/train_pad_livdet_v2.py")
+    # live finger: one borderline-high impression among clearly live ones; spoof finger: steady high
+    s = np.array([0.9, 1e-4, 1e-4, 1e-4, 0.3, 0.6, 0.7, 0.65])
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    seqs = [[0, 1, 2], [1, 2, 3], [2, 3, 0], [3, 0, 1], [4, 5, 6], [5, 6, 7], [6, 7, 4], [7, 4, 5]]
+    chosen = {}
+    try:
+        for mode in ("mean", "logit", "choose"):
+            lv.AGGREGATE["mode"] = mode
+            rule = lv.choose_rule(s, y, seqs, 0.5, max_bpcer=0.0, max_mean_attempts=3.0)
+            chosen[mode] = (rule.aggregate, lv.simulate_rule(s, y, seqs, rule))
+    finally:
+        lv.AGGREGATE["mode"] = "mean"
+    # no mean-probability band keeps every live transaction: the single-attempt fallback turns one away
+    assert chosen["mean"][0] == "mean" and chosen["mean"][1]["bpcer_k"] == 1
+    # the mean logit lets the clearly live attempts outweigh the borderline one, and stops every spoof
+    assert chosen["logit"][0] == "logit" and chosen["logit"][1]["bpcer_k"] == 0 and chosen["logit"][1]["apcer_k"] == 0
+    assert chosen["choose"][0] == "logit"

@@ -13,6 +13,7 @@ from fpstation.core.pad_transaction import (
     Transaction,
     TransactionRule,
     attempt_from_results,
+    combine,
     decide,
     simulate,
 )
@@ -131,3 +132,47 @@ def test_attempt_from_results_ignores_an_out_of_domain_attack():
 
 def test_attempt_from_results_without_the_model_is_none():
     assert attempt_from_results([PadResult(0.1, 0.5, "LIVE", ModelRef("x"))], "pad-livdet") is None
+
+
+# --- how attempts combine (docs/adr/0268)
+LOGIT = TransactionRule(lo=0.2, threshold=0.5, hi=0.8, aggregate="logit")
+
+
+def test_logit_aggregate_adds_the_evidence_of_the_attempts():
+    # one clearly live attempt and one leaning to attack: their mean probability 0.45 sits in the
+    # band (present again), their mean logit (-9.2 + 2.2) / 2 = -3.5 is clearly live (0.03 < lo)
+    assert combine([0.0001, 0.9], "mean") == pytest.approx(0.45005)
+    assert combine([0.0001, 0.9], "logit") == pytest.approx(1 / (1 + 9 ** -0.5 * 9999 ** 0.5), rel=1e-6)
+    assert decide([0.0001, 0.9], LOGIT) == LIVE
+    assert decide([0.0001, 0.9], RULE) == AGAIN
+
+
+def test_logit_aggregate_of_one_attempt_is_the_attempt():
+    for s in (0.01, 0.5, 0.93):
+        assert combine([s], "logit") == pytest.approx(s)
+        assert decide([s], LOGIT) == decide([s], RULE)
+
+
+def test_logit_aggregate_survives_scores_of_exactly_0_and_1():
+    assert 0.0 < combine([0.0, 1.0, 1.0], "logit") < 1.0
+
+
+def test_unknown_aggregate_is_refused():
+    with pytest.raises(ValueError, match="aggregate"):
+        TransactionRule(lo=0.2, threshold=0.5, hi=0.8, aggregate="median")
+
+
+def test_card_aggregate_reaches_the_rule_and_back():
+    card = {"threshold": {"value": 0.5}, "transaction": {"lo": 0.2, "hi": 0.8, "max_attempts": 3,
+                                                         "aggregate": "logit"}}
+    rule = TransactionRule.from_card(card)
+    assert rule.aggregate == "logit"
+    assert rule.to_dict()["aggregate"] == "logit" and "mean logit" in rule.to_dict()["rule"]
+    assert TransactionRule.from_card({"threshold": {"value": 0.5}, "transaction": {"lo": 0.2, "hi": 0.8}}).aggregate == "mean"
+
+
+def test_simulate_keeps_the_aggregate():
+    verdicts, used = simulate([[0.9, 0.9, 0.0001]], TransactionRule(lo=0.05, threshold=0.5, hi=0.95,
+                                                                     aggregate="logit"))
+    mean_verdicts, _ = simulate([[0.9, 0.9, 0.0001]], TransactionRule(lo=0.05, threshold=0.5, hi=0.95))
+    assert verdicts == [LIVE] and mean_verdicts == [ATTACK]
