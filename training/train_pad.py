@@ -25,6 +25,12 @@ def main() -> None:
                    help="within the attacks, weight these this much in the loss, e.g. z-cut/Easy=3")
     p.add_argument("--mirror", choices=["no", "yes", "auto"], default="no",
                    help="score the mean logit of a print and its mirror (auto: if validation APCER_max is lower)")
+    p.add_argument("--cross-fit", type=int, default=0, metavar="K",
+                   help="cut the subjects in K parts, train K networks (network j validated and calibrated on part "
+                        "j), ship the mean of their calibrated logits with the threshold from every subject's "
+                        "out-of-fold score (docs/adr/0267; K times the training time)")
+    p.add_argument("--resume", action="store_true",
+                   help="with --cross-fit: keep the networks a stopped run finished (under --workdir), train the rest")
     args = p.parse_args()
     extra = {"max_bpcer": args.max_bpcer}
     if args.synth_alter:

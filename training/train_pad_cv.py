@@ -63,9 +63,9 @@ def log(msg: str) -> None:
 
 def outer_folds(subjects: list[str], k: int, seed: int) -> dict[str, int]:
     """Subject -> outer fold (a seeded permutation cut in ``k`` near-equal parts)."""
-    order = sorted(subjects, key=lambda s: (len(s), s))
-    perm = np.random.default_rng(seed).permutation(len(order))
-    return {order[int(i)]: j % k for j, i in enumerate(perm)}
+    from fpstation.ml.datasets import subject_parts
+
+    return subject_parts(subjects, k, seed)
 
 
 def fold_parts(items: list[dict], fold_of: dict[str, int], k: int, val_fraction: float, seed: int,

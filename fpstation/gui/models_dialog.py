@@ -67,7 +67,10 @@ def card_details(card: Any) -> str:
         v = split.get(f"n_{key}", split.get(key))
         return len(v) if isinstance(v, list) else v
 
-    if count("train_subjects") is not None:
+    if split.get("cross_fit"):
+        lines.append(f"Split: cross-fitted, {count('train_subjects')} subjects in {split['cross_fit']} parts; each "
+                     "network validated and calibrated on the part it did not see (subject-disjoint)")
+    elif count("train_subjects") is not None:
         lines.append(f"Split: {count('train_subjects')} train / {count('val_subjects')} validation "
                      "subjects (subject-disjoint)")
     elif split:
@@ -77,14 +80,17 @@ def card_details(card: Any) -> str:
         lines.append("Hyper-parameters: " + ", ".join(f"{k} {v}" for k, v in hyper.items()
                                                       if not isinstance(v, dict | list)))
     ens = d.get("ensemble") or {}
-    if ens.get("members", 1) > 1:
+    if ens.get("cross_fit"):
+        lines.append(f"Ensemble: {ens['members']} cross-fitted networks (of {ens['cross_fit']}); the score is the mean "
+                     "of their calibrated logits, the threshold set on every subject's out-of-fold score")
+    elif ens.get("members", 1) > 1:
         lines.append(f"Ensemble: {ens['members']} networks trained on this split (model seeds "
                      f"{', '.join(str(x) for x in ens.get('model_seeds', []))}); the score is the mean of their logits"
                      + (f" ({ens['members_asked']} asked; Stop ended the run before the others)"
                         if ens.get("members_asked", ens["members"]) != ens["members"] else ""))
     metrics = _metrics_text(d, limit=12)
     if metrics:
-        lines.append("Validation: " + metrics)
+        lines.append(("Out of fold: " if split.get("cross_fit") else "Validation: ") + metrics)
     cv = d.get("cross_validation") or {}
     if cv.get("note"):
         lines.append(f"Cross-validated recipe: {cv['note']}")

@@ -362,18 +362,25 @@ def logit_model(model: Any) -> Any:
     return keras.Model(model.input, model.output["logit"], name=f"{model.name}_logit")
 
 
-def mean_logit_ensemble(members: list[Any], name: str = "print_cnn_ensemble") -> Any:
+def mean_logit_ensemble(members: list[Any], name: str = "print_cnn_ensemble",
+                        affine: list[tuple[float, float]] | None = None) -> Any:
     """One flat Keras graph whose logit is the mean of ``members``' logits (one-logit models on the
     same input). Each member is copied onto a shared input, its layers renamed ``m<i>_…`` (the first
     keeps its names, so Grad-CAM finds its ``last_conv_relu``); the ``1/len(members)`` is folded into
     each member's last ``Dense`` and the logits are summed by an ``Add`` layer. Only ordinary layers,
     so the ONNX export (:mod:`fpstation.ml.onnx_export`) and inference take it like any one model.
-    One member: that member, unchanged."""
+    One member: that member, unchanged.
+
+    ``affine`` (one ``(a, b)`` per member): the mean of ``a_i * logit_i + b_i`` instead, each member's
+    own Platt calibration folded into its last ``Dense`` too (a cross-fitted ensemble, whose members
+    were each calibrated on the people they did not see: ``training/train_pad.py --cross-fit K``)."""
     import keras
 
     if not members:
         raise ValueError("an ensemble needs at least one member")
-    if len(members) == 1:
+    if affine is not None and len(affine) != len(members):
+        raise ValueError(f"{len(affine)} calibrations for {len(members)} members")
+    if len(members) == 1 and affine is None:
         return members[0]
     inp = keras.Input(tuple(members[0].inputs[0].shape[1:]), name="print")
     outs = []
@@ -394,8 +401,11 @@ def mean_logit_ensemble(members: list[Any], name: str = "print_cnn_ensemble") ->
             if layer.weights:
                 clone.get_layer(layer.name if i == 0 else f"m{i}_{layer.name}").set_weights(layer.get_weights())
         k, b = clone.layers[-1].get_weights()
-        clone.layers[-1].set_weights([k / len(members), b / len(members)])
+        a_i, b_i = (1.0, 0.0) if affine is None else (float(affine[i][0]), float(affine[i][1]))
+        clone.layers[-1].set_weights([k * a_i / len(members), (b * a_i + b_i) / len(members)])
         outs.append(clone.outputs[0])
+    if len(outs) == 1:  # one calibrated member
+        return keras.Model(inp, outs[0], name=name)
     return keras.Model(inp, keras.layers.Add(name="ensemble_mean")(outs), name=name)
 
 

@@ -76,6 +76,17 @@ def subject_split(subjects: Iterable[str | int], val_fraction: float = 0.2, seed
     return train, val
 
 
+def subject_parts(subjects: Iterable[str | int], k: int, seed: int = 0) -> dict[str, int]:
+    """Subject -> part 0..k-1: a seeded permutation of the subjects (naturally sorted) cut in ``k``
+    near-equal parts. The outer folds of the PAD cross-validation and the parts of a cross-fitted
+    model (every subject validated by the one network that did not see them)."""
+    import numpy as np
+
+    order = sorted({str(s) for s in subjects}, key=lambda s: (len(s), s))
+    perm = np.random.default_rng(seed).permutation(len(order))
+    return {order[int(i)]: j % k for j, i in enumerate(perm)}
+
+
 def file_list_sha256(files: Iterable[str | Path], root: str | Path | None = None) -> str:
     """Hash of the sorted relative file list: identifies which files a model was trained on."""
     rootp = Path(root) if root else None

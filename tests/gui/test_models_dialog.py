@@ -25,3 +25,14 @@ def test_details_say_an_ensemble_and_the_cross_validated_figures():
     assert "(3 asked; Stop ended the run before the others)" in cut
     plain = card_details(_card())
     assert "Ensemble" not in plain and "Cross-validated" not in plain
+
+
+def test_details_say_a_cross_fitted_model_and_where_its_figures_come_from():
+    from fpstation.gui.models_dialog import card_details
+
+    text = card_details(_card(split={"cross_fit": 5, "train_subjects": [str(i) for i in range(480)],
+                                     "val_subjects": []},
+                              ensemble={"members": 5, "members_asked": 5, "cross_fit": 5, "model_seeds": [0, 1, 2, 3, 4]}))
+    assert "Split: cross-fitted, 480 subjects in 5 parts" in text
+    assert "Ensemble: 5 cross-fitted networks (of 5)" in text and "calibrated logits" in text
+    assert "Out of fold: " in text and "Validation: " not in text

@@ -205,6 +205,39 @@ class _ClassifierTask:
         }
 
 
+def pad_evaluation(s: np.ndarray, yv: np.ndarray, types: list, max_bpcer: float, cal: dict[str, Any],
+                   note: str = "threshold, calibration and these rates all come from the same validation subjects",
+                   rule: str = "") -> dict[str, Any]:
+    """A PAD card's evaluation from calibrated attack scores ``s`` of labelled prints: the threshold
+    (lowest with BPCER <= ``max_bpcer``), APCER per attack type, BPCER20/100, a dense ROC and the
+    score histograms. Flat: the training drivers store it as the card's "metrics" and lift
+    "calibration" / "threshold" / "roc" / "score_distribution" to the top."""
+    yv = np.asarray(yv)
+    thr = cm.threshold_for_bpcer(s, yv, max_bpcer)
+    rates = cm.pad_rates(s, yv, types, thr)
+    hist_bins = np.linspace(0, 1, 51)
+    # dense ROC (+ APCER per attack type at the same thresholds) so the panel can show the
+    # validation APCER/BPCER for any threshold the operator picks
+    roc = cm.roc_points(s, yv, max_points=1500)
+    roc["apcer_by_type"] = cm.apcer_by_type_at(s, yv, types, roc["threshold"])
+    return {
+        "val_n": int(len(yv)), "auc": cm.roc_auc(s, yv),
+        "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "apcer_pooled": rates["apcer_pooled"],
+        "bpcer": rates["bpcer"],
+        "bpcer20": cm.bpcer_at_apcer(s, yv, types, 0.05), "bpcer100": cm.bpcer_at_apcer(s, yv, types, 0.01),
+        "at_0.5": cm.pad_rates(s, yv, types, 0.5),
+        "note": note,
+        "calibration": cal,
+        "threshold": {"value": thr, "rule": rule or f"lowest threshold with validation BPCER <= {max_bpcer:g}",
+                      "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "bpcer": rates["bpcer"]},
+        "roc": roc,
+        "score_distribution": {
+            "bins": [float(b) for b in hist_bins],
+            "bona_fide": np.histogram(s[yv == 0], hist_bins)[0].tolist(),
+            "attack": np.histogram(s[yv == 1], hist_bins)[0].tolist()},
+    }
+
+
 def _calibrate(z: np.ndarray, y: np.ndarray, balanced: bool) -> dict[str, Any]:
     """Platt scaling on validation; identity (with a note) when validation lacks a class."""
     try:
@@ -478,34 +511,10 @@ class PadTask(_ClassifierTask):
         progress(0.8, "calibrating")
         cal = _calibrate(z, yv, balanced=False)
         s = cm.sigmoid(cm.apply_calibration(z, cal))
-        thr = cm.threshold_for_bpcer(s, yv, max_bpcer)
-        rates = cm.pad_rates(s, yv, types, thr)
-        hist_bins = np.linspace(0, 1, 51)
-        # dense ROC (+ APCER per attack type at the same thresholds) so the panel can show the
-        # validation APCER/BPCER for any threshold the operator picks
-        roc = cm.roc_points(s, yv, max_points=1500)
-        roc["apcer_by_type"] = cm.apcer_by_type_at(s, yv, types, roc["threshold"])
-        metrics = {
-            "val_n": int(len(yv)), "auc": cm.roc_auc(s, yv),
-            "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "apcer_pooled": rates["apcer_pooled"],
-            "bpcer": rates["bpcer"],
-            "bpcer20": cm.bpcer_at_apcer(s, yv, types, 0.05), "bpcer100": cm.bpcer_at_apcer(s, yv, types, 0.01),
-            "at_0.5": cm.pad_rates(s, yv, types, 0.5),
-            "note": "threshold, calibration and these rates all come from the same validation subjects",
-        }
+        ev = pad_evaluation(s, yv, types, max_bpcer, cal)
         progress(1.0, "evaluated")
-        # Flat: ml/training.train() stores this dict as the card's "metrics" and lifts
-        # "calibration" / "threshold" to the top; the readers also look for "roc" in either place.
         return {
-            **metrics,
-            "calibration": cal,
-            "threshold": {"value": thr, "rule": f"lowest threshold with validation BPCER <= {max_bpcer:g}",
-                          "apcer": rates["apcer"], "apcer_max": rates["apcer_max"], "bpcer": rates["bpcer"]},
-            "roc": roc,
-            "score_distribution": {
-                "bins": [float(b) for b in hist_bins],
-                "bona_fide": np.histogram(s[yv == 0], hist_bins)[0].tolist(),
-                "attack": np.histogram(s[yv == 1], hist_bins)[0].tolist()},
+            **ev,
             **({"shortcut_check": shortcut_check(xv, yv)} if xv is not None else {}),
             **({"view": view} if view else {}),
         }
