@@ -163,6 +163,22 @@ def copy_weights_by_name(src, dst) -> None:
             layer.set_weights(src.get_layer(layer.name).get_weights())
 
 
+def stop_token():
+    """A CancelToken that SIGTERM / Ctrl-C set (= Stop: the fit ends after the current batch)."""
+    from fpstation.core.jobs import CancelToken
+
+    token = CancelToken()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: token.cancel())
+    return token
+
+
+def on_epoch(e) -> None:
+    """One line per finished epoch: its number, seconds and logs."""
+    logs = " ".join(f"{k}={v:.4f}" for k, v in e.logs.items())
+    print(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.1f}s {logs}", flush=True)
+
+
 def compile_classifier(model, lr: float, steps: int, map_weight: float = 1.0) -> None:
     """Adam with cosine decay from ``lr`` to 0 over ``steps``, binary cross-entropy, AUC and accuracy
     on logits (+ the alteration-map loss weighted ``map_weight`` when the model has that output):
@@ -184,7 +200,6 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     keras.utils.set_random_seed(args.seed)
 
     from fpstation import __version__
-    from fpstation.core.jobs import CancelToken
     from fpstation.ml.architectures import CLASSIFIER_BUILDERS, mean_logit_ensemble
     from fpstation.ml.registry import sha256_file
     from fpstation.ml.tasks import get_task
@@ -211,13 +226,7 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     print("\n".join(scan.summary()), flush=True)
     # SIGTERM / Ctrl-C = Stop: the fit ends after the current batch, the best checkpoint is kept,
     # evaluated and exported; the card then says "stopped": true.
-    token = CancelToken()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: token.cancel())
-
-    def on_epoch(e):
-        logs = " ".join(f"{k}={v:.4f}" for k, v in e.logs.items())
-        print(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.1f}s {logs}", flush=True)
+    token = stop_token()
 
     # --members N: N networks on the same split, each with its own initialisation, shuffling and
     # augmentation (model seed --seed + i; the split above keeps --seed), shipped as one graph whose
@@ -330,7 +339,6 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
     import numpy as np
 
     from fpstation import __version__
-    from fpstation.core.jobs import CancelToken
     from fpstation.ml.architectures import CLASSIFIER_BUILDERS, mean_logit_ensemble
     from fpstation.ml.classifiers import metrics as cm
     from fpstation.ml.classifiers.tasks import _calibrate, pad_evaluation
@@ -349,13 +357,7 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
     print("\n".join(base.summary()[:2]), flush=True)
     print(f"cross-fitting: {k} parts of {sum(map(len, parts))} subjects ({', '.join(str(len(p)) for p in parts)})",
           flush=True)
-    token = CancelToken()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: token.cancel())
-
-    def on_epoch(e):
-        logs = " ".join(f"{k_}={v:.4f}" for k_, v in e.logs.items())
-        print(f"epoch {e.epoch + 1}/{e.epochs} {e.seconds:.1f}s {logs}", flush=True)
+    token = stop_token()
 
     h, w = task.input_shape(hyper)
     kwargs = {"compile": False, "width": hyper.extra["width"], "convs_per_block": hyper.extra.get("convs_per_block", 1)}
