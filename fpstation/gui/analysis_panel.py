@@ -332,7 +332,9 @@ class PadPanel(QWidget):
             if rates.get("apcer_by_type"):
                 t, v = max(rates["apcer_by_type"].items(), key=lambda kv: kv[1])
                 worst = f", worst type {t} {v * 100:.1f} %"
-            text = (f"Threshold {thr:.3f} ({own}). On validation it gives APCER {rates['apcer'] * 100:.1f} % "
+            where = ("Out of fold (each network on the people it did not see)"
+                     if (self.card.get("split") or {}).get("cross_fit") else "On validation")
+            text = (f"Threshold {thr:.3f} ({own}). {where} it gives APCER {rates['apcer'] * 100:.1f} % "
                     f"(attacks passed as live{worst}) and BPCER {rates['bpcer'] * 100:.1f} % (live prints rejected).")
             # the figure on people no choice was made on (the card's cross-validated recipe), at the
             # model's own operating point only: an operator's threshold has no such figure

@@ -121,6 +121,15 @@ def test_the_cross_validated_figure_is_shown_at_the_models_own_threshold(window)
     assert "operator's" in pad.rates_label.text() and "cross-validated" not in pad.rates_label.text()
 
 
+def test_a_cross_fitted_cards_rates_are_called_out_of_fold(window):
+    w, pad, _ = window
+    assert "On validation it gives" in pad.rates_label.text()
+    pad.card = dict(pad.card, split={"cross_fit": 5, "val_subjects": []})
+    pad.reset_threshold()
+    assert "Out of fold (each network on the people it did not see) it gives APCER" in pad.rates_label.text()
+    assert "On validation" not in pad.rates_label.text()
+
+
 def test_verdict_shown_large_and_coloured(window):
     w, pad, gender = window
     im = _image()
