@@ -240,9 +240,15 @@ def _pad_words(r: dict[str, Any], card: dict[str, Any] | None) -> list[tuple[str
     rows.append(("Score and threshold", _e(line) + "."))
     if t.get("bpcer") is not None:
         per = ", ".join(f"{k} {v * 100:.1f} %" for k, v in (t.get("apcer") or {}).items())
-        rows.append(("Validation error rates", _e(
-            f"At the model's threshold, on held-out subjects: BPCER {t['bpcer'] * 100:.1f} % (live prints "
+        xfit = bool(((card or {}).get("split") or {}).get("cross_fit"))
+        where = ("out of fold (each of its networks on the subjects it did not see)" if xfit
+                 else "on held-out subjects")
+        rows.append(("Out-of-fold error rates" if xfit else "Validation error rates", _e(
+            f"At the model's threshold, {where}: BPCER {t['bpcer'] * 100:.1f} % (live prints "
             f"rejected); APCER (attacks passed as live) {per or '—'}.")))
+    cv = ((card or {}).get("cross_validation") or {}).get("summary")
+    if cv:
+        rows.append(("On new people (cross-validated recipe)", _e(f"{cv}.")))
     seen = pl.get("attack_types_seen") or (card or {}).get("attack_types_seen") or []
     unseen = [k for k in ("gelatine", "latex", "silicone", "wood glue", "printed spoofs", "altered fingers")
               if not any(k.split()[0] in str(x).lower() for x in seen)]
