@@ -308,75 +308,57 @@ def run(task_name: str, args: argparse.Namespace, extra: dict | None = None) -> 
     return card
 
 
-def crossfit_parts(scan, k: int, seed: int) -> list[set[str]]:
-    """The ``k`` parts of a scan's subjects (``fpstation.ml.datasets.subject_parts``): network j of a
-    cross-fitted model trains on the other parts and is validated on part j."""
-    from fpstation.ml.datasets import subject_parts
-
-    if k < 2:
-        raise SystemExit(f"--cross-fit needs K >= 2 parts, not {k}")
-    subjects = sorted({str(it["subject"]) for it in scan.items})
-    if len(subjects) < k:
-        raise SystemExit(f"--cross-fit {k}: only {len(subjects)} subjects in {scan.root}")
-    part = subject_parts(subjects, k, seed)
-    return [{s for s in subjects if part[s] == j} for j in range(k)]
-
-
 def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
-    """``--cross-fit K`` (pad, whole-print CNN; docs/adr/0267): the subjects are cut in K parts; network j
-    trains on the other K-1 parts, keeps its best epoch by part j's validation AUC and is Platt-calibrated
-    on part j (the card's view: the print, or its mirror mean). Every subject is so scored once by a
-    network that never saw them; those calibrated scores, pooled, set the threshold (lowest with BPCER
-    <= --max-bpcer) and the card's figures. The shipped model is one graph whose logit is the mean of
-    the K calibrated logits (``mean_logit_ensemble(..., affine=...)``), its calibration the identity.
+    """``--cross-fit K`` (pad, whole-print CNN; docs/adr/0267, :mod:`fpstation.ml.crossfit`): the
+    subjects are cut in K parts; network j trains on the other K-1 parts, keeps its best epoch by part
+    j's validation AUC and is Platt-calibrated on part j (in the card's view). Every subject is so
+    scored once by a network that never saw them; those calibrated scores, pooled, set the threshold
+    (lowest with BPCER <= --max-bpcer) and the card's figures. The shipped model is one graph whose
+    logit is the mean of the K calibrated logits, its calibration the identity.
     Stop (SIGTERM / Ctrl-C) keeps the networks already finished: the threshold then comes from their
     parts only, and the card says so. Each finished network is kept under --workdir
     (``xfit<j>.final.keras`` + ``.json``); ``--resume`` skips those and trains the rest."""
-    import dataclasses
     from types import SimpleNamespace
 
     import keras
-    import numpy as np
 
     from fpstation import __version__
-    from fpstation.ml.architectures import CLASSIFIER_BUILDERS, mean_logit_ensemble
-    from fpstation.ml.classifiers import metrics as cm
-    from fpstation.ml.classifiers.tasks import _calibrate, pad_evaluation
+    from fpstation.core.errors import DatasetError
+    from fpstation.ml import crossfit
+    from fpstation.ml.architectures import CLASSIFIER_BUILDERS
     from fpstation.ml.registry import sha256_file
     from fpstation.ml.training import ensemble_card, fit_keras
 
-    if task.name != "pad" or getattr(task, "is_patch", lambda h: False)(hyper):
-        raise SystemExit("--cross-fit is for the whole-print PAD CNN (train_pad.py)")
-    if hyper.extra.get("mirror") == "auto":
-        raise SystemExit("--cross-fit takes --mirror yes or no (the view is not chosen per network)")
-    if int(getattr(args, "members", 1) or 1) > 1:
-        raise SystemExit("--cross-fit and --members are two kinds of ensemble: choose one")
     k = int(args.cross_fit)
     base = task.scan(Path(args.data), hyper)
-    parts = crossfit_parts(base, k, args.seed)
+    if int(getattr(args, "members", 1) or 1) > 1:
+        raise SystemExit("--cross-fit and --members are two kinds of ensemble: choose one")
+    try:
+        crossfit.check(task, hyper, k)
+        cut = crossfit.parts(base, k, args.seed)
+    except DatasetError as exc:
+        raise SystemExit(f"--cross-fit {k}: {exc}") from None
     print("\n".join(base.summary()[:2]), flush=True)
-    print(f"cross-fitting: {k} parts of {sum(map(len, parts))} subjects ({', '.join(str(len(p)) for p in parts)})",
+    print(f"cross-fitting: {k} parts of {sum(map(len, cut))} subjects ({', '.join(str(len(p)) for p in cut)})",
           flush=True)
     token = stop_token()
-
     h, w = task.input_shape(hyper)
     kwargs = {"compile": False, "width": hyper.extra["width"], "convs_per_block": hyper.extra.get("convs_per_block", 1)}
-    mirror = hyper.extra.get("mirror") is True
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    exports, fits, cals, oof = [], [], [], []
-    for j, val in enumerate(parts):
-        scan = dataclasses.replace(base, train_subjects=set().union(*parts) - val, val_subjects=set(val))
+    nets, fits, scored = [], [], []
+    for j in range(k):
+        scan = crossfit.part_scan(base, cut, j)
         model_seed = args.seed + j
         done_f, done_j = work / f"xfit{j}.final.keras", work / f"xfit{j}.json"
-        stamp = {"part": j, "of": k, "seed": args.seed, "val_subjects": sorted(val),
+        stamp = {"part": j, "of": k, "seed": args.seed, "val_subjects": sorted(cut[j]),
                  "command": [a for a in sys.argv[1:] if a != "--resume"]}
         if getattr(args, "resume", False) and done_f.is_file() and done_j.is_file():
             rec = json.loads(done_j.read_text(encoding="utf-8"))
             if rec.get("stamp") != stamp:
                 raise SystemExit(f"{done_j} was made by another command or split: remove {work} or drop --resume")
             print(f"network {j + 1}/{k}: finished before, kept ({done_f})", flush=True)
-            export = keras.models.load_model(done_f, compile=False)
+            net = keras.models.load_model(done_f, compile=False)
             res = SimpleNamespace(**rec["fit"])
         else:
             keras.utils.set_random_seed(model_seed)
@@ -387,7 +369,7 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
                                int(math.ceil(len(scan.train_items) / hyper.batch_size)) * hyper.epochs,
                                map_weight=float(hyper.extra.get("alter_map") or 1.0))
             print(f"network {j + 1}/{k}: trains on {len(scan.train_subjects)} subjects, validated on part {j} "
-                  f"({len(val)} subjects; model seed {model_seed})", flush=True)
+                  f"({len(cut[j])} subjects; model seed {model_seed})", flush=True)
             res = fit_keras(model, ds["train"], ds["val"], epochs=hyper.epochs, checkpoint=work / f"xfit{j}.keras",
                             monitor=ds.get("monitor", task.monitor), mode=task.monitor_mode,
                             class_weight=ds["class_weight"], on_epoch=on_epoch, cancel=token)
@@ -396,43 +378,25 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
                 print(f"network {j + 1} stopped before its last epoch: left out (--resume trains it again)", flush=True)
                 break
             best = keras.models.load_model(res.checkpoint, compile=False)
-            export = CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
-            copy_weights_by_name(best, export)
-            export.save(done_f)
+            net = CLASSIFIER_BUILDERS[hyper.architecture]((h, w, 1), **kwargs)
+            copy_weights_by_name(best, net)
+            net.save(done_f)
             fit = {a: getattr(res, a) for a in ("best_epoch", "best_value", "monitor", "stopped", "epochs_run",
                                                  "history")}
             done_j.write_text(json.dumps({"stamp": stamp, "fit": _jsonable(fit)}, indent=1), encoding="utf-8")
-        xv, yv, items = task.arrays(scan.val_items, hyper)
-        z = task.logits(export, xv)
-        if mirror:
-            z = 0.5 * (z + task.logits(export, np.ascontiguousarray(xv[:, :, ::-1])))
-        cal = _calibrate(z, yv, balanced=False)
-        if cal.get("method") == "none":
-            raise SystemExit(f"part {j} holds one class only ({cal.get('note')}): cannot calibrate network {j + 1}")
-        exports.append(export)
+        hyper.seed = args.seed
+        try:
+            scored.append(crossfit.score_part(task, net, scan, hyper))
+        except DatasetError as exc:
+            raise SystemExit(str(exc)) from None
+        nets.append(net)
         fits.append((model_seed, res))
-        cals.append(cal)
-        oof.append((cm.sigmoid(cm.apply_calibration(z, cal)), yv,
-                    [it["attack_type"] if it["y"] else None for it in items], sorted(val)))
         if token.cancelled:
             break
-    if not exports:
+    if not nets:
         raise SystemExit("stopped before the first network finished: nothing to ship")
-    hyper.seed = args.seed
-    s = np.concatenate([o[0] for o in oof])
-    y = np.concatenate([o[1] for o in oof])
-    types = [t for o in oof for t in o[2]]
-    max_bpcer = float(hyper.extra.get("max_bpcer", 0.01))
-    identity = {"method": "platt", "a": 1.0, "b": 0.0,
-                "note": "identity: each network's own Platt calibration is folded into the shipped graph"}
-    ev = pad_evaluation(s, y, types, max_bpcer, identity,
-                        note=f"out of fold: each of the {len(exports)} networks scored the part of the subjects it "
-                             "did not see, calibrated there; pooled, those scores set the threshold and these rates. "
-                             "They are single networks' rates; the shipped mean of the networks is judged by the "
-                             "nested cross-validation named in the card's cross_validation entry",
-                        rule=f"lowest threshold with BPCER <= {max_bpcer:g} over the out-of-fold scores of every "
-                             "scored subject (each by the network that did not see them)")
-    export = mean_logit_ensemble(exports, affine=[(c["a"], c["b"]) for c in cals])
+    ev = crossfit.evaluation(scored, hyper)
+    export = crossfit.ensemble(nets, scored)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / f"{args.name}.keras"
@@ -441,27 +405,14 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
             "file": weights.name, "sha256": sha256_file(weights), "default": not args.no_default,
             "created": datetime.now(UTC).isoformat(timespec="seconds"), "fpstation_version": __version__,
             "parameters": int(export.count_params())}
-    scored = sorted(set().union(*(set(o[3]) for o in oof)), key=lambda v: (len(v), v))
-    card.update(task.card_fields(dataclasses.replace(base, train_subjects=set().union(*parts), val_subjects=set()),
-                                 hyper))
-    card["split"] = {"rule": f"cross-fitted: fpstation.ml.datasets.subject_parts(K={k}, seed={args.seed}) over "
-                             "subject ids; network j trains on the other parts and is validated and calibrated on "
-                             "part j",
-                     "cross_fit": k, "seed": args.seed, "parts": [sorted(p, key=lambda v: (len(v), v)) for p in parts],
-                     "train_subjects": sorted(set().union(*parts), key=lambda v: (len(v), v)),
-                     "val_subjects": [], "out_of_fold_subjects": scored,
-                     "n_train": len(base.items), "n_val": 0, "n_out_of_fold": int(len(y))}
+    card.update(task.card_fields(base, hyper))
+    card["split"] = crossfit.card_split(cut, scored, args.seed, len(base.items))
     card["metrics"] = {k_: v for k_, v in ev.items() if k_ not in LIFTED}
     card.update({k_: ev[k_] for k_ in LIFTED if k_ in ev})
     card["data"]["root"] = os.path.relpath(card["data"]["root"], REPO)
     card["training"] = {"command": reproducing_command(sys.argv), "lr_schedule": "cosine decay from --lr to 0",
-                        "stopped": len(exports) < k, "seconds": round(time.time() - t0, 1)}
-    card["ensemble"] = ensemble_card(fits, k, _jsonable)
-    card["ensemble"].update({
-        "combine": "mean of the networks' calibrated logits, one graph (fpstation.ml.architectures."
-                   "mean_logit_ensemble with each network's Platt calibration folded in); threshold from the "
-                   "pooled out-of-fold scores",
-        "cross_fit": k, "calibrations": [{"a": c["a"], "b": c["b"]} for c in cals]})
+                        "stopped": len(nets) < k, "seconds": round(time.time() - t0, 1)}
+    card["ensemble"] = crossfit.card_ensemble(ensemble_card(fits, k, _jsonable), k, scored)
     (out / f"{args.name}.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     print(json.dumps(card["metrics"], indent=2, default=float)[:3000], flush=True)
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and its card", flush=True)

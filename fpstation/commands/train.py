@@ -40,6 +40,11 @@ def add_parser(sub) -> None:
     p.add_argument("--members", type=int, metavar="N",
                    help="pad/gender print CNN: train N networks on the same split (model seeds seed, seed+1, ...) "
                         "and register their mean logit as one model, an ensemble (N times the training time)")
+    p.add_argument("--cross-fit", type=int, metavar="K",
+                   help="pad (whole print): cut the subjects in K parts, train one network per part (each "
+                        "validated and calibrated on the part it did not see) and register the mean of their "
+                        "calibrated logits, its threshold set on every subject's out-of-fold score (the "
+                        "pad-socofing v4 recipe with K=5, docs/adr/0267; K times the training time)")
     from fpstation.commands import add_dpi_argument
 
     add_dpi_argument(p)
@@ -72,6 +77,8 @@ def hyper_from_args(task, args):
         h.extra = dict(h.extra, mirror=True if mirror == "yes" else "auto")
     if (getattr(args, "members", None) or 1) > 1:
         h.extra = dict(h.extra, members=int(args.members))
+    if getattr(args, "cross_fit", None):
+        h.extra = dict(h.extra, cross_fit=int(args.cross_fit))
     return h
 
 

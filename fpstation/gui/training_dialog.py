@@ -236,6 +236,18 @@ class TrainingDialog(QDialog):
         self.members_spin.setToolTip("Train this many networks on the same subjects (each with its own start and "
                                      "shuffling) and save the mean of their scores as one model: steadier scores, "
                                      "N times the training time. The card lists the members.")
+        # pad_cnn: the networks cross-fitted instead (each leaves out a part of the subjects and is
+        # calibrated on it; the threshold from every subject's out-of-fold score, docs/adr/0267)
+        self.crossfit_check = QCheckBox("Cross-fit the networks: each leaves out its own part of the subjects "
+                                        "and is calibrated there")
+        self.crossfit_check.setObjectName("crossfitCheck")
+        self.crossfit_check.setToolTip("The subjects are cut into as many parts as networks; each network trains on "
+                                       "the others and is validated and calibrated on its part, so every subject "
+                                       "is scored once by a network that never saw them, and all of them set the "
+                                       "threshold. The pad-socofing recipe (5 networks, docs/adr/0267). The "
+                                       "validation share is then not used.")
+        self.crossfit_check.toggled.connect(lambda _on: self._update_pad_options())
+        self.members_spin.valueChanged.connect(lambda _v: self._update_pad_options())
         self.activate_check = QCheckBox("Use the new model when training finishes")
         # the data's resolution, for files without dpi metadata (LivDet PNGs are 1000 dpi)
         self.dpi_spin = QSpinBox()
@@ -264,6 +276,7 @@ class TrainingDialog(QDialog):
         hp.addRow("Validation share of subjects", self.val_spin)
         hp.addRow("Ensemble", self.members_spin)
         self._members_row_label = hp.labelForField(self.members_spin)
+        hp.addRow("", self.crossfit_check)
         hp.addRow("", self.augment_check)
         hp.addRow("", self.alter_map_check)
         hp.addRow("", self.mirror_check)
@@ -463,7 +476,10 @@ class TrainingDialog(QDialog):
             if self.mirror_check.isChecked():
                 extra["mirror"] = True
         if _can_ensemble(self.arch_combo.currentText()) and self.members_spin.value() > 1:
-            extra["members"] = self.members_spin.value()
+            if self._cross_fit():
+                extra["cross_fit"] = self.members_spin.value()
+            else:
+                extra["members"] = self.members_spin.value()
         return replace(base, architecture=self.arch_combo.currentText(), epochs=self.epochs_spin.value(),
                        batch_size=self.batch_spin.value(), learning_rate=float(self.lr_spin.value()),
                        input_size=self.size_spin.value(), augment=self.augment_check.isChecked(),
@@ -541,6 +557,11 @@ class TrainingDialog(QDialog):
             self._scan_error = False
         self._update_pad_options()
 
+    def _cross_fit(self) -> bool:
+        """The cross-fit box applies: pad_cnn, more than one network, and ticked."""
+        return (self.arch_combo.currentText() == "pad_cnn" and self.members_spin.value() > 1
+                and self.crossfit_check.isChecked())
+
     def _update_pad_options(self) -> None:
         """The whole-print PAD options show only for pad_cnn; the alteration map needs a
         SOCOFing-layout scan (real and altered prints of the same fingers): on by default there."""
@@ -549,6 +570,8 @@ class TrainingDialog(QDialog):
         self.mirror_check.setVisible(pad_cnn)
         ens = _can_ensemble(self.arch_combo.currentText())
         self.members_spin.setVisible(ens)
+        self.crossfit_check.setVisible(pad_cnn and self.members_spin.value() > 1)
+        self.val_spin.setEnabled(not self._cross_fit() and getattr(self, "run", None) is None)
         if getattr(self, "_members_row_label", None) is not None:
             self._members_row_label.setVisible(ens)
         scan = getattr(self, "scan_result", None)
@@ -572,7 +595,7 @@ class TrainingDialog(QDialog):
         self._remember_choices(folder)
         hyper = self.hyper()
         # an ensemble's members train one after the other: their epochs make one run on the curves
-        self._epochs = hyper.epochs * int(hyper.extra.get("members") or 1)
+        self._epochs = hyper.epochs * int(hyper.extra.get("members") or hyper.extra.get("cross_fit") or 1)
         self._reset_curves()
         for plot in (self.loss_plot, self.metric_plot):
             # The x axis spans the whole run up front: it does not re-scale (and repaint) per batch.
@@ -605,7 +628,7 @@ class TrainingDialog(QDialog):
     def _set_inputs_enabled(self, on: bool) -> None:
         for w in (self.task_combo, self.folder_edit, self.arch_combo, self.epochs_spin, self.batch_spin,
                   self.lr_spin, self.size_spin, self.augment_check, self.val_spin, self.mirror_check,
-                  self.members_spin):
+                  self.members_spin, self.crossfit_check):
             w.setEnabled(on)
         self._update_pad_options()
 

@@ -237,6 +237,8 @@ def cli_command(task_name: str, data_dir: str | Path, hyper: Any, out_dir: str |
         parts += ["--mirror", "auto" if asked == "auto" else "yes"]
     if int(extra.get("members") or 1) > 1:
         parts += ["--members", str(int(extra["members"]))]
+    if int(extra.get("cross_fit") or 0) > 1:
+        parts += ["--cross-fit", str(int(extra["cross_fit"]))]
     if out_dir is not None:
         parts += ["--out", str(out_dir)]
     return " ".join(shlex.quote(p) for p in parts)
@@ -485,19 +487,29 @@ def train(
             # hyper.extra["members"] = N > 1: N networks fitted on this one split (model seeds
             # seed, seed+1, ...), shipped as one graph of their mean logit. The live curves run on
             # across members (member m's epoch e is shown as m*epochs + e).
-            n_members = members_of(task, hyper)
+            # hyper.extra["cross_fit"] = K: the subjects in K parts, member m trained on the others and
+            # validated and calibrated on part m (fpstation.ml.crossfit, docs/adr/0267).
+            xfit = int(hyper.extra.get("cross_fit") or 0)
+            if xfit:
+                from fpstation.ml import crossfit
+
+                crossfit.check(task, hyper, xfit)
+                cut = crossfit.parts(scan, xfit, hyper.seed)
+            n_members = xfit or members_of(task, hyper)
             split_seed, fits, nets = hyper.seed, [], []
             try:
                 for m in range(n_members):
                     lo, hi = 0.05 + 0.85 * m / n_members, 0.05 + 0.85 * (m + 1) / n_members
-                    progress(lo, "building the model" if n_members == 1 else f"member {m + 1}/{n_members}: building")
+                    progress(lo, "building the model" if n_members == 1 else
+                             f"network {m + 1}/{n_members} (left out: part {m + 1}): building" if xfit else
+                             f"member {m + 1}/{n_members}: building")
                     if m:
                         import keras
 
                         keras.utils.set_random_seed(split_seed + m)
                     hyper.seed = split_seed + m  # this member's initialisation, shuffling and augmentation
                     model = task.build_model(hyper)
-                    data = task.datasets(scan, hyper)
+                    data = task.datasets(crossfit.part_scan(scan, cut, m) if xfit else scan, hyper)
                     cancel.raise_if_cancelled()
                     off = m * hyper.epochs
                     fit = fit_keras(
@@ -524,17 +536,28 @@ def train(
             finally:
                 hyper.seed = split_seed  # the split's seed, as the card records it
             fit, model = fits[0], nets[0]  # (a member that Stop cut short is not among them)
-            if len(nets) > 1:
-                from fpstation.ml.architectures import logit_model, mean_logit_ensemble
-
-                model = mean_logit_ensemble([logit_model(n) for n in nets])
             stopped = any(f.stopped for f in fits) or len(fits) < n_members
-            progress(0.9, "stopped: evaluating the best checkpoint on the validation split" if stopped
-                     else "evaluating on the validation split")
-            # After Stop the user asked to end the fit, not to lose it: the short validation pass
-            # that produces the card's metrics runs with its own (uncancelled) token.
-            metrics = task.evaluate(model, scan, hyper, wrap_progress(progress, 0.9, 0.98),
-                                    CancelToken() if stopped else cancel)
+            scored = []
+            if xfit:  # each network on the part it did not see; the model is their calibrated mean
+                from fpstation.ml.architectures import logit_model
+
+                progress(0.9, "scoring every part with the network that did not see it")
+                ones = [logit_model(n) for n in nets]
+                scored = [crossfit.score_part(task, n, crossfit.part_scan(scan, cut, i), hyper)
+                          for i, n in enumerate(ones)]
+                metrics = crossfit.evaluation(scored, hyper)
+                model = crossfit.ensemble(ones, scored)
+            else:
+                if len(nets) > 1:
+                    from fpstation.ml.architectures import logit_model, mean_logit_ensemble
+
+                    model = mean_logit_ensemble([logit_model(n) for n in nets])
+                progress(0.9, "stopped: evaluating the best checkpoint on the validation split" if stopped
+                         else "evaluating on the validation split")
+                # After Stop the user asked to end the fit, not to lose it: the short validation pass
+                # that produces the card's metrics runs with its own (uncancelled) token.
+                metrics = task.evaluate(model, scan, hyper, wrap_progress(progress, 0.9, 0.98),
+                                        CancelToken() if stopped else cancel)
 
         metrics = _jsonable(metrics)
         extras = _jsonable(task.card_fields(scan, hyper))
@@ -567,6 +590,7 @@ def train(
         if n_members > 1:
             card["ensemble"] = ensemble_card(
                 [(split_seed + i, f) for i, f in enumerate(fits)], n_members, _jsonable)
+
         for key in ("calibration", "threshold"):
             if isinstance(metrics, dict) and key in metrics:
                 card[key] = metrics[key]
@@ -577,10 +601,13 @@ def train(
                 card[k] = v
             elif isinstance(card[k], dict) and isinstance(v, dict):
                 card[k] = {**v, **card[k]}
+        if xfit:  # after the task's entries: no trace of the one-split rule it would describe
+            card["split"] = _jsonable(crossfit.card_split(cut, scored, split_seed, len(scan.items)))
+            card["ensemble"] = _jsonable(crossfit.card_ensemble(card["ensemble"], xfit, scored))
         weights = fit.checkpoint
         from fpstation.ml.architectures import has_alter_map, logit_model
 
-        if len(nets) > 1:  # the ensemble graph (each member's map head, if any, already left out)
+        if len(nets) > 1 or xfit:  # the ensemble graph (each member's map head, if any, already left out)
             weights = work / "model_ensemble.keras"
             model.save(weights)
         elif has_alter_map(model):  # PAD's alteration map is a training-only head: register the one-logit model

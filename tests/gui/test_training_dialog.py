@@ -342,6 +342,31 @@ def test_print_cnns_offer_an_ensemble_of_networks(window, qtbot, tmp_path):
     assert not dlg.members_spin.isHidden()
 
 
+def test_pad_cnn_networks_can_be_cross_fitted(window, qtbot, tmp_path):
+    """With more than one pad_cnn network the dialog offers cross-fitting (ADR 0267): ticked, the
+    networks become cross_fit parts (not members on one split) and the validation share is unused."""
+    from tests.ml.classifier_fixtures import make_socofing
+
+    _trigger(window, "actionTrainModel")
+    dlg = window.dialogs.training
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
+    dlg.set_folder(make_socofing(tmp_path / "soco", subjects=6))
+    qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=10000)
+    dlg.arch_combo.setCurrentText("pad_cnn")
+    assert dlg.crossfit_check.isHidden()  # one network: nothing to cross-fit
+    dlg.members_spin.setValue(5)
+    assert not dlg.crossfit_check.isHidden() and not dlg.crossfit_check.isChecked()
+    assert dlg.hyper().extra["members"] == 5 and dlg.val_spin.isEnabled()
+    dlg.crossfit_check.setChecked(True)
+    extra = dlg.hyper().extra
+    assert extra["cross_fit"] == 5 and "members" not in extra and not dlg.val_spin.isEnabled()
+    dlg.crossfit_check.setChecked(False)
+    assert dlg.val_spin.isEnabled() and "cross_fit" not in dlg.hyper().extra
+    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("gender"))
+    dlg.arch_combo.setCurrentText("gender_cnn")
+    assert dlg.crossfit_check.isHidden() and "cross_fit" not in dlg.hyper().extra
+
+
 def test_metrics_are_shown_in_words():
     from fpstation.gui.training_dialog import _fmt_metrics
 

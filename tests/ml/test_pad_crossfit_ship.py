@@ -112,3 +112,65 @@ def test_evaluate_only_refuses_a_cross_fitted_card_in_words(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "training" / "train_pad.py"), "--data", str(tmp_path),
                            "--evaluate-only", str(card)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode != 0 and "is cross-fitted" in proc.stderr and "train it again" in proc.stderr
+
+
+def test_app_training_cross_fits_and_registers_one_model_that_runs_on_onnx(tmp_path):
+    """ml/training.train (the Training dialog, ``fpstation train pad --cross-fit K``) with cross_fit=3, the
+    alteration map and the mirror view: three networks, each validated on its own part, one registered
+    graph of their calibrated mean, its threshold from every subject's out-of-fold score."""
+    pytest.importorskip("tensorflow")
+    from fpstation.core.imageio import read_print
+    from fpstation.core.jobs import CancelToken
+    from fpstation.ml.classifiers import pad_predict
+    from fpstation.ml.registry import Registry
+    from fpstation.ml.tasks import get_task
+    from fpstation.ml.training import train
+    from tests.ml.classifier_fixtures import make_socofing, tiny_hyper
+
+    data = make_socofing(tmp_path / "soco", subjects=9)
+    reg = Registry(shipped_dir=tmp_path / "shipped", user_dir=tmp_path / "user")
+    hyper = tiny_hyper(get_task("pad"), epochs=1)
+    hyper.extra.update(alter_map=1.0, cross_fit=3, mirror=True)
+    epochs = []
+    out = train("pad", data, hyper, cancel=CancelToken(), registry=reg,
+                on_epoch=lambda e: epochs.append((e.epoch, e.epochs)))
+    assert epochs == [(i, 3) for i in range(3)]  # the networks' epochs run on, one curve
+    d = out.card.data
+    assert d["split"]["cross_fit"] == 3 and d["split"]["val_subjects"] == [] and "val_fraction" not in d["split"]
+    assert sorted(s for p in d["split"]["parts"] for s in p) == sorted(str(i) for i in range(1, 10))
+    assert d["metrics"]["val_n"] == 9 * 3 * 2 and "out of fold" in d["metrics"]["note"]
+    assert d["ensemble"]["cross_fit"] == 3 and len(d["ensemble"]["calibrations"]) == 3
+    assert d["calibration"]["a"] == 1.0 and "--cross-fit 3" in d["training"]["command"]
+    assert reg.onnx_file(out.card) is not None
+    r = pad_predict(read_print(next((data / "Real").glob("*.BMP"))), model_key=out.card.key, registry=reg)
+    assert 0.0 <= r.attack_score <= 1.0
+
+
+def test_app_training_refuses_a_cross_fit_it_cannot_do_in_words(tmp_path):
+    from fpstation.core.errors import DatasetError
+    from fpstation.ml import crossfit
+    from fpstation.ml.tasks import get_task
+
+    task = get_task("pad")
+    h = task.default_hyper()
+    with pytest.raises(DatasetError, match="2 to 9 parts"):
+        crossfit.check(task, h, 12)
+    with pytest.raises(DatasetError, match="choose one"):
+        crossfit.check(task, type(h)(**{**h.__dict__, "extra": {"mirror": "auto"}}), 5)
+    with pytest.raises(DatasetError, match="two kinds of ensemble"):
+        crossfit.check(task, type(h)(**{**h.__dict__, "extra": {"members": 3}}), 5)
+    with pytest.raises(DatasetError, match="whole-print"):
+        crossfit.check(get_task("gender"), get_task("gender").default_hyper(), 5)
+
+
+def test_cli_cross_fit_reaches_the_hyper_parameters():
+    import argparse
+
+    from fpstation.commands.train import hyper_from_args
+    from fpstation.ml.tasks import get_task
+
+    base = dict(epochs=None, batch_size=None, lr=None, arch=None, input_size=None, seed=None, val_fraction=None,
+                no_augment=False, name=None, dpi=None, alter_map=1.0, mirror="yes", members=None)
+    h = hyper_from_args(get_task("pad"), argparse.Namespace(**base, cross_fit=5))
+    assert h.extra["cross_fit"] == 5 and h.extra["mirror"] is True
+    assert "cross_fit" not in hyper_from_args(get_task("pad"), argparse.Namespace(**base, cross_fit=None)).extra
