@@ -551,11 +551,23 @@ class TrainingDialog(QDialog):
         empty = [k for k, v in scan.counts.items() if not v]
         if empty:
             lines.append(f"Class “{empty[0]}” has no images: training is not possible.")
-        self.scan_text.setPlainText("\n".join(lines))
+        self._scan_lines = lines
+        self._render_scan()
         if self._scan_error:  # only a scan's own error is replaced by a successful scan
             self.error_label.clear()
             self._scan_error = False
         self._update_pad_options()
+
+    def _render_scan(self) -> None:
+        """The scan's summary, and what cross-fitting does to its split when that box is ticked."""
+        lines = list(getattr(self, "_scan_lines", None) or [])
+        if not lines:
+            return
+        if self._cross_fit():
+            n = self.members_spin.value()
+            lines.append(f"Cross-fitted: the subjects are cut into {n} parts; each of the {n} networks trains on "
+                         "the others and is validated and calibrated on its own part (the split above is not used).")
+        self.scan_text.setPlainText("\n".join(lines))
 
     def _cross_fit(self) -> bool:
         """The cross-fit box applies: pad_cnn, more than one network, and ticked."""
@@ -572,6 +584,7 @@ class TrainingDialog(QDialog):
         self.members_spin.setVisible(ens)
         self.crossfit_check.setVisible(pad_cnn and self.members_spin.value() > 1)
         self.val_spin.setEnabled(not self._cross_fit() and getattr(self, "run", None) is None)
+        self._render_scan()
         if getattr(self, "_members_row_label", None) is not None:
             self._members_row_label.setVisible(ens)
         scan = getattr(self, "scan_result", None)

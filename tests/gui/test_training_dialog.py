@@ -360,8 +360,10 @@ def test_pad_cnn_networks_can_be_cross_fitted(window, qtbot, tmp_path):
     dlg.crossfit_check.setChecked(True)
     extra = dlg.hyper().extra
     assert extra["cross_fit"] == 5 and "members" not in extra and not dlg.val_spin.isEnabled()
+    assert "Cross-fitted: the subjects are cut into 5 parts" in dlg.scan_text.toPlainText()
     dlg.crossfit_check.setChecked(False)
     assert dlg.val_spin.isEnabled() and "cross_fit" not in dlg.hyper().extra
+    assert "Cross-fitted" not in dlg.scan_text.toPlainText()
     dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("gender"))
     dlg.arch_combo.setCurrentText("gender_cnn")
     assert dlg.crossfit_check.isHidden() and "cross_fit" not in dlg.hyper().extra
