@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_classifier("pad", args.model)
     card = loaded.card
     val = set(card.split.val_subjects)
+    if not val:
+        raise SystemExit(f"{card.name} lists no validation subjects (a cross-fitted model: every subject set its "
+                         "threshold, out of fold); halving one validation split does not apply to it")
     items = [it for it in scan_socofing(args.data) if it["subject"] in val]
     if not items:
         raise SystemExit(f"none of {card.name}'s validation subjects is in {args.data}")
