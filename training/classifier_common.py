@@ -346,7 +346,7 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
     kwargs = {"compile": False, "width": hyper.extra["width"], "convs_per_block": hyper.extra.get("convs_per_block", 1)}
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    nets, fits, scored = [], [], []
+    nets, fits, scored, net_seconds = [], [], [], []
     for j in range(k):
         scan = crossfit.part_scan(base, cut, j)
         model_seed = args.seed + j
@@ -360,7 +360,9 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
             print(f"network {j + 1}/{k}: finished before, kept ({done_f})", flush=True)
             net = keras.models.load_model(done_f, compile=False)
             res = SimpleNamespace(**rec["fit"])
+            net_seconds.append(rec.get("seconds"))
         else:
+            t_net = time.time()
             keras.utils.set_random_seed(model_seed)
             hyper.seed = model_seed
             model = task.build_model(hyper)
@@ -383,7 +385,9 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
             net.save(done_f)
             fit = {a: getattr(res, a) for a in ("best_epoch", "best_value", "monitor", "stopped", "epochs_run",
                                                  "history")}
-            done_j.write_text(json.dumps({"stamp": stamp, "fit": _jsonable(fit)}, indent=1), encoding="utf-8")
+            net_seconds.append(round(time.time() - t_net, 1))
+            done_j.write_text(json.dumps({"stamp": stamp, "fit": _jsonable(fit), "seconds": net_seconds[-1]}, indent=1),
+                              encoding="utf-8")
         hyper.seed = args.seed
         try:
             scored.append(crossfit.score_part(task, net, scan, hyper))
@@ -411,7 +415,10 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
     card.update({k_: ev[k_] for k_ in LIFTED if k_ in ev})
     card["data"]["root"] = os.path.relpath(card["data"]["root"], REPO)
     card["training"] = {"command": reproducing_command(sys.argv), "lr_schedule": "cosine decay from --lr to 0",
-                        "stopped": len(nets) < k, "seconds": round(time.time() - t0, 1)}
+                        "stopped": len(nets) < k, "seconds": round(time.time() - t0, 1),
+                        "network_seconds": net_seconds[: len(nets)],
+                        "note": "seconds: this run's; network_seconds: each network's fit, also when an earlier "
+                                "run (--resume) trained it (null: not recorded)"}
     card["ensemble"] = crossfit.card_ensemble(ensemble_card(fits, k, _jsonable), k, scored)
     (out / f"{args.name}.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     print(json.dumps(card["metrics"], indent=2, default=float)[:3000], flush=True)

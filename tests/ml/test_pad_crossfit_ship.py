@@ -93,6 +93,9 @@ def test_train_pad_cross_fit_ships_the_mean_of_calibrated_networks(tmp_path):
     card2 = json.loads((tmp_path / "out" / "pad-socofing.json").read_text())
     assert card2["threshold"]["value"] == pytest.approx(card["threshold"]["value"])
     assert "--resume" not in card2["training"]["command"]
+    # each network's fit time survives the resume (this run's own seconds are the rebuild's)
+    assert card2["training"]["network_seconds"] == card["training"]["network_seconds"]
+    assert len(card["training"]["network_seconds"]) == 3 and all(s > 0 for s in card["training"]["network_seconds"])
 
 
 def test_cross_fit_refuses_what_it_cannot_do(tmp_path):
