@@ -109,7 +109,14 @@ def main() -> int:
             m = pcard["metrics"]
             psum = {"source": "model card, out of fold (training/train_pad.py --cross-fit)", "n": m["val_n"],
                     "threshold": pcard["threshold"]["value"],
-                    **{k: m[k] for k in ("apcer", "apcer_max", "apcer_pooled", "bpcer", "bpcer20", "bpcer100", "auc")}}
+                    **{k: m[k] for k in ("apcer", "apcer_max", "apcer_pooled", "bpcer", "bpcer20", "bpcer100", "auc")},
+                    "note": "the threshold was set on these same out-of-fold scores (BPCER 1 % by construction): "
+                            "optimistic; the target below is judged on the nested cross-validation (card's "
+                            "cross_validation.targets) where the card has one"}
+            nested = next(iter(((pcard.get("cross_validation") or {}).get("targets") or {}).values()), None)
+            if nested:
+                psum["nested"] = {"apcer_max": nested["apcer_max"], "bpcer": nested["bpcer"],
+                                  "source": (pcard.get("cross_validation") or {}).get("results")}
         gcard = clf.load_classifier("gender").card.data
         if (gcard.get("split") or {}).get("val_subjects"):
             gender, _ = evaluate_gender_folder(soco, subjects="val")
@@ -131,7 +138,8 @@ def main() -> int:
         out["targets"] = {
             "gender_balanced_accuracy>=0.80": e["gender"]["balanced_accuracy"] >= 0.80,
             "gender_auc>=0.88": e["gender"]["auc"] >= 0.88,
-            "pad_apcer_max<=0.02_at_bpcer<=0.01": e["pad"]["apcer_max"] <= 0.02 and e["pad"]["bpcer"] <= 0.01,
+            "pad_apcer_max<=0.02_at_bpcer<=0.01": (lambda f: f["apcer_max"] <= 0.02 and f["bpcer"] <= 0.01)(
+                e["pad"].get("nested") or e["pad"]),
             "latency<=20ms": out["latency"]["met"],
         }
         print(json.dumps(out["evaluation"], indent=1), flush=True)
