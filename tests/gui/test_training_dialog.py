@@ -320,9 +320,8 @@ def test_whole_print_pad_offers_the_alteration_map_on_socofing_pairs_only(window
     assert dlg._series("loss") == ([1, 2], [0.9, 0.5])
 
 
-def test_print_cnns_offer_an_ensemble_of_networks(window, qtbot, tmp_path):
-    """The Ensemble row (N networks on one split, their mean logit as one model) shows for the
-    one-logit print CNNs only, reaches the hyper-parameters, and the curves span every member."""
+def _pad_cnn_dialog(window, qtbot, tmp_path):
+    """The Training dialog on a small SOCOFing-layout folder, pad_cnn chosen."""
     from tests.ml.classifier_fixtures import make_socofing
 
     _trigger(window, "actionTrainModel")
@@ -331,6 +330,13 @@ def test_print_cnns_offer_an_ensemble_of_networks(window, qtbot, tmp_path):
     dlg.set_folder(make_socofing(tmp_path / "soco", subjects=6))
     qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=10000)
     dlg.arch_combo.setCurrentText("pad_cnn")
+    return dlg
+
+
+def test_print_cnns_offer_an_ensemble_of_networks(window, qtbot, tmp_path):
+    """The Ensemble row (N networks on one split, their mean logit as one model) shows for the
+    one-logit print CNNs only, reaches the hyper-parameters, and the curves span every member."""
+    dlg = _pad_cnn_dialog(window, qtbot, tmp_path)
     assert not dlg.members_spin.isHidden() and dlg.members_spin.value() == 1
     assert "members" not in dlg.hyper().extra
     dlg.members_spin.setValue(3)
@@ -345,14 +351,7 @@ def test_print_cnns_offer_an_ensemble_of_networks(window, qtbot, tmp_path):
 def test_pad_cnn_networks_can_be_cross_fitted(window, qtbot, tmp_path):
     """With more than one pad_cnn network the dialog offers cross-fitting (ADR 0267): ticked, the
     networks become cross_fit parts (not members on one split) and the validation share is unused."""
-    from tests.ml.classifier_fixtures import make_socofing
-
-    _trigger(window, "actionTrainModel")
-    dlg = window.dialogs.training
-    dlg.task_combo.setCurrentIndex(dlg.task_combo.findData("pad"))
-    dlg.set_folder(make_socofing(tmp_path / "soco", subjects=6))
-    qtbot.waitUntil(lambda: dlg.scan_result is not None, timeout=10000)
-    dlg.arch_combo.setCurrentText("pad_cnn")
+    dlg = _pad_cnn_dialog(window, qtbot, tmp_path)
     assert dlg.crossfit_check.isHidden()  # one network: nothing to cross-fit
     dlg.members_spin.setValue(5)
     assert not dlg.crossfit_check.isHidden() and not dlg.crossfit_check.isChecked()
