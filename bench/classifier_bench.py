@@ -113,10 +113,10 @@ def main() -> int:
                     "note": "the threshold was set on these same out-of-fold scores (BPCER 1 % by construction): "
                             "optimistic; the target below is judged on the nested cross-validation (card's "
                             "cross_validation.targets) where the card has one"}
-            nested = next(iter(((pcard.get("cross_validation") or {}).get("targets") or {}).values()), None)
+            cv = pcard.get("cross_validation") or {}
+            nested = next(iter((cv.get("targets") or {}).values()), None)
             if nested:
-                psum["nested"] = {"apcer_max": nested["apcer_max"], "bpcer": nested["bpcer"],
-                                  "source": (pcard.get("cross_validation") or {}).get("results")}
+                psum["nested"] = {"apcer_max": nested["apcer_max"], "bpcer": nested["bpcer"], "source": cv.get("results")}
         gcard = clf.load_classifier("gender").card.data
         if (gcard.get("split") or {}).get("val_subjects"):
             gender, _ = evaluate_gender_folder(soco, subjects="val")
@@ -135,11 +135,11 @@ def main() -> int:
             "gender": gsum,
         }
         e = out["evaluation"]
+        pad_fig = e["pad"].get("nested") or e["pad"]  # a cross-fitted card: its nested CV, not its in-sample threshold
         out["targets"] = {
             "gender_balanced_accuracy>=0.80": e["gender"]["balanced_accuracy"] >= 0.80,
             "gender_auc>=0.88": e["gender"]["auc"] >= 0.88,
-            "pad_apcer_max<=0.02_at_bpcer<=0.01": (lambda f: f["apcer_max"] <= 0.02 and f["bpcer"] <= 0.01)(
-                e["pad"].get("nested") or e["pad"]),
+            "pad_apcer_max<=0.02_at_bpcer<=0.01": pad_fig["apcer_max"] <= 0.02 and pad_fig["bpcer"] <= 0.01,
             "latency<=20ms": out["latency"]["met"],
         }
         print(json.dumps(out["evaluation"], indent=1), flush=True)

@@ -178,14 +178,14 @@ def main() -> int:
     print(out["batch"], flush=True)
 
     # 4. the alteration model is unchanged
-    crossfit = not reg.card("pad-socofing").data["split"].get("val_subjects")
+    soc = reg.card("pad-socofing")
+    crossfit = not soc.data["split"].get("val_subjects")
     if crossfit:  # trained on every subject (train_pad.py --cross-fit): no subjects to re-evaluate it on
         out["pad_socofing_unchanged"] = {"skipped": "pad-socofing is cross-fitted (no validation subjects); its "
                                                     "figures are out of fold in its card"}
     if not args.no_socofing and not crossfit and sd and (sd / "socofing").is_dir():
         from fpstation.ml.classifiers.eval import evaluate_pad_folder
 
-        soc = reg.card("pad-socofing")
         rep, _ = evaluate_pad_folder(sd / "socofing", "pad-socofing", "val")
         m = soc.data["metrics"]
         out["pad_socofing_unchanged"] = {

@@ -60,7 +60,7 @@ def member_logits(task, best: Path, xv: np.ndarray, xt: np.ndarray) -> dict[str,
     out = {}
     for part, x in (("val", xv), ("test", xt)):
         z = task.logits(model, x)
-        out[part] = {"plain": z, "mirror": 0.5 * (z + task.logits(model, np.ascontiguousarray(x[:, :, ::-1])))}
+        out[part] = {"plain": z, "mirror": task.mirror_logits(model, x, z)}
     del model
     keras.backend.clear_session()
     return out

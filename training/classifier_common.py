@@ -318,6 +318,7 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
     Stop (SIGTERM / Ctrl-C) keeps the networks already finished: the threshold then comes from their
     parts only, and the card says so. Each finished network is kept under --workdir
     (``xfit<j>.final.keras`` + ``.json``); ``--resume`` skips those and trains the rest."""
+    import dataclasses
     from types import SimpleNamespace
 
     import keras
@@ -327,14 +328,12 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
     from fpstation.ml import crossfit
     from fpstation.ml.architectures import CLASSIFIER_BUILDERS
     from fpstation.ml.registry import sha256_file
-    from fpstation.ml.training import ensemble_card, fit_keras
+    from fpstation.ml.training import _jsonable, ensemble_card, fit_keras
 
     k = int(args.cross_fit)
-    base = task.scan(Path(args.data), hyper)
-    if int(getattr(args, "members", 1) or 1) > 1:
-        raise SystemExit("--cross-fit and --members are two kinds of ensemble: choose one")
-    try:
-        crossfit.check(task, hyper, k)
+    try:  # what cross-fitting cannot do is refused before the folder is scanned
+        crossfit.check(task, dataclasses.replace(hyper, extra={**hyper.extra, "members": args.members}), k)
+        base = task.scan(Path(args.data), hyper)
         cut = crossfit.parts(base, k, args.seed)
     except DatasetError as exc:
         raise SystemExit(f"--cross-fit {k}: {exc}") from None
@@ -425,14 +424,3 @@ def run_crossfit(task, hyper, args: argparse.Namespace, t0: float) -> dict:
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and its card", flush=True)
     return card
 
-
-def _jsonable(v):
-    import numpy as np
-
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v

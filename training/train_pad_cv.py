@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO / "training"))
 from classifier_common import compile_classifier, parse_weights  # noqa: E402
 
 from fpstation.core.stats import rate  # noqa: E402
+from fpstation.ml.datasets import subject_parts  # noqa: E402
 
 LEVELS = ("Altered-Easy", "Altered-Medium", "Altered-Hard")
 
@@ -61,11 +62,8 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def outer_folds(subjects: list[str], k: int, seed: int) -> dict[str, int]:
-    """Subject -> outer fold (a seeded permutation cut in ``k`` near-equal parts)."""
-    from fpstation.ml.datasets import subject_parts
-
-    return subject_parts(subjects, k, seed)
+#: subject -> outer fold (a seeded permutation cut in ``k`` near-equal parts)
+outer_folds = subject_parts
 
 
 def fold_parts(items: list[dict], fold_of: dict[str, int], k: int, val_fraction: float, seed: int,
@@ -215,7 +213,7 @@ def view_logits(task, model, x: np.ndarray) -> dict[str, np.ndarray]:
     from fpstation.ml.architectures import has_alter_map
 
     z = task.logits(model, x)
-    out = {"plain": z, "mirror": 0.5 * (z + task.logits(model, np.ascontiguousarray(x[:, :, ::-1])))}
+    out = {"plain": z, "mirror": task.mirror_logits(model, x, z)}
     if has_alter_map(model):
         cells = [np.asarray(model(x[i:i + 256], training=False)["alter_map"]) for i in range(0, len(x), 256)]
         out["map"] = np.concatenate(cells).max(axis=1) if cells else np.zeros(0)

@@ -411,7 +411,6 @@ def pooled_report(items, y, types, idx_done, score, thr, lo, hi, tx) -> dict:
 
 
 def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
-    from fpstation.core.pad_transaction import TransactionRule
 
     y = np.array([0 if it["label"] == "live" else 1 for it in items])
     subj = np.array([str(it["subject"]) for it in items])
@@ -446,8 +445,7 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
             lo[a][te_idx], hi[a][te_idx] = src["rule"].lo, src["rule"].hi
             full = np.full(n, np.nan)
             full[te_idx] = s_te
-            tx = simulate_rule(full, y, seqs_te, TransactionRule(src["rule"].lo, src["threshold"], src["rule"].hi,
-                                                                 aggregate=src["rule"].aggregate))
+            tx = simulate_rule(full, y, seqs_te, src["rule"])  # its threshold is src["threshold"] (choose_rule)
             for key in ("bpcer_k", "n_live", "apcer_k", "n_attack"):
                 tx_all[a][key] += tx[key]
             tx_all[a]["attempts_live"] += tx["attempts_live"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 LIVE = "LIVE"
 ATTACK = "ATTACK"
@@ -172,9 +172,9 @@ def simulate(sequences: Sequence[Sequence[float]], rule: TransactionRule) -> tup
     verdicts, used = [], []
     for seq in sequences:
         v, n = AGAIN, 0
+        fits = replace(rule, max_attempts=max(1, min(rule.max_attempts, len(seq))))
         for n in range(1, len(seq) + 1):
-            v = decide(list(seq[:n]), TransactionRule(rule.lo, rule.threshold, rule.hi,
-                                                       min(rule.max_attempts, len(seq)), rule.aggregate))
+            v = decide(list(seq[:n]), fits)
             if v != AGAIN:
                 break
         verdicts.append(v)

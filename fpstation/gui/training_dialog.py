@@ -551,8 +551,7 @@ class TrainingDialog(QDialog):
         empty = [k for k, v in scan.counts.items() if not v]
         if empty:
             lines.append(f"Class “{empty[0]}” has no images: training is not possible.")
-        self._scan_lines = lines
-        self._render_scan()
+        self._scan_lines = lines  # shown by _update_pad_options (with the cross-fit line when it applies)
         if self._scan_error:  # only a scan's own error is replaced by a successful scan
             self.error_label.clear()
             self._scan_error = False

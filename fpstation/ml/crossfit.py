@@ -73,9 +73,7 @@ def score_part(task: Any, net: Any, scan: Any, hyper: Any) -> PartScore:
     from fpstation.ml.classifiers.tasks import _calibrate
 
     xv, yv, items = task.arrays(scan.val_items, hyper)
-    z = task.logits(net, xv)
-    if hyper.extra.get("mirror") is True:
-        z = 0.5 * (z + task.logits(net, np.ascontiguousarray(xv[:, :, ::-1])))
+    z = task.mirror_logits(net, xv) if hyper.extra.get("mirror") is True else task.logits(net, xv)
     cal = _calibrate(z, yv, balanced=False)
     if cal.get("method") == "none":
         raise DatasetError(f"A part of the subjects holds one class only ({cal.get('note')}): its network cannot "

@@ -590,7 +590,6 @@ def train(
         if n_members > 1:
             card["ensemble"] = ensemble_card(
                 [(split_seed + i, f) for i, f in enumerate(fits)], n_members, _jsonable)
-
         for key in ("calibration", "threshold"):
             if isinstance(metrics, dict) and key in metrics:
                 card[key] = metrics[key]

@@ -178,6 +178,13 @@ class _ClassifierTask:
             out.append(np.asarray(z["logit"] if isinstance(z, dict) else z).reshape(-1))
         return np.concatenate(out) if out else np.zeros(0)
 
+    @classmethod
+    def mirror_logits(cls, model: Any, x: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+        """Per print: the mean of its logit and its left-right mirror's (the mirror view; ``z``: the
+        prints' own logits when already computed)."""
+        z = cls.logits(model, x) if z is None else z
+        return 0.5 * (z + cls.logits(model, np.ascontiguousarray(x[:, :, ::-1])))
+
     def card_fields(self, scan: DatasetScan, hyper: Hyper) -> dict[str, Any]:
         h, w = self.input_shape(hyper)
         return {
@@ -525,7 +532,7 @@ class PadTask(_ClassifierTask):
         mirror; "auto" = that only if it gives the lower validation APCER_max at the BPCER
         ≤ ``max_bpcer`` threshold (ties: the print as given). Resolves "auto" to True/False in
         ``hyper.extra`` (the card's ``input.mirror``) and returns (validation logits, the choice)."""
-        zm = 0.5 * (z + self.logits(model, np.ascontiguousarray(xv[:, :, ::-1])))
+        zm = self.mirror_logits(model, xv, z)
         apcer = {}
         for name, zz in (("plain", z), ("mirror", zm)):
             ss = cm.sigmoid(cm.apply_calibration(zz, _calibrate(zz, yv, balanced=False)))
