@@ -65,8 +65,7 @@ def prepare(items: list[dict], dpi: float, log) -> list[dict]:
     (both (N, 2) y, x in the crop)."""
     import cv2
 
-    from fpstation.ml.classifiers.pad_local import PATCH, CodeMaps, _coverage, grid_centres
-    from fpstation.ml.classifiers.patches import foreground_mask, resample_to
+    from fpstation.ml.classifiers.pad_local import PATCH, _coverage, foreground_crop, grid_centres
 
     assert SIDE == PATCH
     out = []
@@ -75,16 +74,8 @@ def prepare(items: list[dict], dpi: float, log) -> list[dict]:
         px = cv2.imread(str(it["path"]), cv2.IMREAD_GRAYSCALE)
         if px is None:
             raise SystemExit(f"cannot read {it['path']}")
-        img = resample_to(px, dpi, 1000)
-        mask = foreground_mask(img)
-        if mask.sum() < 100:
-            mask = np.ones_like(mask)
-        ys, xs = np.nonzero(mask)
-        m = SIDE // 2 + 8
-        y0, x0 = max(ys.min() - m, 0), max(xs.min() - m, 0)
-        sl = (slice(y0, ys.max() + m + 1), slice(x0, xs.max() + m + 1))
-        crop = np.ascontiguousarray(img[sl])
-        cm = CodeMaps([], mask[sl], (int(y0), int(x0)), 1.0, img.shape, crop)
+        cm = foreground_crop(px, dpi)
+        crop = cm.img
         h, w = crop.shape
         gy = np.arange(SIDE // 2, max(h - SIDE // 2, SIDE // 2 + 1), STEP)
         gx = np.arange(SIDE // 2, max(w - SIDE // 2, SIDE // 2 + 1), STEP)

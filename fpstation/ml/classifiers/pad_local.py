@@ -54,6 +54,16 @@ class CodeMaps:
 
 def code_maps(pixels: np.ndarray, dpi: float) -> CodeMaps:
     """The descriptor codes of a print given at ``dpi`` (resampled to 1000 dpi first)."""
+    cm = foreground_crop(pixels, dpi)
+    crop = cm.img
+    cm.maps = [lbp_codes(crop, r) for r in (1, 2, 3)] + [lpq_codes(crop), wld_codes(crop),
+                                                          (crop.astype(np.int32) * GREY_BINS) // 256]
+    return cm
+
+
+def foreground_crop(pixels: np.ndarray, dpi: float) -> CodeMaps:
+    """The print resampled to 1000 dpi and cropped to its foreground's box (plus a patch-wide
+    margin), with its foreground mask; no codes yet (``maps`` empty)."""
     src = np.asarray(pixels, np.uint8)
     img = resample_to(src, dpi, MODEL_DPI)
     mask = foreground_mask(img)
@@ -63,10 +73,8 @@ def code_maps(pixels: np.ndarray, dpi: float) -> CodeMaps:
     m = PATCH // 2 + 8
     y0, x0 = max(ys.min() - m, 0), max(xs.min() - m, 0)
     sl = (slice(y0, ys.max() + m + 1), slice(x0, xs.max() + m + 1))
-    crop, cmask = img[sl], mask[sl]
-    maps = [lbp_codes(crop, r) for r in (1, 2, 3)] + [lpq_codes(crop), wld_codes(crop),
-                                                       (crop.astype(np.int32) * GREY_BINS) // 256]
-    return CodeMaps(maps, cmask, (int(y0), int(x0)), img.shape[1] / max(src.shape[1], 1), img.shape, crop)
+    return CodeMaps([], mask[sl], (int(y0), int(x0)), img.shape[1] / max(src.shape[1], 1), img.shape,
+                    np.ascontiguousarray(img[sl]))
 
 
 def region_features(cm: CodeMaps, sel: np.ndarray | None = None) -> np.ndarray:
