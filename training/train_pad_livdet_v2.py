@@ -75,7 +75,15 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
         f = cache / f"{it['label']}_{it.get('attack_type') or 'live'}_{Path(it['path']).stem}.npz"
         if f.is_file():
             with np.load(f, allow_pickle=False) as z:
-                out.append({k: z[k] for k in z.files})
+                rec = {k: z[k] for k in z.files}
+            if PORES["on"] and "pores" not in rec:   # sweat-pore densities (ADR 0270), added to the cache
+                from fpstation.ml.classifiers.pad_local import pore_features
+
+                rec["pores"] = pore_features(cv2.imread(it["path"], cv2.IMREAD_GRAYSCALE), dpi)
+                np.savez(f, **rec)
+            out.append(rec)
+            if (i + 1) % 100 == 0:
+                log(f"  evidence {i + 1}/{len(items)}  ({time.perf_counter() - t0:.0f} s)")
             continue
         px = cv2.imread(it["path"], cv2.IMREAD_GRAYSCALE)
         t = time.perf_counter()
@@ -89,6 +97,10 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
             q = 0.0
         rec = {"whole": ev["whole"], "grid": ev["grid"], "minutiae": ev["minutiae"],
                "n_minutiae": np.array(ev["n_minutiae"]), "nfiq2": np.array(q), "seconds": np.array(sec)}
+        if PORES["on"]:
+            from fpstation.ml.classifiers.pad_local import pore_features
+
+            rec["pores"] = pore_features(px, dpi)
         np.savez(f, **rec)
         out.append(rec)
         if (i + 1) % 25 == 0:
@@ -100,6 +112,8 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
 #: how thresholds are set on out-of-fold scores (--threshold-rule): "pooled" = the lowest with BPCER
 #: <= 1 % over all bona fide prints; "subject" = that and BPCER <= MAX_SUBJECT_BPCER within every subject
 THRESHOLD = {"rule": "pooled", "max_subject_bpcer": 0.02}
+#: --pores: the sweat-pore part and its fusion with the grid patches are candidates too (docs/adr/0270)
+PORES = {"on": False}
 #: how a transaction combines its attempts (--aggregate): "mean" (probabilities), "logit" (their
 #: evidence added, docs/adr/0268) or "choose" (either, by the inner transaction criterion)
 AGGREGATE = {"mode": "mean"}
@@ -167,6 +181,10 @@ def part_logits(ev, tr, te, y, part, c, rules) -> tuple[dict[str, np.ndarray], o
     from fpstation.ml.classifiers.pad_local import NoveltyModel, fuse, part_rows
 
     cval, nf = c
+    if part == "pores":
+        m = fit_linear(np.stack([ev[i]["pores"] for i in tr]), y[tr], cval)
+        m.n_features = len(ev[tr[0]]["pores"])
+        return {"-": m.decision(np.stack([ev[i]["pores"] for i in te]))}, m
     if part in ("whole", "novelty"):
         x = np.stack([ev[i]["whole"][:nf] for i in tr])
         m = fit_linear(x, y[tr], cval) if part == "whole" else NoveltyModel().fit(x, y[tr])
@@ -205,7 +223,14 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
     p.add_argument("--aggregate", choices=["mean", "logit", "choose"], default="mean",
                    help="how a transaction combines its attempts: mean probability, mean logit (evidence added), "
                         "or either chosen inside the fold (docs/adr/0268)")
+    p.add_argument("--pores", action="store_true", help="also try the sweat-pore part and its fusion with the grid "
+                                                          "patches (docs/adr/0270)")
     args = p.parse_args()
+    if args.pores:
+        global PARTS, APPROACHES
+        PORES["on"] = True
+        PARTS = (*PARTS, "pores")
+        APPROACHES = (*PARTS, "fusion", "fusion_q", "fusion_p", "fusion_pores")
     THRESHOLD.update(rule=args.threshold_rule, max_subject_bpcer=args.max_subject_bpcer)
     AGGREGATE.update(mode=args.aggregate)
     if not args.data or not Path(args.data).is_dir():
@@ -319,7 +344,8 @@ def fit_stage(items, ev, y, subj, train_idx, test_idx, cs, rules, log, tag=""):
     res: dict = {}
     zin_parts, zte_parts = {}, {}
     for part in PARTS:
-        part_cs = [(c, nf) for c in (cs if part != "novelty" else [0.0]) for nf in FEATURE_SETS]
+        part_cs = [(c, nf) for c in (cs if part != "novelty" else [0.0])
+                   for nf in (FEATURE_SETS if part != "pores" else (0,))]
         part_rules = rules if part in ("minutiae", "grid", "both") else ["-"]
         oof = {(c, r): np.zeros(len(train_idx)) for c in part_cs for r in part_rules}
         for u in inner_subjects:
@@ -348,6 +374,8 @@ def fit_stage(items, ev, y, subj, train_idx, test_idx, cs, rules, log, tag=""):
     from fpstation.ml.classifiers.pad_local import FUSION_SETS
 
     for name, inputs in FUSION_SETS.items():
+        if name not in APPROACHES:
+            continue
         with_q = name == "fusion_q"
         xi = np.column_stack([zin_parts[p] for p in inputs] + ([q_in] if with_q else []))
         xt = np.column_stack([zte_parts[p] for p in inputs] + ([q_te] if with_q else []))

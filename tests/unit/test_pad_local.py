@@ -136,3 +136,42 @@ def test_shipped_v2_card_holds_a_transaction_rule():
 
     rule = TransactionRule.from_card(get_registry().card("pad-livdet").data)
     assert rule.max_attempts == 3
+
+
+def _ridges(pores: bool) -> np.ndarray:
+    """A 400×400 print at 1000 dpi: dark horizontal ridges every 18 px on a white valley, with
+    (``pores``) a bright 2-px dot every 20 px along each ridge's centre line."""
+    yy, xx = np.mgrid[:400, :400]
+    img = (128 + 100 * np.cos(2 * np.pi * yy / 18.0)).astype(np.float64)   # ridges (dark) at y = 9, 27, ...
+    if pores:
+        for cy in range(9, 400, 18):
+            for cx in range(10, 400, 20):
+                img[(yy - cy) ** 2 + (xx - cx) ** 2 <= 4] = 235
+    noise = np.random.default_rng(0).normal(0, 3, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+def test_pore_features_see_the_pores_of_live_ridges():
+    from fpstation.ml.classifiers.pad_local import PORE_THRESHOLDS, pore_features
+
+    with_pores, smooth = pore_features(_ridges(True), 1000), pore_features(_ridges(False), 1000)
+    assert with_pores.shape == smooth.shape == (len(PORE_THRESHOLDS),)
+    # one pore per 20 px of ridge: about 2.5 per mm of ridge line, far above a cast's smooth ridges
+    assert (with_pores > smooth + 1.0).all()
+    assert np.all(np.diff(with_pores) <= 0)     # fewer maxima above each higher threshold
+
+
+def test_pores_part_scores_through_the_local_model(tmp_path):
+    from fpstation.ml.classifiers.pad_local import LocalPadModel
+    from fpstation.ml.classifiers.patches import LinearModel
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(2.5, 0.2, (20, 4)), rng.normal(1.0, 0.2, (20, 4))]
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    m = LinearModel(1.0).fit(x, y)
+    model = LocalPadModel("pores", {"pores": m}, {"pores": ""}, {"pores": {"a": 1.0, "b": 0.0}}, nfeat={"pores": 4})
+    live, cast = ({"pores": np.full(4, v, np.float32)} for v in (2.5, 1.0))
+    assert model.logit(live) < 0 < model.logit(cast)
+    model.save(tmp_path / "m.npz")
+    again = LocalPadModel.load(tmp_path / "m.npz")
+    assert again.logit(cast) == model.logit(cast)

@@ -179,6 +179,37 @@ def minutiae_centres(cm: CodeMaps, original_dpi: float, pixels: np.ndarray, min_
     return grid_centres(cm), n_found
 
 
+# ----------------------------------------------------------------------------- sweat pores
+#: white top-hat thresholds (in local grey-level standard deviations) of the pore densities
+PORE_THRESHOLDS = (0.3, 0.6, 0.9, 1.2)
+PX_PER_MM2 = (MODEL_DPI / 25.4) ** 2
+
+
+def pore_features(pixels: np.ndarray, dpi: float) -> np.ndarray:
+    """Sweat-pore evidence of a print (docs/adr/0270): at 1000 dpi a live finger's ridges carry rows of
+    pores, small bright dots that a gelatine cast smooths away or turns into larger bubbles.
+
+    On the print at 1000 dpi (Gaussian sigma 1 against sensor noise): the white top-hat with a 9-px
+    disc (bright spots narrower than a valley), divided by the local grey-level standard deviation
+    (sigma 12 px, + 4); its 5×5 local maxima inside the ridges (the sigma-4 blurred print darker
+    than its local mean, within the foreground); returns log(1 + maxima per mm² of ridge) above
+    each of ``PORE_THRESHOLDS`` (4 values)."""
+    import cv2
+
+    img = resample_to(np.asarray(pixels, np.uint8), dpi, MODEL_DPI)
+    mask = foreground_mask(img).astype(bool)
+    f = img.astype(np.float32)
+    g = cv2.GaussianBlur(f, (0, 0), 1.0)
+    mu = cv2.GaussianBlur(f, (0, 0), 12)
+    sd = np.sqrt(cv2.GaussianBlur((f - mu) ** 2, (0, 0), 12)) + 4.0
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    wth = (g - cv2.morphologyEx(g, cv2.MORPH_OPEN, disc)) / sd
+    ridge = (cv2.GaussianBlur(f, (0, 0), 4) < mu) & mask
+    peaks = wth[(wth >= cv2.dilate(wth, np.ones((5, 5), np.uint8))) & ridge]
+    area = max(float(ridge.sum()) / PX_PER_MM2, 1e-3)
+    return np.log1p(np.array([(peaks > t).sum() / area for t in PORE_THRESHOLDS], np.float64)).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- fusion of patches
 FUSIONS = ("mean", "trimmed", "top25")
 
@@ -228,7 +259,7 @@ class NoveltyModel:
 
 #: the approaches a LocalPadModel can hold (``both`` = minutiae and grid patches in one model);
 #: a "fusion" combines several of them
-APPROACHES = ("minutiae", "grid", "both", "whole", "novelty")
+APPROACHES = ("minutiae", "grid", "both", "whole", "novelty", "pores")
 
 
 def part_rows(ev: dict[str, Any], part: str) -> np.ndarray:
@@ -240,7 +271,7 @@ def part_rows(ev: dict[str, Any], part: str) -> np.ndarray:
 
 #: score fusions: the parts each combines (``fusion_q`` adds NFIQ 2 as one more input)
 FUSION_SETS = {"fusion": ("minutiae", "grid", "whole", "novelty"), "fusion_q": ("minutiae", "grid", "whole", "novelty"),
-               "fusion_p": ("minutiae", "grid", "whole")}
+               "fusion_p": ("minutiae", "grid", "whole"), "fusion_pores": ("grid", "pores")}
 
 
 def PARTS_OF(approach: str) -> list[str]:  # noqa: N802 - reads as a table
@@ -273,6 +304,8 @@ class LocalPadModel:
             nf = self.nfeat.get(a, N_FEATURES)
             if a in ("whole", "novelty"):
                 raw = float(m.decision(np.asarray(ev["whole"])[None, :nf])[0])
+            elif a == "pores":
+                raw = float(m.decision(np.asarray(ev["pores"], np.float64)[None])[0])
             else:
                 raw = fuse(m.decision(part_rows(ev, a)[:, :nf]), self.rules[a])
             z[a] = self.calib[a]["a"] * raw + self.calib[a]["b"]
@@ -339,7 +372,8 @@ def print_evidence(pixels: np.ndarray, dpi: float, parts: tuple[str, ...] = ("mi
                    nfiq2: bool = False) -> dict[str, Any]:
     """Every descriptor one print needs: ``whole`` (366,), ``grid`` / ``minutiae`` (N, 366) when
     in ``parts``, their centres in the ORIGINAL print's pixels (``*_centres``, y, x),
-    ``n_minutiae``, and NFIQ 2 (``nfiq2``, at 500 dpi) when asked."""
+    ``n_minutiae``, the sweat-pore densities (``pores``, 4 values, :func:`pore_features`) when
+    "pores" is in ``parts``, and NFIQ 2 (``nfiq2``, at 500 dpi) when asked."""
     cm = code_maps(pixels, dpi)
     ev: dict[str, Any] = {"whole": region_features(cm)}
 
@@ -353,6 +387,8 @@ def print_evidence(pixels: np.ndarray, dpi: float, parts: tuple[str, ...] = ("mi
         c, n = minutiae_centres(cm, dpi, pixels)
         ev["minutiae"], ev["minutiae_centres"], ev["n_minutiae"] = patch_features(cm, c), to_orig(c), n
     ev["patch_side"] = int(round(PATCH / cm.scale))
+    if "pores" in parts:
+        ev["pores"] = pore_features(pixels, dpi)
     if nfiq2:
         import cv2
 
@@ -372,7 +408,8 @@ def print_evidence(pixels: np.ndarray, dpi: float, parts: tuple[str, ...] = ("mi
 def local_logits(model: LocalPadModel, card_data: dict, pixels: np.ndarray, dpi: float) -> tuple[float, dict]:
     """The print logit of a ``pad_local_texture`` card's model (before the card's calibration), and
     the evidence it was computed from."""
-    parts = tuple(p for p in ("minutiae", "grid") if p in model.parts() or "both" in model.parts())
+    parts = tuple(p for p in ("minutiae", "grid") if p in model.parts() or "both" in model.parts()) + \
+        (("pores",) if "pores" in model.parts() else ())
     ev = print_evidence(pixels, dpi, parts, nfiq2=model.use_nfiq2)
     return model.logit(ev), ev
 
