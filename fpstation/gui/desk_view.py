@@ -51,6 +51,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: shown under a transaction that ended ATTACK: a live finger the model refuses tends to be refused
+#: again (pad-livdet's bona fide errors in its nested run: 4 live transactions, on 2 of one person's
+#: 10 fingers; README "pad-livdet"), so the operator's way forward is another finger, checked in full
+ANOTHER_FINGER = ("Live person, no cast or film on the finger? A refused live finger tends to be refused "
+                  "again: press <b>New transaction</b> and ask for another finger (checked in full). Override "
+                  "only after your own inspection.")
+
 VERDICT_STYLE = {
     "ATTACK": ("PRESENTATION ATTACK", "#b00020"),
     "LIVE": ("LIVE", "#1b7d2a"),
@@ -422,7 +429,8 @@ class DeskPanel(QWidget):
         text = tx.prompt().upper() if not tx.done else f"TRANSACTION: {tx.prompt()}"
         self.tx_label.setText(f"<span style='background:{colour}; color:white; font-size:16pt;'>&nbsp;{text}&nbsp;"
                               f"</span><br><small>attempt scores: "
-                              + ", ".join(f"{a.score:.2f}" for a in tx.attempts) + "</small>")
+                              + ", ".join(f"{a.score:.2f}" for a in tx.attempts) + "</small>"
+                              + (f"<br><small>{ANOTHER_FINGER}</small>" if tx.done and state == "ATTACK" else ""))
         return state
 
     # ------------------------------------------------------------------ display

@@ -82,3 +82,16 @@ def test_desk_records_every_attempt_in_the_case(window, qtbot, tmp_path, card):
     decisions = [d["decision"] for d in window.case_controller.store.decisions()]
     assert decisions == ["liveness transaction attempt 1/3: PRESENT AGAIN",
                          "liveness transaction attempt 2/3: LIVE"]
+
+
+def test_a_refused_transaction_tells_the_operator_to_try_another_finger(window, qtbot, tmp_path, card):
+    """A live finger the model refuses tends to be refused again: the way forward is another finger."""
+    _, seen, dv = _run(window, qtbot, tmp_path, [0.5, 0.6, 0.9])
+    assert "another" in dv.ANOTHER_FINGER and "New transaction" in dv.ANOTHER_FINGER
+    assert dv.ANOTHER_FINGER in seen[2]
+    assert dv.ANOTHER_FINGER not in seen[0]          # not while the transaction is still open
+
+
+def test_a_live_transaction_shows_no_other_finger_hint(window, qtbot, tmp_path, card):
+    _, seen, dv = _run(window, qtbot, tmp_path, [0.3, 0.0])
+    assert "TRANSACTION: LIVE" in seen[1] and dv.ANOTHER_FINGER not in seen[1]
