@@ -51,8 +51,6 @@ sys.path.insert(0, str(REPO / "training"))
 
 import train_pad_livdet_v2 as v2  # noqa: E402
 
-from fpstation.core.stats import rate  # noqa: E402
-
 SIDE = 96            #: patch side at 1000 dpi (= pad_local.PATCH)
 STEP = 16            #: grid of candidate training centres
 MIN_COVER = 0.6
@@ -222,17 +220,9 @@ def cnn_logits(items, recs, tr, te, y) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def stack(zin: np.ndarray, zte: np.ndarray, y_in: np.ndarray, g_in: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Logistic fusion (C = 1) of calibrated logits: OOF by leave-one-subject-out, Platt-calibrated."""
-    from fpstation.ml.classifiers import metrics as cm
-
-    so = np.zeros(len(zin))
-    for u in sorted(set(g_in)):
-        m = g_in == u
-        so[m] = v2.fit_linear(zin[~m], y_in[~m], 1.0).decision(zin[m])
-    cal = cm.platt_fit(so, y_in)
-    st = v2.fit_linear(zin, y_in, 1.0)
-    return cm.apply_calibration(so, cal), cm.apply_calibration(st.decision(zte), cal), {
-        "weights": st.w.tolist(), "calibration": {"a": cal["a"], "b": cal["b"]}}
+    """``fusion_cnn``: train_pad_livdet_v2's score fusion of the calibrated logits, and its weights."""
+    so, st_te, stacker, cal = v2.stack(zin, zte, y_in, g_in)
+    return so, st_te, {"weights": stacker.w.tolist(), "calibration": {"a": cal["a"], "b": cal["b"]}}
 
 
 def main() -> None:  # noqa: C901 - one protocol, read top to bottom
@@ -257,6 +247,7 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
         raise SystemExit(f"dataset folder not found: {args.data}")
     v2.THRESHOLD.update(rule="subject", max_subject_bpcer=0.02)
     v2.AGGREGATE.update(mode="mean")
+    v2.PARTS, v2.APPROACHES = ("grid",), ("grid",)   # of the texture recipe, only its grid part is used here
     log = lambda *a: print(*a, flush=True)  # noqa: E731
     t_start = time.perf_counter()
     from fpstation.ml.classifiers import metrics as cm
@@ -286,10 +277,7 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
     prep = prepare(items, args.dpi, log)
     cs = [float(c) for c in args.cs.split(",")]
     n = len(items)
-    score = {a: np.full(n, np.nan) for a in APPROACHES}
-    thr, lo, hi = ({a: np.full(n, np.nan) for a in APPROACHES} for _ in range(3))
-    tx_all = {a: {"bpcer_k": 0, "n_live": 0, "apcer_k": 0, "n_attack": 0, "attempts_live": [], "attempts_attack": []}
-              for a in APPROACHES}
+    pool = v2.OuterPool(APPROACHES, n)
     folds = []
     for fk, t in enumerate(subjects[: args.folds or None]):
         te = np.nonzero(subj == t)[0]
@@ -312,29 +300,16 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
             s_in, s_te = cm.sigmoid(zin), cm.sigmoid(zte)
             th = v2.threshold(s_in, y[tr], subj[tr])
             rule = v2.choose_rule(s_in, y[tr], seqs_in, th, groups=subj[tr])
-            score[a][te], thr[a][te], lo[a][te], hi[a][te] = s_te, th, rule.lo, rule.hi
-            full = np.full(n, np.nan)
-            full[te] = s_te
-            tx = v2.simulate_rule(full, y, seqs_te, rule)
-            for key in ("bpcer_k", "n_live", "apcer_k", "n_attack"):
-                tx_all[a][key] += tx[key]
-            tx_all[a]["attempts_live"] += tx["attempts_live"]
-            tx_all[a]["attempts_attack"] += tx["attempts_attack"]
-            yt = y[te]
-            fold["approaches"][a] = {
-                "threshold": th, "lo": rule.lo, "hi": rule.hi, "inner_criterion": v2.criterion(s_in, y[tr], subj[tr]),
-                "apcer_attempt": rate(int((s_te[yt == 1] < th).sum()), int((yt == 1).sum())),
-                "bpcer_attempt": rate(int((s_te[yt == 0] >= th).sum()), int((yt == 0).sum())),
-                "apcer_transaction": rate(tx["apcer_k"], tx["n_attack"]),
-                "bpcer_transaction": rate(tx["bpcer_k"], tx["n_live"])}
+            fold["approaches"][a] = {**pool.add(a, y, te, s_te, th, rule, seqs_te),
+                                     "inner_criterion": v2.criterion(s_in, y[tr], subj[tr])}
             fa = fold["approaches"][a]
             log(f"  [{t}] {a:10s} thr {th:.3f} attempt apcer {fa['apcer_attempt']['errors']}/{fa['apcer_attempt']['n']} "
                 f"bpcer {fa['bpcer_attempt']['errors']}/{fa['bpcer_attempt']['n']} | tx apcer "
-                f"{tx['apcer_k']}/{tx['n_attack']} bpcer {tx['bpcer_k']}/{tx['n_live']}")
+                f"{fa['apcer_transaction']['errors']}/{fa['apcer_transaction']['n']} bpcer "
+                f"{fa['bpcer_transaction']['errors']}/{fa['bpcer_transaction']['n']}")
         folds.append(fold)
-    done = np.nonzero(~np.isnan(score["cnn"]))[0]
-    approaches = {a: v2.pooled_report(items, y, types, done, score[a], thr[a], lo[a], hi[a], tx_all[a])
-                  for a in APPROACHES}
+    done = np.nonzero(~np.isnan(pool.score["cnn"]))[0]
+    approaches = {a: pool.report(items, y, types, done, a) for a in APPROACHES}
     for a, r in approaches.items():
         pa, pt = r["per_attempt"], r["per_transaction"]
         log(f"POOLED {a:10s} attempt apcer {pa['apcer_all_attacks']['errors']}/{pa['apcer_all_attacks']['n']} "
@@ -359,7 +334,8 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
         "data": {"root": str(Path(args.data).resolve()), "prints": n, "bona_fide": int((y == 0).sum()),
                  "attacks": int((y == 1).sum()), "subjects": subjects},
         "approaches": approaches, "folds": folds,
-        "out_of_fold": v2.out_of_fold(items, args.data, subj, y, {"score": score, "threshold": thr, "lo": lo, "hi": hi}),
+        "out_of_fold": v2.out_of_fold(items, args.data, subj, y, {"score": pool.score, "threshold": pool.thr,
+                                                                    "lo": pool.lo, "hi": pool.hi}),
         "adoption_rule": ("pre-registered (ADR 0269): fusion_cnn replaces v3 if, pooled over all 7 outer folds, "
                           "per-transaction BPCER <= 3/350, per-transaction APCER <= 2 % and mean live attempts <= 1.3"),
         "adopt_fusion_cnn": adopt,

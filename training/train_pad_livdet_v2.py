@@ -334,6 +334,21 @@ def choose_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], thr: float,
     return best
 
 
+def stack(xi: np.ndarray, xt: np.ndarray, y_in: np.ndarray, g_in: np.ndarray):
+    """Score fusion: logistic regression (C = 1) over calibrated logits ``xi`` of the training prints
+    (subjects ``g_in``); its own out-of-fold scores by leave-one-subject-out, Platt-calibrated on
+    them. Returns (calibrated OOF logits, calibrated logits of ``xt``, the stacker, the calibration)."""
+    from fpstation.ml.classifiers import metrics as cm
+
+    so = np.zeros(len(xi))
+    for u in sorted(set(g_in)):
+        m = g_in == u
+        so[m] = fit_linear(xi[~m], y_in[~m], 1.0).decision(xi[m])
+    cal = cm.platt_fit(so, y_in)
+    stacker = fit_linear(xi, y_in, 1.0)
+    return cm.apply_calibration(so, cal), cm.apply_calibration(stacker.decision(xt), cal), stacker, cal
+
+
 def fit_stage(items, ev, y, subj, train_idx, test_idx, cs, rules, log, tag=""):
     """Inner leave-one-subject-out on ``train_idx``; every approach's choice, calibration, inner
     OOF scores and test scores (models refitted on all of ``train_idx``)."""
@@ -379,14 +394,8 @@ def fit_stage(items, ev, y, subj, train_idx, test_idx, cs, rules, log, tag=""):
         with_q = name == "fusion_q"
         xi = np.column_stack([zin_parts[p] for p in inputs] + ([q_in] if with_q else []))
         xt = np.column_stack([zte_parts[p] for p in inputs] + ([q_te] if with_q else []))
-        so = np.zeros(len(train_idx))
-        for u in inner_subjects:
-            m_in = subj[train_idx] == u
-            so[m_in] = fit_linear(xi[~m_in], yin[~m_in], 1.0).decision(xi[m_in])
-        cal = cm.platt_fit(so, yin)
-        stacker = fit_linear(xi, yin, 1.0)
-        res[name] = {"zin": cm.apply_calibration(so, cal), "zte": cm.apply_calibration(stacker.decision(xt), cal),
-                     "model": stacker, "choice": {"C": 1.0, "inputs": list(inputs) + (["nfiq2"] if with_q else []),
+        zin, zte, stacker, cal = stack(xi, xt, yin, gin)
+        res[name] = {"zin": zin, "zte": zte, "model": stacker, "choice": {"C": 1.0, "inputs": list(inputs) + (["nfiq2"] if with_q else []),
                                                   "weights": stacker.w.tolist(),
                                                   "calibration": {"a": cal["a"], "b": cal["b"]}}}
         c = criterion(cm.sigmoid(res[name]["zin"]), yin, gin)
@@ -438,6 +447,39 @@ def pooled_report(items, y, types, idx_done, score, thr, lo, hi, tx) -> dict:
             "det": det_points(s, yy)}
 
 
+class OuterPool:
+    """Each approach's outer test scores, thresholds and bands (per print) and simulated
+    transactions, pooled over the outer folds."""
+
+    def __init__(self, keys: tuple[str, ...], n: int) -> None:
+        self.score, self.thr, self.lo, self.hi = ({a: np.full(n, np.nan) for a in keys} for _ in range(4))
+        self.tx = {a: {"bpcer_k": 0, "n_live": 0, "apcer_k": 0, "n_attack": 0, "attempts_live": [],
+                       "attempts_attack": []} for a in keys}
+
+    def add(self, a: str, y: np.ndarray, te: np.ndarray, s_te: np.ndarray, thr: float, rule, seqs_te) -> dict:
+        """Record approach ``a``'s scores ``s_te`` of the outer test prints ``te`` at its fold's
+        threshold and transaction ``rule``; returns the fold's figures."""
+        self.score[a][te], self.thr[a][te] = s_te, thr
+        self.lo[a][te], self.hi[a][te] = rule.lo, rule.hi
+        full = np.full(len(y), np.nan)
+        full[te] = s_te
+        tx = simulate_rule(full, y, seqs_te, rule)
+        for key in ("bpcer_k", "n_live", "apcer_k", "n_attack"):
+            self.tx[a][key] += tx[key]
+        self.tx[a]["attempts_live"] += tx["attempts_live"]
+        self.tx[a]["attempts_attack"] += tx["attempts_attack"]
+        yt = y[te]
+        return {"threshold": thr, "lo": rule.lo, "hi": rule.hi,
+                "apcer_attempt": rate(int((s_te[yt == 1] < thr).sum()), int((yt == 1).sum())),
+                "bpcer_attempt": rate(int((s_te[yt == 0] >= thr).sum()), int((yt == 0).sum())),
+                "apcer_transaction": rate(tx["apcer_k"], tx["n_attack"]),
+                "bpcer_transaction": rate(tx["bpcer_k"], tx["n_live"])}
+
+    def report(self, items, y, types, done: np.ndarray, a: str) -> dict:
+        """Approach ``a``'s pooled figures over the scored prints ``done``."""
+        return pooled_report(items, y, types, done, self.score[a], self.thr[a], self.lo[a], self.hi[a], self.tx[a])
+
+
 def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
 
     y = np.array([0 if it["label"] == "live" else 1 for it in items])
@@ -450,12 +492,7 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
     rules = list(FUSIONS)
     n = len(items)
     keys = APPROACHES + ("selected",)
-    score = {a: np.full(n, np.nan) for a in keys}
-    thr = {a: np.full(n, np.nan) for a in keys}
-    lo = {a: np.full(n, np.nan) for a in keys}
-    hi = {a: np.full(n, np.nan) for a in keys}
-    tx_all = {a: {"bpcer_k": 0, "n_live": 0, "apcer_k": 0, "n_attack": 0, "attempts_live": [],
-                  "attempts_attack": []} for a in keys}
+    pool = OuterPool(keys, n)
     folds = []
     for k, t in enumerate(subjects[: args.folds or None]):
         te_idx = np.nonzero(subj == t)[0]
@@ -469,25 +506,13 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
             from fpstation.ml.classifiers import metrics as cm
 
             s_te = cm.sigmoid(src["zte"])
-            score[a][te_idx], thr[a][te_idx] = s_te, src["threshold"]
-            lo[a][te_idx], hi[a][te_idx] = src["rule"].lo, src["rule"].hi
-            full = np.full(n, np.nan)
-            full[te_idx] = s_te
-            tx = simulate_rule(full, y, seqs_te, src["rule"])  # its threshold is src["threshold"] (choose_rule)
-            for key in ("bpcer_k", "n_live", "apcer_k", "n_attack"):
-                tx_all[a][key] += tx[key]
-            tx_all[a]["attempts_live"] += tx["attempts_live"]
-            tx_all[a]["attempts_attack"] += tx["attempts_attack"]
             yt = y[te_idx]
-            f = {"threshold": src["threshold"], "lo": src["rule"].lo, "hi": src["rule"].hi,
-                 "aggregate": src["rule"].aggregate,
-                 "inner_apcer_at_bpcer1": src["criterion"][0], "inner_auc": -src["criterion"][1],
-                 "apcer_attempt": rate(int((s_te[yt == 1] < src["threshold"]).sum()), int((yt == 1).sum())),
-                 "bpcer_attempt": rate(int((s_te[yt == 0] >= src["threshold"]).sum()), int((yt == 0).sum())),
-                 "apcer_transaction": rate(tx["apcer_k"], tx["n_attack"]),
-                 "bpcer_transaction": rate(tx["bpcer_k"], tx["n_live"]),
-                 "test_attack_scores_median": float(np.median(s_te[yt == 1])) if (yt == 1).any() else None,
-                 "test_live_scores_median": float(np.median(s_te[yt == 0]))}
+            # the rule's threshold is src["threshold"] (choose_rule)
+            f = pool.add(a, y, te_idx, s_te, src["threshold"], src["rule"], seqs_te)
+            f.update({"aggregate": src["rule"].aggregate,
+                      "inner_apcer_at_bpcer1": src["criterion"][0], "inner_auc": -src["criterion"][1],
+                      "test_attack_scores_median": float(np.median(s_te[yt == 1])) if (yt == 1).any() else None,
+                      "test_live_scores_median": float(np.median(s_te[yt == 0]))})
             if a != "selected":
                 f["choice"] = src["choice"]
             fold["approaches"][a] = f
@@ -496,8 +521,9 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
         log(f"  fold {t}: selected {res['selected']}: apcer {sel['apcer_attempt']['value']:.3f} "
             f"bpcer {sel['bpcer_attempt']['value']:.3f} | tx apcer {sel['apcer_transaction']['value']} "
             f"bpcer {sel['bpcer_transaction']['value']:.3f}")
+    score, thr, lo, hi = pool.score, pool.thr, pool.lo, pool.hi
     done = np.nonzero(~np.isnan(score["selected"]))[0]
-    approaches = {a: pooled_report(items, y, types, done, score[a], thr[a], lo[a], hi[a], tx_all[a]) for a in keys}
+    approaches = {a: pool.report(items, y, types, done, a) for a in keys}
     for a, r in approaches.items():
         pa, pt = r["per_attempt"], r["per_transaction"]
         log(f"POOLED {a:9s} attempt apcer {pa['apcer_all_attacks']['value']:.3f} bpcer {pa['bpcer']['value']:.3f} "

@@ -187,18 +187,23 @@ PX_PER_MM2 = (MODEL_DPI / 25.4) ** 2
 
 def pore_features(pixels: np.ndarray, dpi: float) -> np.ndarray:
     """Sweat-pore evidence of a print (docs/adr/0270): at 1000 dpi a live finger's ridges carry rows of
-    pores, small bright dots that a gelatine cast smooths away or turns into larger bubbles.
+    pores, small bright dots that a gelatine cast smooths away or turns into larger bubbles. See
+    :func:`crop_pore_features` (4 values)."""
+    return crop_pore_features(foreground_crop(pixels, dpi))
 
-    On the print at 1000 dpi (Gaussian sigma 1 against sensor noise): the white top-hat with a 9-px
-    disc (bright spots narrower than a valley), divided by the local grey-level standard deviation
-    (sigma 12 px, + 4); its 5×5 local maxima inside the ridges (the sigma-4 blurred print darker
-    than its local mean, within the foreground); returns log(1 + maxima per mm² of ridge) above
-    each of ``PORE_THRESHOLDS`` (4 values)."""
+
+def crop_pore_features(cm: CodeMaps) -> np.ndarray:
+    """:func:`pore_features` of a print's 1000-dpi foreground crop (:func:`foreground_crop`: its
+    margin is wider than every filter below, so the crop gives the whole print's values).
+
+    Gaussian sigma 1 against sensor noise; the white top-hat with a 9-px disc (bright spots narrower
+    than a valley), divided by the local grey-level standard deviation (sigma 12 px, + 4); its 5×5
+    local maxima inside the ridges (the sigma-4 blurred print darker than its local mean, within the
+    foreground); returns log(1 + maxima per mm² of ridge) above each of ``PORE_THRESHOLDS``."""
     import cv2
 
-    img = resample_to(np.asarray(pixels, np.uint8), dpi, MODEL_DPI)
-    mask = foreground_mask(img).astype(bool)
-    f = img.astype(np.float32)
+    mask = cm.mask.astype(bool)
+    f = cm.img.astype(np.float32)
     g = cv2.GaussianBlur(f, (0, 0), 1.0)
     mu = cv2.GaussianBlur(f, (0, 0), 12)
     sd = np.sqrt(cv2.GaussianBlur((f - mu) ** 2, (0, 0), 12)) + 4.0
@@ -388,7 +393,7 @@ def print_evidence(pixels: np.ndarray, dpi: float, parts: tuple[str, ...] = ("mi
         ev["minutiae"], ev["minutiae_centres"], ev["n_minutiae"] = patch_features(cm, c), to_orig(c), n
     ev["patch_side"] = int(round(PATCH / cm.scale))
     if "pores" in parts:
-        ev["pores"] = pore_features(pixels, dpi)
+        ev["pores"] = crop_pore_features(cm)   # the crop and mask the texture codes came from
     if nfiq2:
         import cv2
 
