@@ -225,6 +225,9 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
                         "or either chosen inside the fold (docs/adr/0268)")
     p.add_argument("--pores", action="store_true", help="also try the sweat-pore part and its fusion with the grid "
                                                           "patches (docs/adr/0270)")
+    p.add_argument("--resolution-check", action="store_true",
+                   help="write domain.resolution into the card: ridge period and fine-detail range of the training "
+                        "prints (docs/adr/0271; not adopted for the shipped card)")
     args = p.parse_args()
     if args.pores:
         global PARTS, APPROACHES
@@ -678,6 +681,8 @@ def ship(args, items, ev, y, subj, types, cs, rules, beats, results, log, approa
     old = json.loads((REPO / "models" / "pad-livdet.json").read_text(encoding="utf-8"))
     sel = results["approaches"][a]
     card = {k: old[k] for k in ("name", "task", "domain", "data", "attack_types_seen", "attack_kind") if k in old}
+    if getattr(args, "resolution_check", False):
+        card["domain"] = {**card.get("domain", {}), "resolution": resolution_entry(items, args.dpi)}
     card.update({
         "version": "3" if THRESHOLD["rule"] == "subject" else "2", "architecture": "pad_local_texture", "file": weights.name, "sha256": sha256_file(weights),
         "parameters": int(sum(np.size(v) for v in np.load(weights).values() if v.dtype.kind == "f")),
@@ -730,7 +735,10 @@ def ship(args, items, ev, y, subj, types, cs, rules, beats, results, log, approa
                    "nothing measured about other materials (latex, Ecoflex, wood glue, Play-Doh, silicone) or other "
                    "scanners; the held-out materials are not in this folder.",
                    "Prints at another resolution or size, or of unknown dpi, are outside its domain: 'not checked', "
-                   "never LIVE."],
+                   "never LIVE.",
+                   "The dpi is taken as stated: a 500-dpi print stated as 1000 dpi, or one enlarged to 1000 dpi, is "
+                   "scored as if it came from this scanner, and such prints are often called LIVE (583 of 960 FVC "
+                   "prints; bench/results/pad_livdet_resolution.json, docs/adr/0271). State the scanner's true dpi."],
         "training": {"command": results["command"], "evidence_cache": str(args.cache)},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     })
@@ -739,6 +747,19 @@ def ship(args, items, ev, y, subj, types, cs, rules, beats, results, log, approa
     return {"approach": a, "written_to": str(out), "shipped": bool(beats), "threshold": thr,
             "transaction": rule.to_dict()}
 
+
+
+def resolution_entry(items: list[dict], dpi: float) -> dict:
+    """The card's ``domain.resolution`` (docs/adr/0271): ridge period and fine-detail range of ALL
+    training prints at 1000 dpi, by :func:`fpstation.core.resolution.resolution_rule`; what it does
+    on new subjects and other sensors: bench/pad_livdet_resolution.py."""
+    import cv2
+
+    from fpstation.core.resolution import resample_to, resolution_rule, ridge_spectrum
+
+    spectra = [ridge_spectrum(resample_to(cv2.imread(it["path"], cv2.IMREAD_GRAYSCALE), dpi, 1000.0), 1000.0)
+               for it in items]
+    return {**resolution_rule(spectra), "validated": "bench/results/pad_livdet_resolution.json"}
 
 
 def target_check(r: dict) -> dict:

@@ -11,6 +11,8 @@ A model card may hold a ``domain`` entry::
                                                          # Mahalanobis OOD test on features of the
                                                          # input (e.g. an embedding), max_distance =
                                                          # a high quantile on training prints
+      "resolution": {"ridge_period_mm": [0.27, 0.56],     # does the print have the dpi it is said to
+                     "detail_min": 0.0001}                # have? (fpstation.core.resolution)
     }
 
 :func:`check_domain` answers with a :class:`DomainCheck`. A result outside the domain carries
@@ -71,6 +73,15 @@ class DomainStats:
 
 
 @dataclass(frozen=True)
+class ResolutionRule:
+    """``domain.resolution``: does the print have the resolution it is said to have?
+    (:mod:`fpstation.core.resolution`, measured at the model's dpi)."""
+
+    period_mm: tuple[float, float]
+    detail_min: float
+
+
+@dataclass(frozen=True)
 class CardDomain:
     """A card's ``domain`` entry, parsed once (see the module docstring for the JSON)."""
 
@@ -79,6 +90,7 @@ class CardDomain:
     height_px: tuple[float, float] | None = None
     width_px: tuple[float, float] | None = None
     stats: DomainStats | None = None
+    resolution: ResolutionRule | None = None
 
     @property
     def stated(self) -> bool:
@@ -121,7 +133,19 @@ class CardDomain:
             if inv.shape != (len(mean), len(mean)):
                 raise CardError(f"{where}.stats.inv_cov must be {len(mean)}×{len(mean)}, not {inv.shape}")
             stats = DomainStats(str(s.get("name", "input statistics")), mean, inv, max_distance)
-        return cls(tuple(sensors), dpi, ranges[0], ranges[1], stats)
+        res = None
+        rr = object_field(d.get("resolution"), f"{where}.resolution")
+        if rr:
+            per = rr.get("ridge_period_mm")
+            if not isinstance(per, (list, tuple)) or len(per) != 2:
+                raise CardError(f"{where}.resolution.ridge_period_mm must be [low, high], not {per!r}")
+            lo_mm = number_field(per[0], f"{where}.resolution.ridge_period_mm[0]", True)
+            hi_mm = number_field(per[1], f"{where}.resolution.ridge_period_mm[1]", True)
+            detail = number_field(rr.get("detail_min"), f"{where}.resolution.detail_min", True)
+            if detail is None:
+                raise CardError(f"{where}.resolution needs detail_min")
+            res = ResolutionRule((lo_mm, hi_mm), detail)
+        return cls(tuple(sensors), dpi, ranges[0], ranges[1], stats, res)
 
 
 @dataclass(frozen=True)
@@ -179,6 +203,8 @@ def check_domain(domain: CardDomain | Mapping | None, image: FingerprintImage, f
             if rng and not (rng[0] <= val <= rng[1]):
                 reasons.append(f"{name} {val:.0f} px (at the model's resolution) is outside the "
                                f"{rng[0]:g}–{rng[1]:g} px of its training prints")
+    if dom.resolution is not None and dpi_eff:
+        reasons.extend(_resolution_reasons(dom.resolution, image, float(dpi_eff), model_dpi))
     stats = dom.stats
     if stats is not None and features is not None:
         d = _distance(np.asarray(features, np.float64).reshape(-1), stats.mean, stats.inv_cov)
@@ -186,6 +212,27 @@ def check_domain(domain: CardDomain | Mapping | None, image: FingerprintImage, f
             reasons.append(f"its {stats.name} are unlike the training prints "
                            f"(distance {d:.1f} > {stats.max_distance:.1f})")
     return DomainCheck(not reasons, tuple(reasons))
+
+
+def _resolution_reasons(rule: ResolutionRule, image: FingerprintImage, dpi: float,
+                        model_dpi: float | None) -> list[str]:
+    """Why the print's ridge spacing or fine detail does not fit its dpi ([] when they do)."""
+    from fpstation.core.resolution import DETAIL_BAND, resample_to, ridge_spectrum
+
+    at = float(model_dpi or dpi)
+    sp = ridge_spectrum(resample_to(image.pixels, dpi, at), at)
+    if sp.period_mm is None or sp.detail is None:
+        return ["the print is too small to check that its resolution is right"]
+    out = []
+    lo, hi = rule.period_mm
+    if not lo <= sp.period_mm <= hi:
+        out.append(f"at {dpi:g} dpi its ridges repeat every {sp.period_mm:.2f} mm, outside the "
+                   f"{lo:.2f}–{hi:.2f} mm of its training prints: is the resolution right?")
+    if sp.detail < rule.detail_min:
+        out.append(f"it holds almost no detail finer than {25.4 / at / (DETAIL_BAND[0] * 0.5):.2f} mm (ratio {sp.detail:.2g}, "
+                   f"training prints ≥ {rule.detail_min:.2g}), as a print enlarged from a lower "
+                   f"resolution does")
+    return out
 
 
 def mahalanobis(x: np.ndarray, stats: dict) -> float:

@@ -43,3 +43,25 @@ def test_choose_rule_picks_the_aggregate_inside_the_fold():
     # the mean logit lets the clearly live attempts outweigh the borderline one, and stops every spoof
     assert chosen["logit"][0] == "logit" and chosen["logit"][1]["bpcer_k"] == 0 and chosen["logit"][1]["apcer_k"] == 0
     assert chosen["choose"][0] == "logit"
+
+
+def test_resolution_entry_is_the_rule_on_the_training_prints_at_1000_dpi(tmp_path):
+    """--resolution-check (docs/adr/0271): the card's range comes from the training prints, measured
+    after resampling them to the model's 1000 dpi."""
+    import cv2
+
+    from fpstation.core.domain import CardDomain
+
+    lv = load_script("training/train_pad_livdet_v2.py")
+    y, x = np.mgrid[0:300, 0:300]
+    items = []
+    for i, period in enumerate((9.0, 10.0)):            # at 500 dpi: 0.46 and 0.51 mm
+        img = (128 + 70 * np.sin(2 * np.pi * (x + 0.3 * y) / period)).astype(np.uint8)
+        f = tmp_path / f"{i}.png"
+        cv2.imwrite(str(f), img)
+        items.append({"path": str(f)})
+    e = lv.resolution_entry(items, 500.0)
+    lo, hi = e["ridge_period_mm"]
+    assert 0.9 * 0.40 < lo < 0.9 * 0.47 and 1.1 * 0.48 < hi < 1.1 * 0.56
+    assert e["detail_min"] > 0 and e["validated"].endswith("pad_livdet_resolution.json")
+    assert CardDomain.parse({"resolution": e}).resolution.period_mm == (lo, hi)

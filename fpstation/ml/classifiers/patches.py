@@ -21,40 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from fpstation.core.resolution import foreground_mask, resample_to  # noqa: F401 - shared image steps, used here and re-exported
+
 #: default patch geometry of the shipped material-spoof model
 PATCH_DPI = 1000
 PATCH_SIZE = 96
-
-
-def resample_to(pixels: np.ndarray, dpi: float | None, model_dpi: float | None) -> np.ndarray:
-    """``pixels`` resampled from ``dpi`` to ``model_dpi`` (unchanged when either is unknown)."""
-    import cv2
-
-    img = np.asarray(pixels, np.uint8)
-    if not dpi or not model_dpi:
-        return img
-    scale = float(model_dpi) / float(dpi)
-    if abs(scale - 1.0) < 0.02:
-        return img
-    h, w = img.shape[:2]
-    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-
-
-def foreground_mask(img: np.ndarray, block: int = 16, min_std: float = 18.0) -> np.ndarray:
-    """Boolean H×W mask of the ridge area: local grey-level std (window ``2*block``) above
-    ``min_std`` and not blank paper, closed and cleaned with a morphological open/close."""
-    import cv2
-
-    f = img.astype(np.float32)
-    k = (2 * block + 1, 2 * block + 1)
-    m = cv2.blur(f, k)
-    s = np.sqrt(np.maximum(cv2.blur(f * f, k) - m * m, 0))
-    mask = ((s > min_std) & (m < 235)).astype(np.uint8)
-    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * block + 1, 2 * block + 1))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, ker)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, ker)
-    return mask.astype(bool)
 
 
 @dataclass(frozen=True)
