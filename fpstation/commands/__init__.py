@@ -18,4 +18,5 @@ def add_dpi_argument(p) -> None:
 
     p.add_argument("--dpi", type=dpi_value, metavar="N",
                    help="resolution of the prints in dots per inch, for files that carry none (e.g. LivDet "
-                        "PNGs at 1000); overrides the file's value and is recorded as stated")
+                        "PNGs at 1000); overrides the file's value and is recorded as stated. State the scanner's true "
+                        "dpi: the texture models take it as given")

@@ -324,7 +324,7 @@ class AnalyseFolderDialog(QDialog):
         self.dpi_spin.setValue(int(dpi or 0))
         self.dpi_spin.setToolTip("The scanner's resolution when the files carry none or a wrong one (e.g. 1000 "
                                  "for LivDet PNGs); recorded with every analysis. A case keeps a separate "
-                                 "analysis per stated dpi.")
+                                 "analysis per stated dpi. The models take it as given: state the scanner's true dpi.")
         form = QFormLayout(self)
         form.addRow("Folder:", row)
         form.addRow("Extensions:", self.ext_edit)

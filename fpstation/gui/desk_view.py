@@ -191,7 +191,8 @@ class DeskPanel(QWidget):
         self.dpi_spin.setSpecialValueText("file's dpi")
         self.dpi_spin.setSuffix(" dpi (stated)")
         self.dpi_spin.setToolTip("Resolution of the scanner's files when they carry none (e.g. 1000); while "
-                                 "watching, a change applies from the next print")
+                                 "watching, a change applies from the next print. The models take it as given: state the "
+                                 "scanner's true dpi.")
         #: the stated dpi as the watch job reads it (a plain attribute: the job runs on a pool thread)
         self.stated_dpi: float | None = None
         self.dpi_spin.valueChanged.connect(self._on_dpi_changed)

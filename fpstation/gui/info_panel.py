@@ -29,7 +29,7 @@ class InfoPanel(QWidget):
         self.dpi_spin.setSuffix(" dpi")
         self.dpi_spin.setKeyboardTracking(False)  # one re-analysis per value, not per keystroke
         self.dpi_spin.setToolTip("State this print's resolution when the file carries none or a wrong one; "
-                                 "every model resamples by it. Shown as “(stated)”.")
+                                 "every model resamples by it and takes it as given. Shown as “(stated)”.")
         self.dpi_spin.setEnabled(False)
         self.dpi_spin.valueChanged.connect(self.statedDpiChanged.emit)
         form.setContentsMargins(8, 6, 8, 6)

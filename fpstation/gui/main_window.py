@@ -571,7 +571,8 @@ class MainWindow(QMainWindow):
         self.open_dpi_spin.setSpecialValueText("file's dpi")
         self.open_dpi_spin.setSuffix(" dpi")
         self.open_dpi_spin.setToolTip("Resolution stated for the files and folders you open next (e.g. 1000 for "
-                                      "LivDet PNGs, which carry none); “file's dpi” = what each file says")
+                                      "LivDet PNGs, which carry none); “file's dpi” = what each file says. The models "
+                                      "take it as given: state the scanner's true dpi.")
         tb.addWidget(self.open_dpi_spin)
         tb.addSeparator()
         tb.addActions([self._act_diff, self._act_overlay, self.act_damage])
