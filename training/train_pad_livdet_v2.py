@@ -111,7 +111,7 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
 # ------------------------------------------------------------------------------ statistics
 #: how thresholds are set on out-of-fold scores (--threshold-rule): "pooled" = the lowest with BPCER
 #: <= 1 % over all bona fide prints; "subject" = that and BPCER <= MAX_SUBJECT_BPCER within every subject
-THRESHOLD = {"rule": "pooled", "max_subject_bpcer": 0.02}
+THRESHOLD = {"rule": "pooled", "max_subject_bpcer": 0.02, "tie": "lowest"}
 #: --pores: the sweat-pore part and its fusion with the grid patches are candidates too (docs/adr/0270)
 PORES = {"on": False}
 #: how a transaction combines its attempts (--aggregate): "mean" (probabilities), "logit" (their
@@ -124,7 +124,7 @@ def threshold(s: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
     from fpstation.ml.classifiers import metrics as cm
 
     return cm.threshold_for_bpcer(s, y, 0.01, groups if THRESHOLD["rule"] == "subject" else None,
-                                  THRESHOLD["max_subject_bpcer"])
+                                  THRESHOLD["max_subject_bpcer"], tie=THRESHOLD["tie"])
 
 
 #: what the card of a "subject"-rule model says of the pooled-rule model it replaced (docs/adr/0262)
@@ -140,9 +140,12 @@ REPLACES = {
 
 
 def threshold_rule_text(what: str = "lowest threshold with BPCER") -> str:
+    tie = (", then moved to the middle (in log-odds) of the gap up to the next attack score"
+           if THRESHOLD["tie"] == "margin" and what.startswith("lowest") else "")
     if THRESHOLD["rule"] == "subject":
-        return f"{what} <= 1 % over all bona fide prints and <= {100 * THRESHOLD['max_subject_bpcer']:g} % within every subject"
-    return f"{what} <= 1 %"
+        return (f"{what} <= 1 % over all bona fide prints and <= {100 * THRESHOLD['max_subject_bpcer']:g} % "
+                f"within every subject{tie}")
+    return f"{what} <= 1 %{tie}"
 
 
 def criterion(s: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
@@ -220,6 +223,9 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
                    help="operating threshold on out-of-fold scores: lowest with BPCER <= 1 %% (pooled), or that "
                         "and BPCER <= --max-subject-bpcer within every subject (subject)")
     p.add_argument("--max-subject-bpcer", type=float, default=0.02)
+    p.add_argument("--threshold-tie", choices=["lowest", "margin"], default="lowest",
+                   help="among thresholds with the same out-of-fold APCER: the lowest (its BPCER bound just met), "
+                        "or the middle of the gap up to the next attack score (docs/adr/0273)")
     p.add_argument("--aggregate", choices=["mean", "logit", "choose"], default="mean",
                    help="how a transaction combines its attempts: mean probability, mean logit (evidence added), "
                         "or either chosen inside the fold (docs/adr/0268)")
@@ -234,7 +240,7 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
         PORES["on"] = True
         PARTS = (*PARTS, "pores")
         APPROACHES = (*PARTS, "fusion", "fusion_q", "fusion_p", "fusion_pores")
-    THRESHOLD.update(rule=args.threshold_rule, max_subject_bpcer=args.max_subject_bpcer)
+    THRESHOLD.update(rule=args.threshold_rule, max_subject_bpcer=args.max_subject_bpcer, tie=args.threshold_tie)
     AGGREGATE.update(mode=args.aggregate)
     if not args.data or not Path(args.data).is_dir():
         raise SystemExit(f"dataset folder not found: {args.data}")

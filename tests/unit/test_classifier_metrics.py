@@ -80,6 +80,26 @@ def test_threshold_for_bpcer_keeps_the_limit_and_is_lowest():
     assert np.mean(bona >= t - 1e-3) > 0.01 or t <= bona.min()
 
 
+def test_threshold_tie_margin_moves_into_the_middle_of_the_gap():
+    """docs/adr/0273: same APCER and no higher BPCER, halfway (log-odds) between the highest bona fide
+    score below the next attack score and that attack score."""
+    live = [0.01, 0.02, 0.1, 0.2]
+    y = np.array([0, 0, 0, 0, 1, 1])
+    s = np.array(live + [0.9, 0.95])
+    t0 = cm.threshold_for_bpcer(s, y, 0.01)
+    assert t0 == pytest.approx(0.55)                       # just above the highest live score (midpoint)
+    t = cm.threshold_for_bpcer(s, y, 0.01, tie="margin")
+    assert t == pytest.approx(0.6)                         # sigmoid((logit 0.2 + logit 0.9) / 2)
+    # a spoof already passing stays passing; the gap is the one above the lowest threshold
+    s2 = np.array(live + [0.05, 0.9])
+    assert cm.threshold_for_bpcer(s2, y, 0.01, tie="margin") == pytest.approx(0.6)
+    # the per-subject bound still decides the lowest threshold; with no attack above it, nothing moves
+    s3 = np.array(live + [0.05, 0.15])
+    assert cm.threshold_for_bpcer(s3, y, 0.01, tie="margin") == cm.threshold_for_bpcer(s3, y, 0.01)
+    with pytest.raises(ValueError, match="tie"):
+        cm.threshold_for_bpcer(s, y, 0.01, tie="middle")
+
+
 def test_bpcer_at_apcer():
     s = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
     y = np.array([0, 0, 1, 0, 1, 1])

@@ -128,13 +128,19 @@ def _candidate_thresholds(s: np.ndarray) -> np.ndarray:
 
 
 def threshold_for_bpcer(scores: np.ndarray, is_attack: np.ndarray, max_bpcer: float = 0.01,
-                        groups: Sequence[str] | None = None, max_group_bpcer: float = 0.02) -> float:
+                        groups: Sequence[str] | None = None, max_group_bpcer: float = 0.02,
+                        tie: str = "lowest") -> float:
     """Lowest threshold whose BPCER is at most ``max_bpcer`` (the lowest keeps APCER smallest).
 
     With ``groups`` (the subject of each score), the BPCER within every group must also be at most
     ``max_group_bpcer``: bona fide errors cluster by person (one dry or pale finger fails again and
     again), and a threshold that meets the pooled figure can still turn one person away on every
-    try. Asking it of each subject of out-of-fold scores keeps the threshold clear of that spread."""
+    try. Asking it of each subject of out-of-fold scores keeps the threshold clear of that spread.
+
+    ``tie="margin"`` (docs/adr/0273): every threshold from the lowest one up to the lowest attack
+    score above it has the same APCER and no higher BPCER on these scores; take the one in the
+    middle of that gap instead of at its edge — halfway, in log-odds, between the highest bona fide
+    score below that attack score and the attack score itself (scores are probabilities)."""
     s = np.asarray(scores, np.float64).ravel()
     bona = ~np.asarray(is_attack).ravel().astype(bool)
     sb = s[bona]
@@ -142,10 +148,29 @@ def threshold_for_bpcer(scores: np.ndarray, is_attack: np.ndarray, max_bpcer: fl
     if groups is not None:
         gb = np.asarray([str(x) for x in groups], dtype=object)[bona]
         per = [sb[gb == u] for u in sorted(set(gb))]
+    t0 = float(s.max() + 1e-6)
     for t in _candidate_thresholds(s):
         if np.mean(sb >= t) <= max_bpcer and all(np.mean(v >= t) <= max_group_bpcer for v in per):
-            return float(t)
-    return float(s.max() + 1e-6)
+            t0 = float(t)
+            break
+    if tie == "lowest":
+        return t0
+    if tie != "margin":
+        raise ValueError(f"tie must be 'lowest' or 'margin', not {tie!r}")
+    above = s[~bona][s[~bona] >= t0]
+    if not above.size:
+        return t0
+    a_min = float(above.min())
+    below = sb[sb < a_min]
+    if not below.size:
+        return t0
+
+    def logit(p: float) -> float:
+        p = min(max(p, 1e-12), 1 - 1e-12)
+        return float(np.log(p / (1 - p)))
+
+    mid = float(1 / (1 + np.exp(-(logit(float(below.max())) + logit(a_min)) / 2)))
+    return max(t0, mid) if mid < a_min else t0
 
 
 def bpcer_at_apcer(scores: np.ndarray, is_attack: np.ndarray, attack_types: Sequence[str | None],
