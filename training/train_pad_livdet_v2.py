@@ -58,7 +58,9 @@ from fpstation.core.stats import rate  # noqa: E402
 
 PATCH_TRAIN_PER_PRINT = 24
 #: feature sets tried: all 366 values, or the 350 texture-code values without the grey-level histogram
+#: (--bsif: also all 622, the 366 and the 256 BSIF values, docs/adr/0274)
 FEATURE_SETS = (366, 350)
+BSIF = {"on": False}
 
 
 # ------------------------------------------------------------------------------ evidence cache
@@ -66,7 +68,7 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
     import cv2
 
     from fpstation.core.matching.quality import nfiq2
-    from fpstation.ml.classifiers.pad_local import print_evidence
+    from fpstation.ml.classifiers.pad_local import N_FEATURES_BSIF, print_evidence
 
     cache.mkdir(parents=True, exist_ok=True)
     out = []
@@ -76,6 +78,8 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
         if f.is_file():
             with np.load(f, allow_pickle=False) as z:
                 rec = {k: z[k] for k in z.files}
+            if BSIF["on"] and len(rec["whole"]) != N_FEATURES_BSIF:
+                raise SystemExit(f"{f} holds evidence without BSIF codes: give --bsif its own --cache folder")
             if PORES["on"] and "pores" not in rec:   # sweat-pore densities (ADR 0270), added to the cache
                 from fpstation.ml.classifiers.pad_local import pore_features
 
@@ -87,7 +91,7 @@ def evidence_for(items: list[dict], dpi: float, cache: Path, log) -> list[dict]:
             continue
         px = cv2.imread(it["path"], cv2.IMREAD_GRAYSCALE)
         t = time.perf_counter()
-        ev = print_evidence(px, dpi)
+        ev = print_evidence(px, dpi, bsif=BSIF["on"])
         sec = time.perf_counter() - t
         half = cv2.resize(px, (round(px.shape[1] * 500 / dpi), round(px.shape[0] * 500 / dpi)),
                           interpolation=cv2.INTER_AREA)
@@ -231,6 +235,9 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
                         "or either chosen inside the fold (docs/adr/0268)")
     p.add_argument("--pores", action="store_true", help="also try the sweat-pore part and its fusion with the grid "
                                                           "patches (docs/adr/0270)")
+    p.add_argument("--bsif", action="store_true",
+                   help="add BSIF codes (resources/bsif_ica_13x13_8.npz) to the texture descriptors; the feature "
+                        "sets tried become 622 (with BSIF), 366 and 350 (docs/adr/0274). Needs its own --cache")
     p.add_argument("--resolution-check", action="store_true",
                    help="write domain.resolution into the card: ridge period and fine-detail range of the training "
                         "prints (docs/adr/0271; not adopted for the shipped card)")
@@ -240,6 +247,10 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
         PORES["on"] = True
         PARTS = (*PARTS, "pores")
         APPROACHES = (*PARTS, "fusion", "fusion_q", "fusion_p", "fusion_pores")
+    if args.bsif:
+        global FEATURE_SETS
+        BSIF["on"] = True
+        FEATURE_SETS = (622, 366, 350)
     THRESHOLD.update(rule=args.threshold_rule, max_subject_bpcer=args.max_subject_bpcer, tie=args.threshold_tie)
     AGGREGATE.update(mode=args.aggregate)
     if not args.data or not Path(args.data).is_dir():

@@ -38,6 +38,23 @@ def test_region_features_are_366_values():
     assert region_features(code_maps(_print(), 1000)).shape == (N_FEATURES,)
 
 
+def test_bsif_codes_add_a_histogram_after_the_366(tmp_path):
+    """docs/adr/0274: BSIF codes (8 ICA filters from the shipped resource) are a 256-bin histogram after
+    the 366 values, which stay as they were; a model with more than 366 features asks for them."""
+    from fpstation.ml.classifiers.pad_local import BSIF_BINS, N_FEATURES_BSIF, bsif_filters
+    from fpstation.ml.classifiers.patches import bsif_codes
+
+    f = bsif_filters()
+    assert f.shape == (8, 13, 13) and np.allclose(f.sum(axis=(1, 2)), 0, atol=1e-5)
+    codes = bsif_codes(_print(), f)
+    assert codes.min() >= 0 and codes.max() < 256 and len(np.unique(codes)) > 32
+    assert (bsif_codes(np.full((40, 40), 120, np.uint8), f) == 0).all()    # flat: every response 0 -> 0
+    plain, with_b = print_evidence(_print(), 1000, ("grid",)), print_evidence(_print(), 1000, ("grid",), bsif=True)
+    assert with_b["whole"].shape == (N_FEATURES_BSIF,) and with_b["grid"].shape[1] == N_FEATURES + BSIF_BINS
+    assert np.allclose(with_b["whole"][:N_FEATURES], plain["whole"])
+    assert np.isclose((with_b["whole"][N_FEATURES:].astype(np.float64) ** 2).sum(), 1.0)
+
+
 def test_each_histogram_sums_to_one():
     f = region_features(code_maps(_print(), 1000)).astype(np.float64) ** 2
     sums = [f[a:a + n].sum() for a, n in zip(np.cumsum((0, *LABELS[:-1])), LABELS, strict=True)]

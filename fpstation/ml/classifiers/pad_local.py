@@ -38,6 +38,24 @@ MAX_PATCHES = 48
 GREY_BINS = 16
 LABELS = (10, 10, 10, 256, 64, GREY_BINS)   #: LBP r1, r2, r3, LPQ, WLD, grey level
 N_FEATURES = int(sum(LABELS))
+#: with BSIF codes (docs/adr/0274): 256 more values after the 366, from resources/bsif_ica_13x13_8.npz
+BSIF_BINS = 256
+N_FEATURES_BSIF = N_FEATURES + BSIF_BINS
+_BSIF: dict[str, np.ndarray] = {}
+
+
+def bsif_filters() -> np.ndarray:
+    """The shipped BSIF filters (training/learn_bsif_filters.py), loaded once."""
+    if "f" not in _BSIF:
+        from fpstation.paths import resource
+
+        with np.load(resource("bsif_ica_13x13_8.npz"), allow_pickle=False) as z:
+            _BSIF["f"] = np.asarray(z["filters"], np.float32)
+    return _BSIF["f"]
+
+
+def _labels(cm: CodeMaps) -> tuple[int, ...]:
+    return LABELS + ((BSIF_BINS,) if len(cm.maps) > len(LABELS) else ())
 
 
 @dataclass
@@ -52,12 +70,17 @@ class CodeMaps:
     img: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0), np.uint8))
 
 
-def code_maps(pixels: np.ndarray, dpi: float) -> CodeMaps:
-    """The descriptor codes of a print given at ``dpi`` (resampled to 1000 dpi first)."""
+def code_maps(pixels: np.ndarray, dpi: float, bsif: bool = False) -> CodeMaps:
+    """The descriptor codes of a print given at ``dpi`` (resampled to 1000 dpi first); with
+    ``bsif``, the BSIF codes too (after the grey level)."""
     cm = foreground_crop(pixels, dpi)
     crop = cm.img
     cm.maps = [lbp_codes(crop, r) for r in (1, 2, 3)] + [lpq_codes(crop), wld_codes(crop),
                                                           (crop.astype(np.int32) * GREY_BINS) // 256]
+    if bsif:
+        from fpstation.ml.classifiers.patches import bsif_codes
+
+        cm.maps.append(bsif_codes(crop, bsif_filters()))
     return cm
 
 
@@ -79,10 +102,10 @@ def foreground_crop(pixels: np.ndarray, dpi: float) -> CodeMaps:
 
 def region_features(cm: CodeMaps, sel: np.ndarray | None = None) -> np.ndarray:
     """Square-rooted normalised histograms of every code inside ``sel`` (a boolean map of the crop;
-    None = the whole foreground). 366 values."""
+    None = the whole foreground). 366 values (622 with BSIF codes)."""
     sel = cm.mask if sel is None else sel
     out = []
-    for mp, n in zip(cm.maps, LABELS, strict=True):
+    for mp, n in zip(cm.maps, _labels(cm), strict=True):
         h = np.bincount(mp[sel], minlength=n).astype(np.float64)
         out.append(h / max(h.sum(), 1.0))
     return np.sqrt(np.concatenate(out)).astype(np.float32)
@@ -101,12 +124,12 @@ def patch_features(cm: CodeMaps, centres: np.ndarray) -> np.ndarray:
         if m.sum() < 50:
             m = np.ones_like(m)
         rows.append(_sub_features(cm, (slice(y0, y1), slice(x0, x1)), m))
-    return np.stack(rows) if rows else np.zeros((0, N_FEATURES), np.float32)
+    return np.stack(rows) if rows else np.zeros((0, sum(_labels(cm))), np.float32)
 
 
 def _sub_features(cm: CodeMaps, sl: tuple[slice, slice], m: np.ndarray) -> np.ndarray:
     out = []
-    for mp, n in zip(cm.maps, LABELS, strict=True):
+    for mp, n in zip(cm.maps, _labels(cm), strict=True):
         h = np.bincount(mp[sl][m], minlength=n).astype(np.float64)
         out.append(h / max(h.sum(), 1.0))
     return np.sqrt(np.concatenate(out)).astype(np.float32)
@@ -374,12 +397,13 @@ def _linear_from(z: Any, a: str) -> LinearModel:
 
 
 def print_evidence(pixels: np.ndarray, dpi: float, parts: tuple[str, ...] = ("minutiae", "grid"),
-                   nfiq2: bool = False) -> dict[str, Any]:
+                   nfiq2: bool = False, bsif: bool = False) -> dict[str, Any]:
     """Every descriptor one print needs: ``whole`` (366,), ``grid`` / ``minutiae`` (N, 366) when
     in ``parts``, their centres in the ORIGINAL print's pixels (``*_centres``, y, x),
     ``n_minutiae``, the sweat-pore densities (``pores``, 4 values, :func:`pore_features`) when
-    "pores" is in ``parts``, and NFIQ 2 (``nfiq2``, at 500 dpi) when asked."""
-    cm = code_maps(pixels, dpi)
+    "pores" is in ``parts``, and NFIQ 2 (``nfiq2``, at 500 dpi) when asked; with ``bsif``, every
+    descriptor has the 256 BSIF values after its 366 (docs/adr/0274)."""
+    cm = code_maps(pixels, dpi, bsif=bsif)
     ev: dict[str, Any] = {"whole": region_features(cm)}
 
     def to_orig(c: np.ndarray) -> np.ndarray:
@@ -415,7 +439,8 @@ def local_logits(model: LocalPadModel, card_data: dict, pixels: np.ndarray, dpi:
     the evidence it was computed from."""
     parts = tuple(p for p in ("minutiae", "grid") if p in model.parts() or "both" in model.parts()) + \
         (("pores",) if "pores" in model.parts() else ())
-    ev = print_evidence(pixels, dpi, parts, nfiq2=model.use_nfiq2)
+    ev = print_evidence(pixels, dpi, parts, nfiq2=model.use_nfiq2,
+                        bsif=any(n > N_FEATURES for n in model.nfeat.values()))
     return model.logit(ev), ev
 
 

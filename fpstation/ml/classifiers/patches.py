@@ -193,6 +193,20 @@ def wld_codes(img: np.ndarray, bins_xi: int = 8, bins_theta: int = 8) -> np.ndar
     return bx * bins_theta + bt
 
 
+def bsif_codes(img: np.ndarray, filters: np.ndarray) -> np.ndarray:
+    """Per-pixel binarised statistical image features (Kannala & Rahtu 2012; for liveness: Ghiani et
+    al. 2013): bit i is set where the response to ICA filter i is positive (above 1e-3 grey levels,
+    so that a flat region, where zero-sum filters answer 0 up to rounding, has code 0).
+    ``filters`` (n, k, k), n <= 16; codes 0..2**n - 1."""
+    import cv2
+
+    f = img.astype(np.float32)
+    code = np.zeros(f.shape, np.int32)
+    for i, k in enumerate(np.asarray(filters, np.float32)):
+        code |= (cv2.filter2D(f, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT) > 1e-3).astype(np.int32) << i
+    return code
+
+
 def _wld_hist(img: np.ndarray, mask: np.ndarray, bins_xi: int = 8, bins_theta: int = 8) -> np.ndarray:
     """Weber local descriptor: histogram of :func:`wld_codes` over ``mask``."""
     h = np.bincount(wld_codes(img, bins_xi, bins_theta)[mask], minlength=bins_xi * bins_theta).astype(np.float64)
