@@ -291,17 +291,15 @@ APPROACHES = PARTS + ("fusion", "fusion_q", "fusion_p")
 def sequences(items: list[dict], idx: np.ndarray, max_attempts: int = 3) -> list[list[int]]:
     """Simulated transactions: for each finger (subject, finger, live or spoof) with impressions
     i_0 < ... < i_{n-1}, the n cyclic sequences (i_j, i_{j+1}, i_{j+2}) (mod n): every impression
-    is the first attempt of exactly one transaction. Entries are indices into ``items``."""
+    is the first attempt of exactly one transaction. Entries are indices into ``items``
+    (:func:`fpstation.core.pad_transaction.cyclic_sequences`)."""
+    from fpstation.core.pad_transaction import cyclic_sequences
+
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for i in idx:
         st = Path(items[i]["path"]).stem.split("_")
         groups.setdefault((items[i]["label"], items[i].get("attack_type"), st[0], st[1]), []).append((int(st[2]), int(i)))
-    out = []
-    for _, g in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        ids = [i for _, i in sorted(g)]
-        n = len(ids)
-        out += [[ids[(j + k) % n] for k in range(min(max_attempts, n))] for j in range(n)]
-    return out
+    return cyclic_sequences(groups, max_attempts)
 
 
 def simulate_rule(s: np.ndarray, y: np.ndarray, seqs: list[list[int]], rule) -> dict:

@@ -3,6 +3,9 @@
 DIR is SOCOFing-layout (``Real/`` = bona fide, ``Altered/**`` = attacks typed by the ``_CR`` /
 ``_Obl`` / ``_Zcut`` suffix), LivDet-layout (``Live/`` + ``Fake|Spoof/<material>/``) or one folder
 per class. Figures are at the model's shipped operating threshold unless ``--threshold`` is given.
+A model whose card has a transaction rule (pad-livdet) also gets each attempt's three-way verdict
+at its band and simulated transactions of up to 3 attempts of the same finger (ISO/IEC 30107-3:
+APCER and BPCER per transaction, mean attempts of live users).
 By default the subjects the model was trained on are excluded (``--subjects heldout``); ``val``
 keeps only the card's validation subjects; ``all`` keeps everything (leaky on the training data).
 Writes OUT plus ``<OUT stem>_roc.png``, ``_det.png``, ``_scores.png`` and ``_confusion.png`` beside it.
@@ -68,5 +71,12 @@ def run(args) -> int:
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"n={report['n']}  APCER max={report['apcer_max']:.4f} {report['apcer']}  BPCER={report['bpcer']:.4f}  "
           f"BPCER20={report['bpcer20']:.4f}  BPCER100={report['bpcer100']:.4f}  ({report['subjects_note']})")
+    tx = report.get("per_transaction")
+    if tx:
+        print(f"per transaction (up to {tx['rule']['max_attempts']} attempts of the same finger, the card's rule): "
+              f"APCER {tx['apcer']['errors']}/{tx['apcer']['n']}  BPCER {tx['bpcer']['errors']}/{tx['bpcer']['n']}  "
+              f"mean attempts of live users {tx['mean_attempts_live'] or 0:.2f}  not checked {tx['not_checked']}")
+    if report.get("attack_types_unseen"):
+        print(f"attack types the model never saw in training: {', '.join(report['attack_types_unseen'])}")
     print(f"wrote {out}")
     return 0

@@ -22,8 +22,9 @@ per transaction with at most 1.3 attempts on average for live users.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 
 LIVE = "LIVE"
 ATTACK = "ATTACK"
@@ -182,6 +183,21 @@ def simulate(sequences: Sequence[Sequence[float]], rule: TransactionRule) -> tup
     return verdicts, used
 
 
+def run_sequence(scores: Sequence[float], rule: TransactionRule, in_domain: Sequence[bool] | None = None,
+                 ) -> tuple[str, int]:
+    """Final verdict and attempts used of one transaction whose attempts, in order, have ``scores``
+    (and ``in_domain`` flags: an attempt outside the model's domain ends it NOT CHECKED), with at
+    most as many attempts as the sequence holds."""
+    fits = replace(rule, max_attempts=max(1, min(rule.max_attempts, len(scores))))
+    tx = Transaction(fits)
+    for i, sc in enumerate(scores):
+        ok = True if in_domain is None else bool(in_domain[i])
+        tx.add(Attempt(float(sc), fits.attempt_verdict(float(sc)), in_domain=ok))
+        if tx.done:
+            break
+    return tx.verdict, len(tx.attempts)
+
+
 def attempt_from_results(results: Sequence, model_name: str, label: str = "") -> Attempt | None:
     """The attempt one analysed print gives to a transaction run on the PAD model ``model_name``
     (``results``: every PAD model's :class:`~fpstation.core.types.PadResult` for the print).
@@ -194,3 +210,24 @@ def attempt_from_results(results: Sequence, model_name: str, label: str = "") ->
     other = any(r is not own and r is not None and r.in_domain and r.verdict == ATTACK for r in results)
     return Attempt(score=float(own.attack_score), verdict=own.verdict, in_domain=bool(own.in_domain),
                    other_attack=other, label=label)
+
+
+def finger_and_impression(path: str | PurePath) -> tuple[str, str, int] | None:
+    """(subject, finger, impression) of a LivDet-style name ``SSS_F_I.png``; None for other names."""
+    parts = PurePath(path).stem.split("_")
+    if len(parts) < 3 or not parts[-1].isdigit():
+        return None
+    return "_".join(parts[:-2]), parts[-2], int(parts[-1])
+
+
+def cyclic_sequences(groups: Mapping[Hashable, Sequence[tuple[int, int]]], max_attempts: int = 3) -> list[list[int]]:
+    """Simulated transactions (docs/adr/0102): ``groups`` maps each finger (e.g. subject, finger, live
+    or spoof) to its (impression number, index) pairs; for impressions i_0 < ... < i_{n-1}, the n
+    cyclic sequences (i_j, i_{j+1}, i_{j+2}) (mod n), so that every impression is the first attempt
+    of exactly one transaction. Entries are the indices; fingers in the order of ``str(key)``."""
+    out: list[list[int]] = []
+    for _, g in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        ids = [i for _, i in sorted(g)]
+        n = len(ids)
+        out += [[ids[(j + k) % n] for k in range(min(max_attempts, n))] for j in range(n)]
+    return out

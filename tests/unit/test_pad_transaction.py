@@ -176,3 +176,20 @@ def test_simulate_keeps_the_aggregate():
                                                                      aggregate="logit"))
     mean_verdicts, _ = simulate([[0.9, 0.9, 0.0001]], TransactionRule(lo=0.05, threshold=0.5, hi=0.95))
     assert verdicts == [LIVE] and mean_verdicts == [ATTACK]
+
+
+def test_simulated_transactions_shared_by_training_and_evaluate():
+    """cyclic_sequences / run_sequence (used by train_pad_livdet_v2.py and ``evaluate pad``)."""
+    from fpstation.core.pad_transaction import cyclic_sequences, finger_and_impression, run_sequence
+
+    assert finger_and_impression("Live/003_7_4.png") == ("003", "7", 4)
+    assert finger_and_impression("x/some print.png") is None
+    # finger A has impressions 2, 0, 1 at indices 10, 11, 12; finger B one impression at index 5
+    seqs = cyclic_sequences({("A",): [(2, 10), (0, 11), (1, 12)], ("B",): [(0, 5)]})
+    assert seqs == [[11, 12, 10], [12, 10, 11], [10, 11, 12], [5]]
+    rule = TransactionRule(lo=0.1, threshold=0.5, hi=0.8)
+    for seq in ([0.3, 0.6, 0.9], [0.05], [0.3, 0.3], [0.3, 0.9, 0.9], [0.85]):
+        assert run_sequence(seq, rule) == tuple(x[0] for x in simulate([seq], rule))
+    # an attempt outside the model's domain ends the transaction NOT CHECKED, never LIVE
+    assert run_sequence([0.3, 0.01], rule, [True, False]) == (NOT_CHECKED, 2)
+    assert run_sequence([0.01, 0.3], rule, [True, False]) == (LIVE, 1)

@@ -17,6 +17,7 @@ import numpy as np
 
 from fpstation.core.errors import DatasetError
 from fpstation.core.jobs import NEVER_CANCELLED, CancelToken, Progress, null_progress, wrap_progress
+from fpstation.core.stats import rate
 from fpstation.ml.cards import ModelCard, card_of
 from fpstation.ml.classifiers import metrics as cm
 from fpstation.ml.classifiers.preprocess import DEFAULT_SHAPE
@@ -68,8 +69,9 @@ def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: P
         except Exception:  # noqa: BLE001 - unreadable files are skipped, as in load_array
             continue
         z.append(float(model_logits(loaded, [im])[0]))
-        outside += int(not domain_check(im, loaded.card).in_domain)
-        keep.append(it)
+        inside = domain_check(im, loaded.card).in_domain
+        outside += int(not inside)
+        keep.append({**it, "in_domain": bool(inside)})
     y = np.array([it["y"] for it in keep], np.int32)
     return np.array(z, np.float64), y, keep, outside
 
@@ -152,8 +154,74 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
         "confusion_matrix": {"labels": ["bona fide", "attack"], "rows_truth_cols_predicted": conf},
         "notes": notes,
     }
+    report["ci95"] = {"bpcer": rate(int(((s >= thr) & (y == 0)).sum()), int((y == 0).sum()))["ci95"],
+                      "apcer": {t: rate(int(((s < thr) & (y == 1) & np.array([tt == t for tt in types])).sum()),
+                                        int(sum(tt == t for tt in types)))["ci95"] for t in rates["apcer"]}}
+    seen = set(loaded.card.attack_types_seen)
+    report["attack_types_unseen"] = sorted(t for t in rates["apcer"] if seen and t not in seen)
+    if loaded.card.data.get("transaction"):
+        report.update(_attempts_and_transactions(loaded.card.data, threshold, s, y, types, kept))
     progress(1.0, "evaluated")
     return report, {"scores": s, "labels": y, "types": types}
+
+
+def _attempts_and_transactions(card_data: Mapping[str, Any], threshold: float | None, s: np.ndarray,
+                               y: np.ndarray, types: list, kept: list[dict]) -> dict[str, Any]:
+    """ISO/IEC 30107-3 figures of a card with a transaction rule (docs/adr/0102): each attempt's
+    three-way verdict at the card's band, and simulated transactions of up to 3 attempts of the
+    same finger (each finger's impressions in cyclic order, LivDet names ``S_F_I``; a print named
+    otherwise is a transaction of one attempt). An attempt outside the model's domain ends its
+    transaction NOT CHECKED: never LIVE, and not counted as an ATTACK."""
+    from fpstation.core.pad_transaction import (
+        ATTACK,
+        LIVE,
+        NOT_CHECKED,
+        TransactionRule,
+        cyclic_sequences,
+        finger_and_impression,
+        run_sequence,
+    )
+
+    rule = TransactionRule.from_card(dict(card_data), threshold)
+    dom = np.array([it.get("in_domain", True) for it in kept], bool)
+    attempt = [NOT_CHECKED if not d else rule.attempt_verdict(float(v)) for v, d in zip(s, dom, strict=True)]
+    three_way = {cls: {v: int(sum(1 for a, yy in zip(attempt, y, strict=True) if a == v and yy == k))
+                       for v in (LIVE, "UNCERTAIN", ATTACK, NOT_CHECKED)}
+                 for cls, k in (("bona_fide", 0), ("attack", 1))}
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    unnamed = 0
+    for i, it in enumerate(kept):
+        fi = finger_and_impression(it["path"])
+        if fi is None:
+            unnamed += 1
+            groups[("print", it["path"])] = [(0, i)]
+        else:
+            groups.setdefault((int(y[i]), types[i] or "", str(it["subject"]), fi[1]), []).append((fi[2], i))
+    seqs = cyclic_sequences(groups, rule.max_attempts)
+    runs = [run_sequence([s[i] for i in q], rule, [dom[i] for i in q]) for q in seqs]
+    live = [(v, n) for q, (v, n) in zip(seqs, runs, strict=True) if y[q[0]] == 0]
+    att = [(v, n, types[q[0]]) for q, (v, n) in zip(seqs, runs, strict=True) if y[q[0]] == 1]
+    hist: dict[str, int] = {}
+    for _, n in live:
+        hist[str(n)] = hist.get(str(n), 0) + 1
+    by_type = {t: rate(sum(1 for v, _, tt in att if tt == t and v == LIVE), sum(1 for *_, tt in att if tt == t))
+               for t in sorted({t for *_, t in att})}
+    return {
+        "per_attempt_at_band": {"lo": rule.lo, "hi": rule.hi, "verdicts": three_way,
+                                "note": "LIVE below lo, ATTACK at or above hi, UNCERTAIN between (the desk asks "
+                                        "for the same finger again); NOT CHECKED = outside the model's domain"},
+        "per_transaction": {
+            "rule": rule.to_dict(),
+            "protocol": "each finger's impressions in cyclic order: every impression starts one transaction of up "
+                        f"to {rule.max_attempts} attempts of the same finger (LivDet names S_F_I)"
+                        + (f"; {unnamed} prints named otherwise are one-attempt transactions" if unnamed else ""),
+            "apcer": rate(sum(1 for v, *_ in att if v == LIVE), len(att)), "apcer_by_type": by_type,
+            "bpcer": rate(sum(1 for v, _ in live if v == ATTACK), len(live)),
+            "not_checked": {"bona_fide": sum(1 for v, _ in live if v == NOT_CHECKED),
+                            "attack": sum(1 for v, *_ in att if v == NOT_CHECKED)},
+            "mean_attempts_live": float(np.mean([n for _, n in live])) if live else None,
+            "attempts_live_histogram": hist},
+    }
 
 
 def _gender_folder_scores(loaded: Any, items: list[dict], registry: Any | None, progress: Progress,
