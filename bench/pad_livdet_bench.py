@@ -73,12 +73,12 @@ def main() -> int:
     from fpstation.ml import classifiers as clf
     from fpstation.ml.classifiers.patches import LinearModel, texture_features
     from fpstation.ml.registry import get_registry
-    from fpstation.paths import shared_data_dir
+    from fpstation.paths import shared_data_dir, shared_dataset
 
     sd = shared_data_dir()
-    data = sd / "livdet2015-hiscan" if sd else None
-    if data is None or not data.is_dir():
-        print("needs ../shared/data/livdet2015-hiscan", file=sys.stderr)
+    data = shared_dataset("livdet2015-hiscan")
+    if data is None:
+        print("needs the shared folder livdet2015-hiscan (../shared/data)", file=sys.stderr)
         return 2
     reg = get_registry()
     card = reg.card("pad-livdet")

@@ -64,12 +64,11 @@ def main() -> int:  # noqa: C901 - one protocol, read top to bottom
     from fpstation.core.stats import rate
     from fpstation.ml import classifiers as clf
     from fpstation.ml.registry import get_registry
-    from fpstation.paths import shared_data_dir
+    from fpstation.paths import shared_dataset
 
-    sd = shared_data_dir()
-    data = sd / "livdet2015-hiscan" if sd else None
-    if data is None or not data.is_dir():
-        print("needs the shared folder livdet2015-hiscan", file=sys.stderr)
+    data = shared_dataset("livdet2015-hiscan")
+    if data is None:
+        print("needs the shared folder livdet2015-hiscan (../shared/data)", file=sys.stderr)
         return 2
     t_start = time.perf_counter()
     files = sorted((data / "Live").glob("*.png")) + sorted((data / "Fake").rglob("*.png"))
@@ -119,9 +118,10 @@ def main() -> int:  # noqa: C901 - one protocol, read top to bottom
     other = {}
     tot_before = tot_after = tot_n = 0
     for name in FVC_SETS:
-        folder = sd / name / "images"
-        if not folder.is_dir():
+        fvc = shared_dataset(name)
+        if fvc is None:
             continue
+        folder = fvc / "images"
         for variant in ("enlarged 2x, stated 1000 dpi", "as it is (500 dpi), stated 1000 dpi"):
             counts = {"n": 0, "before": {}, "flagged": 0, "flagged_by": {}, "live_after": 0, "live_before": 0}
             for f in sorted(folder.glob("*.png"))[: args.max_per_set]:

@@ -47,12 +47,11 @@ def main() -> int:
     from fpstation.core.matching.extractors import extract
     from fpstation.ml import classifiers as clf
     from fpstation.ml.registry import get_registry
-    from fpstation.paths import shared_data_dir
+    from fpstation.paths import shared_dataset
 
-    sd = shared_data_dir()
-    data = sd / "livdet2015-hiscan" if sd else None
-    if data is None or not data.is_dir():
-        print("needs the shared folder livdet2015-hiscan", file=sys.stderr)
+    data = shared_dataset("livdet2015-hiscan")
+    if data is None:
+        print("needs the shared folder livdet2015-hiscan (../shared/data)", file=sys.stderr)
         return 2
     card = get_registry().card("pad-livdet")
     live = sorted((data / "Live").glob("*.png"))

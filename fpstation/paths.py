@@ -102,6 +102,12 @@ def shared_data_dir() -> Path | None:
     return cand if cand.is_dir() else None
 
 
+def shared_dataset(name: str) -> Path | None:
+    """The folder ``name`` of :func:`shared_data_dir` (e.g. "livdet2015-hiscan"), or None when absent."""
+    sd = shared_data_dir()
+    return sd / name if sd is not None and (sd / name).is_dir() else None
+
+
 def bundle_layout() -> list[tuple[str, str]]:
     """(source folder relative to the repo root, destination inside the bundle) for build.spec."""
     return [(RESOURCES, RESOURCES), (MODELS, MODELS)]
