@@ -161,24 +161,35 @@ def criterion(s: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, 
 
 
 # ------------------------------------------------------------------------------ models
-def fit_linear(x: np.ndarray, y: np.ndarray, c: float):
+def fit_linear(x: np.ndarray, y: np.ndarray, c: float, groups: np.ndarray | None = None, nuisance_k: int = 0):
     from fpstation.ml.classifiers.patches import LinearModel
 
-    return LinearModel(c=c).fit(x, y)
+    return LinearModel(c=c).fit(x, y, groups=groups, nuisance_k=nuisance_k)
 
 
-def patch_train_rows(ev: list[dict], idx: np.ndarray, y: np.ndarray, part: str, seed: int = 0):
+def patch_train_rows(ev: list[dict], idx: np.ndarray, y: np.ndarray, part: str, seed: int = 0,
+                     with_groups: bool = False):
+    """Training rows of ``part`` (at most PATCH_TRAIN_PER_PRINT patches a print) and their labels;
+    ``with_groups``: also each row's print index (map it to a subject with ``SUBJECT_OF``)."""
     from fpstation.ml.classifiers.pad_local import part_rows
 
     rng = np.random.default_rng(seed)
-    xs, ys = [], []
+    xs, ys, gs = [], [], []
     for i in idx:
         p = part_rows(ev[i], part)
         if len(p) > PATCH_TRAIN_PER_PRINT:
             p = p[np.sort(rng.choice(len(p), PATCH_TRAIN_PER_PRINT, replace=False))]
         xs.append(p)
         ys.append(np.full(len(p), y[i]))
+        gs.append(np.full(len(p), i))
+    if with_groups:
+        return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+#: --nap: the number of nuisance directions tried for ``grid_nap`` (docs/adr/0275); SUBJECT_OF maps a
+#: print index to its subject (set by main)
+NAP = {"ks": (), "subject_of": None}
 
 
 def part_logits(ev, tr, te, y, part, c, rules) -> tuple[dict[str, np.ndarray], object]:
@@ -187,7 +198,7 @@ def part_logits(ev, tr, te, y, part, c, rules) -> tuple[dict[str, np.ndarray], o
     grey-level histogram)."""
     from fpstation.ml.classifiers.pad_local import NoveltyModel, fuse, part_rows
 
-    cval, nf = c
+    cval, nf = c[:2]
     if part == "pores":
         m = fit_linear(np.stack([ev[i]["pores"] for i in tr]), y[tr], cval)
         m.n_features = len(ev[tr[0]]["pores"])
@@ -197,8 +208,12 @@ def part_logits(ev, tr, te, y, part, c, rules) -> tuple[dict[str, np.ndarray], o
         m = fit_linear(x, y[tr], cval) if part == "whole" else NoveltyModel().fit(x, y[tr])
         m.n_features = nf
         return {"-": m.decision(np.stack([ev[i]["whole"][:nf] for i in te]))}, m
-    xr, yr = patch_train_rows(ev, tr, y, part)
-    m = fit_linear(xr[:, :nf], yr, cval)
+    if part == "grid_nap":  # c = (C, features, nuisance directions)
+        xr, yr, pr = patch_train_rows(ev, tr, y, part, with_groups=True)
+        m = fit_linear(xr[:, :nf], yr, cval, groups=NAP["subject_of"][pr], nuisance_k=c[2])
+    else:
+        xr, yr = patch_train_rows(ev, tr, y, part)
+        m = fit_linear(xr[:, :nf], yr, cval)
     m.n_features = nf
     z = [m.decision(part_rows(ev[i], part)[:, :nf]) for i in te]
     return {r: np.array([fuse(zi, r) for zi in z]) for r in rules}, m
@@ -238,15 +253,22 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
     p.add_argument("--bsif", action="store_true",
                    help="add BSIF codes (resources/bsif_ica_13x13_8.npz) to the texture descriptors; the feature "
                         "sets tried become 622 (with BSIF), 366 and 350 (docs/adr/0274). Needs its own --cache")
+    p.add_argument("--nap", default="", metavar="K[,K...]",
+                   help="also try grid_nap: the grid patches with K nuisance directions (between-subject variation "
+                        "of each class) projected out, K chosen inside the fold (docs/adr/0275)")
     p.add_argument("--resolution-check", action="store_true",
                    help="write domain.resolution into the card: ridge period and fine-detail range of the training "
                         "prints (docs/adr/0271; not adopted for the shipped card)")
     args = p.parse_args()
+    global PARTS, APPROACHES
     if args.pores:
-        global PARTS, APPROACHES
         PORES["on"] = True
         PARTS = (*PARTS, "pores")
         APPROACHES = (*PARTS, "fusion", "fusion_q", "fusion_p", "fusion_pores")
+    if args.nap:
+        NAP["ks"] = tuple(int(k) for k in args.nap.split(","))
+        PARTS = (*PARTS, "grid_nap")
+        APPROACHES = (*APPROACHES, "grid_nap")
     if args.bsif:
         global FEATURE_SETS
         BSIF["on"] = True
@@ -266,6 +288,7 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
                 [it for it in items if it["label"] != "live"][: args.limit]
     log(f"{len(items)} prints")
     ev = evidence_for(items, args.dpi, Path(args.cache), log)
+    NAP["subject_of"] = np.array([str(it["subject"]) for it in items])
     t_ev = time.perf_counter() - t_start
     log(f"evidence ready ({t_ev:.0f} s)")
     if args.extract_only:
@@ -379,7 +402,9 @@ def fit_stage(items, ev, y, subj, train_idx, test_idx, cs, rules, log, tag=""):
     for part in PARTS:
         part_cs = [(c, nf) for c in (cs if part != "novelty" else [0.0])
                    for nf in (FEATURE_SETS if part != "pores" else (0,))]
-        part_rules = rules if part in ("minutiae", "grid", "both") else ["-"]
+        if part == "grid_nap":
+            part_cs = [(c, nf, k) for c, nf in part_cs for k in NAP["ks"]]
+        part_rules = rules if part in ("minutiae", "grid", "both", "grid_nap") else ["-"]
         oof = {(c, r): np.zeros(len(train_idx)) for c in part_cs for r in part_rules}
         for u in inner_subjects:
             m_in = subj[train_idx] == u
@@ -398,7 +423,10 @@ def fit_stage(items, ev, y, subj, train_idx, test_idx, cs, rules, log, tag=""):
                                 "patch_fusion": best[1] if best[1] != "-" else None,
                                 "calibration": {"a": cal["a"], "b": cal["b"]},
                                 "features": best[0][1],
-                                "inner_candidates": {f"C={k[0][0]:g} features={k[0][1]} {k[1]}": {"apcer_at_bpcer1": v[0], "auc": -v[1]}
+                                **({"nuisance_directions": best[0][2]} if part == "grid_nap" else {}),
+                                "inner_candidates": {f"C={k[0][0]:g} features={k[0][1]}"
+                                                     + (f" nap={k[0][2]}" if part == "grid_nap" else "")
+                                                     + f" {k[1]}": {"apcer_at_bpcer1": v[0], "auc": -v[1]}
                                                      for k, v in crit.items()}}}
         log(f"    {tag} {part:8s} C={best[0][0]:g} nf={best[0][1]} rule={best[1]} inner apcer@bpcer1 {crit[best][0]:.3f} "
             f"auc {-crit[best][1]:.3f}")

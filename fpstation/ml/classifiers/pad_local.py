@@ -294,7 +294,12 @@ def part_rows(ev: dict[str, Any], part: str) -> np.ndarray:
     """The descriptor rows one part scores: its patches, or (``both``) minutiae + grid patches."""
     if part == "both":
         return np.concatenate([np.asarray(ev["minutiae"]), np.asarray(ev["grid"])])
-    return np.asarray(ev[part])
+    return np.asarray(ev[ROWS_OF.get(part, part)])
+
+
+#: parts that score another part's rows with a differently fitted model: ``grid_nap`` = the grid
+#: patches, fitted with the subjects' nuisance directions projected out (docs/adr/0275)
+ROWS_OF = {"grid_nap": "grid"}
 
 
 #: score fusions: the parts each combines (``fusion_q`` adds NFIQ 2 as one more input)
@@ -437,8 +442,9 @@ def print_evidence(pixels: np.ndarray, dpi: float, parts: tuple[str, ...] = ("mi
 def local_logits(model: LocalPadModel, card_data: dict, pixels: np.ndarray, dpi: float) -> tuple[float, dict]:
     """The print logit of a ``pad_local_texture`` card's model (before the card's calibration), and
     the evidence it was computed from."""
-    parts = tuple(p for p in ("minutiae", "grid") if p in model.parts() or "both" in model.parts()) + \
-        (("pores",) if "pores" in model.parts() else ())
+    used = {ROWS_OF.get(p, p) for p in model.parts()}
+    parts = tuple(p for p in ("minutiae", "grid") if p in used or "both" in used) + \
+        (("pores",) if "pores" in used else ())
     ev = print_evidence(pixels, dpi, parts, nfiq2=model.use_nfiq2,
                         bsif=any(n > N_FEATURES for n in model.nfeat.values()))
     return model.logit(ev), ev
@@ -453,15 +459,15 @@ def local_heatmap(model: LocalPadModel, card_data: dict, pixels: np.ndarray, dpi
 
     _, ev = local_logits(model, card_data, pixels, dpi)
     h, w = np.asarray(pixels).shape[:2]
-    part = next((p for p in ("minutiae", "grid") if p in model.models), None)
+    part = next((p for p in ("minutiae", "grid", *ROWS_OF) if p in model.models), None)
     if part is None:
         p = float(sigmoid(model.logit(ev)))
         return np.full((h, w), p, np.float32)
     nf = model.nfeat.get(part, N_FEATURES)
-    z = model.models[part].decision(np.asarray(ev[part])[:, :nf])
+    z = model.models[part].decision(part_rows(ev, part)[:, :nf])
     prob = sigmoid(model.calib[part]["a"] * z + model.calib[part]["b"])
     r = ev["patch_side"] // 2
-    c = np.asarray(ev[f"{part}_centres"], np.int64).reshape(-1, 2)
+    c = np.asarray(ev[f"{ROWS_OF.get(part, part)}_centres"], np.int64).reshape(-1, 2)
     boxes = np.clip(np.column_stack([c[:, 0] - r, c[:, 1] - r, c[:, 0] + r, c[:, 1] + r]), 0, [h, w, h, w])
     pt = Patches(np.zeros((len(c), 1, 1), np.uint8), boxes.astype(np.int32), 1.0,
                  np.ones(len(c), np.float32), (h, w))

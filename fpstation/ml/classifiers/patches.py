@@ -231,6 +231,29 @@ def texture_features(pixels: np.ndarray, dpi: float | None, model_dpi: float | N
     return np.sqrt(np.concatenate(feats)).astype(np.float32)
 
 
+def nuisance_directions(xs: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
+    """Orthonormal columns (d × at most ``k``): the leading directions of between-subject variation
+    within each class. For every class, each subject's mean row minus the mean of those subject
+    means; the top right singular vectors of all these deviations stacked. A class with one subject
+    adds nothing; fewer than ``k`` independent deviations give fewer columns."""
+    xs = np.asarray(xs, np.float64)
+    y = np.asarray(y).ravel()
+    groups = np.asarray(groups).ravel()
+    devs = []
+    for c in np.unique(y):
+        in_c = y == c
+        subjects = np.unique(groups[in_c])
+        if len(subjects) < 2:
+            continue
+        means = np.stack([xs[in_c & (groups == g)].mean(0) for g in subjects])
+        devs.append(means - means.mean(0))
+    if k <= 0 or not devs:
+        return np.zeros((xs.shape[1], 0))
+    _, sv, vt = np.linalg.svd(np.concatenate(devs), full_matrices=False)
+    rank = int((sv > 1e-9 * max(sv[0], 1e-300)).sum())
+    return vt[: min(k, rank)].T
+
+
 class LinearModel:
     """L2-regularised logistic regression on standardised features (scipy L-BFGS), class-balanced.
 
@@ -244,7 +267,14 @@ class LinearModel:
         self.w: np.ndarray | None = None
         self.b = 0.0
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> LinearModel:
+    def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+            nuisance_k: int = 0) -> LinearModel:
+        """Fit on rows ``x`` with labels ``y`` (0/1). With ``groups`` (each row's subject) and
+        ``nuisance_k`` > 0, the ``nuisance_k`` directions along which the subjects' class means differ
+        most (:func:`nuisance_directions`, in standardised units) are projected out before the fit
+        (nuisance attribute projection, docs/adr/0275): the fitted weights are orthogonal to them, so
+        the model's score does not move when a print differs from the others only along them. The
+        projection is folded into ``w``: the fitted model is an ordinary linear model."""
         from scipy.optimize import minimize
 
         x = np.asarray(x, np.float64)
@@ -252,6 +282,12 @@ class LinearModel:
         self.mean = x.mean(0)
         self.scale = x.std(0) + 1e-6
         xs = (x - self.mean) / self.scale
+        v = None
+        if nuisance_k > 0:
+            if groups is None:
+                raise ValueError("nuisance_k needs the subject of every row (groups)")
+            v = nuisance_directions(xs, y, np.asarray(groups), nuisance_k)
+            xs = xs - (xs @ v) @ v.T
         n1, n0 = max(y.sum(), 1), max((1 - y).sum(), 1)
         sw = np.where(y == 1, 0.5 / n1, 0.5 / n0)
         lam = 1.0 / (self.c * len(y))
@@ -265,6 +301,8 @@ class LinearModel:
 
         res = minimize(f, np.zeros(xs.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
         self.w, self.b = res.x[:-1], float(res.x[-1])
+        if v is not None:  # the score of (I - V V^T) xs equals xs @ ((I - V V^T) w)
+            self.w = self.w - v @ (v.T @ self.w)
         return self
 
     def decision(self, x: np.ndarray) -> np.ndarray:
