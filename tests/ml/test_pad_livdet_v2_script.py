@@ -65,3 +65,34 @@ def test_resolution_entry_is_the_rule_on_the_training_prints_at_1000_dpi(tmp_pat
     assert 0.9 * 0.40 < lo < 0.9 * 0.47 and 1.1 * 0.48 < hi < 1.1 * 0.56
     assert e["detail_min"] > 0 and e["validated"].endswith("pad_livdet_resolution.json")
     assert CardDomain.parse({"resolution": e}).resolution.period_mm == (lo, hi)
+
+
+def test_grid_nap_part_fits_on_grid_rows_with_each_rows_subject(monkeypatch):
+    """--nap: ``grid_nap`` scores the grid patches with a model whose weights are orthogonal to the
+    training subjects' nuisance directions (docs/adr/0275)."""
+    from fpstation.ml.classifiers.pad_local import part_rows
+    from fpstation.ml.classifiers.patches import nuisance_directions
+
+    lv = load_script("training/train_pad_livdet_v2.py")
+    rng = np.random.default_rng(0)
+    ev, y, subj = [], [], []
+    for s, offset in enumerate([0.0, 1.0, 3.0, 4.0]):
+        for label in (0, 1):
+            for _ in range(4):
+                g = rng.normal(0, 0.3, (10, 6))
+                g[:, 0] += 1.5 * label
+                g[:, 1] += offset
+                ev.append({"grid": g})
+                y.append(label)
+                subj.append(str(s))
+    y, subj = np.array(y), np.array(subj)
+    monkeypatch.setitem(lv.NAP, "subject_of", subj)
+    tr, te = np.arange(0, 24), np.arange(24, 32)
+    z, m = lv.part_logits(ev, tr, te, y, "grid_nap", (1.0, 6, 1), ["mean"])
+    assert set(z) == {"mean"} and z["mean"].shape == (8,)
+    np.testing.assert_array_equal(part_rows(ev[0], "grid_nap"), ev[0]["grid"])
+    xr, yr, pr = lv.patch_train_rows(ev, tr, y, "grid_nap", with_groups=True)
+    v = nuisance_directions((xr - m.mean) / m.scale, yr, subj[pr], 1)
+    assert v.shape == (6, 1) and abs(float(v[:, 0] @ m.w)) < 1e-8
+    _, plain = lv.part_logits(ev, tr, te, y, "grid", (1.0, 6), ["mean"])
+    assert abs(float(v[:, 0] @ plain.w)) > 1e-3

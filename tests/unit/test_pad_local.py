@@ -192,3 +192,24 @@ def test_pores_part_scores_through_the_local_model(tmp_path):
     model.save(tmp_path / "m.npz")
     again = LocalPadModel.load(tmp_path / "m.npz")
     assert again.logit(cast) == model.logit(cast)
+
+
+def test_grid_nap_model_scores_the_grid_patches_and_paints_its_map(tmp_path):
+    """A ``grid_nap`` part (docs/adr/0275) reads the grid rows at inference, saved and loaded."""
+    from fpstation.ml.classifiers.pad_local import local_heatmap, local_logits
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (80, N_FEATURES))
+    y = np.r_[np.zeros(40), np.ones(40)]
+    groups = np.repeat(["a", "b", "c", "d"], 20)
+    nap = LinearModel(0.1).fit(x, y, groups=groups, nuisance_k=2)
+    m = LocalPadModel("grid_nap", {"grid_nap": nap}, {"grid_nap": "mean"}, {"grid_nap": {"a": 1.0, "b": 0.0}},
+                      nfeat={"grid_nap": N_FEATURES})
+    pixels = _print(size=600)
+    z, ev = local_logits(m, {}, pixels, 1000)
+    assert len(ev["grid"]) > 0 and "minutiae" not in ev
+    assert z == pytest.approx(float(fuse(nap.decision(ev["grid"]), "mean")))
+    heat = local_heatmap(m, {}, pixels, 1000)
+    assert heat.shape == pixels.shape and heat.max() > 0
+    m.save(tmp_path / "m.npz")
+    assert LocalPadModel.load(tmp_path / "m.npz").logit(ev) == pytest.approx(z)
