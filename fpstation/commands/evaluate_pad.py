@@ -76,6 +76,10 @@ def run(args) -> int:
         print(f"per transaction (up to {tx['rule']['max_attempts']} attempts of the same finger, the card's rule): "
               f"APCER {tx['apcer']['errors']}/{tx['apcer']['n']}  BPCER {tx['bpcer']['errors']}/{tx['bpcer']['n']}  "
               f"mean attempts of live users {tx['mean_attempts_live'] or 0:.2f}  not checked {tx['not_checked']}")
+    if report.get("skipped_files"):
+        sk = report["skipped_files"]
+        print(f"{len(sk)} file(s) could not be read and were left out: "
+              + "; ".join(f"{Path(f['path']).name} ({f['reason']})" for f in sk[:5]) + (" …" if len(sk) > 5 else ""))
     if report.get("attack_types_unseen"):
         print(f"attack types the model never saw in training: {', '.join(report['attack_types_unseen'])}")
     print(f"wrote {out}")

@@ -53,31 +53,33 @@ def _select(items: list[dict], card: ModelCard | Mapping[str, Any], mode: str, l
 
 
 def _image_logits(loaded: Any, items: list[dict], dpi: float | None, progress: Progress, cancel: CancelToken,
-                  ) -> tuple[np.ndarray, np.ndarray, list[dict], int]:
+                  ) -> tuple[np.ndarray, np.ndarray, list[dict], int, list[tuple[str, str]]]:
     """Per-print path (patch models, or a stated dpi): each file read as a FingerprintImage with
-    the stated dpi, scored like inference does; also counts prints outside the model's domain."""
+    the stated dpi, scored like inference does; also counts prints outside the model's domain and
+    returns the unreadable files as (path, reason)."""
     from fpstation.core.imageio import read_print
     from fpstation.ml.classifiers import domain_check, model_logits
 
-    z, keep, outside = [], [], 0
+    z, keep, outside, bad = [], [], 0, []
     for i, it in enumerate(items):
         if i % 8 == 0:
             cancel.raise_if_cancelled()
             progress(i / max(len(items), 1), f"scoring {i}/{len(items)}")
         try:
             im = read_print(it["path"]).with_stated_dpi(dpi)
-        except Exception:  # noqa: BLE001 - unreadable files are skipped, as in load_array
+        except Exception as exc:  # noqa: BLE001 - a bad file is reported and skipped, as in load_array
+            bad.append((str(it["path"]), str(exc) or type(exc).__name__))
             continue
         z.append(float(model_logits(loaded, [im])[0]))
         inside = domain_check(im, loaded.card).in_domain
         outside += int(not inside)
         keep.append({**it, "in_domain": bool(inside)})
     y = np.array([it["y"] for it in keep], np.int32)
-    return np.array(z, np.float64), y, keep, outside
+    return np.array(z, np.float64), y, keep, outside, bad
 
 
 def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cancel: CancelToken,
-            ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+            ) -> tuple[np.ndarray, np.ndarray, list[dict], list[tuple[str, str]]]:
     from fpstation.ml.classifiers.loading import image_logits
     from fpstation.ml.classifiers.tasks import load_array
 
@@ -88,14 +90,15 @@ def _logits(loaded: Any, task: Any, items: list[dict], progress: Progress, cance
     xs = x[keep].astype(np.float32)[..., None] / 255.0
     z = np.concatenate([image_logits(loaded, xs[i:i + 256]) for i in range(0, len(xs), 256)]) if len(xs) else np.zeros(0)
     y = np.array([items[i]["y"] for i in keep], np.int32)
-    return z, y, [items[i] for i in keep]
+    return z, y, [items[i] for i in keep], [(str(p), r) for p, r in bad]
 
 
 def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjects: str,
                   registry: Any | None, progress: Progress, cancel: CancelToken, dpi: float | None = None):
     """Load the model, list and select the folder's prints, and compute raw logits.
 
-    Returns ``(loaded, layout, notes, sel_note, z, y, kept)``; shared by the PAD and gender reports.
+    Returns ``(loaded, layout, notes, sel_note, z, y, kept, skipped)``; ``skipped`` = the unreadable
+    files as (path, reason), also counted in ``notes``. Shared by the PAD and gender reports.
     ``dpi`` = the folder's resolution stated by the user (files without dpi metadata).
     """
     from fpstation.ml.classifiers import load_classifier
@@ -108,14 +111,20 @@ def _score_folder(kind: str, task: Any, root: str | Path, model_key: str, subjec
     if not items:
         raise DatasetError(f"No prints left to evaluate in “{root}” after selecting subjects ({sel_note}).")
     if dpi is not None or loaded.card.input.patches or loaded.card.is_texture:
-        z, y, kept, outside = _image_logits(loaded, items, dpi, wrap_progress(progress, 0, 0.9), cancel)
+        z, y, kept, outside, skipped = _image_logits(loaded, items, dpi, wrap_progress(progress, 0, 0.9), cancel)
         notes = list(notes) + [f"dpi: {f'{dpi:g} (stated)' if dpi else 'from the files'}"]
         if outside:
             notes.append(f"{outside} of {len(kept)} prints are outside the sensor/resolution/size the model was "
                          "validated on (at inference they would get UNCERTAIN); scored anyway here")
     else:
-        z, y, kept = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
-    return loaded, layout, notes, sel_note, z, y, kept
+        z, y, kept, skipped = _logits(loaded, task, items, wrap_progress(progress, 0, 0.9), cancel)
+    if skipped:
+        notes = list(notes) + [f"{len(skipped)} unreadable file(s) skipped, not counted in any figure "
+                               "(listed in skipped_files)"]
+    if not kept:
+        raise DatasetError(f"None of the {len(items)} selected files in “{root}” could be read as a print "
+                           f"(first: {Path(skipped[0][0]).name}: {skipped[0][1]}).", path=str(root))
+    return loaded, layout, notes, sel_note, z, y, kept, skipped
 
 
 def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "heldout",
@@ -131,7 +140,7 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
     """
     from fpstation.ml.classifiers.tasks import PadTask
 
-    loaded, layout, notes, sel_note, z, y, kept = _score_folder(
+    loaded, layout, notes, sel_note, z, y, kept, skipped = _score_folder(
         "pad", PadTask(), root, model_key, subjects, registry, progress, cancel, dpi)
     s = cm.sigmoid(loaded.card.calibrate(z))
     types = [it["attack_type"] if it["y"] else None for it in kept]
@@ -153,6 +162,7 @@ def evaluate_pad_folder(root: str | Path, model_key: str = "", subjects: str = "
         "auc": cm.roc_auc(s, y),
         "confusion_matrix": {"labels": ["bona fide", "attack"], "rows_truth_cols_predicted": conf},
         "notes": notes,
+        "skipped_files": [{"path": p, "reason": r} for p, r in skipped],
     }
     report["ci95"] = {"bpcer": rate(int(((s >= thr) & (y == 0)).sum()), int((y == 0).sum()))["ci95"],
                       "apcer": {t: rate(int(((s < thr) & (y == 1) & np.array([tt == t for tt in types])).sum()),
