@@ -256,6 +256,9 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
     p.add_argument("--nap", default="", metavar="K[,K...]",
                    help="also try grid_nap: the grid patches with K nuisance directions (between-subject variation "
                         "of each class) projected out, K chosen inside the fold (docs/adr/0275)")
+    p.add_argument("--keep-inner", action="store_true",
+                   help="also keep, per outer fold, the grid part's calibrated logits: inner out-of-fold for the "
+                        "training prints, and the test prints' (folds[].logits; docs/adr/0276)")
     p.add_argument("--resolution-check", action="store_true",
                    help="write domain.resolution into the card: ridge period and fine-detail range of the training "
                         "prints (docs/adr/0271; not adopted for the shipped card)")
@@ -562,6 +565,9 @@ def run_nested(args, items, ev, t_start, t_ev, log) -> None:  # noqa: C901
             if a != "selected":
                 f["choice"] = src["choice"]
             fold["approaches"][a] = f
+        if args.keep_inner:  # for per-person studies without refitting (docs/adr/0276)
+            fold["logits"] = {"grid": {"train_index": tr_idx.tolist(), "train": res["grid"]["zin"].tolist(),
+                                       "test_index": te_idx.tolist(), "test": res["grid"]["zte"].tolist()}}
         folds.append(fold)
         sel = fold["approaches"]["selected"]
         log(f"  fold {t}: selected {res['selected']}: apcer {sel['apcer_attempt']['value']:.3f} "
