@@ -154,6 +154,20 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
         and e["per_transaction"]["bpcer"]["value"] <= 0.01,
         "mean_live_attempts_le_1_3": adoption["mean_live_attempts_le_1_3"],
     }
+    # how sure 7 people can make a BPCER: whole subjects resampled (their prints are correlated)
+    from fpstation.core.stats import rate
+    from fpstation.ml.classifiers import metrics as cm
+
+    def boot(err: np.ndarray, live: np.ndarray) -> list[float]:
+        idx = np.nonzero(live)[0]
+        return cm.subject_bootstrap(lambda r: float(err[idx][r].mean()), subj[idx], n_boot=10000)
+
+    intervals = {a: boot(pool.score[a] >= pool.thr[a], (y == 0) & ~np.isnan(pool.score[a])) for a in keys}
+    live_all = (y == 0) & ~np.isnan(col("threshold"))
+    err_all = s_v3 >= col("threshold")
+    v3_all = {**rate(int(err_all[live_all].sum()), int(live_all.sum())), "subject_bootstrap95": boot(err_all, live_all),
+              "note": "v3's per-attempt BPCER on all 350 live prints (enrolment prints included) at each fold's "
+                      "threshold, from out_of_fold (6 decimals)"}
     out = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python " + " ".join(sys.argv),
@@ -169,6 +183,9 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
         "test_prints": {"bona_fide": int((y[done] == 0).sum()), "attacks": int((y[done] == 1).sum()),
                         "enrolment_prints_not_scored": int(enrol.sum())},
         "approaches": rep, "folds": folds, "adoption_rule": adoption, "targets_in_this_mode": targets,
+        "bpcer_attempt_subject_bootstrap95": {"on_the_test_prints": intervals, "v3_all_live_prints": v3_all,
+                                              "method": "fpstation.ml.classifiers.metrics.subject_bootstrap, "
+                                                        "10000 resamples of whole subjects, seed 0"},
     }
     Path(args.out).write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
     for a in keys:
@@ -177,6 +194,8 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
               f"bpcer {pa['bpcer']['errors']}/{pa['bpcer']['n']} auc {pa['auc_pooled']:.4f} | tx apcer "
               f"{pt['apcer']['errors']}/{pt['apcer']['n']} bpcer {pt['bpcer']['errors']}/{pt['bpcer']['n']} "
               f"attempts(live) {pt['mean_attempts_live']:.2f}")
+    print(f"v3 per-attempt BPCER on all live prints {v3_all['errors']}/{v3_all['n']}, subject-bootstrap 95 % "
+          f"{v3_all['subject_bootstrap95']}")
     print("adoption:", adoption, "\ntargets in this mode:", targets, f"\nwrote {args.out}")
 
 

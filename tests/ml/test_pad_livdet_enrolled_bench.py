@@ -69,6 +69,10 @@ def test_a_person_whose_lives_look_like_casts_passes_against_their_own_enrolment
     assert e["per_attempt"]["bpcer"]["errors"] == 0
     assert e["per_attempt"]["apcer_all_attacks"]["errors"] == 0
     assert r["adoption_rule"]["adopted"] is True
+    boot = r["bpcer_attempt_subject_bootstrap95"]
+    assert boot["on_the_test_prints"]["enrolled"] == [0.0, 0.0]
+    lo, hi = boot["on_the_test_prints"]["v3"]        # one of 4 people refused whole: 0 to 1/2 of the lives
+    assert lo == 0.0 and 0.25 <= hi <= 0.75
     assert [f["test_subject"] for f in r["folds"]] == ["1", "2", "3", "4"]
     assert "POOLED enrolled" in capsys.readouterr().out
 
