@@ -50,7 +50,10 @@ def items_from(oof: dict) -> list[dict]:
 
 def enrolment_mask(items: list[dict]) -> np.ndarray:
     """Live impression 0 of every finger: the person's supervised enrolment prints."""
-    return np.array([it["label"] == "live" and Path(it["path"]).stem.split("_")[2] == "0" for it in items])
+    from fpstation.core.pad_transaction import finger_and_impression
+
+    return np.array([it["label"] == "live" and (finger_and_impression(it["path"]) or ("", "", -1))[2] == 0
+                     for it in items])
 
 
 def references(z: np.ndarray, idx: np.ndarray, subj: np.ndarray, enrol: np.ndarray) -> dict[str, float]:
@@ -65,12 +68,11 @@ def references(z: np.ndarray, idx: np.ndarray, subj: np.ndarray, enrol: np.ndarr
     return ref
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
-
-
 def main() -> None:  # noqa: C901 - one protocol, read top to bottom
     from fpstation.core.pad_transaction import TransactionRule
+    from fpstation.core.stats import rate
+    from fpstation.ml.classifiers import metrics as cm
+    from fpstation.ml.classifiers.metrics import sigmoid
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default=str(REPO / "bench" / "results" / "pad_livdet_loso_v3_inner.json"))
@@ -155,9 +157,6 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
         "mean_live_attempts_le_1_3": adoption["mean_live_attempts_le_1_3"],
     }
     # how sure 7 people can make a BPCER: whole subjects resampled (their prints are correlated)
-    from fpstation.core.stats import rate
-    from fpstation.ml.classifiers import metrics as cm
-
     def boot(err: np.ndarray, live: np.ndarray) -> list[float]:
         idx = np.nonzero(live)[0]
         return cm.subject_bootstrap(lambda r: float(err[idx][r].mean()), subj[idx], n_boot=10000)

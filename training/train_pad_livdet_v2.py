@@ -170,7 +170,7 @@ def fit_linear(x: np.ndarray, y: np.ndarray, c: float, groups: np.ndarray | None
 def patch_train_rows(ev: list[dict], idx: np.ndarray, y: np.ndarray, part: str, seed: int = 0,
                      with_groups: bool = False):
     """Training rows of ``part`` (at most PATCH_TRAIN_PER_PRINT patches a print) and their labels;
-    ``with_groups``: also each row's print index (map it to a subject with ``SUBJECT_OF``)."""
+    ``with_groups``: also each row's print index."""
     from fpstation.ml.classifiers.pad_local import part_rows
 
     rng = np.random.default_rng(seed)
@@ -187,15 +187,14 @@ def patch_train_rows(ev: list[dict], idx: np.ndarray, y: np.ndarray, part: str, 
     return np.concatenate(xs), np.concatenate(ys)
 
 
-#: --nap: the number of nuisance directions tried for ``grid_nap`` (docs/adr/0275); SUBJECT_OF maps a
-#: print index to its subject (set by main)
-NAP = {"ks": (), "subject_of": None}
+#: --nap: the numbers of nuisance directions tried for ``grid_nap`` (docs/adr/0275)
+NAP = {"ks": ()}
 
 
-def part_logits(ev, tr, te, y, part, c, rules) -> tuple[dict[str, np.ndarray], object]:
+def part_logits(ev, tr, te, y, part, c, rules, subj: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], object]:
     """Raw print logits of ``te`` from a model of ``part`` fitted on ``tr``: ({rule: logits}, model).
     ``c`` = (C, number of leading features used: 366 = all, 350 = texture codes without the
-    grey-level histogram)."""
+    grey-level histogram[, nuisance directions for ``grid_nap``, which needs every print's ``subj``])."""
     from fpstation.ml.classifiers.pad_local import NoveltyModel, fuse, part_rows
 
     cval, nf = c[:2]
@@ -210,7 +209,7 @@ def part_logits(ev, tr, te, y, part, c, rules) -> tuple[dict[str, np.ndarray], o
         return {"-": m.decision(np.stack([ev[i]["whole"][:nf] for i in te]))}, m
     if part == "grid_nap":  # c = (C, features, nuisance directions)
         xr, yr, pr = patch_train_rows(ev, tr, y, part, with_groups=True)
-        m = fit_linear(xr[:, :nf], yr, cval, groups=NAP["subject_of"][pr], nuisance_k=c[2])
+        m = fit_linear(xr[:, :nf], yr, cval, groups=subj[pr], nuisance_k=c[2])
     else:
         xr, yr = patch_train_rows(ev, tr, y, part)
         m = fit_linear(xr[:, :nf], yr, cval)
@@ -291,7 +290,6 @@ def main() -> None:  # noqa: C901 - one protocol, read top to bottom
                 [it for it in items if it["label"] != "live"][: args.limit]
     log(f"{len(items)} prints")
     ev = evidence_for(items, args.dpi, Path(args.cache), log)
-    NAP["subject_of"] = np.array([str(it["subject"]) for it in items])
     t_ev = time.perf_counter() - t_start
     log(f"evidence ready ({t_ev:.0f} s)")
     if args.extract_only:
@@ -412,13 +410,13 @@ def fit_stage(items, ev, y, subj, train_idx, test_idx, cs, rules, log, tag=""):
         for u in inner_subjects:
             m_in = subj[train_idx] == u
             for c in part_cs:
-                z, _ = part_logits(ev, train_idx[~m_in], train_idx[m_in], y, part, c, part_rules)
+                z, _ = part_logits(ev, train_idx[~m_in], train_idx[m_in], y, part, c, part_rules, subj)
                 for r, v in z.items():
                     oof[(c, r)][m_in] = v
         crit = {k: criterion(v, yin, gin) for k, v in oof.items()}
         best = min(crit, key=lambda k: crit[k])
         cal = cm.platt_fit(oof[best], yin)
-        z, model = part_logits(ev, train_idx, test_idx, y, part, best[0], [best[1]])
+        z, model = part_logits(ev, train_idx, test_idx, y, part, best[0], [best[1]], subj)
         zin_parts[part] = cm.apply_calibration(oof[best], cal)
         zte_parts[part] = cm.apply_calibration(z[best[1]], cal)
         res[part] = {"zin": zin_parts[part], "zte": zte_parts[part], "model": model,

@@ -67,7 +67,7 @@ def test_resolution_entry_is_the_rule_on_the_training_prints_at_1000_dpi(tmp_pat
     assert CardDomain.parse({"resolution": e}).resolution.period_mm == (lo, hi)
 
 
-def test_grid_nap_part_fits_on_grid_rows_with_each_rows_subject(monkeypatch):
+def test_grid_nap_part_fits_on_grid_rows_with_each_rows_subject():
     """--nap: ``grid_nap`` scores the grid patches with a model whose weights are orthogonal to the
     training subjects' nuisance directions (docs/adr/0275)."""
     from fpstation.ml.classifiers.pad_local import part_rows
@@ -86,9 +86,8 @@ def test_grid_nap_part_fits_on_grid_rows_with_each_rows_subject(monkeypatch):
                 y.append(label)
                 subj.append(str(s))
     y, subj = np.array(y), np.array(subj)
-    monkeypatch.setitem(lv.NAP, "subject_of", subj)
     tr, te = np.arange(0, 24), np.arange(24, 32)
-    z, m = lv.part_logits(ev, tr, te, y, "grid_nap", (1.0, 6, 1), ["mean"])
+    z, m = lv.part_logits(ev, tr, te, y, "grid_nap", (1.0, 6, 1), ["mean"], subj)
     assert set(z) == {"mean"} and z["mean"].shape == (8,)
     np.testing.assert_array_equal(part_rows(ev[0], "grid_nap"), ev[0]["grid"])
     xr, yr, pr = lv.patch_train_rows(ev, tr, y, "grid_nap", with_groups=True)
